@@ -1,0 +1,57 @@
+# credgraph — two commands for a fresh machine: `make demo` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+STAMP := $(VENV)/.installed
+DEMO_DIR ?= demo-out
+DEMO_ENTERPRISES ?= 2000
+DEMO_PERSONS ?= 3000
+
+.PHONY: demo test lint typecheck pytest bench fixtures clean setup
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+
+$(STAMP): pyproject.toml | $(PY)
+	$(PIP) install --quiet -e '.[test]'
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+## demo: generate a demo batch and run the pipeline that exists so far
+demo: $(STAMP)
+	rm -rf $(DEMO_DIR)
+	$(VENV)/bin/credgraph generate --out $(DEMO_DIR) --enterprises $(DEMO_ENTERPRISES) \
+		--persons $(DEMO_PERSONS) --departments 32 --seed 7
+	$(VENV)/bin/credgraph check $(DEMO_DIR)/batch --out $(DEMO_DIR)/check
+	@echo "demo batch: $(DEMO_DIR)/batch  (truth: $(DEMO_DIR)/truth, quality report: $(DEMO_DIR)/check/quality.html)"
+
+## test: lint, type check and every test
+test: lint typecheck pytest
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+typecheck: $(STAMP)
+	$(VENV)/bin/mypy
+
+pytest: $(STAMP)
+	$(VENV)/bin/python -m pytest
+
+## bench: benchmarks; figures go to bench/RESULTS.md
+bench: $(STAMP)
+	$(PY) -m bench.generate_1m
+	$(PY) -m bench.check_1m
+
+## fixtures: regenerate the committed sample batch in fixtures/sample
+fixtures: $(STAMP)
+	rm -rf fixtures/sample
+	$(VENV)/bin/credgraph generate --out fixtures/sample --enterprises 240 --persons 320 \
+		--departments 32 --seed 2026 --batch-id sample-2026-11
+
+clean:
+	rm -rf $(VENV) $(DEMO_DIR) .mypy_cache .ruff_cache .pytest_cache

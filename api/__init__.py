@@ -1,0 +1,1 @@
+"""GraphQL API, HTTP app, roles and the public lookup page (see DESIGN.md)."""

@@ -1,0 +1,61 @@
+"""Append benchmark figures to bench/RESULTS.md with date, machine and command."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import platform
+import resource
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
+
+
+def machine() -> str:
+    """A one-line description of this machine."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem_gib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return f"{os.cpu_count()} cores, {mem_gib:.0f} GiB, {cpu}, Python {platform.python_version()}"
+
+
+@dataclass(frozen=True, slots=True)
+class Run:
+    """Wall time and peak RSS of one child process."""
+
+    seconds: float
+    peak_rss_mib: float
+    stdout: str
+
+
+def run_measured(cmd: list[str]) -> Run:
+    """Run a command as a child; wall time and its peak RSS (ru_maxrss of the children)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, check=True, capture_output=True, text=True)
+    seconds = time.perf_counter() - start
+    peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    if peak_kib < before:  # ru_maxrss is the max over all children so far
+        peak_kib = before
+    return Run(seconds, peak_kib / 1024, proc.stdout)
+
+
+def record(title: str, command: str, lines: list[str]) -> None:
+    """Append a dated section to RESULTS.md and echo it."""
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    body = [f"## {title}", "", f"- date: {stamp}", f"- machine: {machine()}", f"- command: `{command}`", *lines, ""]
+    if not RESULTS.exists():
+        RESULTS.write_text("# Benchmark results\n\nAppended by the scripts in bench/; newest last.\n\n", "utf-8")
+    with RESULTS.open("a", encoding="utf-8") as fh:
+        fh.write("\n".join(body) + "\n")
+    sys.stdout.write("\n".join(body) + "\n")

@@ -1,0 +1,1 @@
+"""Ingest, standardisation, linkage and golden entities (see DESIGN.md)."""
