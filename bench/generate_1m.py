@@ -31,7 +31,7 @@ def main() -> None:
     rows = summary["rows"]
     record(
         "Generator: one-million-record batch",
-        "credgraph generate --out bench/out/gen1m " + " ".join(cmd[5:]),
+        "credgraph generate --out bench/out/gen1m " + " ".join(cmd[4:]),
         [
             f"- records: {rows:,} in {summary['files']} files from {summary['departments']} departments ({size_mib:.0f} MiB)",
             f"- wall time: {run.seconds:.1f} s ({rows / run.seconds:,.0f} records/s); goal ≤ 180 s",

@@ -99,6 +99,45 @@ def generate(
     click.echo(str(out / "batch"))
 
 
+@main.command()
+@click.argument("batch_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--out", "out", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="Directory for rejects.csv, quality.json and quality.html.")
+@click.option("--no-features", is_flag=True, help="Validate only; skip name/address comparison features.")
+def check(batch_dir: Path, out: Path, no_features: bool) -> None:
+    """Ingest and standardise a batch; write rejects and the per-department quality report."""
+    from resolver.check import run_check
+    from resolver.manifest import ManifestError, load_manifest
+
+    try:
+        manifest = load_manifest(batch_dir)
+    except ManifestError as exc:
+        raise click.ClickException(str(exc)) from exc
+    start = time.perf_counter()
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=console, transient=True) as bar:
+        task = bar.add_task("checking files", total=len(manifest.sources))
+
+        def progress(stats: object) -> None:
+            bar.update(task, advance=1, description=f"checked {getattr(stats, 'file', '')}")
+
+        result = run_check(batch_dir, out, features=not no_features, progress=progress)
+    elapsed = time.perf_counter() - start
+    s = result.report["summary"]
+    click.echo(
+        f"{s['read']:,} rows read in {s['files']} files from {s['departments']} departments in {elapsed:.1f} s "
+        f"({s['read'] / max(elapsed, 1e-9):,.0f} rows/s): {s['accepted']:,} accepted, {s['rejected']:,} rejected, "
+        f"{s['flagged_rows']:,} accepted rows with flagged fields; balanced: {'yes' if s['balanced'] else 'NO'}"
+    )
+    for reason, n in s["reject_reasons"].items():
+        click.echo(f"  {reason}: {n:,}")
+    for w in s["warnings"]:
+        click.echo(f"  warning: {w}")
+    click.echo(f"rejects: {result.rejects_csv}\nreport: {result.quality_html}")
+
+
 def _print_summary(s: dict[str, object], elapsed: float) -> None:
     out = Console(file=sys.stdout)
     rows = s["rows"]

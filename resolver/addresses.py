@@ -1,0 +1,176 @@
+"""Table-driven address parsing against the division table (DOMAIN.md 3).
+
+Splits an address into province / city / district / street / rest, accepting omitted
+suffixes (佛山南海 = 佛山市南海区), omitted levels and historical names (南海县 → 南海区),
+and gives a canonical form for comparison.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections import defaultdict
+from dataclasses import dataclass
+from functools import lru_cache
+
+from resolver.divisions import load_divisions
+
+#: Historical county names mapped forward to today's district codes.
+HISTORICAL_NAMES: dict[str, str] = {
+    "南海县": "440605", "南海市": "440605", "顺德县": "440606", "顺德市": "440606",
+    "三水县": "440607", "高明县": "440608", "番禺县": "440113", "番禺市": "440113",
+    "花县": "440114", "花都市": "440114", "增城市": "440118", "从化市": "440117",
+    "宝安县": "440306", "崇文区": "110101", "宣武区": "110102", "卢湾区": "310101",
+    "闸北区": "310106", "南汇区": "310115",
+}
+_SUFFIXES = ("特别行政区", "维吾尔自治区", "壮族自治区", "回族自治区", "自治区", "自治州", "自治县", "地区", "省", "市", "区", "县", "盟", "旗")
+_STREET_SUFFIXES = ("街道办事处", "街道", "镇", "乡", "地区办事处")
+_MUNICIPAL_PLACEHOLDERS = {"市辖区", "县", "省直辖县级行政区划", "自治区直辖县级行政区划"}
+
+
+def _short(name: str, suffixes: tuple[str, ...] = _SUFFIXES) -> str:
+    for s in suffixes:
+        if name.endswith(s) and len(name) - len(s) >= 2:
+            return name[: -len(s)]
+    return name
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedAddress:
+    """The parts found; unset parts are None. ``ambiguous`` when the district was found
+    without a province or city to anchor it."""
+
+    province: str | None = None
+    city: str | None = None
+    district: str | None = None
+    street: str | None = None
+    rest: str = ""
+    district_code: str | None = None
+    historical_name: str | None = None
+    ambiguous: bool = False
+
+    @property
+    def canonical(self) -> str:
+        """Comparison form: district code + street + the rest without spaces."""
+        return f"{self.district_code or ''}|{self.street or ''}|{self.rest}"
+
+
+@dataclass(frozen=True, slots=True)
+class _Index:
+    provinces: dict[str, list[str]]  # name (full/short) -> province codes
+    cities: dict[str, list[str]]  # name -> city codes
+    districts: dict[str, list[str]]  # name -> district codes
+    streets: dict[str, dict[str, str]]  # district code -> name (full/short) -> full street name
+
+
+@lru_cache(maxsize=1)
+def _index() -> _Index:
+    div = load_divisions()
+    provinces: dict[str, list[str]] = defaultdict(list)
+    for p in div.provinces.values():
+        for n in {p.name, _short(p.name)}:
+            provinces[n].append(p.code)
+    cities: dict[str, list[str]] = defaultdict(list)
+    for c in div.cities.values():
+        if c.name in _MUNICIPAL_PLACEHOLDERS:
+            continue
+        for n in {c.name, _short(c.name)}:
+            cities[n].append(c.code)
+    districts: dict[str, list[str]] = defaultdict(list)
+    for d in div.districts.values():
+        for n in {d.name, _short(d.name)}:
+            if len(n) >= 2:
+                districts[n].append(d.code)
+    for name, code in HISTORICAL_NAMES.items():
+        districts[name].append(code)
+        districts[_short(name)].append(code)
+    streets: dict[str, dict[str, str]] = {}
+    for code, items in div.streets_by_district.items():
+        table: dict[str, str] = {}
+        for s in items:
+            table[s.name] = s.name
+            short = _short(s.name, _STREET_SUFFIXES)
+            if len(short) >= 2:
+                table.setdefault(short, s.name)
+                for suffix in ("镇", "街道", "乡"):
+                    table.setdefault(short + suffix, s.name)
+        streets[code] = table
+    return _Index(dict(provinces), dict(cities), dict(districts), streets)
+
+
+def _match(text: str, table: dict[str, list[str]], allowed: set[str] | None, width: int) -> tuple[str, str] | None:
+    """Longest prefix of ``text`` naming an entry (restricted to codes starting with ``allowed``)."""
+    for n in range(min(len(text), 12), 1, -1):
+        codes = table.get(text[:n])
+        if not codes:
+            continue
+        if allowed is not None:
+            codes = [c for c in codes if c[:width] in allowed]
+        if codes:
+            return text[:n], codes[0] if len(set(codes)) == 1 else "?" + ",".join(sorted(set(codes)))
+    return None
+
+
+@lru_cache(maxsize=300_000)
+def parse_address(raw: str, city_hint: str | None = None) -> ParsedAddress:
+    """Split an address; ``city_hint`` (a 4-digit city code) resolves ambiguous districts."""
+    idx = _index()
+    div = load_divisions()
+    text = "".join(unicodedata.normalize("NFKC", raw).split())
+    province = city = None
+    pos = 0
+    m = _match(text, idx.provinces, None, 2)
+    if m and not m[1].startswith("?"):
+        province = m[1]
+        pos = len(m[0])
+    m = _match(text[pos:], idx.cities, {province} if province else None, 2)
+    if m and not m[1].startswith("?"):
+        city = m[1]
+        province = province or city[:2]
+        pos += len(m[0])
+    elif province and div.cities.get(province + "01") and div.cities[province + "01"].name in _MUNICIPAL_PLACEHOLDERS:
+        city = province + "01"  # municipality: the province is the city
+    allowed = {city} if city else ({city_hint} if city_hint else None)
+    district = None
+    historical = None
+    ambiguous = False
+    m = _match(text[pos:], idx.districts, allowed, 4)
+    if m is None and city is None and province is not None:
+        m = _match(text[pos:], idx.districts, {province}, 2)
+    if m:
+        code = m[1]
+        if code.startswith("?"):
+            ambiguous = True
+            code = code[1:].split(",")[0]
+        historical = m[0] if m[0] in HISTORICAL_NAMES else None
+        district = code
+        pos += len(m[0])
+        if city is None and province is None and city_hint is None:
+            ambiguous = True
+        city = city or district[:4]
+        province = province or district[:2]
+    street = None
+    if district and district in idx.streets:
+        table = idx.streets[district]
+        rest = text[pos:]
+        for n in range(min(len(rest), 12), 1, -1):
+            if rest[:n] in table:
+                street = table[rest[:n]]
+                pos += n
+                break
+    if district is None:
+        return ParsedAddress(
+            province=div.provinces[province].name if province else None,
+            city=div.city_name(city) if city else None,
+            rest=text[pos:],
+        )
+    d = div.districts[district]
+    return ParsedAddress(
+        province=div.provinces[d.province].name,
+        city=div.city_name(d.city),
+        district=d.name,
+        street=street,
+        rest=text[pos:],
+        district_code=district,
+        historical_name=historical,
+        ambiguous=ambiguous,
+    )

@@ -1,0 +1,182 @@
+"""Contract 1: reading and validating a batch manifest before any work starts."""
+
+from __future__ import annotations
+
+import datetime as dt
+import unicodedata
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+#: Canonical fields per kind (DESIGN.md, Contract 1). ``any_id`` is allowed everywhere an
+#: identifier of the subject may stand.
+KIND_FIELDS: dict[str, frozenset[str]] = {
+    "enterprise": frozenset(
+        "uscc org_code reg_no tax_id name former_name legal_rep_name legal_rep_id address phone "
+        "established reg_capital industry status parent_uscc parent_name any_id".split()
+    ),
+    "person": frozenset("id_number name gender birth_date phone address employer_name employer_uscc any_id".split()),
+    "role": frozenset("uscc org_code reg_no tax_id name any_id person_name id_number role start end".split()),
+    "shareholding": frozenset(
+        "uscc org_code reg_no tax_id name any_id holder_name holder_uscc holder_id_number holder_type ratio amount".split()
+    ),
+    "credit_event": frozenset(
+        "uscc org_code reg_no tax_id id_number name any_id event_type decision_no authority date severity amount "
+        "publicity_until description".split()
+    ),
+    "fact": frozenset(
+        "uscc org_code reg_no tax_id id_number name any_id fact_type period amount quantity unit reference".split()
+    ),
+    "tax_declaration": frozenset(
+        "uscc org_code reg_no tax_id id_number name any_id tax_type period taxable_amount tax_paid".split()
+    ),
+}
+ENCODINGS = ("utf-8", "utf-8-sig", "gbk", "gb18030")
+FORMATS = (".csv", ".xlsx", ".jsonl")
+
+
+class ManifestError(ValueError):
+    """A manifest that cannot be used; ``problems`` lists every problem found."""
+
+    def __init__(self, manifest: Path, problems: list[str]) -> None:
+        self.manifest = manifest
+        self.problems = problems
+        lines = "\n".join(f"  - {p}" for p in problems)
+        super().__init__(f"{manifest}: {len(problems)} problem(s):\n{lines}")
+
+
+@dataclass(frozen=True, slots=True)
+class SourceSpec:
+    """One department file named by the manifest."""
+
+    dept: str
+    name: str
+    file: str
+    path: Path
+    encoding: str
+    kind: str
+    record_id: str
+    columns: dict[str, str]  # source column -> canonical field
+
+    @property
+    def format(self) -> str:
+        return self.path.suffix.lower()
+
+
+@dataclass(frozen=True, slots=True)
+class Manifest:
+    """A validated batch."""
+
+    root: Path
+    batch_id: str
+    as_of: dt.date
+    sources: tuple[SourceSpec, ...]
+    withdrawn: tuple[tuple[str, str], ...] = ()
+
+
+def normalise_column(name: object) -> str:
+    """Column names compare after NFKC (full-width brackets in headers are common) and strip."""
+    return unicodedata.normalize("NFKC", str(name)).strip()
+
+
+def load_manifest(batch_dir: Path, check_headers: bool = True) -> Manifest:
+    """Read ``manifest.yaml`` and check it completely; raise ManifestError listing every problem.
+
+    With ``check_headers`` each file's header is read to make sure every mapped column and the
+    record-id column exist (a file with no header row at all is reported too).
+    """
+    from resolver.readers import read_header  # late: readers import this module's types
+
+    path = batch_dir / "manifest.yaml"
+    if not path.is_file():
+        raise ManifestError(path, [f"no manifest.yaml in {batch_dir}"])
+    try:
+        data: Any = yaml.safe_load(path.read_text("utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise ManifestError(path, [f"not valid YAML: {exc}"]) from exc
+    problems: list[str] = []
+    if not isinstance(data, dict):
+        raise ManifestError(path, ["the manifest must be a mapping with batch_id, as_of and sources"])
+    batch_id = str(data.get("batch_id") or "")
+    if not batch_id:
+        problems.append("batch_id is missing")
+    as_of = dt.date.today()
+    try:
+        raw_as_of = data.get("as_of")
+        as_of = raw_as_of if isinstance(raw_as_of, dt.date) else dt.date.fromisoformat(str(raw_as_of))
+    except ValueError:
+        problems.append(f"as_of {data.get('as_of')!r} is not a date (YYYY-MM-DD)")
+    sources_raw = data.get("sources")
+    if not isinstance(sources_raw, list) or not sources_raw:
+        problems.append("sources is missing or empty")
+        sources_raw = []
+    specs: list[SourceSpec] = []
+    seen: set[tuple[str, str]] = set()
+    for i, s in enumerate(sources_raw, start=1):
+        where = f"sources[{i}]"
+        if not isinstance(s, dict):
+            problems.append(f"{where}: must be a mapping")
+            continue
+        dept, file = str(s.get("dept") or ""), str(s.get("file") or "")
+        where = f"sources[{i}] ({dept or '?'} {file or '?'})"
+        kind = str(s.get("kind") or "")
+        encoding = str(s.get("encoding") or "utf-8").lower().replace("_", "-")
+        encoding = {"utf8": "utf-8", "utf-8sig": "utf-8-sig", "utf8-sig": "utf-8-sig"}.get(encoding, encoding)
+        record_id = normalise_column(s.get("record_id") or "")
+        columns_raw = s.get("columns")
+        if not dept:
+            problems.append(f"{where}: dept is missing")
+        if not file:
+            problems.append(f"{where}: file is missing")
+        if kind not in KIND_FIELDS:
+            problems.append(f"{where}: unknown kind {kind!r} (expected one of {', '.join(KIND_FIELDS)})")
+        if encoding not in ENCODINGS:
+            problems.append(f"{where}: unknown encoding {encoding!r} (expected one of {', '.join(ENCODINGS)})")
+        if not record_id:
+            problems.append(f"{where}: record_id (the column holding the department's key) is missing")
+        if not isinstance(columns_raw, dict) or not columns_raw:
+            problems.append(f"{where}: columns (source column -> canonical field) is missing")
+            columns_raw = {}
+        columns = {normalise_column(k): str(v) for k, v in columns_raw.items()}
+        if kind in KIND_FIELDS:
+            for col, canon in columns.items():
+                if canon not in KIND_FIELDS[kind]:
+                    problems.append(f"{where}: column {col!r} maps to {canon!r}, not a field of kind {kind}")
+        targets = list(columns.values())
+        for dup in sorted({t for t in targets if targets.count(t) > 1}):
+            problems.append(f"{where}: several columns map to {dup!r}")
+        if (dept, file) in seen:
+            problems.append(f"{where}: the same dept and file are listed twice")
+        seen.add((dept, file))
+        fpath = (batch_dir / file).resolve()
+        if file and not fpath.is_file():
+            problems.append(f"{where}: file not found: {fpath}")
+        elif file and fpath.suffix.lower() not in FORMATS:
+            problems.append(f"{where}: unsupported file type {fpath.suffix!r} (expected .csv, .xlsx or .jsonl)")
+        spec = SourceSpec(dept, str(s.get("name") or dept), file, fpath, encoding, kind, record_id, columns)
+        specs.append(spec)
+    withdrawn: list[tuple[str, str]] = []
+    for w in data.get("withdrawn") or []:
+        if isinstance(w, dict) and w.get("dept") and w.get("record_id") is not None:
+            withdrawn.append((str(w["dept"]), str(w["record_id"])))
+        else:
+            problems.append(f"withdrawn entry {w!r} needs dept and record_id")
+    if problems:
+        raise ManifestError(path, problems)
+    if check_headers:
+        for spec in specs:
+            header = read_header(spec)
+            if header is None:
+                continue  # an empty file is a clean empty result, not a manifest error
+            present = set(header)
+            missing = [c for c in [spec.record_id, *spec.columns] if c not in present]
+            for col in missing:
+                problems.append(
+                    f"{spec.dept} {spec.file}: mapped column {col!r} is not in the file's header "
+                    f"(header has: {', '.join(header[:12])}{'…' if len(header) > 12 else ''})"
+                )
+        if problems:
+            raise ManifestError(path, problems)
+    return Manifest(batch_dir.resolve(), batch_id, as_of, tuple(specs), tuple(withdrawn))

@@ -1,0 +1,226 @@
+"""Enterprise and person names: normalisation for comparison, branch detection, 字号 and pinyin keys.
+
+Implements the recipe of DOMAIN.md section 2 and 3. The original value is always kept by the
+caller; these functions only compute comparison forms.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from functools import cache, lru_cache
+
+import opencc
+from pypinyin import lazy_pinyin
+
+from resolver.divisions import load_divisions
+
+#: Variants that opencc's t2s leaves alone (DOMAIN.md 2, step 3).
+VARIANTS = str.maketrans({"彊": "疆", "汚": "污", "僞": "伪", "綫": "线", "衞": "卫", "峯": "峰", "羣": "群"})
+_BRACKETS = str.maketrans({"(": "（", ")": "）", "【": "（", "】": "）", "[": "（", "]": "）", "〔": "（", "〕": "）"})
+_TRAILING = "。.,，;；、\"'“”‘’「」"
+_WS = re.compile(r"\s+")
+_ANNOTATION = re.compile(r"（(?:原|曾用名|现)[:：]?([^（）]*)）")
+#: Organisational forms, longest first; canonical form on the right.
+FORMS: tuple[tuple[str, str], ...] = (
+    ("股份有限公司", "股份有限公司"),
+    ("有限责任公司", "有限公司"),
+    ("有限公司", "有限公司"),
+    ("集团公司", "集团公司"),
+    ("合伙企业（普通合伙）", "合伙企业（普通合伙）"),
+    ("合伙企业（有限合伙）", "合伙企业（有限合伙）"),
+    ("合伙企业（特殊普通合伙）", "合伙企业（特殊普通合伙）"),
+    ("专业合作社", "专业合作社"),
+    ("公司", "公司"),
+)
+_FORM_WORDS = ("股份有限公司", "有限公司", "集团公司", "公司", "合伙企业（普通合伙）", "合伙企业（有限合伙）",
+               "合伙企业（特殊普通合伙）", "专业合作社")
+_NON_COMPANY_FORMS = ("经营部", "门市部", "大排档", "商行", "店", "厂", "协会", "商会", "促进会", "研究会", "中心")
+BRANCH_SUFFIXES = ("分公司", "分店", "分厂", "办事处", "营业部", "支行", "分行", "经营部", "分理处", "代表处", "分社", "分所")
+_BRANCH = re.compile(
+    "^(?P<parent>.*?(?:" + "|".join(map(re.escape, _FORM_WORDS)) + r"))(?P<part>.+?(?:"
+    + "|".join(map(re.escape, BRANCH_SUFFIXES)) + "))$"
+)
+#: Industry and business words stripped when extracting the 字号.
+INDUSTRY_WORDS = tuple(
+    sorted(
+        {
+            "五金制品", "五金", "塑料制品", "电子科技", "机械设备", "纺织", "服装", "家具", "陶瓷", "食品",
+            "印刷", "贸易", "商贸", "进出口", "科技", "信息技术", "网络科技", "建筑工程", "装饰工程",
+            "餐饮管理", "酒店管理", "房地产开发", "物业管理", "物流", "运输", "投资", "咨询服务", "广告",
+            "医药", "环保科技", "农业发展", "计算机系统", "网络", "信息", "地产", "咨询", "技术", "实业",
+            "发展", "集团", "控股", "蔬菜", "水果", "花卉", "水产", "养殖", "茶叶", "制品", "电子",
+            "石油化工", "钢铁", "银行", "证券", "创新",
+        },
+        key=len,
+        reverse=True,
+    )
+)
+
+
+@cache
+def _t2s() -> opencc.OpenCC:
+    return opencc.OpenCC("t2s")
+
+
+@lru_cache(maxsize=200_000)
+def to_simplified(text: str) -> str:
+    """Traditional → simplified (opencc t2s) plus the small variant table."""
+    return str(_t2s().convert(text)).translate(VARIANTS)
+
+
+@dataclass(frozen=True, slots=True)
+class EnterpriseName:
+    """Comparison forms of one enterprise name."""
+
+    normalised: str  # canonical full name, branch part included
+    former_name: str | None  # from a （原…） annotation
+    is_branch: bool
+    parent: str | None  # normalised parent name for branches
+    branch_part: str | None
+    region: str | None  # leading or bracketed place name, as written (suffix-less)
+    form: str | None  # canonical organisational form
+    core: str  # the 字号 (trade name) for blocking
+    core_pinyin: str
+
+
+def basic_normalise(raw: str) -> str:
+    """NFKC, canonical full-width brackets, no whitespace, no trailing punctuation, simplified."""
+    text = unicodedata.normalize("NFKC", raw).translate(_BRACKETS)
+    text = _WS.sub("", text).strip(_TRAILING)
+    return to_simplified(text)
+
+
+def split_branch(name: str) -> tuple[str, str] | None:
+    """(parent, branch part) when the name ends with a branch suffix after an organisational form."""
+    m = _BRANCH.match(name)
+    if not m:
+        return None
+    return m.group("parent"), m.group("part")
+
+
+@lru_cache(maxsize=1)
+def _place_names() -> tuple[tuple[str, ...], dict[str, str]]:
+    """Place names a name may start with (full and suffix-less), longest first."""
+    div = load_divisions()
+    names: set[str] = set()
+    for p in div.provinces.values():
+        names.add(p.name)
+        names.add(_strip_place_suffix(p.name))
+    for c in div.cities.values():
+        if c.name not in ("市辖区", "县"):
+            names.add(c.name)
+            names.add(_strip_place_suffix(c.name))
+    for d in div.districts.values():
+        if len(d.name) > 2:
+            names.add(d.name)
+    short = {n: _strip_place_suffix(n) for n in names}
+    return tuple(sorted((n for n in names if len(n) >= 2), key=len, reverse=True)), short
+
+
+@lru_cache(maxsize=1)
+def _short_place_set() -> frozenset[str]:
+    return frozenset(_place_names()[1].values())
+
+
+def _strip_place_suffix(name: str) -> str:
+    for suffix in ("特别行政区", "维吾尔自治区", "壮族自治区", "回族自治区", "自治区", "自治州", "自治县", "省", "市", "区", "县", "盟", "旗"):
+        if name.endswith(suffix) and len(name) - len(suffix) >= 2:
+            return name[: -len(suffix)]
+    return name
+
+
+def _leading_region(name: str) -> tuple[str, str]:
+    """Strip leading place names (province, city, district); return (region, rest)."""
+    places, short = _place_names()
+    region: list[str] = []
+    rest = name
+    for _ in range(3):
+        for p in places:
+            if rest.startswith(p) and len(rest) > len(p) + 1:
+                region.append(short[p])
+                rest = rest[len(p) :]
+                break
+        else:
+            break
+    return "".join(region), rest
+
+
+@lru_cache(maxsize=500_000)
+def normalise_enterprise_name(raw: str) -> EnterpriseName:
+    """All comparison forms of an enterprise name (see DOMAIN.md 2, normalisation recipe)."""
+    text = basic_normalise(raw)
+    former = None
+    m = _ANNOTATION.search(text)
+    if m:
+        former = m.group(1) or None
+        text = (text[: m.start()] + text[m.end() :]).strip(_TRAILING)
+    for variant, canonical in FORMS:
+        if variant != canonical and variant in text:
+            text = text.replace(variant, canonical)
+    branch = split_branch(text)
+    base = branch[0] if branch else text
+    region, rest = _leading_region(base)
+    bracket = re.search(r"（([^（）]{2,8})）", rest)
+    if bracket and not bracket.group(1).endswith("合伙"):
+        inner = bracket.group(1)
+        _, short = _place_names()
+        if inner in short or inner in _short_place_set():
+            region = region or short.get(inner, inner)
+            rest = rest[: bracket.start()] + rest[bracket.end() :]
+    form = None
+    for word in _FORM_WORDS:
+        if rest.endswith(word):
+            form = word
+            rest = rest[: -len(word)]
+            break
+    else:
+        for word in _NON_COMPANY_FORMS:
+            if rest.endswith(word) and len(rest) > len(word) + 1:
+                form = word
+                rest = rest[: -len(word)]
+                break
+    core = rest
+    for word in INDUSTRY_WORDS:
+        if core.endswith(word) and len(core) > len(word) + 1:
+            core = core[: -len(word)]
+            break
+    core = core or rest
+    return EnterpriseName(
+        normalised=text,
+        former_name=former,
+        is_branch=branch is not None,
+        parent=branch[0] if branch else None,
+        branch_part=branch[1] if branch else None,
+        region=region or None,
+        form=form,
+        core=core,
+        core_pinyin="".join(lazy_pinyin(core)),
+    )
+
+
+_DOTS = re.compile(r"\s*[·•‧・.．]\s*")
+_CJK = re.compile(r"[\u3400-\u9fff]")
+
+
+@lru_cache(maxsize=500_000)
+def normalise_person_name(raw: str) -> str:
+    """Person name for comparison: no spaces between hanzi, one middle dot, simplified.
+
+    Romanised names are upper-cased with single spaces (kept apart from hanzi names).
+    """
+    text = unicodedata.normalize("NFKC", raw).strip()
+    if _CJK.search(text):
+        text = _DOTS.sub("·", text)
+        text = _WS.sub("", text)
+        return to_simplified(text)
+    return _WS.sub(" ", text).upper()
+
+
+@lru_cache(maxsize=500_000)
+def person_pinyin_key(name: str) -> str:
+    """Toneless pinyin of a normalised name, syllables separated by spaces (blocking only)."""
+    if not _CJK.search(name):
+        return name.lower()
+    return " ".join(s for s in lazy_pinyin(name.replace("·", " ")) if s.strip())

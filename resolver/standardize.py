@@ -1,0 +1,276 @@
+"""Per-record standardisation: validate and normalise canonical fields, flag what is wrong.
+
+A bad value never rejects a row: it is kept raw, flagged, and left out of ``std`` so that it
+is never used as evidence (DESIGN.md, Contract 1).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+from resolver import identifiers as ids
+from resolver.addresses import parse_address
+from resolver.dates import parse_date, parse_money, parse_period, parse_ratio
+from resolver.names import normalise_enterprise_name, normalise_person_name, person_pinyin_key
+from resolver.phones import parse_phone
+
+ENTERPRISE_ID_FIELDS = ("uscc", "org_code", "reg_no", "tax_id", "any_id")
+PERSON_ID_FIELDS = ("id_number", "legal_rep_id", "holder_id_number")
+RELATED_USCC_FIELDS = ("parent_uscc", "employer_uscc", "holder_uscc")
+DATE_FIELDS = ("established", "birth_date", "date", "start", "end", "publicity_until")
+MONEY_FIELDS = ("reg_capital", "amount", "taxable_amount", "tax_paid")
+ENTERPRISE_NAME_FIELDS = ("parent_name", "employer_name")
+PERSON_NAME_FIELDS = ("legal_rep_name", "person_name")
+#: Fields that carry an identifier or a name of the record's subject (the no_name_no_id rule).
+SUBJECT_NAME_FIELDS = ("name",)
+SUBJECT_ID_FIELDS = (*ENTERPRISE_ID_FIELDS, "id_number")
+
+
+@dataclass(frozen=True, slots=True)
+class Flag:
+    """A field value kept raw but not used: machine code plus a message for the department."""
+
+    field: str
+    code: str
+    message: str
+
+
+@dataclass(slots=True)
+class Standardised:
+    std: dict[str, Any] = field(default_factory=dict)
+    flags: list[Flag] = field(default_factory=list)
+
+
+def mask_identifier(value: str) -> str:
+    """Personal identifiers are never shown in clear: ``4406**********123X``."""
+    if len(value) <= 8:
+        return "*" * len(value)
+    return value[:4] + "*" * (len(value) - 8) + value[-4:]
+
+
+def _id_detail(res: ids.IdCheck) -> str:
+    v = res.value
+    if res.reason == "bad_check" and res.kind == "uscc" and len(v) == 18:
+        return f" expected check {ids.uscc_check_char(v[:17])!r}"
+    if res.reason == "bad_org_check" and len(v) == 18:
+        return f" embedded organisation code check should be {ids.org_code_check_char(v[8:16])!r}"
+    if res.reason == "bad_check" and res.kind in ("resident_id", "hmt_permit", "foreign_permanent_resident"):
+        return " check character does not match"
+    return ""
+
+
+class Standardiser:
+    """Standardises records of one source; ``columns`` maps canonical fields back to the
+    department's column names for messages."""
+
+    def __init__(self, kind: str, columns: dict[str, str], as_of: dt.date, features: bool = True) -> None:
+        self.kind = kind
+        self.col = {canon: col for col, canon in columns.items()}
+        self.as_of = as_of
+        self.features = features
+        self.money_hint = {canon: "万元" for col, canon in columns.items() if "万元" in col or col.endswith("万")}
+
+    def flag(self, out: Standardised, fld: str, code: str, line: int, value: str, detail: str = "", personal: bool = False) -> None:
+        shown = mask_identifier(value) if personal else value
+        out.flags.append(Flag(fld, code, f"{code}: line {line}, {self.col.get(fld, fld)}={shown!r}{detail}"))
+
+    # -- identifiers --------------------------------------------------------------------------
+    def _enterprise_id(self, out: Standardised, fld: str, value: str, line: int) -> None:
+        if ids.is_excel_float(value):
+            self.flag(out, fld, "excel_float", line, value, " identifier mangled into a number by Excel")
+            return
+        if fld == "uscc":
+            res = ids.check_uscc(value)
+            if not res.valid:
+                other = ids.classify_identifier(value, self.as_of)
+                if other is not None and other.valid and other.kind in ("reg_no", "org_code", "tax_id"):
+                    self._use(out, other)
+                    self.flag(out, fld, f"{other.kind}_in_uscc_column", line, value, f" holds a {other.kind}, not a USCC")
+                    return
+        elif fld == "tax_id":
+            res = ids.check_tax_id(value, self.as_of)
+        elif fld == "any_id":
+            found = ids.classify_identifier(value, self.as_of)
+            if found is None:
+                return
+            res = found
+        else:  # reg_no or org_code: a valid USCC found there is used as a USCC
+            found = ids.classify_identifier(value, self.as_of)
+            if found is not None and found.valid and found.kind in ("uscc", fld):
+                res = found
+            else:
+                res = ids.check_org_code(value) if fld == "org_code" else ids.check_reg_no(value)
+        if res.valid:
+            self._use(out, res)
+            if res.kind == "uscc" and fld in ("reg_no", "org_code", "tax_id"):
+                out.std.setdefault("_mapping_notes", []).append(f"uscc_in_{fld}_column")
+            for f in res.flags:
+                if f in ("unknown_authority", "unknown_type", "unknown_region"):
+                    out.std.setdefault("_id_notes", []).append(f"{res.kind}_{f}")
+            return
+        code = f"bad_{res.kind}_{(res.reason or 'invalid').removeprefix('bad_')}"
+        self.flag(out, fld, code, line, value, _id_detail(res), personal=res.kind in ("resident_id", "id15"))
+
+    def _use(self, out: Standardised, res: ids.IdCheck) -> None:
+        std = out.std
+        if res.kind == "uscc":
+            std.setdefault("uscc", res.value)
+            std.setdefault("org_code", ids.uscc_org_code(res.value))
+        elif res.kind == "org_code":
+            std.setdefault("org_code", res.value)
+        elif res.kind == "reg_no":
+            std.setdefault("reg_no", res.value)
+        elif res.kind == "tax_id":
+            form = res.details.get("form")
+            if form == "uscc" or (form == "temporary_l" and "uscc" in res.details):
+                uscc = res.details.get("uscc", res.value)
+                std.setdefault("uscc", uscc)
+                std.setdefault("org_code", ids.uscc_org_code(uscc))
+            elif form == "legacy_15_org":
+                std.setdefault("legacy_tax_id", res.value)
+                std.setdefault("org_code", res.details["org_code"])
+            elif "id_number" in res.details:
+                std.setdefault("id18", res.details["id_number"])
+            std.setdefault("tax_id", res.value)
+        elif res.kind in ("resident_id", "hmt_permit", "foreign_permanent_resident"):
+            std.setdefault("id18", res.value)
+        elif res.kind == "id15":
+            std.setdefault("id18", ids.upgrade_id15(res.value))
+        elif res.kind == "foreign_old15":
+            std.setdefault("foreign_id", res.value)
+
+    def _person_id(self, out: Standardised, fld: str, value: str, line: int) -> str | None:
+        if ids.is_excel_float(value):
+            self.flag(out, fld, "excel_float", line, value, " ID number mangled into a number by Excel", personal=True)
+            return None
+        norm = ids.normalise_identifier(value) or ""
+        if len(norm) == 15 and norm.isdigit():
+            res = ids.check_id15(norm)
+            if res.valid:
+                return ids.upgrade_id15(norm)
+        elif len(norm) == 15:
+            res = ids.check_foreign_old15(norm)
+            if res.valid:
+                return norm
+        else:
+            res = ids.check_resident_id(norm, self.as_of)
+            if res.valid:
+                return res.value
+        code = f"bad_id_number_{(res.reason or 'invalid').removeprefix('bad_')}"
+        self.flag(out, fld, code, line, value, _id_detail(res), personal=True)
+        return None
+
+    # -- the record ----------------------------------------------------------------------------
+    def standardise(self, raw: dict[str, str], line: int) -> Standardised:
+        out = Standardised()
+        std = out.std
+        for fld in ENTERPRISE_ID_FIELDS:
+            if raw.get(fld):
+                self._enterprise_id(out, fld, raw[fld], line)
+        for fld in PERSON_ID_FIELDS:
+            if raw.get(fld):
+                id18 = self._person_id(out, fld, raw[fld], line)
+                if id18:
+                    std["id18" if fld == "id_number" else fld] = id18
+        for fld in RELATED_USCC_FIELDS:
+            if raw.get(fld):
+                res = ids.check_uscc(raw[fld])
+                if res.valid:
+                    std[fld] = res.value
+                else:
+                    self.flag(out, fld, f"bad_uscc_{(res.reason or 'invalid').removeprefix('bad_')}", line, raw[fld], _id_detail(res))
+        for fld in DATE_FIELDS:
+            if raw.get(fld):
+                d = parse_date(raw[fld])
+                if d.flag:
+                    self.flag(out, fld, d.flag, line, raw[fld], " kept with month/year precision" if d.value else " not a possible date")
+                if d.value:
+                    std[fld] = d.value
+                    if fld == "birth_date" and d.date and d.date > self.as_of:
+                        self.flag(out, fld, "future_date", line, raw[fld])
+                        del std[fld]
+        if raw.get("period"):
+            p = parse_period(raw["period"])
+            if p is None:
+                self.flag(out, "period", "bad_period", line, raw["period"])
+            else:
+                std["period"] = p.label
+                std["period_start"], std["period_end"] = p.start, p.end
+        for fld in MONEY_FIELDS:
+            if raw.get(fld):
+                amount = parse_money(raw[fld], self.money_hint.get(fld))
+                if amount is None:
+                    self.flag(out, fld, "bad_amount", line, raw[fld])
+                else:
+                    std[fld] = amount
+        if raw.get("quantity"):
+            q = parse_money(raw["quantity"])
+            if q is None:
+                self.flag(out, "quantity", "bad_amount", line, raw["quantity"])
+            else:
+                std["quantity"] = q
+        if raw.get("ratio"):
+            r = parse_ratio(raw["ratio"])
+            if r is None:
+                self.flag(out, "ratio", "bad_ratio", line, raw["ratio"])
+            else:
+                std["ratio"] = r
+        if raw.get("phone"):
+            ph = parse_phone(raw["phone"])
+            if ph.valid:
+                std["phone"] = ph.key
+                std["phone_type"] = ph.type
+            else:
+                self.flag(out, "phone", "bad_phone", line, raw["phone"], personal=self.kind == "person")
+        if raw.get("gender"):
+            g = raw["gender"].strip()
+            std["gender"] = {"男": "M", "女": "F", "M": "M", "F": "F", "1": "M", "2": "F"}.get(g)
+        if self.features:
+            self._features(raw, std)
+        return out
+
+    def _features(self, raw: dict[str, str], std: dict[str, Any]) -> None:
+        """Comparison features for linkage: normalised names, 字号, pinyin, parsed address."""
+        name = raw.get("name")
+        person_subject = self.kind == "person" or (
+            self.kind in ("credit_event", "fact", "tax_declaration") and "id18" in std and "uscc" not in std
+        )
+        if name:
+            if person_subject:
+                n = normalise_person_name(name)
+                std["name_norm"] = n
+                std["name_pinyin"] = person_pinyin_key(n)
+            else:
+                en = normalise_enterprise_name(name)
+                std["name_norm"] = en.normalised
+                std["name_core"] = en.core
+                std["name_core_pinyin"] = en.core_pinyin
+                std["is_branch"] = en.is_branch
+                if en.parent:
+                    std["parent_name_norm"] = en.parent
+                if en.region:
+                    std["name_region"] = en.region
+                if en.form:
+                    std["form"] = en.form
+                if en.former_name:
+                    std["former_name_norm"] = normalise_enterprise_name(en.former_name).normalised
+        if raw.get("former_name"):
+            std["former_name_norm"] = normalise_enterprise_name(raw["former_name"]).normalised
+        for fld in ENTERPRISE_NAME_FIELDS:
+            if raw.get(fld):
+                std[f"{fld}_norm"] = normalise_enterprise_name(raw[fld]).normalised
+        for fld in PERSON_NAME_FIELDS:
+            if raw.get(fld):
+                std[f"{fld}_norm"] = normalise_person_name(raw[fld])
+        if raw.get("holder_name"):
+            holder_is_person = bool(std.get("holder_id_number")) or raw.get("holder_type", "").startswith("自然人")
+            std["holder_name_norm"] = (
+                normalise_person_name(raw["holder_name"]) if holder_is_person else normalise_enterprise_name(raw["holder_name"]).normalised
+            )
+        if raw.get("address"):
+            a = parse_address(raw["address"])
+            std["address_norm"] = a.canonical
+            if a.district_code:
+                std["district_code"] = a.district_code
