@@ -21,9 +21,18 @@ def main() -> None:
     args = ap.parse_args()
     shutil.rmtree(OUT, ignore_errors=True)
     cmd = [
-        str(Path(sys.executable).with_name("credgraph")), "generate", "--out", str(OUT),
-        "--enterprises", str(args.enterprises), "--persons", str(args.persons),
-        "--departments", "32", "--seed", "7",
+        str(Path(sys.executable).with_name("credgraph")),
+        "generate",
+        "--out",
+        str(OUT),
+        "--enterprises",
+        str(args.enterprises),
+        "--persons",
+        str(args.persons),
+        "--departments",
+        "32",
+        "--seed",
+        "7",
     ]
     run = run_measured(cmd)
     summary = json.loads((OUT / "truth" / "summary.json").read_text("utf-8"))

@@ -53,9 +53,19 @@ def run_measured(cmd: list[str]) -> Run:
 def record(title: str, command: str, lines: list[str]) -> None:
     """Append a dated section to RESULTS.md and echo it."""
     stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
-    body = [f"## {title}", "", f"- date: {stamp}", f"- machine: {machine()}", f"- command: `{command}`", *lines, ""]
+    body = [
+        f"## {title}",
+        "",
+        f"- date: {stamp}",
+        f"- machine: {machine()}",
+        f"- command: `{command}`",
+        *lines,
+        "",
+    ]
     if not RESULTS.exists():
-        RESULTS.write_text("# Benchmark results\n\nAppended by the scripts in bench/; newest last.\n\n", "utf-8")
+        RESULTS.write_text(
+            "# Benchmark results\n\nAppended by the scripts in bench/; newest last.\n\n", "utf-8"
+        )
     with RESULTS.open("a", encoding="utf-8") as fh:
         fh.write("\n".join(body) + "\n")
     sys.stdout.write("\n".join(body) + "\n")

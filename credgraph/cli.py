@@ -101,9 +101,16 @@ def generate(
 
 @main.command()
 @click.argument("batch_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.option("--out", "out", type=click.Path(file_okay=False, path_type=Path), required=True,
-              help="Directory for rejects.csv, quality.json and quality.html.")
-@click.option("--no-features", is_flag=True, help="Validate only; skip name/address comparison features.")
+@click.option(
+    "--out",
+    "out",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="Directory for rejects.csv, quality.json and quality.html.",
+)
+@click.option(
+    "--no-features", is_flag=True, help="Validate only; skip name/address comparison features."
+)
 def check(batch_dir: Path, out: Path, no_features: bool) -> None:
     """Ingest and standardise a batch; write rejects and the per-department quality report."""
     from resolver.check import run_check
@@ -116,8 +123,14 @@ def check(batch_dir: Path, out: Path, no_features: bool) -> None:
     start = time.perf_counter()
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=console, transient=True) as bar:
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    ) as bar:
         task = bar.add_task("checking files", total=len(manifest.sources))
 
         def progress(stats: object) -> None:

@@ -16,13 +16,41 @@ from resolver.divisions import load_divisions
 
 #: Historical county names mapped forward to today's district codes.
 HISTORICAL_NAMES: dict[str, str] = {
-    "南海县": "440605", "南海市": "440605", "顺德县": "440606", "顺德市": "440606",
-    "三水县": "440607", "高明县": "440608", "番禺县": "440113", "番禺市": "440113",
-    "花县": "440114", "花都市": "440114", "增城市": "440118", "从化市": "440117",
-    "宝安县": "440306", "崇文区": "110101", "宣武区": "110102", "卢湾区": "310101",
-    "闸北区": "310106", "南汇区": "310115",
+    "南海县": "440605",
+    "南海市": "440605",
+    "顺德县": "440606",
+    "顺德市": "440606",
+    "三水县": "440607",
+    "高明县": "440608",
+    "番禺县": "440113",
+    "番禺市": "440113",
+    "花县": "440114",
+    "花都市": "440114",
+    "增城市": "440118",
+    "从化市": "440117",
+    "宝安县": "440306",
+    "崇文区": "110101",
+    "宣武区": "110102",
+    "卢湾区": "310101",
+    "闸北区": "310106",
+    "南汇区": "310115",
 }
-_SUFFIXES = ("特别行政区", "维吾尔自治区", "壮族自治区", "回族自治区", "自治区", "自治州", "自治县", "地区", "省", "市", "区", "县", "盟", "旗")
+_SUFFIXES = (
+    "特别行政区",
+    "维吾尔自治区",
+    "壮族自治区",
+    "回族自治区",
+    "自治区",
+    "自治州",
+    "自治县",
+    "地区",
+    "省",
+    "市",
+    "区",
+    "县",
+    "盟",
+    "旗",
+)
 _STREET_SUFFIXES = ("街道办事处", "街道", "镇", "乡", "地区办事处")
 _MUNICIPAL_PLACEHOLDERS = {"市辖区", "县", "省直辖县级行政区划", "自治区直辖县级行政区划"}
 
@@ -97,7 +125,9 @@ def _index() -> _Index:
     return _Index(dict(provinces), dict(cities), dict(districts), streets)
 
 
-def _match(text: str, table: dict[str, list[str]], allowed: set[str] | None, width: int) -> tuple[str, str] | None:
+def _match(
+    text: str, table: dict[str, list[str]], allowed: set[str] | None, width: int
+) -> tuple[str, str] | None:
     """Longest prefix of ``text`` naming an entry (restricted to codes starting with ``allowed``)."""
     for n in range(min(len(text), 12), 1, -1):
         codes = table.get(text[:n])
@@ -106,7 +136,9 @@ def _match(text: str, table: dict[str, list[str]], allowed: set[str] | None, wid
         if allowed is not None:
             codes = [c for c in codes if c[:width] in allowed]
         if codes:
-            return text[:n], codes[0] if len(set(codes)) == 1 else "?" + ",".join(sorted(set(codes)))
+            return text[:n], codes[0] if len(set(codes)) == 1 else "?" + ",".join(
+                sorted(set(codes))
+            )
     return None
 
 
@@ -127,7 +159,11 @@ def parse_address(raw: str, city_hint: str | None = None) -> ParsedAddress:
         city = m[1]
         province = province or city[:2]
         pos += len(m[0])
-    elif province and div.cities.get(province + "01") and div.cities[province + "01"].name in _MUNICIPAL_PLACEHOLDERS:
+    elif (
+        province
+        and div.cities.get(province + "01")
+        and div.cities[province + "01"].name in _MUNICIPAL_PLACEHOLDERS
+    ):
         city = province + "01"  # municipality: the province is the city
     allowed = {city} if city else ({city_hint} if city_hint else None)
     district = None

@@ -1,15 +1,21 @@
-"""``credgraph check``: ingest and standardise a batch, write rejects and the quality report."""
+"""``credgraph check``: ingest and standardise a batch, write rejects and the quality report.
+
+Departments are independent (record keys are per department), so they are checked in a pool
+of worker processes, one department per task, and the figures merged.
+"""
 
 from __future__ import annotations
 
 import csv
+import os
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from resolver.ingest import FileStats, Reject, ingest
-from resolver.manifest import load_manifest
+from resolver.manifest import Manifest, SourceSpec, load_manifest
 from resolver.quality import QualityReport, write_quality
 
 REJECTS_HEADER = ["dept", "file", "line", "record_id", "reason", "message"]
@@ -23,24 +29,68 @@ class CheckResult:
     quality_html: Path
 
 
+@dataclass(frozen=True, slots=True)
+class _DeptResult:
+    quality: QualityReport
+    rejects: list[Reject]
+    stats: list[FileStats]
+
+
+def _check_sources(manifest: Manifest, sources: list[SourceSpec], features: bool) -> _DeptResult:
+    quality = QualityReport(manifest)
+    rejects: list[Reject] = []
+    done: list[FileStats] = []
+    for stats, event in ingest(manifest, features=features, sources=sources, on_file=done.append):
+        quality.add(stats, event)
+        if isinstance(event, Reject):
+            rejects.append(event)
+    return _DeptResult(quality, rejects, done)
+
+
 def run_check(
     batch_dir: Path,
     out_dir: Path,
     features: bool = True,
     progress: Callable[[FileStats], None] | None = None,
+    workers: int | None = None,
 ) -> CheckResult:
     """Ingest every row of the batch; write ``rejects.csv``, ``quality.json`` and ``quality.html``."""
     manifest = load_manifest(batch_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    by_dept: dict[str, list[SourceSpec]] = {}
+    for spec in manifest.sources:
+        by_dept.setdefault(spec.dept, []).append(spec)
+    # Largest departments first, so the pool stays busy to the end.
+    groups = sorted(by_dept.values(), key=lambda g: -sum(s.path.stat().st_size for s in g))
+    workers = max(1, min(workers or os.cpu_count() or 1, len(groups)))
+    results: list[_DeptResult] = []
+    if workers == 1:
+        for group in groups:
+            results.append(_check_sources(manifest, group, features))
+            for st in results[-1].stats:
+                if progress:
+                    progress(st)
+    else:
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            futures = [pool.submit(_check_sources, manifest, group, features) for group in groups]
+            for fut in as_completed(futures):
+                results.append(fut.result())
+                for st in results[-1].stats:
+                    if progress:
+                        progress(st)
     quality = QualityReport(manifest)
+    rejects: list[Reject] = []
+    for r in results:
+        quality.merge(r.quality)
+        rejects.extend(r.rejects)
+    order = {(s.dept, s.file): i for i, s in enumerate(manifest.sources)}
+    rejects.sort(key=lambda r: (order.get((r.dept, r.file), 0), r.line))
     rejects_path = out_dir / "rejects.csv"
     with rejects_path.open("w", encoding="utf-8", newline="") as fh:
         w = csv.writer(fh, lineterminator="\n")
         w.writerow(REJECTS_HEADER)
-        for stats, event in ingest(manifest, features=features, on_file=progress):
-            quality.add(stats, event)
-            if isinstance(event, Reject):
-                w.writerow([event.dept, event.file, event.line, event.record_id, event.reason, event.message])
+        for rej in rejects:
+            w.writerow([rej.dept, rej.file, rej.line, rej.record_id, rej.reason, rej.message])
     report = quality.to_dict()
     jpath, hpath = write_quality(report, out_dir)
     return CheckResult(report, rejects_path, jpath, hpath)

@@ -9,7 +9,9 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 _EXCEL_EPOCH = dt.date(1899, 12, 30)
-_YMD = re.compile(r"^(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*日?(?:[ T]\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?$")
+_YMD = re.compile(
+    r"^(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*日?(?:[ T]\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?$"
+)
 _COMPACT = re.compile(r"^(\d{4})(\d{2})(\d{2})$")
 _YM = re.compile(r"^(\d{4})\s*(?:[-/.年]\s*(\d{1,2})\s*月?|(\d{2}))$")
 _YEAR = re.compile(r"^(\d{4})\s*年?$")
@@ -117,7 +119,9 @@ def parse_period(raw: str) -> Period | None:
     return None
 
 
-_MONEY = re.compile(r"^(?:¥|￥|RMB|人民币)?\s*([+-]?\d+(?:\.\d+)?)\s*(万元|万|亿元|亿|元)?(?:人民币)?$")
+_MONEY = re.compile(
+    r"^(?:¥|￥|RMB|人民币)?\s*([+-]?\d+(?:\.\d+)?)\s*(万元|万|亿元|亿|元)?(?:人民币)?$"
+)
 
 
 @lru_cache(maxsize=100_000)

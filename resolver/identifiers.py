@@ -107,7 +107,9 @@ def normalise_identifier(raw: str | None) -> str | None:
         text = text[1:]
     if _EXCEL_FLOAT.match(text.strip()):
         return None
-    text = _STRIP.sub("", text).upper()
+    # Upper-casing can produce non-normalised sequences (a + combining mark): normalise again.
+    text = unicodedata.normalize("NFKC", _STRIP.sub("", text).upper())
+    text = _STRIP.sub("", text)
     return text or None
 
 

@@ -16,7 +16,15 @@ from resolver.manifest import Manifest, SourceSpec
 from resolver.readers import RawRow, detect_encoding, iter_rows
 from resolver.standardize import SUBJECT_ID_FIELDS, SUBJECT_NAME_FIELDS, Flag, Standardiser
 
-REJECT_REASONS = ("undecodable", "wrong_column_count", "bad_json", "no_name_no_id", "no_record_id", "duplicate_row", "superseded")
+REJECT_REASONS = (
+    "undecodable",
+    "wrong_column_count",
+    "bad_json",
+    "no_name_no_id",
+    "no_record_id",
+    "duplicate_row",
+    "superseded",
+)
 
 
 @dataclass(slots=True)
@@ -80,7 +88,9 @@ class DeptKeys:
     """Keys seen for one department, to find duplicate and superseded rows."""
 
     def __init__(self) -> None:
-        self.seen: dict[str, tuple[bytes, str, int, int]] = {}  # record_id -> (hash, file, line, file index)
+        self.seen: dict[
+            str, tuple[bytes, str, int, int]
+        ] = {}  # record_id -> (hash, file, line, file index)
 
 
 def _row_hash(values: list[str]) -> bytes:
@@ -90,7 +100,9 @@ def _row_hash(values: list[str]) -> bytes:
 class SourceIngest:
     """Turns the raw rows of one file into Records and Rejects."""
 
-    def __init__(self, manifest: Manifest, spec: SourceSpec, keys: DeptKeys, stats: FileStats, features: bool) -> None:
+    def __init__(
+        self, manifest: Manifest, spec: SourceSpec, keys: DeptKeys, stats: FileStats, features: bool
+    ) -> None:
         self.spec = spec
         self.keys = keys
         self.stats = stats
@@ -111,7 +123,9 @@ class SourceIngest:
     def _reject(self, line: int, rid: str, reason: str, message: str) -> Reject:
         self.stats.reject(reason)
         s = self.spec
-        return Reject(s.dept, s.file, line, rid, reason, f"{reason}: {s.file} line {line}: {message}")
+        return Reject(
+            s.dept, s.file, line, rid, reason, f"{reason}: {s.file} line {line}: {message}"
+        )
 
     def rows(self) -> Iterator[Event]:
         from resolver.readers import read_header
@@ -135,7 +149,11 @@ class SourceIngest:
         if row.values is not None:  # JSONL: by key
             values = row.values
             cells = [values.get(c, "") for c in (self.header or [])]
-            extra = {k: v for k, v in values.items() if k not in spec.columns and k != spec.record_id and v}
+            extra = {
+                k: v
+                for k, v in values.items()
+                if k not in spec.columns and k != spec.record_id and v
+            }
             raw = {canon: values.get(col, "").strip() for col, canon in spec.columns.items()}
             rid = values.get(spec.record_id, "").strip()
             hash_cells = [f"{k}={v}" for k, v in values.items()]
@@ -150,23 +168,36 @@ class SourceIngest:
             yield self._reject(row.line, "", "no_record_id", f"{spec.record_id} is blank")
             return
         if not any(raw.get(f) for f in (*SUBJECT_NAME_FIELDS, *SUBJECT_ID_FIELDS)):
-            yield self._reject(row.line, rid, "no_name_no_id", "no name and no identifier of the subject")
+            yield self._reject(
+                row.line, rid, "no_name_no_id", "no name and no identifier of the subject"
+            )
             return
         digest = _row_hash(hash_cells)
         earlier = self.keys.seen.get(rid)
         if earlier is not None:
             if earlier[0] == digest:
                 yield self._reject(
-                    row.line, rid, "duplicate_row", f"identical to line {earlier[2]} of {earlier[1]} ({spec.record_id}={rid!r})"
+                    row.line,
+                    rid,
+                    "duplicate_row",
+                    f"identical to line {earlier[2]} of {earlier[1]} ({spec.record_id}={rid!r})",
                 )
                 return
             # The earlier row is superseded: it moves from accepted to rejected in its file.
-            yield Reject(spec.dept, earlier[1], earlier[2], rid, "superseded",
-                         f"superseded: {earlier[1]} line {earlier[2]}: replaced by line {row.line} of {spec.file}")
+            yield Reject(
+                spec.dept,
+                earlier[1],
+                earlier[2],
+                rid,
+                "superseded",
+                f"superseded: {earlier[1]} line {earlier[2]}: replaced by line {row.line} of {spec.file}",
+            )
         self.keys.seen[rid] = (digest, spec.file, row.line, 0)
         result = self.standardiser.standardise(raw, row.line)
         self.stats.accepted += 1
-        yield Record(spec.dept, spec.file, row.line, rid, spec.kind, raw, result.std, result.flags, extra)
+        yield Record(
+            spec.dept, spec.file, row.line, rid, spec.kind, raw, result.std, result.flags, extra
+        )
 
 
 def ingest(

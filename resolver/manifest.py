@@ -14,23 +14,120 @@ import yaml
 #: identifier of the subject may stand.
 KIND_FIELDS: dict[str, frozenset[str]] = {
     "enterprise": frozenset(
-        "uscc org_code reg_no tax_id name former_name legal_rep_name legal_rep_id address phone "
-        "established reg_capital industry status parent_uscc parent_name any_id".split()
+        [
+            "uscc",
+            "org_code",
+            "reg_no",
+            "tax_id",
+            "name",
+            "former_name",
+            "legal_rep_name",
+            "legal_rep_id",
+            "address",
+            "phone",
+            "established",
+            "reg_capital",
+            "industry",
+            "status",
+            "parent_uscc",
+            "parent_name",
+            "any_id",
+        ]
     ),
-    "person": frozenset("id_number name gender birth_date phone address employer_name employer_uscc any_id".split()),
-    "role": frozenset("uscc org_code reg_no tax_id name any_id person_name id_number role start end".split()),
+    "person": frozenset(
+        [
+            "id_number",
+            "name",
+            "gender",
+            "birth_date",
+            "phone",
+            "address",
+            "employer_name",
+            "employer_uscc",
+            "any_id",
+        ]
+    ),
+    "role": frozenset(
+        [
+            "uscc",
+            "org_code",
+            "reg_no",
+            "tax_id",
+            "name",
+            "any_id",
+            "person_name",
+            "id_number",
+            "role",
+            "start",
+            "end",
+        ]
+    ),
     "shareholding": frozenset(
-        "uscc org_code reg_no tax_id name any_id holder_name holder_uscc holder_id_number holder_type ratio amount".split()
+        [
+            "uscc",
+            "org_code",
+            "reg_no",
+            "tax_id",
+            "name",
+            "any_id",
+            "holder_name",
+            "holder_uscc",
+            "holder_id_number",
+            "holder_type",
+            "ratio",
+            "amount",
+        ]
     ),
     "credit_event": frozenset(
-        "uscc org_code reg_no tax_id id_number name any_id event_type decision_no authority date severity amount "
-        "publicity_until description".split()
+        [
+            "uscc",
+            "org_code",
+            "reg_no",
+            "tax_id",
+            "id_number",
+            "name",
+            "any_id",
+            "event_type",
+            "decision_no",
+            "authority",
+            "date",
+            "severity",
+            "amount",
+            "publicity_until",
+            "description",
+        ]
     ),
     "fact": frozenset(
-        "uscc org_code reg_no tax_id id_number name any_id fact_type period amount quantity unit reference".split()
+        [
+            "uscc",
+            "org_code",
+            "reg_no",
+            "tax_id",
+            "id_number",
+            "name",
+            "any_id",
+            "fact_type",
+            "period",
+            "amount",
+            "quantity",
+            "unit",
+            "reference",
+        ]
     ),
     "tax_declaration": frozenset(
-        "uscc org_code reg_no tax_id id_number name any_id tax_type period taxable_amount tax_paid".split()
+        [
+            "uscc",
+            "org_code",
+            "reg_no",
+            "tax_id",
+            "id_number",
+            "name",
+            "any_id",
+            "tax_type",
+            "period",
+            "taxable_amount",
+            "tax_paid",
+        ]
     ),
 }
 ENCODINGS = ("utf-8", "utf-8-sig", "gbk", "gb18030")
@@ -98,14 +195,18 @@ def load_manifest(batch_dir: Path, check_headers: bool = True) -> Manifest:
         raise ManifestError(path, [f"not valid YAML: {exc}"]) from exc
     problems: list[str] = []
     if not isinstance(data, dict):
-        raise ManifestError(path, ["the manifest must be a mapping with batch_id, as_of and sources"])
+        raise ManifestError(
+            path, ["the manifest must be a mapping with batch_id, as_of and sources"]
+        )
     batch_id = str(data.get("batch_id") or "")
     if not batch_id:
         problems.append("batch_id is missing")
     as_of = dt.date.today()
     try:
         raw_as_of = data.get("as_of")
-        as_of = raw_as_of if isinstance(raw_as_of, dt.date) else dt.date.fromisoformat(str(raw_as_of))
+        as_of = (
+            raw_as_of if isinstance(raw_as_of, dt.date) else dt.date.fromisoformat(str(raw_as_of))
+        )
     except ValueError:
         problems.append(f"as_of {data.get('as_of')!r} is not a date (YYYY-MM-DD)")
     sources_raw = data.get("sources")
@@ -123,7 +224,9 @@ def load_manifest(batch_dir: Path, check_headers: bool = True) -> Manifest:
         where = f"sources[{i}] ({dept or '?'} {file or '?'})"
         kind = str(s.get("kind") or "")
         encoding = str(s.get("encoding") or "utf-8").lower().replace("_", "-")
-        encoding = {"utf8": "utf-8", "utf-8sig": "utf-8-sig", "utf8-sig": "utf-8-sig"}.get(encoding, encoding)
+        encoding = {"utf8": "utf-8", "utf-8sig": "utf-8-sig", "utf8-sig": "utf-8-sig"}.get(
+            encoding, encoding
+        )
         record_id = normalise_column(s.get("record_id") or "")
         columns_raw = s.get("columns")
         if not dept:
@@ -131,11 +234,17 @@ def load_manifest(batch_dir: Path, check_headers: bool = True) -> Manifest:
         if not file:
             problems.append(f"{where}: file is missing")
         if kind not in KIND_FIELDS:
-            problems.append(f"{where}: unknown kind {kind!r} (expected one of {', '.join(KIND_FIELDS)})")
+            problems.append(
+                f"{where}: unknown kind {kind!r} (expected one of {', '.join(KIND_FIELDS)})"
+            )
         if encoding not in ENCODINGS:
-            problems.append(f"{where}: unknown encoding {encoding!r} (expected one of {', '.join(ENCODINGS)})")
+            problems.append(
+                f"{where}: unknown encoding {encoding!r} (expected one of {', '.join(ENCODINGS)})"
+            )
         if not record_id:
-            problems.append(f"{where}: record_id (the column holding the department's key) is missing")
+            problems.append(
+                f"{where}: record_id (the column holding the department's key) is missing"
+            )
         if not isinstance(columns_raw, dict) or not columns_raw:
             problems.append(f"{where}: columns (source column -> canonical field) is missing")
             columns_raw = {}
@@ -143,7 +252,9 @@ def load_manifest(batch_dir: Path, check_headers: bool = True) -> Manifest:
         if kind in KIND_FIELDS:
             for col, canon in columns.items():
                 if canon not in KIND_FIELDS[kind]:
-                    problems.append(f"{where}: column {col!r} maps to {canon!r}, not a field of kind {kind}")
+                    problems.append(
+                        f"{where}: column {col!r} maps to {canon!r}, not a field of kind {kind}"
+                    )
         targets = list(columns.values())
         for dup in sorted({t for t in targets if targets.count(t) > 1}):
             problems.append(f"{where}: several columns map to {dup!r}")
@@ -154,8 +265,12 @@ def load_manifest(batch_dir: Path, check_headers: bool = True) -> Manifest:
         if file and not fpath.is_file():
             problems.append(f"{where}: file not found: {fpath}")
         elif file and fpath.suffix.lower() not in FORMATS:
-            problems.append(f"{where}: unsupported file type {fpath.suffix!r} (expected .csv, .xlsx or .jsonl)")
-        spec = SourceSpec(dept, str(s.get("name") or dept), file, fpath, encoding, kind, record_id, columns)
+            problems.append(
+                f"{where}: unsupported file type {fpath.suffix!r} (expected .csv, .xlsx or .jsonl)"
+            )
+        spec = SourceSpec(
+            dept, str(s.get("name") or dept), file, fpath, encoding, kind, record_id, columns
+        )
         specs.append(spec)
     withdrawn: list[tuple[str, str]] = []
     for w in data.get("withdrawn") or []:

@@ -17,8 +17,12 @@ from pypinyin import lazy_pinyin
 from resolver.divisions import load_divisions
 
 #: Variants that opencc's t2s leaves alone (DOMAIN.md 2, step 3).
-VARIANTS = str.maketrans({"彊": "疆", "汚": "污", "僞": "伪", "綫": "线", "衞": "卫", "峯": "峰", "羣": "群"})
-_BRACKETS = str.maketrans({"(": "（", ")": "）", "【": "（", "】": "）", "[": "（", "]": "）", "〔": "（", "〕": "）"})
+VARIANTS = str.maketrans(
+    {"彊": "疆", "汚": "污", "僞": "伪", "綫": "线", "衞": "卫", "峯": "峰", "羣": "群"}
+)
+_BRACKETS = str.maketrans(
+    {"(": "（", ")": "）", "【": "（", "】": "）", "[": "（", "]": "）", "〔": "（", "〕": "）"}
+)
 _TRAILING = "。.,，;；、\"'“”‘’「」"
 _WS = re.compile(r"\s+")
 _ANNOTATION = re.compile(r"（(?:原|曾用名|现)[:：]?([^（）]*)）")
@@ -34,24 +38,108 @@ FORMS: tuple[tuple[str, str], ...] = (
     ("专业合作社", "专业合作社"),
     ("公司", "公司"),
 )
-_FORM_WORDS = ("股份有限公司", "有限公司", "集团公司", "公司", "合伙企业（普通合伙）", "合伙企业（有限合伙）",
-               "合伙企业（特殊普通合伙）", "专业合作社")
-_NON_COMPANY_FORMS = ("经营部", "门市部", "大排档", "商行", "店", "厂", "协会", "商会", "促进会", "研究会", "中心")
-BRANCH_SUFFIXES = ("分公司", "分店", "分厂", "办事处", "营业部", "支行", "分行", "经营部", "分理处", "代表处", "分社", "分所")
+_FORM_WORDS = (
+    "股份有限公司",
+    "有限公司",
+    "集团公司",
+    "公司",
+    "合伙企业（普通合伙）",
+    "合伙企业（有限合伙）",
+    "合伙企业（特殊普通合伙）",
+    "专业合作社",
+)
+_NON_COMPANY_FORMS = (
+    "经营部",
+    "门市部",
+    "大排档",
+    "商行",
+    "店",
+    "厂",
+    "协会",
+    "商会",
+    "促进会",
+    "研究会",
+    "中心",
+)
+BRANCH_SUFFIXES = (
+    "分公司",
+    "分店",
+    "分厂",
+    "办事处",
+    "营业部",
+    "支行",
+    "分行",
+    "经营部",
+    "分理处",
+    "代表处",
+    "分社",
+    "分所",
+)
 _BRANCH = re.compile(
-    "^(?P<parent>.*?(?:" + "|".join(map(re.escape, _FORM_WORDS)) + r"))(?P<part>.+?(?:"
-    + "|".join(map(re.escape, BRANCH_SUFFIXES)) + "))$"
+    "^(?P<parent>.*?(?:"
+    + "|".join(map(re.escape, _FORM_WORDS))
+    + r"))(?P<part>.+?(?:"
+    + "|".join(map(re.escape, BRANCH_SUFFIXES))
+    + "))$"
 )
 #: Industry and business words stripped when extracting the 字号.
 INDUSTRY_WORDS = tuple(
     sorted(
         {
-            "五金制品", "五金", "塑料制品", "电子科技", "机械设备", "纺织", "服装", "家具", "陶瓷", "食品",
-            "印刷", "贸易", "商贸", "进出口", "科技", "信息技术", "网络科技", "建筑工程", "装饰工程",
-            "餐饮管理", "酒店管理", "房地产开发", "物业管理", "物流", "运输", "投资", "咨询服务", "广告",
-            "医药", "环保科技", "农业发展", "计算机系统", "网络", "信息", "地产", "咨询", "技术", "实业",
-            "发展", "集团", "控股", "蔬菜", "水果", "花卉", "水产", "养殖", "茶叶", "制品", "电子",
-            "石油化工", "钢铁", "银行", "证券", "创新",
+            "五金制品",
+            "五金",
+            "塑料制品",
+            "电子科技",
+            "机械设备",
+            "纺织",
+            "服装",
+            "家具",
+            "陶瓷",
+            "食品",
+            "印刷",
+            "贸易",
+            "商贸",
+            "进出口",
+            "科技",
+            "信息技术",
+            "网络科技",
+            "建筑工程",
+            "装饰工程",
+            "餐饮管理",
+            "酒店管理",
+            "房地产开发",
+            "物业管理",
+            "物流",
+            "运输",
+            "投资",
+            "咨询服务",
+            "广告",
+            "医药",
+            "环保科技",
+            "农业发展",
+            "计算机系统",
+            "网络",
+            "信息",
+            "地产",
+            "咨询",
+            "技术",
+            "实业",
+            "发展",
+            "集团",
+            "控股",
+            "蔬菜",
+            "水果",
+            "花卉",
+            "水产",
+            "养殖",
+            "茶叶",
+            "制品",
+            "电子",
+            "石油化工",
+            "钢铁",
+            "银行",
+            "证券",
+            "创新",
         },
         key=len,
         reverse=True,
@@ -101,8 +189,8 @@ def split_branch(name: str) -> tuple[str, str] | None:
 
 
 @lru_cache(maxsize=1)
-def _place_names() -> tuple[tuple[str, ...], dict[str, str]]:
-    """Place names a name may start with (full and suffix-less), longest first."""
+def _place_names() -> tuple[frozenset[str], dict[str, str]]:
+    """Place names a name may start with (full and suffix-less) and their suffix-less form."""
     div = load_divisions()
     names: set[str] = set()
     for p in div.provinces.values():
@@ -115,20 +203,34 @@ def _place_names() -> tuple[tuple[str, ...], dict[str, str]]:
     for d in div.districts.values():
         if len(d.name) > 2:
             names.add(d.name)
-    short = {n: _strip_place_suffix(n) for n in names}
-    return tuple(sorted((n for n in names if len(n) >= 2), key=len, reverse=True)), short
+    names = {n for n in names if len(n) >= 2}
+    return frozenset(names), {n: _strip_place_suffix(n) for n in names}
+
+
+def _strip_place_suffix(name: str) -> str:
+    for suffix in (
+        "特别行政区",
+        "维吾尔自治区",
+        "壮族自治区",
+        "回族自治区",
+        "自治区",
+        "自治州",
+        "自治县",
+        "省",
+        "市",
+        "区",
+        "县",
+        "盟",
+        "旗",
+    ):
+        if name.endswith(suffix) and len(name) - len(suffix) >= 2:
+            return name[: -len(suffix)]
+    return name
 
 
 @lru_cache(maxsize=1)
 def _short_place_set() -> frozenset[str]:
     return frozenset(_place_names()[1].values())
-
-
-def _strip_place_suffix(name: str) -> str:
-    for suffix in ("特别行政区", "维吾尔自治区", "壮族自治区", "回族自治区", "自治区", "自治州", "自治县", "省", "市", "区", "县", "盟", "旗"):
-        if name.endswith(suffix) and len(name) - len(suffix) >= 2:
-            return name[: -len(suffix)]
-    return name
 
 
 def _leading_region(name: str) -> tuple[str, str]:
@@ -137,14 +239,19 @@ def _leading_region(name: str) -> tuple[str, str]:
     region: list[str] = []
     rest = name
     for _ in range(3):
-        for p in places:
-            if rest.startswith(p) and len(rest) > len(p) + 1:
-                region.append(short[p])
-                rest = rest[len(p) :]
+        for n in range(min(len(rest) - 2, 12), 1, -1):  # longest place name first
+            if rest[:n] in places:
+                region.append(short[rest[:n]])
+                rest = rest[n:]
                 break
         else:
             break
     return "".join(region), rest
+
+
+@lru_cache(maxsize=200_000)
+def _pinyin(text: str) -> str:
+    return "".join(lazy_pinyin(text))
 
 
 @lru_cache(maxsize=500_000)
@@ -196,7 +303,7 @@ def normalise_enterprise_name(raw: str) -> EnterpriseName:
         region=region or None,
         form=form,
         core=core,
-        core_pinyin="".join(lazy_pinyin(core)),
+        core_pinyin=_pinyin(core),
     )
 
 

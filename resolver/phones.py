@@ -68,8 +68,14 @@ def parse_phone(raw: str) -> Phone:
         n = _area_code_length(compact)
         area, local = compact[:n], compact[n:]
         if 7 <= len(local) <= 8:
-            return Phone("landline", national=compact, e164="+86" + compact[1:], area_code=area,
-                         local=local, extension=extension)
+            return Phone(
+                "landline",
+                national=compact,
+                e164="+86" + compact[1:],
+                area_code=area,
+                local=local,
+                extension=extension,
+            )
         return Phone("invalid")
     if 7 <= len(compact) <= 8 and compact[0] != "0":
         return Phone("landline_no_area", local=compact, extension=extension)

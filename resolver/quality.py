@@ -12,11 +12,26 @@ from typing import Any
 
 from resolver.ingest import FileStats, Record, Reject
 from resolver.manifest import Manifest
-from resolver.standardize import DATE_FIELDS, ENTERPRISE_ID_FIELDS, MONEY_FIELDS, PERSON_ID_FIELDS, RELATED_USCC_FIELDS
+from resolver.standardize import (
+    DATE_FIELDS,
+    ENTERPRISE_ID_FIELDS,
+    MONEY_FIELDS,
+    PERSON_ID_FIELDS,
+    RELATED_USCC_FIELDS,
+)
 
 CHECKED_FIELDS = frozenset(
-    (*ENTERPRISE_ID_FIELDS, *PERSON_ID_FIELDS, *RELATED_USCC_FIELDS, *DATE_FIELDS, *MONEY_FIELDS,
-     "phone", "period", "ratio", "quantity")
+    (
+        *ENTERPRISE_ID_FIELDS,
+        *PERSON_ID_FIELDS,
+        *RELATED_USCC_FIELDS,
+        *DATE_FIELDS,
+        *MONEY_FIELDS,
+        "phone",
+        "period",
+        "ratio",
+        "quantity",
+    )
 )
 EXAMPLES = 3
 
@@ -66,21 +81,52 @@ class QualityReport:
         if notes:
             self.notes.setdefault(key, Counter()).update(notes)
 
+    def merge(self, other: QualityReport) -> None:
+        """Fold in the figures of another report over different files of the same batch."""
+        self.fields.update(other.fields)
+        self.flagged_rows.update(other.flagged_rows)
+        for k, ex in other.reject_examples.items():
+            self.reject_examples.setdefault(k, []).extend(ex)
+            del self.reject_examples[k][EXAMPLES:]
+        for k2, c in other.notes.items():
+            self.notes.setdefault(k2, Counter()).update(c)
+        self.files.update(other.files)
+
     def to_dict(self) -> dict[str, Any]:
         m = self.manifest
         depts: dict[str, dict[str, Any]] = {}
         for spec in m.sources:
             key = (spec.dept, spec.file)
             stats = self.files.get(key) or FileStats(spec.dept, spec.file, spec.kind, spec.encoding)
-            d = depts.setdefault(spec.dept, {
-                "dept": spec.dept, "name": spec.name, "files": [], "read": 0, "accepted": 0, "rejected": 0,
-                "flagged_rows": 0, "reject_reasons": Counter(), "fields": [], "mapping_notes": Counter(),
-            })
-            d["files"].append({
-                "file": spec.file, "kind": spec.kind, "declared_encoding": spec.encoding, "encoding": stats.encoding,
-                "encoding_warning": stats.encoding_warning, "read": stats.read, "accepted": stats.accepted,
-                "rejected": stats.rejected, "balanced": stats.balanced, "reasons": dict(stats.reasons),
-            })
+            d = depts.setdefault(
+                spec.dept,
+                {
+                    "dept": spec.dept,
+                    "name": spec.name,
+                    "files": [],
+                    "read": 0,
+                    "accepted": 0,
+                    "rejected": 0,
+                    "flagged_rows": 0,
+                    "reject_reasons": Counter(),
+                    "fields": [],
+                    "mapping_notes": Counter(),
+                },
+            )
+            d["files"].append(
+                {
+                    "file": spec.file,
+                    "kind": spec.kind,
+                    "declared_encoding": spec.encoding,
+                    "encoding": stats.encoding,
+                    "encoding_warning": stats.encoding_warning,
+                    "read": stats.read,
+                    "accepted": stats.accepted,
+                    "rejected": stats.rejected,
+                    "balanced": stats.balanced,
+                    "reasons": dict(stats.reasons),
+                }
+            )
             d["read"] += stats.read
             d["accepted"] += stats.accepted
             d["rejected"] += stats.rejected
@@ -91,14 +137,24 @@ class QualityReport:
             for col, canon in spec.columns.items():
                 fs = per_field.get(canon, _FieldStats())
                 checked = canon in CHECKED_FIELDS
-                d["fields"].append({
-                    "file": spec.file, "column": col, "field": canon, "filled": fs.filled,
-                    "fill_rate": round(fs.filled / stats.accepted, 4) if stats.accepted else None,
-                    "checked": checked,
-                    "valid": fs.filled - fs.flagged if checked else None,
-                    "validity_rate": round((fs.filled - fs.flagged) / fs.filled, 4) if checked and fs.filled else None,
-                    "flags": dict(fs.flags.most_common()), "examples": fs.examples,
-                })
+                d["fields"].append(
+                    {
+                        "file": spec.file,
+                        "column": col,
+                        "field": canon,
+                        "filled": fs.filled,
+                        "fill_rate": round(fs.filled / stats.accepted, 4)
+                        if stats.accepted
+                        else None,
+                        "checked": checked,
+                        "valid": fs.filled - fs.flagged if checked else None,
+                        "validity_rate": round((fs.filled - fs.flagged) / fs.filled, 4)
+                        if checked and fs.filled
+                        else None,
+                        "flags": dict(fs.flags.most_common()),
+                        "examples": fs.examples,
+                    }
+                )
         out_depts = []
         for d in depts.values():
             reasons: Counter[str] = d.pop("reject_reasons")
@@ -111,20 +167,33 @@ class QualityReport:
         totals = Counter[str]()
         reasons_all = Counter[str]()
         for d in out_depts:
-            totals.update({"read": d["read"], "accepted": d["accepted"], "rejected": d["rejected"], "flagged_rows": d["flagged_rows"]})
+            totals.update(
+                {
+                    "read": d["read"],
+                    "accepted": d["accepted"],
+                    "rejected": d["rejected"],
+                    "flagged_rows": d["flagged_rows"],
+                }
+            )
             for r in d["reject_reasons"]:
                 reasons_all[r["reason"]] += r["count"]
         warnings = [
-            f"{f['file']}: {f['encoding_warning']}" for d in out_depts for f in d["files"] if f["encoding_warning"]
+            f"{f['file']}: {f['encoding_warning']}"
+            for d in out_depts
+            for f in d["files"]
+            if f["encoding_warning"]
         ]
         return {
             "batch_id": m.batch_id,
             "as_of": m.as_of.isoformat(),
             "generated_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             "summary": {
-                "departments": len(out_depts), "files": len(m.sources), **dict(totals),
+                "departments": len(out_depts),
+                "files": len(m.sources),
+                **dict(totals),
                 "balanced": all(f["balanced"] for d in out_depts for f in d["files"]),
-                "reject_reasons": dict(reasons_all.most_common()), "warnings": warnings,
+                "reject_reasons": dict(reasons_all.most_common()),
+                "warnings": warnings,
             },
             "departments": out_depts,
         }
@@ -173,23 +242,44 @@ def render_html(report: dict[str, Any]) -> str:
         f"as of {e(report['as_of'])}, generated {e(report['generated_at'])}</div>",
         "<div class='cards'>",
     ]
-    for label, key in (("departments 部门", "departments"), ("files 文件", "files"), ("rows read 读取", "read"),
-                       ("accepted 接收", "accepted"), ("rejected 拒收", "rejected"), ("rows with flags 有问题字段", "flagged_rows")):
+    for label, key in (
+        ("departments 部门", "departments"),
+        ("files 文件", "files"),
+        ("rows read 读取", "read"),
+        ("accepted 接收", "accepted"),
+        ("rejected 拒收", "rejected"),
+        ("rows with flags 有问题字段", "flagged_rows"),
+    ):
         parts.append(f"<div class='card'>{e(label)}<b>{s.get(key, 0):,}</b></div>")
     parts.append("</div>")
-    parts.append(f"<p>Every row accounted for (read = accepted + rejected in every file): <b class='{'good' if s['balanced'] else 'bad'}'>"
-                 f"{'yes' if s['balanced'] else 'NO'}</b>. Reject reasons: "
-                 + ", ".join(f"{e(k)} {v:,}" for k, v in s["reject_reasons"].items()) + "</p>")
+    parts.append(
+        f"<p>Every row accounted for (read = accepted + rejected in every file): <b class='{'good' if s['balanced'] else 'bad'}'>"
+        f"{'yes' if s['balanced'] else 'NO'}</b>. Reject reasons: "
+        + ", ".join(f"{e(k)} {v:,}" for k, v in s["reject_reasons"].items())
+        + "</p>"
+    )
     if s["warnings"]:
-        parts.append("<div class='warnbox'><b>Warnings</b><ul>" + "".join(f"<li>{e(w)}</li>" for w in s["warnings"]) + "</ul></div>")
-    parts.append("<h2>Per department 各部门</h2><table id='departments'><thead><tr><th>code</th><th>department</th><th>files</th>"
-                 "<th>read</th><th>accepted</th><th>rejected</th><th>flagged rows</th><th>identifier validity</th><th>top reject reasons</th></tr></thead><tbody>")
+        parts.append(
+            "<div class='warnbox'><b>Warnings</b><ul>"
+            + "".join(f"<li>{e(w)}</li>" for w in s["warnings"])
+            + "</ul></div>"
+        )
+    parts.append(
+        "<h2>Per department 各部门</h2><table id='departments'><thead><tr><th>code</th><th>department</th><th>files</th>"
+        "<th>read</th><th>accepted</th><th>rejected</th><th>flagged rows</th><th>identifier validity</th><th>top reject reasons</th></tr></thead><tbody>"
+    )
     for d in report["departments"]:
-        idf = [f for f in d["fields"] if f["field"] in ENTERPRISE_ID_FIELDS + PERSON_ID_FIELDS and f["filled"]]
+        idf = [
+            f
+            for f in d["fields"]
+            if f["field"] in ENTERPRISE_ID_FIELDS + PERSON_ID_FIELDS and f["filled"]
+        ]
         filled = sum(f["filled"] for f in idf)
         valid = sum(f["valid"] or 0 for f in idf)
         rate = valid / filled if filled else None
-        reasons = ", ".join(f"{r['reason']} ({r['count']:,})" for r in d["reject_reasons"][:3]) or "—"
+        reasons = (
+            ", ".join(f"{r['reason']} ({r['count']:,})" for r in d["reject_reasons"][:3]) or "—"
+        )
         parts.append(
             f"<tr><td><a href='#d-{e(d['dept'])}'>{e(d['dept'])}</a></td><td>{e(d['name'])}</td><td class='n'>{len(d['files'])}</td>"
             f"<td class='n'>{d['read']:,}</td><td class='n'>{d['accepted']:,}</td><td class='n'>{d['rejected']:,}</td>"
@@ -197,21 +287,36 @@ def render_html(report: dict[str, Any]) -> str:
         )
     parts.append("</tbody></table>")
     for d in report["departments"]:
-        parts.append(f"<details id='d-{e(d['dept'])}'><summary>{e(d['dept'])} {e(d['name'])}</summary>")
+        parts.append(
+            f"<details id='d-{e(d['dept'])}'><summary>{e(d['dept'])} {e(d['name'])}</summary>"
+        )
         for f in d["files"]:
-            warn = f" — <span class='warn'>{e(f['encoding_warning'])}</span>" if f["encoding_warning"] else ""
-            parts.append(f"<p><b>{e(f['file'])}</b> ({e(f['kind'])}, {e(f['encoding'])}): read {f['read']:,}, accepted "
-                         f"{f['accepted']:,}, rejected {f['rejected']:,}{warn}</p>")
+            warn = (
+                f" — <span class='warn'>{e(f['encoding_warning'])}</span>"
+                if f["encoding_warning"]
+                else ""
+            )
+            parts.append(
+                f"<p><b>{e(f['file'])}</b> ({e(f['kind'])}, {e(f['encoding'])}): read {f['read']:,}, accepted "
+                f"{f['accepted']:,}, rejected {f['rejected']:,}{warn}</p>"
+            )
         if d["mapping_notes"]:
-            parts.append("<p class='warn'>Data dictionary: " + ", ".join(f"{e(k)} × {v:,}" for k, v in d["mapping_notes"].items())
-                         + " (a USCC found in a legacy-identifier column was used as a USCC)</p>")
-        parts.append("<table><thead><tr><th>file</th><th>column</th><th>field</th><th>fill rate</th><th>validity</th><th>problems</th><th>examples</th></tr></thead><tbody>")
+            parts.append(
+                "<p class='warn'>Data dictionary: "
+                + ", ".join(f"{e(k)} × {v:,}" for k, v in d["mapping_notes"].items())
+                + " (a USCC found in a legacy-identifier column was used as a USCC)</p>"
+            )
+        parts.append(
+            "<table><thead><tr><th>file</th><th>column</th><th>field</th><th>fill rate</th><th>validity</th><th>problems</th><th>examples</th></tr></thead><tbody>"
+        )
         for f in d["fields"]:
             probs = ", ".join(f"{e(k)} {v:,}" for k, v in f["flags"].items()) or "—"
             ex = "<br>".join(e(x) for x in f["examples"])
-            parts.append(f"<tr><td>{e(f['file'])}</td><td>{e(f['column'])}</td><td>{e(f['field'])}</td>"
-                         f"<td class='n'>{_pct(f['fill_rate'])}</td><td class='n {_cls(f['validity_rate'])}'>{_pct(f['validity_rate'])}</td>"
-                         f"<td>{probs}</td><td class='ex'>{ex}</td></tr>")
+            parts.append(
+                f"<tr><td>{e(f['file'])}</td><td>{e(f['column'])}</td><td>{e(f['field'])}</td>"
+                f"<td class='n'>{_pct(f['fill_rate'])}</td><td class='n {_cls(f['validity_rate'])}'>{_pct(f['validity_rate'])}</td>"
+                f"<td>{probs}</td><td class='ex'>{ex}</td></tr>"
+            )
         parts.append("</tbody></table>")
         if d["reject_reasons"]:
             parts.append("<p><b>Rejected rows</b></p><ul>")

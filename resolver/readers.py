@@ -66,7 +66,10 @@ def detect_encoding(path: Path, declared: str) -> EncodingChoice:
     if sample.startswith(b"\xef\xbb\xbf"):
         sample = sample[3:]
         if declared not in ("utf-8", "utf-8-sig"):
-            return EncodingChoice("utf-8-sig", f"declared {declared}, but the file starts with a UTF-8 byte-order mark")
+            return EncodingChoice(
+                "utf-8-sig",
+                f"declared {declared}, but the file starts with a UTF-8 byte-order mark",
+            )
     lines = [ln for ln in sample.split(b"\n")[:-1] if ln.strip()] or [sample]
     base = "utf-8" if declared == "utf-8-sig" else declared
     ok = _decodes(lines, base)
@@ -77,11 +80,16 @@ def detect_encoding(path: Path, declared: str) -> EncodingChoice:
         return EncodingChoice(declared)
     for candidate in ("utf-8", "gbk", "gb18030"):
         if candidate != base and _decodes(lines, candidate) >= 0.99:
-            return EncodingChoice(candidate, f"declared {declared}, but {ok:.0%} of sampled lines decode; detected {candidate}")
+            return EncodingChoice(
+                candidate,
+                f"declared {declared}, but {ok:.0%} of sampled lines decode; detected {candidate}",
+            )
     best = from_bytes(sample).best()
     if best is not None and best.encoding:
         enc = best.encoding.replace("_", "-")
-        return EncodingChoice(enc, f"declared {declared}, but {ok:.0%} of sampled lines decode; detected {enc}")
+        return EncodingChoice(
+            enc, f"declared {declared}, but {ok:.0%} of sampled lines decode; detected {enc}"
+        )
     return EncodingChoice(declared)
 
 
@@ -199,7 +207,12 @@ def _csv_rows(spec: SourceSpec) -> Iterator[RawRow]:
             header = [normalise_column(c) for c in cells]
             continue
         if len(cells) != len(header):
-            yield RawRow(n, cells=cells, error="wrong_column_count", detail=f"{len(cells)} fields, header has {len(header)}")
+            yield RawRow(
+                n,
+                cells=cells,
+                error="wrong_column_count",
+                detail=f"{len(cells)} fields, header has {len(header)}",
+            )
             continue
         yield RawRow(n, cells=cells)
 
@@ -241,6 +254,11 @@ def _xlsx_rows(spec: SourceSpec) -> Iterator[RawRow]:
             header = [normalise_column(c) for c in cells]
             continue
         if len(cells) > len(header) and any(cells[len(header) :]):
-            yield RawRow(n, cells=cells, error="wrong_column_count", detail=f"values beyond the {len(header)} header columns")
+            yield RawRow(
+                n,
+                cells=cells,
+                error="wrong_column_count",
+                detail=f"values beyond the {len(header)} header columns",
+            )
             continue
         yield RawRow(n, cells=(cells + [""] * len(header))[: len(header)])

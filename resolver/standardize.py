@@ -56,7 +56,11 @@ def _id_detail(res: ids.IdCheck) -> str:
         return f" expected check {ids.uscc_check_char(v[:17])!r}"
     if res.reason == "bad_org_check" and len(v) == 18:
         return f" embedded organisation code check should be {ids.org_code_check_char(v[8:16])!r}"
-    if res.reason == "bad_check" and res.kind in ("resident_id", "hmt_permit", "foreign_permanent_resident"):
+    if res.reason == "bad_check" and res.kind in (
+        "resident_id",
+        "hmt_permit",
+        "foreign_permanent_resident",
+    ):
         return " check character does not match"
     return ""
 
@@ -65,29 +69,57 @@ class Standardiser:
     """Standardises records of one source; ``columns`` maps canonical fields back to the
     department's column names for messages."""
 
-    def __init__(self, kind: str, columns: dict[str, str], as_of: dt.date, features: bool = True) -> None:
+    def __init__(
+        self, kind: str, columns: dict[str, str], as_of: dt.date, features: bool = True
+    ) -> None:
         self.kind = kind
         self.col = {canon: col for col, canon in columns.items()}
         self.as_of = as_of
         self.features = features
-        self.money_hint = {canon: "万元" for col, canon in columns.items() if "万元" in col or col.endswith("万")}
+        self.money_hint = {
+            canon: "万元" for col, canon in columns.items() if "万元" in col or col.endswith("万")
+        }
 
-    def flag(self, out: Standardised, fld: str, code: str, line: int, value: str, detail: str = "", personal: bool = False) -> None:
+    def flag(
+        self,
+        out: Standardised,
+        fld: str,
+        code: str,
+        line: int,
+        value: str,
+        detail: str = "",
+        personal: bool = False,
+    ) -> None:
         shown = mask_identifier(value) if personal else value
-        out.flags.append(Flag(fld, code, f"{code}: line {line}, {self.col.get(fld, fld)}={shown!r}{detail}"))
+        out.flags.append(
+            Flag(fld, code, f"{code}: line {line}, {self.col.get(fld, fld)}={shown!r}{detail}")
+        )
 
     # -- identifiers --------------------------------------------------------------------------
     def _enterprise_id(self, out: Standardised, fld: str, value: str, line: int) -> None:
         if ids.is_excel_float(value):
-            self.flag(out, fld, "excel_float", line, value, " identifier mangled into a number by Excel")
+            self.flag(
+                out, fld, "excel_float", line, value, " identifier mangled into a number by Excel"
+            )
             return
         if fld == "uscc":
             res = ids.check_uscc(value)
             if not res.valid:
                 other = ids.classify_identifier(value, self.as_of)
-                if other is not None and other.valid and other.kind in ("reg_no", "org_code", "tax_id"):
+                if (
+                    other is not None
+                    and other.valid
+                    and other.kind in ("reg_no", "org_code", "tax_id")
+                ):
                     self._use(out, other)
-                    self.flag(out, fld, f"{other.kind}_in_uscc_column", line, value, f" holds a {other.kind}, not a USCC")
+                    self.flag(
+                        out,
+                        fld,
+                        f"{other.kind}_in_uscc_column",
+                        line,
+                        value,
+                        f" holds a {other.kind}, not a USCC",
+                    )
                     return
         elif fld == "tax_id":
             res = ids.check_tax_id(value, self.as_of)
@@ -111,7 +143,15 @@ class Standardiser:
                     out.std.setdefault("_id_notes", []).append(f"{res.kind}_{f}")
             return
         code = f"bad_{res.kind}_{(res.reason or 'invalid').removeprefix('bad_')}"
-        self.flag(out, fld, code, line, value, _id_detail(res), personal=res.kind in ("resident_id", "id15"))
+        self.flag(
+            out,
+            fld,
+            code,
+            line,
+            value,
+            _id_detail(res),
+            personal=res.kind in ("resident_id", "id15"),
+        )
 
     def _use(self, out: Standardised, res: ids.IdCheck) -> None:
         std = out.std
@@ -143,7 +183,15 @@ class Standardiser:
 
     def _person_id(self, out: Standardised, fld: str, value: str, line: int) -> str | None:
         if ids.is_excel_float(value):
-            self.flag(out, fld, "excel_float", line, value, " ID number mangled into a number by Excel", personal=True)
+            self.flag(
+                out,
+                fld,
+                "excel_float",
+                line,
+                value,
+                " ID number mangled into a number by Excel",
+                personal=True,
+            )
             return None
         norm = ids.normalise_identifier(value) or ""
         if len(norm) == 15 and norm.isdigit():
@@ -180,12 +228,26 @@ class Standardiser:
                 if res.valid:
                     std[fld] = res.value
                 else:
-                    self.flag(out, fld, f"bad_uscc_{(res.reason or 'invalid').removeprefix('bad_')}", line, raw[fld], _id_detail(res))
+                    self.flag(
+                        out,
+                        fld,
+                        f"bad_uscc_{(res.reason or 'invalid').removeprefix('bad_')}",
+                        line,
+                        raw[fld],
+                        _id_detail(res),
+                    )
         for fld in DATE_FIELDS:
             if raw.get(fld):
                 d = parse_date(raw[fld])
                 if d.flag:
-                    self.flag(out, fld, d.flag, line, raw[fld], " kept with month/year precision" if d.value else " not a possible date")
+                    self.flag(
+                        out,
+                        fld,
+                        d.flag,
+                        line,
+                        raw[fld],
+                        " kept with month/year precision" if d.value else " not a possible date",
+                    )
                 if d.value:
                     std[fld] = d.value
                     if fld == "birth_date" and d.date and d.date > self.as_of:
@@ -223,7 +285,9 @@ class Standardiser:
                 std["phone"] = ph.key
                 std["phone_type"] = ph.type
             else:
-                self.flag(out, "phone", "bad_phone", line, raw["phone"], personal=self.kind == "person")
+                self.flag(
+                    out, "phone", "bad_phone", line, raw["phone"], personal=self.kind == "person"
+                )
         if raw.get("gender"):
             g = raw["gender"].strip()
             std["gender"] = {"男": "M", "女": "F", "M": "M", "F": "F", "1": "M", "2": "F"}.get(g)
@@ -235,7 +299,9 @@ class Standardiser:
         """Comparison features for linkage: normalised names, 字号, pinyin, parsed address."""
         name = raw.get("name")
         person_subject = self.kind == "person" or (
-            self.kind in ("credit_event", "fact", "tax_declaration") and "id18" in std and "uscc" not in std
+            self.kind in ("credit_event", "fact", "tax_declaration")
+            and "id18" in std
+            and "uscc" not in std
         )
         if name:
             if person_subject:
@@ -265,9 +331,13 @@ class Standardiser:
             if raw.get(fld):
                 std[f"{fld}_norm"] = normalise_person_name(raw[fld])
         if raw.get("holder_name"):
-            holder_is_person = bool(std.get("holder_id_number")) or raw.get("holder_type", "").startswith("自然人")
+            holder_is_person = bool(std.get("holder_id_number")) or raw.get(
+                "holder_type", ""
+            ).startswith("自然人")
             std["holder_name_norm"] = (
-                normalise_person_name(raw["holder_name"]) if holder_is_person else normalise_enterprise_name(raw["holder_name"]).normalised
+                normalise_person_name(raw["holder_name"])
+                if holder_is_person
+                else normalise_enterprise_name(raw["holder_name"]).normalised
             )
         if raw.get("address"):
             a = parse_address(raw["address"])
