@@ -9,7 +9,9 @@ DEMO_DIR ?= demo-out
 DEMO_ENTERPRISES ?= 2000
 DEMO_PERSONS ?= 3000
 
-.PHONY: demo test lint typecheck pytest bench fixtures clean setup
+.PHONY: demo test lint typecheck pytest bench fixtures clean setup browser
+CHROMIUM := $(firstword $(wildcard /usr/bin/chromium /usr/bin/chromium-browser))
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -39,7 +41,14 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy
 
-pytest: $(STAMP)
+## browser: Debian's chromium for the browser tests (Playwright downloads no browser here)
+browser:
+	@if [ -z "$(CHROMIUM)" ]; then \
+		echo "installing chromium (apt-get)"; \
+		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium; \
+	fi
+
+pytest: $(STAMP) browser
 	$(VENV)/bin/python -m pytest
 
 ## bench: benchmarks; figures go to bench/RESULTS.md

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import platform
@@ -48,6 +49,32 @@ def run_measured(cmd: list[str]) -> Run:
     if peak_kib < before:  # ru_maxrss is the max over all children so far
         peak_kib = before
     return Run(seconds, peak_kib / 1024, proc.stdout)
+
+
+def run_tree_measured(cmd: list[str], interval: float = 0.1) -> Run:
+    """Run a command; wall time and the peak of the summed RSS of it and all its descendants
+    (worker pools included), sampled every ``interval`` seconds."""
+    import psutil
+
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    ps = psutil.Process(proc.pid)
+    peak = 0
+    while proc.poll() is None:
+        try:
+            procs = [ps, *ps.children(recursive=True)]
+            total = 0
+            for p in procs:
+                with contextlib.suppress(psutil.NoSuchProcess):
+                    total += p.memory_info().rss
+            peak = max(peak, total)
+        except psutil.NoSuchProcess:
+            break
+        time.sleep(interval)
+    out = proc.stdout.read() if proc.stdout else ""
+    if proc.wait() != 0:
+        raise subprocess.CalledProcessError(proc.returncode, cmd, out)
+    return Run(time.perf_counter() - start, peak / 2**20, out)
 
 
 def record(title: str, command: str, lines: list[str]) -> None:

@@ -109,9 +109,18 @@ def generate(
     help="Directory for rejects.csv, quality.json and quality.html.",
 )
 @click.option(
-    "--no-features", is_flag=True, help="Validate only; skip name/address comparison features."
+    "--features/--no-features",
+    default=False,
+    show_default=True,
+    help="Also compute the linkage comparison features (normalised names, 字号, pinyin, parsed addresses).",
 )
-def check(batch_dir: Path, out: Path, no_features: bool) -> None:
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 64),
+    default=None,
+    help="Worker processes (default: all cores).",
+)
+def check(batch_dir: Path, out: Path, features: bool, workers: int | None) -> None:
     """Ingest and standardise a batch; write rejects and the per-department quality report."""
     from resolver.check import run_check
     from resolver.manifest import ManifestError, load_manifest
@@ -136,7 +145,7 @@ def check(batch_dir: Path, out: Path, no_features: bool) -> None:
         def progress(stats: object) -> None:
             bar.update(task, advance=1, description=f"checked {getattr(stats, 'file', '')}")
 
-        result = run_check(batch_dir, out, features=not no_features, progress=progress)
+        result = run_check(batch_dir, out, features=features, progress=progress, workers=workers)
     elapsed = time.perf_counter() - start
     s = result.report["summary"]
     click.echo(

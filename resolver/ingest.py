@@ -192,7 +192,7 @@ class SourceIngest:
                 "superseded",
                 f"superseded: {earlier[1]} line {earlier[2]}: replaced by line {row.line} of {spec.file}",
             )
-        self.keys.seen[rid] = (digest, spec.file, row.line, 0)
+        self.keys.seen[rid] = (digest, spec.file, row.line)
         result = self.standardiser.standardise(raw, row.line)
         self.stats.accepted += 1
         yield Record(

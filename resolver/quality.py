@@ -63,14 +63,21 @@ class QualityReport:
             if len(ex) < EXAMPLES:
                 ex.append(event.message)
             return
-        per_field = self.fields.setdefault(key, {})
+        per_field = self.fields.get(key)
+        if per_field is None:
+            per_field = self.fields[key] = {}
         for fld in event.raw:
-            per_field.setdefault(fld, _FieldStats()).filled += 1
+            fstats = per_field.get(fld)
+            if fstats is None:
+                fstats = per_field[fld] = _FieldStats()
+            fstats.filled += 1
         if event.flags:
             self.flagged_rows[key] += 1
             seen: set[str] = set()
             for f in event.flags:
-                fs = per_field.setdefault(f.field, _FieldStats())
+                if f.field not in per_field:
+                    per_field[f.field] = _FieldStats()
+                fs = per_field[f.field]
                 fs.flags[f.code] += 1
                 if f.field not in seen:
                     fs.flagged += 1

@@ -132,6 +132,8 @@ class Standardiser:
             found = ids.classify_identifier(value, self.as_of)
             if found is not None and found.valid and found.kind in ("uscc", fld):
                 res = found
+            elif len(ids.normalise_identifier(value) or "") == 18:
+                res = ids.check_uscc(value)  # a (mistyped) USCC in the legacy column
             else:
                 res = ids.check_org_code(value) if fld == "org_code" else ids.check_reg_no(value)
         if res.valid:
