@@ -88,9 +88,8 @@ class DeptKeys:
     """Keys seen for one department, to find duplicate and superseded rows."""
 
     def __init__(self) -> None:
-        self.seen: dict[
-            str, tuple[bytes, str, int, int]
-        ] = {}  # record_id -> (hash, file, line, file index)
+        # record_id -> (row hash, file, line)
+        self.seen: dict[str, tuple[bytes, str, int]] = {}
 
 
 def _row_hash(values: list[str]) -> bytes:
