@@ -160,6 +160,109 @@ def check(batch_dir: Path, out: Path, features: bool, workers: int | None) -> No
     click.echo(f"rejects: {result.rejects_csv}\nreport: {result.quality_html}")
 
 
+@main.command()
+@click.argument("batch_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option(
+    "--out",
+    "out",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="Run directory for the Contract 2 files.",
+)
+@click.option(
+    "--match-threshold",
+    type=click.FloatRange(0.0, 1.0),
+    default=0.9,
+    show_default=True,
+    help="Match probability at or above which clusters are merged.",
+)
+@click.option(
+    "--review-threshold",
+    type=click.FloatRange(0.0, 1.0),
+    default=0.3,
+    show_default=True,
+    help="Pairs between this and the match threshold go to review.csv.",
+)
+def link(batch_dir: Path, out: Path, match_threshold: float, review_threshold: float) -> None:
+    """Link a batch into golden entities; write links, golden records, edges, events, reports."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from resolver.link import LinkConfig, run_link
+    from resolver.manifest import ManifestError
+
+    if match_threshold < review_threshold:
+        raise click.UsageError("--match-threshold must not be below --review-threshold")
+    cfg = LinkConfig(match_threshold=match_threshold, review_threshold=review_threshold)
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    ) as bar:
+        task = bar.add_task("ingesting", total=None)
+
+        def progress(msg: str, done: int, total: int) -> None:
+            bar.update(task, description=msg, completed=done, total=total or None)
+
+        try:
+            result = run_link(batch_dir, out, cfg, progress)
+        except ManifestError as exc:
+            raise click.ClickException(str(exc)) from exc
+    r = result.report
+    ing = r["ingest"]
+    click.echo(
+        f"ingest: {ing['read']:,} rows read, {ing['accepted']:,} accepted, {ing['rejected']:,} rejected "
+        f"(balanced: {'yes' if ing['balanced'] else 'NO'})"
+    )
+    for kind, st in r["entities"].items():
+        click.echo(
+            f"{kind}: {st['records']:,} records -> {st['clusters']:,} golden entities "
+            f"({st['probabilistic_merges']:,} probabilistic merges, {st['review_pairs']:,} pairs for review, "
+            f"refused merges {st['refusals'] or 'none'})"
+        )
+    click.echo(f"edges: {r['edges']}; events: {r['events']:,}; conflicts: {r['conflicts']:,}")
+    click.echo("timings (s): " + ", ".join(f"{k} {v}" for k, v in r["timings"].items()))
+    click.echo(str(result.out_dir))
+
+
+@main.command()
+@click.argument("run_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option(
+    "--truth",
+    "truth",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    required=True,
+    help="The truth directory written by `credgraph generate`.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the scores as JSON.")
+def evaluate(run_dir: Path, truth: Path, as_json: bool) -> None:
+    """Score a resolution run against ground truth (pairwise, B-cubed, over-merged and split clusters)."""
+    import json as _json
+
+    from resolver.evaluate import evaluate as run_evaluate
+
+    scores = run_evaluate(run_dir, truth)
+    if as_json:
+        click.echo(_json.dumps(scores, ensure_ascii=False, indent=2))
+        return
+    for kind in ("enterprise", "person"):
+        s = scores[kind]
+        pw, b3 = s["pairwise"], s["b_cubed"]
+        click.echo(
+            f"{kind}: pairwise P {pw['precision']:.4f} R {pw['recall']:.4f} F1 {pw['f1']:.4f} | "
+            f"B-cubed P {b3['precision']:.4f} R {b3['recall']:.4f} F1 {b3['f1']:.4f} | "
+            f"{s['clusters']:,} clusters for {s['true_entities']:,} entities, "
+            f"{s['over_merged_clusters']:,} over-merged, {s['split_entities']:,} split"
+        )
+    if "mentions" in scores:
+        m = scores["mentions"]
+        click.echo(
+            f"mentions: {m.get('mentions', 0):,}, resolved {m['resolved_rate']:.4f}, precision {m['precision']:.4f}"
+        )
+
+
 def _print_summary(s: dict[str, object], elapsed: float) -> None:
     out = Console(file=sys.stdout)
     rows = s["rows"]

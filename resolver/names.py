@@ -171,6 +171,7 @@ class EnterpriseName:
     form: str | None  # canonical organisational form
     core: str  # the 字号 (trade name) for blocking
     core_pinyin: str
+    body: str  # the name without its region (form and branch part kept), for comparison
 
 
 def basic_normalise(raw: str) -> str:
@@ -233,6 +234,49 @@ def _short_place_set() -> frozenset[str]:
     return frozenset(_place_names()[1].values())
 
 
+@lru_cache(maxsize=1)
+def _place_codes() -> dict[str, tuple[str, ...]]:
+    """Place name (full or suffix-less) -> the division codes (2, 4 or 6 digits) it names."""
+    div = load_divisions()
+    found: dict[str, set[str]] = {}
+    for p in div.provinces.values():
+        for n in (p.name, _strip_place_suffix(p.name)):
+            found.setdefault(n, set()).add(p.code)
+    for c in div.cities.values():
+        if c.name not in ("市辖区", "县"):
+            for n in (c.name, _strip_place_suffix(c.name)):
+                found.setdefault(n, set()).add(c.code)
+    for d in div.districts.values():
+        for n in (d.name, _strip_place_suffix(d.name)):
+            if len(n) >= 2:
+                found.setdefault(n, set()).add(d.code)
+    return {n: tuple(sorted(codes)) for n, codes in found.items()}
+
+
+@lru_cache(maxsize=100_000)
+def region_code(region: str | None) -> str | None:
+    """The most specific division code a name's region part names (``佛山南海`` → 440605);
+    an ambiguous place name is resolved by the place before it, else ignored."""
+    if not region:
+        return None
+    table = _place_codes()
+    best: str | None = None
+    rest = region
+    while rest:
+        for n in range(min(len(rest), 12), 1, -1):
+            codes = table.get(rest[:n])
+            if codes:
+                if best is not None:
+                    codes = tuple(c for c in codes if c.startswith(best))
+                if len(codes) == 1:
+                    best = codes[0]
+                rest = rest[n:]
+                break
+        else:
+            break
+    return best
+
+
 def _leading_region(name: str) -> tuple[str, str]:
     """Strip leading place names (province, city, district); return (region, rest)."""
     places, short = _place_names()
@@ -276,6 +320,7 @@ def normalise_enterprise_name(raw: str) -> EnterpriseName:
         if inner in short or inner in _short_place_set():
             region = region or short.get(inner, inner)
             rest = rest[: bracket.start()] + rest[bracket.end() :]
+    body = rest + (branch[1] if branch else "")
     form = None
     for word in _FORM_WORDS:
         if rest.endswith(word):
@@ -304,6 +349,7 @@ def normalise_enterprise_name(raw: str) -> EnterpriseName:
         form=form,
         core=core,
         core_pinyin=_pinyin(core),
+        body=body,
     )
 
 

@@ -13,7 +13,12 @@ from typing import Any
 from resolver import identifiers as ids
 from resolver.addresses import parse_address
 from resolver.dates import parse_date, parse_money, parse_period, parse_ratio
-from resolver.names import normalise_enterprise_name, normalise_person_name, person_pinyin_key
+from resolver.names import (
+    normalise_enterprise_name,
+    normalise_person_name,
+    person_pinyin_key,
+    region_code,
+)
 from resolver.phones import parse_phone
 
 ENTERPRISE_ID_FIELDS = ("uscc", "org_code", "reg_no", "tax_id", "any_id")
@@ -314,12 +319,18 @@ class Standardiser:
                 en = normalise_enterprise_name(name)
                 std["name_norm"] = en.normalised
                 std["name_core"] = en.core
+                std["name_body"] = en.body
+                if en.branch_part:
+                    std["branch_part"] = en.branch_part
                 std["name_core_pinyin"] = en.core_pinyin
                 std["is_branch"] = en.is_branch
                 if en.parent:
                     std["parent_name_norm"] = en.parent
                 if en.region:
                     std["name_region"] = en.region
+                    code = region_code(en.region)
+                    if code:
+                        std["name_region_code"] = code
                 if en.form:
                     std["form"] = en.form
                 if en.former_name:

@@ -1,0 +1,726 @@
+"""``credgraph link``: from an ingested batch to golden entities (Contract 2).
+
+Stages: ingest → deterministic links on valid strong identifiers (with cannot-link
+constraints) → blocking → comparison → Fellegi–Sunter model → constrained cluster merging →
+survivorship → resolution of the subjects of roles, shareholdings, credit events, facts and
+declarations → the Contract 2 files.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import hashlib
+import json
+import random
+import time
+from collections import Counter, defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from itertools import combinations
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from resolver.clustering import ConstrainedUnionFind
+from resolver.compare import (
+    ENTERPRISE_FEATURES,
+    ENTERPRISE_LEVELS,
+    PERSON_FEATURES,
+    PERSON_LEVELS,
+    EntityRecord,
+    blocking_keys,
+    compare_enterprises,
+    compare_persons,
+    entity_record,
+)
+from resolver.fellegi_sunter import FSModel, Levels, train
+from resolver.ingest import FileStats, Record, Reject, ingest
+from resolver.manifest import Manifest, load_manifest
+from resolver.survivorship import Golden, build_golden, id_hash
+
+Progress = Callable[[str, int, int], None]
+LEGAL_REP_ROLES = frozenset(
+    {"法定代表人", "负责人", "经营者", "理事长", "执行事务合伙人", "投资人"}
+)
+MENTION_KINDS = ("credit_event", "fact", "tax_declaration")
+
+
+@dataclass(frozen=True, slots=True)
+class LinkConfig:
+    """Thresholds and sizes; the defaults suit department data of this kind."""
+
+    match_threshold: float = 0.9
+    review_threshold: float = 0.3
+    max_block: int = 40
+    label_pairs: int = 200_000
+    random_pairs: int = 200_000
+    seed: int = 1
+    salt: str = "credgraph"
+
+
+@dataclass(slots=True)
+class KindResult:
+    """Linkage of one entity kind."""
+
+    records: list[Record]
+    cluster_of: list[int]  # record index -> cluster number
+    clusters: list[list[int]]
+    decision: list[str]
+    score: list[float]
+    review: list[dict[str, Any]]
+    model: FSModel | None
+    stats: dict[str, Any] = field(default_factory=dict)
+
+
+def golden_id(kind: str, members: list[Record]) -> str:
+    """A content-derived ID: the same members give the same ID (the registry of stable IDs
+    across batches builds on this)."""
+    first = min((r.dept, r.record_id) for r in members)
+    digest = hashlib.sha1(f"{kind}\x1f{first[0]}\x1f{first[1]}".encode()).digest()
+    return ("E" if kind == "enterprise" else "P") + base64.b32encode(digest[:10]).decode().rstrip(
+        "="
+    )
+
+
+def _compare(kind: str, ers: list[EntityRecord], pairs: list[tuple[int, int]]) -> Levels:
+    a = [ers[i] for i, _ in pairs]
+    b = [ers[j] for _, j in pairs]
+    return compare_enterprises(a, b) if kind == "enterprise" else compare_persons(a, b)
+
+
+def link_kind(
+    kind: str, records: list[Record], cfg: LinkConfig, progress: Progress | None = None
+) -> KindResult:
+    """Cluster the records of one kind (enterprise or person)."""
+    rng = random.Random(f"{cfg.seed}:{kind}")
+    n = len(records)
+    ers = [entity_record(i, r) for i, r in enumerate(records)]
+    uf = ConstrainedUnionFind(n)
+    for e in ers:
+        uf.set_identity(
+            e.idx, e.uscc, e.id18, e.is_branch if (kind == "enterprise" and e.name) else None
+        )
+    stats: dict[str, Any] = {"records": n}
+    # 1. Deterministic: valid strong identifiers.
+    first: dict[tuple[str, str], int] = {}
+    for e in ers:
+        for key in e.keys:
+            j = first.setdefault(key, e.idx)
+            if j != e.idx:
+                uf.union(j, e.idx, via=f"{key[0]}", check_branch=False)
+    det_root = [uf.find(i) for i in range(n)]
+    det_refusals = len(uf.refusals)
+    # 2. Blocking: candidate pairs across deterministic components that may be merged.
+    blocks: dict[tuple[str, ...], list[int]] = defaultdict(list)
+    for e in ers:
+        for bkey in blocking_keys(e):
+            blocks[bkey].append(e.idx)
+    seen: set[tuple[int, int]] = set()
+    candidates: list[tuple[int, int]] = []
+    negatives: list[tuple[int, int]] = []
+    oversized = 0
+    for members in blocks.values():
+        if len(members) < 2:
+            continue
+        if len(members) > cfg.max_block:
+            oversized += 1
+            continue
+        for a, b in combinations(members, 2):
+            ra, rb = det_root[a], det_root[b]
+            if ra == rb:
+                continue
+            pair = (a, b) if a < b else (b, a)
+            if pair in seen:
+                continue
+            seen.add(pair)
+            if uf.conflict(a, b) is None:
+                candidates.append(pair)
+            elif len(negatives) < cfg.random_pairs:
+                negatives.append(pair)  # blocked together, yet different valid identifiers
+    stats.update(candidate_pairs=len(candidates), oversized_blocks=oversized)
+    if progress:
+        progress(f"{kind}: {len(candidates):,} candidate pairs", 0, 0)
+    # 3. Training pairs: sure matches (shared strong identifier) and random pairs.
+    by_comp: dict[int, list[int]] = defaultdict(list)
+    for i, r in enumerate(det_root):
+        by_comp[r].append(i)
+    label: list[tuple[int, int]] = []
+    for members in by_comp.values():
+        for k in range(1, len(members)):
+            label.append((members[0], members[k]))
+    if len(label) > cfg.label_pairs:
+        label = rng.sample(label, cfg.label_pairs)
+    # u from known non-matches that blocking put together (different valid identifiers):
+    # they agree on names and places as often as the hard non-matches among the candidates
+    # do, which random pairs would badly underestimate. Random pairs fill in when few.
+    randoms: list[tuple[int, int]] = list(negatives)
+    if n > 1 and len(randoms) < 1000:
+        for _ in range(min(cfg.random_pairs, 20_000)):
+            a, b = rng.randrange(n), rng.randrange(n)
+            if det_root[a] != det_root[b]:
+                randoms.append((a, b))
+    stats["u_pairs"] = {
+        "blocked_non_matches": len(negatives),
+        "random": len(randoms) - len(negatives),
+    }
+    model: FSModel | None = None
+    probs = np.zeros(0)
+    levels = np.zeros((0, 0), dtype=np.int8)
+    adjust = np.zeros(0)
+    if candidates:
+        names = ENTERPRISE_FEATURES if kind == "enterprise" else PERSON_FEATURES
+        level_names = ENTERPRISE_LEVELS if kind == "enterprise" else PERSON_LEVELS
+        levels = _compare(kind, ers, candidates)
+        model = train(
+            names, level_names, _compare(kind, ers, label), _compare(kind, ers, randoms), levels
+        )
+        adjust = _name_frequency_adjustment(kind, ers, det_root, candidates, levels, model)
+        probs = model.probability(levels, adjust)
+    # 4. Constrained merging, best component pairs first.
+    best: dict[tuple[int, int], int] = {}
+    for k, (a, b) in enumerate(candidates):
+        comp_pair = (min(det_root[a], det_root[b]), max(det_root[a], det_root[b]))
+        if comp_pair not in best or probs[k] > probs[best[comp_pair]]:
+            best[comp_pair] = k
+    order = sorted(best.values(), key=lambda k: -probs[k])
+    attach = [0.0] * n  # probability with which a deterministic component was attached
+    merges = 0
+    review_idx: list[int] = []
+    for k in order:
+        p = float(probs[k])
+        a, b = candidates[k]
+        if p >= cfg.match_threshold:
+            if uf.find(a) != uf.find(b) and uf.union(a, b, via="probabilistic"):
+                merges += 1
+                attach[det_root[a]] = max(attach[det_root[a]], p)
+                attach[det_root[b]] = max(attach[det_root[b]], p)
+        elif p >= cfg.review_threshold:
+            review_idx.append(k)
+    review: list[dict[str, Any]] = []
+    assert model is not None or not review_idx
+    for k in review_idx:
+        a, b = candidates[k]
+        if uf.find(a) == uf.find(b) or model is None:
+            continue
+        rec_a, rec_b = records[a], records[b]
+        review.append(
+            {
+                "kind": kind,
+                "dept_a": rec_a.dept,
+                "record_id_a": rec_a.record_id,
+                "dept_b": rec_b.dept,
+                "record_id_b": rec_b.record_id,
+                "name_a": rec_a.raw.get("name", ""),
+                "name_b": rec_b.raw.get("name", ""),
+                "probability": round(float(probs[k]), 4),
+                "weights": {
+                    **model.explain(levels[k]),
+                    "name_frequency": round(float(adjust[k]), 3),
+                },
+                "comparison": model.describe(levels[k]),
+            }
+        )
+    # 5. Clusters and per-record decisions.
+    roots = uf.clusters()
+    clusters = list(roots.values())
+    cluster_of = [0] * n
+    for c, members in enumerate(clusters):
+        for i in members:
+            cluster_of[i] = c
+    decision = [""] * n
+    score = [0.0] * n
+    chained = 0
+    for members in clusters:
+        comps = {det_root[i] for i in members}
+        if len(comps) >= 3:
+            chained += 1
+        for i in members:
+            if len(comps) > 1 and attach[det_root[i]] > 0:
+                decision[i], score[i] = "probabilistic", round(attach[det_root[i]], 4)
+            elif len(members) > 1:
+                decision[i], score[i] = "strong_id", 1.0
+            else:
+                decision[i], score[i] = "singleton", 1.0
+    refusals = Counter(r.reason for r in uf.refusals)
+    stats.update(
+        clusters=len(clusters),
+        singletons=sum(1 for c in clusters if len(c) == 1),
+        deterministic_components=len(by_comp),
+        probabilistic_merges=merges,
+        review_pairs=len(review),
+        deterministic_refusals=det_refusals,
+        refusals=dict(refusals),
+        chained_clusters=chained,
+        decisions=dict(Counter(decision)),
+    )
+    return KindResult(records, cluster_of, clusters, decision, score, review, model, stats)
+
+
+def _name_frequency_adjustment(
+    kind: str,
+    ers: list[EntityRecord],
+    det_root: list[int],
+    pairs: list[tuple[int, int]],
+    levels: Levels,
+    model: FSModel,
+) -> np.ndarray:
+    """Term-frequency weights for exact name agreement (as Splink's TF adjustment): agreeing
+    on a name that many entities share (张伟) is weaker evidence than on a rare one.
+
+    The frequency of a name is the share of deterministic components that carry it; the
+    adjustment is log2(u_exact / u_name), so the average name keeps the model's weight.
+    """
+    holders: dict[str, set[int]] = defaultdict(set)
+    for e in ers:
+        if e.name:
+            holders[e.name].add(det_root[e.idx])
+    n_comp = max(1, len(set(det_root)))
+    exact_level = len(model.level_names[0]) - 1
+    u_exact = model.u[0][exact_level]
+    out = np.zeros(len(pairs))
+    for k, (a, _b) in enumerate(pairs):
+        name = ers[a].name
+        if levels[k, 0] == exact_level and name:
+            u_name = max(len(holders[name]) / n_comp, 1.0 / n_comp)
+            out[k] = float(np.log2(u_exact / u_name))
+    # Only ever weaken common names. A positive weight for rare names was tried: with u
+    # estimated on blocked non-matches (mostly same-name pairs), it turned every name-only
+    # pair into a match and merged homonyms; rare-name pairs go to review instead.
+    return np.minimum(out, 0.0)
+
+
+class Resolver:
+    """Finds the golden entity a mention (an identifier or name in another record) refers to."""
+
+    def __init__(self) -> None:
+        self.keys: dict[tuple[str, str], str] = {}
+        self.enterprise_names: dict[str, set[str]] = defaultdict(set)
+        self.person_names: dict[tuple[str, str], set[str]] = defaultdict(set)
+
+    def add_enterprise(self, gid: str, rec: Record) -> None:
+        s = rec.std
+        for tag, fld in (("U", "uscc"), ("O", "org_code"), ("R", "reg_no")):
+            if s.get(fld):
+                self.keys.setdefault((tag, s[fld]), gid)
+        for fld in ("name_norm", "former_name_norm"):
+            if s.get(fld):
+                self.enterprise_names[s[fld]].add(gid)
+
+    def add_person(self, gid: str, rec: Record) -> None:
+        s = rec.std
+        if s.get("id18"):
+            self.keys.setdefault(("I", s["id18"]), gid)
+        if s.get("name_norm") and s.get("birth_date"):
+            self.person_names[(s["name_norm"], s["birth_date"])].add(gid)
+
+    def enterprise(
+        self, uscc: str | None, org: str | None, reg: str | None, name: str | None
+    ) -> tuple[str | None, str]:
+        for tag, v in (("U", uscc), ("O", org), ("R", reg)):
+            if v and (gid := self.keys.get((tag, v))):
+                return gid, "by_id"
+        if name:
+            found = self.enterprise_names.get(name)
+            if found and len(found) == 1:
+                return next(iter(found)), "by_name"
+        return None, "unresolved"
+
+    def person(self, id18: str | None) -> tuple[str | None, str]:
+        if id18 and (gid := self.keys.get(("I", id18))):
+            return gid, "by_id"
+        return None, "unresolved"
+
+
+@dataclass(slots=True)
+class LinkResult:
+    report: dict[str, Any]
+    out_dir: Path
+
+
+def _ingest(
+    manifest: Manifest, progress: Progress | None
+) -> tuple[dict[tuple[str, str], Record], list[Reject], list[FileStats]]:
+    records: dict[tuple[str, str], Record] = {}
+    rejects: list[Reject] = []
+    files: list[FileStats] = []
+    total = len(manifest.sources)
+
+    def done(stats: FileStats) -> None:
+        files.append(stats)
+        if progress:
+            progress(f"ingested {stats.file}", len(files), total)
+
+    for _stats, event in ingest(manifest, features=True, on_file=done):
+        if isinstance(event, Record):
+            records[event.key] = event  # a later row of the same key supersedes
+        else:
+            rejects.append(event)
+    return records, rejects, files
+
+
+def run_link(
+    batch_dir: Path, out_dir: Path, cfg: LinkConfig | None = None, progress: Progress | None = None
+) -> LinkResult:
+    """Link a batch and write the Contract 2 files to ``out_dir``."""
+    cfg = cfg or LinkConfig()
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    manifest = load_manifest(batch_dir)
+    records, rejects, files = _ingest(manifest, progress)
+    timings["ingest"] = time.perf_counter() - t0
+    by_kind: dict[str, list[Record]] = defaultdict(list)
+    for rec in records.values():
+        by_kind[rec.kind].append(rec)
+    results: dict[str, KindResult] = {}
+    for kind in ("enterprise", "person"):
+        t = time.perf_counter()
+        if progress:
+            progress(f"linking {kind} records", 0, 0)
+        results[kind] = link_kind(kind, by_kind.get(kind, []), cfg, progress)
+        timings[f"link_{kind}"] = time.perf_counter() - t
+    t = time.perf_counter()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    resolver = Resolver()
+    goldens: list[Golden] = []
+    gid_of: dict[tuple[str, str], str] = {}
+    for kind, res in results.items():
+        for members_idx in res.clusters:
+            members = [res.records[i] for i in members_idx]
+            gid = golden_id(kind, members)
+            for rec in members:
+                gid_of[rec.key] = gid
+                if kind == "enterprise":
+                    resolver.add_enterprise(gid, rec)
+                else:
+                    resolver.add_person(gid, rec)
+            goldens.append(build_golden(gid, kind, members, manifest.as_of.isoformat(), cfg.salt))
+    timings["survivorship"] = time.perf_counter() - t
+    t = time.perf_counter()
+    edges, events, mention_links, mention_stats, extra_persons = _resolve_mentions(
+        by_kind, resolver, cfg
+    )
+    goldens.extend(extra_persons)
+    timings["mentions"] = time.perf_counter() - t
+    t = time.perf_counter()
+    report = _write_outputs(
+        out_dir,
+        manifest,
+        results,
+        gid_of,
+        goldens,
+        edges,
+        events,
+        mention_links,
+        rejects,
+        files,
+        mention_stats,
+        timings,
+    )
+    timings["write"] = time.perf_counter() - t
+    report["timings"] = {k: round(v, 2) for k, v in timings.items()}
+    report["timings"]["total"] = round(time.perf_counter() - t0, 2)
+    (out_dir / "report.json").write_text(
+        json.dumps(report, ensure_ascii=False, indent=2) + "\n", "utf-8"
+    )
+    return LinkResult(report, out_dir)
+
+
+def _resolve_mentions(
+    by_kind: dict[str, list[Record]], resolver: Resolver, cfg: LinkConfig
+) -> tuple[
+    list[dict[str, Any]],
+    list[dict[str, Any]],
+    list[tuple[Record, str | None, str]],
+    dict[str, Counter[str]],
+    list[Golden],
+]:
+    edges: list[dict[str, Any]] = []
+    events: list[dict[str, Any]] = []
+    links: list[tuple[Record, str | None, str]] = []
+    stats: dict[str, Counter[str]] = defaultdict(Counter)
+    # Persons known only from mentions (a legal representative's ID in a role record, …)
+    # become golden persons too, so that relations are never dropped.
+    mention_persons: dict[str, list[Record]] = defaultdict(list)
+
+    def person_gid(id18: str | None, rec: Record) -> tuple[str | None, str]:
+        gid, how = resolver.person(id18)
+        if gid is None and id18:
+            mention_persons[id18].append(rec)
+            gid = "P" + base64.b32encode(
+                hashlib.sha1(f"person-id\x1f{id_hash(id18, cfg.salt)}".encode()).digest()[:10]
+            ).decode().rstrip("=")
+            how = "by_id_mention"
+        return gid, how
+
+    def enterprise_of(rec: Record) -> tuple[str | None, str]:
+        s = rec.std
+        return resolver.enterprise(
+            s.get("uscc"), s.get("org_code"), s.get("reg_no"), s.get("name_norm")
+        )
+
+    def src(rec: Record) -> dict[str, Any]:
+        return {"dept": rec.dept, "record_id": rec.record_id, "file": rec.file, "line": rec.line}
+
+    for rec in by_kind.get("role", []):
+        egid, ehow = enterprise_of(rec)
+        pgid, phow = person_gid(rec.std.get("id18"), rec)
+        role = rec.raw.get("role", "")
+        stats["role"][f"enterprise_{ehow}"] += 1
+        stats["role"][f"person_{phow}"] += 1
+        edges.append(
+            {
+                "type": "LEGAL_REP_OF" if role in LEGAL_REP_ROLES else "SERVES_AS",
+                "role": role,
+                "from": pgid,
+                "from_raw": None if pgid else {"name": rec.std.get("person_name_norm")},
+                "to": egid,
+                "to_raw": None
+                if egid
+                else {"name": rec.std.get("name_norm"), "uscc": rec.std.get("uscc")},
+                "start": rec.std.get("start"),
+                "end": rec.std.get("end"),
+                "source": src(rec),
+            }
+        )
+    for rec in by_kind.get("shareholding", []):
+        egid, ehow = enterprise_of(rec)
+        s = rec.std
+        holder_person = bool(s.get("holder_id_number")) or rec.raw.get(
+            "holder_type", ""
+        ).startswith("自然人")
+        if holder_person:
+            hgid, hhow = person_gid(s.get("holder_id_number"), rec)
+        else:
+            hgid, hhow = resolver.enterprise(
+                s.get("holder_uscc"), None, None, s.get("holder_name_norm")
+            )
+        stats["shareholding"][f"enterprise_{ehow}"] += 1
+        stats["shareholding"][f"holder_{hhow}"] += 1
+        edges.append(
+            {
+                "type": "HOLDS_SHARES",
+                "holder_type": "Person" if holder_person else "Enterprise",
+                "from": hgid,
+                "from_raw": None
+                if hgid
+                else {"name": s.get("holder_name_norm"), "uscc": s.get("holder_uscc")},
+                "to": egid,
+                "to_raw": None if egid else {"name": s.get("name_norm"), "uscc": s.get("uscc")},
+                "ratio": s.get("ratio"),
+                "amount": s.get("amount"),
+                "source": src(rec),
+            }
+        )
+    branch_seen: set[tuple[str, str]] = set()
+    for rec in by_kind.get("enterprise", []):
+        s = rec.std
+        if not (s.get("parent_uscc") or s.get("parent_name_norm")):
+            continue
+        bgid, _ = resolver.enterprise(
+            s.get("uscc"), s.get("org_code"), s.get("reg_no"), s.get("name_norm")
+        )
+        pgid, phow = resolver.enterprise(
+            s.get("parent_uscc"), None, None, s.get("parent_name_norm")
+        )
+        stats["branch_of"][f"parent_{phow}"] += 1
+        if bgid and pgid and bgid != pgid and (bgid, pgid) not in branch_seen:
+            branch_seen.add((bgid, pgid))
+            edges.append({"type": "BRANCH_OF", "from": bgid, "to": pgid, "source": src(rec)})
+    for kind in MENTION_KINDS:
+        for rec in by_kind.get(kind, []):
+            s = rec.std
+            gid, how = enterprise_of(rec)
+            subject_type = "Enterprise"
+            if gid is None and s.get("id18"):
+                gid, how = resolver.person(s.get("id18"))
+                subject_type = "Person"
+            stats[kind][how] += 1
+            links.append((rec, gid, how))
+            values = {k: v for k, v in s.items() if not k.startswith("_") and k not in ("id18",)}
+            events.append(
+                {
+                    "kind": kind,
+                    "subject": gid,
+                    "subject_type": subject_type if gid else None,
+                    "resolved": how,
+                    "subject_raw": None
+                    if gid
+                    else {"name": rec.raw.get("name"), "uscc": s.get("uscc")},
+                    "values": {
+                        **{k: v for k, v in rec.raw.items() if k not in ("id_number",)},
+                        **values,
+                    },
+                    "source": src(rec),
+                }
+            )
+    extra: list[Golden] = []
+    for id18, recs in mention_persons.items():
+        gid = "P" + base64.b32encode(
+            hashlib.sha1(f"person-id\x1f{id_hash(id18, cfg.salt)}".encode()).digest()[:10]
+        ).decode().rstrip("=")
+        names = Counter(
+            r.std.get("person_name_norm") or r.std.get("holder_name_norm") for r in recs
+        )
+        name = names.most_common(1)[0][0]
+        extra.append(
+            Golden(
+                {
+                    "id": gid,
+                    "type": "Person",
+                    "id_hash": id_hash(id18, cfg.salt),
+                    "id_masked": id18[:4] + "*" * 10 + id18[-4:],
+                    "attributes": {"name": name},
+                    "provenance": {"name": {"dept": recs[0].dept, "record_id": recs[0].record_id}},
+                    "members": [],
+                    "mentions": [src(r) for r in recs[:20]],
+                },
+                [],
+            )
+        )
+    return edges, events, links, stats, extra
+
+
+def _write_outputs(
+    out: Path,
+    manifest: Manifest,
+    results: dict[str, KindResult],
+    gid_of: dict[tuple[str, str], str],
+    goldens: list[Golden],
+    edges: list[dict[str, Any]],
+    events: list[dict[str, Any]],
+    mention_links: list[tuple[Record, str | None, str]],
+    rejects: list[Reject],
+    files: list[FileStats],
+    mention_stats: dict[str, Counter[str]],
+    timings: dict[str, float],
+) -> dict[str, Any]:
+    links_rows: Counter[str] = Counter()
+    with (out / "links.csv").open("w", encoding="utf-8", newline="") as fh:
+        w = csv.writer(fh, lineterminator="\n")
+        w.writerow(["dept", "record_id", "kind", "entity_id", "score", "decision"])
+        for kind, res in results.items():
+            for i, rec in enumerate(res.records):
+                w.writerow(
+                    [rec.dept, rec.record_id, kind, gid_of[rec.key], res.score[i], res.decision[i]]
+                )
+                links_rows[kind] += 1
+        for rec, gid, how in mention_links:
+            w.writerow(
+                [
+                    rec.dept,
+                    rec.record_id,
+                    rec.kind,
+                    gid or "",
+                    1.0 if how == "by_id" else 0.9 if gid else "",
+                    how,
+                ]
+            )
+            links_rows[rec.kind] += 1
+    with (out / "golden.jsonl").open("w", encoding="utf-8") as fh:
+        for g in goldens:
+            fh.write(json.dumps(g.data, ensure_ascii=False) + "\n")
+    with (out / "edges.jsonl").open("w", encoding="utf-8") as fh:
+        for e in edges:
+            fh.write(json.dumps(e, ensure_ascii=False) + "\n")
+    with (out / "events.jsonl").open("w", encoding="utf-8") as fh:
+        for ev in events:
+            fh.write(json.dumps(ev, ensure_ascii=False) + "\n")
+    with (out / "rejects.csv").open("w", encoding="utf-8", newline="") as fh:
+        w = csv.writer(fh, lineterminator="\n")
+        w.writerow(["dept", "file", "line", "record_id", "reason", "message"])
+        for r in rejects:
+            w.writerow([r.dept, r.file, r.line, r.record_id, r.reason, r.message])
+    n_conflicts = 0
+    with (out / "conflicts.csv").open("w", encoding="utf-8", newline="") as fh:
+        w = csv.writer(fh, lineterminator="\n")
+        w.writerow(["entity_id", "attribute", "chosen", "values", "sources"])
+        for g in goldens:
+            for c in g.conflicts:
+                n_conflicts += 1
+                vals = sorted({str(v["value"]) for v in c["values"]})
+                w.writerow(
+                    [
+                        g.data["id"],
+                        c["attribute"],
+                        c["chosen"],
+                        " | ".join(vals),
+                        json.dumps(c["values"], ensure_ascii=False),
+                    ]
+                )
+    with (out / "review.csv").open("w", encoding="utf-8", newline="") as fh:
+        w = csv.writer(fh, lineterminator="\n")
+        w.writerow(
+            [
+                "kind",
+                "dept_a",
+                "record_id_a",
+                "dept_b",
+                "record_id_b",
+                "name_a",
+                "name_b",
+                "probability",
+                "weights",
+                "comparison",
+            ]
+        )
+        for res in results.values():
+            for pair in sorted(res.review, key=lambda x: -x["probability"]):
+                w.writerow(
+                    [
+                        pair["kind"],
+                        pair["dept_a"],
+                        pair["record_id_a"],
+                        pair["dept_b"],
+                        pair["record_id_b"],
+                        pair["name_a"],
+                        pair["name_b"],
+                        pair["probability"],
+                        json.dumps(pair["weights"], ensure_ascii=False),
+                        json.dumps(pair["comparison"], ensure_ascii=False),
+                    ]
+                )
+    models = {k: r.model.to_json() for k, r in results.items() if r.model is not None}
+    (out / "model.json").write_text(
+        json.dumps(models, ensure_ascii=False, indent=2) + "\n", "utf-8"
+    )
+    accepted_by_kind: Counter[str] = Counter()
+    for st in files:
+        accepted_by_kind[st.kind] += st.accepted
+    read = sum(f.read for f in files)
+    accepted = sum(f.accepted for f in files)
+    rejected = sum(f.rejected for f in files)
+    edge_sources = Counter(e["type"] for e in edges)
+    return {
+        "batch_id": manifest.batch_id,
+        "as_of": manifest.as_of.isoformat(),
+        "ingest": {
+            "read": read,
+            "accepted": accepted,
+            "rejected": rejected,
+            "balanced": read == accepted + rejected,
+            "accepted_by_kind": dict(accepted_by_kind),
+            "reject_reasons": dict(Counter(r.reason for r in rejects)),
+            "files": [
+                {
+                    "dept": f.dept,
+                    "file": f.file,
+                    "kind": f.kind,
+                    "read": f.read,
+                    "accepted": f.accepted,
+                    "rejected": f.rejected,
+                    "encoding": f.encoding,
+                    "encoding_warning": f.encoding_warning,
+                }
+                for f in files
+            ],
+        },
+        "links_rows": dict(links_rows),
+        "entities": {k: r.stats for k, r in results.items()},
+        "golden_entities": Counter(g.data["type"] for g in goldens),
+        "edges": dict(edge_sources),
+        "events": len(events),
+        "mentions": {k: dict(v) for k, v in mention_stats.items()},
+        "conflicts": n_conflicts,
+    }

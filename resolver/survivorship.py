@@ -1,0 +1,172 @@
+"""Survivorship: the golden record of a cluster, attribute by attribute, with provenance, and
+the conflicts between sources that departments need back."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+from resolver.ingest import Record
+from resolver.standardize import mask_identifier
+
+#: Source authority per attribute: earlier departments win (DOMAIN.md: AMR for names and
+#: registration data, PSB for persons, TAX for tax data). Unlisted departments rank after.
+AUTHORITY: dict[str, dict[str, tuple[str, ...]]] = {
+    "enterprise": {
+        "name": ("AMR", "CA", "AGRI", "JUST", "TAX", "CUSTOMS", "STAT", "PBOC"),
+        "uscc": ("AMR", "CA", "TAX", "PBOC"),
+        "org_code": ("AMR", "STAT", "TAX"),
+        "reg_no": ("AMR",),
+        "legal_rep_name": ("AMR", "CA", "TAX", "PBOC", "CUSTOMS"),
+        "address": ("AMR", "CA", "TAX", "CUSTOMS", "STAT"),
+        "phone": ("TAX", "AMR", "CUSTOMS", "POWER"),
+        "established": ("AMR", "CA", "TAX", "STAT", "CUSTOMS"),
+        "reg_capital": ("AMR", "CA", "COMM"),
+        "industry": ("AMR", "STAT"),
+        "status": ("AMR", "TAX"),
+        "former_name": ("AMR",),
+    },
+    "person": {
+        "name": ("PSB", "HRSS", "HPF", "JUST", "SUB"),
+        "gender": ("PSB", "HRSS"),
+        "birth_date": ("PSB", "HRSS"),
+        "address": ("PSB", "SUB"),
+        "phone": ("HRSS", "HPF", "SUB"),
+        "employer": ("HRSS", "HPF", "JUST"),
+    },
+}
+
+#: Attribute -> (value from the record's std or raw, comparison key for conflicts).
+ENTERPRISE_ATTRS = (
+    "uscc",
+    "org_code",
+    "reg_no",
+    "name",
+    "former_name",
+    "legal_rep_name",
+    "address",
+    "phone",
+    "established",
+    "reg_capital",
+    "industry",
+    "status",
+)
+PERSON_ATTRS = ("name", "gender", "birth_date", "phone", "address", "employer")
+
+
+def _value(rec: Record, attr: str) -> tuple[Any, str] | None:
+    """(display value, comparison key) of an attribute in one record, or None when absent/invalid."""
+    s, r = rec.std, rec.raw
+    if attr in ("uscc", "org_code", "reg_no", "established", "reg_capital", "gender", "birth_date"):
+        v = s.get(attr)
+        return (v, str(v)) if v not in (None, "") else None
+    if attr == "name":
+        v = s.get("name_norm")
+        return (v, v) if v else None
+    if attr == "former_name":
+        v = s.get("former_name_norm")
+        return (v, v) if v else None
+    if attr == "legal_rep_name":
+        v = s.get("legal_rep_name_norm")
+        return (v, v) if v else None
+    if attr == "address":
+        if not r.get("address"):
+            return None
+        return (r["address"], s.get("address_norm") or r["address"])
+    if attr == "phone":
+        v = s.get("phone")
+        return (v, v) if v else None
+    if attr == "employer":
+        v = s.get("employer_uscc") or s.get("employer_name_norm")
+        return (v, v) if v else None
+    v = r.get(attr)
+    return (v, v) if v else None
+
+
+@dataclass(frozen=True, slots=True)
+class Golden:
+    """One golden entity (a line of golden.jsonl)."""
+
+    data: dict[str, Any]
+    conflicts: list[dict[str, Any]]
+
+
+def id_hash(id18: str, salt: str) -> str:
+    """Salted hash of a personal ID number: stable per installation, not reversible."""
+    return hmac.new(salt.encode(), id18.encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def build_golden(
+    gid: str,
+    kind: str,
+    members: list[Record],
+    as_of: str,
+    salt: str,
+    extra_ids: list[str] | None = None,
+) -> Golden:
+    """Pick the best value of each attribute and keep where it came from."""
+    attrs = ENTERPRISE_ATTRS if kind == "enterprise" else PERSON_ATTRS
+    authority = AUTHORITY[kind]
+    chosen: dict[str, Any] = {}
+    provenance: dict[str, dict[str, str]] = {}
+    conflicts: list[dict[str, Any]] = []
+    for attr in attrs:
+        cands = [(rec, v) for rec in members if (v := _value(rec, attr)) is not None]
+        if not cands:
+            continue
+        freq = Counter(key for _, (_, key) in cands)
+        order = authority.get(attr, ())
+        rank = {d: i for i, d in enumerate(order)}
+
+        def score(
+            item: tuple[Record, tuple[Any, str]],
+            freq: Counter[str] = freq,
+            rank: dict[str, int] = rank,
+        ) -> tuple[int, int, str, str]:
+            rec, (_, key) = item
+            return (rank.get(rec.dept, len(rank)), -freq[key], rec.dept, rec.record_id)
+
+        best_rec, (best_val, _) = min(cands, key=score)
+        chosen[attr] = best_val
+        provenance[attr] = {"dept": best_rec.dept, "record_id": best_rec.record_id, "as_of": as_of}
+        if len(freq) > 1 and attr != "former_name":
+            conflicts.append(
+                {
+                    "attribute": attr,
+                    "chosen": best_val,
+                    "values": [
+                        {"value": v, "dept": rec.dept, "record_id": rec.record_id}
+                        for rec, (v, _) in sorted(cands, key=score)
+                    ],
+                }
+            )
+    data: dict[str, Any] = {"id": gid, "type": "Enterprise" if kind == "enterprise" else "Person"}
+    if kind == "person":
+        ids = sorted({r.std["id18"] for r in members if r.std.get("id18")} | set(extra_ids or []))
+        if ids:
+            data["id_hash"] = id_hash(ids[0], salt)
+            data["id_masked"] = mask_identifier(ids[0])
+    else:
+        formers = sorted(
+            {r.std["former_name_norm"] for r in members if r.std.get("former_name_norm")}
+            - {chosen.get("name")}
+        )
+        chosen.pop("former_name", None)
+        if formers:
+            chosen["former_names"] = formers
+        chosen["is_branch"] = (
+            Counter(
+                bool(r.std.get("is_branch")) for r in members if r.std.get("name_norm")
+            ).most_common(1)[0][0]
+            if any(r.std.get("name_norm") for r in members)
+            else False
+        )
+    data["attributes"] = chosen
+    data["provenance"] = provenance
+    data["members"] = [
+        {"dept": r.dept, "record_id": r.record_id, "file": r.file, "line": r.line} for r in members
+    ]
+    return Golden(data, conflicts)
