@@ -14,6 +14,7 @@ from resolver import identifiers as ids
 from resolver.addresses import parse_address
 from resolver.dates import parse_date, parse_money, parse_period, parse_ratio
 from resolver.names import (
+    EnterpriseName,
     normalise_enterprise_name,
     normalise_person_name,
     person_pinyin_key,
@@ -310,31 +311,21 @@ class Standardiser:
             and "id18" in std
             and "uscc" not in std
         )
-        if name:
-            if person_subject:
-                n = normalise_person_name(name)
-                std["name_norm"] = n
+        # Records of the entity kinds get every comparison feature; the others (roles, events,
+        # …) only name their subjects, so normalised names are all they need.
+        full = self.kind in ("enterprise", "person")
+        if name and person_subject:
+            n = normalise_person_name(name)
+            std["name_norm"] = n
+            if full:
                 std["name_pinyin"] = person_pinyin_key(n)
-            else:
-                en = normalise_enterprise_name(name)
-                std["name_norm"] = en.normalised
-                std["name_core"] = en.core
-                std["name_body"] = en.body
-                if en.branch_part:
-                    std["branch_part"] = en.branch_part
-                std["name_core_pinyin"] = en.core_pinyin
-                std["is_branch"] = en.is_branch
-                if en.parent:
-                    std["parent_name_norm"] = en.parent
-                if en.region:
-                    std["name_region"] = en.region
-                    code = region_code(en.region)
-                    if code:
-                        std["name_region_code"] = code
-                if en.form:
-                    std["form"] = en.form
-                if en.former_name:
-                    std["former_name_norm"] = normalise_enterprise_name(en.former_name).normalised
+        elif name:
+            en = normalise_enterprise_name(name)
+            std["name_norm"] = en.normalised
+            if en.former_name:
+                std["former_name_norm"] = normalise_enterprise_name(en.former_name).normalised
+            if full:
+                _enterprise_name_features(en, std)
         if raw.get("former_name"):
             std["former_name_norm"] = normalise_enterprise_name(raw["former_name"]).normalised
         for fld in ENTERPRISE_NAME_FIELDS:
@@ -352,8 +343,27 @@ class Standardiser:
                 if holder_is_person
                 else normalise_enterprise_name(raw["holder_name"]).normalised
             )
-        if raw.get("address"):
+        if full and raw.get("address"):
             a = parse_address(raw["address"])
             std["address_norm"] = a.canonical
             if a.district_code:
                 std["district_code"] = a.district_code
+
+
+def _enterprise_name_features(en: EnterpriseName, std: dict[str, Any]) -> None:
+    """字号, name body, branch, region and form of an enterprise record's name."""
+    std["name_core"] = en.core
+    std["name_body"] = en.body
+    std["name_core_pinyin"] = en.core_pinyin
+    std["is_branch"] = en.is_branch
+    if en.branch_part:
+        std["branch_part"] = en.branch_part
+    if en.parent:
+        std["parent_name_norm"] = en.parent
+    if en.region:
+        std["name_region"] = en.region
+        code = region_code(en.region)
+        if code:
+            std["name_region_code"] = code
+    if en.form:
+        std["form"] = en.form

@@ -155,6 +155,7 @@ def build_golden(
             - {chosen.get("name")}
         )
         chosen.pop("former_name", None)
+        provenance.pop("former_name", None)
         if formers:
             chosen["former_names"] = formers
         chosen["is_branch"] = (
