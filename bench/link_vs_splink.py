@@ -82,6 +82,8 @@ def _splink(df: Any, kind: str, threshold: float) -> tuple[dict[str, str], float
     import splink.comparison_library as cl
     from splink import DuckDBAPI, Linker, SettingsCreator, block_on
 
+    comparisons: list[Any]
+    blocking: list[Any]
     if kind == "enterprise":
         comparisons = [
             cl.ExactMatch("uscc"),
