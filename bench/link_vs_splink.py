@@ -84,6 +84,7 @@ def _splink(df: Any, kind: str, threshold: float) -> tuple[dict[str, str], float
 
     comparisons: list[Any]
     blocking: list[Any]
+    deterministic: list[Any]
     if kind == "enterprise":
         comparisons = [
             cl.ExactMatch("uscc"),
@@ -146,7 +147,7 @@ def _splink(df: Any, kind: str, threshold: float) -> tuple[dict[str, str], float
         linker.training.estimate_parameters_using_expectation_maximisation(rule)
     pred = linker.inference.predict(threshold_match_probability=0.5)
     clusters = linker.clustering.cluster_pairwise_predictions_at_threshold(pred, threshold)
-    out = clusters.as_pandas_dataframe()
+    out = clusters.as_pandas_dataframe()  # type: ignore[no-untyped-call,unused-ignore]
     seconds = time.perf_counter() - start
     return dict(zip(out["unique_id"], out["cluster_id"].astype(str), strict=True)), seconds
 
