@@ -29,7 +29,10 @@ demo: $(STAMP)
 	$(VENV)/bin/credgraph generate --out $(DEMO_DIR) --enterprises $(DEMO_ENTERPRISES) \
 		--persons $(DEMO_PERSONS) --departments 32 --seed 7
 	$(VENV)/bin/credgraph check $(DEMO_DIR)/batch --out $(DEMO_DIR)/check
-	@echo "demo batch: $(DEMO_DIR)/batch  (truth: $(DEMO_DIR)/truth, quality report: $(DEMO_DIR)/check/quality.html)"
+	$(VENV)/bin/credgraph link $(DEMO_DIR)/batch --out $(DEMO_DIR)/run
+	$(VENV)/bin/credgraph evaluate $(DEMO_DIR)/run --truth $(DEMO_DIR)/truth
+	@echo "demo batch: $(DEMO_DIR)/batch  (truth: $(DEMO_DIR)/truth)"
+	@echo "quality report: $(DEMO_DIR)/check/quality.html   resolution run: $(DEMO_DIR)/run"
 
 ## test: lint, type check and every test
 test: lint typecheck pytest
@@ -53,8 +56,11 @@ pytest: $(STAMP) browser
 
 ## bench: benchmarks; figures go to bench/RESULTS.md
 bench: $(STAMP)
-	$(PY) -m bench.generate_1m
+	$(PIP) install --quiet -e '.[test,bench]'
+	$(PY) -m bench.generate_1m --keep
 	$(PY) -m bench.check_1m
+	$(PY) -m bench.link_1m
+	$(PY) -m bench.link_vs_splink
 
 ## fixtures: regenerate the committed sample batch in fixtures/sample
 fixtures: $(STAMP)

@@ -33,7 +33,7 @@ def main() -> None:
         rows = int(first.split(" rows read")[0].replace(",", ""))
         lines.append(
             f"- {label}: {rows:,} rows in {run.seconds:.1f} s wall = **{rows / run.seconds:,.0f} rows/s**; "
-            f"peak RSS (process tree) {run.peak_rss_mib:,.0f} MiB"
+            f"peak memory (PSS, process tree) {run.peak_rss_mib:,.0f} MiB"
         )
         lines.append(f"  - output: `{first}`")
     lines.append("- goal: ≥ 100,000 rows/s on 2 cores (CSV), ≤ 2,048 MiB RSS")

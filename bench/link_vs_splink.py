@@ -203,7 +203,7 @@ def main() -> None:
         f"- batch: {summary['rows']:,} records ({summary['departments']} departments, seed 7)",
         f"- credgraph link: {ours.seconds:.1f} s end to end (ingest {t['ingest']} s, linkage stages {link_stages:.1f} s, "
         f"survivorship/mentions/writing {t['survivorship'] + t['mentions'] + t['write']:.1f} s); "
-        f"peak RSS {ours.peak_rss_mib:,.0f} MiB",
+        f"peak memory (PSS, process tree) {ours.peak_rss_mib:,.0f} MiB",
     ]
     for kind in ("enterprise", "person"):
         s = scores[kind]

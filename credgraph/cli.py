@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import click
 from rich.console import Console
@@ -177,13 +178,29 @@ def check(batch_dir: Path, out: Path, features: bool, workers: int | None) -> No
     help="Match probability at or above which clusters are merged.",
 )
 @click.option(
+    "--state",
+    "state_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Resolution state directory (stable IDs, incremental batches, judgements); "
+    "default: the user data directory. See --no-state.",
+)
+@click.option("--no-state", is_flag=True, help="One-shot run: no state, content-derived IDs.")
+@click.option(
     "--review-threshold",
     type=click.FloatRange(0.0, 1.0),
     default=0.3,
     show_default=True,
     help="Pairs between this and the match threshold go to review.csv.",
 )
-def link(batch_dir: Path, out: Path, match_threshold: float, review_threshold: float) -> None:
+def link(
+    batch_dir: Path,
+    out: Path,
+    match_threshold: float,
+    review_threshold: float,
+    state_dir: Path | None,
+    no_state: bool,
+) -> None:
     """Link a batch into golden entities; write links, golden records, edges, events, reports."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -207,10 +224,31 @@ def link(batch_dir: Path, out: Path, match_threshold: float, review_threshold: f
             bar.update(task, description=msg, completed=done, total=total or None)
 
         try:
-            result = run_link(batch_dir, out, cfg, progress)
+            if no_state:
+                result = run_link(batch_dir, out, cfg, progress)
+            else:
+                from resolver.incremental import run_link_stateful
+                from resolver.state import default_state_dir
+
+                result = run_link_stateful(
+                    batch_dir, out, state_dir or default_state_dir(), cfg, progress
+                )
         except ManifestError as exc:
             raise click.ClickException(str(exc)) from exc
     r = result.report
+    if r.get("already_applied"):
+        click.echo(f"batch {r['batch_id']} was already applied to the state: nothing changed")
+        return
+    if "state" in r:
+        st = r["state"]
+        click.echo(
+            f"state {st['dir']}: {st['new_or_changed']:,} new or changed records, {st['unchanged']:,} unchanged, "
+            f"{st['withdrawn']:,} withdrawn; "
+            + "; ".join(
+                f"{k}: {v['new_ids']:,} new IDs, {v['merged_ids']:,} merged, {v['retired_ids']:,} retired"
+                for k, v in st["entities"].items()
+            )
+        )
     ing = r["ingest"]
     click.echo(
         f"ingest: {ing['read']:,} rows read, {ing['accepted']:,} accepted, {ing['rejected']:,} rejected "
@@ -261,6 +299,216 @@ def evaluate(run_dir: Path, truth: Path, as_json: bool) -> None:
         click.echo(
             f"mentions: {m.get('mentions', 0):,}, resolved {m['resolved_rate']:.4f}, precision {m['precision']:.4f}"
         )
+
+
+STATE_OPTION = click.option(
+    "--state",
+    "state_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Resolution state directory (default: the user data directory).",
+)
+
+
+def _open_state(state_dir: Path | None) -> Any:
+    from resolver.state import State, default_state_dir
+
+    path = state_dir or default_state_dir()
+    if not (path / "state.db").exists():
+        raise click.ClickException(
+            f"no resolution state in {path}: run `credgraph link BATCH --state {path}` first"
+        )
+    return State(path)
+
+
+def _record_ref(text: str) -> tuple[str, str]:
+    dept, sep, rid = text.partition(":")
+    if not sep or not dept or not rid:
+        raise click.BadParameter(
+            f"{text!r}: write a record as DEPT:RECORD_ID, e.g. AMR:AMR000001650"
+        )
+    return dept, rid
+
+
+@main.command("links")
+@STATE_OPTION
+@click.option(
+    "--out",
+    "out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write to this file instead of standard output.",
+)
+def links_cmd(state_dir: Path | None, out: Path | None) -> None:
+    """Export links.csv for every record in the state, with current golden IDs."""
+    import csv as _csv
+
+    from resolver.state import export_links
+
+    with _open_state(state_dir) as state:
+        fh = out.open("w", encoding="utf-8", newline="") if out else sys.stdout
+        try:
+            w = _csv.writer(fh, lineterminator="\n")
+            w.writerow(["dept", "record_id", "kind", "entity_id"])
+            n = 0
+            for row in export_links(state):
+                w.writerow(row)
+                n += 1
+        finally:
+            if out:
+                fh.close()
+    if out:
+        click.echo(f"{n:,} records written to {out}")
+
+
+@main.command("resolve-id")
+@click.argument("entity_id")
+@STATE_OPTION
+def resolve_id(entity_id: str, state_dir: Path | None) -> None:
+    """Print where a (possibly old) golden ID points now."""
+    from resolver.state import StateError
+
+    with _open_state(state_dir) as state:
+        try:
+            current, path = state.resolve(entity_id)
+        except StateError as exc:
+            raise click.ClickException(str(exc)) from exc
+        status = state.entity_status(current)
+    if len(path) > 1:
+        click.echo(" -> ".join(path) + f"  ({status})")
+    else:
+        click.echo(f"{current}  ({status})")
+
+
+@main.command("history")
+@click.argument("entity_id")
+@STATE_OPTION
+def history_cmd(entity_id: str, state_dir: Path | None) -> None:
+    """Show the create/merge/split/retire events of an entity (and of IDs merged into it)."""
+    import json as _json
+
+    from resolver.state import StateError
+
+    with _open_state(state_dir) as state:
+        try:
+            current, path = state.resolve(entity_id)
+        except StateError as exc:
+            raise click.ClickException(str(exc)) from exc
+        events = state.history(current)
+    if len(path) > 1:
+        click.echo(f"{entity_id} now resolves to {current} (" + " -> ".join(path) + ")")
+    for e in events:
+        click.echo(
+            f"{e['at']}  {e['batch_id'] or '-':<24} {e['entity_id']}  {e['event']:<12} "
+            f"{_json.dumps(e['detail'], ensure_ascii=False)}"
+        )
+
+
+@main.group()
+def review() -> None:
+    """Human review of uncertain pairs: list them, decide them, export and import decisions."""
+
+
+@review.command("list")
+@STATE_OPTION
+@click.option("--kind", type=click.Choice(["enterprise", "person"]), default=None)
+@click.option("--limit", type=click.IntRange(1), default=20, show_default=True)
+def review_list(state_dir: Path | None, kind: str | None, limit: int) -> None:
+    """Pairs in the review band, most likely matches first, with per-feature weights."""
+    with _open_state(state_dir) as state:
+        pairs = state.review_pairs(kind, limit)
+    if not pairs:
+        click.echo("no pairs awaiting review")
+    for p in pairs:
+        click.echo(
+            f"{p['kind']}  {p['a_dept']}:{p['a_record']}  {p['b_dept']}:{p['b_record']}  "
+            f"p={p['probability']:.3f}  {p['name_a']} | {p['name_b']}"
+        )
+        click.echo(
+            "    "
+            + ", ".join(
+                f"{k} {v:+.2f}" if isinstance(v, float) else f"{k} -"
+                for k, v in p["weights"].items()
+            )
+        )
+        click.echo("    " + ", ".join(f"{k}: {v}" for k, v in p["comparison"].items()))
+
+
+@review.command("decide")
+@click.argument("record_a")
+@click.argument("record_b")
+@click.option(
+    "--match/--no-match", "is_match", required=True, help="Same entity, or certainly not."
+)
+@click.option("--by", "by", required=True, help="Who decides (kept with the judgement).")
+@click.option("--reason", default="", help="Why (kept with the judgement).")
+@STATE_OPTION
+def review_decide(
+    record_a: str, record_b: str, is_match: bool, by: str, reason: str, state_dir: Path | None
+) -> None:
+    """Record a judgement between two records (DEPT:RECORD_ID); it wins in every later run."""
+    from resolver.state import StateError
+
+    a, b = _record_ref(record_a), _record_ref(record_b)
+    with _open_state(state_dir) as state:
+        try:
+            with state.transaction():
+                state.add_judgement(a, b, "match" if is_match else "no_match", by, reason)
+        except StateError as exc:
+            raise click.ClickException(str(exc)) from exc
+    click.echo(
+        f"judgement stored: {record_a} {'=' if is_match else '≠'} {record_b} by {by}; "
+        "it applies from the next `credgraph link` run on"
+    )
+
+
+@review.command("export")
+@STATE_OPTION
+@click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), required=True)
+def review_export(state_dir: Path | None, out: Path) -> None:
+    """Write every judgement to a CSV file (for bulk review or another state)."""
+    import csv as _csv
+
+    with _open_state(state_dir) as state:
+        rows = state.judgements()
+    with out.open("w", encoding="utf-8", newline="") as fh:
+        w = _csv.writer(fh, lineterminator="\n")
+        w.writerow(["record_a", "record_b", "decision", "by", "at", "reason"])
+        for j in rows:
+            w.writerow(
+                [f"{j.a[0]}:{j.a[1]}", f"{j.b[0]}:{j.b[1]}", j.decision, j.by, j.at, j.reason]
+            )
+    click.echo(f"{len(rows):,} judgements written to {out}")
+
+
+@review.command("import")
+@click.argument("csv_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@STATE_OPTION
+def review_import(csv_file: Path, state_dir: Path | None) -> None:
+    """Load judgements from a CSV file written by `review export` (or by hand, same columns)."""
+    import csv as _csv
+
+    from resolver.state import StateError
+
+    with _open_state(state_dir) as state, csv_file.open(encoding="utf-8", newline="") as fh:
+        rows = list(_csv.DictReader(fh))
+        try:
+            with state.transaction():
+                for line, r in enumerate(rows, start=2):
+                    try:
+                        state.add_judgement(
+                            _record_ref(r["record_a"]),
+                            _record_ref(r["record_b"]),
+                            r["decision"],
+                            r["by"],
+                            r.get("reason") or "",
+                            r.get("at") or None,
+                        )
+                    except (StateError, KeyError, click.BadParameter) as exc:
+                        raise click.ClickException(f"{csv_file} line {line}: {exc}") from exc
+        except StateError as exc:
+            raise click.ClickException(str(exc)) from exc
+    click.echo(f"{len(rows):,} judgements imported")
 
 
 def _print_summary(s: dict[str, object], elapsed: float) -> None:

@@ -142,7 +142,7 @@ def _match(
     return None
 
 
-@lru_cache(maxsize=300_000)
+@lru_cache(maxsize=131_072)
 def parse_address(raw: str, city_hint: str | None = None) -> ParsedAddress:
     """Split an address; ``city_hint`` (a 4-digit city code) resolves ambiguous districts."""
     idx = _index()

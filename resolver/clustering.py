@@ -75,9 +75,14 @@ class ConstrainedUnionFind:
             return "negative_judgement"
         return None
 
-    def union(self, a: int, b: int, via: str, check_branch: bool = True) -> bool:
-        """Merge the clusters of ``a`` and ``b`` unless a constraint forbids it."""
+    def union(
+        self, a: int, b: int, via: str, check_branch: bool = True, force: bool = False
+    ) -> bool:
+        """Merge the clusters of ``a`` and ``b`` unless a constraint forbids it. ``force``
+        (a human's positive judgement) overrides every constraint but a negative judgement."""
         reason = self.conflict(a, b, check_branch)
+        if force and reason != "negative_judgement":
+            reason = None
         if reason is not None:
             self.refusals.append(Refusal(a, b, reason, via))
             return False

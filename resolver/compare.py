@@ -32,6 +32,7 @@ class EntityRecord:
     body: str | None
     core: str | None
     former: str | None
+    core_pinyin: str | None
     region: str | None  # division code named by the name's region part
     form: str | None
     is_branch: bool
@@ -69,6 +70,7 @@ def entity_record(idx: int, rec: Record) -> EntityRecord:
         body=s.get("name_body"),
         core=s.get("name_core"),
         former=s.get("former_name_norm"),
+        core_pinyin=s.get("name_core_pinyin"),
         region=s.get("name_region_code"),
         form=s.get("form"),
         is_branch=bool(s.get("is_branch")),
@@ -227,6 +229,8 @@ def blocking_keys(r: EntityRecord) -> list[tuple[str, ...]]:
             keys.append(("b", r.body))
         if r.core:
             keys.append(("c", r.core, (r.district or "")[:4]))
+            if r.core_pinyin:  # 字号 typos are often homophones (辉/晖 hui)
+                keys.append(("cp", r.core_pinyin, (r.district or "")[:4]))
             if r.rep:
                 keys.append(("l", r.core, r.rep))
         if r.phone:

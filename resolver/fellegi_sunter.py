@@ -3,7 +3,10 @@
 Training: ``u`` from random record pairs (almost all non-matches); ``m`` from pairs linked by
 a valid strong identifier (sure matches, compared on everything but the identifier — the
 same noise reaches names, addresses and phones whether or not an identifier is present);
-then EM over the blocked candidate pairs estimates the match prior with m and u fixed.
+then EM over the blocked candidate pairs estimates the match prior with m and u fixed,
+capped at 0.5: candidates are mostly split records of one entity, so the uncapped prior
+climbs towards 1 and would let a pair with one agreeing 字号 and nothing else match; with
+the cap the evidence, not the prior, has to carry every merge.
 Re-estimating m by unsupervised EM as well was tried and drifts: on department data the
 candidate pairs are dominated by true matches of split records, and EM absorbs the
 non-matching pairs into m until everything matches. Parameters are JSON, never pickled.
@@ -124,6 +127,7 @@ def train(
     candidates: Levels,
     iterations: int = 50,
     smoothing: float = 1.0,
+    max_prior: float = 0.5,
 ) -> FSModel:
     """Estimate the model; see the module docstring."""
     n_feat = len(features)
@@ -141,7 +145,7 @@ def train(
     if len(candidates) == 0:
         return model
     for _ in range(iterations):
-        prior = float(np.clip(model.probability(candidates).mean(), 1e-6, 1 - 1e-6))
+        prior = float(np.clip(model.probability(candidates).mean(), 1e-6, max_prior))
         delta = abs(prior - model.prior)
         model.prior = prior
         if delta < 1e-6:

@@ -131,7 +131,7 @@ def uscc_check_char(body17: str) -> str:
     return USCC_ALPHABET[(31 - total % 31) % 31]
 
 
-@lru_cache(maxsize=262_144)
+@lru_cache(maxsize=131_072)
 def check_uscc(raw: str | None) -> IdCheck:
     """Validate a Unified Social Credit Code (both check characters, layout, codes)."""
     value = normalise_identifier(raw) or ""
@@ -209,7 +209,7 @@ def org_code_check_char(body8: str) -> str:
     return "X" if check == 10 else "0" if check == 11 else str(check)
 
 
-@lru_cache(maxsize=262_144)
+@lru_cache(maxsize=131_072)
 def check_org_code(raw: str | None) -> IdCheck:
     """Validate an organisation code, with or without its hyphen."""
     value = normalise_identifier(raw) or ""
@@ -238,7 +238,7 @@ def reg_no_check_digit(body14: str) -> str:
     return str((11 - _mod11_10_state(body14)) % 10)
 
 
-@lru_cache(maxsize=262_144)
+@lru_cache(maxsize=131_072)
 def check_reg_no(raw: str | None) -> IdCheck:
     """Validate a 15-digit business registration number 工商注册号."""
     value = normalise_identifier(raw) or ""
@@ -270,7 +270,7 @@ def _parse_birth(yyyymmdd: str, as_of: dt.date | None) -> dt.date | None:
     return born
 
 
-@lru_cache(maxsize=262_144)
+@lru_cache(maxsize=131_072)
 def check_resident_id(raw: str | None, as_of: dt.date | None = None) -> IdCheck:
     """Validate an 18-character identity number: citizen, HK/Macau/Taiwan permit or 2023
     foreign permanent-residence card (all share the MOD 11-2 check)."""
@@ -316,7 +316,7 @@ def check_resident_id(raw: str | None, as_of: dt.date | None = None) -> IdCheck:
     return IdCheck(kind, value, ordered, flags, details)
 
 
-@lru_cache(maxsize=262_144)
+@lru_cache(maxsize=131_072)
 def check_id15(raw: str | None) -> IdCheck:
     """Validate a pre-1999 15-digit identity number (no check digit)."""
     value = normalise_identifier(raw) or ""
@@ -359,7 +359,7 @@ def check_foreign_old15(raw: str | None) -> IdCheck:
 # --- Taxpayer identification numbers -----------------------------------------------------------
 
 
-@lru_cache(maxsize=262_144)
+@lru_cache(maxsize=131_072)
 def check_tax_id(raw: str | None, as_of: dt.date | None = None) -> IdCheck:
     """Validate a taxpayer identification number by its form (DOMAIN.md 1.4).
 
@@ -426,7 +426,7 @@ def region_code_plausible(code: str) -> bool:
 # --- Shape classification --------------------------------------------------------------------------
 
 
-@lru_cache(maxsize=262_144)
+@lru_cache(maxsize=131_072)
 def classify_identifier(raw: str | None, as_of: dt.date | None = None) -> IdCheck | None:
     """Find which identifier a value is by its shape, preferring a form whose checks pass.
 

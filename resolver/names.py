@@ -298,7 +298,7 @@ def _pinyin(text: str) -> str:
     return "".join(lazy_pinyin(text))
 
 
-@lru_cache(maxsize=500_000)
+@lru_cache(maxsize=131_072)
 def normalise_enterprise_name(raw: str) -> EnterpriseName:
     """All comparison forms of an enterprise name (see DOMAIN.md 2, normalisation recipe)."""
     text = basic_normalise(raw)
@@ -357,7 +357,7 @@ _DOTS = re.compile(r"\s*[·•‧・.．]\s*")
 _CJK = re.compile(r"[\u3400-\u9fff]")
 
 
-@lru_cache(maxsize=500_000)
+@lru_cache(maxsize=131_072)
 def normalise_person_name(raw: str) -> str:
     """Person name for comparison: no spaces between hanzi, one middle dot, simplified.
 
@@ -371,7 +371,7 @@ def normalise_person_name(raw: str) -> str:
     return _WS.sub(" ", text).upper()
 
 
-@lru_cache(maxsize=500_000)
+@lru_cache(maxsize=131_072)
 def person_pinyin_key(name: str) -> str:
     """Toneless pinyin of a normalised name, syllables separated by spaces (blocking only)."""
     if not _CJK.search(name):

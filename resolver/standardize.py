@@ -361,7 +361,6 @@ def _enterprise_name_features(en: EnterpriseName, std: dict[str, Any]) -> None:
     if en.parent:
         std["parent_name_norm"] = en.parent
     if en.region:
-        std["name_region"] = en.region
         code = region_code(en.region)
         if code:
             std["name_region_code"] = code

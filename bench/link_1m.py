@@ -1,0 +1,53 @@
+"""Benchmark: `credgraph link` on the one-million-record batch (goal ≤ 120 s, ≤ 4 GB RSS).
+
+Reuses the batch of bench/generate_1m.py (`--keep`) when present, else generates it.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from bench.results import record, run_tree_measured
+
+ROOT = Path(__file__).resolve().parent / "out"
+GEN = ROOT / "gen1m"
+
+
+def main() -> None:
+    credgraph = str(Path(sys.executable).with_name("credgraph"))
+    if not (GEN / "batch" / "manifest.yaml").exists():
+        subprocess.run([sys.executable, "-m", "bench.generate_1m", "--keep"], check=True)
+    run_dir = ROOT / "link1m"
+    shutil.rmtree(run_dir, ignore_errors=True)
+    run = run_tree_measured([credgraph, "link", str(GEN / "batch"), "--out", str(run_dir)])
+    report = json.loads((run_dir / "report.json").read_text("utf-8"))
+    from resolver.evaluate import evaluate
+
+    scores = evaluate(run_dir, GEN / "truth")
+    lines = [
+        f"- rows read: {report['ingest']['read']:,}; wall {run.seconds:.1f} s (goal ≤ 120 s); "
+        f"peak memory (PSS) of the process tree {run.peak_rss_mib:,.0f} MiB (goal ≤ 4,096 MiB RSS)",
+        "- stage timings (s): " + ", ".join(f"{k} {v}" for k, v in report["timings"].items()),
+    ]
+    for kind in ("enterprise", "person"):
+        s = scores[kind]
+        lines.append(
+            f"- {kind}: {s['records']:,} records → {s['clusters']:,} clusters for {s['true_entities']:,} entities; "
+            f"pairwise P {s['pairwise']['precision']:.4f} R {s['pairwise']['recall']:.4f} "
+            f"**F1 {s['pairwise']['f1']:.4f}**; over-merged {s['over_merged_clusters']}, split {s['split_entities']}"
+        )
+    m = scores["mentions"]
+    lines.append(
+        f"- mentions (events, facts, declarations): resolved {m['resolved_rate']:.4f}, precision {m['precision']:.4f}"
+    )
+    record(
+        "Linkage: credgraph link on the one-million-record batch", "python -m bench.link_1m", lines
+    )
+
+
+if __name__ == "__main__":
+    main()

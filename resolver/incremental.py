@@ -1,0 +1,469 @@
+"""``credgraph link --state``: apply a batch to the resolution state incrementally.
+
+New and changed records are blocked against the stored records through the indexed key
+table; only the clusters they touch (plus those of withdrawn records and of new human
+judgements) are re-linked, with the stored match model, and everything else costs nothing.
+Golden IDs are stable: a re-formed cluster keeps the ID its records had; on a merge the
+oldest ID survives and the others redirect to it; on a split the part holding most of the
+old records keeps the ID and the rest get new ones; an entity left with no records is
+retired. Every such change is an event in the history. A batch is applied in one SQLite
+transaction: a process killed at any point leaves the state as it was, and the next run
+applies the batch again from the start. Re-running a completed batch changes nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import time
+from collections import Counter, defaultdict
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from resolver.compare import blocking_keys, entity_record
+from resolver.fellegi_sunter import FSModel
+from resolver.ingest import Record
+from resolver.link import (
+    KindResult,
+    LinkConfig,
+    LinkResult,
+    Progress,
+    Resolver,
+    _ingest,
+    _resolve_mentions,
+    _write_outputs,
+    link_kind,
+)
+from resolver.manifest import load_manifest
+from resolver.state import State, now
+from resolver.survivorship import Golden, build_golden
+
+ENTITY_KINDS = ("enterprise", "person")
+
+
+def _fault(point: str) -> None:
+    """Fault injection for the crash tests: ``CREDGRAPH_FAULT_AT=point`` kills the process
+    there with SIGKILL (no clean-up runs, as with a power cut)."""
+    if os.environ.get("CREDGRAPH_FAULT_AT") == point:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def content_hash(rec: Record) -> str:
+    """Hash of what a department delivered for a record (its mapped raw values)."""
+    text = json.dumps([rec.kind, sorted(rec.raw.items())], ensure_ascii=False)
+    return hashlib.blake2b(text.encode("utf-8"), digest_size=16).hexdigest()
+
+
+def record_keys(rec: Record) -> list[str]:
+    """Strong-identifier and blocking keys of an entity record, as stored in the key table."""
+    er = entity_record(0, rec)
+    return [f"{t}|{v}" for t, v in er.keys] + ["|".join(k) for k in blocking_keys(er)]
+
+
+def _id_number(entity_id: str) -> int:
+    return int(entity_id[1:]) if entity_id[1:].isdigit() else 1 << 62
+
+
+@dataclass(slots=True)
+class _Change:
+    """What applying a batch changes about one entity kind."""
+
+    result: KindResult
+    gid_of: dict[tuple[str, str], str]
+    goldens: list[Golden]
+    new_ids: list[str]
+    merged: dict[str, str]  # absorbed ID -> survivor
+    retired: list[str]
+    history: list[tuple[str, str, dict[str, Any]]]  # (entity, event, detail)
+    model: FSModel | None
+
+
+class StateResolver(Resolver):
+    """Mention resolution against the in-memory affected clusters, then the stored state."""
+
+    def __init__(self, state: State) -> None:
+        super().__init__()
+        self.state = state
+
+    def _by_key(self, key: str) -> str | None:
+        row = self.state.db.execute(
+            "SELECT r.entity_id FROM keys k JOIN records r ON r.dept = k.dept AND r.record_id = k.record_id "
+            "WHERE k.key = ? AND r.withdrawn = 0 AND r.entity_id IS NOT NULL LIMIT 2",
+            (key,),
+        ).fetchall()
+        ids = {self.state.resolve(r[0])[0] for r in row}
+        return next(iter(ids)) if len(ids) == 1 else None
+
+    def enterprise(
+        self, uscc: str | None, org: str | None, reg: str | None, name: str | None
+    ) -> tuple[str | None, str]:
+        gid, how = super().enterprise(uscc, org, reg, name)
+        if gid is not None:
+            return gid, how
+        for tag, v in (("U", uscc), ("O", org), ("R", reg)):
+            if v and (found := self._by_key(f"{tag}|{v}")):
+                return found, "by_id"
+        if name and (found := self._by_key(f"n|{name}")):
+            return found, "by_name"
+        return None, "unresolved"
+
+    def person(self, id18: str | None) -> tuple[str | None, str]:
+        gid, how = super().person(id18)
+        if gid is None and id18 and (found := self._by_key(f"I|{id18}")):
+            return found, "by_id"
+        return gid, how
+
+
+def _apply_kind(
+    state: State,
+    kind: str,
+    touched: list[Record],
+    withdrawn: set[tuple[str, str]],
+    withdrawn_ids: set[str],
+    cfg: LinkConfig,
+    progress: Progress | None,
+    as_of: str,
+    next_seq: list[int],
+) -> _Change:
+    """Re-link the clusters the touched records (and judgements, withdrawals) affect."""
+    touched_keys = {r.key for r in touched}
+    keys: set[str] = set()
+    for r in touched:
+        keys.update(record_keys(r))
+    neighbours = state.records_by_key(keys, cfg.max_block)
+    affected = set(state.entity_of(neighbours).values())
+    affected.update(state.entity_of(touched_keys).values())  # the clusters changed records leave
+    affected.update(withdrawn_ids)
+    judged = state.pending_judgement_records()
+    affected.update(state.entity_of(judged).values())
+    old = [
+        r
+        for r in state.members(affected)
+        if r.key not in touched_keys and r.key not in withdrawn and r.kind == kind
+    ]
+    old_id_of = state.entity_of([r.key for r in old])
+    subset = sorted(old + touched, key=lambda r: (r.dept, r.record_id))
+    index = {r.key: i for i, r in enumerate(subset)}
+    must: list[tuple[int, int]] = []
+    cannot: list[tuple[int, int]] = []
+    for j in state.judgements():
+        if j.a in index and j.b in index:
+            (must if j.decision == "match" else cannot).append((index[j.a], index[j.b]))
+    stored_model = state.model(kind)
+    model = FSModel.from_json(stored_model) if stored_model else None
+    res = link_kind(kind, subset, cfg, progress, model, must, cannot)
+    # Stable IDs: each old ID goes to the cluster holding most of its records.
+    counts: dict[str, Counter[int]] = defaultdict(Counter)
+    for i, rec in enumerate(subset):
+        oid = old_id_of.get(rec.key)
+        if oid is not None:
+            counts[oid][res.cluster_of[i]] += 1
+    owner = {oid: min(c.items(), key=lambda kv: (-kv[1], kv[0]))[0] for oid, c in counts.items()}
+    owned: dict[int, list[str]] = defaultdict(list)
+    for oid, c in owner.items():
+        owned[c].append(oid)
+    gid_of: dict[tuple[str, str], str] = {}
+    goldens: list[Golden] = []
+    new_ids: list[str] = []
+    merged: dict[str, str] = {}
+    history: list[tuple[str, str, dict[str, Any]]] = []
+    for c, members_idx in enumerate(res.clusters):
+        members = [subset[i] for i in members_idx]
+        ids_here = sorted(owned.get(c, []), key=_id_number)
+        if ids_here:
+            gid = ids_here[0]
+            for other in ids_here[1:]:
+                merged[other] = gid
+                cause = [f"{r.dept}:{r.record_id}" for r in members if r.key in touched_keys][:20]
+                history.append((gid, "merge", {"absorbed": other, "cause_records": cause}))
+                history.append((other, "merged_into", {"into": gid, "cause_records": cause}))
+        else:
+            next_seq[0] += 1  # IDs only ever grow; the counter is saved with the batch
+            gid = ("E" if kind == "enterprise" else "P") + f"{next_seq[0]:09d}"
+            new_ids.append(gid)
+            split_from = sorted({old_id_of[r.key] for r in members if r.key in old_id_of})
+            detail: dict[str, Any] = {"records": len(members)}
+            if split_from:
+                detail["split_from"] = split_from
+                for src in split_from:
+                    history.append(
+                        (
+                            src,
+                            "split",
+                            {
+                                "new_entity": gid,
+                                "moved_records": [
+                                    f"{r.dept}:{r.record_id}"
+                                    for r in members
+                                    if old_id_of.get(r.key) == src
+                                ][:20],
+                            },
+                        )
+                    )
+            history.append((gid, "create", detail))
+        for r in members:
+            gid_of[r.key] = gid
+        goldens.append(build_golden(gid, kind, members, as_of, cfg.salt))
+    retired = sorted(
+        oid
+        for oid in affected
+        if oid not in owner
+        and oid not in merged
+        and state.entity_status(oid) == "active"
+        and oid[0] == ("E" if kind == "enterprise" else "P")
+    )
+    for oid in retired:
+        history.append((oid, "retire", {"reason": "no records left (withdrawn or moved)"}))
+    return _Change(
+        res,
+        gid_of,
+        goldens,
+        new_ids,
+        merged,
+        retired,
+        history,
+        res.model if model is None else None,
+    )
+
+
+def run_link_stateful(
+    batch_dir: Path,
+    out_dir: Path,
+    state_dir: Path,
+    cfg: LinkConfig | None = None,
+    progress: Progress | None = None,
+) -> LinkResult:
+    """Apply a batch to the state in ``state_dir`` and write the Contract 2 files for it."""
+    cfg = cfg or LinkConfig()
+    t0 = time.perf_counter()
+    timings: dict[str, float] = {}
+    manifest = load_manifest(batch_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with State(state_dir) as state:
+        salt = state.meta("salt")
+        if salt is None:
+            salt = hashlib.sha256(os.urandom(32)).hexdigest()
+            with state.transaction():
+                state.set_meta("salt", salt)
+        cfg = replace(cfg, salt=salt)
+        if state.batch_status(manifest.batch_id) == "completed":
+            summary = state.batch_summary(manifest.batch_id)
+            return LinkResult(
+                {"already_applied": True, "batch_id": manifest.batch_id, **summary}, out_dir
+            )
+        _fault("start")
+        records, rejects, files = _ingest(manifest, progress)
+        timings["ingest"] = time.perf_counter() - t0
+        _fault("ingested")
+        order = {(s.dept, s.file): i for i, s in enumerate(manifest.sources)}
+        batch = sorted(records.values(), key=lambda r: (order[(r.dept, r.file)], r.line))
+        hashes = {r.key: content_hash(r) for r in batch}
+        stored = state.stored_hashes(hashes)
+        touched = [
+            r
+            for r in batch
+            if r.key not in stored or stored[r.key][0] != hashes[r.key] or stored[r.key][2]
+        ]
+        unchanged = len(batch) - len(touched)
+        withdrawn = [k for k in manifest.withdrawn if k in state.stored_hashes([k])]
+        withdrawn_entities = state.entity_of(withdrawn)
+        t = time.perf_counter()
+        changes: dict[str, _Change] = {}
+        seqs: dict[str, list[int]] = {}
+        for kind in ENTITY_KINDS:
+            w_ids = {
+                eid
+                for eid in withdrawn_entities.values()
+                if eid[0] == ("E" if kind == "enterprise" else "P")
+            }
+            seqs[kind] = [int(state.meta(f"seq_{kind}") or "0")]
+            changes[kind] = _apply_kind(
+                state,
+                kind,
+                [r for r in touched if r.kind == kind],
+                set(withdrawn),
+                w_ids,
+                cfg,
+                progress,
+                manifest.as_of.isoformat(),
+                seqs[kind],
+            )
+            timings[f"link_{kind}"] = time.perf_counter() - t
+            t = time.perf_counter()
+        _fault("linked")
+        resolver = StateResolver(state)
+        gid_of: dict[tuple[str, str], str] = {}
+        for kind, ch in changes.items():
+            gid_of.update(ch.gid_of)
+            for rec in ch.result.records:
+                (resolver.add_enterprise if kind == "enterprise" else resolver.add_person)(
+                    gid_of[rec.key], rec
+                )
+        by_kind: dict[str, list[Record]] = defaultdict(list)
+        for rec in batch:
+            by_kind[rec.kind].append(rec)
+        edges, events, mention_links, mention_stats, extra_persons = _resolve_mentions(
+            by_kind, resolver, cfg
+        )
+        mention_gid = {rec.key: gid for rec, gid, _ in mention_links}
+        timings["mentions"] = time.perf_counter() - t
+        t = time.perf_counter()
+        with state.transaction() as db:
+            _fault("in_transaction")
+            batch_id = manifest.batch_id
+            db.execute(
+                "INSERT OR REPLACE INTO batches VALUES (?, ?, 'running', ?, NULL, NULL)",
+                (batch_id, manifest.as_of.isoformat(), now()),
+            )
+            touched_keys = {r.key for r in touched}
+            for rec in touched:
+                db.execute(
+                    "INSERT OR REPLACE INTO records VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0)",
+                    (
+                        rec.dept,
+                        rec.record_id,
+                        rec.kind,
+                        rec.file,
+                        rec.line,
+                        batch_id,
+                        manifest.as_of.isoformat(),
+                        hashes[rec.key],
+                        json.dumps(rec.raw, ensure_ascii=False),
+                        json.dumps(
+                            {k: v for k, v in rec.std.items() if not k.startswith("_")},
+                            ensure_ascii=False,
+                        ),
+                        gid_of.get(rec.key) or mention_gid.get(rec.key),
+                    ),
+                )
+                db.execute("DELETE FROM keys WHERE dept = ? AND record_id = ?", rec.key)
+                if rec.kind in ENTITY_KINDS:
+                    db.executemany(
+                        "INSERT INTO keys VALUES (?, ?, ?)",
+                        [(k, *rec.key) for k in set(record_keys(rec))],
+                    )
+            for key, gid in gid_of.items():
+                if key not in touched_keys:
+                    db.execute(
+                        "UPDATE records SET entity_id = ? WHERE dept = ? AND record_id = ?",
+                        (gid, *key),
+                    )
+            for key in withdrawn:
+                db.execute("UPDATE records SET withdrawn = 1 WHERE dept = ? AND record_id = ?", key)
+                db.execute("DELETE FROM keys WHERE dept = ? AND record_id = ?", key)
+            for kind, ch in changes.items():
+                for gid in ch.new_ids:
+                    db.execute(
+                        "INSERT INTO entities VALUES (?, ?, 'active', NULL, ?, ?, NULL)",
+                        (gid, kind, batch_id, batch_id),
+                    )
+                for old, into in ch.merged.items():
+                    db.execute(
+                        "UPDATE entities SET status = 'merged', redirect_to = ?, updated_batch = ? WHERE id = ?",
+                        (into, batch_id, old),
+                    )
+                for gid in ch.retired:
+                    db.execute(
+                        "UPDATE entities SET status = 'retired', updated_batch = ? WHERE id = ?",
+                        (batch_id, gid),
+                    )
+                for g in ch.goldens:
+                    db.execute(
+                        "UPDATE entities SET golden = ?, updated_batch = ? WHERE id = ?",
+                        (json.dumps(g.data, ensure_ascii=False), batch_id, g.data["id"]),
+                    )
+                for eid, event, detail in ch.history:
+                    state.add_history(eid, event, batch_id, detail)
+                if ch.model is not None:
+                    db.execute(
+                        "INSERT OR REPLACE INTO models VALUES (?, ?)",
+                        (kind, json.dumps(ch.model.to_json(), ensure_ascii=False)),
+                    )
+                for r in ch.result.review:
+                    db.execute(
+                        "INSERT INTO review VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        (
+                            r["kind"],
+                            r["dept_a"],
+                            r["record_id_a"],
+                            r["dept_b"],
+                            r["record_id_b"],
+                            r["probability"],
+                            json.dumps(r["weights"], ensure_ascii=False),
+                            json.dumps(r["comparison"], ensure_ascii=False),
+                            r["name_a"],
+                            r["name_b"],
+                            batch_id,
+                        ),
+                    )
+            db.execute("UPDATE judgements SET applied = 1")
+            for kind, seq in seqs.items():
+                state.set_meta(f"seq_{kind}", str(seq[0]))
+            summary = {
+                "records": len(batch),
+                "new_or_changed": len(touched),
+                "unchanged": unchanged,
+                "withdrawn": len(withdrawn),
+                "entities": {
+                    k: {
+                        "affected_clusters": len(ch.result.clusters),
+                        "new_ids": len(ch.new_ids),
+                        "merged_ids": len(ch.merged),
+                        "retired_ids": len(ch.retired),
+                    }
+                    for k, ch in changes.items()
+                },
+            }
+            _fault("before_commit")
+            db.execute(
+                "UPDATE batches SET status = 'completed', finished_at = ?, summary = ? WHERE batch_id = ?",
+                (now(), json.dumps(summary, ensure_ascii=False), batch_id),
+            )
+        timings["state"] = time.perf_counter() - t
+        t = time.perf_counter()
+        # Outputs: this batch's records with their current IDs; the entities it touched.
+        results = {k: ch.result for k, ch in changes.items()}
+        for rec in batch:
+            if rec.kind in ENTITY_KINDS and rec.key not in gid_of:
+                gid_of[rec.key] = state.resolve(state.entity_of([rec.key])[rec.key])[0]
+        _restrict_to_batch(results, {r.key for r in batch if r.kind in ENTITY_KINDS}, batch)
+        goldens = [g for ch in changes.values() for g in ch.goldens] + extra_persons
+        report = _write_outputs(
+            out_dir,
+            manifest,
+            results,
+            gid_of,
+            goldens,
+            edges,
+            events,
+            mention_links,
+            rejects,
+            files,
+            mention_stats,
+            timings,
+        )
+        report["state"] = {"dir": str(state_dir), **summary}
+        timings["write"] = time.perf_counter() - t
+        report["timings"] = {k: round(v, 2) for k, v in timings.items()}
+        report["timings"]["total"] = round(time.perf_counter() - t0, 2)
+        (out_dir / "report.json").write_text(
+            json.dumps(report, ensure_ascii=False, indent=2) + "\n", "utf-8"
+        )
+        return LinkResult(report, out_dir)
+
+
+def _restrict_to_batch(
+    results: dict[str, KindResult], batch_keys: set[tuple[str, str]], batch: list[Record]
+) -> None:
+    """links.csv lists the batch's records: replace each kind's record list (the re-linked
+    subset) by the batch's records of that kind, keeping decisions where known."""
+    by_key = {r.key: r for r in batch}
+    for kind, res in results.items():
+        decision = {rec.key: (res.decision[i], res.score[i]) for i, rec in enumerate(res.records)}
+        recs = [by_key[k] for k in sorted(batch_keys) if by_key[k].kind == kind]
+        res.records = recs
+        res.decision = [decision.get(r.key, ("unchanged", 1.0))[0] for r in recs]
+        res.score = [decision.get(r.key, ("unchanged", 1.0))[1] for r in recs]

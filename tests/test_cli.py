@@ -1,0 +1,74 @@
+"""The command line end to end on a small generated batch."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from credgraph.cli import main
+
+
+def test_generate_check_link_evaluate(tmp_path: Path) -> None:
+    runner = CliRunner()
+    out = tmp_path / "gen"
+    res = runner.invoke(
+        main,
+        ["generate", "--out", str(out), "--enterprises", "150", "--persons", "200", "--seed", "3"],
+    )
+    assert res.exit_code == 0, res.output
+    assert "rows in 45 files from 32 departments" in res.output
+    assert res.output.strip().endswith(str(out / "batch"))
+    again = runner.invoke(
+        main, ["generate", "--out", str(out), "--enterprises", "150", "--persons", "200"]
+    )
+    assert again.exit_code != 0 and "not empty" in again.output
+
+    res = runner.invoke(
+        main, ["check", str(out / "batch"), "--out", str(tmp_path / "check"), "--workers", "1"]
+    )
+    assert res.exit_code == 0, res.output
+    assert "balanced: yes" in res.output
+    assert (tmp_path / "check" / "quality.html").is_file()
+
+    res = runner.invoke(main, ["link", str(out / "batch"), "--out", str(tmp_path / "run")])
+    assert res.exit_code == 0, res.output
+    assert "golden entities" in res.output
+
+    res = runner.invoke(
+        main, ["evaluate", str(tmp_path / "run"), "--truth", str(out / "truth"), "--json"]
+    )
+    assert res.exit_code == 0, res.output
+    scores = json.loads(res.output)
+    assert (
+        scores["enterprise"]["pairwise"]["f1"] > 0.95 and scores["person"]["pairwise"]["f1"] > 0.9
+    )
+
+
+def test_link_is_deterministic(tmp_path: Path) -> None:
+    from resolver.link import run_link
+    from tests.conftest import SAMPLE
+
+    run_link(SAMPLE / "batch", tmp_path / "a")
+    run_link(SAMPLE / "batch", tmp_path / "b")
+    for name in (
+        "links.csv",
+        "golden.jsonl",
+        "edges.jsonl",
+        "conflicts.csv",
+        "review.csv",
+        "model.json",
+    ):
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
+
+
+def test_bad_manifest_is_a_clear_cli_error(tmp_path: Path) -> None:
+    batch = tmp_path / "batch"
+    batch.mkdir()
+    (batch / "manifest.yaml").write_text("batch_id: x\nas_of: 2026-13-01\nsources: []\n", "utf-8")
+    res = CliRunner().invoke(main, ["check", str(batch), "--out", str(tmp_path / "o")])
+    assert res.exit_code == 1
+    assert "as_of" in res.output and "sources is missing or empty" in res.output
+    res = CliRunner().invoke(main, ["link", str(batch), "--out", str(tmp_path / "o")])
+    assert res.exit_code == 1 and "problem" in res.output
