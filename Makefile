@@ -29,7 +29,7 @@ demo: $(STAMP)
 	$(VENV)/bin/credgraph generate --out $(DEMO_DIR) --enterprises $(DEMO_ENTERPRISES) \
 		--persons $(DEMO_PERSONS) --departments 32 --seed 7
 	$(VENV)/bin/credgraph check $(DEMO_DIR)/batch --out $(DEMO_DIR)/check
-	$(VENV)/bin/credgraph link $(DEMO_DIR)/batch --out $(DEMO_DIR)/run
+	$(VENV)/bin/credgraph link $(DEMO_DIR)/batch --out $(DEMO_DIR)/run --state $(DEMO_DIR)/state
 	$(VENV)/bin/credgraph evaluate $(DEMO_DIR)/run --truth $(DEMO_DIR)/truth
 	@echo "demo batch: $(DEMO_DIR)/batch  (truth: $(DEMO_DIR)/truth)"
 	@echo "quality report: $(DEMO_DIR)/check/quality.html   resolution run: $(DEMO_DIR)/run"

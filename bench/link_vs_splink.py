@@ -193,6 +193,7 @@ def main() -> None:
             str(run_dir),
             "--match-threshold",
             str(args.threshold),
+            "--no-state",
         ]
     )
     report = json.loads((run_dir / "report.json").read_text("utf-8"))

@@ -191,7 +191,8 @@ def load_manifest(batch_dir: Path, check_headers: bool = True) -> Manifest:
         raise ManifestError(path, [f"no manifest.yaml in {batch_dir}"])
     try:
         data: Any = yaml.safe_load(path.read_text("utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+    except (yaml.YAMLError, UnicodeDecodeError, ValueError) as exc:
+        # PyYAML raises ValueError for date-shaped values that are no dates (2026-13-01).
         raise ManifestError(path, [f"not valid YAML: {exc}"]) from exc
     problems: list[str] = []
     if not isinstance(data, dict):
