@@ -23,7 +23,9 @@ def main() -> None:
         subprocess.run([sys.executable, "-m", "bench.generate_1m", "--keep"], check=True)
     run_dir = ROOT / "link1m"
     shutil.rmtree(run_dir, ignore_errors=True)
-    run = run_tree_measured([credgraph, "link", str(GEN / "batch"), "--out", str(run_dir), "--no-state"])
+    run = run_tree_measured(
+        [credgraph, "link", str(GEN / "batch"), "--out", str(run_dir), "--no-state"]
+    )
     report = json.loads((run_dir / "report.json").read_text("utf-8"))
     from resolver.evaluate import evaluate
 

@@ -32,10 +32,30 @@ def test_generate_check_link_evaluate(tmp_path: Path) -> None:
     assert "balanced: yes" in res.output
     assert (tmp_path / "check" / "quality.html").is_file()
 
-    res = runner.invoke(main, ["link", str(out / "batch"), "--out", str(tmp_path / "run"), "--state", str(tmp_path / "state")])
+    res = runner.invoke(
+        main,
+        [
+            "link",
+            str(out / "batch"),
+            "--out",
+            str(tmp_path / "run"),
+            "--state",
+            str(tmp_path / "state"),
+        ],
+    )
     assert res.exit_code == 0, res.output
     assert "golden entities" in res.output and "new or changed records" in res.output
-    again = runner.invoke(main, ["link", str(out / "batch"), "--out", str(tmp_path / "run2"), "--state", str(tmp_path / "state")])
+    again = runner.invoke(
+        main,
+        [
+            "link",
+            str(out / "batch"),
+            "--out",
+            str(tmp_path / "run2"),
+            "--state",
+            str(tmp_path / "state"),
+        ],
+    )
     assert again.exit_code == 0 and "already applied" in again.output
 
     res = runner.invoke(
@@ -75,5 +95,7 @@ def test_bad_manifest_is_a_clear_cli_error(tmp_path: Path) -> None:
     (batch / "manifest.yaml").write_text("batch_id: x\nas_of: 2026-11-01\nsources: []\n", "utf-8")
     res = CliRunner().invoke(main, ["check", str(batch), "--out", str(tmp_path / "o")])
     assert res.exit_code == 1 and "sources is missing or empty" in res.output
-    res = CliRunner().invoke(main, ["link", str(batch), "--out", str(tmp_path / "o"), "--state", str(tmp_path / "s")])
+    res = CliRunner().invoke(
+        main, ["link", str(batch), "--out", str(tmp_path / "o"), "--state", str(tmp_path / "s")]
+    )
     assert res.exit_code == 1 and "problem" in res.output
