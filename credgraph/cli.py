@@ -321,6 +321,17 @@ def _open_state(state_dir: Path | None) -> Any:
     return State(path)
 
 
+def _resolve_or_fail(state: Any, entity_id: str) -> tuple[str, list[str]]:
+    """Follow an ID's redirects, or fail with a clear message for an unknown ID."""
+    from resolver.state import StateError
+
+    try:
+        current, path = state.resolve(entity_id)
+    except StateError as exc:
+        raise click.ClickException(str(exc)) from exc
+    return current, path
+
+
 def _record_ref(text: str) -> tuple[str, str]:
     dept, sep, rid = text.partition(":")
     if not sep or not dept or not rid:
@@ -366,13 +377,8 @@ def links_cmd(state_dir: Path | None, out: Path | None) -> None:
 @STATE_OPTION
 def resolve_id(entity_id: str, state_dir: Path | None) -> None:
     """Print where a (possibly old) golden ID points now."""
-    from resolver.state import StateError
-
     with _open_state(state_dir) as state:
-        try:
-            current, path = state.resolve(entity_id)
-        except StateError as exc:
-            raise click.ClickException(str(exc)) from exc
+        current, path = _resolve_or_fail(state, entity_id)
         status = state.entity_status(current)
     if len(path) > 1:
         click.echo(" -> ".join(path) + f"  ({status})")
@@ -387,13 +393,8 @@ def history_cmd(entity_id: str, state_dir: Path | None) -> None:
     """Show the create/merge/split/retire events of an entity (and of IDs merged into it)."""
     import json as _json
 
-    from resolver.state import StateError
-
     with _open_state(state_dir) as state:
-        try:
-            current, path = state.resolve(entity_id)
-        except StateError as exc:
-            raise click.ClickException(str(exc)) from exc
+        current, path = _resolve_or_fail(state, entity_id)
         events = state.history(current)
     if len(path) > 1:
         click.echo(f"{entity_id} now resolves to {current} (" + " -> ".join(path) + ")")

@@ -12,7 +12,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from functools import lru_cache
 
-from resolver.divisions import load_divisions
+from resolver.divisions import load_divisions, strip_place_suffix
 
 #: Historical county names mapped forward to today's district codes.
 HISTORICAL_NAMES: dict[str, str] = {
@@ -35,31 +35,8 @@ HISTORICAL_NAMES: dict[str, str] = {
     "闸北区": "310106",
     "南汇区": "310115",
 }
-_SUFFIXES = (
-    "特别行政区",
-    "维吾尔自治区",
-    "壮族自治区",
-    "回族自治区",
-    "自治区",
-    "自治州",
-    "自治县",
-    "地区",
-    "省",
-    "市",
-    "区",
-    "县",
-    "盟",
-    "旗",
-)
 _STREET_SUFFIXES = ("街道办事处", "街道", "镇", "乡", "地区办事处")
 _MUNICIPAL_PLACEHOLDERS = {"市辖区", "县", "省直辖县级行政区划", "自治区直辖县级行政区划"}
-
-
-def _short(name: str, suffixes: tuple[str, ...] = _SUFFIXES) -> str:
-    for s in suffixes:
-        if name.endswith(s) and len(name) - len(s) >= 2:
-            return name[: -len(s)]
-    return name
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,28 +72,28 @@ def _index() -> _Index:
     div = load_divisions()
     provinces: dict[str, list[str]] = defaultdict(list)
     for p in div.provinces.values():
-        for n in {p.name, _short(p.name)}:
+        for n in {p.name, strip_place_suffix(p.name)}:
             provinces[n].append(p.code)
     cities: dict[str, list[str]] = defaultdict(list)
     for c in div.cities.values():
         if c.name in _MUNICIPAL_PLACEHOLDERS:
             continue
-        for n in {c.name, _short(c.name)}:
+        for n in {c.name, strip_place_suffix(c.name)}:
             cities[n].append(c.code)
     districts: dict[str, list[str]] = defaultdict(list)
     for d in div.districts.values():
-        for n in {d.name, _short(d.name)}:
+        for n in {d.name, strip_place_suffix(d.name)}:
             if len(n) >= 2:
                 districts[n].append(d.code)
     for name, code in HISTORICAL_NAMES.items():
         districts[name].append(code)
-        districts[_short(name)].append(code)
+        districts[strip_place_suffix(name)].append(code)
     streets: dict[str, dict[str, str]] = {}
     for code, items in div.streets_by_district.items():
         table: dict[str, str] = {}
         for s in items:
             table[s.name] = s.name
-            short = _short(s.name, _STREET_SUFFIXES)
+            short = strip_place_suffix(s.name, _STREET_SUFFIXES)
             if len(short) >= 2:
                 table.setdefault(short, s.name)
                 for suffix in ("镇", "街道", "乡"):

@@ -23,6 +23,33 @@ HISTORICAL_DIVISIONS: dict[str, tuple[str, str]] = {
 }
 
 
+#: Suffixes of division names, longest first (佛山市 → 佛山, 南海区 → 南海).
+PLACE_SUFFIXES = (
+    "特别行政区",
+    "维吾尔自治区",
+    "壮族自治区",
+    "回族自治区",
+    "自治区",
+    "自治州",
+    "自治县",
+    "地区",
+    "省",
+    "市",
+    "区",
+    "县",
+    "盟",
+    "旗",
+)
+
+
+def strip_place_suffix(name: str, suffixes: tuple[str, ...] = PLACE_SUFFIXES) -> str:
+    """The name without its division suffix, when at least two characters remain."""
+    for suffix in suffixes:
+        if name.endswith(suffix) and len(name) - len(suffix) >= 2:
+            return name[: -len(suffix)]
+    return name
+
+
 @dataclass(frozen=True, slots=True)
 class Province:
     code: str  # 2 digits

@@ -14,7 +14,7 @@ from functools import cache, lru_cache
 import opencc
 from pypinyin import lazy_pinyin
 
-from resolver.divisions import load_divisions
+from resolver.divisions import load_divisions, strip_place_suffix
 
 #: Variants that opencc's t2s leaves alone (DOMAIN.md 2, step 3).
 VARIANTS = str.maketrans(
@@ -196,37 +196,16 @@ def _place_names() -> tuple[frozenset[str], dict[str, str]]:
     names: set[str] = set()
     for p in div.provinces.values():
         names.add(p.name)
-        names.add(_strip_place_suffix(p.name))
+        names.add(strip_place_suffix(p.name))
     for c in div.cities.values():
         if c.name not in ("市辖区", "县"):
             names.add(c.name)
-            names.add(_strip_place_suffix(c.name))
+            names.add(strip_place_suffix(c.name))
     for d in div.districts.values():
         if len(d.name) > 2:
             names.add(d.name)
     names = {n for n in names if len(n) >= 2}
-    return frozenset(names), {n: _strip_place_suffix(n) for n in names}
-
-
-def _strip_place_suffix(name: str) -> str:
-    for suffix in (
-        "特别行政区",
-        "维吾尔自治区",
-        "壮族自治区",
-        "回族自治区",
-        "自治区",
-        "自治州",
-        "自治县",
-        "省",
-        "市",
-        "区",
-        "县",
-        "盟",
-        "旗",
-    ):
-        if name.endswith(suffix) and len(name) - len(suffix) >= 2:
-            return name[: -len(suffix)]
-    return name
+    return frozenset(names), {n: strip_place_suffix(n) for n in names}
 
 
 @lru_cache(maxsize=1)
@@ -240,14 +219,14 @@ def _place_codes() -> dict[str, tuple[str, ...]]:
     div = load_divisions()
     found: dict[str, set[str]] = {}
     for p in div.provinces.values():
-        for n in (p.name, _strip_place_suffix(p.name)):
+        for n in (p.name, strip_place_suffix(p.name)):
             found.setdefault(n, set()).add(p.code)
     for c in div.cities.values():
         if c.name not in ("市辖区", "县"):
-            for n in (c.name, _strip_place_suffix(c.name)):
+            for n in (c.name, strip_place_suffix(c.name)):
                 found.setdefault(n, set()).add(c.code)
     for d in div.districts.values():
-        for n in (d.name, _strip_place_suffix(d.name)):
+        for n in (d.name, strip_place_suffix(d.name)):
             if len(n) >= 2:
                 found.setdefault(n, set()).add(d.code)
     return {n: tuple(sorted(codes)) for n, codes in found.items()}
