@@ -61,6 +61,9 @@ bench: $(STAMP)
 	$(PY) -m bench.check_1m
 	$(PY) -m bench.link_1m
 	$(PY) -m bench.link_vs_splink
+	$(PY) -m bench.link_vs_splink --enterprises 68000 --persons 100000
+	$(PY) -m bench.incremental_10k
+	$(PY) -m bench.incremental_vs_oneshot
 
 ## fixtures: regenerate the committed sample batch in fixtures/sample
 fixtures: $(STAMP)
