@@ -446,6 +446,10 @@ def run_link_stateful(
             timings,
         )
         report["state"] = {"dir": str(state_dir), **summary}
+        with (out_dir / "redirects.jsonl").open("w", encoding="utf-8") as fh:
+            for ch in changes.values():
+                for old_id, new_id in sorted(ch.merged.items()):
+                    fh.write(json.dumps({"old": old_id, "new": new_id}) + "\n")
         timings["write"] = time.perf_counter() - t
         report["timings"] = {k: round(v, 2) for k, v in timings.items()}
         report["timings"]["total"] = round(time.perf_counter() - t0, 2)

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import socket
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from fixtures.generate import GenerateConfig, Summary, generate
+from graph import server
+from graph.server import ServerInfo
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE = REPO / "fixtures" / "sample"
@@ -20,3 +24,22 @@ def generated(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Summary]:
         GenerateConfig(out=out, enterprises=1500, persons=2000, departments=32, seed=11)
     )
     return out, summary
+
+
+@pytest.fixture(scope="session")
+def graph_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerInfo]:
+    """A throwaway FalkorDB server for the whole test session, on a free loopback port."""
+    data = tmp_path_factory.mktemp("graph")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    info = server.start(data, port)
+    yield info
+    server.stop(data)
+
+
+@pytest.fixture()
+def graph_uri(graph_server: ServerInfo, request: pytest.FixtureRequest) -> str:
+    """A fresh graph (own name) on the session's server for one test."""
+    name = "t_" + "".join(c if c.isalnum() else "_" for c in request.node.name)[:60]
+    return graph_server.uri.rsplit("/", 1)[0] + "/" + name

@@ -1,0 +1,39 @@
+"""The query catalog: every Cypher statement credgraph runs, in the subset Neo4j 5 and
+FalkorDB both accept. Values are always parameters; labels come only from
+:mod:`graph.dialect`'s vetted list (the ``{label}`` placeholders)."""
+
+from __future__ import annotations
+
+# -- loading (UNWIND batches, MERGE on uid: idempotent) ------------------------------------
+MERGE_NODES = "UNWIND $rows AS r MERGE (n:{label} {{uid: r.uid}}) SET n += r.props"
+MERGE_RESOLVED_TO = (
+    "UNWIND $rows AS r MATCH (s:SourceRecord {{uid: r.src}}) MATCH (e:{label} {{uid: r.dst}}) "
+    "MERGE (s)-[:RESOLVED_TO]->(e)"
+)
+MERGE_REL = (
+    "UNWIND $rows AS r MATCH (a:{from_label} {{uid: r.src}}) MATCH (b:{to_label} {{uid: r.dst}}) "
+    "MERGE (a)-[x:{rel}]->(b) SET x = r.props"
+)
+MARK_MERGED = "UNWIND $rows AS r MATCH (old:{label} {{uid: r.old}}) SET old.merged_into = r.new, old.status = 'merged'"
+DETACH_MERGED = "UNWIND $rows AS r MATCH (old:{label} {{uid: r.old}})-[x]-() DELETE x"
+
+# -- look-ups ----------------------------------------------------------------------------
+ENTITY_BY_UID = "MATCH (n:{label} {{uid: $uid}}) RETURN n.uid AS uid, n.merged_into AS merged_into, n.name AS name"
+NEIGHBOURS = (
+    "MATCH (n:{label} {{uid: $uid}})-[r]-(m) RETURN type(r) AS rel, labels(m)[0] AS label, m.uid AS uid, "
+    "m.name AS name ORDER BY rel, uid LIMIT $limit"
+)
+SHAREHOLDINGS = (
+    "MATCH (h)-[s:HOLDS_SHARES]->(e:Enterprise) RETURN h.uid AS holder, labels(h)[0] AS holder_label, "
+    "e.uid AS company, s.ratio AS ratio"
+)
+CONTROL_EDGES = (
+    "MATCH (a)-[r:HOLDS_SHARES|LEGAL_REP_OF|BRANCH_OF]->(b:Enterprise) RETURN a.uid AS src, "
+    "labels(a)[0] AS src_label, type(r) AS rel, b.uid AS dst"
+)
+SHARED_CONTACT = (
+    "MATCH (e:Enterprise)-[:{rel}]->(c:{label}) WITH c, collect(e.uid) AS companies "
+    "WHERE size(companies) >= $min_size RETURN c.uid AS contact, companies ORDER BY size(companies) DESC"
+)
+COUNT_NODES = "MATCH (n) RETURN labels(n)[0] AS label, count(n) AS n ORDER BY label"
+COUNT_RELS = "MATCH ()-[r]->() RETURN type(r) AS rel, count(r) AS n ORDER BY rel"

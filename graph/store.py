@@ -1,0 +1,223 @@
+"""The ``GraphStore`` interface and its two real backends.
+
+- ``falkordb://[:PASSWORD@]HOST:PORT/GRAPH`` — FalkorDB over its native protocol with the
+  ``falkordb`` client (the embedded default, see :mod:`graph.server`).
+- ``neo4j://`` / ``bolt://USER:PASSWORD@HOST:PORT/DATABASE`` — Neo4j 5 with the official
+  driver (production). No Neo4j server can run here: that backend is covered by tests at the
+  driver boundary only, and by the catalog tests when ``CREDGRAPH_TEST_NEO4J_URI`` is set.
+
+Values always travel as parameters. FalkorDB's client renders parameters into a ``CYPHER
+k=v`` header; :func:`falkor_literal` replaces its rendering, which writes Python booleans
+as ``True`` and does not escape newlines, with one that round-trips every value tested.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+from urllib.parse import unquote, urlparse
+
+Row = dict[str, Any]
+_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+
+
+class GraphStoreError(RuntimeError):
+    """A query failed or the store cannot be reached."""
+
+
+class GraphStore(Protocol):
+    """What the rest of credgraph needs from a graph database."""
+
+    backend: str
+
+    def run(self, query: str, params: dict[str, Any] | None = None) -> list[Row]: ...
+    def read(self, query: str, params: dict[str, Any] | None = None) -> list[Row]: ...
+    def write_batch(self, query: str, rows: Sequence[Row], batch_size: int = 5000) -> int: ...
+    def close(self) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class GraphURI:
+    scheme: str
+    host: str
+    port: int
+    database: str
+    user: str | None
+    password: str | None
+
+
+def parse_uri(uri: str) -> GraphURI:
+    """Parse a graph URI; raise GraphStoreError naming what is wrong."""
+    u = urlparse(uri)
+    if u.scheme not in ("falkordb", "neo4j", "bolt", "neo4j+s", "bolt+s"):
+        raise GraphStoreError(
+            f"unsupported graph URI scheme {u.scheme!r} (use falkordb://, neo4j:// or bolt://)"
+        )
+    default_port = 16379 if u.scheme == "falkordb" else 7687
+    return GraphURI(
+        scheme=u.scheme,
+        host=u.hostname or "127.0.0.1",
+        port=u.port or default_port,
+        database=(u.path or "/").lstrip("/")
+        or ("credgraph" if u.scheme == "falkordb" else "neo4j"),
+        user=unquote(u.username) if u.username else None,
+        password=unquote(u.password) if u.password else None,
+    )
+
+
+def falkor_literal(value: Any) -> str:
+    """A Cypher literal for FalkorDB's parameter header that round-trips the value."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if math.isnan(value) or math.isinf(value):
+            raise GraphStoreError("NaN and infinite floats cannot be stored in the graph")
+        return repr(value)
+    if isinstance(value, str):
+        # JSON string syntax escapes backslash, quote, \n, \t, \r; FalkorDB's parser reads
+        # those but not \uXXXX, so other control characters are refused, never mangled.
+        bad = _CONTROL.search(value)
+        if bad:
+            raise GraphStoreError(
+                f"control character U+{ord(bad.group()):04X} cannot be stored in the graph"
+            )
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, (list, tuple)):
+        return "[" + ",".join(falkor_literal(v) for v in value) + "]"
+    if isinstance(value, dict):
+        parts = []
+        for k, v in value.items():
+            key = str(k)
+            if not key or "`" in key:
+                raise GraphStoreError(f"map key {key!r} cannot be a Cypher identifier")
+            parts.append(f"`{key}`:{falkor_literal(v)}")
+        return "{" + ",".join(parts) + "}"
+    raise GraphStoreError(f"values of type {type(value).__name__} cannot be parameters")
+
+
+class FalkorStore:
+    """FalkorDB over its native protocol."""
+
+    backend = "falkordb"
+
+    def __init__(self, uri: GraphURI) -> None:
+        from falkordb import FalkorDB
+
+        self.uri = uri
+        self.db = FalkorDB(host=uri.host, port=uri.port, password=uri.password, socket_timeout=600)
+        self.graph = self.db.select_graph(uri.database)
+
+    def _header(self, params: dict[str, Any] | None) -> str:
+        if not params:
+            return ""
+        for name in params:
+            if not _IDENT.match(name):
+                raise GraphStoreError(f"parameter name {name!r} is not an identifier")
+        return "CYPHER " + " ".join(f"{k}={falkor_literal(v)}" for k, v in params.items()) + " "
+
+    def _execute(self, query: str, params: dict[str, Any] | None, read_only: bool) -> list[Row]:
+        from redis.exceptions import RedisError
+
+        text = self._header(params) + query
+        try:
+            result = self.graph.ro_query(text) if read_only else self.graph.query(text)
+        except RedisError as exc:
+            raise GraphStoreError(f"{exc} (query: {query[:200]})") from exc
+        names = [h[1] if isinstance(h, (list, tuple)) else h for h in (result.header or [])]
+        return [
+            dict(zip(names, (_plain(v) for v in row), strict=True)) for row in result.result_set
+        ]
+
+    def run(self, query: str, params: dict[str, Any] | None = None) -> list[Row]:
+        return self._execute(query, params, read_only=False)
+
+    def read(self, query: str, params: dict[str, Any] | None = None) -> list[Row]:
+        return self._execute(query, params, read_only=True)
+
+    def write_batch(self, query: str, rows: Sequence[Row], batch_size: int = 5000) -> int:
+        done = 0
+        for chunk in _chunks(rows, batch_size):
+            self.run(query, {"rows": list(chunk)})
+            done += len(chunk)
+        return done
+
+    def command(self, *args: Any) -> Any:
+        """A raw server command (index/constraint management that is not Cypher)."""
+        return self.db.connection.execute_command(*args)
+
+    def close(self) -> None:
+        self.db.connection.close()
+
+
+class Neo4jStore:
+    """Neo4j 5 with the official driver: managed transactions with the driver's retries."""
+
+    backend = "neo4j"
+
+    def __init__(self, uri: GraphURI, driver: Any = None) -> None:
+        import neo4j
+
+        self.uri = uri
+        auth = (uri.user, uri.password or "") if uri.user else None
+        self.driver = driver or neo4j.GraphDatabase.driver(
+            f"{uri.scheme}://{uri.host}:{uri.port}", auth=auth
+        )
+        self.database = uri.database
+
+    def _work(self, query: str, params: dict[str, Any] | None, write: bool) -> list[Row]:
+        import neo4j
+
+        def tx(t: Any) -> list[Row]:
+            return [dict(r) for r in t.run(query, params or {})]
+
+        try:
+            with self.driver.session(database=self.database) as session:
+                return session.execute_write(tx) if write else session.execute_read(tx)
+        except neo4j.exceptions.Neo4jError as exc:
+            raise GraphStoreError(f"{exc.code}: {exc.message} (query: {query[:200]})") from exc
+
+    def run(self, query: str, params: dict[str, Any] | None = None) -> list[Row]:
+        return self._work(query, params, write=True)
+
+    def read(self, query: str, params: dict[str, Any] | None = None) -> list[Row]:
+        return self._work(query, params, write=False)
+
+    def write_batch(self, query: str, rows: Sequence[Row], batch_size: int = 5000) -> int:
+        done = 0
+        for chunk in _chunks(rows, batch_size):
+            self.run(query, {"rows": list(chunk)})
+            done += len(chunk)
+        return done
+
+    def close(self) -> None:
+        self.driver.close()
+
+
+def open_store(uri: str) -> FalkorStore | Neo4jStore:
+    """The store a URI names (settings are read by the caller at start-up, never at import)."""
+    parsed = parse_uri(uri)
+    if parsed.scheme == "falkordb":
+        return FalkorStore(parsed)
+    return Neo4jStore(parsed)
+
+
+def _plain(value: Any) -> Any:
+    """Result values as plain Python: nodes and edges become their property maps."""
+    props = getattr(value, "properties", None)
+    if isinstance(props, dict):
+        return dict(props)
+    return value
+
+
+def _chunks(rows: Sequence[Row], size: int) -> Iterator[Sequence[Row]]:
+    for i in range(0, len(rows), size):
+        yield rows[i : i + size]

@@ -1,0 +1,275 @@
+"""The graph store against a real FalkorDB server started by the tests."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from graph import server
+from graph.load import load_run, resolve_uid
+from graph.server import ServerInfo
+from graph.store import FalkorStore, GraphStoreError, open_store
+from resolver.link import run_link
+from tests.conftest import REPO, SAMPLE
+
+ROUND_TRIP = [
+    "McDonald's",
+    "back\\slash",
+    "new\nline",
+    "tab\tand\rreturn",
+    '"double"',
+    "x" * 100_000,
+    "😀 emoji",
+    "深圳市腾讯计算机系统有限公司",
+    "' OR 1=1 //",
+    '") DETACH DELETE n //',
+    "}{",
+    '\\"',
+    "a\\nb",
+    "",
+    1.234567890123,
+    1e-9,
+    -5,
+    2**53,
+    True,
+    False,
+    None,
+    [1, "a", None, True],
+    {"k": "v", "数": 1},
+]
+
+
+def _store(uri: str) -> FalkorStore:
+    store = open_store(uri)
+    assert isinstance(store, FalkorStore)
+    return store
+
+
+def test_server_listens_on_loopback_only(graph_server: ServerInfo) -> None:
+    addresses = server.listening_addresses(graph_server.pid)
+    assert addresses, "the server listens somewhere"
+    assert all(a.startswith("127.0.0.1:") for a in addresses), addresses
+
+
+def test_port_taken_is_a_clear_error(graph_server: ServerInfo, tmp_path: Path) -> None:
+    with pytest.raises(server.ServerError, match="already in use"):
+        server.start(tmp_path / "other", graph_server.port)
+
+
+@pytest.mark.parametrize("value", ROUND_TRIP, ids=lambda v: repr(v)[:30])
+def test_parameters_round_trip_unchanged(graph_uri: str, value: object) -> None:
+    store = _store(graph_uri)
+    try:
+        assert store.run("RETURN $v AS v", {"v": value})[0]["v"] == value
+        # Maps, and lists holding null, are not property values on either backend.
+        if not isinstance(value, dict) and not (isinstance(value, list) and None in value):
+            store.run("CREATE (:Probe {uid: $uid, v: $v})", {"uid": "p", "v": value})
+            assert (
+                store.read("MATCH (p:Probe {uid: $uid}) RETURN p.v AS v", {"uid": "p"})[0]["v"]
+                == value
+            )
+    finally:
+        store.close()
+
+
+def test_injection_attempts_stay_values(graph_uri: str) -> None:
+    store = _store(graph_uri)
+    try:
+        store.run("CREATE (:Probe {uid: 'keep'})")
+        for attack in [
+            "x'}) DETACH DELETE n //",
+            'x"}) MATCH (n) DETACH DELETE n //',
+            'x\\") RETURN 1 //',
+        ]:
+            store.run("MERGE (p:Probe {uid: $u})", {"u": attack})
+        uids = {r["uid"] for r in store.read("MATCH (p:Probe) RETURN p.uid AS uid")}
+        assert "keep" in uids and len(uids) == 4
+        with pytest.raises(GraphStoreError, match="control character"):
+            store.run("RETURN $v AS v", {"v": "nul\x00byte"})
+        with pytest.raises(GraphStoreError, match="not an identifier"):
+            store.run("RETURN 1", {"bad name": 1})
+    finally:
+        store.close()
+
+
+def test_read_only_queries_refuse_writes(graph_uri: str) -> None:
+    store = _store(graph_uri)
+    try:
+        with pytest.raises(GraphStoreError):
+            store.read("CREATE (:Probe {uid: 'w'})")
+    finally:
+        store.close()
+
+
+def graph_digest(store: FalkorStore) -> str:
+    """A content hash of the whole graph (nodes with properties, relationships with ends)."""
+    nodes = store.read("MATCH (n) RETURN labels(n)[0] AS l, n AS props")
+    rels = store.read("MATCH (a)-[r]->(b) RETURN type(r) AS t, a.uid AS a, b.uid AS b, r AS props")
+    canon = sorted(json.dumps(n, sort_keys=True, ensure_ascii=False, default=str) for n in nodes)
+    canon += sorted(json.dumps(r, sort_keys=True, ensure_ascii=False, default=str) for r in rels)
+    return hashlib.sha256("\n".join(canon).encode()).hexdigest()
+
+
+@pytest.fixture(scope="module")
+def sample_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    run = tmp_path_factory.mktemp("run")
+    run_link(SAMPLE / "batch", run)
+    return run
+
+
+def test_load_is_idempotent(graph_uri: str, sample_run: Path) -> None:
+    store = _store(graph_uri)
+    try:
+        first = load_run(store, sample_run, batch_size=500)
+        digest = graph_digest(store)
+        second = load_run(store, sample_run, batch_size=500)
+        assert second.nodes == first.nodes and second.relationships == first.relationships
+        assert graph_digest(store) == digest
+        assert first.nodes["Enterprise"] > 200 and first.nodes["Person"] > 200
+        for rel in (
+            "RESOLVED_TO",
+            "LEGAL_REP_OF",
+            "SERVES_AS",
+            "HOLDS_SHARES",
+            "BRANCH_OF",
+            "SUBJECT_OF",
+            "LOCATED_AT",
+            "USES_PHONE",
+        ):
+            assert first.relationships.get(rel, 0) > 0, rel
+        # Personal ID numbers never reach the graph in clear.
+        ids = store.read(
+            "MATCH (p:Person) WHERE p.id_hash IS NOT NULL RETURN p.id_masked AS m LIMIT 5"
+        )
+        assert ids and all("*" in r["m"] for r in ids)
+    finally:
+        store.close()
+
+
+def test_killed_load_resumes_to_the_same_graph(
+    graph_uri: str, sample_run: Path, tmp_path: Path
+) -> None:
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(sample_run, run)
+    clean_uri = graph_uri + "_clean"
+    clean = _store(clean_uri)
+    load_run(clean, sample_run)
+    expected = graph_digest(clean)
+    clean.close()
+    cmd = [
+        sys.executable,
+        "-m",
+        "credgraph.cli",
+        "load",
+        str(run),
+        "--uri",
+        graph_uri,
+        "--batch-size",
+        "300",
+    ]
+    for point in ("load:nodes:Person", "load:rels:HOLDS_SHARES:Person"):
+        env = {**os.environ, "CREDGRAPH_FAULT_AT": point}
+        proc = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
+        assert proc.returncode == -signal.SIGKILL, proc.stderr
+        assert (run / ".graph-load.json").exists()
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert "already done" in proc.stdout
+    store = _store(graph_uri)
+    try:
+        assert graph_digest(store) == expected
+    finally:
+        store.close()
+
+
+def test_data_survive_restart_and_kill(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    info = server.start(tmp_path / "g", port)
+    store = _store(info.uri)
+    store.run("UNWIND range(1, 500) AS i CREATE (:Probe {uid: toString(i)})")
+    store.close()
+    server.stop(tmp_path / "g")
+    info = server.start(tmp_path / "g", port)
+    store = _store(info.uri)
+    assert store.read("MATCH (p:Probe) RETURN count(p) AS n")[0]["n"] == 500
+    store.run("UNWIND range(501, 700) AS i CREATE (:Probe {uid: toString(i)})")
+    store.close()
+    time.sleep(1.5)  # appendfsync everysec
+    os.kill(info.pid, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while server.status(tmp_path / "g") is not None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    info = server.start(tmp_path / "g", port)
+    store = _store(info.uri)
+    try:
+        assert store.read("MATCH (p:Probe) RETURN count(p) AS n")[0]["n"] == 700
+    finally:
+        store.close()
+        server.stop(tmp_path / "g")
+
+
+def test_redirects_after_a_merge_are_followed(graph_uri: str, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    run.mkdir()
+    golden = [
+        {
+            "id": "E000000001",
+            "type": "Enterprise",
+            "attributes": {"name": "甲"},
+            "provenance": {},
+            "members": [],
+        },
+        {
+            "id": "E000000002",
+            "type": "Enterprise",
+            "attributes": {"name": "甲（原乙）"},
+            "provenance": {},
+            "members": [],
+        },
+    ]
+    (run / "golden.jsonl").write_text(
+        "\n".join(json.dumps(g, ensure_ascii=False) for g in golden) + "\n", "utf-8"
+    )
+    store = _store(graph_uri)
+    try:
+        load_run(store, run)
+        (run / "redirects.jsonl").write_text(
+            json.dumps({"old": "E000000002", "new": "E000000001"}) + "\n", "utf-8"
+        )
+        load_run(store, run)
+        assert resolve_uid(store, "E000000002") == "E000000001"
+        assert resolve_uid(store, "E000000001") == "E000000001"
+    finally:
+        store.close()
+
+
+def test_no_cypher_is_built_from_values() -> None:
+    """Cypher text is never formatted from data: f-strings or .format() reach run/read only
+    through the query catalog with vetted labels."""
+    offenders = []
+    for path in [
+        *(REPO / "graph").glob("*.py"),
+        *(REPO / "credit").glob("*.py"),
+        *(REPO / "api").glob("*.py"),
+    ]:
+        text = path.read_text("utf-8")
+        for m in re.finditer(r"\.(run|read|execute_query|query|ro_query)\(\s*f[\"']", text):
+            offenders.append(f"{path.name}: {text[m.start() : m.start() + 60]}")
+        for m in re.finditer(r"\.(run|read)\(\s*[\"'][^\"']*[\"']\s*%", text):
+            offenders.append(f"{path.name}: {text[m.start() : m.start() + 60]}")
+    assert offenders == []
