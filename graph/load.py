@@ -177,14 +177,14 @@ def plan(run_dir: Path) -> list[tuple[str, str, list[dict[str, Any]]]]:
     rels: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
     for (src_label, rel, a, b), group in sorted(grouped.items()):
         group.sort(key=lambda e: (e["source"]["dept"], e["source"]["record_id"]))
-        props: dict[str, Any] = {}
+        merged: dict[str, Any] = {}
         for e in group:
             for k in ("role", "ratio", "amount", "start", "end"):
-                if e.get(k) is not None and k not in props:
-                    props[k] = e[k]
-        props["sources"] = [f"{e['source']['dept']}|{e['source']['record_id']}" for e in group]
+                if e.get(k) is not None and k not in merged:
+                    merged[k] = e[k]
+        merged["sources"] = [f"{e['source']['dept']}|{e['source']['record_id']}" for e in group]
         rels.setdefault((src_label, rel, "Enterprise"), []).append(
-            {"src": a, "dst": b, "props": _props(props)}
+            {"src": a, "dst": b, "props": _props(merged)}
         )
     for (src_label, rel, dst_label), rows in sorted(rels.items()):
         steps.append(
