@@ -8,6 +8,7 @@ STAMP := $(VENV)/.installed
 DEMO_DIR ?= demo-out
 DEMO_ENTERPRISES ?= 2000
 DEMO_PERSONS ?= 3000
+DEMO_GRAPH_PORT ?= 16379
 
 .PHONY: demo test lint typecheck pytest bench fixtures clean setup browser
 CHROMIUM := $(firstword $(wildcard /usr/bin/chromium /usr/bin/chromium-browser))
@@ -25,14 +26,20 @@ setup: $(STAMP)
 
 ## demo: generate a demo batch and run the pipeline that exists so far
 demo: $(STAMP)
+	-$(VENV)/bin/credgraph graph stop --data-dir $(DEMO_DIR)/graph 2>/dev/null
 	rm -rf $(DEMO_DIR)
 	$(VENV)/bin/credgraph generate --out $(DEMO_DIR) --enterprises $(DEMO_ENTERPRISES) \
 		--persons $(DEMO_PERSONS) --departments 32 --seed 7
 	$(VENV)/bin/credgraph check $(DEMO_DIR)/batch --out $(DEMO_DIR)/check
 	$(VENV)/bin/credgraph link $(DEMO_DIR)/batch --out $(DEMO_DIR)/run --state $(DEMO_DIR)/state
 	$(VENV)/bin/credgraph evaluate $(DEMO_DIR)/run --truth $(DEMO_DIR)/truth
+	$(VENV)/bin/credgraph graph start --data-dir $(DEMO_DIR)/graph --port $(DEMO_GRAPH_PORT)
+	$(VENV)/bin/credgraph load $(DEMO_DIR)/run --uri "$$($(VENV)/bin/credgraph graph status --data-dir $(DEMO_DIR)/graph | tail -1)"
 	@echo "demo batch: $(DEMO_DIR)/batch  (truth: $(DEMO_DIR)/truth)"
 	@echo "quality report: $(DEMO_DIR)/check/quality.html   resolution run: $(DEMO_DIR)/run"
+	@echo "graph server running on 127.0.0.1:$(DEMO_GRAPH_PORT); query it with"
+	@echo "  $(VENV)/bin/credgraph graph query 'MATCH (e:Enterprise) RETURN e.name AS name LIMIT 5' --uri \"\$$($(VENV)/bin/credgraph graph status --data-dir $(DEMO_DIR)/graph | tail -1)\""
+	@echo "stop it with: $(VENV)/bin/credgraph graph stop --data-dir $(DEMO_DIR)/graph"
 
 ## test: lint, type check and every test
 test: lint typecheck pytest
