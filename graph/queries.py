@@ -23,6 +23,13 @@ NEIGHBOURS = (
     "MATCH (n:{label} {{uid: $uid}})-[r]-(m) RETURN type(r) AS rel, labels(m)[0] AS label, m.uid AS uid, "
     "m.name AS name ORDER BY rel, uid LIMIT $limit"
 )
+#: Partial-name search. CONTAINS runs the same on both backends and finds every substring
+#: (腾讯 in 深圳市腾讯计算机系统有限公司); FalkorDB's Chinese full-text index misses words its
+#: segmenter does not know (字节跳动), so it is not relied on for look-ups.
+SEARCH_ENTERPRISES = (
+    "MATCH (e:Enterprise) WHERE e.name CONTAINS $text AND e.merged_into IS NULL "
+    "RETURN e.uid AS uid, e.name AS name ORDER BY size(e.name), uid LIMIT $limit"
+)
 SHAREHOLDINGS = (
     "MATCH (h)-[s:HOLDS_SHARES]->(e:Enterprise) RETURN h.uid AS holder, labels(h)[0] AS holder_label, "
     "e.uid AS company, s.ratio AS ratio"

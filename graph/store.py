@@ -221,3 +221,79 @@ def _plain(value: Any) -> Any:
 def _chunks(rows: Sequence[Row], size: int) -> Iterator[Sequence[Row]]:
     for i in range(0, len(rows), size):
         yield rows[i : i + size]
+
+
+class AsyncGraphStore(Protocol):
+    """The asynchronous read side the API will use."""
+
+    backend: str
+
+    async def read(self, query: str, params: dict[str, Any] | None = None) -> list[Row]: ...
+    async def close(self) -> None: ...
+
+
+class AsyncFalkorStore:
+    """FalkorDB over its native protocol with the asyncio client (read-only queries)."""
+
+    backend = "falkordb"
+
+    def __init__(self, uri: GraphURI) -> None:
+        from falkordb.asyncio import FalkorDB
+
+        self.db = FalkorDB(host=uri.host, port=uri.port, password=uri.password)
+        self.graph = self.db.select_graph(uri.database)
+        self._sync = FalkorStore.__new__(FalkorStore)  # only for the parameter header
+
+    async def read(self, query: str, params: dict[str, Any] | None = None) -> list[Row]:
+        from redis.exceptions import RedisError
+
+        text = FalkorStore._header(self._sync, params) + query
+        try:
+            result = await self.graph.ro_query(text)
+        except RedisError as exc:
+            raise GraphStoreError(f"{exc} (query: {query[:200]})") from exc
+        names = [h[1] if isinstance(h, (list, tuple)) else h for h in (result.header or [])]
+        return [
+            dict(zip(names, (_plain(v) for v in row), strict=True)) for row in result.result_set
+        ]
+
+    async def close(self) -> None:
+        await self.db.aclose()
+
+
+class AsyncNeo4jStore:
+    """Neo4j 5 with the driver's asyncio API: managed read transactions."""
+
+    backend = "neo4j"
+
+    def __init__(self, uri: GraphURI, driver: Any = None) -> None:
+        import neo4j
+
+        auth = (uri.user, uri.password or "") if uri.user else None
+        self.driver = driver or neo4j.AsyncGraphDatabase.driver(
+            f"{uri.scheme}://{uri.host}:{uri.port}", auth=auth
+        )
+        self.database = uri.database
+
+    async def read(self, query: str, params: dict[str, Any] | None = None) -> list[Row]:
+        import neo4j
+
+        async def tx(t: Any) -> list[Row]:
+            result = await t.run(query, params or {})
+            return [dict(r) async for r in result]
+
+        try:
+            async with self.driver.session(database=self.database) as session:
+                rows: list[Row] = await session.execute_read(tx)
+                return rows
+        except neo4j.exceptions.Neo4jError as exc:
+            raise GraphStoreError(f"{exc.code}: {exc.message} (query: {query[:200]})") from exc
+
+    async def close(self) -> None:
+        await self.driver.close()
+
+
+def open_async_store(uri: str) -> AsyncFalkorStore | AsyncNeo4jStore:
+    """The asynchronous read store a URI names (for the API)."""
+    parsed = parse_uri(uri)
+    return AsyncFalkorStore(parsed) if parsed.scheme == "falkordb" else AsyncNeo4jStore(parsed)

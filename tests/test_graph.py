@@ -273,3 +273,62 @@ def test_no_cypher_is_built_from_values() -> None:
         for m in re.finditer(r"\.(run|read)\(\s*[\"'][^\"']*[\"']\s*%", text):
             offenders.append(f"{path.name}: {text[m.start() : m.start() + 60]}")
     assert offenders == []
+
+
+def test_partial_chinese_name_search_and_neighbours(graph_uri: str) -> None:
+    from graph import queries
+
+    store = _store(graph_uri)
+    try:
+        names = [
+            "深圳市腾讯计算机系统有限公司",
+            "腾讯科技（深圳）有限公司",
+            "北京字节跳动科技有限公司",
+            "佛山市南海区永盛五金制品有限公司",
+        ]
+        store.run(
+            queries.MERGE_NODES.format(label="Enterprise"),
+            {"rows": [{"uid": f"E{i}", "props": {"name": n}} for i, n in enumerate(names)]},
+        )
+        store.run(
+            queries.MERGE_NODES.format(label="Person"),
+            {"rows": [{"uid": "P1", "props": {"name": "马化腾"}}]},
+        )
+        store.run(
+            queries.MERGE_REL.format(
+                from_label="Person", to_label="Enterprise", rel="LEGAL_REP_OF"
+            ),
+            {"rows": [{"src": "P1", "dst": "E0", "props": {"role": "法定代表人"}}]},
+        )
+        found = store.read(queries.SEARCH_ENTERPRISES, {"text": "腾讯", "limit": 10})
+        assert {r["name"] for r in found} == {names[0], names[1]}
+        assert [
+            r["name"]
+            for r in store.read(queries.SEARCH_ENTERPRISES, {"text": "字节跳动", "limit": 10})
+        ] == [names[2]]
+        assert store.read(queries.SEARCH_ENTERPRISES, {"text": "不存在", "limit": 10}) == []
+        rows = store.read(queries.NEIGHBOURS.format(label="Enterprise"), {"uid": "E0", "limit": 10})
+        assert rows == [{"rel": "LEGAL_REP_OF", "label": "Person", "uid": "P1", "name": "马化腾"}]
+    finally:
+        store.close()
+
+
+def test_async_store_reads(graph_uri: str) -> None:
+    import asyncio
+
+    from graph.store import open_async_store
+
+    sync = _store(graph_uri)
+    sync.run("CREATE (:Probe {uid: $u})", {"u": "McDonald's 腾讯"})
+    sync.close()
+
+    async def go() -> list[dict[str, object]]:
+        store = open_async_store(graph_uri)
+        try:
+            return await store.read(
+                "MATCH (p:Probe) WHERE p.uid = $u RETURN p.uid AS uid", {"u": "McDonald's 腾讯"}
+            )
+        finally:
+            await store.close()
+
+    assert asyncio.run(go()) == [{"uid": "McDonald's 腾讯"}]

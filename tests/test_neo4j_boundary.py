@@ -119,3 +119,55 @@ def test_round_trip_against_real_neo4j() -> None:  # pragma: no cover - needs a 
     for v in ["McDonald's", "back\\slash", "new\nline", "深圳", 1.5, True, None]:
         assert store.run("RETURN $v AS v", {"v": v})[0]["v"] == v
     store.close()
+
+
+def test_async_reads_use_managed_read_transactions() -> None:
+    import asyncio
+
+    from graph.store import AsyncNeo4jStore
+
+    log: list[Any] = []
+
+    class _Result:
+        def __init__(self, rows: list[dict[str, Any]]) -> None:
+            self.rows = rows
+
+        def __aiter__(self) -> Any:
+            async def gen() -> Any:
+                for r in self.rows:
+                    yield r
+
+            return gen()
+
+    class _ATx:
+        async def run(self, query: str, params: dict[str, Any]) -> _Result:
+            log.append(("run", query, params))
+            return _Result([{"v": params["v"]}])
+
+    class _ASession:
+        async def __aenter__(self) -> _ASession:
+            return self
+
+        async def __aexit__(self, *exc: object) -> None:
+            log.append(("closed",))
+
+        async def execute_read(self, work: Any) -> Any:
+            log.append(("read",))
+            return await work(_ATx())
+
+    class _ADriver:
+        def session(self, database: str) -> _ASession:
+            log.append(("session", database))
+            return _ASession()
+
+        async def close(self) -> None:
+            log.append(("driver-closed",))
+
+    async def go() -> list[dict[str, Any]]:
+        store = AsyncNeo4jStore(parse_uri("neo4j://h/credit"), driver=_ADriver())
+        rows = await store.read("RETURN $v AS v", {"v": "深圳"})
+        await store.close()
+        return rows
+
+    assert asyncio.run(go()) == [{"v": "深圳"}]
+    assert ("session", "credit") in log and ("read",) in log and log[-1] == ("driver-closed",)
