@@ -132,10 +132,7 @@ class FalkorStore:
             result = self.graph.ro_query(text) if read_only else self.graph.query(text)
         except RedisError as exc:
             raise GraphStoreError(f"{exc} (query: {query[:200]})") from exc
-        names = [h[1] if isinstance(h, (list, tuple)) else h for h in (result.header or [])]
-        return [
-            dict(zip(names, (_plain(v) for v in row), strict=True)) for row in result.result_set
-        ]
+        return _rows(result)
 
     def run(self, query: str, params: dict[str, Any] | None = None) -> list[Row]:
         return self._execute(query, params, read_only=False)
@@ -144,11 +141,7 @@ class FalkorStore:
         return self._execute(query, params, read_only=True)
 
     def write_batch(self, query: str, rows: Sequence[Row], batch_size: int = 5000) -> int:
-        done = 0
-        for chunk in _chunks(rows, batch_size):
-            self.run(query, {"rows": list(chunk)})
-            done += len(chunk)
-        return done
+        return _write_in_batches(self, query, rows, batch_size)
 
     def command(self, *args: Any) -> Any:
         """A raw server command (index/constraint management that is not Cypher)."""
@@ -192,11 +185,7 @@ class Neo4jStore:
         return self._work(query, params, write=False)
 
     def write_batch(self, query: str, rows: Sequence[Row], batch_size: int = 5000) -> int:
-        done = 0
-        for chunk in _chunks(rows, batch_size):
-            self.run(query, {"rows": list(chunk)})
-            done += len(chunk)
-        return done
+        return _write_in_batches(self, query, rows, batch_size)
 
     def close(self) -> None:
         self.driver.close()
@@ -208,6 +197,22 @@ def open_store(uri: str) -> FalkorStore | Neo4jStore:
     if parsed.scheme == "falkordb":
         return FalkorStore(parsed)
     return Neo4jStore(parsed)
+
+
+def _rows(result: Any) -> list[Row]:
+    """A FalkorDB result set as a list of dicts keyed by the RETURN names."""
+    names = [h[1] if isinstance(h, (list, tuple)) else h for h in (result.header or [])]
+    return [dict(zip(names, (_plain(v) for v in row), strict=True)) for row in result.result_set]
+
+
+def _write_in_batches(
+    store: FalkorStore | Neo4jStore, query: str, rows: Sequence[Row], batch_size: int
+) -> int:
+    done = 0
+    for chunk in _chunks(rows, batch_size):
+        store.run(query, {"rows": list(chunk)})
+        done += len(chunk)
+    return done
 
 
 def _plain(value: Any) -> Any:
@@ -252,10 +257,7 @@ class AsyncFalkorStore:
             result = await self.graph.ro_query(text)
         except RedisError as exc:
             raise GraphStoreError(f"{exc} (query: {query[:200]})") from exc
-        names = [h[1] if isinstance(h, (list, tuple)) else h for h in (result.header or [])]
-        return [
-            dict(zip(names, (_plain(v) for v in row), strict=True)) for row in result.result_set
-        ]
+        return _rows(result)
 
     async def close(self) -> None:
         await self.db.aclose()
