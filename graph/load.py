@@ -17,6 +17,7 @@ import signal
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,28 @@ from graph.store import GraphStore
 
 CHECKPOINT = ".graph-load.json"
 EVENT_LABELS = {"credit_event": "CreditEvent", "fact": "Fact", "tax_declaration": "TaxDeclaration"}
+#: The properties an event node carries: its standardised facts (the subject's identifiers
+#: live on the subject; raw rows stay in the run's events.jsonl).
+EVENT_PROPERTIES = (
+    "event_type",
+    "decision_no",
+    "authority",
+    "date",
+    "severity",
+    "amount",
+    "publicity_until",
+    "description",
+    "fact_type",
+    "period",
+    "period_start",
+    "period_end",
+    "quantity",
+    "unit",
+    "reference",
+    "tax_type",
+    "taxable_amount",
+    "tax_paid",
+)
 LoadProgress = Callable[[str, int], None]
 
 
@@ -199,7 +222,10 @@ def plan(run_dir: Path) -> list[tuple[str, str, list[dict[str, Any]]]]:
     for ev in _jsonl(run_dir / "events.jsonl"):
         lab = EVENT_LABELS[ev["kind"]]
         uid = f"{ev['source']['dept']}|{ev['source']['record_id']}"
-        values = _props({k: v for k, v in ev.get("values", {}).items() if not k.startswith("_")})
+        raw_values = ev.get("values", {})
+        values = _props({k: raw_values.get(k) for k in EVENT_PROPERTIES})
+        if raw_values.get("name"):
+            values["subject_name"] = raw_values["name"]
         events.setdefault(lab, []).append(
             {
                 "uid": uid,
@@ -262,9 +288,11 @@ def load_run(
         if start >= len(rows) and name in done_steps:
             summary.steps_skipped += 1
             continue
-        for i in range(start, len(rows), batch_size):
-            chunk = rows[i : i + batch_size]
-            store.run(query, {"rows": chunk})
+        for i, chunk, text in _prepared(store, query, rows, start, batch_size):
+            if text is None:
+                store.run(query, {"rows": chunk})
+            else:
+                store.run_prepared(text, query)  # type: ignore[attr-defined]
             done_steps[name] = i + len(chunk)
             ckpt_path.write_text(json.dumps({"steps": done_steps}), "utf-8")
             summary.rows[name] += len(chunk)
@@ -279,6 +307,32 @@ def load_run(
     summary.relationships = {r["rel"]: r["n"] for r in store.read(queries.COUNT_RELS)}
     summary.seconds = time.perf_counter() - t0
     return summary
+
+
+def _prepared(
+    store: GraphStore, query: str, rows: list[dict[str, Any]], start: int, batch_size: int
+) -> Iterator[tuple[int, list[dict[str, Any]], str | None]]:
+    """Batches with their statement text rendered one batch ahead in a helper thread, so that
+    rendering parameters (Python) overlaps the server executing the previous batch."""
+    starts = list(range(start, len(rows), batch_size))
+    if not hasattr(store, "prepare"):
+        for i in starts:
+            yield i, rows[i : i + batch_size], None
+        return
+    prepare = store.prepare
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pending = None
+        for k, i in enumerate(starts):
+            if pending is None:
+                pending = pool.submit(prepare, query, {"rows": rows[i : i + batch_size]})
+            text = pending.result()
+            nxt = starts[k + 1] if k + 1 < len(starts) else None
+            pending = (
+                pool.submit(prepare, query, {"rows": rows[nxt : nxt + batch_size]})
+                if nxt is not None
+                else None
+            )
+            yield i, rows[i : i + batch_size], text
 
 
 def resolve_uid(store: GraphStore, uid: str) -> str:

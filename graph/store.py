@@ -124,10 +124,21 @@ class FalkorStore:
                 raise GraphStoreError(f"parameter name {name!r} is not an identifier")
         return "CYPHER " + " ".join(f"{k}={falkor_literal(v)}" for k, v in params.items()) + " "
 
+    def prepare(self, query: str, params: dict[str, Any] | None) -> str:
+        """The statement text with its parameter header (pure CPU; may run in another
+        thread while the server executes the previous statement)."""
+        return self._header(params) + query
+
+    def run_prepared(self, text: str, query: str) -> list[Row]:
+        """Execute a statement made by :meth:`prepare` (``query`` names it in errors)."""
+        return self._send(text, query, read_only=False)
+
     def _execute(self, query: str, params: dict[str, Any] | None, read_only: bool) -> list[Row]:
+        return self._send(self._header(params) + query, query, read_only)
+
+    def _send(self, text: str, query: str, read_only: bool) -> list[Row]:
         from redis.exceptions import RedisError
 
-        text = self._header(params) + query
         try:
             result = self.graph.ro_query(text) if read_only else self.graph.query(text)
         except RedisError as exc:
