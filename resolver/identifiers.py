@@ -95,6 +95,7 @@ def _ordered(failures: set[str]) -> tuple[str, ...]:
     return tuple(r for r in REASON_PRECEDENCE if r in failures)
 
 
+@lru_cache(maxsize=131_072)
 def normalise_identifier(raw: str | None) -> str | None:
     """NFKC, drop whitespace, ``-``, ``_``, ``.`` and a leading Excel ``'``, uppercase.
 

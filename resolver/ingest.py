@@ -110,6 +110,9 @@ class SourceIngest:
         self.index: list[tuple[int, str]] = []
         self.extra_index: list[tuple[int, str]] = []
         self.rid_at = -1
+        self.subject_fields = tuple(
+            f for f in (*SUBJECT_NAME_FIELDS, *SUBJECT_ID_FIELDS) if f in spec.columns.values()
+        )
 
     def _bind(self, header: list[str]) -> None:
         self.header = header
@@ -158,15 +161,20 @@ class SourceIngest:
             hash_cells = [f"{k}={v}" for k, v in values.items()]
         else:
             cells = row.cells or []
-            raw = {canon: cells[i].strip() for i, canon in self.index}
-            extra = {c: cells[i].strip() for i, c in self.extra_index if cells[i].strip()}
+            raw = {}
+            for i, canon in self.index:
+                v = cells[i].strip()
+                if v:
+                    raw[canon] = v
+            extra = {c: v for i, c in self.extra_index if (v := cells[i].strip())}
             rid = cells[self.rid_at].strip() if self.rid_at >= 0 else ""
             hash_cells = cells
-        raw = {k: v for k, v in raw.items() if v}
+        if row.values is not None:
+            raw = {k: v for k, v in raw.items() if v}
         if not rid:
             yield self._reject(row.line, "", "no_record_id", f"{spec.record_id} is blank")
             return
-        if not any(raw.get(f) for f in (*SUBJECT_NAME_FIELDS, *SUBJECT_ID_FIELDS)):
+        if not any(f in raw for f in self.subject_fields):
             yield self._reject(
                 row.line, rid, "no_name_no_id", "no name and no identifier of the subject"
             )

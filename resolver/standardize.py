@@ -7,6 +7,7 @@ is never used as evidence (DESIGN.md, Contract 1).
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -82,6 +83,7 @@ class Standardiser:
         self.col = {canon: col for col, canon in columns.items()}
         self.as_of = as_of
         self.features = features
+        self.handlers = self._bind_handlers(set(columns.values()))
         self.money_hint = {
             canon: "万元" for col, canon in columns.items() if "万元" in col or col.endswith("万")
         }
@@ -220,88 +222,112 @@ class Standardiser:
 
     # -- the record ----------------------------------------------------------------------------
     def standardise(self, raw: dict[str, str], line: int) -> Standardised:
+        """Validate and normalise one record's canonical values (raw holds non-blank ones)."""
         out = Standardised()
-        std = out.std
-        for fld in ENTERPRISE_ID_FIELDS:
-            if raw.get(fld):
-                self._enterprise_id(out, fld, raw[fld], line)
-        for fld in PERSON_ID_FIELDS:
-            if raw.get(fld):
-                id18 = self._person_id(out, fld, raw[fld], line)
-                if id18:
-                    std["id18" if fld == "id_number" else fld] = id18
-        for fld in RELATED_USCC_FIELDS:
-            if raw.get(fld):
-                res = ids.check_uscc(raw[fld])
-                if res.valid:
-                    std[fld] = res.value
-                else:
-                    self.flag(
-                        out,
-                        fld,
-                        f"bad_uscc_{(res.reason or 'invalid').removeprefix('bad_')}",
-                        line,
-                        raw[fld],
-                        _id_detail(res),
-                    )
-        for fld in DATE_FIELDS:
-            if raw.get(fld):
-                d = parse_date(raw[fld])
-                if d.flag:
-                    self.flag(
-                        out,
-                        fld,
-                        d.flag,
-                        line,
-                        raw[fld],
-                        " kept with month/year precision" if d.value else " not a possible date",
-                    )
-                if d.value:
-                    std[fld] = d.value
-                    if fld == "birth_date" and d.date and d.date > self.as_of:
-                        self.flag(out, fld, "future_date", line, raw[fld])
-                        del std[fld]
-        if raw.get("period"):
-            p = parse_period(raw["period"])
-            if p is None:
-                self.flag(out, "period", "bad_period", line, raw["period"])
-            else:
-                std["period"] = p.label
-                std["period_start"], std["period_end"] = p.start, p.end
-        for fld in MONEY_FIELDS:
-            if raw.get(fld):
-                amount = parse_money(raw[fld], self.money_hint.get(fld))
-                if amount is None:
-                    self.flag(out, fld, "bad_amount", line, raw[fld])
-                else:
-                    std[fld] = amount
-        if raw.get("quantity"):
-            q = parse_money(raw["quantity"])
-            if q is None:
-                self.flag(out, "quantity", "bad_amount", line, raw["quantity"])
-            else:
-                std["quantity"] = q
-        if raw.get("ratio"):
-            r = parse_ratio(raw["ratio"])
-            if r is None:
-                self.flag(out, "ratio", "bad_ratio", line, raw["ratio"])
-            else:
-                std["ratio"] = r
-        if raw.get("phone"):
-            ph = parse_phone(raw["phone"])
-            if ph.valid:
-                std["phone"] = ph.key
-                std["phone_type"] = ph.type
-            else:
-                self.flag(
-                    out, "phone", "bad_phone", line, raw["phone"], personal=self.kind == "person"
-                )
-        if raw.get("gender"):
-            g = raw["gender"].strip()
-            std["gender"] = {"男": "M", "女": "F", "M": "M", "F": "F", "1": "M", "2": "F"}.get(g)
+        for fld, handle in self.handlers:
+            value = raw.get(fld)
+            if value:
+                handle(out, fld, value, line)
         if self.features:
-            self._features(raw, std)
+            self._features(raw, out.std)
         return out
+
+    def _bind_handlers(
+        self, mapped: set[str]
+    ) -> list[tuple[str, Callable[[Standardised, str, str, int], None]]]:
+        """The handler of each field this source maps, in a fixed order (identifiers first,
+        the USCC before the codes derived from it), so that no time goes to absent fields."""
+        table: dict[str, Callable[[Standardised, str, str, int], None]] = {}
+        for fld in ENTERPRISE_ID_FIELDS:
+            table[fld] = self._enterprise_id
+        for fld in PERSON_ID_FIELDS:
+            table[fld] = self._person_id_field
+        for fld in RELATED_USCC_FIELDS:
+            table[fld] = self._related_uscc
+        for fld in DATE_FIELDS:
+            table[fld] = self._date
+        for fld in MONEY_FIELDS:
+            table[fld] = self._money
+        table.update(
+            period=self._period,
+            quantity=self._quantity,
+            ratio=self._ratio,
+            phone=self._phone,
+            gender=self._gender,
+        )
+        return [(fld, table[fld]) for fld in table if fld in mapped]
+
+    def _person_id_field(self, out: Standardised, fld: str, value: str, line: int) -> None:
+        id18 = self._person_id(out, fld, value, line)
+        if id18:
+            out.std["id18" if fld == "id_number" else fld] = id18
+
+    def _related_uscc(self, out: Standardised, fld: str, value: str, line: int) -> None:
+        res = ids.check_uscc(value)
+        if res.valid:
+            out.std[fld] = res.value
+        else:
+            self.flag(
+                out,
+                fld,
+                f"bad_uscc_{(res.reason or 'invalid').removeprefix('bad_')}",
+                line,
+                value,
+                _id_detail(res),
+            )
+
+    def _date(self, out: Standardised, fld: str, value: str, line: int) -> None:
+        d = parse_date(value)
+        if d.flag:
+            detail = " kept with month/year precision" if d.value else " not a possible date"
+            self.flag(out, fld, d.flag, line, value, detail)
+        if d.value:
+            out.std[fld] = d.value
+            if fld == "birth_date" and d.date and d.date > self.as_of:
+                self.flag(out, fld, "future_date", line, value)
+                del out.std[fld]
+
+    def _period(self, out: Standardised, fld: str, value: str, line: int) -> None:
+        p = parse_period(value)
+        if p is None:
+            self.flag(out, fld, "bad_period", line, value)
+        else:
+            out.std["period"] = p.label
+            out.std["period_start"], out.std["period_end"] = p.start, p.end
+
+    def _money(self, out: Standardised, fld: str, value: str, line: int) -> None:
+        amount = parse_money(value, self.money_hint.get(fld))
+        if amount is None:
+            self.flag(out, fld, "bad_amount", line, value)
+        else:
+            out.std[fld] = amount
+
+    def _quantity(self, out: Standardised, fld: str, value: str, line: int) -> None:
+        q = parse_money(value)
+        if q is None:
+            self.flag(out, fld, "bad_amount", line, value)
+        else:
+            out.std[fld] = q
+
+    def _ratio(self, out: Standardised, fld: str, value: str, line: int) -> None:
+        r = parse_ratio(value)
+        if r is None:
+            self.flag(out, fld, "bad_ratio", line, value)
+        else:
+            out.std[fld] = r
+
+    def _phone(self, out: Standardised, fld: str, value: str, line: int) -> None:
+        ph = parse_phone(value)
+        if ph.valid:
+            out.std["phone"] = ph.key
+            out.std["phone_type"] = ph.type
+        else:
+            self.flag(out, fld, "bad_phone", line, value, personal=self.kind == "person")
+
+    def _gender(self, out: Standardised, fld: str, value: str, line: int) -> None:
+        out.std["gender"] = {"男": "M", "女": "F", "M": "M", "F": "F", "1": "M", "2": "F"}.get(
+            value.strip()
+        )
 
     def _features(self, raw: dict[str, str], std: dict[str, Any]) -> None:
         """Comparison features for linkage: normalised names, 字号, pinyin, parsed address."""
