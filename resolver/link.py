@@ -86,6 +86,13 @@ def golden_id(kind: str, members: list[Record]) -> str:
     )
 
 
+def mention_person_id(id18: str, salt: str) -> str:
+    """The golden ID of a person known only from mentions (no person record): derived from
+    the salted hash of the ID number, so every mention of the same person gets the same ID."""
+    digest = hashlib.sha1(f"person-id\x1f{id_hash(id18, salt)}".encode()).digest()
+    return "P" + base64.b32encode(digest[:10]).decode().rstrip("=")
+
+
 def _compare(kind: str, ers: list[EntityRecord], pairs: list[tuple[int, int]]) -> Levels:
     a = [ers[i] for i, _ in pairs]
     b = [ers[j] for _, j in pairs]
@@ -511,9 +518,7 @@ def _resolve_mentions(
         gid, how = resolver.person(id18)
         if gid is None and id18:
             mention_persons[id18].append(rec)
-            gid = "P" + base64.b32encode(
-                hashlib.sha1(f"person-id\x1f{id_hash(id18, cfg.salt)}".encode()).digest()[:10]
-            ).decode().rstrip("=")
+            gid = mention_person_id(id18, cfg.salt)
             how = "by_id_mention"
         return gid, how
 
@@ -620,9 +625,7 @@ def _resolve_mentions(
             )
     extra: list[Golden] = []
     for id18, recs in mention_persons.items():
-        gid = "P" + base64.b32encode(
-            hashlib.sha1(f"person-id\x1f{id_hash(id18, cfg.salt)}".encode()).digest()[:10]
-        ).decode().rstrip("=")
+        gid = mention_person_id(id18, cfg.salt)
         names = Counter(
             r.std.get("person_name_norm") or r.std.get("holder_name_norm") for r in recs
         )
