@@ -144,6 +144,10 @@ def plan(run_dir: Path) -> list[tuple[str, str, list[dict[str, Any]]]]:
     sources: list[dict[str, Any]] = []
     resolved: dict[str, list[dict[str, Any]]] = {"Enterprise": [], "Person": []}
     links = run_dir / "links.csv"
+    report_path = run_dir / "report.json"
+    batch_id = (
+        json.loads(report_path.read_text("utf-8")).get("batch_id") if report_path.exists() else None
+    )
     if links.exists():
         with links.open(encoding="utf-8", newline="") as fh:
             for row in csv.DictReader(fh):
@@ -153,17 +157,22 @@ def plan(run_dir: Path) -> list[tuple[str, str, list[dict[str, Any]]]]:
                 sources.append(
                     {
                         "uid": uid,
-                        "props": {
-                            "dept": row["dept"],
-                            "record_id": row["record_id"],
-                            "kind": row["kind"],
-                            "score": float(row["score"] or 0),
-                            "decision": row["decision"],
-                        },
+                        "props": _props(
+                            {
+                                "dept": row["dept"],
+                                "record_id": row["record_id"],
+                                "batch_id": batch_id,
+                            }
+                        ),
                     }
                 )
+                # How the record was resolved (score, decision) sits on the relationship.
                 resolved["Enterprise" if row["kind"] == "enterprise" else "Person"].append(
-                    {"src": uid, "dst": row["entity_id"]}
+                    {
+                        "src": uid,
+                        "dst": row["entity_id"],
+                        "props": {"score": float(row["score"] or 0), "decision": row["decision"]},
+                    }
                 )
     steps.append(
         ("nodes:SourceRecord", queries.MERGE_NODES.format(label=label("SourceRecord")), sources)

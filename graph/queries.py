@@ -8,7 +8,7 @@ from __future__ import annotations
 MERGE_NODES = "UNWIND $rows AS r MERGE (n:{label} {{uid: r.uid}}) SET n += r.props"
 MERGE_RESOLVED_TO = (
     "UNWIND $rows AS r MATCH (s:SourceRecord {{uid: r.src}}) MATCH (e:{label} {{uid: r.dst}}) "
-    "MERGE (s)-[:RESOLVED_TO]->(e)"
+    "MERGE (s)-[x:RESOLVED_TO]->(e) SET x = r.props"
 )
 MERGE_REL = (
     "UNWIND $rows AS r MATCH (a:{from_label} {{uid: r.src}}) MATCH (b:{to_label} {{uid: r.dst}}) "
