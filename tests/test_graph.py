@@ -146,7 +146,9 @@ def test_load_is_idempotent(graph_uri: str, sample_run: Path) -> None:
             "USES_PHONE",
         ):
             assert first.relationships.get(rel, 0) > 0, rel
-        src = store.read("MATCH (s:SourceRecord)-[x:RESOLVED_TO]->(e) RETURN s AS s, x.decision AS d LIMIT 1")[0]
+        src = store.read(
+            "MATCH (s:SourceRecord)-[x:RESOLVED_TO]->(e) RETURN s AS s, x.decision AS d LIMIT 1"
+        )[0]
         assert src["s"]["batch_id"] == "sample-2026-11" and src["s"]["dept"] and src["d"]
         # Personal ID numbers never reach the graph in clear.
         ids = store.read(
