@@ -35,6 +35,7 @@ from resolver.link import (
     _ingest,
     _resolve_mentions,
     _write_outputs,
+    finish_report,
     link_kind,
 )
 from resolver.manifest import load_manifest
@@ -426,9 +427,13 @@ def run_link_stateful(
         t = time.perf_counter()
         # Outputs: this batch's records with their current IDs; the entities it touched.
         results = {k: ch.result for k, ch in changes.items()}
-        for rec in batch:
-            if rec.kind in ENTITY_KINDS and rec.key not in gid_of:
-                gid_of[rec.key] = state.resolve(state.entity_of([rec.key])[rec.key])[0]
+        # Unchanged records of untouched clusters: their stored IDs, in one look-up.
+        missing = [r.key for r in batch if r.kind in ENTITY_KINDS and r.key not in gid_of]
+        current: dict[str, str] = {}
+        for key, eid in state.entity_of(missing).items():
+            if eid not in current:
+                current[eid] = state.resolve(eid)[0]
+            gid_of[key] = current[eid]
         _restrict_to_batch(results, {r.key for r in batch if r.kind in ENTITY_KINDS}, batch)
         goldens = [g for ch in changes.values() for g in ch.goldens] + extra_persons
         report = _write_outputs(
@@ -451,12 +456,7 @@ def run_link_stateful(
                 for old_id, new_id in sorted(ch.merged.items()):
                     fh.write(json.dumps({"old": old_id, "new": new_id}) + "\n")
         timings["write"] = time.perf_counter() - t
-        report["timings"] = {k: round(v, 2) for k, v in timings.items()}
-        report["timings"]["total"] = round(time.perf_counter() - t0, 2)
-        (out_dir / "report.json").write_text(
-            json.dumps(report, ensure_ascii=False, indent=2) + "\n", "utf-8"
-        )
-        return LinkResult(report, out_dir)
+        return finish_report(out_dir, report, timings, t0)
 
 
 def _restrict_to_batch(

@@ -489,6 +489,13 @@ def run_link(
         timings,
     )
     timings["write"] = time.perf_counter() - t
+    return finish_report(out_dir, report, timings, t0)
+
+
+def finish_report(
+    out_dir: Path, report: dict[str, Any], timings: dict[str, float], t0: float
+) -> LinkResult:
+    """Add the stage timings and the total to the report and write report.json."""
     report["timings"] = {k: round(v, 2) for k, v in timings.items()}
     report["timings"]["total"] = round(time.perf_counter() - t0, 2)
     (out_dir / "report.json").write_text(
