@@ -7,11 +7,10 @@ bench/generate_1m.py (`--keep`) when present, else generates it.
 from __future__ import annotations
 
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
-from bench.results import record, run_tree_measured
+from bench.results import ensure_1m_batch, record, run_tree_measured
 
 ROOT = Path(__file__).resolve().parent / "out"
 BATCH = ROOT / "gen1m" / "batch"
@@ -19,8 +18,7 @@ BATCH = ROOT / "gen1m" / "batch"
 
 def main() -> None:
     credgraph = str(Path(sys.executable).with_name("credgraph"))
-    if not (BATCH / "manifest.yaml").exists():
-        subprocess.run([sys.executable, "-m", "bench.generate_1m", "--keep"], check=True)
+    ensure_1m_batch()
     lines = []
     for label, extra in (
         ("validation and normalisation (default)", []),

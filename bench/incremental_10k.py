@@ -13,7 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bench.results import record, run_tree_measured
+from bench.results import ensure_1m_batch, record, run_tree_measured
 
 ROOT = Path(__file__).resolve().parent / "out"
 GEN = ROOT / "gen1m"
@@ -21,8 +21,7 @@ GEN = ROOT / "gen1m"
 
 def main() -> None:
     credgraph = str(Path(sys.executable).with_name("credgraph"))
-    if not (GEN / "batch" / "manifest.yaml").exists():
-        subprocess.run([sys.executable, "-m", "bench.generate_1m", "--keep"], check=True)
+    ensure_1m_batch()
     state = ROOT / "state1m"
     shutil.rmtree(state, ignore_errors=True)
     build = run_tree_measured(

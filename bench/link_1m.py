@@ -7,11 +7,10 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
-from bench.results import record, run_tree_measured
+from bench.results import ensure_1m_batch, record, run_tree_measured
 
 ROOT = Path(__file__).resolve().parent / "out"
 GEN = ROOT / "gen1m"
@@ -19,8 +18,7 @@ GEN = ROOT / "gen1m"
 
 def main() -> None:
     credgraph = str(Path(sys.executable).with_name("credgraph"))
-    if not (GEN / "batch" / "manifest.yaml").exists():
-        subprocess.run([sys.executable, "-m", "bench.generate_1m", "--keep"], check=True)
+    ensure_1m_batch()
     run_dir = ROOT / "link1m"
     shutil.rmtree(run_dir, ignore_errors=True)
     run = run_tree_measured(

@@ -90,6 +90,16 @@ def run_tree_measured(cmd: list[str], interval: float = 1.0) -> Run:
     return Run(time.perf_counter() - start, peak / 2**20, out)
 
 
+GEN_1M = Path(__file__).resolve().parent / "out" / "gen1m"
+
+
+def ensure_1m_batch() -> Path:
+    """The one-million-record batch of bench/generate_1m.py, generated when missing."""
+    if not (GEN_1M / "batch" / "manifest.yaml").exists():
+        subprocess.run([sys.executable, "-m", "bench.generate_1m", "--keep"], check=True)
+    return GEN_1M
+
+
 def record(title: str, command: str, lines: list[str]) -> None:
     """Append a dated section to RESULTS.md and echo it."""
     stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
