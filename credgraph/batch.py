@@ -1,0 +1,298 @@
+"""Commands that make, check, link and score batches: generate, check, link, evaluate."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import click
+
+from credgraph.common import console, print_generate_summary
+
+
+@click.command()
+@click.option(
+    "--out",
+    "out",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="Directory to create; the batch goes to OUT/batch, the truth to OUT/truth.",
+)
+@click.option(
+    "--enterprises",
+    type=click.IntRange(10),
+    default=2000,
+    show_default=True,
+    help="Real-world enterprises in the population.",
+)
+@click.option(
+    "--persons",
+    type=click.IntRange(10),
+    default=3000,
+    show_default=True,
+    help="Real-world persons in the population.",
+)
+@click.option(
+    "--departments",
+    type=click.IntRange(1, 32),
+    default=32,
+    show_default=True,
+    help="How many departments report (the first K of fixtures/departments.yaml).",
+)
+@click.option("--seed", type=int, default=7, show_default=True, help="Same seed, same bytes.")
+@click.option(
+    "--noise",
+    "noise_factor",
+    type=click.FloatRange(0.0, 20.0),
+    default=1.0,
+    show_default=True,
+    help="Multiply every noise rate (0 = clean data).",
+)
+@click.option("--batch-id", default=None, help="batch_id written to the manifest.")
+@click.option("--force", is_flag=True, help="Write into OUT even if it is not empty.")
+def generate(
+    out: Path,
+    enterprises: int,
+    persons: int,
+    departments: int,
+    seed: int,
+    noise_factor: float,
+    batch_id: str | None,
+    force: bool,
+) -> None:
+    """Generate a multi-department batch (Contract 1) with its ground truth."""
+    from fixtures.generate import GenerateConfig
+    from fixtures.generate import generate as run_generate
+    from fixtures.noise import NoiseRates
+
+    if out.exists() and any(out.iterdir()) and not force:
+        raise click.UsageError(f"{out} is not empty; pass --force to overwrite")
+    cfg = GenerateConfig(
+        out=out,
+        enterprises=enterprises,
+        persons=persons,
+        departments=departments,
+        seed=seed,
+        noise=NoiseRates().scaled(noise_factor),
+        batch_id=batch_id,
+    )
+    start = time.perf_counter()
+    with console.status("generating…") as status:
+
+        def progress(msg: str, rows: int) -> None:
+            status.update(f"generating: {msg}" + (f" ({rows:,} rows)" if rows else ""))
+
+        summary = run_generate(cfg, progress)
+    elapsed = time.perf_counter() - start
+    print_generate_summary(summary.as_dict(), elapsed)
+    click.echo(str(out / "batch"))
+
+
+@click.command()
+@click.argument("batch_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option(
+    "--out",
+    "out",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="Directory for rejects.csv, quality.json and quality.html.",
+)
+@click.option(
+    "--features/--no-features",
+    default=False,
+    show_default=True,
+    help="Also compute the linkage comparison features (normalised names, 字号, pinyin, parsed addresses).",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 64),
+    default=None,
+    help="Worker processes (default: all cores).",
+)
+def check(batch_dir: Path, out: Path, features: bool, workers: int | None) -> None:
+    """Ingest and standardise a batch; write rejects and the per-department quality report."""
+    from resolver.check import run_check
+    from resolver.manifest import ManifestError, load_manifest
+
+    try:
+        manifest = load_manifest(batch_dir)
+    except ManifestError as exc:
+        raise click.ClickException(str(exc)) from exc
+    start = time.perf_counter()
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    ) as bar:
+        task = bar.add_task("checking files", total=len(manifest.sources))
+
+        def progress(stats: object) -> None:
+            bar.update(task, advance=1, description=f"checked {getattr(stats, 'file', '')}")
+
+        result = run_check(batch_dir, out, features=features, progress=progress, workers=workers)
+    elapsed = time.perf_counter() - start
+    s = result.report["summary"]
+    click.echo(
+        f"{s['read']:,} rows read in {s['files']} files from {s['departments']} departments in {elapsed:.1f} s "
+        f"({s['read'] / max(elapsed, 1e-9):,.0f} rows/s): {s['accepted']:,} accepted, {s['rejected']:,} rejected, "
+        f"{s['flagged_rows']:,} accepted rows with flagged fields; balanced: {'yes' if s['balanced'] else 'NO'}"
+    )
+    for reason, n in s["reject_reasons"].items():
+        click.echo(f"  {reason}: {n:,}")
+    for w in s["warnings"]:
+        click.echo(f"  warning: {w}")
+    click.echo(f"rejects: {result.rejects_csv}\nreport: {result.quality_html}")
+
+
+@click.command()
+@click.argument("batch_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option(
+    "--out",
+    "out",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="Run directory for the Contract 2 files.",
+)
+@click.option(
+    "--match-threshold",
+    type=click.FloatRange(0.0, 1.0),
+    default=0.9,
+    show_default=True,
+    help="Match probability at or above which clusters are merged.",
+)
+@click.option(
+    "--state",
+    "state_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Resolution state directory (stable IDs, incremental batches, judgements); "
+    "default: the user data directory. See --no-state.",
+)
+@click.option("--no-state", is_flag=True, help="One-shot run: no state, content-derived IDs.")
+@click.option(
+    "--review-threshold",
+    type=click.FloatRange(0.0, 1.0),
+    default=0.3,
+    show_default=True,
+    help="Pairs between this and the match threshold go to review.csv.",
+)
+def link(
+    batch_dir: Path,
+    out: Path,
+    match_threshold: float,
+    review_threshold: float,
+    state_dir: Path | None,
+    no_state: bool,
+) -> None:
+    """Link a batch into golden entities; write links, golden records, edges, events, reports."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from resolver.link import LinkConfig, run_link
+    from resolver.manifest import ManifestError
+
+    if match_threshold < review_threshold:
+        raise click.UsageError("--match-threshold must not be below --review-threshold")
+    cfg = LinkConfig(match_threshold=match_threshold, review_threshold=review_threshold)
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    ) as bar:
+        task = bar.add_task("ingesting", total=None)
+
+        def progress(msg: str, done: int, total: int) -> None:
+            bar.update(task, description=msg, completed=done, total=total or None)
+
+        try:
+            if no_state:
+                result = run_link(batch_dir, out, cfg, progress)
+            else:
+                from resolver.incremental import run_link_stateful
+                from resolver.state import default_state_dir
+
+                result = run_link_stateful(
+                    batch_dir, out, state_dir or default_state_dir(), cfg, progress
+                )
+        except ManifestError as exc:
+            raise click.ClickException(str(exc)) from exc
+    r = result.report
+    if r.get("already_applied"):
+        click.echo(f"batch {r['batch_id']} was already applied to the state: nothing changed")
+        return
+    if "state" in r:
+        st = r["state"]
+        click.echo(
+            f"state {st['dir']}: {st['new_or_changed']:,} new or changed records, {st['unchanged']:,} unchanged, "
+            f"{st['withdrawn']:,} withdrawn; "
+            + "; ".join(
+                f"{k}: {v['new_ids']:,} new IDs, {v['merged_ids']:,} merged, {v['retired_ids']:,} retired"
+                for k, v in st["entities"].items()
+            )
+        )
+    ing = r["ingest"]
+    click.echo(
+        f"ingest: {ing['read']:,} rows read, {ing['accepted']:,} accepted, {ing['rejected']:,} rejected "
+        f"(balanced: {'yes' if ing['balanced'] else 'NO'})"
+    )
+    for kind, st in r["entities"].items():
+        click.echo(
+            f"{kind}: {st['records']:,} records -> {st['clusters']:,} golden entities "
+            f"({st['probabilistic_merges']:,} probabilistic merges, {st['review_pairs']:,} pairs for review, "
+            f"refused merges {st['refusals'] or 'none'})"
+        )
+    click.echo(f"edges: {r['edges']}; events: {r['events']:,}; conflicts: {r['conflicts']:,}")
+    click.echo("timings (s): " + ", ".join(f"{k} {v}" for k, v in r["timings"].items()))
+    click.echo(str(result.out_dir))
+
+
+@click.command()
+@click.argument("run_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option(
+    "--truth",
+    "truth",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    required=True,
+    help="The truth directory written by `credgraph generate`.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the scores as JSON.")
+def evaluate(run_dir: Path, truth: Path, as_json: bool) -> None:
+    """Score a resolution run against ground truth (pairwise, B-cubed, over-merged and split clusters)."""
+    import json as _json
+
+    from resolver.evaluate import evaluate as run_evaluate
+
+    scores = run_evaluate(run_dir, truth)
+    if as_json:
+        click.echo(_json.dumps(scores, ensure_ascii=False, indent=2))
+        return
+    for kind in ("enterprise", "person"):
+        s = scores[kind]
+        pw, b3 = s["pairwise"], s["b_cubed"]
+        click.echo(
+            f"{kind}: pairwise P {pw['precision']:.4f} R {pw['recall']:.4f} F1 {pw['f1']:.4f} | "
+            f"B-cubed P {b3['precision']:.4f} R {b3['recall']:.4f} F1 {b3['f1']:.4f} | "
+            f"{s['clusters']:,} clusters for {s['true_entities']:,} entities, "
+            f"{s['over_merged_clusters']:,} over-merged, {s['split_entities']:,} split"
+        )
+    if "mentions" in scores:
+        m = scores["mentions"]
+        click.echo(
+            f"mentions: {m.get('mentions', 0):,}, resolved {m['resolved_rate']:.4f}, precision {m['precision']:.4f}"
+        )
+
+
+STATE_OPTION = click.option(
+    "--state",
+    "state_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Resolution state directory (default: the user data directory).",
+)

@@ -1,0 +1,103 @@
+"""What the command modules share: the console, common options, state and graph helpers."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+console = Console(stderr=True)
+
+
+STATE_OPTION = click.option(
+    "--state",
+    "state_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Resolution state directory (default: the user data directory).",
+)
+
+
+def open_state(state_dir: Path | None) -> Any:
+    from resolver.state import State, default_state_dir
+
+    path = state_dir or default_state_dir()
+    if not (path / "state.db").exists():
+        raise click.ClickException(
+            f"no resolution state in {path}: run `credgraph link BATCH --state {path}` first"
+        )
+    return State(path)
+
+
+def resolve_or_fail(state: Any, entity_id: str) -> tuple[str, list[str]]:
+    """Follow an ID's redirects, or fail with a clear message for an unknown ID."""
+    from resolver.state import StateError
+
+    try:
+        current, path = state.resolve(entity_id)
+    except StateError as exc:
+        raise click.ClickException(str(exc)) from exc
+    return current, path
+
+
+def record_ref(text: str) -> tuple[str, str]:
+    dept, sep, rid = text.partition(":")
+    if not sep or not dept or not rid:
+        raise click.BadParameter(
+            f"{text!r}: write a record as DEPT:RECORD_ID, e.g. AMR:AMR000001650"
+        )
+    return dept, rid
+
+
+def graph_data_dir(data_dir: Path | None) -> Path:
+    from platformdirs import user_data_dir
+
+    return data_dir or Path(user_data_dir("credgraph")) / "graph"
+
+
+def graph_uri(uri: str | None) -> str:
+    """--uri, else CREDGRAPH_GRAPH_URI, else the embedded server of the default data dir."""
+    import os
+
+    from graph import server
+
+    if uri:
+        return uri
+    if os.environ.get("CREDGRAPH_GRAPH_URI"):
+        return os.environ["CREDGRAPH_GRAPH_URI"]
+    info = server.status(graph_data_dir(None))
+    if info is None:
+        raise click.ClickException(
+            "no graph URI: pass --uri, set CREDGRAPH_GRAPH_URI or run `credgraph graph start`"
+        )
+    return info.uri
+
+
+def print_generate_summary(s: dict[str, object], elapsed: float) -> None:
+    out = Console(file=sys.stdout)
+    rows = s["rows"]
+    out.print(
+        f"[bold]{rows:,} rows[/] in {s['files']} files from {s['departments']} departments "
+        f"in {elapsed:.1f} s; population {s['population']}"
+    )
+    for title, key in (
+        ("rows by kind", "rows_by_kind"),
+        ("rows by format", "rows_by_format"),
+        ("noise planted", "noise"),
+        ("rows that must be rejected", "rejects"),
+        ("tax anomalies planted", "tax_anomalies"),
+    ):
+        table = Table(title=title, title_justify="left")
+        table.add_column("what")
+        table.add_column("count", justify="right")
+        data = s[key]
+        assert isinstance(data, dict)
+        for k, v in data.items():
+            table.add_row(str(k), f"{v:,}")
+        out.print(table)
+    out.print(f"credit events planted: {s['credit_events']:,}")
+    out.print(f"batch: {s['batch_dir']}\ntruth: {s['truth_dir']}")
