@@ -21,14 +21,13 @@ from credgraph.common import STATE_OPTION, open_state, resolve_or_fail
 )
 def links_cmd(state_dir: Path | None, out: Path | None) -> None:
     """Export links.csv for every record in the state, with current golden IDs."""
-    import csv as _csv
-
+    from resolver.csvsafe import safe_writer
     from resolver.state import export_links
 
     with open_state(state_dir) as state:
         fh = out.open("w", encoding="utf-8", newline="") if out else sys.stdout
         try:
-            w = _csv.writer(fh, lineterminator="\n")
+            w = safe_writer(fh)
             w.writerow(["dept", "record_id", "kind", "entity_id"])
             n = 0
             for row in export_links(state):

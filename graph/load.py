@@ -10,7 +10,6 @@ Only ``graph/`` touches the store; this module reads the run's files, never reso
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 import signal
@@ -25,6 +24,7 @@ from typing import Any
 from graph import queries
 from graph.dialect import ensure_schema, label
 from graph.store import GraphStore
+from resolver.csvsafe import read_rows
 
 CHECKPOINT = ".graph-load.json"
 EVENT_LABELS = {"credit_event": "CreditEvent", "fact": "Fact", "tax_declaration": "TaxDeclaration"}
@@ -150,7 +150,7 @@ def plan(run_dir: Path) -> list[tuple[str, str, list[dict[str, Any]]]]:
     )
     if links.exists():
         with links.open(encoding="utf-8", newline="") as fh:
-            for row in csv.DictReader(fh):
+            for row in read_rows(fh):
                 if row["kind"] not in ("enterprise", "person") or not row["entity_id"]:
                     continue
                 uid = f"{row['dept']}|{row['record_id']}"
