@@ -40,7 +40,12 @@ def _check_sources(manifest: Manifest, sources: list[SourceSpec], features: bool
     quality = QualityReport(manifest)
     rejects: list[Reject] = []
     done: list[FileStats] = []
-    for stats, event in ingest(manifest, features=features, sources=sources, on_file=done.append):
+
+    def finished(stats: FileStats) -> None:
+        quality.add_file(stats)  # a file without any row still has its figures and warnings
+        done.append(stats)
+
+    for stats, event in ingest(manifest, features=features, sources=sources, on_file=finished):
         quality.add(stats, event)
         if isinstance(event, Reject):
             rejects.append(event)

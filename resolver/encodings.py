@@ -32,12 +32,14 @@ def _decodes(lines: list[bytes], encoding: str) -> float:
     return ok / len(lines) if lines else 1.0
 
 
-def detect_encoding(path: Path, declared: str) -> EncodingChoice:
+def detect_encoding(path: Path, declared: str, expect: str = "") -> EncodingChoice:
     """Check the declared encoding on a sample; fall back to detection when it is wrong.
 
     A few undecodable rows are rejected row by row; only when most of the sample fails (or a
     GBK file is really valid UTF-8) is another encoding used, with a warning. A UTF-8
-    byte-order mark is always taken off (``utf-8-sig``).
+    byte-order mark is always taken off (``utf-8-sig``). ``expect`` is a column name the
+    header must hold (the record-id column): when it is non-ASCII and its bytes in the
+    declared encoding are in the sample, the declared encoding is proven and kept.
     """
     if path.suffix.lower() != ".csv":
         return EncodingChoice("utf-8")
@@ -50,11 +52,17 @@ def detect_encoding(path: Path, declared: str) -> EncodingChoice:
                 f"declared {declared}, but the file starts with a UTF-8 byte-order mark",
             )
         return EncodingChoice("utf-8-sig")
+    base = "utf-8" if declared == "utf-8-sig" else declared
+    if expect and not expect.isascii():
+        try:
+            if expect.encode(base) in sample:
+                return EncodingChoice(base)
+        except (UnicodeEncodeError, LookupError):
+            pass
     parts = _LINE_BREAK.split(sample)
     if len(parts) > 1:
         parts = parts[:-1]  # the last one may be cut in the middle of a character
     lines = [ln for ln in parts if ln.strip()] or [sample]
-    base = "utf-8" if declared == "utf-8-sig" else declared
     ok = _decodes(lines, base)
     non_ascii = any(b > 127 for b in sample)
     if declared in ("gbk", "gb18030") and non_ascii and _decodes(lines, "utf-8") == 1.0:

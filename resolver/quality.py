@@ -55,6 +55,10 @@ class QualityReport:
         self.notes: dict[tuple[str, str], Counter[str]] = {}
         self.files: dict[tuple[str, str], FileStats] = {}
 
+    def add_file(self, stats: FileStats) -> None:
+        """The figures of a file read to its end (also one that yielded no row)."""
+        self.files[(stats.dept, stats.file)] = stats
+
     def add(self, stats: FileStats, event: Record | Reject) -> None:
         key = (stats.dept, stats.file)
         self.files[key] = stats

@@ -224,7 +224,7 @@ class CsvReader(SourceReader):
 
     def __init__(self, spec: SourceSpec) -> None:
         super().__init__(spec)
-        self.choice = detect_encoding(spec.path, spec.encoding)
+        self.choice = detect_encoding(spec.path, spec.encoding, spec.record_id)
         self.lines = count_lines(spec.path, lone_cr=True)
         self._fh = spec.path.open("rb")
         codec = self.choice.encoding
@@ -512,6 +512,7 @@ class JsonlReader(SourceReader):
 
     def rows(self) -> Iterator[RawRow]:
         if self.header is None:
+            self.blank = self.lines  # only blank lines (a line without an object is an error)
             return
         for n, raw in enumerate(self._fh, start=1):
             row = self._parse(n, raw)

@@ -13,6 +13,8 @@ from click.testing import CliRunner
 
 from credgraph.cli import main
 
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
 HEADER = ["登记序号", "统一社会信用代码", "企业名称", "住所"]
 COLUMNS = {"统一社会信用代码": "uscc", "企业名称": "name", "住所": "address"}
 ROLE_HEADER = ["序号", "企业名称", "人员姓名", "职务"]
