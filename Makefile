@@ -57,6 +57,10 @@ browser:
 		echo "installing chromium (apt-get)"; \
 		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium; \
 	fi
+	@if [ -z "$$(fc-list :lang=zh 2>/dev/null)" ]; then \
+		echo "installing a Chinese font for the page screenshots (apt-get fonts-wqy-microhei)"; \
+		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq fonts-wqy-microhei; \
+	fi
 
 ## java: a Java runtime for the Spark tests (Debian's openjdk-17-jre-headless when missing)
 java:
