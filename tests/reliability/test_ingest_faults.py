@@ -9,6 +9,7 @@ import zipfile
 from pathlib import Path
 
 import openpyxl
+import pytest
 from click.testing import CliRunner
 
 from credgraph.cli import main
@@ -197,3 +198,29 @@ def test_repeated_header_rows_are_rejected(tmp_path: Path) -> None:
     assert (f["accepted"], f["reasons"]) == (6, {"repeated_header": 1})
     [rej] = run.rejects()
     assert (rej["line"], rej["reason"]) == ("5", "repeated_header")
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="the resolution state keys records by (dept, record_id) without the kind "
+    "(resolver/state.py, resolver/incremental.py): the role row replaces the enterprise row",
+)
+def test_same_record_id_in_enterprise_and_role_file_with_a_state(tmp_path: Path) -> None:
+    ent = csv_text(_rows(5)).encode()
+    roles = [
+        [f"R{i:06d}", f"成都市华瑞{i}机械设备有限公司", f"张{i}", "法定代表人"] for i in range(1, 6)
+    ]
+    role = csv_text(roles, header=ROLE_HEADER).encode()
+    batch = write_batch(
+        tmp_path / "b",
+        [
+            Source("amr.csv", ent),
+            Source("amr_roles.csv", role, kind="role", record_id="序号", columns=ROLE_COLUMNS),
+        ],
+    )
+    args = ["link", str(batch), "--out", str(tmp_path / "run"), "--state", str(tmp_path / "st")]
+    res = CliRunner().invoke(main, args)
+    assert res.exit_code == 0, res.output
+    with (tmp_path / "run" / "links.csv").open(encoding="utf-8", newline="") as fh:
+        links = [r for r in csv.DictReader(fh) if r["kind"] == "enterprise"]
+    assert sorted(r["record_id"] for r in links) == [f"R{i:06d}" for i in range(1, 6)]
