@@ -336,13 +336,15 @@ def load_manifest(batch_dir: Path, check_headers: bool = True) -> Manifest:
         if (dept, file) in seen:
             problems.append(f"{where}: the same dept and file are listed twice")
         seen.add((dept, file))
-        fpath = (batch_dir / file).resolve()
-        outside = _outside(root, file, fpath)
+        try:
+            fpath = (batch_dir / file).resolve()
+            outside = _outside(root, file, fpath)
+        except (OSError, ValueError) as exc:  # a NUL byte, a symlink loop, a name too long
+            fpath, outside = batch_dir / "-", f"cannot be used as a file name ({exc})"
         if file and outside:
-            problems.append(
-                f"{where}: file {file!r} {outside}; files must lie in the batch directory"
-            )
-        elif file and not fpath.is_file():
+            rule = "" if outside.startswith("cannot") else "; files must lie in the batch directory"
+            problems.append(f"{where}: file {file!r} {outside}{rule}")
+        elif file and not _is_file(fpath):
             problems.append(f"{where}: file not found: {fpath}{_near_file(root, file)}")
         elif file and fpath.suffix.lower() not in FORMATS:
             problems.append(
@@ -381,6 +383,13 @@ def _outside(root: Path, file: str, resolved: Path) -> str:
     if not resolved.is_relative_to(root):
         return "resolves (through a symbolic link) outside the batch directory"
     return ""
+
+
+def _is_file(path: Path) -> bool:
+    try:
+        return path.is_file()
+    except (OSError, ValueError):
+        return False
 
 
 def _near_file(root: Path, file: str) -> str:

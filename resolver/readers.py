@@ -270,6 +270,12 @@ class CsvReader(SourceReader):
             self._note_empty()
             return
         at = _header_index(found, self.spec.record_id) if found else -1
+        if at < 0 and first_bad is None:
+            raise self.problem(
+                consumed[0][0],
+                f"no header line: none of the first {HEADER_SEARCH_LINES} non-blank lines "
+                "can be read as CSV",
+            )
         if at < 0 or (at == 0 and first_bad is not None and self.spec.record_id not in found[0][1]):
             line, what = first_bad or (consumed[0][0], "")
             raise self.problem(

@@ -108,3 +108,11 @@ def test_column_mapped_to_a_misspelt_field_gets_a_hint(tmp_path: Path) -> None:
         "sources[1] (AMR amr.csv): column '企业名称' maps to 'nmae', not a field of kind "
         "enterprise (did you mean 'name'?)"
     ]
+
+
+def test_file_name_with_a_nul_byte_is_a_problem_not_a_crash(tmp_path: Path) -> None:
+    batch = write_batch(tmp_path / "b", [Source("ok.csv", _data()), Source("a\x00b.csv", dept="B")])
+    problems = _problems(batch)
+    assert len(problems) == 1 and "cannot be used as a file name" in problems[0]
+    run = check(batch, tmp_path / "out")
+    assert run.exit_code != 0
