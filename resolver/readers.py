@@ -318,6 +318,19 @@ class CsvReader(SourceReader):
         return f"bytes are not valid {self.choice.encoding} ({_bad_bytes(text)})"
 
     def _quoted(self, n: int, text: str, bad: bool, width: int | None) -> RawRow:
+        if len(text) <= FIELD_CAP:
+            # Most quoted rows close their quotes on the line: an open quote would carry the
+            # line break into the last cell.
+            try:
+                line_cells: list[str] | None = next(csv.reader((text + "\n",)))
+            except csv.Error:
+                line_cells = None  # the full path below names the error
+            if line_cells is not None and not line_cells[-1].endswith("\n"):
+                cells = line_cells
+                if bad:
+                    detail = self._undecodable(text)
+                    return RawRow(n, cells=_replaced(cells), error="undecodable", detail=detail)
+                return RawRow(n, cells=cells)
         taken: list[tuple[str, bool]] = []
         src = self._src
 
