@@ -249,7 +249,11 @@ class SourceIngest:
                 earlier[3],
             )
         result = self.standardiser.standardise(raw, row.line)
-        pattern: FillPattern = (tuple(raw), tuple((f.field, f.code) for f in result.flags))
+        flags = result.flags
+        pattern: FillPattern = (
+            tuple(raw),
+            tuple([(f.field, f.code) for f in flags]) if flags else (),
+        )
         pattern = self.keys.patterns.setdefault(pattern, pattern)
         self.keys.seen[rid] = (digest, spec.file, row.line, pattern)
         self.stats.accepted += 1
