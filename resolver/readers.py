@@ -187,7 +187,13 @@ class SourceReader:
     def problem(self, line: int | None, message: str) -> FileProblem:
         return FileProblem(self.spec.file, line, message)
 
+    def _count(self) -> int:
+        """The file's own line count (read when the rows are: a header check needs none)."""
+        return count_lines(self.spec.path, lone_cr=self.spec.format != ".jsonl")
+
     def _note_empty(self) -> None:
+        if self.spec.format != ".xlsx":
+            self.lines = self._count()
         if self.lines == 0:
             self.warnings.append("the file is empty (0 bytes or no line)")
         elif self.header is None:
@@ -225,7 +231,6 @@ class CsvReader(SourceReader):
     def __init__(self, spec: SourceSpec) -> None:
         super().__init__(spec)
         self.choice = detect_encoding(spec.path, spec.encoding, spec.record_id)
-        self.lines = count_lines(spec.path, lone_cr=True)
         self._fh = spec.path.open("rb")
         codec = self.choice.encoding
         self._src = _Lines(_text_lines(self._fh, codec))
@@ -384,6 +389,7 @@ class CsvReader(SourceReader):
         return RawRow(n, cells=cells, span=span)
 
     def rows(self) -> Iterator[RawRow]:
+        self.lines = self._count()
         for row in self._ahead:
             self.covered += row.span
             yield row
@@ -469,7 +475,6 @@ class JsonlReader(SourceReader):
 
     def __init__(self, spec: SourceSpec) -> None:
         super().__init__(spec)
-        self.lines = count_lines(spec.path, lone_cr=False)
         self._fh = spec.path.open("rb")
         try:
             self._find_header()
@@ -530,6 +535,7 @@ class JsonlReader(SourceReader):
         return RawRow(n, values={normalise_column(k): _json_cell(v) for k, v in obj.items()})
 
     def rows(self) -> Iterator[RawRow]:
+        self.lines = self._count()
         if self.header is None:
             self.blank = self.lines  # only blank lines (a line without an object is an error)
             return
