@@ -566,7 +566,8 @@ class XlsxReader(SourceReader):
         self._starts: list[int] = []  # per sheet: index of its header row (-1: empty sheet)
         for sheet in self._sheets:
             found: list[tuple[int, list[str]]] = []
-            for i, row in enumerate(sheet.rows):
+            for i in range(len(sheet.rows)):
+                row = sheet.cells(i)
                 if any(row):
                     found.append((i + 1, [normalise_column(c) for c in row]))
                     if spec.record_id in found[-1][1] or len(found) == HEADER_SEARCH_LINES:
@@ -603,7 +604,8 @@ class XlsxReader(SourceReader):
                 continue
             name = sheet.name if many else ""
             where = f"sheet {sheet.name!r}: " if many else ""
-            for i, row in enumerate(sheet.rows):
+            for i in range(len(sheet.rows)):
+                row = sheet.cells(i)
                 n = i + 1
                 if i == start:
                     self.header_lines += 1

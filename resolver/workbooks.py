@@ -6,6 +6,7 @@ import datetime as dt
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 #: Refuse a workbook whose members add up to more than this when uncompressed …
 XLSX_MAX_UNCOMPRESSED = 512 * 1024 * 1024
@@ -20,10 +21,14 @@ class WorkbookError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class Sheet:
-    """One worksheet: its name and its rows as text cells, row 1 first."""
+    """One worksheet: its name and its rows as read (row 1 first); :meth:`cells` gives text."""
 
     name: str
-    rows: list[list[str]]
+    rows: list[list[Any]]
+
+    def cells(self, i: int) -> list[str]:
+        """Row ``i`` (0-based) as text cells."""
+        return [cell_text(c) for c in self.rows[i]]
 
 
 def cell_text(value: object) -> str:
@@ -79,7 +84,7 @@ def read_sheets(path: Path) -> list[Sheet]:
         for name in wb.sheet_names:
             sheet = wb.get_sheet_by_name(name)
             # iter_rows starts at row 1 (empty leading rows included); `end` is the last row.
-            rows = [[cell_text(c) for c in row] for row in sheet.iter_rows()]
+            rows = list(sheet.iter_rows())
             height = sheet.end[0] + 1 if sheet.end is not None else 0
             if len(rows) != height:
                 raise WorkbookError(
