@@ -94,8 +94,10 @@ def _text_lines(fh: BinaryIO, codec: str) -> Iterator[tuple[str, bool]]:
     ``\\n`` all end a line, exactly as :func:`count_lines` counts them."""
     decoder = codecs.getincrementaldecoder(codec)(errors="surrogateescape")
     pending = ""
+    size = 16 * 1024  # small at first: a header check reads one line
     while True:
-        data = fh.read(CHUNK)
+        data = fh.read(size)
+        size = CHUNK
         text = pending + decoder.decode(data, final=not data)
         hold = ""
         if data and text.endswith("\r"):
