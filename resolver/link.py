@@ -16,7 +16,7 @@ import os
 import random
 import time
 from collections import Counter, defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from itertools import combinations
@@ -29,18 +29,24 @@ from resolver.clustering import ConstrainedUnionFind
 from resolver.compare import (
     ENTERPRISE_FEATURES,
     ENTERPRISE_LEVELS,
+    EXACT_VALUES,
     PERSON_FEATURES,
     PERSON_LEVELS,
+    TF_TABLES,
     EntityRecord,
     blocking_keys,
     compare_enterprises,
     compare_persons,
     entity_record,
+    name_term,
+    name_terms,
+    neighbourhood_pairs,
 )
 from resolver.fellegi_sunter import FSModel, Levels, train
 from resolver.ingest import FileStats, Record, Reject, ingest
 from resolver.manifest import Manifest, SourceSpec, load_manifest
 from resolver.survivorship import Golden, build_golden, id_hash
+from resolver.term_frequency import count_terms, value_agreement_u
 
 Progress = Callable[[str, int, int], None]
 LEGAL_REP_ROLES = frozenset(
@@ -123,7 +129,6 @@ def link_kind(
             e.idx, e.uscc, e.id18, e.is_branch if (kind == "enterprise" and e.name) else None
         )
     stats: dict[str, Any] = {"records": n}
-    trained = model is None
     uf.forbidden.update(cannot_link or [])
     # 1. Deterministic: valid strong identifiers.
     first: dict[tuple[str, str], int] = {}
@@ -136,24 +141,28 @@ def link_kind(
         uf.union(a, b, via="judgement", force=True)
     det_root = [uf.find(i) for i in range(n)]
     det_refusals = len(uf.refusals)
-    # 2. Blocking: candidate pairs across deterministic components that may be merged.
+    # 2. Blocking: candidate pairs across deterministic components that may be merged. A
+    # block too large to compare in full is not skipped: its records are compared with their
+    # neighbours in several sort orders (sorted neighbourhood), so its likely pairs survive.
     blocks: dict[tuple[str, ...], list[int]] = defaultdict(list)
     for e in ers:
         for bkey in blocking_keys(e):
             blocks[bkey].append(e.idx)
     seen: set[tuple[int, int]] = set()
     candidates: list[tuple[int, int]] = []
-    negatives: list[tuple[int, int]] = []
-    oversized = 0
+    windowed = 0
     for members in blocks.values():
         if len(members) < 2:
             continue
         if len(members) > cfg.max_block:
-            oversized += 1
-            continue
-        for a, b in combinations(members, 2):
-            ra, rb = det_root[a], det_root[b]
-            if ra == rb:
+            windowed += 1
+            block_pairs: Iterable[tuple[int, int]] = neighbourhood_pairs(
+                [ers[i] for i in members], cfg.max_block
+            )
+        else:
+            block_pairs = combinations(members, 2)
+        for a, b in block_pairs:
+            if det_root[a] == det_root[b]:
                 continue
             pair = (a, b) if a < b else (b, a)
             if pair in seen:
@@ -161,35 +170,14 @@ def link_kind(
             seen.add(pair)
             if uf.conflict(a, b) is None:
                 candidates.append(pair)
-            elif len(negatives) < cfg.random_pairs:
-                negatives.append(pair)  # blocked together, yet different valid identifiers
-    stats.update(candidate_pairs=len(candidates), oversized_blocks=oversized)
+    stats.update(candidate_pairs=len(candidates), windowed_blocks=windowed)
     if progress:
         progress(f"{kind}: {len(candidates):,} candidate pairs", 0, 0)
-    # 3. Training pairs: sure matches (shared strong identifier) and random pairs.
+    # 3. Training (see resolver.fellegi_sunter): sure matches (shared strong identifier),
+    # uniformly random pairs, value counts and term frequencies over identifier components.
     by_comp: dict[int, list[int]] = defaultdict(list)
     for i, r in enumerate(det_root):
         by_comp[r].append(i)
-    label: list[tuple[int, int]] = []
-    for members in by_comp.values() if trained else []:
-        for k in range(1, len(members)):
-            label.append((members[0], members[k]))
-    if len(label) > cfg.label_pairs:
-        label = rng.sample(label, cfg.label_pairs)
-    # u from known non-matches that blocking put together (different valid identifiers):
-    # they agree on names and places as often as the hard non-matches among the candidates
-    # do, which random pairs would badly underestimate. Random pairs fill in when few.
-    randoms: list[tuple[int, int]] = list(negatives)
-    if trained and n > 1 and len(randoms) < 1000:
-        for _ in range(min(cfg.random_pairs, 20_000)):
-            a, b = rng.randrange(n), rng.randrange(n)
-            if det_root[a] != det_root[b]:
-                randoms.append((a, b))
-    if trained:
-        stats["u_pairs"] = {
-            "blocked_non_matches": len(negatives),
-            "random": len(randoms) - len(negatives),
-        }
     probs = np.zeros(0)
     levels = np.zeros((0, 0), dtype=np.int8)
     adjust = np.zeros(0)
@@ -198,10 +186,46 @@ def link_kind(
         level_names = ENTERPRISE_LEVELS if kind == "enterprise" else PERSON_LEVELS
         levels = _compare(kind, ers, candidates)
         if model is None:
-            model = train(
-                names, level_names, _compare(kind, ers, label), _compare(kind, ers, randoms), levels
+            label: list[tuple[int, int]] = []
+            for members in by_comp.values():
+                for k in range(1, len(members)):
+                    label.append((members[0], members[k]))
+            if len(label) > cfg.label_pairs:
+                label = rng.sample(label, cfg.label_pairs)
+            randoms: list[tuple[int, int]] = []
+            for _ in range(min(cfg.random_pairs, max(20_000, 20 * n))):
+                a, b = rng.randrange(n), rng.randrange(n)
+                if det_root[a] != det_root[b]:
+                    randoms.append((a, b))
+            tf = count_terms(
+                (table, value, det_root[e.idx]) for e in ers for table, value in name_terms(e)
             )
-        adjust = _name_frequency_adjustment(kind, ers, det_root, candidates, levels, model)
+            exact_u = {
+                f: u
+                for f, get in EXACT_VALUES[kind].items()
+                if (u := value_agreement_u((v, det_root[e.idx]) for e in ers if (v := get(e))))
+                is not None
+            }
+            prior = _random_match_prior(ers, det_root)
+            cand = candidates
+            lv = levels
+            model = train(
+                names,
+                level_names,
+                _compare(kind, ers, label),
+                _compare(kind, ers, randoms),
+                levels,
+                prior,
+                exact_u,
+                tf,
+                lambda mdl: name_frequency_adjustment(kind, ers, cand, lv, mdl),
+            )
+            stats["training"] = {
+                "sure_match_pairs": len(label),
+                "random_pairs": len(randoms),
+                "prior": prior,
+            }
+        adjust = name_frequency_adjustment(kind, ers, candidates, levels, model)
         probs = model.probability(levels, adjust)
     # 4. Constrained merging, best component pairs first.
     best: dict[tuple[int, int], int] = {}
@@ -283,37 +307,38 @@ def link_kind(
     return KindResult(records, cluster_of, clusters, decision, score, review, model, stats)
 
 
-def _name_frequency_adjustment(
+def name_frequency_adjustment(
     kind: str,
     ers: list[EntityRecord],
-    det_root: list[int],
     pairs: list[tuple[int, int]],
     levels: Levels,
     model: FSModel,
 ) -> np.ndarray:
-    """Term-frequency weights for exact name agreement (as Splink's TF adjustment): agreeing
-    on a name that many entities share (张伟) is weaker evidence than on a rare one.
-
-    The frequency of a name is the share of deterministic components that carry it; the
-    adjustment is log2(u_exact / u_name), so the average name keeps the model's weight.
-    """
-    holders: dict[str, set[int]] = defaultdict(set)
-    for e in ers:
-        if e.name:
-            holders[e.name].add(det_root[e.idx])
-    n_comp = max(1, len(set(det_root)))
-    exact_level = len(model.level_names[0]) - 1
-    u_exact = model.u[0][exact_level]
+    """Per pair, the term-frequency adjustment of the name weight (resolver.term_frequency):
+    log2(u_level / tf(value)) for the levels that agree on a value (the full stem or the
+    字号 of an enterprise, the full name of a person)."""
     out = np.zeros(len(pairs))
+    tables = TF_TABLES[kind]
+    u = model.u[0]
     for k, (a, _b) in enumerate(pairs):
-        name = ers[a].name
-        if levels[k, 0] == exact_level and name:
-            u_name = max(len(holders[name]) / n_comp, 1.0 / n_comp)
-            out[k] = float(np.log2(u_exact / u_name))
-    # Only ever weaken common names. A positive weight for rare names was tried: with u
-    # estimated on blocked non-matches (mostly same-name pairs), it turned every name-only
-    # pair into a match and merged homonyms; rare-name pairs go to review instead.
-    return np.minimum(out, 0.0)
+        table = tables.get(int(levels[k, 0]))
+        if table is None:
+            continue
+        value = name_term(ers[a], table)
+        if value:
+            out[k] = float(np.log2(u[int(levels[k, 0])] / model.tf.freq(table, value)))
+    return out
+
+
+def _random_match_prior(ers: list[EntityRecord], det_root: list[int]) -> float:
+    """P(two random records match), measured among the records with a valid strong
+    identifier: pairs inside their identifier components over all their pairs."""
+    sizes: Counter[int] = Counter(det_root[e.idx] for e in ers if e.keys)
+    n = sum(sizes.values())
+    if n < 2:
+        return 1e-4
+    within = sum(s * (s - 1) // 2 for s in sizes.values())
+    return float(min(max(within / (n * (n - 1) / 2), 1e-9), 0.5))
 
 
 class Resolver:
