@@ -309,7 +309,7 @@ def run_link_stateful(
         edges, events, mention_links, mention_stats, extra_persons = _resolve_mentions(
             by_kind, resolver, cfg
         )
-        mention_gid = {rec.key: gid for rec, gid, _ in mention_links}
+        mention_gid = {rec.key: gid for rec, gid, _how, _reason in mention_links}
         timings["mentions"] = time.perf_counter() - t
         t = time.perf_counter()
         with state.transaction() as db:

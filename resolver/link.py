@@ -45,6 +45,7 @@ from resolver.compare import (
 from resolver.fellegi_sunter import FSModel, Levels, train
 from resolver.ingest import FileStats, Record, Reject, ingest
 from resolver.manifest import Manifest, SourceSpec, load_manifest
+from resolver.mentions import SubjectIndex, resolve_without_identifier
 from resolver.survivorship import Golden, build_golden, id_hash
 from resolver.term_frequency import count_terms, value_agreement_u
 
@@ -62,8 +63,9 @@ class LinkConfig:
     match_threshold: float = 0.9
     review_threshold: float = 0.3
     max_block: int = 40
+    window: int = 10  # sorted-neighbourhood window inside blocks larger than max_block
     label_pairs: int = 200_000
-    random_pairs: int = 200_000
+    random_pairs: int = 50_000  # u of the lower levels; the top levels' u come from value counts
     seed: int = 1
     salt: str = "credgraph"
 
@@ -157,7 +159,7 @@ def link_kind(
         if len(members) > cfg.max_block:
             windowed += 1
             block_pairs: Iterable[tuple[int, int]] = neighbourhood_pairs(
-                [ers[i] for i in members], cfg.max_block
+                [ers[i] for i in members], cfg.window
             )
         else:
             block_pairs = combinations(members, 2)
@@ -193,7 +195,7 @@ def link_kind(
             if len(label) > cfg.label_pairs:
                 label = rng.sample(label, cfg.label_pairs)
             randoms: list[tuple[int, int]] = []
-            for _ in range(min(cfg.random_pairs, max(20_000, 20 * n))):
+            for _ in range(cfg.random_pairs):
                 a, b = rng.randrange(n), rng.randrange(n)
                 if det_root[a] != det_root[b]:
                     randoms.append((a, b))
@@ -348,8 +350,10 @@ class Resolver:
         self.keys: dict[tuple[str, str], str] = {}
         self.enterprise_names: dict[str, set[str]] = defaultdict(set)
         self.person_names: dict[tuple[str, str], set[str]] = defaultdict(set)
+        self.subjects = SubjectIndex()  # mentions without a usable identifier
 
     def add_enterprise(self, gid: str, rec: Record) -> None:
+        self.subjects.add_enterprise(gid, rec)
         s = rec.std
         for tag, fld in (("U", "uscc"), ("O", "org_code"), ("R", "reg_no")):
             if s.get(fld):
@@ -359,6 +363,7 @@ class Resolver:
                 self.enterprise_names[s[fld]].add(gid)
 
     def add_person(self, gid: str, rec: Record) -> None:
+        self.subjects.add_person(gid, rec)
         s = rec.std
         if s.get("id18"):
             self.keys.setdefault(("I", s["id18"]), gid)
@@ -534,13 +539,13 @@ def _resolve_mentions(
 ) -> tuple[
     list[dict[str, Any]],
     list[dict[str, Any]],
-    list[tuple[Record, str | None, str]],
+    list[tuple[Record, str | None, str, str]],
     dict[str, Counter[str]],
     list[Golden],
 ]:
     edges: list[dict[str, Any]] = []
     events: list[dict[str, Any]] = []
-    links: list[tuple[Record, str | None, str]] = []
+    links: list[tuple[Record, str | None, str, str]] = []
     stats: dict[str, Counter[str]] = defaultdict(Counter)
     # Persons known only from mentions (a legal representative's ID in a role record, …)
     # become golden persons too, so that relations are never dropped.
@@ -636,8 +641,17 @@ def _resolve_mentions(
             if gid is None and s.get("id18"):
                 gid, how = resolver.person(s.get("id18"))
                 subject_type = "Person"
+            reason = ""
+            if gid is None and not s.get("id18"):
+                (gid, how, reason), subject_type = resolve_without_identifier(
+                    resolver.subjects, rec
+                )
+            elif gid is None:
+                reason = "id_number_not_found"
             stats[kind][how] += 1
-            links.append((rec, gid, how))
+            if reason:
+                stats[kind][f"unresolved_{reason}"] += 1
+            links.append((rec, gid, how, reason))
             values = {k: v for k, v in s.items() if not k.startswith("_") and k not in ("id18",)}
             events.append(
                 {
@@ -688,7 +702,7 @@ def _write_outputs(
     goldens: list[Golden],
     edges: list[dict[str, Any]],
     events: list[dict[str, Any]],
-    mention_links: list[tuple[Record, str | None, str]],
+    mention_links: list[tuple[Record, str | None, str, str]],
     rejects: list[Reject],
     files: list[FileStats],
     mention_stats: dict[str, Counter[str]],
@@ -697,14 +711,22 @@ def _write_outputs(
     links_rows: Counter[str] = Counter()
     with (out / "links.csv").open("w", encoding="utf-8", newline="") as fh:
         w = csv.writer(fh, lineterminator="\n")
-        w.writerow(["dept", "record_id", "kind", "entity_id", "score", "decision"])
+        w.writerow(["dept", "record_id", "kind", "entity_id", "score", "decision", "reason"])
         for kind, res in results.items():
             for i, rec in enumerate(res.records):
                 w.writerow(
-                    [rec.dept, rec.record_id, kind, gid_of[rec.key], res.score[i], res.decision[i]]
+                    [
+                        rec.dept,
+                        rec.record_id,
+                        kind,
+                        gid_of[rec.key],
+                        res.score[i],
+                        res.decision[i],
+                        "",
+                    ]
                 )
                 links_rows[kind] += 1
-        for rec, gid, how in mention_links:
+        for rec, gid, how, reason in mention_links:
             w.writerow(
                 [
                     rec.dept,
@@ -713,6 +735,7 @@ def _write_outputs(
                     gid or "",
                     1.0 if how == "by_id" else 0.9 if gid else "",
                     how,
+                    reason,
                 ]
             )
             links_rows[rec.kind] += 1

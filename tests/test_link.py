@@ -237,7 +237,7 @@ def test_every_contract_2_file_is_written(linked: LinkResult) -> None:
     ):
         assert (linked.out_dir / name).is_file(), name
     with (linked.out_dir / "links.csv").open(encoding="utf-8") as fh:
-        assert fh.readline().strip() == "dept,record_id,kind,entity_id,score,decision"
+        assert fh.readline().strip() == "dept,record_id,kind,entity_id,score,decision,reason"
     golden = [
         json.loads(line)
         for line in (linked.out_dir / "golden.jsonl").read_text("utf-8").splitlines()
