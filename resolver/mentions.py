@@ -97,15 +97,27 @@ class SubjectIndex:
         self.depts[gid].add(rec.dept)
 
     # -- resolution ----------------------------------------------------------------------------
-    def person_by_masked_id(self, name: str, pattern: str) -> Resolution:
+    def person_by_masked_id(
+        self, name: str, pattern: str, regions: tuple[str, ...], dept: str
+    ) -> Resolution:
+        by_gid = self.persons.get(name, {})
         found = {
             gid
-            for gid, (ids, _r) in self.persons.get(name, {}).items()
+            for gid, (ids, _r) in by_gid.items()
             if any(all(p in ("*", c) for p, c in zip(pattern, i, strict=True)) for i in ids)
         }
         if len(found) == 1:
             return next(iter(found)), "by_masked_id", ""
-        return None, "unresolved", "masked_id_ambiguous" if found else "masked_id_no_match"
+        if found:
+            return None, "unresolved", "masked_id_ambiguous"
+        # No person of that name with an agreeing ID number: the persons of that name whose ID
+        # number nobody delivered (residents known by name, phone and address) cannot
+        # contradict the mask; narrow them by the authority's region as a name-only subject.
+        without_id = {gid for gid, (ids, _r) in by_gid.items() if not ids}
+        if not without_id:
+            return None, "unresolved", "masked_id_no_match"
+        gid, how, reason = self._narrow(without_id, regions, dept, "by_name_masked_id")
+        return gid, how, reason and f"masked_id_no_match_{reason}"
 
     def _narrow(self, found: set[str], regions: tuple[str, ...], dept: str, how: str) -> Resolution:
         if len(found) == 1 and (not regions or self._in_region(next(iter(found)), regions)):
@@ -158,7 +170,8 @@ def resolve_without_identifier(index: SubjectIndex, rec: Record) -> tuple[Resolu
     if not raw_name:
         return (None, "unresolved", "masked_id_without_name" if pattern else "no_name"), "Person"
     if pattern:
-        return index.person_by_masked_id(normalise_person_name(raw_name), pattern), "Person"
+        name = normalise_person_name(raw_name)
+        return index.person_by_masked_id(name, pattern, regions, rec.dept), "Person"
     if looks_like_person_name(raw_name):
         return index.person_by_name(normalise_person_name(raw_name), regions, rec.dept), "Person"
     return index.enterprise_by_name(raw_name, regions, rec.dept), "Enterprise"
