@@ -169,6 +169,7 @@ def test_truth_is_consistent(generated: tuple[Path, Summary]) -> None:
         "wrong_column_count",
         "no_name_no_id",
         "undecodable",
+        "repeated_header",
     }
     # A rejected duplicate or superseded row shares its key with an accepted record.
     accepted = keys.keys() | {(r["dept"], r["record_id"]) for r in subjects}

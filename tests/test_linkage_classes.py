@@ -231,7 +231,11 @@ def test_masked_id_and_name_only_subjects(links: dict[tuple[str, str], dict[str,
     c1, c2, c3, c4 = (links[("TCOURT", f"C{k}")] for k in range(1, 5))
     assert (c1["entity_id"], c1["decision"]) == (_gid(links, "TRES", "X1"), "by_masked_id")
     assert (c2["entity_id"], c2["decision"]) == (_gid(links, "TRES", "Z1"), "by_masked_id")
-    assert (c3["entity_id"], c3["decision"], c3["reason"]) == ("", "unresolved", "masked_id_no_match")
+    assert (c3["entity_id"], c3["decision"], c3["reason"]) == (
+        "",
+        "unresolved",
+        "masked_id_no_match",
+    )
     assert c4["entity_id"] == _gid(links, "TAMR", "R1")
     assert all(r["reason"] == "" for r in (c1, c2, c4))
 
