@@ -149,6 +149,12 @@ PERSON_LEVELS = [
     ["different", "same"],
 ]
 
+#: Per kind: the feature names and level names of its comparison.
+COMPARISONS: dict[str, tuple[list[str], list[list[str]]]] = {
+    "enterprise": (ENTERPRISE_FEATURES, ENTERPRISE_LEVELS),
+    "person": (PERSON_FEATURES, PERSON_LEVELS),
+}
+
 
 def _eq(a: list[str | None], b: list[str | None]) -> Levels:
     out = np.full(len(a), NULL, dtype=np.int8)

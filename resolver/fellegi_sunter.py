@@ -36,6 +36,9 @@ from numpy.typing import NDArray
 from resolver.term_frequency import TermFrequencies
 
 NULL = -1  # comparison level for "one side missing": contributes no evidence
+#: Bumped when training or comparison change meaning: a stored model of another engine
+#: version is not applied (incremental runs retrain instead).
+ENGINE_VERSION = 2
 
 Levels = NDArray[np.int8]
 
@@ -50,6 +53,15 @@ class FSModel:
     u: list[list[float]]
     prior: float  # P(two random records match)
     tf: TermFrequencies = field(default_factory=TermFrequencies)
+    engine: int = ENGINE_VERSION
+
+    def fits(self, features: list[str], level_names: list[list[str]]) -> bool:
+        """Whether these parameters were trained by this engine for these comparisons."""
+        return (
+            self.engine == ENGINE_VERSION
+            and self.features == features
+            and self.level_names == level_names
+        )
 
     def weights(self) -> list[NDArray[np.float64]]:
         """log2(m/u) per feature and level: the match weight of each comparison outcome."""
@@ -92,6 +104,7 @@ class FSModel:
     def to_json(self) -> dict[str, Any]:
         return {
             "type": "fellegi_sunter",
+            "engine": self.engine,
             "prior": self.prior,
             "term_frequencies": self.tf.to_json(),
             "features": [
@@ -118,6 +131,7 @@ class FSModel:
             u=[[lv["u"] for lv in f["levels"]] for f in feats],
             prior=float(data["prior"]),
             tf=TermFrequencies.from_json(data.get("term_frequencies")),
+            engine=int(data.get("engine", 1)),
         )
 
     def save(self, path: Path) -> None:

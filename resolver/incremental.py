@@ -23,7 +23,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from resolver.compare import blocking_keys, entity_record
+from resolver.compare import COMPARISONS, blocking_keys, entity_record
 from resolver.fellegi_sunter import FSModel
 from resolver.ingest import Record
 from resolver.link import (
@@ -155,6 +155,8 @@ def _apply_kind(
             (must if j.decision == "match" else cannot).append((index[j.a], index[j.b]))
     stored_model = state.model(kind)
     model = FSModel.from_json(stored_model) if stored_model else None
+    if model is not None and not model.fits(*COMPARISONS[kind]):
+        model = None  # parameters of an older engine: retrain (and store) instead
     res = link_kind(kind, subset, cfg, progress, model, must, cannot)
     # Stable IDs: each old ID goes to the cluster holding most of its records.
     counts: dict[str, Counter[int]] = defaultdict(Counter)

@@ -64,6 +64,7 @@ class LinkConfig:
     review_threshold: float = 0.3
     max_block: int = 40
     window: int = 10  # sorted-neighbourhood window inside blocks larger than max_block
+    contradiction: float = 0.001  # a pair this unlikely keeps its two clusters apart
     label_pairs: int = 200_000
     random_pairs: int = 50_000  # u of the lower levels; the top levels' u come from value counts
     seed: int = 1
@@ -239,11 +240,32 @@ def link_kind(
     attach = [0.0] * n  # probability with which a deterministic component was attached
     merges = 0
     review_idx: list[int] = []
+    # Contradictions: candidate pairs whose own evidence says "different" (probability below
+    # cfg.contradiction, e.g. same name but another birth date and gender). Two clusters that
+    # hold such a pair are not merged through a third record that resembles both.
+    against: dict[int, set[int]] = defaultdict(set)
+    for neg in np.flatnonzero(probs < cfg.contradiction).tolist():
+        a, b = candidates[neg]
+        against[a].add(b)
+        against[b].add(a)
+    cluster_members: dict[int, list[int]] = defaultdict(list)
+    for i in range(n):
+        cluster_members[uf.find(i)].append(i)
+    contradicted = 0
     for k in order:
         p = float(probs[k])
         a, b = candidates[k]
         if p >= cfg.match_threshold:
-            if uf.find(a) != uf.find(b) and uf.union(a, b, via="probabilistic"):
+            ra, rb = uf.find(a), uf.find(b)
+            if ra == rb:
+                continue
+            if against and _contradicts(cluster_members[ra], cluster_members[rb], against):
+                contradicted += 1
+                continue
+            if uf.union(a, b, via="probabilistic"):
+                root = uf.find(a)
+                moved = cluster_members.pop(rb if root == ra else ra)
+                cluster_members[root].extend(moved)
                 merges += 1
                 attach[det_root[a]] = max(attach[det_root[a]], p)
                 attach[det_root[b]] = max(attach[det_root[b]], p)
@@ -300,6 +322,7 @@ def link_kind(
         singletons=sum(1 for c in clusters if len(c) == 1),
         deterministic_components=len(by_comp),
         probabilistic_merges=merges,
+        contradicted_merges=contradicted,
         review_pairs=len(review),
         deterministic_refusals=det_refusals,
         refusals=dict(refusals),
@@ -330,6 +353,14 @@ def name_frequency_adjustment(
         if value:
             out[k] = float(np.log2(u[int(levels[k, 0])] / model.tf.freq(table, value)))
     return out
+
+
+def _contradicts(xs: list[int], ys: list[int], against: dict[int, set[int]]) -> bool:
+    """Whether a record of one cluster has contradicting evidence with a record of the other."""
+    if len(xs) > len(ys):
+        xs, ys = ys, xs
+    other = set(ys)
+    return any(not against.get(x, set()).isdisjoint(other) for x in xs)
 
 
 def _random_match_prior(ers: list[EntityRecord], det_root: list[int]) -> float:
