@@ -47,7 +47,7 @@ from resolver.ingest import FileStats, Record, Reject, ingest
 from resolver.manifest import Manifest, SourceSpec, load_manifest
 from resolver.mentions import SubjectIndex, resolve_without_identifier
 from resolver.survivorship import Golden, build_golden, id_hash
-from resolver.term_frequency import count_terms, value_agreement_u
+from resolver.term_frequency import TermFrequencies, count_terms, value_agreement_u
 
 Progress = Callable[[str, int, int], None]
 LEGAL_REP_ROLES = frozenset(
@@ -210,8 +210,7 @@ def link_kind(
                 is not None
             }
             prior = _random_match_prior(ers, det_root)
-            cand = candidates
-            lv = levels
+            log_freq = term_log_frequencies(kind, ers, candidates, levels, tf)
             model = train(
                 names,
                 level_names,
@@ -221,14 +220,16 @@ def link_kind(
                 prior,
                 exact_u,
                 tf,
-                lambda mdl: name_frequency_adjustment(kind, ers, cand, lv, mdl),
+                lambda mdl: name_frequency_adjustment(levels, log_freq, mdl),
             )
             stats["training"] = {
                 "sure_match_pairs": len(label),
                 "random_pairs": len(randoms),
                 "prior": prior,
             }
-        adjust = name_frequency_adjustment(kind, ers, candidates, levels, model)
+        else:
+            log_freq = term_log_frequencies(kind, ers, candidates, levels, model.tf)
+        adjust = name_frequency_adjustment(levels, log_freq, model)
         probs = model.probability(levels, adjust)
     # 4. Constrained merging, best component pairs first.
     best: dict[tuple[int, int], int] = {}
@@ -332,27 +333,35 @@ def link_kind(
     return KindResult(records, cluster_of, clusters, decision, score, review, model, stats)
 
 
-def name_frequency_adjustment(
+def term_log_frequencies(
     kind: str,
     ers: list[EntityRecord],
     pairs: list[tuple[int, int]],
     levels: Levels,
-    model: FSModel,
+    tf: TermFrequencies,
 ) -> np.ndarray:
-    """Per pair, the term-frequency adjustment of the name weight (resolver.term_frequency):
-    log2(u_level / tf(value)) for the levels that agree on a value (the full stem or the
-    字号 of an enterprise, the full name of a person)."""
-    out = np.zeros(len(pairs))
+    """Per pair, log2 of the term frequency of the value its name level agrees on (the full
+    stem or the 字号 of an enterprise, the full name of a person); NaN where the level agrees
+    on no single value."""
+    out = np.full(len(pairs), np.nan)
     tables = TF_TABLES[kind]
-    u = model.u[0]
-    for k, (a, _b) in enumerate(pairs):
-        table = tables.get(int(levels[k, 0]))
-        if table is None:
-            continue
-        value = name_term(ers[a], table)
-        if value:
-            out[k] = float(np.log2(u[int(levels[k, 0])] / model.tf.freq(table, value)))
-    return out
+    name_levels = levels[:, 0] if len(pairs) else np.zeros(0, dtype=np.int8)
+    for level, table in tables.items():
+        for k in np.flatnonzero(name_levels == level).tolist():
+            value = name_term(ers[pairs[k][0]], table)
+            if value:
+                out[k] = tf.freq(table, value)
+    logged: np.ndarray = np.log2(out)
+    return logged
+
+
+def name_frequency_adjustment(levels: Levels, log_freq: np.ndarray, model: FSModel) -> np.ndarray:
+    """The term-frequency adjustment of the name weight (resolver.term_frequency):
+    log2(u_level / tf(value)) where the level agrees on a value, else 0."""
+    if not len(log_freq):
+        return np.zeros(0)
+    log_u = np.log2(np.asarray(model.u[0]))[np.maximum(levels[:, 0], 0)]
+    return np.where(np.isnan(log_freq), 0.0, log_u - np.nan_to_num(log_freq))
 
 
 def _contradicts(xs: list[int], ys: list[int], against: dict[int, set[int]]) -> bool:
