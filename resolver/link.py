@@ -357,6 +357,11 @@ class Resolver:
             return gid, "by_id"
         return None, "unresolved"
 
+    def mention_person(self, id18: str, salt: str) -> tuple[str, bool]:
+        """(golden ID, new?) of a person known only from mentions. One-shot runs derive it
+        from the salted hash of the ID number; a stateful run takes it from the registry."""
+        return mention_person_id(id18, salt), True
+
 
 @dataclass(slots=True)
 class LinkResult:
@@ -521,12 +526,22 @@ def _resolve_mentions(
     # become golden persons too, so that relations are never dropped.
     mention_persons: dict[str, list[Record]] = defaultdict(list)
 
-    def person_gid(id18: str | None, rec: Record) -> tuple[str | None, str]:
+    def person_gid(
+        id18: str | None, rec: Record, name: str | None, egid: str | None
+    ) -> tuple[str | None, str]:
         gid, how = resolver.person(id18)
         if gid is None and id18:
-            mention_persons[id18].append(rec)
-            gid = mention_person_id(id18, cfg.salt)
+            gid, new = resolver.mention_person(id18, cfg.salt)
+            if new:
+                mention_persons[id18].append(rec)
             how = "by_id_mention"
+        elif gid is None and name and egid:
+            # No ID number: the person is known by name at this enterprise only.
+            key = f"name\x1f{egid}\x1f{name}"
+            gid, new = resolver.mention_person(key, cfg.salt)
+            if new:
+                mention_persons[key].append(rec)
+            how = "by_name_mention"
         return gid, how
 
     def enterprise_of(rec: Record) -> tuple[str | None, str]:
@@ -540,7 +555,7 @@ def _resolve_mentions(
 
     for rec in by_kind.get("role", []):
         egid, ehow = enterprise_of(rec)
-        pgid, phow = person_gid(rec.std.get("id18"), rec)
+        pgid, phow = person_gid(rec.std.get("id18"), rec, rec.std.get("person_name_norm"), egid)
         role = rec.raw.get("role", "")
         stats["role"][f"enterprise_{ehow}"] += 1
         stats["role"][f"person_{phow}"] += 1
@@ -556,6 +571,7 @@ def _resolve_mentions(
                 else {"name": rec.std.get("name_norm"), "uscc": rec.std.get("uscc")},
                 "start": rec.std.get("start"),
                 "end": rec.std.get("end"),
+                "resolved": {"from": phow, "to": ehow},
                 "source": src(rec),
             }
         )
@@ -566,7 +582,7 @@ def _resolve_mentions(
             "holder_type", ""
         ).startswith("自然人")
         if holder_person:
-            hgid, hhow = person_gid(s.get("holder_id_number"), rec)
+            hgid, hhow = person_gid(s.get("holder_id_number"), rec, s.get("holder_name_norm"), egid)
         else:
             hgid, hhow = resolver.enterprise(
                 s.get("holder_uscc"), None, None, s.get("holder_name_norm")
@@ -585,24 +601,36 @@ def _resolve_mentions(
                 "to_raw": None if egid else {"name": s.get("name_norm"), "uscc": s.get("uscc")},
                 "ratio": s.get("ratio"),
                 "amount": s.get("amount"),
+                "resolved": {"from": hhow, "to": ehow},
                 "source": src(rec),
             }
         )
-    branch_seen: set[tuple[str, str]] = set()
     for rec in by_kind.get("enterprise", []):
         s = rec.std
         if not (s.get("parent_uscc") or s.get("parent_name_norm")):
             continue
-        bgid, _ = resolver.enterprise(
+        bgid, bhow = resolver.enterprise(
             s.get("uscc"), s.get("org_code"), s.get("reg_no"), s.get("name_norm")
         )
         pgid, phow = resolver.enterprise(
             s.get("parent_uscc"), None, None, s.get("parent_name_norm")
         )
         stats["branch_of"][f"parent_{phow}"] += 1
-        if bgid and pgid and bgid != pgid and (bgid, pgid) not in branch_seen:
-            branch_seen.add((bgid, pgid))
-            edges.append({"type": "BRANCH_OF", "from": bgid, "to": pgid, "source": src(rec)})
+        # Every reporting record is a source (the load makes one relationship per pair);
+        # a branch resolved to its own parent is no relationship.
+        if not (bgid and bgid == pgid):
+            edges.append(
+                {
+                    "type": "BRANCH_OF",
+                    "from": bgid,
+                    "to": pgid,
+                    "to_raw": None
+                    if pgid
+                    else {"name": s.get("parent_name_norm"), "uscc": s.get("parent_uscc")},
+                    "resolved": {"from": bhow, "to": phow},
+                    "source": src(rec),
+                }
+            )
     for kind in MENTION_KINDS:
         for rec in by_kind.get(kind, []):
             s = rec.std
@@ -632,18 +660,23 @@ def _resolve_mentions(
             )
     extra: list[Golden] = []
     for id18, recs in mention_persons.items():
-        gid = mention_person_id(id18, cfg.salt)
+        gid, _ = resolver.mention_person(id18, cfg.salt)
         names = Counter(
             r.std.get("person_name_norm") or r.std.get("holder_name_norm") for r in recs
         )
         name = names.most_common(1)[0][0]
+        ident = (
+            {}
+            if id18.startswith("name\x1f")
+            else {"id_hash": id_hash(id18, cfg.salt), "id_masked": id18[:4] + "*" * 10 + id18[-4:]}
+        )
         extra.append(
             Golden(
                 {
                     "id": gid,
                     "type": "Person",
-                    "id_hash": id_hash(id18, cfg.salt),
-                    "id_masked": id18[:4] + "*" * 10 + id18[-4:],
+                    "lifecycle": "active",
+                    **ident,
                     "attributes": {"name": name},
                     "provenance": {"name": {"dept": recs[0].dept, "record_id": recs[0].record_id}},
                     "members": [],

@@ -1,0 +1,278 @@
+"""The graph tells the truth: golden attributes round-trip, every relationship row is
+accounted for, stateful loads equal the state, the bulk path equals the MERGE path, load
+checkpoints belong to their target graph, control characters do not fail a load."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from fixtures.split import split_batch
+from graph.load import load_run
+from graph.store import FalkorStore, open_store
+from resolver.graphsync import export_run
+from resolver.incremental import run_link_stateful
+from resolver.link import run_link
+from resolver.state import State
+from tests.conftest import SAMPLE
+from tests.test_graph import graph_digest
+from tests.test_incremental import USCC, _with_extra
+
+
+def _store(uri: str) -> FalkorStore:
+    store = open_store(uri)
+    assert isinstance(store, FalkorStore)
+    return store
+
+
+def _jsonl(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text("utf-8").splitlines() if line.strip()]
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("truth-run")
+    run_link(SAMPLE / "batch", out)
+    return out
+
+
+def _expected_node(g: dict[str, Any]) -> dict[str, Any]:
+    """What DESIGN.md Contract 3 says a golden record becomes (blank values not stored)."""
+    names = {"status": "registration_status"}
+    out: dict[str, Any] = {names.get(k, k): v for k, v in g["attributes"].items()}
+    out.update(uid=g["id"], lifecycle=g.get("lifecycle", "active"), members=len(g["members"]))
+    for k in ("id_hash", "id_masked", "merged_into"):
+        if g.get(k):
+            out[k] = g[k]
+    return {k: v for k, v in out.items() if v not in (None, "", [])}
+
+
+def test_every_golden_attribute_round_trips(graph_uri: str, run: Path) -> None:
+    store = _store(graph_uri)
+    try:
+        load_run(store, run, bulk=False)
+        nodes = {
+            r["n"]["uid"]: r["n"]
+            for r in store.read("MATCH (n) WHERE n:Enterprise OR n:Person RETURN n AS n")
+        }
+        golden = _jsonl(run / "golden.jsonl")
+        assert len(nodes) == len(golden)
+        for g in golden:
+            assert nodes[g["id"]] == _expected_node(g), g["id"]
+        # Lifecycle and registration status are separate: 吊销 and 注销 survive the load.
+        statuses = Counter(
+            g["attributes"].get("status") for g in golden if g["type"] == "Enterprise"
+        )
+        in_graph = {
+            r["s"]: r["n"]
+            for r in store.read(
+                "MATCH (e:Enterprise) RETURN e.registration_status AS s, count(e) AS n"
+            )
+        }
+        assert statuses["吊销"] > 0 and in_graph.get("吊销") == statuses["吊销"]
+        assert in_graph.get("注销") == statuses["注销"]
+        assert store.read("MATCH (e:Enterprise) WHERE e.lifecycle <> 'active' RETURN e")[:1] == []
+    finally:
+        store.close()
+
+
+def test_every_relationship_row_is_written_or_skipped_with_a_reason(
+    graph_uri: str, run: Path
+) -> None:
+    store = _store(graph_uri)
+    try:
+        summary = load_run(store, run, bulk=False)
+    finally:
+        store.close()
+    edges = Counter(e["type"] for e in _jsonl(run / "edges.jsonl"))
+    for rel in ("LEGAL_REP_OF", "SERVES_AS", "HOLDS_SHARES", "BRANCH_OF"):
+        c = summary.counts[rel]
+        assert c.rows == edges[rel] > 0, rel
+        assert c.written + sum(c.skipped.values()) == c.rows, rel
+        # Every person end has an ID (registry, ID number or name at the enterprise); what
+        # is left names an enterprise the batch does not hold, said as such.
+        assert set(c.skipped) <= {"unresolved enterprise"}, (rel, c.skipped)
+        unresolved_to = sum(
+            1 for e in _jsonl(run / "edges.jsonl") if e["type"] == rel and not e["to"]
+        )
+        assert c.skipped["unresolved enterprise"] == unresolved_to
+    with (run / "links.csv").open(encoding="utf-8", newline="") as fh:
+        links = [r for r in csv.DictReader(fh) if r["kind"] in ("enterprise", "person")]
+    assert summary.counts["RESOLVED_TO"].rows == len(links)
+    assert summary.counts["RESOLVED_TO"].written == len(links)
+
+
+def test_bulk_path_gives_the_merge_path_graph(graph_uri: str, run: Path) -> None:
+    merge = _store(graph_uri + "_merge")
+    bulk = _store(graph_uri + "_bulk")
+    try:
+        a = load_run(merge, run, bulk=False)
+        b = load_run(bulk, run)
+        assert (a.path, b.path) == ("merge", "bulk")
+        assert a.nodes == b.nodes and a.relationships == b.relationships
+        assert graph_digest(merge) == graph_digest(bulk)
+        assert {k: (c.rows, c.written) for k, c in a.counts.items()} == {
+            k: (c.rows, c.written) for k, c in b.counts.items()
+        }
+        # A second load of the same run into the bulk-built graph changes nothing.
+        load_run(bulk, run)
+        assert graph_digest(bulk) == graph_digest(merge)
+    finally:
+        merge.close()
+        bulk.close()
+
+
+def _batch(
+    base: Path, dest: Path, rows: list[tuple[str, str, str, str, str]], batch_id: str
+) -> Path:
+    return _with_extra(base, dest, rows, batch_id)
+
+
+def test_stateful_loads_equal_the_state(graph_uri: str, tmp_path: Path) -> None:
+    parts = split_batch(SAMPLE / "batch", tmp_path / "parts", 3)
+    state = tmp_path / "state"
+    t1 = (
+        "T1",
+        USCC,
+        "佛山市南海区测合并五金有限公司",
+        "广东省佛山市南海区桂城街道南海大道北8号",
+        "0757-81112222",
+    )
+    t2 = ("T2", "", "测合并五金", "广东省广州市天河区石牌街道天河路99号", "020-83334444")
+    t3 = ("T3", USCC, "测合并五金", "广东省广州市天河区石牌街道天河路99号", "020-83334444")
+    w1 = (
+        "W1",
+        "",
+        "佛山市南海区测撤回贸易有限公司",
+        "广东省佛山市南海区桂城街道1号",
+        "0757-89990000",
+    )
+    batches = [
+        _batch(parts[0], tmp_path / "b1", [t1, t2, w1], "g-1"),
+        _batch(parts[1], tmp_path / "b2", [t1, t2, t3, w1], "g-2"),  # T1 and T2 merge
+        _batch(parts[2], tmp_path / "b3", [t1, t2, t3], "g-3"),
+    ]
+    m = yaml.safe_load((batches[2] / "manifest.yaml").read_text("utf-8"))
+    m["withdrawn"] = [{"dept": "TEST", "record_id": "W1"}]  # its entity retires
+    (batches[2] / "manifest.yaml").write_text(yaml.safe_dump(m, allow_unicode=True), "utf-8")
+    store = _store(graph_uri)
+    try:
+        for k, b in enumerate(batches):
+            run_link_stateful(b, tmp_path / f"r{k}", state)
+            load_run(store, tmp_path / f"r{k}", batch_size=300)
+        # A human says T2 is not T3: the next batch splits the entity.
+        with State(state) as st, st.transaction():
+            st.add_judgement(("TEST", "T2"), ("TEST", "T3"), "no_match", "tester", "split")
+        b4 = _batch(parts[2], tmp_path / "b4", [t1, t2, t3], "g-4")
+        run_link_stateful(b4, tmp_path / "r3", state)
+        load_run(store, tmp_path / "r3", batch_size=300)
+        with State(state) as st:
+            statuses = Counter(s for (s,) in st.db.execute("SELECT status FROM entities"))
+            events = Counter(e for (e,) in st.db.execute("SELECT event FROM history"))
+        assert statuses["merged"] > 0 and statuses["retired"] > 0 and events["split"] > 0
+        export_run(state, tmp_path / "snapshot")
+        fresh = _store(graph_uri + "_fresh")
+        try:
+            load_run(fresh, tmp_path / "snapshot", bulk=False)
+            assert graph_digest(store) == graph_digest(fresh)
+        finally:
+            fresh.close()
+        doubles = store.read(
+            "MATCH (s:SourceRecord)-[x:RESOLVED_TO]->() WITH s, count(x) AS n WHERE n > 1 RETURN count(s) AS c"
+        )
+        assert doubles[0]["c"] == 0
+        lifecycles = {
+            r["l"]: r["n"]
+            for r in store.read(
+                "MATCH (n) WHERE n:Enterprise OR n:Person RETURN n.lifecycle AS l, count(n) AS n"
+            )
+        }
+        assert lifecycles["merged"] == statuses["merged"]
+        assert lifecycles["retired"] == statuses["retired"]
+        stray = store.read(
+            "MATCH (n)-[x]-() WHERE (n:Enterprise OR n:Person) AND n.lifecycle <> 'active' "
+            "RETURN count(x) AS c"
+        )
+        assert stray[0]["c"] == 0
+    finally:
+        store.close()
+
+
+def test_checkpoint_belongs_to_its_target_graph(graph_uri: str, run: Path, tmp_path: Path) -> None:
+    copy = tmp_path / "run"
+    shutil.copytree(run, copy)
+    clean = _store(graph_uri + "_clean")
+    load_run(clean, run, bulk=False)
+    expected = graph_digest(clean)
+    clean.close()
+
+    def cmd(uri: str) -> list[str]:
+        return [sys.executable, "-m", "credgraph.cli", "load", str(copy), "--uri", uri, "--no-bulk"]
+
+    env = {**os.environ, "CREDGRAPH_FAULT_AT": "load:nodes:Person"}
+    proc = subprocess.run(
+        cmd(graph_uri + "_a"), env=env, capture_output=True, text=True, check=False
+    )
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    assert len(list(copy.glob(".graph-load-*.json"))) == 1
+    # The same run into another graph: loaded from the start, not "already done".
+    proc = subprocess.run(cmd(graph_uri + "_b"), capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert ", 0 already done" in proc.stdout
+    other = _store(graph_uri + "_b")
+    try:
+        assert graph_digest(other) == expected
+    finally:
+        other.close()
+    proc = subprocess.run(cmd(graph_uri + "_a"), capture_output=True, text=True, check=False)
+    assert proc.returncode == 0 and ", 0 already done" not in proc.stdout, proc.stdout
+    first = _store(graph_uri + "_a")
+    try:
+        assert graph_digest(first) == expected
+    finally:
+        first.close()
+
+
+def test_control_characters_are_escaped_with_a_warning(graph_uri: str, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    run.mkdir()
+    golden = [
+        {
+            "id": "E1",
+            "type": "Enterprise",
+            "attributes": {"name": "甲\x1b乙", "address": "丙\x00丁"},
+            "members": [],
+        },
+        {"id": "E2", "type": "Enterprise", "attributes": {"name": "正常"}, "members": []},
+    ]
+    (run / "golden.jsonl").write_text(
+        "".join(json.dumps(g, ensure_ascii=False) + "\n" for g in golden), "utf-8"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-m", "credgraph.cli", "load", str(run), "--uri", graph_uri],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "warning: 2 values held control characters" in proc.stdout
+    store = _store(graph_uri)
+    try:
+        names = {
+            r["u"]: r["n"]
+            for r in store.read("MATCH (e:Enterprise) RETURN e.uid AS u, e.name AS n")
+        }
+        assert names == {"E1": "甲\\u001b乙", "E2": "正常"}
+    finally:
+        store.close()
