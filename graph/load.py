@@ -69,6 +69,7 @@ EDGE_PROPERTIES = ("role", "ratio", "amount", "start", "end")
 MENTION_RELS = "LEGAL_REP_OF|SERVES_AS|HOLDS_SHARES|BRANCH_OF|SUBJECT_OF"
 #: What a row of the run is, per relationship type, for the load summary.
 REPORTED = ("RESOLVED_TO", "LEGAL_REP_OF", "SERVES_AS", "HOLDS_SHARES", "BRANCH_OF", "SUBJECT_OF")
+RELATIONSHIP_TYPES = frozenset({*REPORTED, "LOCATED_AT", "USES_PHONE", "CONCERNS", "EVIDENCED_BY"})
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 LoadProgress = Callable[[str, int], None]
 Row = dict[str, Any]
@@ -105,7 +106,7 @@ class RunGraph:
 class Step:
     name: str
     query: str
-    rows: list[Row]
+    rows: list[Any]
     rel: str | None = None  # counted relationship type (the query returns the rows written)
 
 
@@ -149,11 +150,10 @@ class _Cleaner:
         self.escaped = 0
 
     def text(self, s: str) -> str:
-        s = s.strip()
-        if _CONTROL.search(s):
-            self.escaped += 1
-            s = _CONTROL.sub(lambda m: f"\\u{ord(m.group()):04x}", s)
-        return s
+        if _CONTROL.search(s) is None:
+            return s.strip()
+        self.escaped += 1
+        return _CONTROL.sub(lambda m: f"\\u{ord(m.group()):04x}", s).strip()
 
     def value(self, v: Any) -> Any:
         if isinstance(v, str):
@@ -238,7 +238,8 @@ def _read_sources(
     """SourceRecord nodes and RESOLVED_TO: the state's resolution (resolved.csv) in a
     stateful run, the batch's links.csv otherwise."""
     resolved = run_dir / "resolved.csv"
-    path = resolved if resolved.exists() else run_dir / "links.csv"
+    stateful = resolved.exists()
+    path = resolved if stateful else run_dir / "links.csv"
     if not path.exists():
         return
     report_path = run_dir / "report.json"
@@ -275,7 +276,7 @@ def _read_sources(
                     "w": 1,
                 }
             )
-            if resolved.exists():
+            if stateful:
                 out.resolved_sources.append({"src": uid, "dst": dst})
 
 
@@ -379,15 +380,30 @@ def plan(run_dir: Path, graph: RunGraph | None = None) -> list[Step]:
                 )
             )
     for lab, rows in g.nodes.items():
-        steps.append(Step(f"nodes:{lab}", queries.MERGE_NODES.format(label=label(lab)), rows))
+        cols = sorted({k for r in rows for k in r["props"]} - {"uid"})
+        steps.append(
+            Step(
+                f"nodes:{lab}",
+                queries.MERGE_NODE_ROWS.format(
+                    label=label(lab), props=queries.row_map(cols, 1, uid=True)
+                ),
+                [[r["uid"], *(r["props"].get(c) for c in cols)] for r in rows],
+            )
+        )
     if g.resolved_sources:
         steps.append(Step("unlink:RESOLVED_TO", queries.UNLINK_RESOLVED_TO, g.resolved_sources))
     for (rel, a, b), rows in g.rels.items():
+        cols = sorted({k for r in rows for k in r["props"]})
         steps.append(
             Step(
                 f"rels:{rel}:{a}:{b}",
-                queries.MERGE_REL.format(from_label=label(a), to_label=label(b), rel=rel),
-                rows,
+                queries.MERGE_REL_ROWS.format(
+                    from_label=label(a),
+                    to_label=label(b),
+                    rel=label_rel(rel),
+                    props=queries.row_map(cols, 3),
+                ),
+                [[r["src"], r["dst"], r["w"], *(r["props"].get(c) for c in cols)] for r in rows],
                 rel,
             )
         )
@@ -406,6 +422,13 @@ def plan(run_dir: Path, graph: RunGraph | None = None) -> list[Step]:
                 Step(f"gc:{lab}", queries.DELETE_UNUSED.format(label=label(lab)), [{"uid": lab}])
             )
     return steps
+
+
+def label_rel(rel: str) -> str:
+    """A relationship type from the fixed list (the only way one enters query text)."""
+    if rel not in RELATIONSHIP_TYPES:
+        raise ValueError(f"unknown relationship type {rel!r}")
+    return rel
 
 
 def target_identity(store: GraphStore) -> str:

@@ -4,7 +4,34 @@ FalkorDB both accept. Values are always parameters; labels come only from
 
 from __future__ import annotations
 
+import re
+
+_PROPERTY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
 # -- loading (UNWIND batches, MERGE on uid: idempotent) ------------------------------------
+#: The loader's fast statements: rows are lists (rendered in one pass), ``r[0]`` the uid
+#: (relationships: ``r[0]``, ``r[1]`` the ends, ``r[2]`` the source rows they stand for),
+#: the properties a map literal of the row's positions (:func:`row_map`), which replaces
+#: every property of the node or relationship (null: not stored).
+MERGE_NODE_ROWS = "UNWIND $rows AS r MERGE (n:{label} {{uid: r[0]}}) SET n = {props}"
+MERGE_REL_ROWS = (
+    "UNWIND $rows AS r MATCH (a:{from_label} {{uid: r[0]}}) MATCH (b:{to_label} {{uid: r[1]}}) "
+    "MERGE (a)-[x:{rel}]->(b) SET x = {props} RETURN sum(r[2]) AS n"
+)
+
+
+def row_map(columns: list[str], offset: int, uid: bool = False) -> str:
+    """``{name: r[i], …}`` for property names that are plain identifiers (checked: names
+    come from the run's files, so nothing else may enter the statement text)."""
+    for c in columns:
+        if not _PROPERTY.match(c):
+            raise ValueError(f"property name {c!r} is not an identifier")
+    items = (["uid: r[0]"] if uid else []) + [
+        f"{c}: r[{i + offset}]" for i, c in enumerate(columns)
+    ]
+    return "{" + ", ".join(items) + "}"
+
+
 #: Node properties are replaced by the run's (a property the state no longer has goes).
 MERGE_NODES = "UNWIND $rows AS r MERGE (n:{label} {{uid: r.uid}}) SET n = r.props, n.uid = r.uid"
 SET_PROPS = "UNWIND $rows AS r MATCH (n:{label} {{uid: r.uid}}) SET n += r.props"

@@ -37,8 +37,8 @@ CREATE TABLE IF NOT EXISTS resolutions (
     PRIMARY KEY (dept, record_id)
 );
 CREATE TABLE IF NOT EXISTS mentions (
-    dept TEXT NOT NULL, record_id TEXT NOT NULL, kind TEXT NOT NULL, payload TEXT,
-    loose INTEGER NOT NULL, PRIMARY KEY (dept, record_id)
+    dept TEXT NOT NULL, record_id TEXT NOT NULL, part TEXT NOT NULL, kind TEXT NOT NULL,
+    payload TEXT NOT NULL, loose INTEGER NOT NULL, PRIMARY KEY (dept, record_id, part)
 );
 CREATE TABLE IF NOT EXISTS mention_ends (entity_id TEXT NOT NULL, dept TEXT NOT NULL, record_id TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS mention_ends_entity ON mention_ends (entity_id);
@@ -68,27 +68,29 @@ def payload_key(payload: dict[str, Any]) -> Key:
     return payload["source"]["dept"], payload["source"]["record_id"]
 
 
-def ends(payload: dict[str, Any] | None) -> set[str]:
-    if payload is None:
-        return set()
+def ends(payload: dict[str, Any]) -> set[str]:
     return {v for k in ("from", "to", "subject") if (v := payload.get(k))}
 
 
-def _loose(payload: dict[str, Any] | None) -> bool:
-    if payload is None:
-        return True
-    hows = (
-        [payload.get("resolved")]
-        if "subject" in payload
-        else list((payload.get("resolved") or {}).values())
-    )
-    return any(h in LOOSE for h in hows) or not payload.get("resolved")
+def _loose(payload: dict[str, Any]) -> bool:
+    resolved = payload.get("resolved")
+    hows = list(resolved.values()) if isinstance(resolved, dict) else [resolved]
+    return not resolved or any(h in LOOSE for h in hows)
+
+
+def _part(kind: str, payload: dict[str, Any]) -> str:
+    """One record may give several rows: an enterprise record its LEGAL_REP_OF and its
+    BRANCH_OF; every other kind gives one."""
+    return str(payload["type"]) if kind == "enterprise" else ""
 
 
 def stale_mentions(db: sqlite3.Connection, changed: set[str], skip: set[Key]) -> set[Key]:
     """Stored mention rows whose resolution may have changed: loose ones (unresolved, by
     name) and those pointing at an entity the batch changed."""
-    out = {(d, r) for d, r in db.execute("SELECT dept, record_id FROM mentions WHERE loose = 1")}
+    out = {
+        (d, r)
+        for d, r in db.execute("SELECT DISTINCT dept, record_id FROM mentions WHERE loose = 1")
+    }
     ids = sorted(changed)
     for i in range(0, len(ids), 500):
         chunk = ids[i : i + 500]
@@ -104,44 +106,42 @@ def stale_mentions(db: sqlite3.Connection, changed: set[str], skip: set[Key]) ->
 
 def save_mentions(
     db: sqlite3.Connection,
-    rows: dict[Key, tuple[str, dict[str, Any] | None]],
+    rows: dict[Key, tuple[str, list[dict[str, Any]]]],
     withdrawn: Iterable[Key],
 ) -> tuple[set[str], set[Key]]:
-    """Store the resolution of each processed mention row; (entities at either end of a
-    row that changed, before or after; the rows that changed)."""
+    """Store the rows each processed record gives (none for a withdrawn one); returns (the
+    entities at either end of a row that changed, before or after; the records whose rows
+    changed)."""
     touched_ids: set[str] = set()
     changed: set[Key] = set()
-    gone = list(withdrawn)
-    for key, (kind, payload) in rows.items():
-        if kind == "enterprise" and payload is None:
-            gone.append(key)  # no branch relationship (any more)
-            continue
-        old = db.execute(
-            "SELECT payload FROM mentions WHERE dept = ? AND record_id = ?", key
-        ).fetchone()
-        text = None if payload is None else json.dumps(payload, ensure_ascii=False, sort_keys=True)
-        if old is not None and old[0] == text:
-            continue
-        changed.add(key)
-        touched_ids |= ends(json.loads(old[0]) if old and old[0] else None) | ends(payload)
-        db.execute("DELETE FROM mention_ends WHERE dept = ? AND record_id = ?", key)
-        db.execute(
-            "INSERT OR REPLACE INTO mentions VALUES (?, ?, ?, ?, ?)",
-            (*key, kind, text, int(_loose(payload))),
-        )
-        db.executemany(
-            "INSERT INTO mention_ends VALUES (?, ?, ?)", [(e, *key) for e in sorted(ends(payload))]
-        )
-    for key in gone:
-        old = db.execute(
-            "SELECT payload FROM mentions WHERE dept = ? AND record_id = ?", key
-        ).fetchone()
-        if old is None:
+    updates: dict[Key, tuple[str, list[dict[str, Any]]]] = dict(rows)
+    for key in withdrawn:
+        updates[key] = ("", [])
+    for key, (kind, payloads) in updates.items():
+        old = {
+            part: text
+            for part, text in db.execute(
+                "SELECT part, payload FROM mentions WHERE dept = ? AND record_id = ?", key
+            )
+        }
+        new = {_part(kind, p): json.dumps(p, ensure_ascii=False, sort_keys=True) for p in payloads}
+        if old == new:
             continue
         changed.add(key)
-        touched_ids |= ends(json.loads(old[0]) if old[0] else None)
+        for text in old.values():
+            touched_ids |= ends(json.loads(text))
         db.execute("DELETE FROM mentions WHERE dept = ? AND record_id = ?", key)
         db.execute("DELETE FROM mention_ends WHERE dept = ? AND record_id = ?", key)
+        for p in payloads:
+            touched_ids |= ends(p)
+            db.execute(
+                "INSERT INTO mentions VALUES (?, ?, ?, ?, ?, ?)",
+                (*key, _part(kind, p), kind, new[_part(kind, p)], int(_loose(p))),
+            )
+        db.executemany(
+            "INSERT INTO mention_ends VALUES (?, ?, ?)",
+            sorted({(e, *key) for p in payloads for e in ends(p)}),
+        )
     return touched_ids, changed
 
 
@@ -171,8 +171,7 @@ def lifecycle_golden(state: State, entity_id: str) -> dict[str, Any] | None:
 
 def _payloads(db: sqlite3.Connection, sql: str, params: list[Any]) -> Iterator[tuple[str, Any]]:
     for kind, text in db.execute(sql, params):
-        if text:
-            yield kind, json.loads(text)
+        yield kind, json.loads(text)
 
 
 def payloads_touching(
@@ -198,7 +197,7 @@ def payloads_touching(
         q = " OR ".join(["(dept = ? AND record_id = ?)"] * len(part))
         for kind, p in _payloads(
             state.db,
-            f"SELECT kind, payload FROM mentions WHERE {q} ORDER BY dept, record_id",
+            f"SELECT kind, payload FROM mentions WHERE {q} ORDER BY dept, record_id, part",
             [x for k in part for x in k],
         ):
             (events if kind in EVENT_KINDS else edges).append(p)
@@ -282,7 +281,7 @@ def export_run(state_dir: Path, out_dir: Path) -> dict[str, int]:
             (out_dir / "events.jsonl").open("w", encoding="utf-8") as events,
         ):
             for kind, p in _payloads(
-                state.db, "SELECT kind, payload FROM mentions ORDER BY dept, record_id", []
+                state.db, "SELECT kind, payload FROM mentions ORDER BY dept, record_id, part", []
             ):
                 fh2 = events if kind in EVENT_KINDS else edges
                 fh2.write(json.dumps(p, ensure_ascii=False) + "\n")

@@ -94,6 +94,15 @@ class StateResolver(Resolver):
         #: Persons first known from a mention in this batch: ID hash -> golden ID.
         self.new_mention_persons: dict[str, str] = {}
 
+    def person_at(self, egid: str, name: str, salt: str) -> str | None:
+        gid = super().person_at(egid, name, salt)
+        if gid is None:
+            found = graphsync.mention_person(
+                self.state.db, id_hash(f"at\x1f{egid}\x1f{name}", salt)
+            )
+            gid = self.state.resolve(found)[0] if found else None
+        return gid
+
     def mention_person(self, id18: str, salt: str) -> tuple[str, bool]:
         """A registry ID (``P…`` from the state's sequence) for a person known only from
         mentions; the same ID number always gets the same ID."""
@@ -376,17 +385,13 @@ def run_link_stateful(
             stale_kind[rec.kind].append(rec)
         edges2, events2, _, _, extra2 = _resolve_mentions(stale_kind, resolver, cfg)
         extra_persons += extra2
-        mention_rows: dict[tuple[str, str], tuple[str, dict[str, Any] | None]] = {
-            r.key: (r.kind, None)
+        mention_rows: dict[tuple[str, str], tuple[str, list[dict[str, Any]]]] = {
+            r.key: (r.kind, [])
             for r in (*batch, *(x for recs in stale_kind.values() for x in recs))
-            if r.kind not in ENTITY_KINDS or r.kind == "enterprise"
+            if r.kind != "person"
         }
-        for p in (*edges, *edges2):
-            key = graphsync.payload_key(p)
-            mention_rows[key] = (mention_rows[key][0], p)
-        for p in (*events, *events2):
-            key = graphsync.payload_key(p)
-            mention_rows[key] = (mention_rows[key][0], p)
+        for p in (*edges, *edges2, *events, *events2):
+            mention_rows[graphsync.payload_key(p)][1].append(p)
         timings["mentions"] = time.perf_counter() - t
         t = time.perf_counter()
         with state.transaction() as db:
@@ -480,6 +485,11 @@ def run_link_stateful(
             db.execute("UPDATE judgements SET applied = 1")
             for h, gid in resolver.new_mention_persons.items():
                 db.execute("INSERT INTO mention_persons VALUES (?, ?)", (h, gid))
+            for (egid, name), gid in sorted(resolver.persons_at.items()):
+                db.execute(
+                    "INSERT OR IGNORE INTO mention_persons VALUES (?, ?)",
+                    (id_hash(f"at\x1f{egid}\x1f{name}", salt), gid),
+                )
             for g in extra_persons:
                 db.execute(
                     "INSERT OR REPLACE INTO entities VALUES (?, 'person', 'active', NULL, ?, ?, ?)",

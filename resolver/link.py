@@ -323,6 +323,7 @@ class Resolver:
         self.keys: dict[tuple[str, str], str] = {}
         self.enterprise_names: dict[str, set[str]] = defaultdict(set)
         self.person_names: dict[tuple[str, str], set[str]] = defaultdict(set)
+        self.persons_at: dict[tuple[str, str], str] = {}
 
     def add_enterprise(self, gid: str, rec: Record) -> None:
         s = rec.std
@@ -356,6 +357,13 @@ class Resolver:
         if id18 and (gid := self.keys.get(("I", id18))):
             return gid, "by_id"
         return None, "unresolved"
+
+    def note_person_at(self, egid: str, name: str, gid: str) -> None:
+        """A person named ``name`` at enterprise ``egid`` is ``gid`` (seen with an ID number)."""
+        self.persons_at.setdefault((egid, name), gid)
+
+    def person_at(self, egid: str, name: str, salt: str) -> str | None:
+        return self.persons_at.get((egid, name))
 
     def mention_person(self, id18: str, salt: str) -> tuple[str, bool]:
         """(golden ID, new?) of a person known only from mentions. One-shot runs derive it
@@ -536,12 +544,15 @@ def _resolve_mentions(
                 mention_persons[id18].append(rec)
             how = "by_id_mention"
         elif gid is None and name and egid:
-            # No ID number: the person is known by name at this enterprise only.
-            key = f"name\x1f{egid}\x1f{name}"
-            gid, new = resolver.mention_person(key, cfg.salt)
-            if new:
-                mention_persons[key].append(rec)
-            how = "by_name_mention"
+            # No ID number: the person named so at this enterprise (seen there with an ID
+            # number in another row), else a person known by that name there only.
+            gid, how = resolver.person_at(egid, name, cfg.salt), "by_name_at_enterprise"
+            if gid is None:
+                key = f"name\x1f{egid}\x1f{name}"
+                gid, new = resolver.mention_person(key, cfg.salt)
+                if new:
+                    mention_persons[key].append(rec)
+                how = "by_name_mention"
         return gid, how
 
     def enterprise_of(rec: Record) -> tuple[str | None, str]:
@@ -552,6 +563,24 @@ def _resolve_mentions(
 
     def src(rec: Record) -> dict[str, Any]:
         return {"dept": rec.dept, "record_id": rec.record_id, "file": rec.file, "line": rec.line}
+
+    # People seen with an ID number at an enterprise: name-only rows there are the same.
+    for rec in (
+        *by_kind.get("role", []),
+        *by_kind.get("shareholding", []),
+        *by_kind.get("enterprise", []),
+    ):
+        s = rec.std
+        id18, name = {
+            "role": (s.get("id18"), s.get("person_name_norm")),
+            "shareholding": (s.get("holder_id_number"), s.get("holder_name_norm")),
+            "enterprise": (s.get("legal_rep_id"), s.get("legal_rep_name_norm")),
+        }[rec.kind]
+        if not (id18 and name):
+            continue
+        known = resolver.person(id18)[0] or resolver.mention_person(id18, cfg.salt)[0]
+        if at := enterprise_of(rec)[0]:
+            resolver.note_person_at(at, name, known)
 
     for rec in by_kind.get("role", []):
         egid, ehow = enterprise_of(rec)
@@ -607,11 +636,27 @@ def _resolve_mentions(
         )
     for rec in by_kind.get("enterprise", []):
         s = rec.std
-        if not (s.get("parent_uscc") or s.get("parent_name_norm")):
-            continue
         bgid, bhow = resolver.enterprise(
             s.get("uscc"), s.get("org_code"), s.get("reg_no"), s.get("name_norm")
         )
+        if s.get("legal_rep_id") or s.get("legal_rep_name_norm"):
+            # The enterprise record names its legal representative: a LEGAL_REP_OF row.
+            rgid, rhow = person_gid(s.get("legal_rep_id"), rec, s.get("legal_rep_name_norm"), bgid)
+            stats["legal_rep"][f"person_{rhow}"] += 1
+            edges.append(
+                {
+                    "type": "LEGAL_REP_OF",
+                    "role": "法定代表人",
+                    "from": rgid,
+                    "from_raw": None if rgid else {"name": s.get("legal_rep_name_norm")},
+                    "to": bgid,
+                    "to_raw": None if bgid else {"name": s.get("name_norm"), "uscc": s.get("uscc")},
+                    "resolved": {"from": rhow, "to": bhow},
+                    "source": src(rec),
+                }
+            )
+        if not (s.get("parent_uscc") or s.get("parent_name_norm")):
+            continue
         pgid, phow = resolver.enterprise(
             s.get("parent_uscc"), None, None, s.get("parent_name_norm")
         )
