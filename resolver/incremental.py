@@ -93,6 +93,9 @@ class StateResolver(Resolver):
         self.person_seq = person_seq if person_seq is not None else [0]
         #: Persons first known from a mention in this batch: ID hash -> golden ID.
         self.new_mention_persons: dict[str, str] = {}
+        #: Records the batch re-delivers or withdraws; IDs it retires or merges away.
+        self.superseded: set[tuple[str, str]] = set()
+        self.gone: set[str] = set()
 
     def person_at(self, egid: str, name: str, salt: str) -> str | None:
         gid = super().person_at(egid, name, salt)
@@ -109,22 +112,31 @@ class StateResolver(Resolver):
         h = id_hash(id18, salt)
         if h in self.new_mention_persons:
             return self.new_mention_persons[h], True
-        found = graphsync.mention_person(self.state.db, h)
+        found = self._registered(id18, salt)
         if found is not None:
-            return self.state.resolve(found)[0], False
+            return found, False
         self.person_seq[0] += 1
         gid = f"P{self.person_seq[0]:09d}"
         self.new_mention_persons[h] = gid
         return gid, True
 
     def _by_key(self, key: str) -> str | None:
-        row = self.state.db.execute(
-            "SELECT r.entity_id FROM keys k JOIN records r ON r.dept = k.dept AND r.record_id = k.record_id "
-            "WHERE k.key = ? AND r.withdrawn = 0 AND r.entity_id IS NOT NULL LIMIT 2",
+        # Records this batch delivers again or withdraws count with their new content (in
+        # memory), never with what the state still holds for them.
+        rows = self.state.db.execute(
+            "SELECT r.dept, r.record_id, r.entity_id FROM keys k JOIN records r ON r.dept = k.dept AND r.record_id = k.record_id "
+            "WHERE k.key = ? AND r.withdrawn = 0 AND r.entity_id IS NOT NULL LIMIT 200",
             (key,),
         ).fetchall()
-        ids = {self.state.resolve(r[0])[0] for r in row}
-        return next(iter(ids)) if len(ids) == 1 else None
+        ids = {self.state.resolve(eid)[0] for d, r, eid in rows if (d, r) not in self.superseded}
+        return next(iter(ids)) if len(ids) == 1 and not ids & self.gone else None
+
+    def _registered(self, key: str, salt: str) -> str | None:
+        found = graphsync.mention_person(self.state.db, id_hash(key, salt))
+        if found is None:
+            return None
+        gid = self.state.resolve(found)[0]
+        return None if gid in self.gone or self.state.entity_status(gid) == "retired" else gid
 
     def enterprise(
         self, uscc: str | None, org: str | None, reg: str | None, name: str | None
@@ -352,6 +364,8 @@ def run_link_stateful(
             t = time.perf_counter()
         _fault("linked")
         resolver = StateResolver(state, seqs["person"])
+        resolver.superseded = {r.key for r in touched} | set(withdrawn)
+        resolver.gone = {e for ch in changes.values() for e in (*ch.retired, *ch.merged)}
         gid_of: dict[tuple[str, str], str] = {}
         for kind, ch in changes.items():
             gid_of.update(ch.gid_of)
@@ -484,10 +498,10 @@ def run_link_stateful(
                     )
             db.execute("UPDATE judgements SET applied = 1")
             for h, gid in resolver.new_mention_persons.items():
-                db.execute("INSERT INTO mention_persons VALUES (?, ?)", (h, gid))
+                db.execute("INSERT OR REPLACE INTO mention_persons VALUES (?, ?)", (h, gid))
             for (egid, name), gid in sorted(resolver.persons_at.items()):
                 db.execute(
-                    "INSERT OR IGNORE INTO mention_persons VALUES (?, ?)",
+                    "INSERT OR REPLACE INTO mention_persons VALUES (?, ?)",
                     (id_hash(f"at\x1f{egid}\x1f{name}", salt), gid),
                 )
             for g in extra_persons:
