@@ -99,12 +99,7 @@ class StateResolver(Resolver):
 
     def person_at(self, egid: str, name: str, salt: str) -> str | None:
         gid = super().person_at(egid, name, salt)
-        if gid is None:
-            found = graphsync.mention_person(
-                self.state.db, id_hash(f"at\x1f{egid}\x1f{name}", salt)
-            )
-            gid = self.state.resolve(found)[0] if found else None
-        return gid
+        return gid if gid is not None else self._registered(f"at\x1f{egid}\x1f{name}", salt)
 
     def mention_person(self, id18: str, salt: str) -> tuple[str, bool]:
         """A registry ID (``P…`` from the state's sequence) for a person known only from
