@@ -200,7 +200,12 @@ def payloads_touching(
             f"SELECT kind, payload FROM mentions WHERE {q} ORDER BY dept, record_id, part",
             [x for k in part for x in k],
         ):
-            (events if kind in EVENT_KINDS else edges).append(p)
+            # Only rows touching an affected entity (a record's other rows belong to
+            # relationships this run does not replace: a partial group would overwrite
+            # them), or rows of changed records that touch nothing (unresolved events).
+            hit = ends(p)
+            if hit & entity_ids or (not hit and payload_key(p) in records):
+                (events if kind in EVENT_KINDS else edges).append(p)
     return edges, events
 
 
