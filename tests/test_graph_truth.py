@@ -210,7 +210,7 @@ def test_stateful_loads_equal_the_state(graph_uri: str, tmp_path: Path) -> None:
 
 
 def _rotated(batch: Path, dest: Path, batch_id: str) -> Path:
-    """The batch again, its person files' record ids shifted by one row: every key is
+    """The batch again, its person and enterprise files' record ids shifted by one row: every key is
     re-delivered with another person's content (records move, lone entities retire)."""
     shutil.copytree(batch, dest)
     m = yaml.safe_load((dest / "manifest.yaml").read_text("utf-8"))
@@ -218,7 +218,7 @@ def _rotated(batch: Path, dest: Path, batch_id: str) -> Path:
     (dest / "manifest.yaml").write_text(yaml.safe_dump(m, allow_unicode=True), "utf-8")
     for src in m["sources"]:
         enc = src.get("encoding", "utf-8")
-        if src["kind"] != "person" or not src["file"].endswith(".csv"):
+        if src["kind"] not in ("person", "enterprise") or not src["file"].endswith(".csv"):
             continue
         path = dest / src["file"]
         with path.open(encoding=enc, errors="surrogateescape", newline="") as fh:
@@ -344,3 +344,39 @@ def test_control_characters_are_escaped_with_a_warning(graph_uri: str, tmp_path:
         assert names == {"E1": "甲\\u001b乙", "E2": "正常"}
     finally:
         store.close()
+
+
+def test_a_stateful_run_replaces_whole_relationships_only(tmp_path: Path) -> None:
+    """An enterprise record gives a BRANCH_OF to a changed parent and a LEGAL_REP_OF that
+    other departments report too: the run carries the BRANCH_OF, never the LEGAL_REP_OF
+    alone (its relationship would lose the other sources)."""
+    from resolver import graphsync
+
+    def edge(rid: str, typ: str, a: str, b: str) -> dict[str, Any]:
+        return {
+            "type": typ,
+            "from": a,
+            "to": b,
+            "resolved": {"from": "by_id", "to": "by_id"},
+            "source": {"dept": "AMR" if rid.startswith("A") else "TAX", "record_id": rid},
+        }
+
+    with State(tmp_path / "state") as st:
+        graphsync.ensure_tables(st.db)
+        rows = {
+            ("AMR", "A1"): (
+                "enterprise",
+                [edge("A1", "BRANCH_OF", "E1", "E9"), edge("A1", "LEGAL_REP_OF", "P1", "E1")],
+            ),
+            ("TAX", "T1"): ("role", [edge("T1", "LEGAL_REP_OF", "P1", "E1")]),
+        }
+        with st.transaction() as db:
+            ids, changed = graphsync.save_mentions(db, rows, [])
+        assert ids == {"E1", "E9", "P1"} and changed == set(rows)
+        edges, _ = graphsync.payloads_touching(st, {"E9"}, set())
+        assert [(e["type"], e["source"]["record_id"]) for e in edges] == [("BRANCH_OF", "A1")]
+        edges, _ = graphsync.payloads_touching(st, {"P1"}, set())
+        assert sorted((e["type"], e["source"]["record_id"]) for e in edges) == [
+            ("LEGAL_REP_OF", "A1"),
+            ("LEGAL_REP_OF", "T1"),
+        ]
