@@ -159,10 +159,18 @@ def load(run_dir: Path, uri: str | None, batch_size: int, bulk: bool | None) -> 
 @click.option("--database", default="neo4j", show_default=True)
 def graph_export_neo4j(run_dir: Path, out: Path, database: str) -> None:
     """Write a run as CSV files for `neo4j-admin database import full` (initial loads)."""
-    from graph.bulk import export_neo4j
+    from graph.bulk import BulkError, export_neo4j
     from graph.load import read_run
 
-    command = export_neo4j(read_run(run_dir), out, database)
+    try:
+        command, left = export_neo4j(read_run(run_dir), out, database)
+    except BulkError as exc:
+        raise click.ClickException(str(exc)) from exc
     n = sum(1 for _ in out.glob("*.csv"))
     click.echo(f"{n} CSV files in {out}; with Neo4j stopped, run there (or {out / 'import.sh'}):")
     click.echo(command)
+    click.echo(
+        "then `credgraph load RUN_DIR --uri neo4j://…` once (MERGE path: indexes"
+        + (f", and {left:,} values whose type differs from their column" if left else "")
+        + ")"
+    )

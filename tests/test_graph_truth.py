@@ -380,3 +380,30 @@ def test_a_stateful_run_replaces_whole_relationships_only(tmp_path: Path) -> Non
             ("LEGAL_REP_OF", "A1"),
             ("LEGAL_REP_OF", "T1"),
         ]
+
+
+def test_neo4j_import_files_hold_the_run(run: Path, tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from credgraph.cli import main
+    from graph.load import read_run
+
+    out = tmp_path / "neo4j"
+    result = CliRunner().invoke(main, ["graph", "export-neo4j", str(run), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "neo4j-admin database import full" in result.output
+    graph = read_run(run)
+    ids: dict[str, set[str]] = {}
+    for lab, rows in graph.nodes.items():
+        with (out / f"nodes_{lab}.csv").open(encoding="utf-8", newline="") as fh:
+            table = list(csv.reader(fh))
+        assert table[0][0] == f"uid:ID({lab})" and table[0][-1] == ":LABEL"
+        assert len(table) - 1 == len(rows)
+        ids[lab] = {r[0] for r in table[1:]}
+        assert all(r[-1] == lab for r in table[1:])
+    for (rel, a, b), rows in graph.rels.items():
+        with (out / f"rels_{rel}_{a}_{b}.csv").open(encoding="utf-8", newline="") as fh:
+            table = list(csv.reader(fh))
+        assert table[0][:2] == [f":START_ID({a})", f":END_ID({b})"] and table[0][-1] == ":TYPE"
+        assert all(r[0] in ids[a] and r[1] in ids[b] and r[-1] == rel for r in table[1:])
+        assert len(table) - 1 == len(rows)
