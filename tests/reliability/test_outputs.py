@@ -82,11 +82,17 @@ def test_html_report_stays_escaped(tmp_path: Path) -> None:
     assert "<img src=x" not in page and "&lt;img src=x onerror=alert(1)&gt;" in page
 
 
+#: CSV files that are database import formats, never opened in a spreadsheet: a ``'`` would
+#: be loaded into the graph as part of the value.
+NOT_FOR_SPREADSHEETS = {"graph/bulk.py"}
+
+
 def test_every_csv_writer_goes_through_the_shared_helper() -> None:
     offenders = []
     for part in ("resolver", "graph", "credgraph", "credit", "api", "tax"):
         for path in sorted((REPO_ROOT / part).rglob("*.py")):
-            if path.name == "csvsafe.py":
+            rel = str(path.relative_to(REPO_ROOT))
+            if path.name == "csvsafe.py" or rel in NOT_FOR_SPREADSHEETS:
                 continue
             text = path.read_text("utf-8")
             if re.search(r"csv\.(writer|DictWriter)\(", text):
