@@ -14,6 +14,8 @@ from typing import Any
 INDEXES: tuple[tuple[str, str], ...] = (
     ("Enterprise", "uid"),
     ("Enterprise", "uscc"),
+    ("Enterprise", "org_code"),
+    ("Enterprise", "reg_no"),
     ("Enterprise", "name"),
     ("Enterprise", "merged_into"),
     ("Person", "uid"),
