@@ -84,9 +84,11 @@ def resolve_target(
         info = server.status(ddir)
         if info is None:
             stale = " (stale pid file removed)" if server.clear_stale(ddir) else ""
+            others = server.running_data_dirs()
+            hint = f" (servers run with --data-dir {', '.join(map(str, others))})" if others else ""
             raise click.ClickException(
                 f"the graph server of {ddir} is not running{stale}: start it with "
-                f"`credgraph graph start --data-dir {ddir}`, or pass --uri"
+                f"`credgraph graph start --data-dir {ddir}`, or pass --data-dir or --uri{hint}"
             )
         parsed = parse_uri(info.public_uri)
         return parsed, (

@@ -84,6 +84,12 @@ def graph_status(data_dir: Path | None) -> None:
         click.echo(
             "not running (stale pid file removed)" if server.clear_stale(ddir) else "not running"
         )
+        others = server.running_data_dirs()
+        if others:
+            click.echo(
+                f"no server in {ddir.resolve()}; servers run with --data-dir "
+                + ", ".join(map(str, others))
+            )
         raise SystemExit(3)
     click.echo(f"running: pid {info.pid}, 127.0.0.1:{info.port}, data {info.data_dir}")
     click.echo(info.public_uri)

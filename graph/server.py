@@ -175,6 +175,24 @@ def status(data_dir: Path) -> ServerInfo | None:
     return ServerInfo(data_dir, int(port_file.read_text().strip()), pid, _password(data_dir))
 
 
+def running_data_dirs() -> list[Path]:
+    """Data directories of the graph servers running on this machine that this user can see
+    (for hints when a command looks in the wrong data directory)."""
+    found: list[Path] = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            if not os.path.basename(os.readlink(proc / "exe")).startswith("redis-server"):
+                continue
+            cwd = Path(os.readlink(proc / "cwd"))
+        except OSError:
+            continue
+        if (cwd / "server.pid").exists() and _pid_file_value(cwd) == int(proc.name):
+            found.append(cwd)
+    return sorted(found)
+
+
 def clear_stale(data_dir: Path) -> bool:
     """Remove a pid file that names no server of this data directory; True if one was removed."""
     data_dir = data_dir.resolve()
