@@ -9,6 +9,7 @@ would show in ``ps`` and in the shell history.
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -21,6 +22,12 @@ from credgraph.common import console, graph_data_dir
 F = TypeVar("F", bound=Callable[..., Any])
 PASSWORD_ENV = "CREDGRAPH_GRAPH_PASSWORD"
 URI_ENV = "CREDGRAPH_GRAPH_URI"
+
+
+class OptionRefused(click.ClickException):
+    """A refused option value: one line, exit code 2 like click's usage errors."""
+
+    exit_code = 2
 
 
 def graph_options(func: F) -> F:
@@ -69,7 +76,7 @@ def resolve_target(
         except GraphStoreError as exc:
             raise click.ClickException(str(exc)) from exc
         if parsed.password:
-            raise click.UsageError(
+            raise OptionRefused(
                 "--uri must not carry a password (it would show in `ps` and the shell history): "
                 f"remove it and pass --password-file FILE, set {PASSWORD_ENV}, or omit --uri "
                 "and pass --data-dir for the embedded server"
@@ -84,8 +91,9 @@ def resolve_target(
         info = server.status(ddir)
         if info is None:
             stale = " (stale pid file removed)" if server.clear_stale(ddir) else ""
-            others = server.running_data_dirs()
-            hint = f" (servers run with --data-dir {', '.join(map(str, others))})" if others else ""
+            others = [str(d) for d in server.running_data_dirs()]
+            more = f" and {len(others) - 3} more" if len(others) > 3 else ""
+            hint = f" (servers run with --data-dir {', '.join(others[:3])}{more})" if others else ""
             raise click.ClickException(
                 f"the graph server of {ddir} is not running{stale}: start it with "
                 f"`credgraph graph start --data-dir {ddir}`, or pass --data-dir or --uri{hint}"
@@ -120,6 +128,8 @@ def open_graph(
     from graph.store import GraphStoreError
 
     parsed, password = resolve_target(uri, data_dir, password_file)
+    # The Neo4j driver logs its own line for a failed connection; the one-line error says it.
+    logging.getLogger("neo4j").setLevel(logging.CRITICAL)
     try:
         return open_checked(parsed, password=password, require_graph=require_graph)
     except GraphStoreError as exc:

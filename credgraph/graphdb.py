@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from credgraph.common import console, graph_data_dir
-from credgraph.graphconn import graph_options, open_graph, query_failed
+from credgraph.graphconn import OptionRefused, graph_options, open_graph, query_failed
 from graph.server import DEFAULT_QUERY_MEMORY_MB, DEFAULT_QUERY_TIMEOUT_S
 
 
@@ -84,7 +84,7 @@ def graph_status(data_dir: Path | None) -> None:
         click.echo(
             "not running (stale pid file removed)" if server.clear_stale(ddir) else "not running"
         )
-        others = server.running_data_dirs()
+        others = server.running_data_dirs()[:3]
         if others:
             click.echo(
                 f"no server in {ddir.resolve()}; servers run with --data-dir "
@@ -129,9 +129,8 @@ def graph_query(
         try:
             values[name] = _json.loads(raw)
         except _json.JSONDecodeError as exc:
-            raise click.BadParameter(
-                f"{name}={raw!r} is not JSON ({exc.msg}); write strings with --param",
-                param_hint="--param-json",
+            raise OptionRefused(
+                f"--param-json {name}={raw!r} is not JSON ({exc.msg}); write strings with --param"
             ) from exc
     store = open_graph(uri, data_dir, password_file, require_graph=True)
     try:
@@ -151,7 +150,7 @@ def graph_query(
 def _split_param(text: str, option: str) -> tuple[str, str]:
     name, sep, raw = text.partition("=")
     if not sep or not name:
-        raise click.BadParameter(f"{text!r}: write name=value", param_hint=option)
+        raise OptionRefused(f"{option} {text!r}: write name=value")
     return name, raw
 
 

@@ -47,9 +47,8 @@ def one_line_error(proc: subprocess.CompletedProcess[str], code: int = 1) -> str
     assert proc.returncode == code, (proc.returncode, proc.stdout, proc.stderr)
     assert "Traceback" not in proc.stderr
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
-    errors = [line for line in lines if line.startswith("Error:")]
-    assert len(errors) == 1, proc.stderr
-    return errors[0]
+    assert len(lines) == 1 and lines[0].startswith("Error: "), proc.stderr
+    return lines[0]
 
 
 @pytest.fixture(scope="module")
@@ -177,6 +176,10 @@ def test_unknown_scheme_down_server_and_missing_graph(loaded: dict[str, str]) ->
     down = f"falkordb://127.0.0.1:{_free_port()}/credgraph"
     error = one_line_error(cli("show", "E000000001", "--uri", down))
     assert "cannot reach the graph server" in error and "credgraph graph start" in error
+    # The Neo4j backend, real driver, nothing listening (no Neo4j server can run here).
+    neo = f"neo4j://neo4j@127.0.0.1:{_free_port()}/neo4j"
+    error = one_line_error(cli("graph", "query", "RETURN 1 AS x", "--uri", neo))
+    assert "cannot reach the Neo4j server" in error
     missing = loaded["uri"].rsplit("/", 1)[0] + "/no_such_graph"
     error = one_line_error(
         cli("graph", "query", "RETURN 1 AS x", "--uri", missing, "--data-dir", loaded["data_dir"])
