@@ -63,19 +63,31 @@ def _read_password_file(path: Path) -> str:
 
 
 def resolve_target(
-    uri: str | None, data_dir: Path | None, password_file: Path | None
+    uri: str | None,
+    data_dir: Path | None,
+    password_file: Path | None,
+    *,
+    refuse_password_in_uri: bool = True,
 ) -> tuple[Any, str | None]:
-    """(parsed GraphURI, password or None) for the options; click errors for bad input."""
+    """(parsed GraphURI, password or None) for the options; click errors for bad input.
+    The server: --uri, else an explicit --data-dir, else CREDGRAPH_GRAPH_URI, else the
+    default data directory."""
     from graph import server
     from graph.store import GraphStoreError, parse_uri
 
-    env_uri = os.environ.get(URI_ENV) or None
+    env_uri = (os.environ.get(URI_ENV) or None) if data_dir is None else None
     if uri is not None:
         try:
             parsed = parse_uri(uri)
         except GraphStoreError as exc:
             raise click.ClickException(str(exc)) from exc
-        if parsed.password:
+        if parsed.password and not refuse_password_in_uri:
+            console.print(
+                "[yellow]warning:[/] --uri carries a password, visible in `ps` and the shell "
+                f"history: use --password-file FILE or {PASSWORD_ENV} instead",
+                highlight=False,
+            )
+        elif parsed.password:
             raise OptionRefused(
                 "--uri must not carry a password (it would show in `ps` and the shell history): "
                 f"remove it and pass --password-file FILE, set {PASSWORD_ENV}, or omit --uri "
@@ -114,6 +126,19 @@ def resolve_target(
         if info is not None and info.port == parsed.port:
             return parsed, info.password
     return parsed, None
+
+
+def uri_with_password(
+    uri: str | None, data_dir: Path | None = None, password_file: Path | None = None
+) -> str:
+    """The graph URI with its password inside, for :func:`graph.store.open_store` (never to
+    be printed). A password already in ``--uri`` is accepted with a warning here."""
+    from urllib.parse import quote
+
+    parsed, password = resolve_target(uri, data_dir, password_file, refuse_password_in_uri=False)
+    user = quote(parsed.user or "", safe="")
+    auth = f"{user}:{quote(password, safe='')}@" if password else (f"{user}@" if user else "")
+    return f"{parsed.scheme}://{auth}{parsed.host}:{parsed.port}/{parsed.database}"
 
 
 def open_graph(

@@ -105,6 +105,11 @@ def test_start_status_query_stop_without_a_typed_password(own_server: tuple[Path
     )
     assert query.returncode == 0, query.stderr
     assert "甲公司" in query.stdout and query.stdout.splitlines()[-1] == "1 row"
+    # An explicit --data-dir wins over a CREDGRAPH_GRAPH_URI left in the environment.
+    dead = {"CREDGRAPH_GRAPH_URI": f"falkordb://127.0.0.1:{_free_port()}/credgraph"}
+    again = cli("show", "E000000001", "--data-dir", str(data), env=dead)
+    assert again.returncode == 0 and "甲公司" in again.stdout, again.stderr
+    assert "cannot reach" in one_line_error(cli("show", "E000000001", env=dead))
     # Owner-only data directory and files, the server's own RDB and AOF included.
     assert cli("graph", "stop", "--data-dir", str(data)).stdout.strip() == "stopped"
     assert stat.S_IMODE(data.stat().st_mode) == 0o700
