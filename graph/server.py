@@ -216,9 +216,9 @@ def start(
     running = status(data_dir)
     if running is not None:
         return running
-    clear_stale(data_dir)
     # A server killed hard can leave a background-save child holding the port for a moment.
     grace = time.monotonic() + (3.0 if (data_dir / "server.pid").exists() else 0.0)
+    clear_stale(data_dir)
     while _port_taken(port) and time.monotonic() < grace:
         time.sleep(0.1)
     if _port_taken(port):
@@ -226,16 +226,17 @@ def start(
     server, module = _binaries()
     password = _password(data_dir)
     log = data_dir / "server.log"
+    # The password reaches the server on its standard input (config file "-"), never in
+    # its arguments, which other users can read in /proc until the server renames itself.
     cmd = [
         server,
+        "-",
         "--port",
         str(port),
         "--bind",
         "127.0.0.1",
         "--protected-mode",
         "yes",
-        "--requirepass",
-        password,
         "--daemonize",
         "no",
         "--dir",
@@ -256,13 +257,16 @@ def start(
     ]
     proc = subprocess.Popen(
         cmd,
-        stdin=subprocess.DEVNULL,
+        stdin=subprocess.PIPE,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,
         cwd=data_dir,
         umask=0o077,  # RDB, AOF and log files owner-only
     )
+    assert proc.stdin is not None
+    proc.stdin.write(f'requirepass "{password}"\n'.encode())
+    proc.stdin.close()
     _CHILDREN[proc.pid] = proc
     _write_private(data_dir / "server.pid", str(proc.pid))
     _write_private(data_dir / "server.port", str(port))
