@@ -91,13 +91,24 @@ def _write_private(path: Path, text: str) -> None:
     path.chmod(0o600)
 
 
+#: What the server keeps in its data directory (only these are touched by _make_private).
+_SERVER_FILES = ("password", "server.pid", "server.port", "server.log", "graph.rdb")
+_SERVER_DIRS = ("appendonlydir",)
+
+
 def _make_private(data_dir: Path) -> None:
-    """The data directory and everything in it owner-only (0700 dirs, 0600 files)."""
+    """The data directory and the server's files in it owner-only (0700 dirs, 0600 files);
+    data directories written by older versions (0755/0644) are tightened on start."""
     data_dir.chmod(0o700)
-    for path in data_dir.rglob("*"):
-        if path.is_symlink():
-            continue
-        path.chmod(0o700 if path.is_dir() else 0o600)
+    paths = [data_dir / name for name in _SERVER_FILES]
+    for name in _SERVER_DIRS:
+        d = data_dir / name
+        if d.is_dir() and not d.is_symlink():
+            d.chmod(0o700)
+            paths += list(d.iterdir())
+    for path in paths:
+        if path.is_file() and not path.is_symlink():
+            path.chmod(0o600)
 
 
 def password_of(data_dir: Path) -> str | None:
