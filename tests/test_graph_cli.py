@@ -325,3 +325,17 @@ def test_query_limits(own_server: tuple[Path, int]) -> None:
     )
     assert "time limit" in one_line_error(slow)
     assert server.status(data) is not None, "the server survives both"
+
+
+def test_start_tightens_an_old_data_dir_but_nothing_else(own_server: tuple[Path, int]) -> None:
+    data, port = own_server
+    data.mkdir(mode=0o755)
+    (data / "password").write_text("old-password-0644")
+    (data / "password").chmod(0o644)
+    (data / "notes.txt").write_text("not the server's")
+    (data / "notes.txt").chmod(0o644)
+    info = server.start(data, port)
+    assert info.password == "old-password-0644"
+    assert stat.S_IMODE(data.stat().st_mode) == 0o700
+    assert stat.S_IMODE((data / "password").stat().st_mode) == 0o600
+    assert stat.S_IMODE((data / "notes.txt").stat().st_mode) == 0o644
