@@ -189,8 +189,9 @@ ENTERPRISE_FACTS = (
 
 
 def _facts(lab: str, props: dict[str, Any]) -> dict[str, Any]:
-    """Registration facts to show. A person's birth date is cut to the year and the phone
-    masked: the full date next to the masked ID number would narrow the number down."""
+    """Registration facts to show. A person's birth date is left out and the phone masked:
+    next to the masked ID number (region prefix, sequence, check) even the birth year would
+    narrow the number to a few hundred candidates."""
     if lab == "Enterprise":
         facts = {k: props[k] for k in ENTERPRISE_FACTS if props.get(k) not in (None, "", [])}
         if isinstance(facts.get("phone"), str) and _MOBILE.match(facts["phone"]):
@@ -200,9 +201,6 @@ def _facts(lab: str, props: dict[str, Any]) -> dict[str, Any]:
     for k in ("gender", "id_masked", "employer", "members"):
         if props.get(k) not in (None, ""):
             out[k] = props[k]
-    birth = props.get("birth_date")
-    if isinstance(birth, str) and len(birth) >= 4:
-        out["birth_year"] = birth[:4]
     if isinstance(props.get("phone"), str):
         out["phone"] = _mask_phone(props["phone"])
     return out
