@@ -21,6 +21,7 @@ INDEXES: tuple[tuple[str, str], ...] = (
     ("Person", "uid"),
     ("Person", "id_hash"),
     ("Person", "name"),
+    ("Person", "merged_into"),
     ("SourceRecord", "uid"),
     ("CreditEvent", "uid"),
     ("Fact", "uid"),
