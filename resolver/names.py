@@ -277,9 +277,9 @@ def _pinyin(text: str) -> str:
     return "".join(lazy_pinyin(text))
 
 
-@lru_cache(maxsize=131_072)
-def normalise_enterprise_name(raw: str) -> EnterpriseName:
-    """All comparison forms of an enterprise name (see DOMAIN.md 2, normalisation recipe)."""
+def canonical_enterprise_name(raw: str) -> tuple[str, str | None]:
+    """The canonical full name (``EnterpriseName.normalised``) and a （原…） former name,
+    without the costlier comparison forms (region, core, pinyin)."""
     text = basic_normalise(raw)
     former = None
     m = _ANNOTATION.search(text)
@@ -289,6 +289,13 @@ def normalise_enterprise_name(raw: str) -> EnterpriseName:
     for variant, canonical in FORMS:
         if variant != canonical and variant in text:
             text = text.replace(variant, canonical)
+    return text, former
+
+
+@lru_cache(maxsize=131_072)
+def normalise_enterprise_name(raw: str) -> EnterpriseName:
+    """All comparison forms of an enterprise name (see DOMAIN.md 2, normalisation recipe)."""
+    text, former = canonical_enterprise_name(raw)
     branch = split_branch(text)
     base = branch[0] if branch else text
     region, rest = _leading_region(base)

@@ -1,0 +1,95 @@
+"""Every Cypher statement credit/ runs (the subset Neo4j 5 and FalkorDB both accept).
+Values are parameters; labels come from :mod:`graph.dialect`'s whitelist only.
+
+What graph/load.py could carry instead of these look-ups: grade history is written here
+(``Grade`` nodes); role start/end come from the role records (LEGAL_REP_OF/SERVES_AS
+``start``/``end``)."""
+
+from __future__ import annotations
+
+from graph.dialect import label
+
+ENT = label("Enterprise")
+PER = label("Person")
+EVENT_FIELDS = (
+    "c.uid AS uid, c.event_type AS event_type, c.dept AS dept, c.record_id AS record_id, "
+    "c.decision_no AS decision_no, c.date AS date, c.severity AS severity, "
+    "c.authority AS authority, c.amount AS amount, c.description AS description"
+)
+
+NODE = "MATCH (n:{label} {{uid: $uid}}) RETURN n"
+ENTERPRISE_BY_USCC = (
+    f"MATCH (n:{ENT} {{uscc: $uscc}}) RETURN n.uid AS uid, n.merged_into AS merged_into"
+)
+ENTERPRISE_BY_NAME = (
+    f"MATCH (n:{ENT} {{name: $name}}) RETURN n.uid AS uid, n.merged_into AS merged_into"
+)
+PERSON_BY_NAME = (
+    f"MATCH (n:{PER} {{name: $name}}) RETURN n.uid AS uid, n.merged_into AS merged_into"
+)
+
+#: Credit events of one subject.
+EVENTS_OF = "MATCH (s:{label} {{uid: $uid}})-[:SUBJECT_OF]->(c:CreditEvent) RETURN " + EVENT_FIELDS
+#: Credit events of many enterprises (check, grading).
+EVENTS_OF_MANY = (
+    f"UNWIND $uids AS u MATCH (s:{ENT} {{uid: u}})-[:SUBJECT_OF]->(c:CreditEvent) "
+    "RETURN s.uid AS subject_uid, " + EVENT_FIELDS
+)
+#: Every credit event of the given types, with its subject (joint-supervision lists).
+EVENTS_OF_TYPES = (
+    "MATCH (s)-[:SUBJECT_OF]->(c:CreditEvent) WHERE c.event_type IN $types "
+    "RETURN labels(s)[0] AS subject_label, s.uid AS subject_uid, s.name AS subject_name, "
+    + EVENT_FIELDS
+)
+#: Enterprises that have any credit event (grade refresh).
+SUBJECTS_WITH_EVENTS = (
+    f"MATCH (s:{ENT})-[:SUBJECT_OF]->(:CreditEvent) RETURN DISTINCT s.uid AS uid ORDER BY uid"
+)
+
+#: Persons' roles in enterprises, as the role records gave them (start/end may be null).
+ROLES_IN = (
+    f"UNWIND $uids AS u MATCH (p:{PER})-[r:LEGAL_REP_OF|SERVES_AS]->(e:{ENT} {{uid: u}}) "
+    "RETURN p.uid AS person_uid, p.name AS person_name, e.uid AS enterprise_uid, "
+    "type(r) AS rel, r.role AS role, r.start AS start, r.end AS end"
+)
+ROLES_OF_PERSON = (
+    f"MATCH (p:{PER} {{uid: $uid}})-[r:LEGAL_REP_OF|SERVES_AS]->(e:{ENT}) "
+    "RETURN p.uid AS person_uid, p.name AS person_name, e.uid AS enterprise_uid, "
+    "e.name AS enterprise_name, type(r) AS rel, r.role AS role, r.start AS start, r.end AS end"
+)
+SHAREHOLDERS = (
+    f"MATCH (h)-[s:HOLDS_SHARES]->(e:{ENT} {{uid: $uid}}) "
+    "RETURN labels(h)[0] AS label, h.uid AS uid, h.name AS name, s.ratio AS ratio "
+    "ORDER BY s.ratio DESC, uid"
+)
+BRANCHES = (
+    f"MATCH (b:{ENT})-[:BRANCH_OF]->(e:{ENT} {{uid: $uid}}) RETURN b.uid AS uid, b.name AS name "
+    "ORDER BY uid"
+)
+PARENT = (
+    f"MATCH (e:{ENT} {{uid: $uid}})-[:BRANCH_OF]->(p:{ENT}) RETURN p.uid AS uid, p.name AS name"
+)
+NAMES_OF = "UNWIND $uids AS u MATCH (n:{label} {{uid: u}}) RETURN n.uid AS uid, n.name AS name"
+
+#: The index credit check matches against: every current enterprise's keys.
+ENTERPRISE_KEYS = (
+    f"MATCH (e:{ENT}) WHERE e.merged_into IS NULL "
+    "RETURN e.uid AS uid, e.uscc AS uscc, e.name AS name, e.former_name AS former_name"
+)
+
+# -- grade history ---------------------------------------------------------------------------
+GRADE = label("Grade")
+LAST_GRADE = (
+    f"MATCH (e:{ENT} {{uid: $uid}})-[:GRADED]->(g:{GRADE}) "
+    "RETURN g.digest AS digest, g.as_of AS as_of, g.grade AS grade ORDER BY g.as_of DESC, "
+    "g.computed_at DESC LIMIT 1"
+)
+GRADE_HISTORY = (
+    f"MATCH (e:{ENT} {{uid: $uid}})-[:GRADED]->(g:{GRADE}) "
+    "RETURN g.grade AS grade, g.score AS score, g.as_of AS as_of, g.scorecard AS scorecard, "
+    "g.lines AS lines, g.computed_at AS computed_at ORDER BY g.as_of, g.computed_at"
+)
+WRITE_GRADES = (
+    f"UNWIND $rows AS r MATCH (e:{ENT} {{uid: r.entity}}) "
+    f"MERGE (g:{GRADE} {{uid: r.uid}}) SET g += r.props MERGE (e)-[:GRADED]->(g)"
+)
