@@ -81,20 +81,33 @@ def truth_rows(truth_dir: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(fh))
 
 
-def score(store: GraphStore, run_dir: Path, truth_dir: Path, dept: str, day: dt.date) -> Score:
-    key_of = golden_to_truth(run_dir, truth_dir)
-    skip = unresolved_events(run_dir)
+@dataclass
+class Truth:
+    """Everything the comparison needs from a run and its truth, read once."""
+
+    key_of: dict[str, str]
+    skip: set[str]
+    rows: list[dict[str, str]]
+
+    @classmethod
+    def read(cls, run_dir: Path, truth_dir: Path) -> Truth:
+        return cls(
+            golden_to_truth(run_dir, truth_dir), unresolved_events(run_dir), truth_rows(truth_dir)
+        )
+
+
+def score(store: GraphStore, truth: Truth, dept: str, day: dt.date) -> Score:
     s = Score(dept, day)
-    for r in truth_rows(truth_dir):
+    for r in truth.rows:
         if r["dept"] != dept:
             continue
         if not (dt.date.fromisoformat(r["from"]) <= day < dt.date.fromisoformat(r["until"])):
             continue
-        if r["basis"] in skip:
+        if r["basis"] in truth.skip:
             s.excluded += 1
             continue
         s.truth.add((r["entity_key"], r["list_type"], r["measure"]))
         s.persons += bool(r["via"]) or r["entity_key"].startswith("P")
     for e in joint_supervision_list(store, dept, day):
-        s.found.add((key_of.get(e.entity_id, e.entity_id), e.list_type, e.measure))
+        s.found.add((truth.key_of.get(e.entity_id, e.entity_id), e.list_type, e.measure))
     return s
