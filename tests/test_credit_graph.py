@@ -382,4 +382,4 @@ def test_check_resolves_like_the_linker_and_reports_hits(graph_uri: str, tmp_pat
             graph_uri,
         ],
     )
-    assert [r["hit"] for r in csv.DictReader(io.StringIO(early.output))][0] == "no"
+    assert next(r["hit"] for r in csv.DictReader(io.StringIO(early.output))) == "no"
