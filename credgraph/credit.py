@@ -16,7 +16,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from credgraph.common import graph_uri
+from credgraph.common import console, graph_uri
 
 URI_OPTION = click.option(
     "--uri", default=None, help="Graph URI (default: CREDGRAPH_GRAPH_URI or the embedded server)."
@@ -238,6 +238,14 @@ def lists_cmd(dept: str, day: dt.datetime | None, fmt: str, uri: str | None) -> 
     out.print(t)
 
 
+def _emit(text: str, out: Path | None) -> None:
+    if out is None:
+        click.echo(text, nl=False)
+    else:
+        out.write_text(text, "utf-8")
+        console.print(f"written to {out}")
+
+
 def _read_inputs(path: Path) -> list[str]:
     data = path.read_bytes()
     for enc in ("utf-8-sig", "gb18030"):
@@ -261,17 +269,25 @@ def _read_inputs(path: Path) -> list[str]:
     default="table",
     show_default=True,
 )
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write the csv/json result to this file instead of standard output.",
+)
 @URI_OPTION
-def check_cmd(file: Path, as_of: dt.datetime | None, fmt: str, uri: str | None) -> None:
+def check_cmd(
+    file: Path, as_of: dt.datetime | None, fmt: str, out: Path | None, uri: str | None
+) -> None:
     """Check suppliers/bidders (one USCC or name a line) against the lists: one result a line."""
     from credit.service import credit_check
 
     inputs = _read_inputs(file)
-    with _store(uri) as store:
+    with _store(uri) as store, console.status(f"checking {len(inputs):,} lines"):
         results = credit_check(store, inputs, _day(as_of))
     rows = [r.as_dict() for r in results]
     if fmt == "json":
-        click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+        _emit(json.dumps(rows, ensure_ascii=False, indent=2) + "\n", out)
         return
     if fmt == "csv":
         buf = io.StringIO()
@@ -290,9 +306,9 @@ def check_cmd(file: Path, as_of: dt.datetime | None, fmt: str, uri: str | None) 
                     for c in CHECK_COLUMNS
                 ]
             )
-        click.echo(buf.getvalue(), nl=False)
+        _emit(buf.getvalue(), out)
         return
-    out = _out()
+    term = _out()
     hits = sum(1 for r in results if r.hit)
     t = Table(
         "#",
@@ -317,7 +333,7 @@ def check_cmd(file: Path, as_of: dt.datetime | None, fmt: str, uri: str | None) 
             "\n".join(res.list_types),
             "\n".join(res.measures),
         )
-    out.print(t)
+    term.print(t)
 
 
 @credit.command("grade")
