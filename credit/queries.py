@@ -28,6 +28,15 @@ PERSON_BY_NAME = (
     f"MATCH (n:{PER} {{name: $name}}) RETURN n.uid AS uid, n.merged_into AS merged_into"
 )
 
+#: Everything a profile shows around one node, in one round trip (events and relations).
+NEIGHBOURHOOD = (
+    "MATCH (n:{label} {{uid: $uid}})-[r:SUBJECT_OF|LEGAL_REP_OF|SERVES_AS|HOLDS_SHARES|BRANCH_OF]-(x) "
+    "RETURN type(r) AS rel, startNode(r).uid = n.uid AS outgoing, labels(x)[0] AS label, "
+    "x.uid AS uid, x.name AS name, r.role AS role, r.start AS start, r.end AS end, "
+    "r.ratio AS ratio, x.event_type AS event_type, x.dept AS dept, x.record_id AS record_id, "
+    "x.decision_no AS decision_no, x.date AS date, x.severity AS severity, "
+    "x.authority AS authority, x.amount AS amount, x.description AS description"
+)
 #: Credit events of one subject.
 EVENTS_OF = "MATCH (s:{label} {{uid: $uid}})-[:SUBJECT_OF]->(c:CreditEvent) RETURN " + EVENT_FIELDS
 #: Credit events of many enterprises (check, grading).
@@ -52,24 +61,6 @@ ROLES_IN = (
     "RETURN p.uid AS person_uid, p.name AS person_name, e.uid AS enterprise_uid, "
     "type(r) AS rel, r.role AS role, r.start AS start, r.end AS end"
 )
-ROLES_OF_PERSON = (
-    f"MATCH (p:{PER} {{uid: $uid}})-[r:LEGAL_REP_OF|SERVES_AS]->(e:{ENT}) "
-    "RETURN p.uid AS person_uid, p.name AS person_name, e.uid AS enterprise_uid, "
-    "e.name AS enterprise_name, type(r) AS rel, r.role AS role, r.start AS start, r.end AS end"
-)
-SHAREHOLDERS = (
-    f"MATCH (h)-[s:HOLDS_SHARES]->(e:{ENT} {{uid: $uid}}) "
-    "RETURN labels(h)[0] AS label, h.uid AS uid, h.name AS name, s.ratio AS ratio "
-    "ORDER BY s.ratio DESC, uid"
-)
-BRANCHES = (
-    f"MATCH (b:{ENT})-[:BRANCH_OF]->(e:{ENT} {{uid: $uid}}) RETURN b.uid AS uid, b.name AS name "
-    "ORDER BY uid"
-)
-PARENT = (
-    f"MATCH (e:{ENT} {{uid: $uid}})-[:BRANCH_OF]->(p:{ENT}) RETURN p.uid AS uid, p.name AS name"
-)
-NAMES_OF = "UNWIND $uids AS u MATCH (n:{label} {{uid: u}}) RETURN n.uid AS uid, n.name AS name"
 
 #: The index credit check matches against: every current enterprise's keys.
 ENTERPRISE_KEYS = (

@@ -496,54 +496,42 @@ def _profile_plan(
     catalog: Catalog, key: str, day: dt.date, include_restricted: bool
 ) -> Plan[CreditProfile]:
     lab, uid, props, redirected = yield from _resolve_plan(key)
-    rows = yield q.EVENTS_OF.format(label=label(lab)), {"uid": uid}
-    events = [_event(r, uid, lab, props.get("name")) for r in rows]
+    # One round trip for the whole neighbourhood: events, roles, shares, branches.
+    near = yield q.NEIGHBOURHOOD.format(label=label(lab)), {"uid": uid}
+    events = [
+        _event(r, uid, lab, props.get("name"))
+        for r in near
+        if r["rel"] == "SUBJECT_OF" and r["label"] == "CreditEvent"
+    ]
     assessments = _assess_all(catalog, events, day)
     relations: list[Relation] = []
-    reaches: list[_Reach] = []
-    if lab == "Enterprise":
-        role_rows = yield q.ROLES_IN, {"uids": [uid]}
-        roles = [_role(r) for r in role_rows]
-        for ro in sorted(
-            roles, key=lambda x: (x.rel != "LEGAL_REP_OF", str(x.start), x.person_uid)
-        ):
-            relations.append(
-                Relation(
-                    "legal_rep" if ro.rel == "LEGAL_REP_OF" else "officer",
-                    ro.person_uid,
-                    ro.person_name,
-                    ro.role,
-                    ro.start,
-                    ro.end,
+    roles: list[Role] = []
+    for r in near:
+        if r["rel"] in ("LEGAL_REP_OF", "SERVES_AS") and r["label"] in ("Person", "Enterprise"):
+            person = (uid, props.get("name")) if lab == "Person" else (r["uid"], r.get("name"))
+            firm = r["uid"] if lab == "Person" else uid
+            roles.append(
+                Role(
+                    person[0],
+                    person[1],
+                    firm,
+                    r["rel"],
+                    r.get("role"),
+                    parse_date(r.get("start")),
+                    parse_date(r.get("end")),
                 )
             )
-        r: Row
-        for r in (yield q.SHAREHOLDERS, {"uid": uid}):
-            ratio = r.get("ratio")
+    names = {r["uid"]: r.get("name") for r in near}
+    roles.sort(
+        key=lambda x: (x.rel != "LEGAL_REP_OF", str(x.start), x.person_uid, x.enterprise_uid)
+    )
+    for ro in roles:
+        if lab == "Enterprise":
+            kind = "legal_rep" if ro.rel == "LEGAL_REP_OF" else "officer"
             relations.append(
-                Relation(
-                    "shareholder",
-                    r["uid"],
-                    r.get("name"),
-                    r.get("label"),
-                    ratio=float(ratio) if isinstance(ratio, (int, float)) else None,
-                )
+                Relation(kind, ro.person_uid, ro.person_name, ro.role, ro.start, ro.end)
             )
-        for r in (yield q.BRANCHES, {"uid": uid}):
-            relations.append(Relation("branch", r["uid"], r.get("name")))
-        for r in (yield q.PARENT, {"uid": uid}):
-            relations.append(Relation("parent", r["uid"], r.get("name")))
-        reaches = [
-            x for x in _reaches(catalog, assessments, {uid: roles}, day) if x.entity_id == uid
-        ]
-        registration = _registration(props)
-        g: Grade | None = grade(catalog.scorecard, assessments, day)
-        restricted = False
-    else:
-        role_rows = yield q.ROLES_OF_PERSON, {"uid": uid}
-        roles = [_role(r) for r in role_rows]
-        names = {r["enterprise_uid"]: r.get("enterprise_name") for r in role_rows}
-        for ro in roles:
+        else:
             relations.append(
                 Relation(
                     "role",
@@ -554,6 +542,24 @@ def _profile_plan(
                     ro.end,
                 )
             )
+    for r in sorted(near, key=lambda r: (-(r.get("ratio") or 0), r["uid"])):
+        ratio = r.get("ratio")
+        share = float(ratio) if isinstance(ratio, (int, float)) else None
+        if r["rel"] == "HOLDS_SHARES":
+            kind = "investment" if r["outgoing"] else "shareholder"
+            relations.append(Relation(kind, r["uid"], r.get("name"), r["label"], ratio=share))
+        elif r["rel"] == "BRANCH_OF":
+            relations.append(
+                Relation("parent" if r["outgoing"] else "branch", r["uid"], r.get("name"))
+            )
+    if lab == "Enterprise":
+        reaches = [
+            x for x in _reaches(catalog, assessments, {uid: roles}, day) if x.entity_id == uid
+        ]
+        registration = _registration(props)
+        g: Grade | None = grade(catalog.scorecard, assessments, day)
+        restricted = False
+    else:
         own = [x for x in _reaches(catalog, assessments, {}, day) if x.entity_id == uid]
         firms = sorted({r.enterprise_uid for r in roles})
         ent_assessments: list[Assessment] = []

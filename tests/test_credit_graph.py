@@ -146,6 +146,23 @@ def test_profiles_explain_their_grades_and_keep_history(store: FalkorStore) -> N
     assert grades == {"A", "B", "C", "D"}
 
 
+def test_profile_relations_are_the_graph_s(store: FalkorStore) -> None:
+    row = store.read(
+        "MATCH (p:Person)-[r:LEGAL_REP_OF]->(e:Enterprise) WHERE r.end IS NOT NULL "
+        "RETURN e.uid AS e, p.uid AS p, r.start AS start, r.end AS end ORDER BY e LIMIT 1"
+    )[0]
+    prof = credit_profile(store, row["e"], AS_OF)
+    reps = {(r.uid, str(r.start), str(r.end)) for r in prof.relations if r.kind == "legal_rep"}
+    assert (row["p"], row["start"], row["end"]) in reps  # a former representative, with term
+    n = store.read(
+        "MATCH (x)-[r:HOLDS_SHARES|BRANCH_OF|LEGAL_REP_OF|SERVES_AS]-(e:Enterprise {uid: $uid}) "
+        "RETURN count(r) AS n",
+        {"uid": row["e"]},
+    )[0]["n"]
+    assert len(prof.relations) == n
+    assert prof.registration["uscc"] and prof.registration["lifecycle"] == "active"
+
+
 def test_grades_are_recomputed_when_events_change(
     acceptance: tuple[str, Truth, Path], graph_server: ServerInfo
 ) -> None:
