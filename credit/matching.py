@@ -14,7 +14,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from resolver.identifiers import check_uscc, normalise_identifier
-from resolver.names import _leading_region, canonical_enterprise_name
+from resolver.names import (
+    _leading_region,
+    canonical_enterprise_name,
+    canonical_enterprise_names,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,35 +37,59 @@ class CheckIndex:
     by_uscc: dict[str, list[str]]
     by_name: dict[str, list[str]]
     by_former: dict[str, list[str]]
-    by_body: dict[str, list[str]]  # canonical name without its leading place names
     names: dict[str, str]
     size: int = 0
+    _body: dict[str, list[str]] | None = None  # canonical name without its place prefix
+
+    @property
+    def by_body(self) -> dict[str, list[str]]:
+        """Built on first use: most look-ups never need it."""
+        if self._body is None:
+            body: dict[str, list[str]] = defaultdict(list)
+            for text, uids in self.by_name.items():
+                body[_leading_region(text)[1]].extend(uids)
+            self._body = dict(body)
+        return self._body
 
     @classmethod
-    def build(cls, rows: Iterable[dict[str, object]]) -> CheckIndex:
+    def build(cls, packed: Iterable[str]) -> CheckIndex:
+        """From :data:`credit.queries.ENTERPRISE_KEYS` rows: ``uid¦uscc¦former name¦name``."""
+        from credit.queries import KEY_SEPARATOR
+
+        uids: list[str] = []
+        usccs: list[str] = []
+        raw_names: list[str] = []
+        formers: dict[int, str] = {}
+        for k in packed:
+            uid, uscc, former, name = k.split(KEY_SEPARATOR, 3)
+            if KEY_SEPARATOR in name:  # a separator inside a name: the former name is unknown
+                former, name = "", f"{former}{KEY_SEPARATOR}{name}"
+            if former:
+                formers[len(uids)] = former
+            uids.append(uid)
+            usccs.append(uscc)
+            raw_names.append(name)
         by_uscc: dict[str, list[str]] = defaultdict(list)
         by_name: dict[str, list[str]] = defaultdict(list)
         by_former: dict[str, list[str]] = defaultdict(list)
-        by_body: dict[str, list[str]] = defaultdict(list)
         names: dict[str, str] = {}
-        n = 0
-        for r in rows:
-            uid = str(r["uid"])
-            n += 1
-            if isinstance(r.get("uscc"), str):
-                by_uscc[str(r["uscc"])].append(uid)
-            name = r.get("name")
-            if isinstance(name, str) and name:
-                names[uid] = name
-                canon, former = canonical_enterprise_name(name)
-                by_name[canon].append(uid)
-                by_body[_leading_region(canon)[1]].append(uid)
-                if former:
-                    by_former[canonical_enterprise_name(former)[0]].append(uid)
-            former_name = r.get("former_name")
-            if isinstance(former_name, str) and former_name:
-                by_former[canonical_enterprise_name(former_name)[0]].append(uid)
-        return cls(dict(by_uscc), dict(by_name), dict(by_former), dict(by_body), names, n)
+        canon = canonical_enterprise_names(raw_names)
+        former_canon = dict(
+            zip(formers, canonical_enterprise_names(list(formers.values())), strict=True)
+        )
+        for i, uid in enumerate(uids):
+            if usccs[i]:
+                by_uscc[usccs[i]].append(uid)
+            if not raw_names[i]:
+                continue
+            names[uid] = raw_names[i]
+            text, annotated = canon[i]
+            by_name[text].append(uid)
+            if annotated:
+                by_former[canonical_enterprise_name(annotated)[0]].append(uid)
+            if i in former_canon:
+                by_former[former_canon[i][0]].append(uid)
+        return cls(dict(by_uscc), dict(by_name), dict(by_former), names, len(uids))
 
     def _one(self, uids: list[str], how: str, note: str = "") -> Match:
         uniq = sorted(set(uids))

@@ -62,12 +62,14 @@ ROLES_IN = (
     "type(r) AS rel, r.role AS role, r.start AS start, r.end AS end"
 )
 
-#: The index credit check matches against: every current enterprise's keys.
+#: The index credit check matches against: every current enterprise's keys, packed into one
+#: string a row (the client parses results cell by cell: one cell is 4x cheaper than four).
+KEY_SEPARATOR = "¦"
 ENTERPRISE_KEYS = (
     f"MATCH (e:{ENT}) WHERE e.merged_into IS NULL "
-    "RETURN e.uid AS uid, e.uscc AS uscc, e.name AS name, e.former_name AS former_name"
+    f"RETURN e.uid + '{KEY_SEPARATOR}' + coalesce(e.uscc, '') + '{KEY_SEPARATOR}' + "
+    f"coalesce(e.former_name, '') + '{KEY_SEPARATOR}' + coalesce(e.name, '') AS k"
 )
-
 # -- grade history ---------------------------------------------------------------------------
 GRADE = label("Grade")
 LAST_GRADE = (

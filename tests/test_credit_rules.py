@@ -187,3 +187,17 @@ def test_expired_and_repaired_events_do_not_count() -> None:
         CAT.scorecard, [assess(CAT, old, day), assess(CAT, repaired, day, D(2026, 7, 1))], day
     )
     assert (g.grade, g.score, len(g.lines)) == ("A", 100.0, 1)
+
+
+def test_batch_canonical_names_equal_one_by_one() -> None:
+    from resolver.names import canonical_enterprise_name, canonical_enterprise_names
+
+    names = [
+        "深圳市騰訊計算機系統有限責任公司",
+        "佛山市南海区永盛五金制品有限公司（原佛山市永盛五金厂）",
+        " 广州 同名 贸易 有限公司。",
+        "",
+        "腾讯科技(深圳)有限公司",
+        "ABC Trading Co., Ltd.",
+    ]
+    assert canonical_enterprise_names(names) == [canonical_enterprise_name(n) for n in names]
