@@ -72,10 +72,9 @@ ENTERPRISE_KEYS = (
 )
 # -- grade history ---------------------------------------------------------------------------
 GRADE = label("Grade")
-LAST_GRADE = (
-    f"MATCH (e:{ENT} {{uid: $uid}})-[:GRADED]->(g:{GRADE}) "
-    "RETURN g.digest AS digest, g.as_of AS as_of, g.grade AS grade ORDER BY g.as_of DESC, "
-    "g.computed_at DESC LIMIT 1"
+LAST_GRADES = (
+    f"UNWIND $uids AS u MATCH (e:{ENT} {{uid: u}})-[:GRADED]->(g:{GRADE}) "
+    "RETURN e.uid AS uid, g.digest AS digest, g.as_of AS as_of, g.computed_at AS computed_at"
 )
 GRADE_HISTORY = (
     f"MATCH (e:{ENT} {{uid: $uid}})-[:GRADED]->(g:{GRADE}) "

@@ -836,11 +836,16 @@ def refresh_grades(
         by_subject: dict[str, list[Event]] = defaultdict(list)
         for r in store.read(q.EVENTS_OF_MANY, {"uids": chunk}):
             by_subject[r["subject_uid"]].append(_event(r, r["subject_uid"], "Enterprise"))
+        last: dict[str, tuple[str, str, str]] = {}
+        for r in store.read(q.LAST_GRADES, {"uids": chunk}):
+            key = (str(r["as_of"]), str(r["computed_at"]), str(r["digest"]))
+            if r["uid"] not in last or key > last[r["uid"]]:
+                last[r["uid"]] = key
         rows = []
         for uid in chunk:
             g = grade(cat.scorecard, _assess_all(cat, by_subject.get(uid, []), day), day)
-            last = store.read(q.LAST_GRADE, {"uid": uid})
-            if last and last[0]["digest"] == g.digest and last[0]["as_of"] <= day.isoformat():
+            prev = last.get(uid)
+            if prev and prev[2] == g.digest and prev[0] <= day.isoformat():
                 continue
             rows.append(
                 {
