@@ -128,7 +128,7 @@ def test_person_ids_are_masked_in_messages(generated: tuple[Path, Summary]) -> N
             for f in e.flags:
                 if f.field in ("id_number", "legal_rep_id", "holder_id_number"):
                     raw = e.raw[f.field]
-                    if len(raw) >= 15:
+                    if len(raw) >= 15 and "*" not in raw:  # a published masked ID is masked
                         assert raw not in f.message and "*" in f.message
 
 
