@@ -9,6 +9,7 @@ import click
 
 from credgraph import __version__
 from credgraph.batch import check, evaluate, generate, link
+from credgraph.credit import credit
 from credgraph.graphdb import graph, load
 from credgraph.records import history_cmd, links_cmd, resolve_id
 from credgraph.review import review
@@ -33,6 +34,7 @@ for command in (
     graph,
     load,
     show,
+    credit,
 ):
     main.add_command(command)
 

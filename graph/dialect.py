@@ -28,6 +28,7 @@ INDEXES: tuple[tuple[str, str], ...] = (
     ("TaxDeclaration", "uid"),
     ("Address", "uid"),
     ("Phone", "uid"),
+    ("Grade", "uid"),  # credit grade history (credit/)
 )
 LABELS = frozenset(label for label, _ in INDEXES)
 
