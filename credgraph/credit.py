@@ -16,11 +16,9 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from credgraph.common import console, graph_uri
+from credgraph.common import console
+from credgraph.graphconn import graph_options, open_graph, query_failed
 
-URI_OPTION = click.option(
-    "--uri", default=None, help="Graph URI (default: CREDGRAPH_GRAPH_URI or the embedded server)."
-)
 AS_OF_OPTION = click.option(
     "--as-of",
     "as_of",
@@ -47,17 +45,17 @@ def credit() -> None:
 
 
 @contextmanager
-def _store(uri: str | None) -> Iterator[Any]:
+def _store(uri: str | None, data_dir: Path | None, password_file: Path | None) -> Iterator[Any]:
+    """The graph for a command's options; graph and credit errors as one-line messages."""
     from credit.service import CreditError
-    from graph.store import GraphStoreError, open_store
+    from graph.store import GraphStoreError
 
-    try:
-        store = open_store(graph_uri(uri))
-    except GraphStoreError as exc:
-        raise click.ClickException(str(exc)) from exc
+    store = open_graph(uri, data_dir, password_file)
     try:
         yield store
-    except (GraphStoreError, CreditError) as exc:
+    except GraphStoreError as exc:
+        raise query_failed(exc) from exc
+    except CreditError as exc:
         raise click.ClickException(str(exc).strip("'\"")) from exc
     finally:
         store.close()
@@ -74,15 +72,22 @@ def _out() -> Console:
 @credit.command("profile")
 @click.argument("key")
 @AS_OF_OPTION
-@URI_OPTION
+@graph_options
 @click.option(
     "--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True
 )
-def profile_cmd(key: str, as_of: dt.datetime | None, uri: str | None, fmt: str) -> None:
+def profile_cmd(
+    key: str,
+    as_of: dt.datetime | None,
+    uri: str | None,
+    data_dir: Path | None,
+    password_file: Path | None,
+    fmt: str,
+) -> None:
     """Credit profile of an enterprise (golden ID, USCC or name) or a person (restricted)."""
     from credit.service import credit_profile
 
-    with _store(uri) as store:
+    with _store(uri, data_dir, password_file) as store:
         p = credit_profile(store, key, _day(as_of))
     if fmt == "json":
         click.echo(json.dumps(p.as_dict(), ensure_ascii=False, indent=2))
@@ -190,12 +195,19 @@ def profile_cmd(key: str, as_of: dt.datetime | None, uri: str | None, fmt: str) 
     default="table",
     show_default=True,
 )
-@URI_OPTION
-def lists_cmd(dept: str, day: dt.datetime | None, fmt: str, uri: str | None) -> None:
+@graph_options
+def lists_cmd(
+    dept: str,
+    day: dt.datetime | None,
+    fmt: str,
+    uri: str | None,
+    data_dir: Path | None,
+    password_file: Path | None,
+) -> None:
     """Every entity DEPT must apply joint measures to on a day, with basis and period."""
     from credit.service import joint_supervision_list
 
-    with _store(uri) as store:
+    with _store(uri, data_dir, password_file) as store:
         entries = joint_supervision_list(store, dept.upper(), _day(day))
     rows = [e.as_dict() for e in entries]
     if fmt == "json":
@@ -275,15 +287,24 @@ def _read_inputs(path: Path) -> list[str]:
     default=None,
     help="Write the csv/json result to this file instead of standard output.",
 )
-@URI_OPTION
+@graph_options
 def check_cmd(
-    file: Path, as_of: dt.datetime | None, fmt: str, out: Path | None, uri: str | None
+    file: Path,
+    as_of: dt.datetime | None,
+    fmt: str,
+    out: Path | None,
+    uri: str | None,
+    data_dir: Path | None,
+    password_file: Path | None,
 ) -> None:
     """Check suppliers/bidders (one USCC or name a line) against the lists: one result a line."""
     from credit.service import credit_check
 
     inputs = _read_inputs(file)
-    with _store(uri) as store, console.status(f"checking {len(inputs):,} lines"):
+    with (
+        _store(uri, data_dir, password_file) as store,
+        console.status(f"checking {len(inputs):,} lines"),
+    ):
         results = credit_check(store, inputs, _day(as_of))
     rows = [r.as_dict() for r in results]
     if fmt == "json":
@@ -344,14 +365,21 @@ def check_cmd(
     is_flag=True,
     help="Recompute every enterprise's grade and keep changes in the graph's history.",
 )
-@URI_OPTION
-def grade_cmd(key: str | None, as_of: dt.datetime | None, refresh: bool, uri: str | None) -> None:
+@graph_options
+def grade_cmd(
+    key: str | None,
+    as_of: dt.datetime | None,
+    refresh: bool,
+    uri: str | None,
+    data_dir: Path | None,
+    password_file: Path | None,
+) -> None:
     """An enterprise's grade with its explanation and history; --refresh regrades all."""
     from credit.service import credit_grade, refresh_grades
 
     if not key and not refresh:
         raise click.UsageError("give an enterprise KEY, or --refresh")
-    with _store(uri) as store:
+    with _store(uri, data_dir, password_file) as store:
         if refresh:
             graded, stored = refresh_grades(store, _day(as_of))
             click.echo(f"graded {graded:,} enterprises; {stored:,} new grades kept in the history")

@@ -266,9 +266,8 @@ def test_cli_lists_csv_equals_the_service(
             "2026-11-01",
             "--format",
             "csv",
-            "--uri",
-            acceptance[0],
         ],
+        env={"CREDGRAPH_GRAPH_URI": acceptance[0]},
     )
     assert res.exit_code == 0, res.output
     rows = list(csv.DictReader(io.StringIO(res.output)))
@@ -278,11 +277,28 @@ def test_cli_lists_csv_equals_the_service(
         (e.entity_id, e.measure) for e in expected
     ]
     table = runner.invoke(
-        main, ["credit", "lists", "--dept", "FIN", "--date", "2026-11-01", "--uri", acceptance[0]]
+        main,
+        [
+            "credit",
+            "lists",
+            "--dept",
+            "FIN",
+            "--date",
+            "2026-11-01",
+        ],
+        env={"CREDGRAPH_GRAPH_URI": acceptance[0]},
     )
     assert table.exit_code == 0 and f"FIN: {len(expected)} measures to apply" in table.output
     assert "{" not in table.output  # a table, not Python dicts
-    bad = runner.invoke(main, ["credit", "profile", "不存在的公司", "--uri", acceptance[0]])
+    bad = runner.invoke(
+        main,
+        [
+            "credit",
+            "profile",
+            "不存在的公司",
+        ],
+        env={"CREDGRAPH_GRAPH_URI": acceptance[0]},
+    )
     assert bad.exit_code == 1 and "no enterprise or person" in bad.output
     assert "Traceback" not in bad.output
 
@@ -350,9 +366,8 @@ def test_check_resolves_like_the_linker_and_reports_hits(graph_uri: str, tmp_pat
             "2026-11-01",
             "--format",
             "csv",
-            "--uri",
-            graph_uri,
         ],
+        env={"CREDGRAPH_GRAPH_URI": graph_uri},
     )
     assert res.exit_code == 0, res.output
     rows = list(csv.DictReader(io.StringIO(res.output)))
@@ -379,9 +394,8 @@ def test_check_resolves_like_the_linker_and_reports_hits(graph_uri: str, tmp_pat
             "2026-11-01",
             "--format",
             "json",
-            "--uri",
-            graph_uri,
         ],
+        env={"CREDGRAPH_GRAPH_URI": graph_uri},
     )
     assert [r["match"] for r in json.loads(as_json.output)] == [r["match"] for r in rows]
     # before the listing date there is no hit
@@ -395,8 +409,7 @@ def test_check_resolves_like_the_linker_and_reports_hits(graph_uri: str, tmp_pat
             "2026-04-30",
             "--format",
             "csv",
-            "--uri",
-            graph_uri,
         ],
+        env={"CREDGRAPH_GRAPH_URI": graph_uri},
     )
     assert next(r["hit"] for r in csv.DictReader(io.StringIO(early.output))) == "no"
