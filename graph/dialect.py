@@ -25,6 +25,8 @@ INDEXES: tuple[tuple[str, str], ...] = (
     ("TaxDeclaration", "uid"),
     ("Address", "uid"),
     ("Phone", "uid"),
+    ("Finding", "uid"),
+    ("Finding", "rule"),
 )
 LABELS = frozenset(label for label, _ in INDEXES)
 

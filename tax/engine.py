@@ -1,0 +1,219 @@
+"""The rule interpreter: joins each rule's inputs on golden entity and period, computes its
+aggregates, and evaluates its condition and gap formula. No rule has code of its own.
+
+Scopes (see ``catalog/rules/*.yaml``):
+- ``quarter``: facts and declarations inside one quarter (monthly records add up);
+- ``due``: facts whose grace period ends in the quarter (each fact is checked once, in the
+  quarter it falls due), against the entity's declarations from the start of the fact's
+  year to the end of that quarter;
+- ``entity``: every registered entity, with its records overlapping the quarter.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from tax.catalog import Catalog, Rule, Selector
+from tax.expr import Evaluator
+from tax.periods import Quarter
+from tax.tables import EntityRow, Record, Tables
+
+#: A missing expected input (e.g. no VAT return at all) lowers confidence by this factor.
+MISSING_EXPECTED_FACTOR = 0.8
+
+
+@dataclass(slots=True)
+class Candidate:
+    """A rule firing for one entity and period (a finding before it is stored)."""
+
+    rule: str
+    entity: EntityRow
+    period: str
+    estimated_gap: float
+    confidence: float
+    inputs: dict[str, Any]
+    evidence: list[dict[str, Any]]
+
+    @property
+    def uid(self) -> str:
+        return finding_uid(self.rule, self.entity.uid, self.period)
+
+    @property
+    def evidence_hash(self) -> str:
+        return evidence_hash(self.evidence)
+
+
+def finding_uid(rule: str, entity: str, period: str) -> str:
+    """A finding's stable identity: rule + golden entity + period."""
+    return f"{rule}:{entity}:{period}"
+
+
+def evidence_hash(evidence: list[dict[str, Any]]) -> str:
+    text = json.dumps(
+        sorted(evidence, key=lambda e: (e["label"], e["uid"])), sort_keys=True, ensure_ascii=False
+    )
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+def _matches(sel: Selector, rec: Record) -> bool:
+    if rec.label != sel.node:
+        return False
+    for fld, allowed in sel.match.items():
+        value = (
+            rec.dept if fld == "dept" else rec.kind if fld in ("fact_type", "tax_type") else None
+        )
+        if fld == "unit":
+            value = rec.values.get("unit")
+        if value not in allowed:
+            return False
+    return True
+
+
+def _aggregate(func: str, field: str | None, records: list[Record]) -> float:
+    if func == "count":
+        return float(len(records))
+    key = field or ""
+    nums = [float(r.values[key]) for r in records if isinstance(r.values.get(key), (int, float))]
+    if func == "sum":
+        return sum(nums)
+    if not nums:
+        return 0.0
+    return max(nums) if func == "max" else min(nums)
+
+
+def _entity_ok(rule: Rule, e: EntityRow) -> bool:
+    def field_value(fld: str) -> str | None:
+        if fld == "uscc_prefix":
+            return e.uscc[:1] if e.uscc else None
+        value: str | None = getattr(e, fld)
+        return value
+
+    for fld, allowed in rule.entity_filter.items():
+        if field_value(fld) not in allowed:
+            return False
+    return all(field_value(fld) not in vals for fld, vals in rule.exempt.items())
+
+
+class RuleRunner:
+    """Evaluates rules over exported tables for a list of quarters."""
+
+    def __init__(self, catalog: Catalog, tables: Tables) -> None:
+        self.catalog = catalog
+        self.tables = tables
+        self.evaluate = Evaluator()
+
+    def run(
+        self,
+        rules: Iterable[Rule],
+        quarters: list[Quarter],
+        progress: Callable[[str, int], None] | None = None,
+    ) -> list[Candidate]:
+        out: list[Candidate] = []
+        for rule in rules:
+            found = list(self.run_rule(rule, quarters))
+            out.extend(found)
+            if progress:
+                progress(rule.id, len(found))
+        return out
+
+    def _selected(self, rule: Rule, entity: str) -> dict[str, list[Record]]:
+        records = self.tables.by_entity.get(entity, [])
+        return {name: [r for r in records if _matches(sel, r)] for name, sel in rule.inputs.items()}
+
+    def run_rule(self, rule: Rule, quarters: list[Quarter]) -> Iterable[Candidate]:
+        if rule.scope == "entity":
+            entities: Iterable[str] = self.tables.entities
+        else:
+            entities = self.tables.by_entity
+        for uid in entities:
+            entity = self.tables.entities.get(uid)
+            if entity is None or not _entity_ok(rule, entity):
+                continue
+            selected = self._selected(rule, uid)
+            if rule.scope != "entity" and not any(selected[n] for n in rule.inputs):
+                continue
+            for q in quarters:
+                groups = self._group(rule, selected, q)
+                if groups is None:
+                    continue
+                cand = self._evaluate(rule, entity, q, groups)
+                if cand is not None:
+                    yield cand
+
+    def _group(
+        self, rule: Rule, selected: dict[str, list[Record]], q: Quarter
+    ) -> dict[str, list[Record]] | None:
+        """The records of each input that take part for quarter q (None: nothing to check)."""
+        if rule.scope == "quarter":
+            groups = {
+                n: [r for r in recs if _inside(r, q.start, q.end)] for n, recs in selected.items()
+            }
+        elif rule.scope == "entity":
+            groups = {
+                n: [r for r in recs if _overlaps(r, q.start, q.end)] for n, recs in selected.items()
+            }
+        else:
+            grace = dt.timedelta(days=rule.grace_days)
+            due = {
+                n: [r for r in selected[n] if r.start and q.start <= r.start + grace <= q.end]
+                for n in rule.due_inputs
+            }
+            first = [r.start for recs in due.values() for r in recs if r.start]
+            if not first:
+                return None
+            year_start = dt.date(min(first).year, 1, 1)
+            groups = {
+                n: due[n] if n in due else [r for r in recs if _overlaps(r, year_start, q.end)]
+                for n, recs in selected.items()
+            }
+        if any(not groups[n] for n in rule.require):
+            return None
+        return groups
+
+    def _evaluate(
+        self, rule: Rule, entity: EntityRow, q: Quarter, groups: dict[str, list[Record]]
+    ) -> Candidate | None:
+        names: dict[str, Any] = dict(rule.params)
+        computed: dict[str, Any] = {}
+        for agg in rule.values:
+            computed[agg.name] = _aggregate(agg.func, agg.field, groups[agg.input])
+        for lk in rule.lookups:
+            value = self.catalog.lookup(lk.table, getattr(entity, lk.key))
+            if value is None:
+                return None  # no benchmark for the entity's trade: not checkable
+            computed[lk.name] = value
+        names.update(computed)
+        names["period_days"] = (q.end - q.start).days + 1
+        names["days_registered"] = (q.end - entity.established).days if entity.established else None
+        if names["days_registered"] is None and "days_registered" in rule.condition:
+            return None
+        if not self.evaluate(rule.compiled["condition"], names):
+            return None
+        gap = float(self.evaluate(rule.compiled["gap"], names))
+        confidence = rule.confidence
+        for n in rule.expects:
+            if not groups[n]:
+                confidence *= MISSING_EXPECTED_FACTOR
+        evidence = [r.evidence() for n in rule.inputs for r in groups[n]]
+        return Candidate(
+            rule=rule.id,
+            entity=entity,
+            period=q.label,
+            estimated_gap=round(max(gap, 0.0), 2),
+            confidence=round(confidence, 2),
+            inputs={k: round(v, 2) if isinstance(v, float) else v for k, v in computed.items()},
+            evidence=sorted(evidence, key=lambda e: (e["label"], e["dept"], e["record_id"])),
+        )
+
+
+def _inside(r: Record, start: dt.date, end: dt.date) -> bool:
+    return r.start is not None and r.end is not None and start <= r.start and r.end <= end
+
+
+def _overlaps(r: Record, start: dt.date, end: dt.date) -> bool:
+    return r.start is not None and r.end is not None and r.start <= end and r.end >= start
