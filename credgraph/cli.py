@@ -12,6 +12,7 @@ from credgraph.batch import check, evaluate, generate, link
 from credgraph.graphdb import graph, load
 from credgraph.records import history_cmd, links_cmd, resolve_id
 from credgraph.review import review
+from credgraph.tax import tax
 
 
 @click.group()
@@ -31,6 +32,7 @@ for command in (
     review,
     graph,
     load,
+    tax,
 ):
     main.add_command(command)
 

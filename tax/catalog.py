@@ -86,6 +86,14 @@ class Catalog:
     rules: dict[str, Rule]
     tables: dict[str, dict[str, float]]
     aliases: dict[str, str]
+    name_industries: dict[str, str] = field(default_factory=dict)
+
+    def industry_from_name(self, name: str | None) -> str | None:
+        """The industry section the trade word of a name implies (longest word first)."""
+        if not name:
+            return None
+        hits = [w for w in self.name_industries if w in name]
+        return self.name_industries[max(hits, key=len)] if hits else None
 
     def lookup(self, table: str, key: str | None) -> float | None:
         """A table value for a key (section names are mapped to their letter first)."""
@@ -159,13 +167,17 @@ def load_catalog(directory: Path = CATALOG_DIR) -> Catalog:
     chk = _Checker(tables_path, lines)
     top = chk.mapping(data, ())
     for key in top:
-        if key not in ("aliases", "tables"):
-            raise chk.fail((key,), "unknown key (allowed: aliases, tables)")
+        if key not in ("aliases", "tables", "name_industries"):
+            raise chk.fail((key,), "unknown key (allowed: aliases, name_industries, tables)")
     aliases = {str(k): str(v) for k, v in chk.mapping(top.get("aliases", {}), ("aliases",)).items()}
     tables: dict[str, dict[str, float]] = {}
     for name, table in chk.mapping(top.get("tables", {}), ("tables",)).items():
         rows = chk.mapping(table, ("tables", name))
         tables[name] = {str(k): chk.number(v, ("tables", name, str(k))) for k, v in rows.items()}
+    name_industries = {
+        str(k): str(v)
+        for k, v in chk.mapping(top.get("name_industries", {}), ("name_industries",)).items()
+    }
     rules: dict[str, Rule] = {}
     files = sorted((directory / "rules").glob("*.yaml"))
     if not files:
@@ -175,7 +187,7 @@ def load_catalog(directory: Path = CATALOG_DIR) -> Catalog:
         if rule.id in rules:
             raise CatalogError(f"{path}:1: id: {rule.id} is defined twice")
         rules[rule.id] = rule
-    return Catalog(rules=rules, tables=tables, aliases=aliases)
+    return Catalog(rules=rules, tables=tables, aliases=aliases, name_industries=name_industries)
 
 
 _RULE_KEYS = {

@@ -8,7 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from graph.store import GraphStore
 from tax import queries
@@ -54,6 +54,24 @@ class Finding:
     updated_at: str = ""
     last_run_at: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+
+    CSV_COLUMNS: ClassVar[tuple[str, ...]] = (
+        "finding_id",
+        "rule",
+        "entity_id",
+        "uscc",
+        "entity_name",
+        "period",
+        "region",
+        "depts",
+        "estimated_gap",
+        "confidence",
+        "status",
+        "assigned_to",
+        "recovered_amount",
+        "review_flag",
+        "evidence_records",
+    )
 
     def as_row(self) -> dict[str, Any]:
         """The flat CSV/table row."""

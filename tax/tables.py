@@ -128,7 +128,7 @@ def export_tables(
             uid=row["uid"],
             uscc=row.get("uscc"),
             name=row.get("name"),
-            industry=row.get("industry"),
+            industry=row.get("industry") or catalog.industry_from_name(row.get("name")),
             registration_status=row.get("registration_status"),
             established=iso(row.get("established")),
         )
