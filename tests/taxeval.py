@@ -18,6 +18,15 @@ class RuleScore:
     near_misses_flagged: list[str] = field(default_factory=list)
     missed: list[str] = field(default_factory=list)
     extra: list[str] = field(default_factory=list)
+    #: Misses and extras explained by linkage: a record of the entity that resolved to no
+    #: entity or to another one (the rule saw a different graph than the generator planted).
+    by_linkage: list[str] = field(default_factory=list)
+
+    def unexplained(self) -> tuple[list[str], list[str]]:
+        return (
+            [m for m in self.missed if m not in self.by_linkage],
+            [x for x in self.extra if x not in self.by_linkage],
+        )
 
     @property
     def recall(self) -> float:
@@ -64,10 +73,12 @@ def score(findings: list[Finding], truth: Path, run: Path) -> dict[str, RuleScor
         for r in read_truth(truth / "tax_near_misses.csv")
     }
     found = {(f.rule, f.entity_id, f.period) for f in findings}
+    misattached = _misattached(truth, run, golden)
     out: dict[str, RuleScore] = defaultdict(RuleScore)
     for t in planted:
         out[t[0]].planted += 1
-        (out[t[0]].missed if t not in found else []).append(f"{t[1]}:{t[2]}")
+        if t not in found:
+            out[t[0]].missed.append(f"{t[1]}:{t[2]}")
     for t in found:
         s = out[t[0]]
         s.found += 1
@@ -77,4 +88,27 @@ def score(findings: list[Finding], truth: Path, run: Path) -> dict[str, RuleScor
             s.extra.append(f"{t[1]}:{t[2]}")
             if t in near:
                 s.near_misses_flagged.append(f"{t[1]}:{t[2]}")
+    for s in out.values():
+        s.by_linkage = [x for x in s.missed + s.extra if x.split(":")[0] in misattached]
     return dict(sorted(out.items()))
+
+
+def _misattached(truth: Path, run: Path, golden: dict[str, str]) -> set[str]:
+    """Golden IDs (or ?KEY for entities with none) that lost a fact or return to linkage."""
+    subject: dict[tuple[str, str], str] = {}
+    with (truth / "subjects.csv").open(encoding="utf-8") as fh:
+        for r in csv.DictReader(fh):
+            if r["kind"] in ("fact", "tax_declaration"):
+                subject[(r["dept"], r["record_id"])] = r["subject_key"]
+    out: set[str] = set()
+    with (run / "links.csv").open(encoding="utf-8") as fh:
+        for r in csv.DictReader(fh):
+            key = subject.get((r["dept"], r["record_id"]))
+            if key is None:
+                continue
+            mine = golden.get(key, "?" + key)
+            if r["entity_id"] != mine:
+                out.add(mine)
+                if r["entity_id"]:
+                    out.add(r["entity_id"])
+    return out

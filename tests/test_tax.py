@@ -108,7 +108,9 @@ def check_against_truth(graph_uri: str, run: Path, truth: Path, exact: bool) -> 
             assert s.found == 0
             continue
         if exact:
-            assert s.missed == [] and s.extra == [], f"{rule}: missed {s.missed} extra {s.extra}"
+            missed, extra = s.unexplained()
+            assert missed == [] and extra == [], f"{rule}: missed {missed} extra {extra}"
+            assert len(s.by_linkage) <= 1, f"{rule}: linkage explains {s.by_linkage}"
         else:
             assert s.recall >= 0.95, f"{rule} recall {s.recall:.2f}: missed {s.missed}"
             assert s.precision >= 0.95, f"{rule} precision {s.precision:.2f}: extra {s.extra}"
