@@ -17,7 +17,7 @@ CATALOG_DIR = Path(__file__).parent / "catalog"
 SCOPES = ("quarter", "due", "entity")
 NODES = ("Fact", "TaxDeclaration")
 #: Fields a selector may match on, per node label.
-MATCH_FIELDS = {"Fact": ("fact_type", "unit", "dept"), "TaxDeclaration": ("tax_type", "dept")}
+MATCH_FIELDS = {"Fact": ("fact_type", "dept"), "TaxDeclaration": ("tax_type", "dept")}
 #: Numeric fields an aggregate may read, per node label.
 VALUE_FIELDS = {
     "Fact": ("amount", "quantity"),

@@ -122,23 +122,44 @@ class RuleRunner:
         return out
 
     def _selected(self, rule: Rule, entity: str) -> dict[str, list[Record]]:
-        records = self.tables.by_entity.get(entity, [])
-        return {name: [r for r in records if _matches(sel, r)] for name, sel in rule.inputs.items()}
+        """Each input's records of the entity, found by (label, kind) in the index."""
+        groups = self.tables.by_entity.get(entity, {})
+        out: dict[str, list[Record]] = {}
+        for name, sel in rule.inputs.items():
+            kind_field = "fact_type" if sel.node == "Fact" else "tax_type"
+            kinds = sel.match.get(kind_field)
+            if kinds is not None:
+                found = [r for k in kinds for r in groups.get((sel.node, k), ())]
+            else:
+                found = [r for (lab, _), recs in groups.items() if lab == sel.node for r in recs]
+            others = set(sel.match) - {kind_field}
+            out[name] = [r for r in found if _matches(sel, r)] if others else found
+        return out
+
+    def _visit(self, rule: Rule) -> list[str]:
+        """The entities a rule must look at: all of them for an entity-scope rule, else the
+        ones holding records of its driving inputs (due facts, else required inputs)."""
+        if rule.scope == "entity":
+            return sorted(self.tables.entities)
+        driving = rule.due_inputs or rule.require or tuple(rule.inputs)
+        found: set[str] = set()
+        for name in driving:
+            sel = rule.inputs[name]
+            kinds = sel.match.get("fact_type" if sel.node == "Fact" else "tax_type")
+            for (lab, kind), entities in self.tables.by_kind.items():
+                if lab == sel.node and (kinds is None or kind in kinds):
+                    found |= entities
+        return sorted(found)
 
     def run_rule(self, rule: Rule, quarters: list[Quarter]) -> Iterable[Candidate]:
-        if rule.scope == "entity":
-            entities: Iterable[str] = self.tables.entities
-        else:
-            entities = self.tables.by_entity
-        for uid in entities:
+        bounds = [(q, q.start, q.end) for q in quarters]
+        for uid in self._visit(rule):
             entity = self.tables.entities.get(uid)
             if entity is None or not _entity_ok(rule, entity):
                 continue
             selected = self._selected(rule, uid)
-            if rule.scope != "entity" and not any(selected[n] for n in rule.inputs):
-                continue
-            for q in quarters:
-                groups = self._group(rule, selected, q)
+            for q, start, end in bounds:
+                groups = self._group(rule, selected, q, start, end)
                 if groups is None:
                     continue
                 cand = self._evaluate(rule, entity, q, groups)
@@ -146,21 +167,26 @@ class RuleRunner:
                     yield cand
 
     def _group(
-        self, rule: Rule, selected: dict[str, list[Record]], q: Quarter
+        self,
+        rule: Rule,
+        selected: dict[str, list[Record]],
+        q: Quarter,
+        start: dt.date,
+        end: dt.date,
     ) -> dict[str, list[Record]] | None:
         """The records of each input that take part for quarter q (None: nothing to check)."""
         if rule.scope == "quarter":
             groups = {
-                n: [r for r in recs if _inside(r, q.start, q.end)] for n, recs in selected.items()
+                n: [r for r in recs if _inside(r, start, end)] for n, recs in selected.items()
             }
         elif rule.scope == "entity":
             groups = {
-                n: [r for r in recs if _overlaps(r, q.start, q.end)] for n, recs in selected.items()
+                n: [r for r in recs if _overlaps(r, start, end)] for n, recs in selected.items()
             }
         else:
             grace = dt.timedelta(days=rule.grace_days)
             due = {
-                n: [r for r in selected[n] if r.start and q.start <= r.start + grace <= q.end]
+                n: [r for r in selected[n] if r.start and start <= r.start + grace <= end]
                 for n in rule.due_inputs
             }
             first = [r.start for recs in due.values() for r in recs if r.start]
@@ -168,7 +194,7 @@ class RuleRunner:
                 return None
             year_start = dt.date(min(first).year, 1, 1)
             groups = {
-                n: due[n] if n in due else [r for r in recs if _overlaps(r, year_start, q.end)]
+                n: due[n] if n in due else [r for r in recs if _overlaps(r, year_start, end)]
                 for n, recs in selected.items()
             }
         if any(not groups[n] for n in rule.require):

@@ -4,32 +4,48 @@ Values are parameters; labels are the fixed ones of Contract 3 (vetted in graph.
 from __future__ import annotations
 
 # -- export of the tables the rules read ---------------------------------------------------
+# The falkordb client spends ~15 µs a returned value, so the large exports return few
+# values a row: the free-text fields as they are, and the fields that cannot hold a tab
+# (golden IDs, ISO dates, numbers) packed into one tab-separated string (see tax.tables).
 ENTITIES = (
     "MATCH (e:Enterprise) WHERE e.merged_into IS NULL "
-    "RETURN e.uid AS uid, e.uscc AS uscc, e.name AS name, e.industry AS industry, "
-    "e.registration_status AS registration_status, e.established AS established"
+    "RETURN e.name AS name, e.industry AS industry, e.registration_status AS registration_status, "
+    "e.uid + '\t' + coalesce(e.uscc, '') + '\t' + coalesce(e.established, '') AS packed"
+)
+_PACKED_RECORD = (
+    "e.uid + '\t' + coalesce(x.period_start, '') + '\t' + coalesce(x.period_end, '') + '\t' + "
+    "coalesce(toString(x.{a}), '') + '\t' + coalesce(toString(x.{b}), '') AS packed"
 )
 FACTS = (
     "MATCH (e:Enterprise)-[:SUBJECT_OF]->(x:Fact) "
     "WHERE x.fact_type IN $kinds AND x.period_end >= $start AND x.period_start <= $end "
-    "RETURN e.uid AS entity, x.uid AS uid, x.dept AS dept, x.record_id AS record_id, "
-    "x.fact_type AS kind, x.period AS period, x.period_start AS start, x.period_end AS end, "
-    "x.amount AS amount, x.quantity AS quantity, x.unit AS unit, x.reference AS reference"
+    "RETURN x.uid AS uid, x.fact_type AS kind, " + _PACKED_RECORD.format(a="amount", b="quantity")
 )
 DECLARATIONS = (
     "MATCH (e:Enterprise)-[:SUBJECT_OF]->(x:TaxDeclaration) "
     "WHERE x.tax_type IN $kinds AND x.period_end >= $start AND x.period_start <= $end "
-    "RETURN e.uid AS entity, x.uid AS uid, x.dept AS dept, x.record_id AS record_id, "
-    "x.tax_type AS kind, x.period AS period, x.period_start AS start, x.period_end AS end, "
-    "x.taxable_amount AS taxable_amount, x.tax_paid AS tax_paid"
+    "RETURN x.uid AS uid, x.tax_type AS kind, "
+    + _PACKED_RECORD.format(a="taxable_amount", b="tax_paid")
 )
 ALL_DECLARATIONS = (
     "MATCH (e:Enterprise)-[:SUBJECT_OF]->(x:TaxDeclaration) "
     "WHERE x.period_end >= $start AND x.period_start <= $end "
-    "RETURN e.uid AS entity, x.uid AS uid, x.dept AS dept, x.record_id AS record_id, "
-    "x.tax_type AS kind, x.period AS period, x.period_start AS start, x.period_end AS end, "
-    "x.taxable_amount AS taxable_amount, x.tax_paid AS tax_paid"
+    "RETURN x.uid AS uid, x.tax_type AS kind, "
+    + _PACKED_RECORD.format(a="taxable_amount", b="tax_paid")
 )
+#: The full values of the records a run's findings cite (few), by label.
+EVIDENCE_RECORDS = {
+    "Fact": (
+        "UNWIND $uids AS u MATCH (x:Fact {uid: u}) RETURN x.uid AS uid, x.dept AS dept, "
+        "x.record_id AS record_id, x.period AS period, x.amount AS amount, "
+        "x.quantity AS quantity, x.unit AS unit, x.reference AS reference"
+    ),
+    "TaxDeclaration": (
+        "UNWIND $uids AS u MATCH (x:TaxDeclaration {uid: u}) RETURN x.uid AS uid, "
+        "x.dept AS dept, x.record_id AS record_id, x.period AS period, "
+        "x.taxable_amount AS taxable_amount, x.tax_paid AS tax_paid"
+    ),
+}
 SOURCE_RECORDS = (
     "UNWIND $uids AS u MATCH (s:SourceRecord)-[:RESOLVED_TO]->(e:Enterprise {uid: u}) "
     "RETURN e.uid AS entity, s.uid AS uid, s.dept AS dept, s.record_id AS record_id, "

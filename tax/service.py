@@ -21,7 +21,7 @@ from tax.engine import Candidate, RuleRunner
 from tax.findings import Finding, SaveReport, from_row, save_candidates
 from tax.periods import Quarter
 from tax.summary import SummaryRow, summarise
-from tax.tables import export_tables
+from tax.tables import evidence_details, export_tables
 from tax.workflow import WorkflowError
 from tax.workflow import set_status as _set_status
 
@@ -77,6 +77,7 @@ def run(
     report.records_read = len(tables.facts) + len(tables.declarations)
     t1 = time.perf_counter()
     candidates = RuleRunner(cat, tables).run(rules, quarters, progress)
+    _complete_evidence(store, candidates)
     _add_registration_evidence(store, cat, candidates)
     t2 = time.perf_counter()
     for r in rules:
@@ -85,6 +86,27 @@ def run(
     report.seconds_export, report.seconds_rules = t1 - t0, t2 - t1
     report.seconds_store = time.perf_counter() - t2
     return report
+
+
+def _complete_evidence(store: GraphStore, candidates: list[Candidate]) -> None:
+    """Replace each cited record's exported numbers with its full stored values."""
+    wanted: dict[str, set[str]] = {}
+    for c in candidates:
+        for e in c.evidence:
+            wanted.setdefault(e["label"], set()).add(e["uid"])
+    details = evidence_details(store, wanted)
+    for c in candidates:
+        for e in c.evidence:
+            d = details.get(e["uid"])
+            if d is None:
+                continue
+            e["dept"], e["record_id"], e["period"] = d["dept"], d["record_id"], d["period"]
+            e["values"] = {
+                k: v
+                for k, v in d.items()
+                if k not in ("uid", "dept", "record_id", "period") and v is not None
+            }
+        c.evidence.sort(key=lambda e: (e["label"], e["dept"], e["record_id"]))
 
 
 def _add_registration_evidence(

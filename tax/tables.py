@@ -68,30 +68,75 @@ class Tables:
     entities: dict[str, EntityRow]
     facts: list[Record]
     declarations: list[Record]
-    by_entity: dict[str, list[Record]] = field(default_factory=dict)
+    #: entity -> (label, kind) -> records: the join key of every rule input.
+    by_entity: dict[str, dict[tuple[str, str], list[Record]]] = field(default_factory=dict)
+    #: (label, kind) -> the entities with such records (which entities a rule must visit).
+    by_kind: dict[tuple[str, str], set[str]] = field(default_factory=dict)
 
     def index(self) -> None:
-        grouped: dict[str, list[Record]] = defaultdict(list)
-        for r in self.facts:
-            grouped[r.entity].append(r)
-        for r in self.declarations:
-            grouped[r.entity].append(r)
+        grouped: dict[str, dict[tuple[str, str], list[Record]]] = defaultdict(dict)
+        kinds: dict[tuple[str, str], set[str]] = defaultdict(set)
+        for r in (*self.facts, *self.declarations):
+            grouped[r.entity].setdefault((r.label, r.kind), []).append(r)
+            kinds[(r.label, r.kind)].add(r.entity)
         self.by_entity = dict(grouped)
+        self.by_kind = dict(kinds)
+
+
+NUMBER_FIELDS = {"Fact": ("amount", "quantity"), "TaxDeclaration": ("taxable_amount", "tax_paid")}
+
+
+def _number(text: str) -> float | None:
+    try:
+        return float(text) if text else None
+    except ValueError:
+        return None
 
 
 def _record(label: str, row: dict[str, Any]) -> Record:
+    """A record from an export row (see tax.queries: packed entity, dates and numbers)."""
+    entity, start, end, a, b = row["packed"].split("\t")
+    dept, _, record_id = str(row["uid"]).partition("|")
+    fa, fb = NUMBER_FIELDS[label]
+    values = {k: v for k, v in ((fa, _number(a)), (fb, _number(b))) if v is not None}
     return Record(
         label=label,
         uid=row["uid"],
-        entity=row["entity"],
-        dept=row["dept"] or "",
-        record_id=row["record_id"] or "",
+        entity=entity,
+        dept=dept,
+        record_id=record_id,
         kind=row["kind"] or "",
-        period=row.get("period"),
-        start=iso(row.get("start")),
-        end=iso(row.get("end")),
-        values={k: row[k] for k in VALUE_KEYS if row.get(k) is not None},
+        period=None,
+        start=iso(start),
+        end=iso(end),
+        values=values,
     )
+
+
+def _entity(row: dict[str, Any], catalog: Catalog) -> EntityRow:
+    parts = row["packed"].split("\t")
+    uid, uscc, established = parts[0], "\t".join(parts[1:-1]), parts[-1]
+    return EntityRow(
+        uid=uid,
+        uscc=uscc or None,
+        name=row.get("name"),
+        industry=row.get("industry") or catalog.industry_from_name(row.get("name")),
+        registration_status=row.get("registration_status"),
+        established=iso(established),
+    )
+
+
+def evidence_details(store: GraphStore, uids: dict[str, set[str]]) -> dict[str, dict[str, Any]]:
+    """The full stored values (dept, record_id, period, amounts, unit, reference) of the
+    records findings cite, by uid (``uids``: label -> uids)."""
+    out: dict[str, dict[str, Any]] = {}
+    for lab, wanted in uids.items():
+        query = queries.EVIDENCE_RECORDS.get(lab)
+        ordered = sorted(wanted)
+        for i in range(0 if query else len(ordered), len(ordered), 5000):
+            for r in store.read(query or "", {"uids": ordered[i : i + 5000]}):
+                out[r["uid"]] = r
+    return out
 
 
 def read_window(rules: list[Rule], quarters: list[Quarter]) -> tuple[dt.date, dt.date]:
@@ -122,16 +167,7 @@ def export_tables(
                 decl_kinds.update(kinds)
             else:
                 any_declaration = True
-    entities = {}
-    for row in store.read(queries.ENTITIES):
-        entities[row["uid"]] = EntityRow(
-            uid=row["uid"],
-            uscc=row.get("uscc"),
-            name=row.get("name"),
-            industry=row.get("industry") or catalog.industry_from_name(row.get("name")),
-            registration_status=row.get("registration_status"),
-            established=iso(row.get("established")),
-        )
+    entities = {e.uid: e for e in (_entity(r, catalog) for r in store.read(queries.ENTITIES))}
     facts = (
         [
             _record("Fact", r)
