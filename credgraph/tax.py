@@ -4,8 +4,10 @@ workflow, and summarise (the same functions the API calls, in ``tax.service``)."
 from __future__ import annotations
 
 import csv
+import functools
 import json
 import sys
+from collections.abc import Callable
 from typing import Any
 
 import click
@@ -17,13 +19,31 @@ from credgraph.common import console, graph_uri
 def _store(uri: str | None) -> Any:
     from graph.store import GraphStoreError, open_store
 
+    target = graph_uri(uri)
     try:
-        return open_store(graph_uri(uri))
+        return open_store(target)
     except GraphStoreError as exc:
-        raise click.ClickException(str(exc)) from exc
+        raise click.ClickException(f"graph: {exc}") from exc
+    except Exception as exc:  # the client's own connection errors (redis, neo4j, OS)
+        raise click.ClickException(f"graph: cannot connect to the graph ({exc})") from exc
 
 
 URI_OPTION = click.option("--uri", default=None, help="Graph URI (default: the local graph).")
+
+
+def _graph_errors(fn: Callable[..., None]) -> Callable[..., None]:
+    """A graph that cannot be reached or refuses a query is a one-line error, not a trace."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> None:
+        from graph.store import GraphStoreError
+
+        try:
+            fn(*args, **kwargs)
+        except GraphStoreError as exc:
+            raise click.ClickException(f"graph: {exc}") from exc
+
+    return wrapper
 
 
 @click.group("tax")
@@ -37,6 +57,7 @@ def tax() -> None:
 @click.option("--to", "end", default=None, help="Last day (YYYY-MM-DD).")
 @click.option("--rule", "rules", multiple=True, help="Only these rules (default: all).")
 @URI_OPTION
+@_graph_errors
 def run_cmd(
     periods: tuple[str, ...],
     start: str | None,
@@ -103,6 +124,7 @@ def run_cmd(
     show_default=True,
 )
 @URI_OPTION
+@_graph_errors
 def findings_cmd(
     rule: str | None,
     status: str | None,
@@ -149,6 +171,7 @@ def findings_cmd(
 @click.option("--reason", default=None, help="Why (dismissed).")
 @click.option("--officer", default=None, help="Assignee (assigned; default: --by).")
 @URI_OPTION
+@_graph_errors
 def set_status_cmd(
     finding_id: str,
     status: str,
@@ -180,6 +203,7 @@ def set_status_cmd(
     show_default=True,
 )
 @URI_OPTION
+@_graph_errors
 def summary_cmd(fmt: str, uri: str | None) -> None:
     """Counts and estimated / recovered amounts by rule, department, region and period."""
     from tax import service

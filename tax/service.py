@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from graph.dialect import ensure_schema
-from graph.store import AsyncGraphStore, GraphStore
+from graph.store import AsyncGraphStore, GraphStore, GraphStoreError
 from tax import queries
 from tax.catalog import Catalog, load_catalog
 from tax.engine import Candidate, RuleRunner
@@ -140,6 +140,28 @@ def _add_registration_evidence(
             )
 
 
+def _read(store: GraphStore, query: str, params: dict[str, Any] | None = None) -> list[Any]:
+    """A read that treats a graph nothing was ever written to as empty (FalkorDB refuses to
+    read a graph key that does not exist yet)."""
+    try:
+        return store.read(query, params)
+    except GraphStoreError as exc:
+        if "empty key" in str(exc):
+            return []
+        raise
+
+
+async def _read_async(
+    store: AsyncGraphStore, query: str, params: dict[str, Any] | None = None
+) -> list[Any]:
+    try:
+        return await store.read(query, params)
+    except GraphStoreError as exc:
+        if "empty key" in str(exc):
+            return []
+        raise
+
+
 def _filters(
     rule: str | None,
     status: str | None,
@@ -172,7 +194,7 @@ def list_findings(
 ) -> list[Finding]:
     """Findings ordered by id, filtered by any of the arguments."""
     params = _filters(rule, status, entity, period, region, skip, limit)
-    return [from_row(r) for r in store.read(queries.FINDINGS_FILTERED, params)]
+    return [from_row(r) for r in _read(store, queries.FINDINGS_FILTERED, params)]
 
 
 async def list_findings_async(
@@ -186,16 +208,16 @@ async def list_findings_async(
     limit: int | None = None,
 ) -> list[Finding]:
     params = _filters(rule, status, entity, period, region, skip, limit)
-    return [from_row(r) for r in await store.read(queries.FINDINGS_FILTERED, params)]
+    return [from_row(r) for r in await _read_async(store, queries.FINDINGS_FILTERED, params)]
 
 
 def get_finding(store: GraphStore, finding_id: str) -> Finding | None:
-    rows = store.read(queries.FINDINGS_BY_UID, {"uids": [finding_id]})
+    rows = _read(store, queries.FINDINGS_BY_UID, {"uids": [finding_id]})
     return from_row(rows[0]) if rows else None
 
 
 async def get_finding_async(store: AsyncGraphStore, finding_id: str) -> Finding | None:
-    rows = await store.read(queries.FINDINGS_BY_UID, {"uids": [finding_id]})
+    rows = await _read_async(store, queries.FINDINGS_BY_UID, {"uids": [finding_id]})
     return from_row(rows[0]) if rows else None
 
 
@@ -213,8 +235,8 @@ def set_status(
 
 
 def summary(store: GraphStore) -> list[SummaryRow]:
-    return summarise(from_row(r) for r in store.read(queries.FINDINGS))
+    return summarise(from_row(r) for r in _read(store, queries.FINDINGS))
 
 
 async def summary_async(store: AsyncGraphStore) -> list[SummaryRow]:
-    return summarise(from_row(r) for r in await store.read(queries.FINDINGS))
+    return summarise(from_row(r) for r in await _read_async(store, queries.FINDINGS))

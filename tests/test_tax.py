@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import shutil
+import socket
 from pathlib import Path
 
 import pytest
@@ -293,3 +294,42 @@ def test_cli_run_findings_csv_and_refusals(loaded: object, graph_uri: str) -> No
     assert {"dimension": "rule", "key": "T14"}.items() <= next(
         r for r in summary if r["key"] == "T14"
     ).items()
+
+
+def test_async_reads_match_sync(loaded: object, graph_uri: str) -> None:
+    import asyncio
+
+    from graph.store import open_async_store
+
+    store = loaded
+    service.run(store, parse_period("2026Q3"), ["T07", "T09"])  # type: ignore[arg-type]
+    sync = service.list_findings(store, rule="T09")  # type: ignore[arg-type]
+
+    async def reads() -> tuple[list[service.Finding], object, list[object]]:
+        astore = open_async_store(graph_uri)
+        try:
+            found = await service.list_findings_async(astore, rule="T09")
+            one = await service.get_finding_async(astore, found[0].finding_id)
+            return found, one, await service.summary_async(astore)
+        finally:
+            await astore.close()
+
+    found, one, summary = asyncio.run(reads())
+    assert [f.as_dict() for f in found] == [f.as_dict() for f in sync]
+    assert one is not None and one.finding_id == sync[0].finding_id  # type: ignore[attr-defined]
+    assert summary == service.summary(store)  # type: ignore[arg-type]
+    page = service.list_findings(store, skip=1, limit=2)  # type: ignore[arg-type]
+    assert [f.finding_id for f in page] == [f.finding_id for f in service.list_findings(store)[1:3]]  # type: ignore[arg-type]
+
+
+def test_cli_on_an_empty_or_unreachable_graph(graph_uri: str) -> None:
+    runner = CliRunner()
+    res = runner.invoke(main, ["tax", "findings", "--format", "csv", "--uri", graph_uri + "_none"])
+    assert res.exit_code == 0, res.output
+    assert res.stdout.splitlines() == [",".join(service.Finding.CSV_COLUMNS)]
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        free = s.getsockname()[1]
+    res = runner.invoke(main, ["tax", "summary", "--uri", f"falkordb://127.0.0.1:{free}/x"])
+    assert res.exit_code == 1 and res.output.startswith("Error: graph: ")
+    assert "Traceback" not in res.output
