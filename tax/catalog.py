@@ -3,7 +3,6 @@ once. Errors name the file, the key and the line; code elsewhere only interprets
 
 from __future__ import annotations
 
-import ast
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,7 +10,7 @@ from typing import Any
 
 import yaml
 
-from tax.expr import FUNCTIONS, compile_expression
+from tax.expr import Expression
 
 CATALOG_DIR = Path(__file__).parent / "catalog"
 SCOPES = ("quarter", "due", "entity")
@@ -78,7 +77,7 @@ class Rule:
     lookups: list[Lookup] = field(default_factory=list)
     entity_filter: dict[str, tuple[str, ...]] = field(default_factory=dict)
     exempt: dict[str, tuple[str, ...]] = field(default_factory=dict)
-    compiled: dict[str, Any] = field(default_factory=dict)
+    compiled: dict[str, Expression] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -282,17 +281,16 @@ def _rule(path: Path, tables: dict[str, dict[str, float]]) -> Rule:
         lookups.append(Lookup(name, str(spec["table"]), str(spec["key"])))
     names = {a.name for a in values} | set(params) | {lk.name for lk in lookups}
     names |= set(BUILTIN_NAMES)
-    compiled: dict[str, Any] = {}
+    compiled: dict[str, Expression] = {}
     for key in ("condition", "gap"):
-        text = str(top[key])
         try:
-            tree = compile_expression(text)
+            expr = Expression(str(top[key]))
         except SyntaxError as exc:
             raise chk.fail((key,), f"not a valid expression: {exc.msg}") from exc
-        for sub in ast.walk(tree):
-            if isinstance(sub, ast.Name) and sub.id not in names and sub.id not in FUNCTIONS:
-                raise chk.fail((key,), f"unknown name {sub.id!r}")
-        compiled[key] = tree
+        unknown = sorted(expr.names - names)
+        if unknown:
+            raise chk.fail((key,), f"unknown name {unknown[0]!r}")
+        compiled[key] = expr
     due_inputs: tuple[str, ...] = ()
     grace = 0
     if scope == "due":

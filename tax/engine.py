@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from tax.catalog import Catalog, Rule, Selector
-from tax.expr import Evaluator
 from tax.periods import Quarter
 from tax.tables import EntityRow, Record, Tables
 
@@ -105,7 +104,6 @@ class RuleRunner:
     def __init__(self, catalog: Catalog, tables: Tables) -> None:
         self.catalog = catalog
         self.tables = tables
-        self.evaluate = Evaluator()
 
     def run(
         self,
@@ -218,9 +216,9 @@ class RuleRunner:
         names["days_registered"] = (q.end - entity.established).days if entity.established else None
         if names["days_registered"] is None and "days_registered" in rule.condition:
             return None
-        if not self.evaluate(rule.compiled["condition"], names):
+        if not rule.compiled["condition"](names):
             return None
-        gap = float(self.evaluate(rule.compiled["gap"], names))
+        gap = float(rule.compiled["gap"](names))
         confidence = rule.confidence
         for n in rule.expects:
             if not groups[n]:

@@ -61,6 +61,8 @@ def test_generator_benchmarks_follow_the_catalog() -> None:
         (lambda d: d.update(condition="sales < kwhh"), "condition: unknown name 'kwhh'"),
         (lambda d: d["inputs"]["power"].update(node="Meter"), "inputs.power.node: 'Meter'"),
         (lambda d: d.pop("gap"), "missing required key 'gap'"),
+        (lambda d: d.update(gap="kwh.__class__"), "gap: not a valid expression: Attribute is not"),
+        (lambda d: d.update(gap="open(kwh)"), "gap: not a valid expression: only max, min, abs"),
     ],
 )
 def test_catalog_errors_name_file_line_and_key(tmp_path: Path, edit: object, message: str) -> None:
