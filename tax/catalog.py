@@ -23,7 +23,7 @@ VALUE_FIELDS = {
     "TaxDeclaration": ("taxable_amount", "tax_paid"),
 }
 AGGREGATES = ("sum", "count", "max", "min")
-ENTITY_FIELDS = ("registration_status", "industry", "uscc_prefix")
+ENTITY_FIELDS = ("registration_status", "industry", "uscc_prefix", "name_suffix")
 #: Names the engine provides to every expression besides values, params and lookups.
 BUILTIN_NAMES = ("days_registered", "period_days")
 _AGG = re.compile(r"^\s*(sum|count|max|min)\(\s*([a-z_][a-z0-9_]*)(?:\.([a-z_]+))?\s*\)\s*$")

@@ -92,10 +92,14 @@ def _entity_ok(rule: Rule, e: EntityRow) -> bool:
         value: str | None = getattr(e, fld)
         return value
 
-    for fld, allowed in rule.entity_filter.items():
-        if field_value(fld) not in allowed:
-            return False
-    return all(field_value(fld) not in vals for fld, vals in rule.exempt.items())
+    def matches(fld: str, values: tuple[str, ...]) -> bool:
+        if fld == "name_suffix":
+            return bool(e.name) and any(str(e.name).endswith(v) for v in values)
+        return field_value(fld) in values
+
+    if not all(matches(fld, allowed) for fld, allowed in rule.entity_filter.items()):
+        return False
+    return not any(matches(fld, vals) for fld, vals in rule.exempt.items())
 
 
 class RuleRunner:
