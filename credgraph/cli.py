@@ -12,6 +12,7 @@ from credgraph.batch import check, evaluate, generate, link
 from credgraph.graphdb import graph, load
 from credgraph.records import history_cmd, links_cmd, resolve_id
 from credgraph.review import review
+from credgraph.show import show
 from credgraph.tax import tax
 
 
@@ -32,6 +33,7 @@ for command in (
     review,
     graph,
     load,
+    show,
     tax,
 ):
     main.add_command(command)
