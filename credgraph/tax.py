@@ -3,7 +3,6 @@ workflow, and summarise (the same functions the API calls, in ``tax.service``)."
 
 from __future__ import annotations
 
-import csv
 import functools
 import json
 import sys
@@ -14,6 +13,7 @@ import click
 from rich.table import Table
 
 from credgraph.common import console, graph_uri
+from resolver.csvsafe import safe_writer
 
 
 def _store(uri: str | None) -> Any:
@@ -150,9 +150,9 @@ def findings_cmd(
         from tax.findings import Finding
 
         header = list(Finding.CSV_COLUMNS)
-        w = csv.DictWriter(sys.stdout, fieldnames=header, lineterminator="\n")
-        w.writeheader()
-        w.writerows(rows)
+        w = safe_writer(sys.stdout)
+        w.writerow(header)
+        w.writerows([r[c] for c in header] for r in rows)
         return
     table = Table(title=f"{len(rows)} findings")
     cols = ("finding_id", "uscc", "entity_name", "estimated_gap", "status", "review_flag")
@@ -218,9 +218,9 @@ def summary_cmd(fmt: str, uri: str | None) -> None:
         return
     if fmt == "csv":
         header = list(rows[0]) if rows else ["dimension", "key", "findings"]
-        w = csv.DictWriter(sys.stdout, fieldnames=header, lineterminator="\n")
-        w.writeheader()
-        w.writerows(rows)
+        w = safe_writer(sys.stdout)
+        w.writerow(header)
+        w.writerows([r[c] for c in header] for r in rows)
         return
     table = Table(title="tax findings summary")
     for col in ("dimension", "key", "findings", "estimated_gap", "recovered", "open", "confirmed"):
