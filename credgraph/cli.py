@@ -14,6 +14,7 @@ from credgraph.graphdb import graph, load
 from credgraph.records import history_cmd, links_cmd, resolve_id
 from credgraph.review import review
 from credgraph.show import show
+from credgraph.tax import tax
 
 
 @click.group()
@@ -35,9 +36,9 @@ for command in (
     load,
     show,
     credit,
+    tax,
 ):
     main.add_command(command)
-
 
 if __name__ == "__main__":
     main()
