@@ -8,10 +8,12 @@ from __future__ import annotations
 import click
 
 from credgraph import __version__
+from credgraph.apikey import apikey
 from credgraph.batch import check, evaluate, generate, link
 from credgraph.graphdb import graph, load
 from credgraph.records import history_cmd, links_cmd, resolve_id
 from credgraph.review import review
+from credgraph.serve import serve
 
 
 @click.group()
@@ -31,6 +33,8 @@ for command in (
     review,
     graph,
     load,
+    serve,
+    apikey,
 ):
     main.add_command(command)
 

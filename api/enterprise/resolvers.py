@@ -1,0 +1,127 @@
+"""Enterprise queries: by uid (old IDs follow their redirects) or USCC, filtered lists, search."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from graphql import GraphQLError
+
+from api import permissions
+from api.context import RequestContext
+from api.enterprise import dataloaders, filters
+from api.loaders import node
+from api.pagination import encode_cursor, page_request
+from graph import api_queries
+from resolver.identifiers import normalise_identifier
+from resolver.names import basic_normalise
+
+MAX_REDIRECT_HOPS = 20
+_ID_PREFIX = re.compile(r"^[0-9A-Z]{4,18}$")
+
+
+async def current_uid(c: RequestContext, uid: str) -> str:
+    """Follow ``merged_into`` redirects (a merged golden ID resolves to its survivor)."""
+    current = uid
+    for _ in range(MAX_REDIRECT_HOPS):
+        rows = await c.graph.read(api_queries.REDIRECTS, {"uids": [current]})
+        if not rows:
+            return current
+        current = str(rows[0]["target"])
+    return current
+
+
+async def enterprise(c: RequestContext, uid: str | None, uscc: str | None) -> Any:
+    if (uid is None) == (uscc is None):
+        raise GraphQLError("pass exactly one of uid or uscc")
+    if uscc is not None:
+        code = normalise_identifier(uscc)
+        if not code:
+            return None
+        rows = await c.graph.read(api_queries.ENTERPRISE_BY_USCC, {"uscc": code})
+        return node(rows[0]["node"], "Enterprise") if rows else None
+    assert uid is not None
+    target = await current_uid(c, uid)
+    return await c.loader("enterprises", dataloaders.enterprises_by_uid).load(target)
+
+
+def connection(items: list[tuple[Any, list[Any]]], has_next: bool, total: int) -> dict[str, Any]:
+    edges = [{"node": n, "cursor": encode_cursor(k)} for n, k in items]
+    return {
+        "edges": edges,
+        "total_count": total,
+        "page_info": {
+            "has_next_page": has_next,
+            "has_previous_page": False,
+            "start_cursor": edges[0]["cursor"] if edges else None,
+            "end_cursor": edges[-1]["cursor"] if edges else None,
+        },
+    }
+
+
+async def enterprises(
+    c: RequestContext,
+    where: dict[str, Any] | None,
+    order_by: str,
+    first: int | None,
+    after: str | None,
+) -> dict[str, Any]:
+    page = page_request(first, after, c.settings.limits.max_page_size, 2)
+    cond, params = filters.compile_where(where)
+    key, order, after_cond = filters.order_parts(order_by)
+    if page.after is not None:
+        params = {**params, "a1": page.after[0], "a2": page.after[1]}
+    text = api_queries.ENTERPRISE_PAGE.format(
+        where=cond, after=after_cond if page.after is not None else "true", key=key, order=order
+    )
+    rows = await c.graph.read(text, {**params, "limit": page.first + 1})
+    total = await c.graph.read(api_queries.ENTERPRISE_COUNT.format(where=cond), params)
+    items = [(node(r["node"], "Enterprise"), [r["k1"], r["k2"]]) for r in rows[: page.first]]
+    return connection(items, len(rows) > page.first, int(total[0]["n"]))
+
+
+def standardise_query(text: str) -> tuple[str, str | None]:
+    """The search text as the linker standardises input: (name form, identifier form)."""
+    name = basic_normalise(text)
+    ident = normalise_identifier(text)
+    return name, ident if ident and _ID_PREFIX.match(ident) else None
+
+
+async def search(c: RequestContext, text: str, first: int | None, after: str | None) -> Any:
+    """Enterprises (names, former names, identifier prefixes), then persons for roles that
+    may see them; one keyset over (kind, name length, uid)."""
+    page = page_request(first, after, c.settings.limits.max_page_size, 3)
+    name, ident = standardise_query(text)
+    if len(name) < 2 and not ident:
+        raise GraphQLError("search text must have at least 2 characters")
+    cond = api_queries.SEARCH_NAME_COND
+    params: dict[str, Any] = {"text": name}
+    if ident:
+        cond = f"({cond} OR {api_queries.SEARCH_ID_COND.replace('$text', '$ident')})"
+        params["ident"] = ident
+    with_persons = c.role in permissions.TYPE_ROLES["Person"]
+    kind, k1, k2 = page.after if page.after is not None else (0, -1, "")
+    items: list[tuple[Any, list[Any]]] = []
+    keyset = "size(e.name) > $k1 OR (size(e.name) = $k1 AND e.uid > $k2)"
+    if kind == 0:
+        q = api_queries.ENTERPRISE_PAGE.format(
+            where=cond, after=keyset, key="size(e.name) AS k1, e.uid AS k2", order="k1, k2"
+        )
+        rows = await c.graph.read(q, {**params, "k1": k1, "k2": k2, "limit": page.first + 1})
+        items = [(node(r["node"], "Enterprise"), [0, r["k1"], r["k2"]]) for r in rows]
+        k1, k2 = -1, ""
+    if with_persons and len(items) <= page.first:
+        keyset_p = "size(p.name) > $k1 OR (size(p.name) = $k1 AND p.uid > $k2)"
+        q = api_queries.PERSON_PAGE.format(cond=api_queries.SEARCH_PERSON_COND, after=keyset_p)
+        rows = await c.graph.read(
+            q, {"text": name, "k1": k1, "k2": k2, "limit": page.first + 1 - len(items)}
+        )
+        items += [(node(r["node"], "Person"), [1, r["k1"], r["k2"]]) for r in rows]
+    total_rows = await c.graph.read(api_queries.ENTERPRISE_COUNT.format(where=cond), params)
+    total = int(total_rows[0]["n"])
+    if with_persons:
+        pr = await c.graph.read(
+            api_queries.PERSON_COUNT.format(cond=api_queries.SEARCH_PERSON_COND), {"text": name}
+        )
+        total += int(pr[0]["n"])
+    return connection(items[: page.first], len(items) > page.first, total)
