@@ -210,7 +210,7 @@ class GraphQLApp:
             raise Refused(400, "BAD_REQUEST", "variables must be a JSON object")
         if operation is not None and not isinstance(operation, str):
             raise Refused(400, "BAD_REQUEST", "operationName must be a string")
-        if c.role == permissions.PUBLIC:
+        if c.role == permissions.PUBLIC and self.settings.public_persisted_only:
             ext = data.get("extensions")
             pq = ext.get("persistedQuery") if isinstance(ext, dict) else None
             pid = data.get("id") or (pq.get("sha256Hash") if isinstance(pq, dict) else None)

@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from graphql import GraphQLError
+
 from graph.store import AsyncGraphStore, GraphStoreError, Row
 
 
@@ -33,6 +35,8 @@ class ApiGraph:
             raise GraphTimeout(f"graph query timed out after {self.timeout:g} s") from exc
         except GraphStoreError as exc:
             text = str(exc).lower()
+            if text.startswith("control character"):  # refused before it reached the graph
+                raise GraphQLError(f"input text: {exc}") from None
             if "timeout" in text or "timed out" in text:
                 raise GraphTimeout(f"graph query timed out: {exc}") from exc
             if any(w in text for w in ("connect", "closed", "refused", "reset", "broken")):

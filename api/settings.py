@@ -35,6 +35,9 @@ class ApiSettings:
     inbox_dir: Path | None = None
     #: The project's own page (the only origin CORS allows).
     allowed_origin: str = "http://127.0.0.1:8000"
+    #: The public role may run only the persisted queries (off only in tests that check the
+    #: field rules underneath the allowlist).
+    public_persisted_only: bool = True
     limits: Limits = field(default_factory=Limits)
 
     @property

@@ -27,7 +27,7 @@ class TaxDeclaration(graphene.ObjectType):
 class Enterprise(graphene.ObjectType):
     """A golden enterprise (企业): registration data, legal representative, evidence."""
 
-    uid = graphene.String(required=True)
+    uid = graphene.String()
     name = graphene.String()
     former_names = graphene.List(graphene.NonNull(graphene.String))
     uscc = graphene.String(description="Unified social credit code (统一社会信用代码).")
