@@ -232,7 +232,7 @@ TYPE_ROLES: dict[str, frozenset[str]] = {"Person": SIGNED_IN}
 
 def rule(type_name: str, field: str) -> Rule | None:
     """The rule for one field, or None (denied to everyone)."""
-    if field == "__typename" or type_name.startswith("__"):
+    if field.startswith("__") or type_name.startswith("__"):  # introspection: see protection
         return Rule(ALL)
     if type_name in OPEN_TYPES:
         return Rule(ALL)

@@ -47,7 +47,12 @@ def _batch_with(batch: Path, dest: Path, rows: list[list[str]], batch_id: str) -
             "file": "api_ent.csv",
             "kind": "enterprise",
             "record_id": "编号",
-            "columns": {"统一社会信用代码": "uscc", "名称": "name", "地址": "address", "电话": "phone"},
+            "columns": {
+                "统一社会信用代码": "uscc",
+                "名称": "name",
+                "地址": "address",
+                "电话": "phone",
+            },
         }
     )
     (dest / "manifest.yaml").write_text(yaml.safe_dump(m, allow_unicode=True), "utf-8")

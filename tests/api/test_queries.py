@@ -93,7 +93,7 @@ def test_search_returns_persons_only_to_signed_in_roles(open_api: Api, world: Wo
     person = _graph(
         world, "MATCH (p:Person) WHERE p.merged_into IS NULL RETURN p.name AS name LIMIT 1"
     )[0]
-    q = 'query($t: String!) { search(text: $t, first: 100) { edges { node { __typename } } } }'
+    q = "query($t: String!) { search(text: $t, first: 100) { edges { node { __typename } } } }"
     signed = open_api.data("regulator", q, {"t": person["name"]})["search"]["edges"]
     public = open_api.data("public", q, {"t": person["name"]})["search"]["edges"]
     assert "Person" in {e["node"]["__typename"] for e in signed}
@@ -156,14 +156,16 @@ def test_where_filters_match_the_graph(
     }
     assert expected
     nodes = _all_pages(
-        api, "regulator", ENTERPRISES, {"where": where, "first": 25, "order": "UID_ASC"}, "enterprises"
+        api,
+        "regulator",
+        ENTERPRISES,
+        {"where": where, "first": 25, "order": "UID_ASC"},
+        "enterprises",
     )
     assert [n["uid"] for n in nodes] == sorted(expected)
 
 
-def test_order_by_name_desc_and_keyset_cursor_stable_under_inserts(
-    api: Api, world: World
-) -> None:
+def test_order_by_name_desc_and_keyset_cursor_stable_under_inserts(api: Api, world: World) -> None:
     where = {"name": {"contains": "有限"}}
     first_page = api.data(
         "regulator", ENTERPRISES, {"where": where, "order": "NAME_DESC", "first": 5}
@@ -172,7 +174,9 @@ def test_order_by_name_desc_and_keyset_cursor_stable_under_inserts(
     assert names == sorted(names, reverse=True)
     cursor = first_page["pageInfo"]["endCursor"]
     before = api.data(
-        "regulator", ENTERPRISES, {"where": where, "order": "NAME_DESC", "first": 5, "after": cursor}
+        "regulator",
+        ENTERPRISES,
+        {"where": where, "order": "NAME_DESC", "first": 5, "after": cursor},
     )["enterprises"]
     # A new enterprise that sorts before the cursor does not shift the next page.
     store = open_store(world.uri)

@@ -98,10 +98,7 @@ def _selection(type_name: str, field: str) -> str:
 
 def _cells() -> list[tuple[str, str, str]]:
     return [
-        (role, t, f)
-        for t, fields in permissions.MATRIX.items()
-        for f in fields
-        for role in ROLES
+        (role, t, f) for t, fields in permissions.MATRIX.items() for f in fields for role in ROLES
     ]
 
 
@@ -150,15 +147,39 @@ def test_docs_match_the_matrix() -> None:
     ("role", "query", "denied"),
     [
         # an alias does not rename the field the rule sees
-        ("public", 'query { enterprise(uid: "{ent}") { legalRepresentative { n: idNumber } } }', "Person.idNumber"),
+        (
+            "public",
+            'query { enterprise(uid: "{ent}") { legalRepresentative { n: idNumber } } }',
+            "Person.idNumber",
+        ),
         # named fragments and inline fragments on the union
-        ("public", 'fragment P on Person { uid } query { enterprise(uid: "{ent}") { legalRepresentative { ...P } } }', "Person.uid"),
-        ("public", 'query { search(text: "有限") { edges { node { ... on Person { gender } } } } }', "Person.gender"),
+        (
+            "public",
+            'fragment P on Person { uid } query { enterprise(uid: "{ent}") { legalRepresentative { ...P } } }',
+            "Person.uid",
+        ),
+        (
+            "public",
+            'query { search(text: "有限") { edges { node { ... on Person { gender } } } } }',
+            "Person.gender",
+        ),
         ("public", 'query { a: enterprise(uid: "{ent}") { phone } }', "Enterprise.phone"),
         # nested relations: tax data and private person data below allowed fields
-        ("regulator", 'query { search(text: "有限") { edges { node { ... on Enterprise { taxDeclarations { taxPaid } } } } } }', "Enterprise.taxDeclarations"),
-        ("regulator", 'query { enterprise(uid: "{ent}") { legalRepresentative { ...on Person { birthDate } } } }', "Person.birthDate"),
-        ("regulator", 'fragment T on TaxDeclaration { taxPaid } query { enterprise(uid: "{ent}") { taxDeclarations { ...T } } }', "TaxDeclaration.taxPaid"),
+        (
+            "regulator",
+            'query { search(text: "有限") { edges { node { ... on Enterprise { taxDeclarations { taxPaid } } } } } }',
+            "Enterprise.taxDeclarations",
+        ),
+        (
+            "regulator",
+            'query { enterprise(uid: "{ent}") { legalRepresentative { ...on Person { birthDate } } } }',
+            "Person.birthDate",
+        ),
+        (
+            "regulator",
+            'fragment T on TaxDeclaration { taxPaid } query { enterprise(uid: "{ent}") { taxDeclarations { ...T } } }',
+            "TaxDeclaration.taxPaid",
+        ),
         ("public", 'query { relations(uid: "{ent}") { fromUid } }', "Query.relations"),
         ("tax_officer", "query { x: auditLog(first: 1) { seq } }", "Query.auditLog"),
     ],
@@ -174,7 +195,7 @@ def test_attempts_through_aliases_fragments_and_nesting(
 def test_public_runs_only_persisted_queries(api: Api, uids: dict[str, str]) -> None:
     from api.persisted import PUBLIC_QUERIES, query_id
 
-    r = api.post("public", 'query { enterprise(uid: "%s") { name } }' % uids["ent"])
+    r = api.post("public", 'query {{ enterprise(uid: "{}") {{ name }} }}'.format(uids["ent"]))
     assert r.status_code == 403
     assert r.json()["errors"][0]["extensions"]["code"] == "PERSISTED_QUERY_REQUIRED"
     text = PUBLIC_QUERIES["PublicEnterprise"]
@@ -194,14 +215,19 @@ def test_public_runs_only_persisted_queries(api: Api, uids: dict[str, str]) -> N
 
 
 def test_masks_per_role(open_api: Api, uids: dict[str, str]) -> None:
-    q = 'query { enterprise(uid: "%s") { phone legalRepresentative { idNumber } } }' % uids["ent"]
+    q = 'query {{ enterprise(uid: "{}") {{ phone legalRepresentative {{ idNumber }} }} }}'.format(
+        uids["ent"]
+    )
     seen = {role: open_api.data(role, q)["enterprise"] for role in ROLES[1:]}
     stored = seen["admin"]["legalRepresentative"]["idNumber"]
     assert stored and stored[4:14] == "*" * 10  # the 4+4 mask the resolver stores
     assert seen["tax_officer"]["legalRepresentative"]["idNumber"] == stored
     reg = seen["regulator"]["legalRepresentative"]["idNumber"]
     assert reg == stored[:2] + "*" * 16
-    assert seen["regulator"]["phone"].startswith("*") and seen["regulator"]["phone"][-4:] == seen["admin"]["phone"][-4:]
+    assert (
+        seen["regulator"]["phone"].startswith("*")
+        and seen["regulator"]["phone"][-4:] == seen["admin"]["phone"][-4:]
+    )
     assert seen["admin"]["phone"] != seen["regulator"]["phone"]
 
 
@@ -212,10 +238,14 @@ def test_regulator_view_leaves_at_least_10000_id_candidates(
     18-digit numbers consistent with it (region codes under the visible prefix × birth
     dates a living adult can have × sequence numbers of the visible gender; the check
     digit follows from the rest)."""
-    person_fields = [f for f in permissions.MATRIX["Person"] if permissions.allowed("regulator", "Person", f)]
+    person_fields = [
+        f for f in permissions.MATRIX["Person"] if permissions.allowed("regulator", "Person", f)
+    ]
     assert not {"birthDate", "address", "phone"} & set(person_fields)
     sel = " ".join(_selection("Person", f) for f in person_fields)
-    q = 'query { enterprise(uid: "%s") { legalRepresentative { %s } } }' % (uids["ent"], sel)
+    q = 'query {{ enterprise(uid: "{}") {{ legalRepresentative {{ {} }} }} }}'.format(
+        uids["ent"], sel
+    )
     person = open_api.data("regulator", q)["enterprise"]["legalRepresentative"]
     masked = person["idNumber"]
     visible = masked.rstrip("*")
@@ -223,7 +253,9 @@ def test_regulator_view_leaves_at_least_10000_id_candidates(
     with REGIONS.open(encoding="utf-8") as fh:
         regions = [r["code"] for r in csv.DictReader(fh) if r["code"].startswith(visible)]
     today = dt.date.today()
-    days = (today - dt.date(today.year - 100, 1, 1)).days - (today - dt.date(today.year - 16, 1, 1)).days
+    days = (today - dt.date(today.year - 100, 1, 1)).days - (
+        today - dt.date(today.year - 16, 1, 1)
+    ).days
     sequences = 500 if person.get("gender") in ("M", "F") else 1000
     candidates = len(regions) * days * sequences
     assert candidates >= 10_000, candidates
@@ -240,9 +272,16 @@ def test_runtime_guard_refuses_what_validation_would(world: World, uids: dict[st
         graph = ApiGraph(open_async_store(world.uri), 5.0)
         c = RequestContext("t", "public", None, graph, None, None)  # type: ignore[arg-type]
         try:
-            doc = parse('{ enterprise(uid: "%s") { name legalRepresentative { name idNumber } } }' % uids["ent"])
+            doc = parse(
+                '{{ enterprise(uid: "{}") {{ name legalRepresentative {{ name idNumber }} }} }}'.format(
+                    uids["ent"]
+                )
+            )
             return await execute(  # type: ignore[misc]
-                schema.graphql_schema, doc, context_value=c, middleware=MiddlewareManager(FieldGuard())
+                schema.graphql_schema,
+                doc,
+                context_value=c,
+                middleware=MiddlewareManager(FieldGuard()),
             )
         finally:
             await graph.close()
@@ -251,4 +290,3 @@ def test_runtime_guard_refuses_what_validation_would(world: World, uids: dict[st
     assert result.data["enterprise"]["name"]
     assert result.data["enterprise"]["legalRepresentative"]["idNumber"] is None
     assert [e.message for e in result.errors] == ["role public may not read Person.idNumber"]
-
