@@ -28,6 +28,11 @@ from credgraph.common import STATE_OPTION, graph_uri
     default=None,
     help="API keys, audit log and jobs (default: the user data directory).",
 )
+@click.option(
+    "--rate-limit",
+    default=None,
+    help="Requests allowed per API key, as `limits` writes it (default 50/second).",
+)
 @click.option("--log-file", type=click.Path(dir_okay=False, path_type=Path), default=None)
 @click.option(
     "--allowed-origin",
@@ -43,13 +48,24 @@ def serve(
     data_dir: Path | None,
     log_file: Path | None,
     allowed_origin: str | None,
+    rate_limit: str | None,
 ) -> None:
     """Serve /graphql, /healthz and /readyz (GraphiQL for signed-in roles)."""
     import uvicorn
 
     from api import logs
     from api.app import create_app
-    from api.settings import ApiSettings, default_api_dir
+    from limits import parse as parse_rate
+
+    from api.settings import ApiSettings, Limits, default_api_dir
+
+    limits = Limits()
+    if rate_limit:
+        try:
+            parse_rate(rate_limit)
+        except ValueError as exc:
+            raise click.BadParameter(f"{rate_limit!r}: write it like 50/second") from exc
+        limits = Limits(rate_signed_in=rate_limit)
 
     settings = ApiSettings(
         graph_uri=graph_uri(uri),
@@ -57,6 +73,7 @@ def serve(
         state_dir=state_dir,
         inbox_dir=inbox,
         allowed_origin=allowed_origin or f"http://{host}:{port}",
+        limits=limits,
     )
     logs.configure(log_file)
     click.echo(f"credgraph API on http://{host}:{port}/graphql (Ctrl-C stops it)", err=True)

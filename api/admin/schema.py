@@ -42,6 +42,7 @@ class AdminQueries(graphene.ObjectType):
         key_id: str | None = None,
     ) -> Any:
         limit = ctx(info).settings.limits.max_page_size
+        first = 50 if first is None else first
         if not 1 <= first <= limit:
             raise GraphQLError(f"first must be between 1 and {limit} (the maximum page size)")
         return await run_in_threadpool(ctx(info).services.audit.entries, first, before_seq, key_id)

@@ -56,7 +56,7 @@ class EnterpriseQueries(graphene.ObjectType):
         where: dict[str, Any] | None = None,
         after: str | None = None,
     ) -> Any:
-        order = order_by.value if hasattr(order_by, "value") else order_by
+        order = getattr(order_by, "value", order_by) or "NAME_ASC"  # an explicit null: default
         return await resolvers.enterprises(ctx(info), where, str(order), first, after)
 
     @staticmethod

@@ -31,10 +31,11 @@ class RelationQueries(graphene.ObjectType):
         root: Any, info: graphene.ResolveInfo, uid: str, depth: int, types: list[Any] | None = None
     ) -> Any:
         names = [t.value if hasattr(t, "value") else str(t) for t in types] if types else None
-        return await resolvers.relations(ctx(info), uid, depth, names)
+        return await resolvers.relations(ctx(info), uid, 1 if depth is None else depth, names)
 
     @staticmethod
     async def resolve_ultimate_controllers(
         root: Any, info: graphene.ResolveInfo, uid: str, threshold: float
     ) -> Any:
-        return await resolvers.ultimate_controllers(ctx(info), uid, threshold)
+        level = 0.25 if threshold is None else threshold
+        return await resolvers.ultimate_controllers(ctx(info), uid, level)

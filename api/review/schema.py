@@ -86,6 +86,7 @@ class ReviewQueries(graphene.ObjectType):
         root: Any, info: graphene.ResolveInfo, first: int, kind: Any = None
     ) -> Any:
         limit = ctx(info).settings.limits.max_page_size
+        first = 20 if first is None else first
         if not 1 <= first <= limit:
             raise GraphQLError(f"first must be between 1 and {limit} (the maximum page size)")
         kind_value = None if kind is None else str(getattr(kind, "value", kind))
@@ -114,7 +115,7 @@ class DecideReview(graphene.Mutation):
     ) -> Any:
         c = ctx(info)
         return await run_in_threadpool(
-            _decide, c.services.state_dir, record_a, record_b, match, c.who, reason
+            _decide, c.services.state_dir, record_a, record_b, match, c.who, reason or ""
         )
 
 
