@@ -15,9 +15,11 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from graphql import (
+    DocumentNode,
     ExecutionResult,
     GraphQLError,
     MiddlewareManager,
@@ -50,6 +52,23 @@ from api.settings import ApiSettings
 from graph.store import open_async_store
 
 MAX_TOKENS = 2000
+
+
+@lru_cache(maxsize=2048)
+def checked_document(role: str, query: str) -> tuple[DocumentNode, tuple[GraphQLError, ...]]:
+    """Parse and validate once per (role, query text): the same operations come again and
+    again (the public page's, a client's), and validation costs more than running them."""
+    try:
+        document = parse(query, max_tokens=MAX_TOKENS)
+    except GraphQLError as exc:
+        raise Refused(400, "GRAPHQL_PARSE_FAILED", exc.message) from None
+    errors = validate(
+        schema.graphql_schema,
+        document,
+        [*specified_rules, *protection.validation_rules(role)],
+        max_errors=20,
+    )
+    return document, tuple(errors)
 
 
 class Refused(Exception):
@@ -227,19 +246,10 @@ class GraphQLApp:
             query = allowed
         if not isinstance(query, str) or not query.strip():
             raise Refused(400, "BAD_REQUEST", "no query in the request")
-        try:
-            document = parse(query, max_tokens=MAX_TOKENS)
-        except GraphQLError as exc:
-            raise Refused(400, "GRAPHQL_PARSE_FAILED", exc.message) from None
+        document, errors = checked_document(c.role, query)
         ops = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
         if operation is None and len(ops) == 1 and ops[0].name:
             operation = ops[0].name.value
-        errors = validate(
-            schema.graphql_schema,
-            document,
-            [*specified_rules, *protection.validation_rules(c.role)],
-            max_errors=20,
-        )
         if errors:
             codes = {(e.extensions or {}).get("code") for e in errors}
             status = 403 if codes & {"FORBIDDEN", "INTROSPECTION_DISABLED"} else 400

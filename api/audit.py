@@ -60,6 +60,7 @@ class AuditLog:
         self._lock = threading.Lock()
         self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=NORMAL")  # WAL: durable up to the last checkpoint
         self.db.executescript(_SCHEMA)
         path.chmod(0o600)
         secret_path = path.parent / "audit.secret"
