@@ -35,15 +35,15 @@ class FieldGuard:
         mask = permissions.mask_name(c.role, type_name, field)
         result = next_(root, info, **args)
         if inspect.isawaitable(result):
-            return self._finish_async(result, mask, c.returned_ids)
-        return self._finish(result, mask, c.returned_ids)
+            return self._finish_async(result, mask, root, c.returned_ids)
+        return self._finish(result, mask, root, c.returned_ids)
 
     @staticmethod
-    def _finish(value: Any, mask: str | None, ids: set[str]) -> Any:
+    def _finish(value: Any, mask: str | None, root: Any, ids: set[str]) -> Any:
         if mask is not None:
-            return permissions.MASKS[mask](None if value is None else str(value))
+            return permissions.MASKS[mask](None if value is None else str(value), root)
         _note(value, ids)
         return value
 
-    async def _finish_async(self, pending: Any, mask: str | None, ids: set[str]) -> Any:
-        return self._finish(await pending, mask, ids)
+    async def _finish_async(self, pending: Any, mask: str | None, root: Any, ids: set[str]) -> Any:
+        return self._finish(await pending, mask, root, ids)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 PUBLIC, REGULATOR, TAX_OFFICER, ADMIN = "public", "regulator", "tax_officer", "admin"
 ROLES = (PUBLIC, REGULATOR, TAX_OFFICER, ADMIN)
@@ -36,9 +37,17 @@ def mask_phone(value: str | None) -> str | None:
     return "*" * max(0, len(value) - 4) + value[-4:]
 
 
-MASKS: dict[str, Callable[[str | None], str | None]] = {
-    "province": mask_to_province,
-    "phone": mask_phone,
+def mask_person_name(value: str | None, root: Any = None) -> str | None:
+    """A natural person's name cut to the surname (``王＊``); an enterprise's name is kept."""
+    if not value or (isinstance(root, dict) and root.get("label") != "Person"):
+        return value
+    return value[0] + "＊"
+
+
+MASKS: dict[str, Callable[[str | None, Any], str | None]] = {
+    "province": lambda v, _root: mask_to_province(v),
+    "phone": lambda v, _root: mask_phone(v),
+    "person_name": mask_person_name,
 }
 
 
@@ -109,6 +118,10 @@ MATRIX: dict[str, dict[str, Rule]] = {
         "registeredCapital": _r(ALL),
         "industry": _r(ALL),
         "isBranch": _r(ALL),
+        "registrationAuthority": _r(ALL),
+        "shareholders": _r(ALL),
+        "branches": _r(ALL),
+        "parent": _r(ALL),
         "phone": _r(SIGNED_IN, phone=frozenset({REGULATOR})),
         "members": _r(SIGNED_IN),
         "taxDeclarations": _r(TAX),
@@ -125,6 +138,14 @@ MATRIX: dict[str, dict[str, Rule]] = {
         "address": _r(TAX),
         "lifecycle": _r(SIGNED_IN),
         "members": _r(SIGNED_IN),
+    },
+    # Shareholders are disclosed (企业信息公示), but the public sees a natural person only
+    # as surname + ＊ (no person beyond a legal representative's name).
+    "Shareholder": {
+        "name": _r(ALL, person_name=frozenset({PUBLIC})),
+        "ratio": _r(ALL),
+        "label": _r(ALL),
+        "uid": _r(SIGNED_IN),
     },
     "MemberRecord": {
         "dept": _r(SIGNED_IN),
@@ -260,7 +281,8 @@ def render_markdown() -> str:
         "Roles come from the API key (`Authorization: Bearer …`); no key = `public`.",
         "",
         "Masks: `province` = an ID number cut to its first two digits "
-        "(`44****************`); `phone` = all but the last four digits hidden.",
+        "(`44****************`); `phone` = all but the last four digits hidden; "
+        "`person_name` = a natural person's name cut to the surname (`王＊`).",
         "The graph never holds an ID number in clear: signed-in roles other than regulators",
         "see the 4+4 mask the resolver stores (`4407**********2957`).",
         "",

@@ -68,3 +68,17 @@ UPSTREAM_SHARES = (
     "x.uid AS company, s.ratio AS ratio"
 )
 PING = "RETURN 1 AS ok"
+#: Holders of each company's shares (persons and enterprises), largest share first.
+SHAREHOLDERS = (
+    "MATCH (h)-[s:HOLDS_SHARES]->(e:Enterprise) WHERE e.uid IN $uids "
+    "RETURN e.uid AS key, h.uid AS uid, labels(h)[0] AS label, h.name AS name, s.ratio AS ratio "
+    "ORDER BY s.ratio DESC, uid"
+)
+BRANCHES = (
+    "MATCH (b:Enterprise)-[:BRANCH_OF]->(e:Enterprise) WHERE e.uid IN $uids "
+    "RETURN e.uid AS key, b AS node ORDER BY b.uid"
+)
+PARENTS = (
+    "MATCH (e:Enterprise)-[:BRANCH_OF]->(p:Enterprise) WHERE e.uid IN $uids "
+    "RETURN e.uid AS key, p AS node ORDER BY p.uid"
+)

@@ -17,6 +17,27 @@ def legal_reps(graph: ApiGraph) -> GroupLoader:
     return GroupLoader(graph, api_queries.LEGAL_REPS, lambda r: node(r["node"], "Person"))
 
 
+def _holder(row: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "uid": row["uid"],
+        "label": row["label"],
+        "name": row["name"],
+        "ratio": row["ratio"],
+    }
+
+
+def shareholders(graph: ApiGraph) -> GroupLoader:
+    return GroupLoader(graph, api_queries.SHAREHOLDERS, _holder)
+
+
+def branches(graph: ApiGraph) -> GroupLoader:
+    return GroupLoader(graph, api_queries.BRANCHES, lambda r: node(r["node"], "Enterprise"))
+
+
+def parents(graph: ApiGraph) -> GroupLoader:
+    return GroupLoader(graph, api_queries.PARENTS, lambda r: node(r["node"], "Enterprise"))
+
+
 def _declaration(row: dict[str, Any]) -> dict[str, Any]:
     return node(row["node"], "TaxDeclaration")
 

@@ -24,6 +24,15 @@ class TaxDeclaration(graphene.ObjectType):
     tax_paid = graphene.Float()
 
 
+class Shareholder(graphene.ObjectType):
+    """A holder of the enterprise's shares; a person's name is masked for the public."""
+
+    uid = graphene.String()
+    label = graphene.String(description="Person or Enterprise")
+    name = graphene.String()
+    ratio = graphene.Float()
+
+
 class Enterprise(graphene.ObjectType):
     """A golden enterprise (企业): registration data, legal representative, evidence."""
 
@@ -41,6 +50,10 @@ class Enterprise(graphene.ObjectType):
     registered_capital = graphene.Float()
     industry = graphene.String()
     is_branch = graphene.Boolean()
+    registration_authority = graphene.String()
+    shareholders = graphene.List(graphene.NonNull(Shareholder))
+    branches = graphene.List(graphene.NonNull(lambda: Enterprise))
+    parent = graphene.Field(lambda: Enterprise, description="The head office of a branch.")
     phone = graphene.String()
     members = graphene.List(graphene.NonNull(MemberRecord), description="Source records.")
     tax_declarations = graphene.List(graphene.NonNull(TaxDeclaration))
@@ -68,6 +81,19 @@ class Enterprise(graphene.ObjectType):
         if root.get("legal_rep_name"):  # named by the registry, not resolved to a person
             return {"name": root["legal_rep_name"], "_label": "Person"}
         return None
+
+    @staticmethod
+    async def resolve_shareholders(root: dict[str, Any], info: graphene.ResolveInfo) -> Any:
+        return await ctx(info).loader("shareholders", dataloaders.shareholders).load(root["uid"])
+
+    @staticmethod
+    async def resolve_branches(root: dict[str, Any], info: graphene.ResolveInfo) -> Any:
+        return await ctx(info).loader("branches", dataloaders.branches).load(root["uid"])
+
+    @staticmethod
+    async def resolve_parent(root: dict[str, Any], info: graphene.ResolveInfo) -> Any:
+        found = await ctx(info).loader("parents", dataloaders.parents).load(root["uid"])
+        return found[0] if found else None
 
     @staticmethod
     async def resolve_members(root: dict[str, Any], info: graphene.ResolveInfo) -> list[Any]:

@@ -20,7 +20,9 @@ class JobQueries(graphene.ObjectType):
 
     @staticmethod
     async def resolve_linkage_jobs(root: Any, info: graphene.ResolveInfo, first: int) -> Any:
-        return await run_in_threadpool(ctx(info).services.jobs.list, max(1, min(20 if first is None else first, 100)))
+        return await run_in_threadpool(
+            ctx(info).services.jobs.list, max(1, min(20 if first is None else first, 100))
+        )
 
     @staticmethod
     async def resolve_linkage_job(root: Any, info: graphene.ResolveInfo, id: str) -> Any:

@@ -256,3 +256,16 @@ def test_ultimate_controllers_match_graph_analytics(api: Api, world: World) -> N
         ]
         checked += bool(expected)
     assert checked > 0
+
+
+def test_branches_and_parent(api: Api, world: World) -> None:
+    pair = _graph(
+        world,
+        "MATCH (b:Enterprise)-[:BRANCH_OF]->(p:Enterprise) RETURN b.uid AS b, p.uid AS p "
+        "ORDER BY b LIMIT 1",
+    )[0]
+    q = "query($u: String!) { enterprise(uid: $u) { parent { uid } branches { uid } } }"
+    branch = api.data("regulator", q, {"u": pair["b"]})["enterprise"]
+    assert branch["parent"] == {"uid": pair["p"]}
+    parent = api.data("regulator", q, {"u": pair["p"]})["enterprise"]
+    assert {"uid": pair["b"]} in parent["branches"] and parent["parent"] is None

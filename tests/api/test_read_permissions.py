@@ -54,6 +54,7 @@ def _paths(u: dict[str, str], world: World) -> dict[str, str]:
         "Enterprise": f'query {{ enterprise(uid: "{e}") {{ {{F}} }} }}',
         "Person": f'query {{ enterprise(uid: "{e}") {{ legalRepresentative {{ {{F}} }} }} }}',
         "MemberRecord": f'query {{ enterprise(uid: "{e}") {{ members {{ {{F}} }} }} }}',
+        "Shareholder": f'query {{ enterprise(uid: "{c}") {{ shareholders {{ {{F}} }} }} }}',
         "TaxDeclaration": f'query {{ enterprise(uid: "{e}") {{ taxDeclarations {{ {{F}} }} }} }}',
         "Relation": f'query {{ relations(uid: "{e}") {{ {{F}} }} }}',
         "Controller": f'query {{ ultimateControllers(uid: "{c}") {{ {{F}} }} }}',
@@ -290,3 +291,19 @@ def test_runtime_guard_refuses_what_validation_would(world: World, uids: dict[st
     assert result.data["enterprise"]["name"]
     assert result.data["enterprise"]["legalRepresentative"]["idNumber"] is None
     assert [e.message for e in result.errors] == ["role public may not read Person.idNumber"]
+
+
+def test_public_sees_person_shareholders_by_surname_only(
+    open_api: Api, world: World, uids: dict[str, str]
+) -> None:
+    q = f'query {{ enterprise(uid: "{uids["company"]}") {{ shareholders {{ label name ratio }} }} }}'
+    public = open_api.data("public", q)["enterprise"]["shareholders"]
+    full = open_api.data("regulator", q)["enterprise"]["shareholders"]
+    assert [s["ratio"] for s in public] == [s["ratio"] for s in full]
+    people = [(p, f) for p, f in zip(public, full, strict=True) if f["label"] == "Person"]
+    assert people
+    for p, f in people:
+        assert p["name"] == f["name"][0] + "＊" and len(f["name"]) >= 2
+    for p, f in zip(public, full, strict=True):
+        if f["label"] == "Enterprise":
+            assert p["name"] == f["name"]
