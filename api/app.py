@@ -1,4 +1,5 @@
 """The HTTP app: ``/graphql`` (POST JSON; GET serves GraphiQL to signed-in roles),
+``/`` the public lookup page (``api/page``; its query ids at ``/page/queries.json``),
 ``/healthz``, ``/readyz``. Each request passes, in order: authentication (API key → role),
 the rate limit, the body cap, the persisted-query allowlist (public), parsing, the role's
 field access and introspection (validation), depth and cost; then it runs under the graph
@@ -16,6 +17,7 @@ import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 from graphql import (
@@ -37,8 +39,9 @@ from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, Response
-from starlette.routing import Route
+from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
 
 from api import logs, permissions, persisted, protection
 from api.context import RequestContext
@@ -52,6 +55,7 @@ from api.settings import ApiSettings
 from graph.store import open_async_store
 
 MAX_TOKENS = 2000
+PAGE_DIR = Path(__file__).resolve().parent / "page"
 
 
 @lru_cache(maxsize=2048)
@@ -402,7 +406,16 @@ def create_app(settings: ApiSettings) -> Starlette:
     async def readyz(request: Request) -> Response:
         return await holder["app"].readyz(request)
 
+    async def page(request: Request) -> Response:
+        return FileResponse(PAGE_DIR / "index.html", media_type="text/html")
+
+    async def page_queries(request: Request) -> Response:
+        return JSONResponse(persisted.published_ids())
+
     routes = [
+        Route("/", page, methods=["GET"]),
+        Route("/page/queries.json", page_queries, methods=["GET"]),
+        Mount("/page", StaticFiles(directory=PAGE_DIR), name="page"),
         Route("/graphql", graphql, methods=["GET", "POST"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),

@@ -7,7 +7,6 @@ from typing import Any
 import opencc
 import pytest
 
-from api.persisted import PUBLIC_QUERIES
 from graph import analytics
 from graph.store import open_store
 from tests.api.conftest import MERGE_USCC, Api, World
@@ -54,9 +53,7 @@ def test_search_by_name_pages_through_every_match_once(api: Api, world: World) -
         )
     }
     assert len(expected) > 30
-    nodes = _all_pages(
-        api, "public", PUBLIC_QUERIES["PublicSearch"], {"text": "有限公司", "first": 7}, "search"
-    )
+    nodes = _all_pages(api, "regulator", SEARCH, {"text": "有限公司", "first": 7}, "search")
     assert [n["uid"] for n in nodes if n] and len(nodes) == len(expected)
     assert {n["uid"] for n in nodes} == expected
 

@@ -194,25 +194,39 @@ def test_attempts_through_aliases_fragments_and_nesting(
 
 
 def test_public_runs_only_persisted_queries(api: Api, uids: dict[str, str]) -> None:
-    from api.persisted import PUBLIC_QUERIES, query_id
+    from api.persisted import public_queries
 
-    r = api.post("public", 'query {{ enterprise(uid: "{}") {{ name }} }}'.format(uids["ent"]))
+    r = api.post("public", f'query {{ enterprise(uid: "{uids["ent"]}") {{ name }} }}')
     assert r.status_code == 403
     assert r.json()["errors"][0]["extensions"]["code"] == "PERSISTED_QUERY_REQUIRED"
-    text = PUBLIC_QUERIES["PublicEnterprise"]
+    ids = api.client.get("/page/queries.json").json()
+    assert set(ids) == set(public_queries())
     by_id = api.client.post(
         "/graphql",
         json={
-            "extensions": {"persistedQuery": {"version": 1, "sha256Hash": query_id(text)}},
-            "variables": {"uid": uids["ent"]},
+            "operationName": "PublicSearch",
+            "extensions": {"persistedQuery": {"version": 1, "sha256Hash": ids["PublicSearch"]}},
+            "variables": {"text": "有限公司", "first": 3},
         },
     )
-    assert by_id.status_code == 200
-    ent = by_id.json()["data"]["enterprise"]
-    assert ent["uid"] == uids["ent"] and set(ent["legalRepresentative"]) == {"name"}
+    assert by_id.status_code == 200, by_id.text
+    nodes = [e["node"] for e in by_id.json()["data"]["search"]["edges"]]
+    assert len(nodes) == 3 and all(
+        set(n) == {"uid", "name", "uscc", "registrationStatus", "address"} for n in nodes
+    )
     # every published query passes the public field rules
-    for q in PUBLIC_QUERIES.values():
-        assert api.post("public", q, {"uid": uids["ent"], "text": "有限公司"}).status_code == 200
+    for name, q in public_queries().items():
+        variables = {"uid": uids["ent"]} if "$uid" in q else {"text": "有限公司", "first": 3}
+        r = api.post("public", q, variables)
+        assert r.status_code == 200 and "errors" not in r.json(), (name, r.json())
+
+
+def test_the_public_page_is_served(api: Api) -> None:
+    page = api.client.get("/")
+    assert page.status_code == 200 and "信用" in page.text
+    assert "/page/app.js" in page.text
+    js = api.client.get("/page/app.js")
+    assert js.status_code == 200 and "persistedQuery" in js.text
 
 
 def test_masks_per_role(open_api: Api, uids: dict[str, str]) -> None:
