@@ -12,7 +12,13 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from graphql import GraphQLError
+from graphql import (
+    FieldNode,
+    FragmentSpreadNode,
+    GraphQLError,
+    GraphQLResolveInfo,
+    InlineFragmentNode,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +44,25 @@ def decode_cursor(cursor: str, width: int) -> list[Any]:
     if not all(isinstance(v, (str, int, float)) for v in key):
         raise GraphQLError("invalid cursor: pass a cursor from pageInfo.endCursor")
     return key
+
+
+def selects(info: GraphQLResolveInfo, name: str) -> bool:
+    """Whether the field being resolved selects ``name`` directly (through fragments too):
+    a connection counts its rows only when ``totalCount`` is asked for."""
+
+    def walk(selection_set: Any) -> bool:
+        for s in selection_set.selections if selection_set else ():
+            if isinstance(s, FieldNode) and s.name.value == name:
+                return True
+            if isinstance(s, InlineFragmentNode) and walk(s.selection_set):
+                return True
+            if isinstance(s, FragmentSpreadNode):
+                frag = info.fragments.get(s.name.value)
+                if frag is not None and walk(frag.selection_set):
+                    return True
+        return False
+
+    return any(walk(f.selection_set) for f in info.field_nodes)
 
 
 def page_request(first: int | None, after: str | None, max_size: int, width: int) -> PageRequest:

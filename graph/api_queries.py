@@ -13,8 +13,6 @@ PERSONS_BY_UID = "MATCH (p:Person) WHERE p.uid IN $uids RETURN p AS node"
 ENTERPRISE_BY_USCC = (
     "MATCH (e:Enterprise {uscc: $uscc}) WHERE e.merged_into IS NULL RETURN e AS node LIMIT 1"
 )
-#: Redirect chains of merged IDs, followed a hop at a time (old IDs resolve).
-REDIRECTS = "MATCH (n) WHERE n.uid IN $uids AND n.merged_into IS NOT NULL RETURN n.uid AS uid, n.merged_into AS target"
 LEGAL_REPS = (
     "MATCH (p:Person)-[:LEGAL_REP_OF]->(e:Enterprise) WHERE e.uid IN $uids "
     "RETURN e.uid AS key, p AS node ORDER BY p.uid"

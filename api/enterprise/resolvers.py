@@ -20,15 +20,26 @@ MAX_REDIRECT_HOPS = 20
 _ID_PREFIX = re.compile(r"^[0-9A-Z]{4,18}$")
 
 
-async def current_uid(c: RequestContext, uid: str) -> str:
-    """Follow ``merged_into`` redirects (a merged golden ID resolves to its survivor)."""
-    current = uid
+async def live_node(c: RequestContext, uid: str, label: str) -> Any:
+    """The node of a golden ID, following ``merged_into`` redirects (a merged ID resolves
+    to its survivor); look-ups go through the label's loader (indexed, batched)."""
+    if label == "Person":
+        from api.person.dataloaders import persons_by_uid as make
+    else:
+        make = dataloaders.enterprises_by_uid
+    loader = c.loader("persons" if label == "Person" else "enterprises", make)
+    found = await loader.load(uid)
     for _ in range(MAX_REDIRECT_HOPS):
-        rows = await c.graph.read(api_queries.REDIRECTS, {"uids": [current]})
-        if not rows:
-            return current
-        current = str(rows[0]["target"])
-    return current
+        if found is None or not found.get("merged_into"):
+            return found
+        found = await loader.load(str(found["merged_into"]))
+    return found
+
+
+async def current_uid(c: RequestContext, uid: str) -> str:
+    """Where a golden ID's redirects lead (itself when live or unknown)."""
+    found = await live_node(c, uid, "Person" if uid.startswith("P") else "Enterprise")
+    return str(found["uid"]) if found else uid
 
 
 async def enterprise(c: RequestContext, uid: str | None, uscc: str | None) -> Any:
@@ -41,11 +52,12 @@ async def enterprise(c: RequestContext, uid: str | None, uscc: str | None) -> An
         rows = await c.graph.read(api_queries.ENTERPRISE_BY_USCC, {"uscc": code})
         return node(rows[0]["node"], "Enterprise") if rows else None
     assert uid is not None
-    target = await current_uid(c, uid)
-    return await c.loader("enterprises", dataloaders.enterprises_by_uid).load(target)
+    return await live_node(c, uid, "Enterprise")
 
 
-def connection(items: list[tuple[Any, list[Any]]], has_next: bool, total: int) -> dict[str, Any]:
+def connection(
+    items: list[tuple[Any, list[Any]]], has_next: bool, total: int | None
+) -> dict[str, Any]:
     edges = [{"node": n, "cursor": encode_cursor(k)} for n, k in items]
     return {
         "edges": edges,
@@ -65,6 +77,7 @@ async def enterprises(
     order_by: str,
     first: int | None,
     after: str | None,
+    count: bool = True,
 ) -> dict[str, Any]:
     page = page_request(first, after, c.settings.limits.max_page_size, 2)
     cond, params = filters.compile_where(where)
@@ -75,9 +88,12 @@ async def enterprises(
         where=cond, after=after_cond if page.after is not None else "true", key=key, order=order
     )
     rows = await c.graph.read(text, {**params, "limit": page.first + 1})
-    total = await c.graph.read(api_queries.ENTERPRISE_COUNT.format(where=cond), params)
+    total = None
+    if count:
+        found = await c.graph.read(api_queries.ENTERPRISE_COUNT.format(where=cond), params)
+        total = int(found[0]["n"])
     items = [(node(r["node"], "Enterprise"), [r["k1"], r["k2"]]) for r in rows[: page.first]]
-    return connection(items, len(rows) > page.first, int(total[0]["n"]))
+    return connection(items, len(rows) > page.first, total)
 
 
 def standardise_query(text: str) -> tuple[str, str | None]:
@@ -87,7 +103,9 @@ def standardise_query(text: str) -> tuple[str, str | None]:
     return name, ident if ident and _ID_PREFIX.match(ident) else None
 
 
-async def search(c: RequestContext, text: str, first: int | None, after: str | None) -> Any:
+async def search(
+    c: RequestContext, text: str, first: int | None, after: str | None, count: bool = True
+) -> Any:
     """Enterprises (names, former names, identifier prefixes), then persons for roles that
     may see them; one keyset over (kind, name length, uid)."""
     page = page_request(first, after, c.settings.limits.max_page_size, 3)
@@ -117,6 +135,8 @@ async def search(c: RequestContext, text: str, first: int | None, after: str | N
             q, {"text": name, "k1": k1, "k2": k2, "limit": page.first + 1 - len(items)}
         )
         items += [(node(r["node"], "Person"), [1, r["k1"], r["k2"]]) for r in rows]
+    if not count:
+        return connection(items[: page.first], len(items) > page.first, None)
     total_rows = await c.graph.read(api_queries.ENTERPRISE_COUNT.format(where=cond), params)
     total = int(total_rows[0]["n"])
     if with_persons:

@@ -15,6 +15,7 @@ from api.enterprise.types import (
     EnterpriseWhere,
     SearchConnection,
 )
+from api.pagination import selects
 
 
 class EnterpriseQueries(graphene.ObjectType):
@@ -57,10 +58,11 @@ class EnterpriseQueries(graphene.ObjectType):
         after: str | None = None,
     ) -> Any:
         order = getattr(order_by, "value", order_by) or "NAME_ASC"  # an explicit null: default
-        return await resolvers.enterprises(ctx(info), where, str(order), first, after)
+        count = selects(info, "totalCount")
+        return await resolvers.enterprises(ctx(info), where, str(order), first, after, count)
 
     @staticmethod
     async def resolve_search(
         root: Any, info: graphene.ResolveInfo, text: str, first: int, after: str | None = None
     ) -> Any:
-        return await resolvers.search(ctx(info), text, first, after)
+        return await resolvers.search(ctx(info), text, first, after, selects(info, "totalCount"))

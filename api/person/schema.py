@@ -7,8 +7,7 @@ from typing import Any
 import graphene
 
 from api.context import ctx
-from api.enterprise.resolvers import current_uid
-from api.person import dataloaders
+from api.enterprise.resolvers import live_node
 from api.person.types import Person
 
 
@@ -19,6 +18,4 @@ class PersonQueries(graphene.ObjectType):
 
     @staticmethod
     async def resolve_person(root: Any, info: graphene.ResolveInfo, uid: str) -> Any:
-        c = ctx(info)
-        target = await current_uid(c, uid)
-        return await c.loader("persons", dataloaders.persons_by_uid).load(target)
+        return await live_node(ctx(info), uid, "Person")
