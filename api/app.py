@@ -45,6 +45,7 @@ from starlette.staticfiles import StaticFiles
 
 from api import logs, permissions, persisted, protection
 from api.context import RequestContext
+from api.enterprise.name_index import NameIndexHolder
 from api.field_guard import FieldGuard
 from api.graphio import ApiGraph, GraphTimeout, GraphUnavailable
 from api.graphiql import PAGE
@@ -103,6 +104,7 @@ class GraphQLApp:
         self.settings = settings
         self.services = services
         self.graph = graph
+        self.name_index = NameIndexHolder(graph, settings.limits.search_index_ttl_seconds)
         self.limiter = MovingWindowRateLimiter(MemoryStorage())
         self.rate_signed_in = parse_rate(settings.limits.rate_signed_in)
         self.rate_public = parse_rate(settings.limits.rate_public)
@@ -171,7 +173,15 @@ class GraphQLApp:
             role = key.role if key else permissions.PUBLIC
             self.rate_limit(request, key)
             data = await self.body(request)
-            c = RequestContext(request_id, role, key, self.graph, self.settings, self.services)
+            c = RequestContext(
+                request_id,
+                role,
+                key,
+                self.graph,
+                self.settings,
+                self.services,
+                name_index=self.name_index,
+            )
             outcome = await self.run(c, data)
         except Refused as r:
             outcome = Outcome(r.status, {"errors": [_error(r.message, r.code, request_id)]})

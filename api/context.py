@@ -26,6 +26,8 @@ class RequestContext:
     loaders: dict[str, Any] = field(default_factory=dict)
     #: Golden IDs of every entity the response carried (for the audit log).
     returned_ids: set[str] = field(default_factory=set)
+    #: The app's enterprise-name search index (api.enterprise.name_index.NameIndexHolder).
+    name_index: Any = None
 
     def loader(self, name: str, make: Any) -> Any:
         """The request's loader called ``name`` (made on first use: caches are per request)."""

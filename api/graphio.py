@@ -26,13 +26,17 @@ class ApiGraph:
         self.store = store
         self.timeout = timeout
         self.queries = 0
+        self.backend = store.backend
 
-    async def read(self, query: str, params: dict[str, Any] | None = None) -> list[Row]:
+    async def read(
+        self, query: str, params: dict[str, Any] | None = None, timeout: float | None = None
+    ) -> list[Row]:
         self.queries += 1
+        limit = timeout or self.timeout
         try:
-            return await asyncio.wait_for(self.store.read(query, params), self.timeout)
+            return await asyncio.wait_for(self.store.read(query, params), limit)
         except TimeoutError as exc:
-            raise GraphTimeout(f"graph query timed out after {self.timeout:g} s") from exc
+            raise GraphTimeout(f"graph query timed out after {limit:g} s") from exc
         except GraphStoreError as exc:
             text = str(exc).lower()
             if text.startswith("control character"):  # refused before it reached the graph

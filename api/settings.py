@@ -25,6 +25,8 @@ class Limits:
     rate_signed_in: str = "50/second"
     rate_public: str = "20/second"
     graph_timeout_seconds: float = 5.0
+    #: How old the in-memory name search index may get before a background rebuild.
+    search_index_ttl_seconds: float = 60.0
 
 
 @dataclass(frozen=True, slots=True)

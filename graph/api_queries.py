@@ -80,3 +80,8 @@ PARENTS = (
     "MATCH (e:Enterprise)-[:BRANCH_OF]->(p:Enterprise) WHERE e.uid IN $uids "
     "RETURN e.uid AS key, p AS node ORDER BY p.uid"
 )
+#: Every live enterprise's names, for the API's in-memory n-gram search index.
+ENTERPRISE_NAMES = (
+    "MATCH (e:Enterprise) WHERE e.merged_into IS NULL "
+    "RETURN e.uid AS uid, e.name AS name, e.former_names AS former_names"
+)

@@ -121,7 +121,17 @@ async def search(
     kind, k1, k2 = page.after if page.after is not None else (0, -1, "")
     items: list[tuple[Any, list[Any]]] = []
     keyset = "size(e.name) > $k1 OR (size(e.name) = $k1 AND e.uid > $k2)"
-    if kind == 0:
+    matches: list[int] | None = None
+    if kind == 0 and not ident and c.name_index is not None:
+        index = await c.name_index.get()
+        matches = index.search(name)
+        start = 0 if page.after is None else index.after(matches, (k1, k2))
+        chosen = [index.entries[i] for i in matches[start : start + page.first + 1]]
+        loader = c.loader("enterprises", dataloaders.enterprises_by_uid)
+        nodes = await loader.load_many([e.uid for e in chosen])
+        items = [(n, [0, len(e.name), e.uid]) for e, n in zip(chosen, nodes, strict=True) if n]
+        k1, k2 = -1, ""
+    elif kind == 0:
         q = api_queries.ENTERPRISE_PAGE.format(
             where=cond, after=keyset, key="size(e.name) AS k1, e.uid AS k2", order="k1, k2"
         )
@@ -137,8 +147,11 @@ async def search(
         items += [(node(r["node"], "Person"), [1, r["k1"], r["k2"]]) for r in rows]
     if not count:
         return connection(items[: page.first], len(items) > page.first, None)
-    total_rows = await c.graph.read(api_queries.ENTERPRISE_COUNT.format(where=cond), params)
-    total = int(total_rows[0]["n"])
+    if matches is not None:
+        total = len(matches)
+    else:
+        total_rows = await c.graph.read(api_queries.ENTERPRISE_COUNT.format(where=cond), params)
+        total = int(total_rows[0]["n"])
     if with_persons:
         pr = await c.graph.read(
             api_queries.PERSON_COUNT.format(cond=api_queries.SEARCH_PERSON_COND), {"text": name}
