@@ -52,11 +52,10 @@ def serve(
 ) -> None:
     """Serve /graphql, /healthz and /readyz (GraphiQL for signed-in roles)."""
     import uvicorn
+    from limits import parse as parse_rate
 
     from api import logs
     from api.app import create_app
-    from limits import parse as parse_rate
-
     from api.settings import ApiSettings, Limits, default_api_dir
 
     limits = Limits()
