@@ -123,7 +123,7 @@ class GraphQLApp:
                 token = ""
         elif scheme.lower() != "bearer":
             token = ""
-        key = await run_in_threadpool(self.services.keys.authenticate, token) if token else None
+        key = self.services.keys.authenticate(token) if token else None
         if key is None:
             raise Refused(401, "UNAUTHENTICATED", "invalid or revoked API key")
         return key
@@ -193,8 +193,7 @@ class GraphQLApp:
             outcome.body.setdefault("extensions", {})["requestId"] = request_id
         payload = json.dumps(outcome.body, ensure_ascii=False).encode("utf-8")
         ids = c.returned_ids if c else set()
-        await run_in_threadpool(
-            self.services.audit.append,
+        self.services.audit.append(
             request_id=request_id,
             key_id=key.key_id if key else None,
             role=role,

@@ -6,11 +6,14 @@ SHA-256 (the secret is 32 random bytes, so a plain hash suffices — no password
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import hmac
 import secrets
 import sqlite3
+import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,17 +54,27 @@ def _digest(secret: str) -> str:
 
 
 class KeyStore:
-    """The key table; every method opens its own short connection (thread-safe)."""
+    """The key table over one connection shared under a lock (look-ups are a primary-key
+    read each, cheap enough to run on the event loop; revocation by another process is
+    seen by the next request)."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
-        with self._db() as db:
-            db.executescript(_SCHEMA)
+        self._conn = sqlite3.connect(
+            path, isolation_level=None, timeout=10, check_same_thread=False
+        )
+        self._conn.executescript(_SCHEMA)
+        self._lock = threading.Lock()
         path.chmod(0o600)
 
-    def _db(self) -> sqlite3.Connection:
-        return sqlite3.connect(self.path, isolation_level=None, timeout=10)
+    @contextlib.contextmanager
+    def _db(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            yield self._conn
+
+    def close(self) -> None:
+        self._conn.close()
 
     def create(self, role: str, name: str) -> tuple[ApiKey, str]:
         """A new key; returns it and the token (shown once, never stored)."""

@@ -34,3 +34,4 @@ class Services:
     def close(self) -> None:
         self.jobs.stop_all()
         self.audit.close()
+        self.keys.close()
