@@ -291,8 +291,11 @@ def main() -> None:
         "- profile = `enterprise(uid) { uid name uscc registrationStatus legalRepresentative { name } }` "
         "(stands in for creditProfile until credit/service.py is wired)"
     )
-    cmd = f"python -m bench.api_load --enterprises {args.enterprises} --rate {args.rate:g} --requests {args.requests}"
-    record("API: GraphQL under load (api_load)", cmd, lines)
+    cmd = (
+        f"python -m bench.api_load --enterprises {args.enterprises} --rate {args.rate:g} "
+        f"--requests {args.requests}" + (" --reuse-graph" if reuse else "")
+    )
+    record(f"API: GraphQL under load (api_load, {args.rate:g} req/s)", cmd, lines)
     os.sync()
 
 

@@ -85,3 +85,4 @@ ENTERPRISE_NAMES = (
     "MATCH (e:Enterprise) WHERE e.merged_into IS NULL "
     "RETURN e.uid AS uid, e.name AS name, e.former_names AS former_names"
 )
+PERSON_NAMES = "MATCH (p:Person) WHERE p.merged_into IS NULL RETURN p.uid AS uid, p.name AS name"

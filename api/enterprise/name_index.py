@@ -65,19 +65,28 @@ class NameIndex:
 
 
 class NameIndexHolder:
-    """The app's index: built on first use, rebuilt in the background after ``ttl`` s."""
+    """The app's indexes (enterprises, persons): built on first use, rebuilt in the
+    background after ``ttl`` s."""
 
     def __init__(self, graph: ApiGraph, ttl: float) -> None:
         self.graph, self.ttl = graph, ttl
         self.index: NameIndex | None = None
+        self.persons: NameIndex | None = None
         self.built_at = 0.0
         self._lock = asyncio.Lock()
         self._refresh: asyncio.Task[None] | None = None
 
     async def _build(self) -> None:
         rows = await self.graph.read(api_queries.ENTERPRISE_NAMES, timeout=120.0)
+        people = await self.graph.read(api_queries.PERSON_NAMES, timeout=120.0)
         self.index = NameIndex((r["uid"], r["name"], r["former_names"] or []) for r in rows)
+        self.persons = NameIndex((r["uid"], r["name"], []) for r in people)
         self.built_at = time.monotonic()
+
+    async def get_persons(self) -> NameIndex:
+        await self.get()
+        assert self.persons is not None
+        return self.persons
 
     async def get(self) -> NameIndex:
         if self.index is None:

@@ -138,7 +138,18 @@ async def search(
         rows = await c.graph.read(q, {**params, "k1": k1, "k2": k2, "limit": page.first + 1})
         items = [(node(r["node"], "Enterprise"), [0, r["k1"], r["k2"]]) for r in rows]
         k1, k2 = -1, ""
-    if with_persons and len(items) <= page.first:
+    person_matches: list[int] | None = None
+    if with_persons and len(items) <= page.first and c.name_index is not None:
+        people = await c.name_index.get_persons()
+        person_matches = people.search(name)
+        start = 0 if kind == 0 else people.after(person_matches, (k1, k2))
+        room = page.first + 1 - len(items)
+        chosen_p = [people.entries[i] for i in person_matches[start : start + room]]
+        from api.person.dataloaders import persons_by_uid
+
+        found = await c.loader("persons", persons_by_uid).load_many([e.uid for e in chosen_p])
+        items += [(n, [1, len(e.name), e.uid]) for e, n in zip(chosen_p, found, strict=True) if n]
+    elif with_persons and len(items) <= page.first:
         keyset_p = "size(p.name) > $k1 OR (size(p.name) = $k1 AND p.uid > $k2)"
         q = api_queries.PERSON_PAGE.format(cond=api_queries.SEARCH_PERSON_COND, after=keyset_p)
         rows = await c.graph.read(
@@ -152,7 +163,9 @@ async def search(
     else:
         total_rows = await c.graph.read(api_queries.ENTERPRISE_COUNT.format(where=cond), params)
         total = int(total_rows[0]["n"])
-    if with_persons:
+    if person_matches is not None:
+        total += len(person_matches)
+    elif with_persons:
         pr = await c.graph.read(
             api_queries.PERSON_COUNT.format(cond=api_queries.SEARCH_PERSON_COND), {"text": name}
         )
