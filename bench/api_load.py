@@ -262,6 +262,7 @@ def main() -> None:
             timeout=args.max_seconds + 60,
         )
         wall = time.perf_counter() - t1
+        load_avg = os.getloadavg()
         results = json.loads(child.stdout)
     finally:
         if serve is not None:
@@ -273,7 +274,9 @@ def main() -> None:
         "legal representatives and shareholdings)"
         + (" reused from the previous run" if reuse else f" built in {build_s:.0f} s"),
         f"- load: {len(results):,} requests at a target of {args.rate:.0f} req/s from a separate "
-        f"process over loopback HTTP in {wall:.1f} s (achieved {len(results) / wall:.0f} req/s)",
+        f"process over loopback HTTP in {wall:.1f} s (achieved {len(results) / wall:.0f} req/s); "
+        f"machine load average at the end {load_avg[0]:.1f} (other work shares the 2 cores); "
+        "failed = no answer within the client's 10 s timeout",
     ]
     goals = {"profile": 50.0, "search": 100.0}
     for name in ("profile", "search"):
