@@ -14,6 +14,7 @@ from credgraph.graphdb import graph, load
 from credgraph.records import history_cmd, links_cmd, resolve_id
 from credgraph.review import review
 from credgraph.serve import serve
+from credgraph.show import show
 
 
 @click.group()
@@ -35,6 +36,7 @@ for command in (
     load,
     serve,
     apikey,
+    show,
 ):
     main.add_command(command)
 
