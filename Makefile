@@ -10,7 +10,7 @@ DEMO_ENTERPRISES ?= 2000
 DEMO_PERSONS ?= 3000
 DEMO_GRAPH_PORT ?= 16379
 
-.PHONY: demo test lint typecheck pytest bench fixtures clean setup browser java
+.PHONY: demo test lint typecheck pytest bench fixtures clean setup browser java screenshots
 CHROMIUM := $(firstword $(wildcard /usr/bin/chromium /usr/bin/chromium-browser))
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
@@ -97,6 +97,10 @@ bench: $(STAMP)
 	$(PY) -m bench.link_vs_splink --enterprises 68000 --persons 100000
 	$(PY) -m bench.incremental_10k
 	$(PY) -m bench.incremental_vs_oneshot
+
+## screenshots: the public page at desktop and phone widths (docs/page-desktop.png, docs/page-phone.png)
+screenshots: $(STAMP) browser
+	$(PY) -m tests.page_screenshots
 
 ## fixtures: regenerate the committed sample batch in fixtures/sample
 fixtures: $(STAMP)

@@ -154,6 +154,18 @@ def test_full_width_and_missing_region_still_find_it(page: Page, site: Site) -> 
     assert a["name"] in page.locator("#results-list").inner_text()
 
 
+def test_a_search_closes_the_suggestions_still_on_their_way(page: Page, site: Site) -> None:
+    core = "有限公司"
+    assert sum(core in g["name"] for g in site.golden.values()) > 1
+    page.goto(site.url + "/")
+    page.locator("#q").press_sequentially(core, delay=5)
+    page.press("#q", "Enter")  # before the suggestion delay is over; the focus stays here
+    expect(page.locator("#results-list li").first).to_be_visible()
+    page.wait_for_timeout(800)  # the typed text's suggestion delay and answer are long past
+    expect(page.locator("#suggestions")).to_be_hidden()
+    expect(page.locator("#q")).to_have_attribute("aria-expanded", "false")
+
+
 def test_nothing_found(page: Page, site: Site) -> None:
     page.goto(site.url + "/")
     page.fill("#q", "不存在的测试企业名称甲乙丙")
@@ -238,7 +250,11 @@ def test_repaired_penalty_does_not_show(page: Page, site: Site) -> None:
         _open_profile(page, site, site.uid_of[r["entity_key"]])
         expect(page.locator("#penalties li").first).to_be_visible()  # the section is drawn
         assert r["decision_no"] not in page.locator("#profile").inner_text()
-        profile = [x for x in responses if x.url.endswith("/graphql")][-1]
+        profile = [
+            x
+            for x in responses
+            if x.url.endswith("/graphql") and '"PublicProfile"' in (x.request.post_data or "")
+        ][-1]
         body = profile.body().decode("utf-8")
         assert '"creditProfile"' in body and r["decision_no"] not in body
 

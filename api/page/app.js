@@ -76,6 +76,8 @@ let suggestSeq = 0;
 let active = -1;
 
 function closeSuggestions() {
+  clearTimeout(suggestTimer);
+  suggestSeq += 1; // an answer still on its way is dropped
   const list = $("suggestions");
   list.hidden = true;
   list.replaceChildren();
@@ -224,7 +226,8 @@ function renderGrade(profile) {
   for (const line of profile?.explanation ?? []) {
     const li = el("li");
     const pts = Number(line.points);
-    li.append(el("span", pts > 0 ? `+${pts}` : String(pts), "pts"), el("span", line.reason));
+    if (pts) li.append(el("span", pts > 0 ? `+${pts}` : String(pts), "pts"));
+    li.append(el("span", line.reason));
     lines.append(li);
   }
   $("grade-explain").hidden = !(profile?.explanation ?? []).length;
@@ -245,39 +248,48 @@ function renderRelations(e) {
     box.append(el("p", "暂无可公开的关联关系。", "empty"));
     return;
   }
-  const width = 720;
-  const rowH = 56;
-  const height = Math.max(3, around.length) * rowH + 20;
+  const narrow = window.matchMedia("(max-width: 40rem)").matches;
   const svg = document.createElementNS(SVG_NS, "svg");
-  svg.setAttribute("viewBox", `0 0 ${width} ${height}`);
   svg.setAttribute("role", "img");
   svg.setAttribute(
     "aria-label",
     `关系图：${e.name}` + around.map((n) => `，${n.label} ${n.name}`).join(""),
   );
-  const cx = 170;
-  const cy = height / 2;
-  around.forEach((n, i) => {
-    const y = 20 + i * rowH + rowH / 2 - 10;
-    const line = document.createElementNS(SVG_NS, "line");
-    line.setAttribute("x1", String(cx + 150));
-    line.setAttribute("y1", String(cy));
-    line.setAttribute("x2", "420");
-    line.setAttribute("y2", String(y));
-    svg.append(line);
-    svg.append(box_(420, y - 18, 290, 36, n.name, "node"));
-    const lab = document.createElementNS(SVG_NS, "text");
-    lab.setAttribute("x", "345");
-    lab.setAttribute("y", String((cy + y) / 2 - 4));
-    lab.setAttribute("class", "edge-label");
-    lab.textContent = n.label;
-    svg.append(lab);
-  });
-  svg.append(box_(20, cy - 24, 300, 48, e.name, "node-main"));
+  if (narrow) {
+    // Phones: the enterprise on top, the others below it on a trunk line (readable at 390px).
+    const width = 360;
+    const rowH = 50;
+    const height = 60 + around.length * rowH;
+    svg.setAttribute("viewBox", `0 0 ${width} ${height}`);
+    around.forEach((n, i) => {
+      const y = 60 + i * rowH;
+      svg.append(path_(`M 20 48 V ${y + 20} H 44`));
+      svg.append(box_(44, y + 2, 310, 36, n.name, n.label, "node"));
+    });
+    svg.append(box_(4, 4, 350, 44, e.name, "", "node-main"));
+  } else {
+    const width = 720;
+    const rowH = 52;
+    const height = Math.max(3, around.length) * rowH + 20;
+    svg.setAttribute("viewBox", `0 0 ${width} ${height}`);
+    const cy = height / 2;
+    around.forEach((n, i) => {
+      const y = 20 + i * rowH + rowH / 2 - 10;
+      svg.append(path_(`M 320 ${cy} C 370 ${cy}, 370 ${y}, 400 ${y}`));
+      svg.append(box_(400, y - 18, 310, 36, n.name, n.label, "node"));
+    });
+    svg.append(box_(20, cy - 24, 300, 48, e.name, "", "node-main"));
+  }
   box.append(svg);
 }
 
-function box_(x, y, w, h, text, cls) {
+function path_(d) {
+  const p = document.createElementNS(SVG_NS, "path");
+  p.setAttribute("d", d);
+  return p;
+}
+
+function box_(x, y, w, h, text, label, cls) {
   const g = document.createElementNS(SVG_NS, "g");
   g.setAttribute("class", cls);
   const r = document.createElementNS(SVG_NS, "rect");
@@ -289,9 +301,19 @@ function box_(x, y, w, h, text, cls) {
   const t = document.createElementNS(SVG_NS, "text");
   t.setAttribute("x", String(x + 10));
   t.setAttribute("y", String(y + h / 2 + 5));
-  const max = Math.floor((w - 20) / 13);
+  const room = w - 20 - (label ? label.length * 11 + 12 : 0);
+  const max = Math.floor(room / 14);
   t.textContent = text.length > max ? `${text.slice(0, max - 1)}…` : text;
   g.append(r, t);
+  if (label) {
+    const l = document.createElementNS(SVG_NS, "text");
+    l.setAttribute("x", String(x + w - 10));
+    l.setAttribute("y", String(y + h / 2 + 4));
+    l.setAttribute("text-anchor", "end");
+    l.setAttribute("class", "edge-label");
+    l.textContent = label;
+    g.append(l);
+  }
   return g;
 }
 
