@@ -228,7 +228,8 @@ def test_listed_enterprise_shows_its_warning_and_grade(page: Page, site: Site) -
     _open_profile(page, site, site.uid_of[r["entity_key"]])
     warnings = page.locator("#warnings li")
     expect(warnings.first).to_be_visible()
-    assert r["list_type"] in page.locator("#warnings").inner_text()
+    warning = page.locator("#warnings").inner_text()
+    assert r["list_type"] in warning and r["from"] in warning, warning
     grade = page.locator("#grade")
     assert (grade.get_attribute("data-grade") or "") in {"A", "B", "C", "D"}
     assert page.locator("#grade-meaning").inner_text() != "暂无信用等级"
@@ -282,6 +283,26 @@ def test_no_id_number_or_phone_anywhere(page: Page, site: Site) -> None:
         assert MOBILE.search(text) is None, MOBILE.search(text)
         if phone:
             assert str(phone) not in text
+
+
+def test_no_person_but_the_legal_representative_by_name(page: Page, site: Site) -> None:
+    persons = set()
+    with (site.batch.run / "golden.jsonl").open(encoding="utf-8") as fh:
+        for line in fh:
+            g = json.loads(line)
+            if g["type"] == "Person" and len(g["attributes"].get("name") or "") >= 2:
+                persons.add(g["attributes"]["name"])
+    shown = 0
+    for uid, a in sorted(site.golden.items())[:15]:
+        if not a.get("uscc"):
+            continue
+        _open_profile(page, site, uid)
+        text = page.locator("#profile").inner_text()
+        text += page.locator("#relations svg").get_attribute("aria-label") or ""
+        named = {p for p in persons if p in text} - {a.get("legal_rep_name")}
+        assert named == set(), (a["name"], named)
+        shown += 1
+    assert shown >= 5
 
 
 def test_only_persisted_queries_are_sent(page: Page, site: Site) -> None:
