@@ -52,6 +52,7 @@ demo: $(STAMP)
 		--log-file $(DEMO_DIR)/api/api.log > /dev/null 2>&1 & echo $$! > .demo-api.pid
 	@for i in $$(seq 1 50); do $(PY) -c "import urllib.request as u; u.urlopen('http://127.0.0.1:8000/readyz', timeout=1)" 2>/dev/null && break; sleep 0.2; done
 	@echo "GraphQL API serving the demo data: http://127.0.0.1:8000/graphql"
+	@echo "public credit-lookup page (信用查询) on the demo data: http://127.0.0.1:8000/"
 	@echo "  admin API key (shown once, kept owner-only): $(DEMO_DIR)/api/admin.token"
 	@echo "  try: curl -s http://127.0.0.1:8000/graphql -H 'Content-Type: application/json' -H \"Authorization: Bearer \$$(cat $(DEMO_DIR)/api/admin.token)\" -d '{\"query\":\"{ enterprises(first: 3) { totalCount edges { node { uid name legalRepresentative { name } } } } }\"}'"
 	@echo "stop the API with: kill \$$(cat .demo-api.pid)"
