@@ -421,9 +421,16 @@ def create_app(settings: ApiSettings) -> Starlette:
     async def page_queries(request: Request) -> Response:
         return JSONResponse(persisted.published_ids())
 
+    async def page_departments(request: Request) -> Response:
+        """Department codes → names, so the page names an authority in words."""
+        from credit.catalog import default_catalog
+
+        return JSONResponse(default_catalog().departments)
+
     routes = [
         Route("/", page, methods=["GET"]),
         Route("/page/queries.json", page_queries, methods=["GET"]),
+        Route("/page/departments.json", page_departments, methods=["GET"]),
         Mount("/page", StaticFiles(directory=PAGE_DIR), name="page"),
         Route("/graphql", graphql, methods=["GET", "POST"]),
         Route("/healthz", healthz, methods=["GET"]),

@@ -18,6 +18,7 @@ from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Browser, Page, Response, expect
 
 from api import persisted
+from credit.catalog import default_catalog
 from fixtures.population import AS_OF
 from graph import server
 from graph.server import ServerInfo
@@ -33,6 +34,7 @@ ID_NUMBER = re.compile(
 #: A mainland mobile number, with or without +86.
 MOBILE = re.compile(r"(?<![0-9A-Za-z])(?:\+?86[- ]?)?1[3-9]\d{9}(?![0-9A-Za-z])")
 REGION = re.compile(r"^.{2,3}?(?:省|自治区)?.{2,4}?[市州盟]")
+CATALOG = default_catalog()
 NEEDS_CREDIT = pytest.mark.xfail(
     "creditProfile" not in persisted.public_queries().get("PublicProfile", ""),
     reason="PublicProfile does not read Enterprise.creditProfile yet (api-credit not on main)",
@@ -230,6 +232,8 @@ def test_listed_enterprise_shows_its_warning_and_grade(page: Page, site: Site) -
     expect(warnings.first).to_be_visible()
     warning = page.locator("#warnings").inner_text()
     assert r["list_type"] in warning and r["from"] in warning, warning
+    issuer = CATALOG.departments[r["basis"].split("|")[0]]
+    assert issuer in warning, warning  # the authority in words, not its code
     grade = page.locator("#grade")
     assert (grade.get_attribute("data-grade") or "") in {"A", "B", "C", "D"}
     assert page.locator("#grade-meaning").inner_text() != "暂无信用等级"

@@ -6,6 +6,21 @@ const $ = (id) => document.getElementById(id);
 const SVG_NS = "http://www.w3.org/2000/svg";
 
 let hashes = null;
+let departments = {};
+
+/** A department code (AMR, COURT, …) in words; anything else as it is. */
+function authority(code) {
+  return (code && departments[code]) || code;
+}
+
+async function loadDepartments() {
+  try {
+    const res = await fetch("/page/departments.json", { headers: { Accept: "application/json" } });
+    if (res.ok) departments = await res.json();
+  } catch {
+    // the codes are shown as they are
+  }
+}
 
 async function persisted() {
   if (!hashes) {
@@ -343,7 +358,7 @@ async function showProfile(uid) {
     (m) => {
       const li = el("li");
       li.append(el("strong", m.listName ?? m.listType));
-      const bits = [m.basis && `依据：${m.basis}`, m.authority && `认定机关：${m.authority}`, period(m.from, m.until) && `期限：${period(m.from, m.until)}`];
+      const bits = [m.basis && `依据：${m.basis.replace(/^([A-Z]+)\|/, (_, c) => `${authority(c)} `)}`, m.authority && `认定机关：${authority(m.authority)}`, period(m.from, m.until) && `期限：${period(m.from, m.until)}`];
       li.append(el("div", bits.filter(Boolean).join("；")));
       return li;
     },
@@ -352,7 +367,7 @@ async function showProfile(uid) {
   listOrEmpty(
     $("redlists"),
     profile.redLists ?? [],
-    (m) => el("li", [m.listName ?? m.listType, m.authority, period(m.from, m.until)].filter(Boolean).join(" · ")),
+    (m) => el("li", [m.listName ?? m.listType, authority(m.authority), period(m.from, m.until)].filter(Boolean).join(" · ")),
     "暂无守信激励记录",
   );
   renderFacts(e);
@@ -362,7 +377,7 @@ async function showProfile(uid) {
     (p) => {
       const li = el("li");
       li.append(el("strong", [p.decisionNo, p.date].filter(Boolean).join("　")));
-      li.append(el("div", [p.authority, p.description].filter(Boolean).join("：")));
+      li.append(el("div", [authority(p.authority), p.description].filter(Boolean).join("：")));
       if (p.publicityUntil) li.append(el("div", `公示至 ${p.publicityUntil}`, "meta"));
       return li;
     },
@@ -412,4 +427,5 @@ function init() {
   });
 }
 
+loadDepartments();
 init();
