@@ -1,5 +1,6 @@
 """The HTTP app: ``/graphql`` (POST JSON; GET serves GraphiQL to signed-in roles),
-``/`` the public lookup page (``api/page``; its query ids at ``/page/queries.json``),
+``/`` the public lookup page (``api/page``; its query ids at ``/page/queries.json``, department
+names for its authorities at ``/page/departments.json``),
 ``/healthz``, ``/readyz``. Each request passes, in order: authentication (API key → role),
 the rate limit, the body cap, the persisted-query allowlist (public), parsing, the role's
 field access and introspection (validation), depth and cost; then it runs under the graph
