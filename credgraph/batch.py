@@ -195,6 +195,13 @@ def check(batch_dir: Path, out: Path, features: bool, workers: int | None) -> No
     show_default=True,
     help="Spark master URL for --engine spark (local[N], spark://host:port, yarn, k8s://…).",
 )
+@click.option(
+    "--shuffle-partitions",
+    type=click.IntRange(1, 100_000),
+    default=8,
+    show_default=True,
+    help="spark.sql.shuffle.partitions for --engine spark (a few per core).",
+)
 def link(
     batch_dir: Path,
     out: Path,
@@ -204,6 +211,7 @@ def link(
     no_state: bool,
     engine: str,
     master: str,
+    shuffle_partitions: int,
 ) -> None:
     """Link a batch into golden entities; write links, golden records, edges, events, reports."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -213,8 +221,8 @@ def link(
 
     if match_threshold < review_threshold:
         raise click.UsageError("--match-threshold must not be below --review-threshold")
-    if master != "local[2]" and engine != "spark":
-        raise click.UsageError("--master is only used with --engine spark")
+    if (master != "local[2]" or shuffle_partitions != 8) and engine != "spark":
+        raise click.UsageError("--master and --shuffle-partitions need --engine spark")
     cfg = LinkConfig(match_threshold=match_threshold, review_threshold=review_threshold)
     backend: Engine = LocalEngine()
     spark = None
@@ -224,7 +232,7 @@ def link(
 
         try:
             with console.status(f"starting Spark on {master}…"):
-                spark = spark_session(master)
+                spark = spark_session(master, shuffle_partitions=shuffle_partitions)
         except SparkUnavailableError as exc:
             raise click.ClickException(str(exc).splitlines()[0]) from exc
         backend = SparkEngine(spark)

@@ -81,6 +81,8 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Path]]:
             "spark",
             "--master",
             "local[2]",
+            "--shuffle-partitions",
+            "2",
         ],
     )
     assert res.exit_code == 0, res.output
@@ -148,3 +150,12 @@ def test_a_spark_run_feeds_the_state_with_stable_ids(runs: dict[str, Path]) -> N
     new_ids = sum(v["new_ids"] for v in report["state"]["entities"].values())
     assert new_ids == len(golden_ids)
     assert all(g[0] in "EP" and g[1:].isdigit() for g in golden_ids)
+
+
+def test_spark_options_need_the_spark_engine(tmp_path: Path) -> None:
+    res = CliRunner().invoke(
+        main, ["link", str(BATCH), "--out", str(tmp_path / "run"), "--master", "local[4]"]
+    )
+    assert res.exit_code == 2
+    assert "--master and --shuffle-partitions need --engine spark" in res.output
+    assert not (tmp_path / "run").exists()
