@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -84,6 +85,7 @@ def main() -> None:
         f"{reports['local']['ingest']['read']:,} rows read, {records:,} accepted",
         f"- Spark: master `{args.master}`, {args.shuffle_partitions} shuffle partitions "
         "(driver and executors share one JVM in local mode)",
+        f"- load: 1-minute load average {os.getloadavg()[0]:.1f} at the end of the runs",
         "",
         "| engine | wall s | peak memory MiB (process tree, PSS) | stage timings s |",
         "|---|---:|---:|---|",
