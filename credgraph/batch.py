@@ -113,6 +113,7 @@ def check(batch_dir: Path, out: Path, features: bool, workers: int | None) -> No
     """Ingest and standardise a batch; write rejects and the per-department quality report."""
     from resolver.check import run_check
     from resolver.manifest import ManifestError, load_manifest
+    from resolver.readers import FileProblem
 
     try:
         manifest = load_manifest(batch_dir)
@@ -134,14 +135,33 @@ def check(batch_dir: Path, out: Path, features: bool, workers: int | None) -> No
         def progress(stats: object) -> None:
             bar.update(task, advance=1, description=f"checked {getattr(stats, 'file', '')}")
 
-        result = run_check(batch_dir, out, features=features, progress=progress, workers=workers)
+        try:
+            result = run_check(
+                batch_dir, out, features=features, progress=progress, workers=workers
+            )
+        except (ManifestError, FileProblem) as exc:
+            raise click.ClickException(str(exc)) from exc
     elapsed = time.perf_counter() - start
     s = result.report["summary"]
     click.echo(
         f"{s['read']:,} rows read in {s['files']} files from {s['departments']} departments in {elapsed:.1f} s "
         f"({s['read'] / max(elapsed, 1e-9):,.0f} rows/s): {s['accepted']:,} accepted, {s['rejected']:,} rejected, "
-        f"{s['flagged_rows']:,} accepted rows with flagged fields; balanced: {'yes' if s['balanced'] else 'NO'}"
+        f"{s['flagged_rows']:,} accepted rows with flagged fields"
     )
+    click.echo(
+        f"{s['lines']:,} lines in the files, each one a header, a blank line or part of a row read; "
+        f"balanced: {'yes' if s['balanced'] else 'NO'}"
+    )
+    if not s["balanced"]:
+        for d in result.report["departments"]:
+            for f in d["files"]:
+                if not f["balanced"]:
+                    placed = f["header_lines"] + f["blank_lines"] + f["row_lines"]
+                    click.echo(
+                        f"  not balanced: {d['dept']} {f['file']}: {f['lines']:,} lines, "
+                        f"{placed:,} placed; {f['read']:,} rows read, "
+                        f"{f['accepted'] + f['rejected']:,} accepted or rejected"
+                    )
     for reason, n in s["reject_reasons"].items():
         click.echo(f"  {reason}: {n:,}")
     for w in s["warnings"]:
@@ -218,6 +238,7 @@ def link(
 
     from resolver.link import Engine, LinkConfig, LocalEngine, run_link
     from resolver.manifest import ManifestError
+    from resolver.readers import FileProblem
 
     if match_threshold < review_threshold:
         raise click.UsageError("--match-threshold must not be below --review-threshold")
@@ -259,7 +280,7 @@ def link(
                 result = run_link_stateful(
                     batch_dir, out, state_dir or default_state_dir(), cfg, progress, backend
                 )
-        except ManifestError as exc:
+        except (ManifestError, FileProblem) as exc:
             raise click.ClickException(str(exc)) from exc
         finally:
             if spark is not None:

@@ -9,7 +9,6 @@ declarations → the Contract 2 files.
 from __future__ import annotations
 
 import base64
-import csv
 import hashlib
 import json
 import os
@@ -42,6 +41,7 @@ from resolver.compare import (
     name_terms,
     neighbourhood_pairs,
 )
+from resolver.csvsafe import safe_writer
 from resolver.fellegi_sunter import FSModel, Levels, train
 from resolver.ingest import FileStats, Record, Reject, ingest
 from resolver.manifest import Manifest, SourceSpec, load_manifest
@@ -478,6 +478,7 @@ class Resolver:
         self.enterprise_names: dict[str, set[str]] = defaultdict(set)
         self.person_names: dict[tuple[str, str], set[str]] = defaultdict(set)
         self.subjects = SubjectIndex()  # mentions without a usable identifier
+        self.persons_at: dict[tuple[str, str], str] = {}
 
     def add_enterprise(self, gid: str, rec: Record) -> None:
         self.subjects.add_enterprise(gid, rec)
@@ -514,6 +515,18 @@ class Resolver:
             return gid, "by_id"
         return None, "unresolved"
 
+    def note_person_at(self, egid: str, name: str, gid: str) -> None:
+        """A person named ``name`` at enterprise ``egid`` is ``gid`` (seen with an ID number)."""
+        self.persons_at.setdefault((egid, name), gid)
+
+    def person_at(self, egid: str, name: str, salt: str) -> str | None:
+        return self.persons_at.get((egid, name))
+
+    def mention_person(self, id18: str, salt: str) -> tuple[str, bool]:
+        """(golden ID, new?) of a person known only from mentions. One-shot runs derive it
+        from the salted hash of the ID number; a stateful run takes it from the registry."""
+        return mention_person_id(id18, salt), True
+
 
 @dataclass(slots=True)
 class LinkResult:
@@ -534,12 +547,13 @@ def _ingest_group(
     are reported by `check` and not used here, and tuples of dicts pickle several times
     faster than dataclass instances.
     """
-    records: dict[tuple[str, str], Record] = {}
+    # Keyed like ingest's superseding: an enterprise and a role row may share a record_id.
+    records: dict[tuple[str, str, str], Record] = {}
     rejects: list[Reject] = []
     files: list[FileStats] = []
     for _stats, event in ingest(manifest, features=True, sources=sources, on_file=files.append):
         if isinstance(event, Record):
-            records[event.key] = event
+            records[(event.dept, event.kind, event.record_id)] = event
         else:
             rejects.append(event)
     rows = [(r.dept, r.file, r.line, r.record_id, r.kind, r.raw, r.std) for r in records.values()]
@@ -547,7 +561,7 @@ def _ingest_group(
 
 
 IngestResult = tuple[list[RecordTuple], list[Reject], list[FileStats]]
-Ingested = tuple[dict[tuple[str, str], Record], list[Reject], list[FileStats]]
+Ingested = tuple[dict[tuple[str, str, str], Record], list[Reject], list[FileStats]]
 
 
 def department_groups(manifest: Manifest) -> list[list[SourceSpec]]:
@@ -562,14 +576,14 @@ def _ingest(manifest: Manifest, progress: Progress | None, workers: int | None =
     """Ingest every department, in a pool of worker processes when there are several cores."""
     groups = department_groups(manifest)
     workers = max(1, min(workers or os.cpu_count() or 1, len(groups)))
-    records: dict[tuple[str, str], Record] = {}
+    records: dict[tuple[str, str, str], Record] = {}
     rejects: list[Reject] = []
     files: list[FileStats] = []
 
     def collect(result: IngestResult) -> None:
         rows, rejs, stats = result
         for dept, file, line, rid, kind, raw, std in rows:
-            records[(dept, rid)] = Record(dept, file, line, rid, kind, raw, std, [], {})
+            records[(dept, kind, rid)] = Record(dept, file, line, rid, kind, raw, std, [], {})
         rejects.extend(rejs)
         files.extend(stats)
         if progress:
@@ -727,12 +741,25 @@ def _resolve_mentions(
     # become golden persons too, so that relations are never dropped.
     mention_persons: dict[str, list[Record]] = defaultdict(list)
 
-    def person_gid(id18: str | None, rec: Record) -> tuple[str | None, str]:
+    def person_gid(
+        id18: str | None, rec: Record, name: str | None, egid: str | None
+    ) -> tuple[str | None, str]:
         gid, how = resolver.person(id18)
         if gid is None and id18:
-            mention_persons[id18].append(rec)
-            gid = mention_person_id(id18, cfg.salt)
+            gid, new = resolver.mention_person(id18, cfg.salt)
+            if new:
+                mention_persons[id18].append(rec)
             how = "by_id_mention"
+        elif gid is None and name and egid:
+            # No ID number: the person named so at this enterprise (seen there with an ID
+            # number in another row), else a person known by that name there only.
+            gid, how = resolver.person_at(egid, name, cfg.salt), "by_name_at_enterprise"
+            if gid is None:
+                key = f"name\x1f{egid}\x1f{name}"
+                gid, new = resolver.mention_person(key, cfg.salt)
+                if new:
+                    mention_persons[key].append(rec)
+                how = "by_name_mention"
         return gid, how
 
     def enterprise_of(rec: Record) -> tuple[str | None, str]:
@@ -744,9 +771,27 @@ def _resolve_mentions(
     def src(rec: Record) -> dict[str, Any]:
         return {"dept": rec.dept, "record_id": rec.record_id, "file": rec.file, "line": rec.line}
 
+    # People seen with an ID number at an enterprise: name-only rows there are the same.
+    for rec in (
+        *by_kind.get("role", []),
+        *by_kind.get("shareholding", []),
+        *by_kind.get("enterprise", []),
+    ):
+        s = rec.std
+        id18, name = {
+            "role": (s.get("id18"), s.get("person_name_norm")),
+            "shareholding": (s.get("holder_id_number"), s.get("holder_name_norm")),
+            "enterprise": (s.get("legal_rep_id"), s.get("legal_rep_name_norm")),
+        }[rec.kind]
+        if not (id18 and name):
+            continue
+        known = resolver.person(id18)[0] or resolver.mention_person(id18, cfg.salt)[0]
+        if at := enterprise_of(rec)[0]:
+            resolver.note_person_at(at, name, known)
+
     for rec in by_kind.get("role", []):
         egid, ehow = enterprise_of(rec)
-        pgid, phow = person_gid(rec.std.get("id18"), rec)
+        pgid, phow = person_gid(rec.std.get("id18"), rec, rec.std.get("person_name_norm"), egid)
         role = rec.raw.get("role", "")
         stats["role"][f"enterprise_{ehow}"] += 1
         stats["role"][f"person_{phow}"] += 1
@@ -762,6 +807,7 @@ def _resolve_mentions(
                 else {"name": rec.std.get("name_norm"), "uscc": rec.std.get("uscc")},
                 "start": rec.std.get("start"),
                 "end": rec.std.get("end"),
+                "resolved": {"from": phow, "to": ehow},
                 "source": src(rec),
             }
         )
@@ -772,7 +818,7 @@ def _resolve_mentions(
             "holder_type", ""
         ).startswith("自然人")
         if holder_person:
-            hgid, hhow = person_gid(s.get("holder_id_number"), rec)
+            hgid, hhow = person_gid(s.get("holder_id_number"), rec, s.get("holder_name_norm"), egid)
         else:
             hgid, hhow = resolver.enterprise(
                 s.get("holder_uscc"), None, None, s.get("holder_name_norm")
@@ -791,24 +837,52 @@ def _resolve_mentions(
                 "to_raw": None if egid else {"name": s.get("name_norm"), "uscc": s.get("uscc")},
                 "ratio": s.get("ratio"),
                 "amount": s.get("amount"),
+                "resolved": {"from": hhow, "to": ehow},
                 "source": src(rec),
             }
         )
-    branch_seen: set[tuple[str, str]] = set()
     for rec in by_kind.get("enterprise", []):
         s = rec.std
-        if not (s.get("parent_uscc") or s.get("parent_name_norm")):
-            continue
-        bgid, _ = resolver.enterprise(
+        bgid, bhow = resolver.enterprise(
             s.get("uscc"), s.get("org_code"), s.get("reg_no"), s.get("name_norm")
         )
+        if s.get("legal_rep_id") or s.get("legal_rep_name_norm"):
+            # The enterprise record names its legal representative: a LEGAL_REP_OF row.
+            rgid, rhow = person_gid(s.get("legal_rep_id"), rec, s.get("legal_rep_name_norm"), bgid)
+            stats["legal_rep"][f"person_{rhow}"] += 1
+            edges.append(
+                {
+                    "type": "LEGAL_REP_OF",
+                    "role": "法定代表人",
+                    "from": rgid,
+                    "from_raw": None if rgid else {"name": s.get("legal_rep_name_norm")},
+                    "to": bgid,
+                    "to_raw": None if bgid else {"name": s.get("name_norm"), "uscc": s.get("uscc")},
+                    "resolved": {"from": rhow, "to": bhow},
+                    "source": src(rec),
+                }
+            )
+        if not (s.get("parent_uscc") or s.get("parent_name_norm")):
+            continue
         pgid, phow = resolver.enterprise(
             s.get("parent_uscc"), None, None, s.get("parent_name_norm")
         )
         stats["branch_of"][f"parent_{phow}"] += 1
-        if bgid and pgid and bgid != pgid and (bgid, pgid) not in branch_seen:
-            branch_seen.add((bgid, pgid))
-            edges.append({"type": "BRANCH_OF", "from": bgid, "to": pgid, "source": src(rec)})
+        # Every reporting record is a source (the load makes one relationship per pair);
+        # a branch resolved to its own parent is no relationship.
+        if not (bgid and bgid == pgid):
+            edges.append(
+                {
+                    "type": "BRANCH_OF",
+                    "from": bgid,
+                    "to": pgid,
+                    "to_raw": None
+                    if pgid
+                    else {"name": s.get("parent_name_norm"), "uscc": s.get("parent_uscc")},
+                    "resolved": {"from": bhow, "to": phow},
+                    "source": src(rec),
+                }
+            )
     for kind in MENTION_KINDS:
         for rec in by_kind.get(kind, []):
             s = rec.std
@@ -847,18 +921,23 @@ def _resolve_mentions(
             )
     extra: list[Golden] = []
     for id18, recs in mention_persons.items():
-        gid = mention_person_id(id18, cfg.salt)
+        gid, _ = resolver.mention_person(id18, cfg.salt)
         names = Counter(
             r.std.get("person_name_norm") or r.std.get("holder_name_norm") for r in recs
         )
         name = names.most_common(1)[0][0]
+        ident = (
+            {}
+            if id18.startswith("name\x1f")
+            else {"id_hash": id_hash(id18, cfg.salt), "id_masked": id18[:4] + "*" * 10 + id18[-4:]}
+        )
         extra.append(
             Golden(
                 {
                     "id": gid,
                     "type": "Person",
-                    "id_hash": id_hash(id18, cfg.salt),
-                    "id_masked": id18[:4] + "*" * 10 + id18[-4:],
+                    "lifecycle": "active",
+                    **ident,
                     "attributes": {"name": name},
                     "provenance": {"name": {"dept": recs[0].dept, "record_id": recs[0].record_id}},
                     "members": [],
@@ -886,7 +965,7 @@ def _write_outputs(
 ) -> dict[str, Any]:
     links_rows: Counter[str] = Counter()
     with (out / "links.csv").open("w", encoding="utf-8", newline="") as fh:
-        w = csv.writer(fh, lineterminator="\n")
+        w = safe_writer(fh)
         w.writerow(["dept", "record_id", "kind", "entity_id", "score", "decision", "reason"])
         for kind, res in results.items():
             for i, rec in enumerate(res.records):
@@ -925,13 +1004,13 @@ def _write_outputs(
         for ev in events:
             fh.write(json.dumps(ev, ensure_ascii=False) + "\n")
     with (out / "rejects.csv").open("w", encoding="utf-8", newline="") as fh:
-        w = csv.writer(fh, lineterminator="\n")
+        w = safe_writer(fh)
         w.writerow(["dept", "file", "line", "record_id", "reason", "message"])
         for r in rejects:
             w.writerow([r.dept, r.file, r.line, r.record_id, r.reason, r.message])
     n_conflicts = 0
     with (out / "conflicts.csv").open("w", encoding="utf-8", newline="") as fh:
-        w = csv.writer(fh, lineterminator="\n")
+        w = safe_writer(fh)
         w.writerow(["entity_id", "attribute", "chosen", "values", "sources"])
         for g in goldens:
             for c in g.conflicts:
@@ -947,7 +1026,7 @@ def _write_outputs(
                     ]
                 )
     with (out / "review.csv").open("w", encoding="utf-8", newline="") as fh:
-        w = csv.writer(fh, lineterminator="\n")
+        w = safe_writer(fh)
         w.writerow(
             [
                 "kind",
@@ -996,7 +1075,7 @@ def _write_outputs(
             "read": read,
             "accepted": accepted,
             "rejected": rejected,
-            "balanced": read == accepted + rejected,
+            "balanced": read == accepted + rejected and all(f.balanced for f in files),
             "accepted_by_kind": dict(accepted_by_kind),
             "reject_reasons": dict(Counter(r.reason for r in rejects)),
             "files": [

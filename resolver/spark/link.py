@@ -231,12 +231,12 @@ class SparkEngine:
             progress(f"ingesting {len(manifest.sources)} files on Spark", 0, 0)
         rdd = self.spark.sparkContext.parallelize(groups, max(1, len(groups)))
         results: list[IngestResult] = rdd.map(lambda g: _ingest_group(manifest, g)).collect()
-        records: dict[tuple[str, str], Record] = {}
+        records: dict[tuple[str, str, str], Record] = {}
         rejects = []
         files = []
         for rows, rejs, stats in results:
             for dept, file, line, rid, kind, raw, std in rows:
-                records[(dept, rid)] = Record(dept, file, line, rid, kind, raw, std, [], {})
+                records[(dept, kind, rid)] = Record(dept, file, line, rid, kind, raw, std, [], {})
             rejects.extend(rejs)
             files.extend(stats)
         order = {(s.dept, s.file): i for i, s in enumerate(manifest.sources)}
