@@ -10,8 +10,10 @@ from graphql import GraphQLError
 from starlette.concurrency import run_in_threadpool
 
 from api.context import ctx
+from api.graphio import GraphUnavailable
 from api.pagination import page_request
 from api.tax.types import Finding, FindingConnection, FindingOrder, FindingWhere, TaxSummaryRow
+from graph.store import GraphStoreError
 
 
 def _shape(f: Any) -> dict[str, Any]:
@@ -147,10 +149,16 @@ class SetFindingStatus(graphene.Mutation):
     ) -> Any:
         c = ctx(info)
         kw = {"amount": amount, "reason": reason, "officer": officer}
+        if not await c.graph.ping():
+            raise GraphUnavailable("the graph does not answer")
         try:
             f = await run_in_threadpool(_set, c.settings.graph_uri, finding_id, status, c.who, kw)
         except (ValueError, LookupError) as exc:
             raise GraphQLError(str(exc)) from None
+        except GraphStoreError as exc:
+            if str(exc).lower().startswith("control character"):  # refused before the graph
+                raise GraphQLError(f"input text: {exc}") from None
+            raise
         return _shape(f)
 
 

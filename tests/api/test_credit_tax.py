@@ -314,3 +314,12 @@ def test_credit_profiles_in_a_50_item_list_cost_two_queries_per_row(api: Api) ->
     # the page, then per row the node (redirects followed) and its one-round-trip
     # neighbourhood (credit/service.py's profile plan)
     assert used == 1 + 2 * 50, used
+
+
+def test_set_finding_status_refuses_bad_text_cleanly(open_api: Api) -> None:
+    m = 'mutation { setFindingStatus(findingId: "F\\u000Fx", status: "assigned") { status } }'
+    r = open_api.post("tax_officer", m)
+    assert r.status_code == 200, r.text
+    assert r.json()["errors"][0]["message"] == (
+        "input text: control character U+000F cannot be stored in the graph"
+    )
