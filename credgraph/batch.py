@@ -201,6 +201,27 @@ def check(batch_dir: Path, out: Path, features: bool, workers: int | None) -> No
     show_default=True,
     help="Pairs between this and the match threshold go to review.csv.",
 )
+@click.option(
+    "--engine",
+    type=click.Choice(["local", "spark"]),
+    default="local",
+    show_default=True,
+    help="Where ingest, blocking, scoring and clustering run: this machine, or Apache Spark "
+    "(needs the `spark` extra and Java 17).",
+)
+@click.option(
+    "--master",
+    default="local[2]",
+    show_default=True,
+    help="Spark master URL for --engine spark (local[N], spark://host:port, yarn, k8s://…).",
+)
+@click.option(
+    "--shuffle-partitions",
+    type=click.IntRange(1, 100_000),
+    default=8,
+    show_default=True,
+    help="spark.sql.shuffle.partitions for --engine spark (a few per core).",
+)
 def link(
     batch_dir: Path,
     out: Path,
@@ -208,17 +229,34 @@ def link(
     review_threshold: float,
     state_dir: Path | None,
     no_state: bool,
+    engine: str,
+    master: str,
+    shuffle_partitions: int,
 ) -> None:
     """Link a batch into golden entities; write links, golden records, edges, events, reports."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from resolver.link import LinkConfig, run_link
+    from resolver.link import Engine, LinkConfig, LocalEngine, run_link
     from resolver.manifest import ManifestError
     from resolver.readers import FileProblem
 
     if match_threshold < review_threshold:
         raise click.UsageError("--match-threshold must not be below --review-threshold")
+    if (master != "local[2]" or shuffle_partitions != 8) and engine != "spark":
+        raise click.UsageError("--master and --shuffle-partitions need --engine spark")
     cfg = LinkConfig(match_threshold=match_threshold, review_threshold=review_threshold)
+    backend: Engine = LocalEngine()
+    spark = None
+    if engine == "spark":
+        from resolver.spark.link import SparkEngine
+        from resolver.spark.session import SparkUnavailableError, spark_session
+
+        try:
+            with console.status(f"starting Spark on {master}…"):
+                spark = spark_session(master, shuffle_partitions=shuffle_partitions)
+        except SparkUnavailableError as exc:
+            raise click.ClickException(str(exc).splitlines()[0]) from exc
+        backend = SparkEngine(spark)
     with Progress(
         TextColumn("{task.description}"),
         BarColumn(),
@@ -234,16 +272,19 @@ def link(
 
         try:
             if no_state:
-                result = run_link(batch_dir, out, cfg, progress)
+                result = run_link(batch_dir, out, cfg, progress, backend)
             else:
                 from resolver.incremental import run_link_stateful
                 from resolver.state import default_state_dir
 
                 result = run_link_stateful(
-                    batch_dir, out, state_dir or default_state_dir(), cfg, progress
+                    batch_dir, out, state_dir or default_state_dir(), cfg, progress, backend
                 )
         except (ManifestError, FileProblem) as exc:
             raise click.ClickException(str(exc)) from exc
+        finally:
+            if spark is not None:
+                spark.stop()
     r = result.report
     if r.get("already_applied"):
         click.echo(f"batch {r['batch_id']} was already applied to the state: nothing changed")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import io
 import json
@@ -18,6 +17,7 @@ from rich.table import Table
 
 from credgraph.common import console
 from credgraph.graphconn import graph_options, open_graph, query_failed
+from resolver.csvsafe import safe_writer
 
 AS_OF_OPTION = click.option(
     "--as-of",
@@ -228,7 +228,7 @@ def lists_cmd(
     ]
     if fmt == "csv":
         buf = io.StringIO()
-        w = csv.writer(buf, lineterminator="\n")
+        w = safe_writer(buf)
         w.writerow(cols)
         for r in rows:
             w.writerow(
@@ -312,7 +312,7 @@ def check_cmd(
         return
     if fmt == "csv":
         buf = io.StringIO()
-        w = csv.writer(buf, lineterminator="\n")
+        w = safe_writer(buf)
         w.writerow(CHECK_COLUMNS)
         for r in rows:
             w.writerow(

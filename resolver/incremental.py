@@ -28,16 +28,16 @@ from resolver.compare import COMPARISONS, blocking_keys, entity_record
 from resolver.fellegi_sunter import FSModel
 from resolver.ingest import Record
 from resolver.link import (
+    Engine,
     KindResult,
     LinkConfig,
     LinkResult,
+    LocalEngine,
     Progress,
     Resolver,
-    _ingest,
     _resolve_mentions,
     _write_outputs,
     finish_report,
-    link_kind,
 )
 from resolver.manifest import load_manifest
 from resolver.mentions import name_stem
@@ -225,6 +225,7 @@ def _apply_kind(
     progress: Progress | None,
     as_of: str,
     next_seq: list[int],
+    engine: Engine,
 ) -> _Change:
     """Re-link the clusters the touched records (and judgements, withdrawals) affect."""
     touched_keys = {r.key for r in touched}
@@ -254,7 +255,7 @@ def _apply_kind(
     model = FSModel.from_json(stored_model) if stored_model else None
     if model is not None and not model.fits(*COMPARISONS[kind]):
         model = None  # parameters of an older engine: retrain (and store) instead
-    res = link_kind(kind, subset, cfg, progress, model, must, cannot)
+    res = engine.link_kind(kind, subset, cfg, progress, model, must, cannot)
     # Stable IDs: each old ID goes to the cluster holding most of its records.
     counts: dict[str, Counter[int]] = defaultdict(Counter)
     for i, rec in enumerate(subset):
@@ -341,9 +342,12 @@ def run_link_stateful(
     state_dir: Path,
     cfg: LinkConfig | None = None,
     progress: Progress | None = None,
+    engine: Engine | None = None,
 ) -> LinkResult:
-    """Apply a batch to the state in ``state_dir`` and write the Contract 2 files for it."""
+    """Apply a batch to the state in ``state_dir`` and write the Contract 2 files for it;
+    ``engine`` runs ingest and linkage (default: the local engine)."""
     cfg = cfg or LinkConfig()
+    engine = engine or LocalEngine()
     t0 = time.perf_counter()
     timings: dict[str, float] = {}
     manifest = load_manifest(batch_dir)
@@ -362,7 +366,7 @@ def run_link_stateful(
                 {"already_applied": True, "batch_id": manifest.batch_id, **summary}, out_dir
             )
         _fault("start")
-        records, rejects, files = _ingest(manifest, progress)
+        records, rejects, files = engine.ingest(manifest, progress)
         timings["ingest"] = time.perf_counter() - t0
         _fault("ingested")
         order = {(s.dept, s.file): i for i, s in enumerate(manifest.sources)}
@@ -398,6 +402,7 @@ def run_link_stateful(
                 progress,
                 manifest.as_of.isoformat(),
                 seqs[kind],
+                engine,
             )
             timings[f"link_{kind}"] = time.perf_counter() - t
             t = time.perf_counter()

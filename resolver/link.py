@@ -20,7 +20,7 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from itertools import combinations
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -124,25 +124,8 @@ def link_kind(
     negative one also blocks every transitive merge.
     """
     rng = random.Random(f"{cfg.seed}:{kind}")
-    n = len(records)
     ers = [entity_record(i, r) for i, r in enumerate(records)]
-    uf = ConstrainedUnionFind(n)
-    for e in ers:
-        uf.set_identity(
-            e.idx, e.uscc, e.id18, e.is_branch if (kind == "enterprise" and e.name) else None
-        )
-    stats: dict[str, Any] = {"records": n}
-    uf.forbidden.update(cannot_link or [])
-    # 1. Deterministic: valid strong identifiers.
-    first: dict[tuple[str, str], int] = {}
-    for e in ers:
-        for key in e.keys:
-            j = first.setdefault(key, e.idx)
-            if j != e.idx:
-                uf.union(j, e.idx, via=f"{key[0]}", check_branch=False)
-    for a, b in must_link or []:
-        uf.union(a, b, via="judgement", force=True)
-    det_root = [uf.find(i) for i in range(n)]
+    uf, det_root = deterministic_stage(kind, ers, must_link, cannot_link)
     det_refusals = len(uf.refusals)
     # 2. Blocking: candidate pairs across deterministic components that may be merged. A
     # block too large to compare in full is not skipped: its records are compared with their
@@ -173,72 +156,156 @@ def link_kind(
             seen.add(pair)
             if uf.conflict(a, b) is None:
                 candidates.append(pair)
-    stats.update(candidate_pairs=len(candidates), windowed_blocks=windowed)
+    stats: dict[str, Any] = {
+        "records": len(records),
+        "candidate_pairs": len(candidates),
+        "windowed_blocks": windowed,
+    }
     if progress:
         progress(f"{kind}: {len(candidates):,} candidate pairs", 0, 0)
-    # 3. Training (see resolver.fellegi_sunter): sure matches (shared strong identifier),
-    # uniformly random pairs, value counts and term frequencies over identifier components.
-    by_comp: dict[int, list[int]] = defaultdict(list)
-    for i, r in enumerate(det_root):
-        by_comp[r].append(i)
+    # 3. Training (see resolver.fellegi_sunter), then scoring of every candidate pair.
     probs = np.zeros(0)
     levels = np.zeros((0, 0), dtype=np.int8)
     adjust = np.zeros(0)
     if candidates:
-        names = ENTERPRISE_FEATURES if kind == "enterprise" else PERSON_FEATURES
-        level_names = ENTERPRISE_LEVELS if kind == "enterprise" else PERSON_LEVELS
         levels = _compare(kind, ers, candidates)
         if model is None:
-            label: list[tuple[int, int]] = []
-            for members in by_comp.values():
-                for k in range(1, len(members)):
-                    label.append((members[0], members[k]))
-            if len(label) > cfg.label_pairs:
-                label = rng.sample(label, cfg.label_pairs)
-            randoms: list[tuple[int, int]] = []
-            for _ in range(cfg.random_pairs):
-                a, b = rng.randrange(n), rng.randrange(n)
-                if det_root[a] != det_root[b]:
-                    randoms.append((a, b))
-            tf = count_terms(
-                (table, value, det_root[e.idx]) for e in ers for table, value in name_terms(e)
+            model, stats["training"] = train_model(
+                kind, ers, det_root, levels, candidates, cfg, rng
             )
-            exact_u = {
-                f: u
-                for f, get in EXACT_VALUES[kind].items()
-                if (u := value_agreement_u((v, det_root[e.idx]) for e in ers if (v := get(e))))
-                is not None
-            }
-            prior = _random_match_prior(ers, det_root)
-            log_freq = term_log_frequencies(kind, ers, candidates, levels, tf)
-            model = train(
-                names,
-                level_names,
-                _compare(kind, ers, label),
-                _compare(kind, ers, randoms),
-                levels,
-                prior,
-                exact_u,
-                tf,
-                lambda mdl: name_frequency_adjustment(levels, log_freq, mdl),
-            )
-            stats["training"] = {
-                "sure_match_pairs": len(label),
-                "random_pairs": len(randoms),
-                "prior": prior,
-            }
-        else:
-            log_freq = term_log_frequencies(kind, ers, candidates, levels, model.tf)
-        adjust = name_frequency_adjustment(levels, log_freq, model)
-        probs = model.probability(levels, adjust)
+        probs, adjust = score_pairs(kind, ers, candidates, levels, model)
     # 4. Constrained merging, best component pairs first.
+    merged = merge_candidates(uf, det_root, candidates, probs, cfg)
+    left = [k for k in merged.review if uf.find(candidates[k][0]) != uf.find(candidates[k][1])]
+    pairs = [candidates[k] for k in left]
+    review = review_entries(kind, records, model, pairs, left, probs, levels, adjust)
+    stats.update(
+        probabilistic_merges=merged.merges,
+        contradicted_merges=merged.contradicted,
+        deterministic_refusals=det_refusals,
+        refusals=dict(Counter(r.reason for r in uf.refusals)),
+    )
+    return finish_kind(
+        kind, records, list(uf.clusters().values()), det_root, merged.attach, review, model, stats
+    )
+
+
+def deterministic_stage(
+    kind: str,
+    ers: list[EntityRecord],
+    must_link: list[tuple[int, int]] | None = None,
+    cannot_link: list[tuple[int, int]] | None = None,
+) -> tuple[ConstrainedUnionFind, list[int]]:
+    """1. Deterministic links on valid strong identifiers (and positive judgements): the
+    constrained union-find after them and each record's deterministic component root."""
+    uf = ConstrainedUnionFind(len(ers))
+    for e in ers:
+        uf.set_identity(
+            e.idx, e.uscc, e.id18, e.is_branch if (kind == "enterprise" and e.name) else None
+        )
+    uf.forbidden.update(cannot_link or [])
+    first: dict[tuple[str, str], int] = {}
+    for e in ers:
+        for key in e.keys:
+            j = first.setdefault(key, e.idx)
+            if j != e.idx:
+                uf.union(j, e.idx, via=f"{key[0]}", check_branch=False)
+    for a, b in must_link or []:
+        uf.union(a, b, via="judgement", force=True)
+    return uf, [uf.find(i) for i in range(len(ers))]
+
+
+def train_model(
+    kind: str,
+    ers: list[EntityRecord],
+    det_root: list[int],
+    levels: Levels,
+    candidates: list[tuple[int, int]],
+    cfg: LinkConfig,
+    rng: random.Random,
+) -> tuple[FSModel, dict[str, Any]]:
+    """Train the model (see resolver.fellegi_sunter): sure matches (shared strong identifier),
+    uniformly random pairs, value counts and term frequencies over identifier components, and
+    one expectation step over ``candidates`` (all candidate pairs, or a sample of them) whose
+    comparison levels are ``levels``."""
+    n = len(ers)
+    names = ENTERPRISE_FEATURES if kind == "enterprise" else PERSON_FEATURES
+    level_names = ENTERPRISE_LEVELS if kind == "enterprise" else PERSON_LEVELS
+    by_comp: dict[int, list[int]] = defaultdict(list)
+    for i, r in enumerate(det_root):
+        by_comp[r].append(i)
+    label: list[tuple[int, int]] = []
+    for members in by_comp.values():
+        for k in range(1, len(members)):
+            label.append((members[0], members[k]))
+    if len(label) > cfg.label_pairs:
+        label = rng.sample(label, cfg.label_pairs)
+    randoms: list[tuple[int, int]] = []
+    for _ in range(cfg.random_pairs):
+        a, b = rng.randrange(n), rng.randrange(n)
+        if det_root[a] != det_root[b]:
+            randoms.append((a, b))
+    tf = count_terms((table, value, det_root[e.idx]) for e in ers for table, value in name_terms(e))
+    exact_u = {
+        f: u
+        for f, get in EXACT_VALUES[kind].items()
+        if (u := value_agreement_u((v, det_root[e.idx]) for e in ers if (v := get(e)))) is not None
+    }
+    prior = _random_match_prior(ers, det_root)
+    log_freq = term_log_frequencies(kind, ers, candidates, levels, tf)
+    model = train(
+        names,
+        level_names,
+        _compare(kind, ers, label),
+        _compare(kind, ers, randoms),
+        levels,
+        prior,
+        exact_u,
+        tf,
+        lambda mdl: name_frequency_adjustment(levels, log_freq, mdl),
+    )
+    return model, {"sure_match_pairs": len(label), "random_pairs": len(randoms), "prior": prior}
+
+
+def score_pairs(
+    kind: str,
+    ers: list[EntityRecord],
+    pairs: list[tuple[int, int]],
+    levels: Levels,
+    model: FSModel,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Match probability and name-frequency adjustment of each compared pair."""
+    log_freq = term_log_frequencies(kind, ers, pairs, levels, model.tf)
+    adjust = name_frequency_adjustment(levels, log_freq, model)
+    return model.probability(levels, adjust), adjust
+
+
+@dataclass(slots=True)
+class Merged:
+    """The outcome of the constrained merging of candidate pairs."""
+
+    merges: int
+    contradicted: int
+    attach: list[float]  # per deterministic root: probability with which it was attached
+    review: list[int]  # candidate indices between the review and the match threshold
+
+
+def merge_candidates(
+    uf: ConstrainedUnionFind,
+    det_root: list[int],
+    candidates: list[tuple[int, int]],
+    probs: np.ndarray,
+    cfg: LinkConfig,
+) -> Merged:
+    """4. Merge clusters through their best candidate pair, most probable first, unless a
+    cannot-link constraint or contradicting evidence forbids it."""
     best: dict[tuple[int, int], int] = {}
     for k, (a, b) in enumerate(candidates):
         comp_pair = (min(det_root[a], det_root[b]), max(det_root[a], det_root[b]))
         if comp_pair not in best or probs[k] > probs[best[comp_pair]]:
             best[comp_pair] = k
     order = sorted(best.values(), key=lambda k: -probs[k])
-    attach = [0.0] * n  # probability with which a deterministic component was attached
+    attach = [0.0] * uf.n
     merges = 0
     review_idx: list[int] = []
     # Contradictions: candidate pairs whose own evidence says "different" (probability below
@@ -250,7 +317,7 @@ def link_kind(
         against[a].add(b)
         against[b].add(a)
     cluster_members: dict[int, list[int]] = defaultdict(list)
-    for i in range(n):
+    for i in range(uf.n):
         cluster_members[uf.find(i)].append(i)
     contradicted = 0
     for k in order:
@@ -272,12 +339,25 @@ def link_kind(
                 attach[det_root[b]] = max(attach[det_root[b]], p)
         elif p >= cfg.review_threshold:
             review_idx.append(k)
+    return Merged(merges, contradicted, attach, review_idx)
+
+
+def review_entries(
+    kind: str,
+    records: list[Record],
+    model: FSModel | None,
+    pairs: list[tuple[int, int]],
+    rows: list[int],
+    probs: np.ndarray,
+    levels: Levels,
+    adjust: np.ndarray,
+) -> list[dict[str, Any]]:
+    """review.csv rows of the pairs left in different clusters; ``rows[k]`` is the row of
+    ``pairs[k]`` in ``probs``, ``levels`` and ``adjust``."""
     review: list[dict[str, Any]] = []
-    assert model is not None or not review_idx
-    for k in review_idx:
-        a, b = candidates[k]
-        if uf.find(a) == uf.find(b) or model is None:
-            continue
+    if model is None:
+        return review
+    for (a, b), k in zip(pairs, rows, strict=True):
         rec_a, rec_b = records[a], records[b]
         review.append(
             {
@@ -296,9 +376,21 @@ def link_kind(
                 "comparison": model.describe(levels[k]),
             }
         )
-    # 5. Clusters and per-record decisions.
-    roots = uf.clusters()
-    clusters = list(roots.values())
+    return review
+
+
+def finish_kind(
+    kind: str,
+    records: list[Record],
+    clusters: list[list[int]],
+    det_root: list[int],
+    attach: list[float],
+    review: list[dict[str, Any]],
+    model: FSModel | None,
+    stats: dict[str, Any],
+) -> KindResult:
+    """5. Clusters (each in record order, ordered by first record) and per-record decisions."""
+    n = len(records)
     cluster_of = [0] * n
     for c, members in enumerate(clusters):
         for i in members:
@@ -317,16 +409,11 @@ def link_kind(
                 decision[i], score[i] = "strong_id", 1.0
             else:
                 decision[i], score[i] = "singleton", 1.0
-    refusals = Counter(r.reason for r in uf.refusals)
     stats.update(
         clusters=len(clusters),
         singletons=sum(1 for c in clusters if len(c) == 1),
-        deterministic_components=len(by_comp),
-        probabilistic_merges=merges,
-        contradicted_merges=contradicted,
+        deterministic_components=len(set(det_root)),
         review_pairs=len(review),
-        deterministic_refusals=det_refusals,
-        refusals=dict(refusals),
         chained_clusters=chained,
         decisions=dict(Counter(decision)),
     )
@@ -478,20 +565,27 @@ def _ingest_group(
     return rows, rejects, files
 
 
-def _ingest(
-    manifest: Manifest, progress: Progress | None, workers: int | None = None
-) -> tuple[dict[tuple[str, str, str], Record], list[Reject], list[FileStats]]:
-    """Ingest every department, in a pool of worker processes when there are several cores."""
+IngestResult = tuple[list[RecordTuple], list[Reject], list[FileStats]]
+Ingested = tuple[dict[tuple[str, str, str], Record], list[Reject], list[FileStats]]
+
+
+def department_groups(manifest: Manifest) -> list[list[SourceSpec]]:
+    """The manifest's files grouped by department, largest department first."""
     by_dept: dict[str, list[SourceSpec]] = defaultdict(list)
     for spec in manifest.sources:
         by_dept[spec.dept].append(spec)
-    groups = sorted(by_dept.values(), key=lambda g: -sum(s.path.stat().st_size for s in g))
+    return sorted(by_dept.values(), key=lambda g: -sum(s.path.stat().st_size for s in g))
+
+
+def _ingest(manifest: Manifest, progress: Progress | None, workers: int | None = None) -> Ingested:
+    """Ingest every department, in a pool of worker processes when there are several cores."""
+    groups = department_groups(manifest)
     workers = max(1, min(workers or os.cpu_count() or 1, len(groups)))
     records: dict[tuple[str, str, str], Record] = {}
     rejects: list[Reject] = []
     files: list[FileStats] = []
 
-    def collect(result: tuple[list[RecordTuple], list[Reject], list[FileStats]]) -> None:
+    def collect(result: IngestResult) -> None:
         rows, rejs, stats = result
         for dept, file, line, rid, kind, raw, std in rows:
             records[(dept, kind, rid)] = Record(dept, file, line, rid, kind, raw, std, [], {})
@@ -517,15 +611,57 @@ def _ingest(
     return records, rejects, files
 
 
+class Engine(Protocol):
+    """Where the heavy stages run: ingest of the batch and linkage of one entity kind
+    (:class:`LocalEngine` here, ``resolver.spark.link.SparkEngine`` on Spark)."""
+
+    def ingest(self, manifest: Manifest, progress: Progress | None) -> Ingested: ...
+
+    def link_kind(
+        self,
+        kind: str,
+        records: list[Record],
+        cfg: LinkConfig,
+        progress: Progress | None = None,
+        model: FSModel | None = None,
+        must_link: list[tuple[int, int]] | None = None,
+        cannot_link: list[tuple[int, int]] | None = None,
+    ) -> KindResult: ...
+
+
+class LocalEngine:
+    """This machine's engine: worker processes for ingest, everything else in process."""
+
+    def ingest(self, manifest: Manifest, progress: Progress | None) -> Ingested:
+        return _ingest(manifest, progress)
+
+    def link_kind(
+        self,
+        kind: str,
+        records: list[Record],
+        cfg: LinkConfig,
+        progress: Progress | None = None,
+        model: FSModel | None = None,
+        must_link: list[tuple[int, int]] | None = None,
+        cannot_link: list[tuple[int, int]] | None = None,
+    ) -> KindResult:
+        return link_kind(kind, records, cfg, progress, model, must_link, cannot_link)
+
+
 def run_link(
-    batch_dir: Path, out_dir: Path, cfg: LinkConfig | None = None, progress: Progress | None = None
+    batch_dir: Path,
+    out_dir: Path,
+    cfg: LinkConfig | None = None,
+    progress: Progress | None = None,
+    engine: Engine | None = None,
 ) -> LinkResult:
     """Link a batch and write the Contract 2 files to ``out_dir``."""
     cfg = cfg or LinkConfig()
+    engine = engine or LocalEngine()
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     manifest = load_manifest(batch_dir)
-    records, rejects, files = _ingest(manifest, progress)
+    records, rejects, files = engine.ingest(manifest, progress)
     timings["ingest"] = time.perf_counter() - t0
     by_kind: dict[str, list[Record]] = defaultdict(list)
     order = {(s.dept, s.file): i for i, s in enumerate(manifest.sources)}
@@ -537,7 +673,7 @@ def run_link(
         t = time.perf_counter()
         if progress:
             progress(f"linking {kind} records", 0, 0)
-        results[kind] = link_kind(kind, by_kind.get(kind, []), cfg, progress)
+        results[kind] = engine.link_kind(kind, by_kind.get(kind, []), cfg, progress)
         timings[f"link_{kind}"] = time.perf_counter() - t
     t = time.perf_counter()
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -7,6 +7,7 @@ from typing import Any
 import graphene
 
 from api.context import ctx
+from api.credit.types import CreditProfile
 from api.enterprise import dataloaders
 from api.enterprise.members import MemberRecord, members_of
 from api.lifecycle import lifecycle_of, registration_status_of
@@ -57,6 +58,11 @@ class Enterprise(graphene.ObjectType):
     phone = graphene.String()
     members = graphene.List(graphene.NonNull(MemberRecord), description="Source records.")
     tax_declarations = graphene.List(graphene.NonNull(TaxDeclaration))
+    credit_profile = graphene.Field(
+        CreditProfile,
+        as_of=graphene.String(description="ISO date (default today)."),
+        description="Grade, listings and penalties (credit/service.py).",
+    )
 
     @staticmethod
     def resolve_registration_status(root: dict[str, Any], info: graphene.ResolveInfo) -> Any:
@@ -94,6 +100,14 @@ class Enterprise(graphene.ObjectType):
     async def resolve_parent(root: dict[str, Any], info: graphene.ResolveInfo) -> Any:
         found = await ctx(info).loader("parents", dataloaders.parents).load(root["uid"])
         return found[0] if found else None
+
+    @staticmethod
+    async def resolve_credit_profile(
+        root: dict[str, Any], info: graphene.ResolveInfo, as_of: str | None = None
+    ) -> Any:
+        from api.credit.resolvers import credit_profile
+
+        return await credit_profile(ctx(info), root["uid"], as_of)
 
     @staticmethod
     async def resolve_members(root: dict[str, Any], info: graphene.ResolveInfo) -> list[Any]:

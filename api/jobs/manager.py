@@ -43,6 +43,8 @@ class JobManager:
         """The batch directory, which must lie inside the inbox (no escape by .. or links)."""
         if self.inbox is None:
             raise GraphQLError("linkage jobs are off: the server has no inbox directory (--inbox)")
+        if "\x00" in batch_path:
+            raise GraphQLError("batchPath must not contain a NUL character")
         raw = Path(batch_path)
         path = (raw if raw.is_absolute() else self.inbox / raw).resolve()
         if not path.is_relative_to(self.inbox):

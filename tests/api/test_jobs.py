@@ -31,6 +31,7 @@ def test_linkage_job_runs_in_a_worker_with_progress(
             ("../outside/b", "batchPath must be a directory inside the inbox"),
             (str(tmp_path / "outside" / "b"), "batchPath must be a directory inside the inbox"),
             ("missing", "batchPath has no manifest.yaml (not a batch directory)"),
+            ("b\x00c", "batchPath must not contain a NUL character"),
         ):
             r = a.post("tax_officer", START, {"p": bad})
             assert r.json()["errors"][0]["message"] == message

@@ -67,6 +67,17 @@ def _paths(u: dict[str, str], world: World) -> dict[str, str]:
         "ApiKey": "query { apiKeys { {F} } }",
         "CreatedApiKey": 'mutation { createApiKey(role: REGULATOR, name: "matrix test") { {F} } }',
         "AuditEntry": "query { auditLog(first: 2) { {F} } }",
+        "Finding": "query { taxFindings(first: 2) { edges { node { {F} } } } }",
+        "TaxSummaryRow": "query { taxSummary { {F} } }",
+        "StatusCount": "query { taxSummary { byStatus { {F} } } }",
+        "CreditProfile": f'query {{ enterprise(uid: "{e}") {{ creditProfile {{ {{F}} }} }} }}',
+        "ExplanationLine": f'query {{ enterprise(uid: "{e}") {{ creditProfile {{ explanation {{ {{F}} }} }} }} }}',
+        "ListEntry": f'query {{ enterprise(uid: "{e}") {{ creditProfile {{ blackLists {{ {{F}} }} }} }} }}',
+        "SupervisionMeasure": f'query {{ enterprise(uid: "{e}") {{ creditProfile {{ blackLists {{ measures {{ {{F}} }} }} }} }} }}',
+        "Penalty": f'query {{ enterprise(uid: "{e}") {{ creditProfile {{ penalties {{ {{F}} }} }} }} }}',
+        "CreditEventView": f'query {{ enterprise(uid: "{e}") {{ creditProfile {{ events {{ {{F}} }} }} }} }}',
+        "SupervisionEntry": 'query { jointSupervisionList(department: "FIN") { edges { node { {F} } } } }',
+        "CheckResult": 'query { creditCheck(identifiers: ["x"]) { {F} } }',
     }
 
 
@@ -87,6 +98,12 @@ ROOT_CALLS = {
     "startLinkageJob": 'startLinkageJob(batchPath: "../outside") { id }',
     "createApiKey": 'createApiKey(role: REGULATOR, name: "matrix root") { token }',
     "revokeApiKey": 'revokeApiKey(keyId: "nokey") { keyId }',
+    "taxFindings": "taxFindings(first: 1) { totalCount }",
+    "taxSummary": "taxSummary { key }",
+    "setFindingStatus": 'setFindingStatus(findingId: "none", status: "assigned") { status }',
+    "creditProfile": 'creditProfile(uid: "{ent}") { grade }',
+    "jointSupervisionList": 'jointSupervisionList(department: "FIN") { totalCount }',
+    "creditCheck": 'creditCheck(identifiers: ["x"]) { match }',
 }
 
 
@@ -183,6 +200,49 @@ def test_docs_match_the_matrix() -> None:
         ),
         ("public", 'query { relations(uid: "{ent}") { fromUid } }', "Query.relations"),
         ("tax_officer", "query { x: auditLog(first: 1) { seq } }", "Query.auditLog"),
+        # tax data through aliases and fragments, alone or beside public credit fields
+        ("public", "query { t: taxFindings(first: 1) { totalCount } }", "Query.taxFindings"),
+        (
+            "public",
+            "fragment F on FindingConnection { totalCount } query { taxFindings { ...F } }",
+            "Query.taxFindings",
+        ),
+        (
+            "public",
+            'query { c: creditProfile(uid: "{ent}") { grade } s: taxSummary { key } }',
+            "Query.taxSummary",
+        ),
+        (
+            "public",
+            "query { ... on Query { taxSummary { byStatus { count } } } }",
+            "Query.taxSummary",
+        ),
+        (
+            "public",
+            'mutation { s: setFindingStatus(findingId: "x", status: "assigned") { status } }',
+            "Mutation.setFindingStatus",
+        ),
+        (
+            "regulator",
+            "fragment S on TaxSummaryRow { key } query { ... on Query { taxSummary { ...S } } }",
+            "Query.taxSummary",
+        ),
+        # credit events behind a profile and joint-supervision lists: signed-in roles only
+        (
+            "public",
+            'fragment C on CreditProfile { ev: events { uid } } query { enterprise(uid: "{ent}") { creditProfile { ...C } } }',
+            "CreditProfile.events",
+        ),
+        (
+            "public",
+            'query { enterprise(uid: "{ent}") { creditProfile { blackLists { via } } } }',
+            "ListEntry.via",
+        ),
+        (
+            "public",
+            'query { j: jointSupervisionList(department: "FIN") { totalCount } }',
+            "Query.jointSupervisionList",
+        ),
     ],
 )
 def test_attempts_through_aliases_fragments_and_nesting(

@@ -1,0 +1,1 @@
+"""Credit profiles, joint-supervision lists and credit checks (over credit/service.py)."""

@@ -1,0 +1,115 @@
+"""Benchmark: the local engine against the Spark engine (``local[2]``) on one generated batch —
+wall time, peak memory of the whole process tree (Spark: the driver's Python, the JVM that
+holds driver and executors in local mode, and the Python workers), the per-stage timings of
+each run, and the pairwise agreement of their clusters (issue goal: F1 ≥ 0.999).
+
+    python -m bench.spark_vs_local --enterprises 6800 --persons 10000   # ~100k records
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from bench.results import record, run_tree_measured
+
+OUT = Path(__file__).resolve().parent / "out"
+
+
+def _links(path: Path) -> dict[str, dict[tuple[str, str], str]]:
+    out: dict[str, dict[tuple[str, str], str]] = {}
+    with path.open(encoding="utf-8", newline="") as fh:
+        for row in csv.DictReader(fh):
+            if row["kind"] in ("enterprise", "person"):
+                out.setdefault(row["kind"], {})[(row["dept"], row["record_id"])] = row["entity_id"]
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--enterprises", type=int, default=6800)
+    ap.add_argument("--persons", type=int, default=10000)
+    ap.add_argument("--master", default="local[2]")
+    ap.add_argument("--shuffle-partitions", type=int, default=8)
+    args = ap.parse_args()
+    from resolver.evaluate import cluster_scores
+
+    credgraph = str(Path(sys.executable).with_name("credgraph"))
+    root = OUT / f"spark-e{args.enterprises}-p{args.persons}"
+    batch = root / "gen" / "batch"
+    if not (batch / "manifest.yaml").exists():
+        shutil.rmtree(root, ignore_errors=True)
+        subprocess.run(
+            [
+                credgraph,
+                "generate",
+                "--out",
+                str(root / "gen"),
+                "--enterprises",
+                str(args.enterprises),
+                "--persons",
+                str(args.persons),
+                "--seed",
+                "7",
+            ],
+            check=True,
+            capture_output=True,
+        )
+    runs = {}
+    for engine in ("local", "spark"):
+        out = root / engine
+        shutil.rmtree(out, ignore_errors=True)
+        cmd = [credgraph, "link", str(batch), "--out", str(out), "--no-state"]
+        if engine == "spark":
+            cmd += [
+                "--engine",
+                "spark",
+                "--master",
+                args.master,
+                "--shuffle-partitions",
+                str(args.shuffle_partitions),
+            ]
+        runs[engine] = run_tree_measured(cmd)
+        print(f"{engine}: {runs[engine].seconds:.1f} s", file=sys.stderr)
+    reports = {e: json.loads((root / e / "report.json").read_text("utf-8")) for e in runs}
+    local, spark = _links(root / "local" / "links.csv"), _links(root / "spark" / "links.csv")
+    records = reports["local"]["ingest"]["accepted"]
+    lines = [
+        f"- batch: generated, {args.enterprises:,} enterprises and {args.persons:,} persons, "
+        f"{reports['local']['ingest']['read']:,} rows read, {records:,} accepted",
+        f"- Spark: master `{args.master}`, {args.shuffle_partitions} shuffle partitions "
+        "(driver and executors share one JVM in local mode)",
+        f"- load: 1-minute load average {os.getloadavg()[0]:.1f} at the end of the runs",
+        "",
+        "| engine | wall s | peak memory MiB (process tree, PSS) | stage timings s |",
+        "|---|---:|---:|---|",
+    ]
+    for engine, run in runs.items():
+        stages = ", ".join(f"{k} {v}" for k, v in reports[engine]["timings"].items())
+        lines.append(f"| {engine} | {run.seconds:.1f} | {run.peak_rss_mib:,.0f} | {stages} |")
+    lines.append("")
+    for kind in ("enterprise", "person"):
+        s = cluster_scores(spark[kind], local[kind])
+        pw = s["pairwise"]
+        cand = [reports[e]["entities"][kind]["candidate_pairs"] for e in runs]
+        lines.append(
+            f"- {kind}: Spark vs local pairwise P {pw['precision']:.5f} R {pw['recall']:.5f} "
+            f"F1 {pw['f1']:.5f}; records {len(spark[kind]):,} vs {len(local[kind]):,}; "
+            f"candidate pairs {cand[1]:,} vs {cand[0]:,}"
+        )
+    record(
+        "Spark vs local engine (link, ~100k records)",
+        f"python -m bench.spark_vs_local --enterprises {args.enterprises} "
+        f"--persons {args.persons} --master '{args.master}'",
+        lines,
+    )
+
+
+if __name__ == "__main__":
+    main()
