@@ -106,7 +106,12 @@ def load(run_dir: Path, uri: str | None, batch_size: int) -> None:
 
     from graph.load import load_run
     from graph.store import GraphStoreError, open_store
+    from resolver.run_files import IncompleteRunError, verify
 
+    try:
+        verify(run_dir)  # an interrupted or tampered run is refused before anything is loaded
+    except IncompleteRunError as exc:
+        raise click.ClickException(str(exc)) from exc
     store = open_store(graph_uri(uri))
     try:
         with Progress(

@@ -18,13 +18,14 @@ import time
 from collections import Counter, defaultdict
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from itertools import combinations
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from resolver import run_files
 from resolver.clustering import ConstrainedUnionFind
 from resolver.compare import (
     ENTERPRISE_FEATURES,
@@ -40,6 +41,7 @@ from resolver.compare import (
 from resolver.fellegi_sunter import FSModel, Levels, train
 from resolver.ingest import FileStats, Record, Reject, ingest
 from resolver.manifest import Manifest, SourceSpec, load_manifest
+from resolver.sealing import installation_salt
 from resolver.survivorship import Golden, build_golden, id_hash
 
 Progress = Callable[[str, int, int], None]
@@ -59,7 +61,7 @@ class LinkConfig:
     label_pairs: int = 200_000
     random_pairs: int = 200_000
     seed: int = 1
-    salt: str = "credgraph"
+    salt: str = ""  # ID-hash salt; empty: the installation's secret salt (resolver/sealing.py)
 
 
 @dataclass(slots=True)
@@ -433,6 +435,8 @@ def run_link(
 ) -> LinkResult:
     """Link a batch and write the Contract 2 files to ``out_dir``."""
     cfg = cfg or LinkConfig()
+    if not cfg.salt:
+        cfg = replace(cfg, salt=installation_salt())
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     manifest = load_manifest(batch_dir)
@@ -451,7 +455,7 @@ def run_link(
         results[kind] = link_kind(kind, by_kind.get(kind, []), cfg, progress)
         timings[f"link_{kind}"] = time.perf_counter() - t
     t = time.perf_counter()
-    out_dir.mkdir(parents=True, exist_ok=True)
+    staging = run_files.begin(out_dir)
     resolver = Resolver()
     goldens: list[Golden] = []
     gid_of: dict[tuple[str, str], str] = {}
@@ -475,7 +479,7 @@ def run_link(
     timings["mentions"] = time.perf_counter() - t
     t = time.perf_counter()
     report = _write_outputs(
-        out_dir,
+        staging,
         manifest,
         results,
         gid_of,
@@ -489,7 +493,20 @@ def run_link(
         timings,
     )
     timings["write"] = time.perf_counter() - t
-    return finish_report(out_dir, report, timings, t0)
+    finish_report(staging, report, timings, t0)
+    run_files.publish(staging, out_dir, run_files.seal(staging, run_info(manifest)))
+    return LinkResult(report, out_dir)
+
+
+def run_info(manifest: Manifest) -> dict[str, Any]:
+    """What a run's completion marker says about the batch it came from."""
+    return {
+        "batch_id": manifest.batch_id,
+        "as_of": manifest.as_of.isoformat(),
+        "batch_digest": run_files.batch_digest(
+            manifest.root / "manifest.yaml", [s.path for s in manifest.sources]
+        ),
+    }
 
 
 def finish_report(
