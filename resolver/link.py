@@ -17,7 +17,7 @@ import random
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import as_completed
 from dataclasses import dataclass, field, replace
 from itertools import combinations
 from pathlib import Path
@@ -42,7 +42,8 @@ from resolver.fellegi_sunter import FSModel, Levels, train
 from resolver.ingest import FileStats, Record, Reject, ingest
 from resolver.manifest import Manifest, SourceSpec, load_manifest
 from resolver.sealing import installation_salt
-from resolver.survivorship import Golden, build_golden, id_hash
+from resolver.survivorship import Golden, build_golden, id_hash, mask_id_number
+from resolver.workers import worker_pool
 
 Progress = Callable[[str, int, int], None]
 LEGAL_REP_ROLES = frozenset(
@@ -421,7 +422,7 @@ def _ingest(
     else:
         # (A fresh spawned worker per department lowers the peak memory by ~0.8 GB but costs
         # ~35 s of interpreter start-up at 1M records: measured, not worth it.)
-        with ProcessPoolExecutor(max_workers=workers) as pool:
+        with worker_pool(workers) as pool:
             for fut in as_completed([pool.submit(_ingest_group, manifest, g) for g in groups]):
                 collect(fut.result())
     order = {(s.dept, s.file): i for i, s in enumerate(manifest.sources)}
@@ -660,7 +661,7 @@ def _resolve_mentions(
                     "id": gid,
                     "type": "Person",
                     "id_hash": id_hash(id18, cfg.salt),
-                    "id_masked": id18[:4] + "*" * 10 + id18[-4:],
+                    "id_masked": mask_id_number(id18),
                     "attributes": {"name": name},
                     "provenance": {"name": {"dept": recs[0].dept, "record_id": recs[0].record_id}},
                     "members": [],

@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from resolver.ingest import Record
-from resolver.standardize import mask_identifier
 
 #: Source authority per attribute: earlier departments win (DOMAIN.md: AMR for names and
 #: registration data, PSB for persons, TAX for tax data). Unlisted departments rank after.
@@ -94,6 +93,29 @@ class Golden:
     conflicts: list[dict[str, Any]]
 
 
+def mask_id_number(id18: str) -> str:
+    """The published form of an ID number: province and check character only
+    (``44***************X``).
+
+    Published next to the birth *year*, the gender and the address (which gives the
+    division code away), this leaves about 365 days x 500 sequence numbers / 11 check
+    characters, i.e. over 16,000 candidates; the usual first-4 + last-4 form next to a full
+    birth date left a handful (docs/security.md; tests/reliability/test_state_privacy.py).
+    """
+    if len(id18) < 8:
+        return "*" * len(id18)
+    return id18[:2] + "*" * (len(id18) - 3) + id18[-1]
+
+
+def publish_person_attributes(
+    chosen: dict[str, Any], provenance: dict[str, dict[str, str]]
+) -> None:
+    """A golden person carries the birth year, not the birth date (see mask_id_number)."""
+    if "birth_date" in chosen:
+        chosen["birth_year"] = str(chosen.pop("birth_date"))[:4]
+        provenance["birth_year"] = provenance.pop("birth_date")
+
+
 def id_hash(id18: str, salt: str) -> str:
     """Salted hash of a personal ID number: stable per installation, not reversible."""
     return hmac.new(salt.encode(), id18.encode(), hashlib.sha256).hexdigest()[:32]
@@ -148,7 +170,8 @@ def build_golden(
         ids = sorted({r.std["id18"] for r in members if r.std.get("id18")} | set(extra_ids or []))
         if ids:
             data["id_hash"] = id_hash(ids[0], salt)
-            data["id_masked"] = mask_identifier(ids[0])
+            data["id_masked"] = mask_id_number(ids[0])
+        publish_person_attributes(chosen, provenance)
     else:
         formers = sorted(
             {r.std["former_name_norm"] for r in members if r.std.get("former_name_norm")}
