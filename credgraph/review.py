@@ -8,6 +8,14 @@ import click
 
 from credgraph.common import STATE_OPTION, open_state, record_ref
 
+LOCK_WAIT = click.option(
+    "--lock-wait",
+    type=click.FloatRange(0.0),
+    default=600.0,
+    show_default=True,
+    help="Seconds to wait while a run holds the state's writer lock.",
+)
+
 
 @click.group()
 def review() -> None:
@@ -48,8 +56,15 @@ def review_list(state_dir: Path | None, kind: str | None, limit: int) -> None:
 @click.option("--by", "by", required=True, help="Who decides (kept with the judgement).")
 @click.option("--reason", default="", help="Why (kept with the judgement).")
 @STATE_OPTION
+@LOCK_WAIT
 def review_decide(
-    record_a: str, record_b: str, is_match: bool, by: str, reason: str, state_dir: Path | None
+    record_a: str,
+    record_b: str,
+    is_match: bool,
+    by: str,
+    reason: str,
+    state_dir: Path | None,
+    lock_wait: float,
 ) -> None:
     """Record a judgement between two records (DEPT:RECORD_ID); it wins in every later run."""
     from resolver.state import StateError
@@ -57,7 +72,7 @@ def review_decide(
     a, b = record_ref(record_a), record_ref(record_b)
     with open_state(state_dir) as state:
         try:
-            with state.transaction():
+            with state.lock(lock_wait, what="review decide"), state.transaction():
                 state.add_judgement(a, b, "match" if is_match else "no_match", by, reason)
         except StateError as exc:
             raise click.ClickException(str(exc)) from exc
@@ -89,7 +104,8 @@ def review_export(state_dir: Path | None, out: Path) -> None:
 @review.command("import")
 @click.argument("csv_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @STATE_OPTION
-def review_import(csv_file: Path, state_dir: Path | None) -> None:
+@LOCK_WAIT
+def review_import(csv_file: Path, state_dir: Path | None, lock_wait: float) -> None:
     """Load judgements from a CSV file written by `review export` (or by hand, same columns)."""
     import csv as _csv
 
@@ -98,7 +114,7 @@ def review_import(csv_file: Path, state_dir: Path | None) -> None:
     with open_state(state_dir) as state, csv_file.open(encoding="utf-8", newline="") as fh:
         rows = list(_csv.DictReader(fh))
         try:
-            with state.transaction():
+            with state.lock(lock_wait, what="review import"), state.transaction():
                 for line, r in enumerate(rows, start=2):
                     try:
                         state.add_judgement(
