@@ -497,6 +497,35 @@ class State:
             out.append(d)
         return out
 
+    def review_queue(
+        self, kind: str | None, decided: bool, limit: int
+    ) -> tuple[int, int, list[dict[str, Any]]]:
+        """(open pairs, decided pairs, the first ``limit`` pairs with their status): a pair
+        with a judgement is decided (by whom, when) and leaves the open queue."""
+        rows = []
+        for p in self.review_pairs(kind, 1 << 40):
+            first, second = sorted(((p["a_dept"], p["a_record"]), (p["b_dept"], p["b_record"])))
+            j = self.db.execute(
+                "SELECT decision, decided_by, decided_at FROM judgements "
+                "WHERE a_dept = ? AND a_record = ? AND b_dept = ? AND b_record = ?",
+                (*first, *second),
+            ).fetchone()
+            p["status"] = "open" if j is None else "decided"
+            p["decision"], p["decided_by"], p["decided_at"] = j or (None, None, None)
+            rows.append(p)
+        n_open = sum(1 for p in rows if p["status"] == "open")
+        shown = [p for p in rows if decided or p["status"] == "open"][:limit]
+        return n_open, len(rows) - n_open, shown
+
+    def record(self, key: tuple[str, str]) -> Record | None:
+        """One stored record (ID fields opened), or None."""
+        row = self.db.execute(
+            "SELECT dept, file, line, record_id, kind, raw, std, entity_id FROM records "
+            "WHERE dept = ? AND record_id = ?",
+            key,
+        ).fetchone()
+        return None if row is None else self._record(row)
+
     def model(self, kind: str) -> dict[str, Any] | None:
         row = self.db.execute("SELECT params FROM models WHERE kind = ?", (kind,)).fetchone()
         return None if row is None else json.loads(row[0])
