@@ -10,7 +10,7 @@ DEMO_ENTERPRISES ?= 2000
 DEMO_PERSONS ?= 3000
 DEMO_GRAPH_PORT ?= 16379
 
-.PHONY: demo test lint typecheck pytest bench fixtures clean setup browser
+.PHONY: demo test lint typecheck pytest bench fixtures clean setup browser java
 CHROMIUM := $(firstword $(wildcard /usr/bin/chromium /usr/bin/chromium-browser))
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
@@ -19,7 +19,7 @@ $(PY):
 	$(PIP) install --quiet --upgrade pip
 
 $(STAMP): pyproject.toml | $(PY)
-	$(PIP) install --quiet -e '.[test]'
+	$(PIP) install --quiet -e '.[test,spark]'
 	touch $(STAMP)
 
 setup: $(STAMP)
@@ -57,8 +57,19 @@ browser:
 		echo "installing chromium (apt-get)"; \
 		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium; \
 	fi
+	@if [ -z "$$(fc-list :lang=zh 2>/dev/null)" ]; then \
+		echo "installing a Chinese font for the page screenshots (apt-get fonts-wqy-microhei)"; \
+		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq fonts-wqy-microhei; \
+	fi
 
-pytest: $(STAMP) browser
+## java: a Java runtime for the Spark tests (Debian's openjdk-17-jre-headless when missing)
+java:
+	@if ! command -v java >/dev/null 2>&1; then \
+		echo "installing openjdk-17-jre-headless (apt-get)"; \
+		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq openjdk-17-jre-headless; \
+	fi
+
+pytest: $(STAMP) browser java
 	$(VENV)/bin/python -m pytest
 
 ## bench: benchmarks; figures go to bench/RESULTS.md

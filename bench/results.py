@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import platform
+import re
 import resource
 import subprocess
 import sys
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
+HISTORY = RESULTS.with_name("HISTORY.md")
 
 
 def machine() -> str:
@@ -100,22 +102,42 @@ def ensure_1m_batch() -> Path:
     return GEN_1M
 
 
+def _sections(text: str) -> tuple[str, list[str]]:
+    """Split a results file into its preamble and its ``## `` sections."""
+    parts = re.split(r"(?m)^(?=## )", text)
+    return parts[0], [s.rstrip() + "\n" for s in parts[1:]]
+
+
 def record(title: str, command: str, lines: list[str]) -> None:
-    """Append a dated section to RESULTS.md and echo it."""
+    """Write a benchmark's current figures to RESULTS.md and echo them.
+
+    RESULTS.md shows each benchmark once: a section with the same title is replaced in place,
+    and the replaced one is appended to HISTORY.md.
+    """
     stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
-    body = [
-        f"## {title}",
-        "",
-        f"- date: {stamp}",
-        f"- machine: {machine()}",
-        f"- command: `{command}`",
-        *lines,
-        "",
-    ]
-    if not RESULTS.exists():
-        RESULTS.write_text(
-            "# Benchmark results\n\nAppended by the scripts in bench/; newest last.\n\n", "utf-8"
-        )
-    with RESULTS.open("a", encoding="utf-8") as fh:
-        fh.write("\n".join(body) + "\n")
-    sys.stdout.write("\n".join(body) + "\n")
+    body = "\n".join(
+        [
+            f"## {title}",
+            "",
+            f"- date: {stamp}",
+            f"- machine: {machine()}",
+            f"- command: `{command}`",
+            *lines,
+        ]
+    )
+    body += "\n"
+    preamble, sections = _sections(RESULTS.read_text("utf-8")) if RESULTS.exists() else ("", [])
+    if not preamble:
+        preamble = "# Benchmark results\n\nThe current figures of each benchmark.\n\n"
+    heading = f"## {title}\n"
+    replaced = [s for s in sections if s.startswith(heading)]
+    sections = [body if s.startswith(heading) else s for s in sections]
+    if not replaced:
+        sections.append(body)
+    RESULTS.write_text(preamble + "\n".join(sections), "utf-8")
+    if replaced:
+        if not HISTORY.exists():
+            HISTORY.write_text("# Benchmark history\n\nEarlier figures, oldest first.\n\n", "utf-8")
+        with HISTORY.open("a", encoding="utf-8") as fh:
+            fh.write("\n" + "\n".join(replaced))
+    sys.stdout.write(body)
