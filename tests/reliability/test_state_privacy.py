@@ -267,3 +267,43 @@ def test_no_id_number_or_salt_in_clear_in_the_state(
     monkeypatch.setenv("CREDGRAPH_STATE_KEY", Fernet.generate_key().decode())
     with pytest.raises(StateKeyError, match="not the one this state was sealed with"):
         State(state)
+
+
+def test_a_state_written_before_sealing_is_sealed_when_opened(
+    sample_part: Path, tmp_path: Path
+) -> None:
+    """A state from before: clear ID fields, a clear salt in meta, clear ``I|`` keys and
+    unkeyed hashes. Opening it seals it in place; its records, IDs and salt are kept."""
+    state = tmp_path / "state"
+    run_link_stateful(sample_part, tmp_path / "r1", state)
+    with State(state) as st:
+        person = next(rec for rec, _ in st.all_records(("person",)) if rec.std.get("id18"))
+        id18 = person.std["id18"]
+        links_before = dict(
+            st.db.execute("SELECT dept || ':' || record_id, entity_id FROM records")
+        )
+        # Write it back as an old credgraph did.
+        old_salt = "0" * 64
+        st.db.execute("DELETE FROM meta WHERE key IN ('key_id', 'salt_sealed')")
+        st.db.execute("INSERT INTO meta VALUES ('salt', ?)", (old_salt,))
+        st.db.execute(
+            "UPDATE records SET raw = ?, std = ? WHERE dept = ? AND record_id = ?",
+            (json.dumps(person.raw), json.dumps(person.std), person.dept, person.record_id),
+        )
+        st.db.execute("DELETE FROM keys WHERE dept = ? AND record_id = ?", person.key)
+        st.db.execute("INSERT INTO keys VALUES (?, ?, ?)", (f"I|{id18}", *person.key))
+    with State(state) as st:
+        assert st.salt == old_salt and st.meta("salt") is None
+        raw, std = st.db.execute(
+            "SELECT raw, std FROM records WHERE dept = ? AND record_id = ?", person.key
+        ).fetchone()
+        assert id18 not in raw + std
+        assert st.record(person.key).std["id18"] == id18  # type: ignore[union-attr]
+        assert st.records_by_key([f"I|{id18}"], 40) == {person.key}
+        assert (
+            dict(st.db.execute("SELECT dept || ':' || record_id, entity_id FROM records"))
+            == links_before
+        )
+    db = sqlite3.connect(state / "state.db")
+    assert db.execute("SELECT COUNT(*) FROM keys WHERE key = ?", (f"I|{id18}",)).fetchone()[0] == 0
+    db.close()
