@@ -7,6 +7,8 @@ import json
 import os
 import shutil
 import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -16,7 +18,7 @@ import pytest
 from fixtures.split import split_batch
 from resolver.incremental import run_link_stateful
 from tests.conftest import SAMPLE
-from tests.reliability.helpers import credgraph, run
+from tests.reliability.helpers import run
 
 MARKER = "run.json"  # the completion marker (resolver/run_files.py)
 COMPARED = ("links.csv", "golden.jsonl", "edges.jsonl", "events.jsonl", "conflicts.csv")
@@ -118,7 +120,12 @@ def test_a_killed_ingest_leaves_no_worker_process(
     generated: tuple[Path, object], tmp_path: Path
 ) -> None:
     batch = generated[0] / "batch"
-    proc = credgraph("link", str(batch), "--out", str(tmp_path / "run"), "--no-state")
+    # No pipes: an orphaned worker would hold them open.
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "credgraph.cli", "link", str(batch), "--out", str(tmp_path / "run"), "--no-state"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )  # fmt: skip
     workers: list[psutil.Process] = []
     for _ in range(600):  # until the ingest pool has started its workers
         workers = _descendants(proc.pid)
@@ -127,10 +134,13 @@ def test_a_killed_ingest_leaves_no_worker_process(
         time.sleep(0.05)
     assert workers, "the ingest started no worker process"
     os.kill(proc.pid, signal.SIGKILL)
-    proc.communicate()
+    proc.wait()
     for _ in range(100):
         if not _alive(workers):
             break
         time.sleep(0.1)
-    assert _alive(workers) == []
+    orphans = _alive(workers)
+    for p in orphans:  # clean up what this test started, then fail
+        p.kill()
+    assert orphans == []
     assert not (tmp_path / "run" / MARKER).exists()
