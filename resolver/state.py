@@ -132,6 +132,21 @@ class State:
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.executescript(SCHEMA)  # (executescript commits: outside the transaction)
+        cols = {r[1] for r in self.db.execute("PRAGMA table_info(batches)")}
+        if (
+            self.meta("schema_version") == SCHEMA_VERSION
+            and "digest" in cols
+            and self.meta("key_id") == key_id(self.key)
+            and self.meta("salt") is None
+        ):
+            # Nothing to set up: no write transaction (a reader never waits for a writer).
+            sealed = self.meta("salt_sealed")
+            self.sealer.salt = (
+                derive_salt(self.key)
+                if sealed is None
+                else self.sealer.decrypt(sealed, f"{self.path}: salt")
+            )
+            return
         with self.transaction():
             version = self.meta("schema_version")
             if version is None:
