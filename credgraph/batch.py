@@ -307,8 +307,14 @@ def evaluate(run_dir: Path, truth: Path, as_json: bool) -> None:
     if "mentions" in scores:
         m = scores["mentions"]
         click.echo(
-            f"mentions: {m.get('mentions', 0):,}, resolved {m['resolved_rate']:.4f}, precision {m['precision']:.4f}"
+            f"mentions: {m.get('mentions', 0):,}, resolved {m['resolved_rate']:.4f}, precision {m['precision']:.4f}, "
+            f"subject accuracy {m['accuracy']:.4f} (unresolved counted wrong)"
         )
+        for kind, acc in m["accuracy_by_kind"].items():
+            click.echo(f"  {kind}: subject accuracy {acc:.4f}")
+        if m["unresolved_reasons"]:
+            reasons = ", ".join(f"{r} {n:,}" for r, n in m["unresolved_reasons"].items())
+            click.echo(f"  unresolved: {reasons}")
 
 
 STATE_OPTION = click.option(

@@ -100,7 +100,12 @@ def graph_query(cypher: str, params: tuple[str, ...], uri: str | None) -> None:
     "--uri", default=None, help="Graph URI (default: CREDGRAPH_GRAPH_URI or the embedded server)."
 )
 @click.option("--batch-size", type=click.IntRange(1), default=5000, show_default=True)
-def load(run_dir: Path, uri: str | None, batch_size: int) -> None:
+@click.option(
+    "--bulk/--no-bulk",
+    default=None,
+    help="Bulk path (GRAPH.BULK) for an empty graph; default: bulk when the graph is empty.",
+)
+def load(run_dir: Path, uri: str | None, batch_size: int, bulk: bool | None) -> None:
     """Load a resolution run into the graph (idempotent, batched, resumable)."""
     from rich.progress import Progress, TextColumn, TimeElapsedColumn
 
@@ -126,17 +131,51 @@ def load(run_dir: Path, uri: str | None, batch_size: int) -> None:
             def progress(step: str, rows: int) -> None:
                 bar.update(task, advance=rows, description=step)
 
-            summary = load_run(store, run_dir, batch_size, progress)
+            summary = load_run(store, run_dir, batch_size, progress, bulk=bulk)
     except GraphStoreError as exc:
         raise click.ClickException(str(exc)) from exc
     finally:
         store.close()
     total = sum(summary.rows.values())
     click.echo(
-        f"loaded {total:,} rows in {summary.seconds:.1f} s ({total / max(summary.seconds, 1e-9):,.0f} rows/s); "
-        f"{summary.steps_done} steps, {summary.steps_skipped} already done"
+        f"loaded {total:,} rows in {summary.seconds:.1f} s ({total / max(summary.seconds, 1e-9):,.0f} rows/s) "
+        f"by the {summary.path} path; {summary.steps_done} steps, {summary.steps_skipped} already done"
     )
     click.echo("nodes: " + ", ".join(f"{k} {v:,}" for k, v in summary.nodes.items()))
     click.echo(
         "relationships: " + ", ".join(f"{k} {v:,}" for k, v in summary.relationships.items())
+    )
+    click.echo("rows of the run per relationship type (rows / written / skipped):")
+    for rel, c in sorted(summary.counts.items()):
+        skipped = sum(c.skipped.values())
+        why = "; ".join(f"{n:,} {reason}" for reason, n in sorted(c.skipped.items()))
+        click.echo(
+            f"  {rel}: {c.rows:,} / {c.written:,} / {skipped:,}" + (f" ({why})" if why else "")
+        )
+    if summary.escaped:
+        click.echo(
+            f"warning: {summary.escaped:,} values held control characters, stored escaped as \\uXXXX"
+        )
+
+
+@graph.command("export-neo4j")
+@click.argument("run_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path))
+@click.option("--database", default="neo4j", show_default=True)
+def graph_export_neo4j(run_dir: Path, out: Path, database: str) -> None:
+    """Write a run as CSV files for `neo4j-admin database import full` (initial loads)."""
+    from graph.bulk import BulkError, export_neo4j
+    from graph.load import read_run
+
+    try:
+        command, left = export_neo4j(read_run(run_dir), out, database)
+    except BulkError as exc:
+        raise click.ClickException(str(exc)) from exc
+    n = sum(1 for _ in out.glob("*.csv"))
+    click.echo(f"{n} CSV files in {out}; with Neo4j stopped, run there (or {out / 'import.sh'}):")
+    click.echo(command)
+    click.echo(
+        "then `credgraph load RUN_DIR --uri neo4j://…` once (MERGE path: indexes"
+        + (f", and {left:,} values whose type differs from their column" if left else "")
+        + ")"
     )

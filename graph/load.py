@@ -1,21 +1,32 @@
 """``credgraph load RUN_DIR``: a resolution run (Contract 2 files) into the graph (Contract 3).
 
-Idempotent (MERGE on ``uid``; loading the same run twice changes nothing), batched (UNWIND,
-``batch_size`` rows a statement) and resumable: a checkpoint in the run directory records
-each completed step, so a load killed half-way continues where it stopped (re-running a step
-is harmless anyway, MERGE being idempotent). Merged golden IDs (``redirects.jsonl`` of a
-stateful run) become redirect nodes (``merged_into``) that look-ups follow.
-Only ``graph/`` touches the store; this module reads the run's files, never resolver code.
+The run is first read into node and relationship tables (:func:`read_run`, shared by every
+way of writing them): one row per node and per relationship, properties named as DESIGN.md
+Contract 3 lists them. Two ways to write them:
+
+- the MERGE path (:func:`plan`): idempotent (MERGE on ``uid``, node properties replaced by
+  the run's), batched (UNWIND) and resumable — a checkpoint beside the run, keyed by the
+  target graph, records each completed step, so a load killed half-way continues where it
+  stopped, and a load into another graph starts from the beginning;
+- the bulk path (:mod:`graph.bulk`) for a run loaded into an empty graph.
+
+A stateful run (``changes.json``, see resolver/graphsync.py) also says what goes: the
+relationships of its affected entities are replaced by the run's, RESOLVED_TO of its records
+by the state's, withdrawn records' nodes are deleted, addresses and phones nobody uses any
+more are removed. Only ``graph/`` touches the store; this module reads the run's files,
+never resolver code.
 """
 
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import os
+import re
 import signal
 import time
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -26,7 +37,7 @@ from graph import queries
 from graph.dialect import ensure_schema, label
 from graph.store import GraphStore
 
-CHECKPOINT = ".graph-load.json"
+CHECKPOINT_PREFIX = ".graph-load-"
 EVENT_LABELS = {"credit_event": "CreditEvent", "fact": "Fact", "tax_declaration": "TaxDeclaration"}
 #: The properties an event node carries: its standardised facts (the subject's identifiers
 #: live on the subject; raw rows stay in the run's events.jsonl).
@@ -50,7 +61,53 @@ EVENT_PROPERTIES = (
     "taxable_amount",
     "tax_paid",
 )
+#: Golden attributes stored under another name in the graph (DESIGN.md Contract 3).
+ATTRIBUTE_NAMES = {"status": "registration_status"}
+#: Relationship properties taken from edges.jsonl.
+EDGE_PROPERTIES = ("role", "ratio", "amount", "start", "end")
+#: Relationships of an entity that a stateful run replaces (RESOLVED_TO is per record).
+MENTION_RELS = "LEGAL_REP_OF|SERVES_AS|HOLDS_SHARES|BRANCH_OF|SUBJECT_OF"
+#: What a row of the run is, per relationship type, for the load summary.
+REPORTED = ("RESOLVED_TO", "LEGAL_REP_OF", "SERVES_AS", "HOLDS_SHARES", "BRANCH_OF", "SUBJECT_OF")
+RELATIONSHIP_TYPES = frozenset({*REPORTED, "LOCATED_AT", "USES_PHONE", "CONCERNS", "EVIDENCED_BY"})
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 LoadProgress = Callable[[str, int], None]
+Row = dict[str, Any]
+
+
+@dataclass(slots=True)
+class RelCount:
+    """Rows of the run for one relationship type: written, or skipped with a reason."""
+
+    rows: int = 0
+    written: int = 0
+    skipped: Counter[str] = field(default_factory=Counter)
+
+
+@dataclass(slots=True)
+class RunGraph:
+    """A run as node and relationship tables (what every write path writes)."""
+
+    nodes: dict[str, list[Row]] = field(default_factory=dict)  # label -> {uid, props}
+    rels: dict[tuple[str, str, str], list[Row]] = field(default_factory=dict)
+    counts: dict[str, RelCount] = field(default_factory=lambda: defaultdict(RelCount))
+    affected: list[str] = field(default_factory=list)  # stateful: entities to re-wire
+    withdrawn: dict[str, list[str]] = field(default_factory=dict)  # label -> uids
+    resolved_sources: list[Row] = field(default_factory=list)  # stateful: {src, dst}
+    golden_ids: list[str] = field(default_factory=list)
+    escaped: int = 0  # values whose control characters were escaped
+
+    @property
+    def stateful(self) -> bool:
+        return bool(self.affected or self.withdrawn or self.resolved_sources)
+
+
+@dataclass(slots=True)
+class Step:
+    name: str
+    query: str
+    rows: list[Any]
+    rel: str | None = None  # counted relationship type (the query returns the rows written)
 
 
 @dataclass(slots=True)
@@ -58,23 +115,12 @@ class LoadSummary:
     steps_done: int = 0
     steps_skipped: int = 0
     rows: Counter[str] = field(default_factory=Counter)
-    skipped_unresolved: Counter[str] = field(default_factory=Counter)
     seconds: float = 0.0
     nodes: dict[str, int] = field(default_factory=dict)
     relationships: dict[str, int] = field(default_factory=dict)
-
-
-def _primitive(v: Any) -> bool:
-    return (
-        v is None
-        or isinstance(v, (str, int, float, bool))
-        or (isinstance(v, list) and all(isinstance(x, (str, int, float, bool)) for x in v))
-    )
-
-
-def _props(d: dict[str, Any]) -> dict[str, Any]:
-    """Properties must be primitives or lists of primitives (no maps) on both backends."""
-    return {k: v for k, v in d.items() if v is not None and _primitive(v)}
+    counts: dict[str, RelCount] = field(default_factory=dict)
+    escaped: int = 0
+    path: str = "merge"
 
 
 def _jsonl(path: Path) -> Iterator[dict[str, Any]]:
@@ -90,228 +136,385 @@ def _fault(point: str) -> None:
         os.kill(os.getpid(), signal.SIGKILL)
 
 
-def plan(run_dir: Path) -> list[tuple[str, str, list[dict[str, Any]]]]:
-    """The load as (step name, query, rows) in dependency order: nodes before relationships."""
-    steps: list[tuple[str, str, list[dict[str, Any]]]] = []
-    enterprises: list[dict[str, Any]] = []
-    persons: list[dict[str, Any]] = []
-    addresses: dict[str, dict[str, Any]] = {}
-    phones: dict[str, dict[str, Any]] = {}
-    located: list[dict[str, Any]] = []
-    uses_phone: list[dict[str, Any]] = []
-    kind_of: dict[str, str] = {}
+def entity_label(uid: str) -> str:
+    """Golden IDs say what they are: ``E…`` enterprises, ``P…`` persons."""
+    return "Person" if uid.startswith("P") else "Enterprise"
+
+
+class _Cleaner:
+    """Property values as both backends store them: primitives or lists of strings, no
+    blanks (None, "", []), strings trimmed, control characters escaped as ``\\uXXXX`` text
+    (counted: a value the graph cannot read is that value's problem, not the run's)."""
+
+    def __init__(self) -> None:
+        self.escaped = 0
+
+    def text(self, s: str) -> str:
+        if _CONTROL.search(s) is None:
+            return s.strip()
+        self.escaped += 1
+        return _CONTROL.sub(lambda m: f"\\u{ord(m.group()):04x}", s).strip()
+
+    def value(self, v: Any) -> Any:
+        if isinstance(v, str):
+            return self.text(v) or None
+        if isinstance(v, (bool, int, float)):
+            return v
+        if isinstance(v, list) and v and all(isinstance(x, (str, int, float)) for x in v):
+            items = [self.text(str(x)) for x in v]
+            return items if all(items) else None
+        return None
+
+    def props(self, d: dict[str, Any]) -> dict[str, Any]:
+        out = {}
+        for k, v in d.items():
+            if v is not None and (clean := self.value(v)) is not None:
+                out[k] = clean
+        return out
+
+
+def entity_props(g: dict[str, Any], clean: _Cleaner | None = None) -> dict[str, Any]:
+    """The properties of a golden entity's node (DESIGN.md Contract 3)."""
+    clean = clean or _Cleaner()
+    props: dict[str, Any] = {"uid": g["id"]}
+    for k, v in g.get("attributes", {}).items():
+        props[ATTRIBUTE_NAMES.get(k, k)] = v
+    props.update(
+        lifecycle=g.get("lifecycle", "active"),
+        merged_into=g.get("merged_into"),
+        id_hash=g.get("id_hash"),
+        id_masked=g.get("id_masked"),
+        members=len(g.get("members", [])),
+    )
+    return clean.props(props)
+
+
+def read_run(run_dir: Path) -> RunGraph:
+    """The run's node and relationship tables (see the module docstring)."""
+    out = RunGraph()
+    clean = _Cleaner()
+    nodes: dict[str, dict[str, Row]] = defaultdict(dict)
+    rels: dict[tuple[str, str, str], list[Row]] = defaultdict(list)
+    changes_path = run_dir / "changes.json"
+    if changes_path.exists():
+        changes = json.loads(changes_path.read_text("utf-8"))
+        out.affected = [clean.text(u) for u in changes.get("entities", [])]
+        for w in changes.get("withdrawn", []):
+            out.withdrawn.setdefault(w["label"], []).append(clean.text(w["uid"]))
     for g in _jsonl(run_dir / "golden.jsonl"):
-        attrs = g.get("attributes", {})
-        props = _props(
-            {
-                **attrs,
-                "status": g.get("status", "active"),
-                "id_hash": g.get("id_hash"),
-                "id_masked": g.get("id_masked"),
-                "members": len(g.get("members", [])),
-            }
-        )
+        props = entity_props(g, clean)
+        uid = props["uid"]
         lab = "Enterprise" if g["type"] == "Enterprise" else "Person"
-        kind_of[g["id"]] = lab
-        (enterprises if lab == "Enterprise" else persons).append({"uid": g["id"], "props": props})
-        if lab == "Enterprise":
-            if attrs.get("address"):
-                addresses[attrs["address"]] = {
-                    "uid": attrs["address"],
-                    "props": {"text": attrs["address"]},
-                }
-                located.append({"src": g["id"], "dst": attrs["address"], "props": {}})
-            if attrs.get("phone"):
-                phones[attrs["phone"]] = {
-                    "uid": attrs["phone"],
-                    "props": {"number": attrs["phone"]},
-                }
-                uses_phone.append({"src": g["id"], "dst": attrs["phone"], "props": {}})
-    steps.append(
-        ("nodes:Enterprise", queries.MERGE_NODES.format(label=label("Enterprise")), enterprises)
-    )
-    steps.append(("nodes:Person", queries.MERGE_NODES.format(label=label("Person")), persons))
-    steps.append(
-        (
-            "nodes:Address",
-            queries.MERGE_NODES.format(label=label("Address")),
-            list(addresses.values()),
-        )
-    )
-    steps.append(
-        ("nodes:Phone", queries.MERGE_NODES.format(label=label("Phone")), list(phones.values()))
-    )
-    sources: list[dict[str, Any]] = []
-    resolved: dict[str, list[dict[str, Any]]] = {"Enterprise": [], "Person": []}
-    links = run_dir / "links.csv"
+        nodes[lab][uid] = {"uid": uid, "props": props}
+        out.golden_ids.append(uid)
+        if lab != "Enterprise" or props.get("lifecycle") != "active":
+            continue  # merged and retired entities keep no relationships
+        if address := props.get("address"):
+            nodes["Address"][address] = {"uid": address, "props": {"uid": address, "text": address}}
+            rels[("LOCATED_AT", "Enterprise", "Address")].append(
+                {"src": uid, "dst": address, "props": {}, "w": 1}
+            )
+        if phone := props.get("phone"):
+            nodes["Phone"][phone] = {"uid": phone, "props": {"uid": phone, "number": phone}}
+            rels[("USES_PHONE", "Enterprise", "Phone")].append(
+                {"src": uid, "dst": phone, "props": {}, "w": 1}
+            )
+    _read_sources(run_dir, out, nodes, rels, clean)
+    _read_edges(run_dir, out, rels, clean)
+    _read_events(run_dir, out, nodes, rels, clean)
+    out.nodes = {lab: list(rows.values()) for lab, rows in sorted(nodes.items())}
+    out.rels = dict(sorted(rels.items()))
+    out.escaped = clean.escaped
+    return out
+
+
+def _read_sources(
+    run_dir: Path,
+    out: RunGraph,
+    nodes: dict[str, dict[str, Row]],
+    rels: dict[tuple[str, str, str], list[Row]],
+    clean: _Cleaner,
+) -> None:
+    """SourceRecord nodes and RESOLVED_TO: the state's resolution (resolved.csv) in a
+    stateful run, the batch's links.csv otherwise."""
+    resolved = run_dir / "resolved.csv"
+    stateful = resolved.exists()
+    path = resolved if stateful else run_dir / "links.csv"
+    if not path.exists():
+        return
     report_path = run_dir / "report.json"
-    batch_id = (
+    run_batch = (
         json.loads(report_path.read_text("utf-8")).get("batch_id") if report_path.exists() else None
     )
-    if links.exists():
-        with links.open(encoding="utf-8", newline="") as fh:
-            for row in csv.DictReader(fh):
-                if row["kind"] not in ("enterprise", "person") or not row["entity_id"]:
-                    continue
-                uid = f"{row['dept']}|{row['record_id']}"
-                sources.append(
-                    {
-                        "uid": uid,
-                        "props": _props(
-                            {
-                                "dept": row["dept"],
-                                "record_id": row["record_id"],
-                                "batch_id": batch_id,
-                            }
-                        ),
-                    }
-                )
-                # How the record was resolved (score, decision) sits on the relationship.
-                resolved["Enterprise" if row["kind"] == "enterprise" else "Person"].append(
-                    {
-                        "src": uid,
-                        "dst": row["entity_id"],
-                        "props": {"score": float(row["score"] or 0), "decision": row["decision"]},
-                    }
-                )
-    steps.append(
-        ("nodes:SourceRecord", queries.MERGE_NODES.format(label=label("SourceRecord")), sources)
-    )
-    for lab, rows in resolved.items():
-        steps.append(
-            (f"rels:RESOLVED_TO:{lab}", queries.MERGE_RESOLVED_TO.format(label=label(lab)), rows)
-        )
-    steps.append(
-        (
-            "rels:LOCATED_AT",
-            queries.MERGE_REL.format(from_label="Enterprise", to_label="Address", rel="LOCATED_AT"),
-            located,
-        )
-    )
-    steps.append(
-        (
-            "rels:USES_PHONE",
-            queries.MERGE_REL.format(from_label="Enterprise", to_label="Phone", rel="USES_PHONE"),
-            uses_phone,
-        )
-    )
-    # Several departments report the same relationship: one row per relationship, its
-    # properties taken source by source in a fixed order, all sources listed — so the
-    # result does not depend on row order and a second load changes nothing.
-    grouped: dict[tuple[str, str, str, str], list[dict[str, Any]]] = {}
+    count = out.counts["RESOLVED_TO"]
+    with path.open(encoding="utf-8", newline="") as fh:
+        for row in csv.DictReader(fh):
+            if row["kind"] not in ("enterprise", "person"):
+                continue
+            count.rows += 1
+            if not row["entity_id"]:
+                count.skipped["unresolved record"] += 1
+                continue
+            uid = clean.text(f"{row['dept']}|{row['record_id']}")
+            props = clean.props(
+                {
+                    "uid": uid,
+                    "dept": row["dept"],
+                    "record_id": row["record_id"],
+                    "batch_id": row.get("batch_id") or run_batch,
+                }
+            )
+            nodes["SourceRecord"][uid] = {"uid": uid, "props": props}
+            dst = clean.text(row["entity_id"])
+            rels[("RESOLVED_TO", "SourceRecord", entity_label(dst))].append(
+                {
+                    "src": uid,
+                    "dst": dst,
+                    "props": clean.props(
+                        {"score": float(row["score"] or 0), "decision": row["decision"]}
+                    ),
+                    "w": 1,
+                }
+            )
+            if stateful:
+                out.resolved_sources.append({"src": uid, "dst": dst})
+
+
+_UNRESOLVED = {
+    "LEGAL_REP_OF": ("unresolved person", "unresolved enterprise"),
+    "SERVES_AS": ("unresolved person", "unresolved enterprise"),
+    "HOLDS_SHARES": ("unresolved holder", "unresolved enterprise"),
+    "BRANCH_OF": ("unresolved branch", "unresolved parent"),
+}
+
+
+def _read_edges(
+    run_dir: Path, out: RunGraph, rels: dict[tuple[str, str, str], list[Row]], clean: _Cleaner
+) -> None:
+    """Roles, shareholdings and branches. Several departments reporting the same
+    relationship make one relationship: its properties taken source by source in a fixed
+    order, all sources listed — so the result does not depend on row order."""
+    grouped: dict[tuple[str, str, str], list[dict[str, Any]]] = defaultdict(list)
     for e in _jsonl(run_dir / "edges.jsonl"):
+        count = out.counts[e["type"]]
+        count.rows += 1
+        no_from, no_to = _UNRESOLVED.get(e["type"], ("unresolved end", "unresolved end"))
         if not e.get("from") or not e.get("to"):
+            count.skipped[no_from if not e.get("from") else no_to] += 1
             continue
-        src_label = kind_of.get(e["from"]) or (
-            "Person" if e["from"].startswith("P") else "Enterprise"
-        )
-        grouped.setdefault((src_label, e["type"], e["from"], e["to"]), []).append(e)
-    rels: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
-    for (src_label, rel, a, b), group in sorted(grouped.items()):
+        grouped[(e["type"], clean.text(e["from"]), clean.text(e["to"]))].append(e)
+    for (rel, a, b), group in sorted(grouped.items()):
         group.sort(key=lambda e: (e["source"]["dept"], e["source"]["record_id"]))
         merged: dict[str, Any] = {}
         for e in group:
-            for k in ("role", "ratio", "amount", "start", "end"):
+            for k in EDGE_PROPERTIES:
                 if e.get(k) is not None and k not in merged:
                     merged[k] = e[k]
         merged["sources"] = [f"{e['source']['dept']}|{e['source']['record_id']}" for e in group]
-        rels.setdefault((src_label, rel, "Enterprise"), []).append(
-            {"src": a, "dst": b, "props": _props(merged)}
+        rels[(rel, entity_label(a), "Enterprise")].append(
+            {"src": a, "dst": b, "props": clean.props(merged), "w": len(group)}
         )
-    for (src_label, rel, dst_label), rows in sorted(rels.items()):
-        steps.append(
-            (
-                f"rels:{rel}:{src_label}",
-                queries.MERGE_REL.format(from_label=label(src_label), to_label=dst_label, rel=rel),
-                rows,
-            )
-        )
-    events: dict[str, list[dict[str, Any]]] = {}
-    subject_of: dict[tuple[str, str], list[dict[str, Any]]] = {}
+
+
+def _read_events(
+    run_dir: Path,
+    out: RunGraph,
+    nodes: dict[str, dict[str, Row]],
+    rels: dict[tuple[str, str, str], list[Row]],
+    clean: _Cleaner,
+) -> None:
+    count = out.counts["SUBJECT_OF"]
     for ev in _jsonl(run_dir / "events.jsonl"):
         lab = EVENT_LABELS[ev["kind"]]
-        uid = f"{ev['source']['dept']}|{ev['source']['record_id']}"
+        uid = clean.text(f"{ev['source']['dept']}|{ev['source']['record_id']}")
         raw_values = ev.get("values", {})
-        values = _props({k: raw_values.get(k) for k in EVENT_PROPERTIES})
-        if raw_values.get("name"):
-            values["subject_name"] = raw_values["name"]
-        events.setdefault(lab, []).append(
-            {
-                "uid": uid,
-                "props": {
+        values = {k: raw_values.get(k) for k in EVENT_PROPERTIES}
+        values["subject_name"] = raw_values.get("name")
+        nodes[lab][uid] = {
+            "uid": uid,
+            "props": clean.props(
+                {
+                    "uid": uid,
                     **values,
                     "dept": ev["source"]["dept"],
                     "record_id": ev["source"]["record_id"],
-                },
-            }
+                }
+            ),
+        }
+        count.rows += 1
+        if not ev.get("subject"):
+            count.skipped["unresolved subject"] += 1
+            continue
+        subject = clean.text(ev["subject"])
+        rels[("SUBJECT_OF", entity_label(subject), lab)].append(
+            {"src": subject, "dst": uid, "props": {}, "w": 1}
         )
-        if ev.get("subject"):
-            subject_of.setdefault((ev.get("subject_type") or "Enterprise", lab), []).append(
-                {"src": ev["subject"], "dst": uid, "props": {}}
-            )
-    for lab, rows in sorted(events.items()):
-        steps.append((f"nodes:{lab}", queries.MERGE_NODES.format(label=label(lab)), rows))
-    for (subj, lab), rows in sorted(subject_of.items()):
+
+
+def plan(run_dir: Path, graph: RunGraph | None = None) -> list[Step]:
+    """The MERGE-path load as steps in dependency order: what goes, nodes, relationships."""
+    g = graph or read_run(run_dir)
+    steps: list[Step] = []
+    for lab, uids in sorted(g.withdrawn.items()):
         steps.append(
-            (
-                f"rels:SUBJECT_OF:{subj}:{lab}",
-                queries.MERGE_REL.format(
-                    from_label=label(subj), to_label=label(lab), rel="SUBJECT_OF"
+            Step(
+                f"delete:{lab}",
+                queries.DELETE_NODES.format(label=label(lab)),
+                [{"uid": u} for u in sorted(set(uids))],
+            )
+        )
+    if g.stateful:
+        for lab in ("Enterprise", "Person"):
+            steps.append(
+                Step(
+                    f"detach:{lab}",
+                    queries.DETACH_RELS.format(label=label(lab), rels=MENTION_RELS),
+                    [{"uid": u} for u in g.affected if entity_label(u) == lab],
+                )
+            )
+            steps.append(
+                Step(
+                    f"detach-contacts:{lab}",
+                    queries.DETACH_RELS.format(label=label(lab), rels="LOCATED_AT|USES_PHONE"),
+                    [{"uid": u} for u in g.golden_ids if entity_label(u) == lab],
+                )
+            )
+    for lab, rows in g.nodes.items():
+        cols = sorted({k for r in rows for k in r["props"]} - {"uid"})
+        steps.append(
+            Step(
+                f"nodes:{lab}",
+                queries.MERGE_NODE_ROWS.format(
+                    label=label(lab), props=queries.row_map(cols, 1, uid=True)
                 ),
-                rows,
+                [[r["uid"], *(r["props"].get(c) for c in cols)] for r in rows],
             )
         )
-    redirects: dict[str, list[dict[str, Any]]] = {}
+    if g.resolved_sources:
+        steps.append(Step("unlink:RESOLVED_TO", queries.UNLINK_RESOLVED_TO, g.resolved_sources))
+    for (rel, a, b), rows in g.rels.items():
+        cols = sorted({k for r in rows for k in r["props"]})
+        steps.append(
+            Step(
+                f"rels:{rel}:{a}:{b}",
+                queries.MERGE_REL_ROWS.format(
+                    from_label=label(a),
+                    to_label=label(b),
+                    rel=label_rel(rel),
+                    props=queries.row_map(cols, 3),
+                ),
+                [[r["src"], r["dst"], r["w"], *(r["props"].get(c) for c in cols)] for r in rows],
+                rel,
+            )
+        )
+    redirects: dict[str, list[Row]] = defaultdict(list)
     for r in _jsonl(run_dir / "redirects.jsonl"):
-        lab = "Enterprise" if r["old"].startswith("E") else "Person"
-        redirects.setdefault(lab, []).append({"old": r["old"], "new": r["new"]})
+        redirects[entity_label(r["old"])].append({"old": r["old"], "new": r["new"]})
     for lab, rows in sorted(redirects.items()):
-        steps.append(
-            (
-                f"redirect:nodes:{lab}",
-                queries.MERGE_NODES.format(label=label(lab)),
-                [{"uid": r["old"], "props": {}} for r in rows],
+        lab = label(lab)
+        bare = [{"uid": r["old"]} for r in rows]
+        steps.append(Step(f"redirect:nodes:{lab}", queries.MERGE_BARE.format(label=lab), bare))
+        steps.append(Step(f"redirect:detach:{lab}", queries.DETACH_MERGED.format(label=lab), rows))
+        steps.append(Step(f"redirect:mark:{lab}", queries.MARK_MERGED.format(label=lab), rows))
+    if g.stateful:
+        for lab in ("Address", "Phone"):
+            steps.append(
+                Step(f"gc:{lab}", queries.DELETE_UNUSED.format(label=label(lab)), [{"uid": lab}])
             )
-        )
-        steps.append(
-            (f"redirect:detach:{lab}", queries.DETACH_MERGED.format(label=label(lab)), rows)
-        )
-        steps.append((f"redirect:mark:{lab}", queries.MARK_MERGED.format(label=label(lab)), rows))
     return steps
 
 
+def label_rel(rel: str) -> str:
+    """A relationship type from the fixed list (the only way one enters query text)."""
+    if rel not in RELATIONSHIP_TYPES:
+        raise ValueError(f"unknown relationship type {rel!r}")
+    return rel
+
+
+def target_identity(store: GraphStore) -> str:
+    """Which graph a store writes to (backend, host, port, graph name): checkpoints are
+    kept per target, so a load interrupted on one graph never skips steps on another."""
+    uri = getattr(store, "uri", None)
+    if uri is None:
+        return f"{store.backend}:unknown"
+    return f"{store.backend}://{uri.host}:{uri.port}/{uri.database}"
+
+
+def checkpoint_path(run_dir: Path, store: GraphStore) -> Path:
+    digest = hashlib.sha256(target_identity(store).encode()).hexdigest()[:16]
+    return run_dir / f"{CHECKPOINT_PREFIX}{digest}.json"
+
+
 def load_run(
-    store: GraphStore, run_dir: Path, batch_size: int = 5000, progress: LoadProgress | None = None
+    store: GraphStore,
+    run_dir: Path,
+    batch_size: int = 5000,
+    progress: LoadProgress | None = None,
+    bulk: bool | None = None,
 ) -> LoadSummary:
-    """Load a run directory into the store (see the module docstring)."""
+    """Load a run directory into the store (see the module docstring). ``bulk``: None
+    takes the bulk path when the target graph is empty and the backend has one."""
     t0 = time.perf_counter()
     summary = LoadSummary()
-    ensure_schema(store)
-    ckpt_path = run_dir / CHECKPOINT
+    graph = read_run(run_dir)
+    summary.escaped = graph.escaped
+    ckpt_path = checkpoint_path(run_dir, store)
     checkpoint: dict[str, Any] = (
         json.loads(ckpt_path.read_text("utf-8")) if ckpt_path.exists() else {}
     )
+    if checkpoint.get("target") not in (None, target_identity(store)):
+        checkpoint = {}
     done_steps: dict[str, int] = checkpoint.get("steps", {})
-    for name, query, rows in plan(run_dir):
-        start = done_steps.get(name, 0)
-        if start >= len(rows) and name in done_steps:
-            summary.steps_skipped += 1
-            continue
-        for i, chunk, text in _prepared(store, query, rows, start, batch_size):
-            if text is None:
-                store.run(query, {"rows": chunk})
-            else:
-                store.run_prepared(text, query)  # type: ignore[attr-defined]
-            done_steps[name] = i + len(chunk)
-            ckpt_path.write_text(json.dumps({"steps": done_steps}), "utf-8")
-            summary.rows[name] += len(chunk)
-            _fault(f"load:{name}")
-            if progress:
-                progress(name, len(chunk))
-        done_steps.setdefault(name, 0)
-        ckpt_path.write_text(json.dumps({"steps": done_steps}), "utf-8")
-        summary.steps_done += 1
+    written: Counter[str] = Counter(checkpoint.get("written", {}))
+
+    def save() -> None:
+        ckpt_path.write_text(
+            json.dumps({"target": target_identity(store), "steps": done_steps, "written": written}),
+            "utf-8",
+        )
+
+    from graph import bulk as bulk_path
+
+    if not done_steps and bulk is not False and bulk_path.available(store):
+        if bulk_path.graph_is_empty(store):
+            written.update(bulk_path.load(store, graph, progress))
+            summary.path = "bulk"
+            for step in plan(run_dir, graph):
+                summary.rows[step.name] += len(step.rows)
+        elif bulk:
+            raise bulk_path.BulkError("the bulk path needs an empty graph")
+    ensure_schema(store)
+    if summary.path == "merge":
+        for step in plan(run_dir, graph):
+            start = done_steps.get(step.name, 0)
+            if start >= len(step.rows) and step.name in done_steps:
+                summary.steps_skipped += 1
+                continue
+            for i, chunk, text in _prepared(store, step.query, step.rows, start, batch_size):
+                if text is None:
+                    result = store.run(step.query, {"rows": chunk})
+                else:
+                    result = store.run_prepared(text, step.query)  # type: ignore[attr-defined]
+                if step.rel is not None:
+                    written[step.name] += int(result[0]["n"] or 0) if result else 0
+                done_steps[step.name] = i + len(chunk)
+                save()
+                summary.rows[step.name] += len(chunk)
+                _fault(f"load:{step.name}")
+                if progress:
+                    progress(step.name, len(chunk))
+            done_steps.setdefault(step.name, 0)
+            save()
+            summary.steps_done += 1
     ckpt_path.unlink(missing_ok=True)  # a complete load needs no checkpoint
+    for (rel, a, b), rows in graph.rels.items():
+        count = graph.counts[rel]
+        sent = sum(r["w"] for r in rows)
+        done = written.get(f"rels:{rel}:{a}:{b}", 0)
+        count.written += done
+        if sent > done:
+            count.skipped["end node missing"] += sent - done
+    summary.counts = {k: v for k, v in graph.counts.items() if k in REPORTED}
     summary.nodes = {r["label"]: r["n"] for r in store.read(queries.COUNT_NODES)}
     summary.relationships = {r["rel"]: r["n"] for r in store.read(queries.COUNT_RELS)}
     summary.seconds = time.perf_counter() - t0
@@ -346,7 +549,7 @@ def _prepared(
 
 def resolve_uid(store: GraphStore, uid: str) -> str:
     """Follow ``merged_into`` redirects to the current node's uid."""
-    lab = "Enterprise" if uid.startswith("E") else "Person"
+    lab = entity_label(uid)
     current = uid
     for _ in range(100):
         rows = store.read(queries.ENTITY_BY_UID.format(label=label(lab)), {"uid": current})

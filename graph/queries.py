@@ -4,18 +4,57 @@ FalkorDB both accept. Values are always parameters; labels come only from
 
 from __future__ import annotations
 
+import re
+
+_PROPERTY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
 # -- loading (UNWIND batches, MERGE on uid: idempotent) ------------------------------------
-MERGE_NODES = "UNWIND $rows AS r MERGE (n:{label} {{uid: r.uid}}) SET n += r.props"
-MERGE_RESOLVED_TO = (
-    "UNWIND $rows AS r MATCH (s:SourceRecord {{uid: r.src}}) MATCH (e:{label} {{uid: r.dst}}) "
-    "MERGE (s)-[x:RESOLVED_TO]->(e) SET x = r.props"
+#: The loader's fast statements: rows are lists (rendered in one pass), ``r[0]`` the uid
+#: (relationships: ``r[0]``, ``r[1]`` the ends, ``r[2]`` the source rows they stand for),
+#: the properties a map literal of the row's positions (:func:`row_map`), which replaces
+#: every property of the node or relationship (null: not stored).
+MERGE_NODE_ROWS = "UNWIND $rows AS r MERGE (n:{label} {{uid: r[0]}}) SET n = {props}"
+MERGE_REL_ROWS = (
+    "UNWIND $rows AS r MATCH (a:{from_label} {{uid: r[0]}}) MATCH (b:{to_label} {{uid: r[1]}}) "
+    "MERGE (a)-[x:{rel}]->(b) SET x = {props} RETURN sum(r[2]) AS n"
 )
+
+
+def row_map(columns: list[str], offset: int, uid: bool = False) -> str:
+    """``{name: r[i], …}`` for property names that are plain identifiers (checked: names
+    come from the run's files, so nothing else may enter the statement text)."""
+    for c in columns:
+        if not _PROPERTY.match(c):
+            raise ValueError(f"property name {c!r} is not an identifier")
+    items = (["uid: r[0]"] if uid else []) + [
+        f"{c}: r[{i + offset}]" for i, c in enumerate(columns)
+    ]
+    return "{" + ", ".join(items) + "}"
+
+
+#: Node properties are replaced by the run's (a property the state no longer has goes).
+MERGE_NODES = "UNWIND $rows AS r MERGE (n:{label} {{uid: r.uid}}) SET n = r.props, n.uid = r.uid"
+SET_PROPS = "UNWIND $rows AS r MATCH (n:{label} {{uid: r.uid}}) SET n += r.props"
+MERGE_BARE = "UNWIND $rows AS r MERGE (n:{label} {{uid: r.uid}})"
+#: Relationship writes return how many source rows (``r.w``) they wrote: a row whose end
+#: node is missing matches nothing and is reported, never dropped silently.
 MERGE_REL = (
     "UNWIND $rows AS r MATCH (a:{from_label} {{uid: r.src}}) MATCH (b:{to_label} {{uid: r.dst}}) "
-    "MERGE (a)-[x:{rel}]->(b) SET x = r.props"
+    "MERGE (a)-[x:{rel}]->(b) SET x = r.props RETURN sum(r.w) AS n"
 )
-MARK_MERGED = "UNWIND $rows AS r MATCH (old:{label} {{uid: r.old}}) SET old.merged_into = r.new, old.status = 'merged'"
+MARK_MERGED = (
+    "UNWIND $rows AS r MATCH (old:{label} {{uid: r.old}}) "
+    "SET old.merged_into = r.new, old.lifecycle = 'merged'"
+)
 DETACH_MERGED = "UNWIND $rows AS r MATCH (old:{label} {{uid: r.old}})-[x]-() DELETE x"
+# -- stateful runs: what goes (see graph/load.py) ---------------------------------------------
+DELETE_NODES = "UNWIND $rows AS r MATCH (n:{label} {{uid: r.uid}}) DETACH DELETE n"
+DETACH_RELS = "UNWIND $rows AS r MATCH (n:{label} {{uid: r.uid}})-[x:{rels}]-() DELETE x"
+UNLINK_RESOLVED_TO = (
+    "UNWIND $rows AS r MATCH (s:SourceRecord {uid: r.src})-[x:RESOLVED_TO]->(e) "
+    "WHERE e.uid <> r.dst DELETE x"
+)
+DELETE_UNUSED = "UNWIND $rows AS r MATCH (n:{label}) WHERE NOT (n)--() DELETE n"
 
 # -- look-ups ----------------------------------------------------------------------------
 ENTITY_BY_UID = "MATCH (n:{label} {{uid: $uid}}) RETURN n.uid AS uid, n.merged_into AS merged_into, n.name AS name"

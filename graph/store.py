@@ -104,6 +104,27 @@ def falkor_literal(value: Any) -> str:
     raise GraphStoreError(f"values of type {type(value).__name__} cannot be parameters")
 
 
+#: A JSON escape of a control character other than \n \t \r (which FalkorDB reads).
+_JSON_CONTROL = re.compile(r"(?<!\\)(?:\\\\)*\\(u00[01][0-9a-fA-F]|b|f)")
+
+
+def _literal(value: Any) -> str:
+    """Rows given as lists of lists (the loader's) are rendered by one ``json.dumps``: JSON
+    arrays, strings, numbers, true/false/null are Cypher literals too. Anything holding a map
+    goes through :func:`falkor_literal`."""
+    if isinstance(value, list) and value and isinstance(value[0], list):
+        try:
+            text = json.dumps(value, ensure_ascii=False, allow_nan=False)
+        except (TypeError, ValueError):
+            return falkor_literal(value)
+        if "{" in text and any(isinstance(x, dict) for row in value for x in row):
+            return falkor_literal(value)
+        if _JSON_CONTROL.search(text):
+            raise GraphStoreError("control characters cannot be stored in the graph")
+        return text
+    return falkor_literal(value)
+
+
 class FalkorStore:
     """FalkorDB over its native protocol."""
 
@@ -122,7 +143,7 @@ class FalkorStore:
         for name in params:
             if not _IDENT.match(name):
                 raise GraphStoreError(f"parameter name {name!r} is not an identifier")
-        return "CYPHER " + " ".join(f"{k}={falkor_literal(v)}" for k, v in params.items()) + " "
+        return "CYPHER " + " ".join(f"{k}={_literal(v)}" for k, v in params.items()) + " "
 
     def prepare(self, query: str, params: dict[str, Any] | None) -> str:
         """The statement text with its parameter header (pure CPU; may run in another

@@ -6,7 +6,9 @@ Python loop per pair; the other comparisons are equality tests on standardised v
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -30,6 +32,8 @@ class EntityRecord:
     id18: str | None
     name: str | None
     body: str | None
+    stem: str | None  # the name without region and legal form: 字号 + industry (+ branch part)
+    lead: str | None  # the first two characters of the stem: the 字号 as a short name keeps it
     core: str | None
     former: str | None
     core_pinyin: str | None
@@ -59,6 +63,7 @@ def entity_record(idx: int, rec: Record) -> EntityRecord:
     elif s.get("id18"):
         keys.append(("I", s["id18"]))
     addr = s.get("address_norm")
+    stem = _stem(s) if rec.kind == "enterprise" else None
     return EntityRecord(
         idx=idx,
         kind=rec.kind,
@@ -68,6 +73,8 @@ def entity_record(idx: int, rec: Record) -> EntityRecord:
         id18=s.get("id18") if rec.kind == "person" else None,
         name=s.get("name_norm"),
         body=s.get("name_body"),
+        stem=stem,
+        lead=stem[:2] if stem and len(stem) >= 3 else None,
         core=s.get("name_core"),
         former=s.get("former_name_norm"),
         core_pinyin=s.get("name_core_pinyin"),
@@ -87,6 +94,26 @@ def entity_record(idx: int, rec: Record) -> EntityRecord:
     )
 
 
+def _stem(s: dict[str, Any]) -> str | None:
+    """字号 + industry word (+ branch part): the name body without its legal form. A utility's
+    short account name (华瑞机械) is a leading part or an abbreviation of it."""
+    body: str | None = s.get("name_body")
+    form: str | None = s.get("form")
+    if body and form and not s.get("is_branch") and body.endswith(form) and len(body) > len(form):
+        return body[: -len(form)]
+    return body
+
+
+def short_name_of(short: str, full: str) -> bool:
+    """Whether ``short`` is a short name of ``full`` (both stems): the same 字号 (first two
+    characters) and the rest an abbreviation of the rest — a prefix (华瑞机械 of 华瑞机械设备)
+    or its characters in order (汽配 of 汽车配件, 传媒 of 文化传媒)."""
+    if len(short) < 3 or len(short) >= len(full) or short[:2] != full[:2]:
+        return False
+    rest = iter(full[2:])
+    return all(c in rest for c in short[2:])
+
+
 ENTERPRISE_FEATURES = [
     "name",
     "name_region",
@@ -97,7 +124,14 @@ ENTERPRISE_FEATURES = [
     "form",
 ]
 ENTERPRISE_LEVELS = [
-    ["different", "same 字号", "similar (≥ 90)", "same without region", "exact or former name"],
+    [
+        "different",
+        "same 字号",
+        "short name (字号 + industry abbreviated)",
+        "similar (≥ 90)",
+        "same without region",
+        "exact or former name",
+    ],
     ["different places", "compatible places"],
     ["different district", "same district", "same street", "exact"],
     ["different", "same"],
@@ -114,6 +148,12 @@ PERSON_LEVELS = [
     ["different district", "same district", "same street", "exact"],
     ["different", "same"],
 ]
+
+#: Per kind: the feature names and level names of its comparison.
+COMPARISONS: dict[str, tuple[list[str], list[list[str]]]] = {
+    "enterprise": (ENTERPRISE_FEATURES, ENTERPRISE_LEVELS),
+    "person": (PERSON_FEATURES, PERSON_LEVELS),
+}
 
 
 def _eq(a: list[str | None], b: list[str | None]) -> Levels:
@@ -172,12 +212,14 @@ def compare_enterprises(a: list[EntityRecord], b: list[EntityRecord]) -> Levels:
         if not (x.name and y.name):
             continue
         if x.name == y.name or x.name == y.former or y.name == x.former:
+            name[k] = 5
+        elif x.body == y.body or (x.stem and x.stem == y.stem):
             name[k] = 4
-        elif x.body == y.body:
-            name[k] = 3
         elif sim[k] >= 90:
+            name[k] = 3
+        elif x.stem and y.stem and (short_name_of(x.stem, y.stem) or short_name_of(y.stem, x.stem)):
             name[k] = 2
-        elif x.core and x.core == y.core:
+        elif (x.core and x.core == y.core) or (x.lead and x.lead == y.lead):
             name[k] = 1
         else:
             name[k] = 0
@@ -227,6 +269,8 @@ def blocking_keys(r: EntityRecord) -> list[tuple[str, ...]]:
             keys.append(("n", r.former))
         if r.body:
             keys.append(("b", r.body))
+        if r.lead:  # a short account name keeps the 字号, often nothing else of the name
+            keys.append(("ld", r.lead, (r.district or "")[:4]))
         if r.core:
             keys.append(("c", r.core, (r.district or "")[:4]))
             if r.core_pinyin:  # 字号 typos are often homophones (辉/晖 hui)
@@ -252,3 +296,64 @@ def blocking_keys(r: EntityRecord) -> list[tuple[str, ...]]:
         if r.phone:
             keys.append(("p", r.phone))
     return keys
+
+
+#: Per kind: feature -> the value whose equality is that feature's top level. Its u is
+#: measured from value counts rather than sampled (see fellegi_sunter.train).
+EXACT_VALUES: dict[str, dict[int, Callable[[EntityRecord], str | None]]] = {
+    "enterprise": {
+        0: lambda e: e.name,
+        2: lambda e: e.address,
+        3: lambda e: e.phone,
+        4: lambda e: e.rep,
+        5: lambda e: e.established if e.established and len(e.established) == 10 else None,
+    },
+    "person": {
+        0: lambda e: e.name,
+        1: lambda e: e.birth if e.birth and len(e.birth) == 10 else None,
+        3: lambda e: e.phone,
+        4: lambda e: e.address,
+        5: lambda e: e.employer,
+    },
+}
+#: Per kind: name level -> the term-frequency table that adjusts it.
+TF_TABLES: dict[str, dict[int, str]] = {
+    "enterprise": {5: "stem", 4: "stem", 1: "lead"},
+    "person": {3: "name"},
+}
+
+
+def name_terms(e: EntityRecord) -> list[tuple[str, str]]:
+    """The (table, value) pairs a record contributes to the term-frequency tables."""
+    if e.kind == "enterprise":
+        return [(t, v) for t, v in (("stem", e.stem), ("lead", e.lead)) if v]
+    return [("name", e.name)] if e.name else []
+
+
+def name_term(e: EntityRecord, table: str) -> str | None:
+    if table == "stem":
+        return e.stem
+    if table == "lead":
+        return e.lead
+    return e.name
+
+
+#: Sort orders of the sorted-neighbourhood pass over an oversized block: records that agree
+#: on one of these sit next to each other in that order.
+_NEIGHBOURHOOD_ORDERS: tuple[Callable[[EntityRecord], str], ...] = (
+    lambda e: e.phone or "\uffff",
+    lambda e: e.address or "\uffff",
+    lambda e: e.birth or e.established or "\uffff",
+    lambda e: (e.employer or e.rep or "\uffff") + (e.stem or e.name or ""),
+)
+
+
+def neighbourhood_pairs(members: list[EntityRecord], window: int) -> Iterator[tuple[int, int]]:
+    """Candidate pairs of a block too large to compare in full: every record with the next
+    ``window - 1`` records in each sort order (phone, address, date, employer or
+    representative). Linear in the block size; a pair agreeing on any of these keys is kept."""
+    for order in _NEIGHBOURHOOD_ORDERS:
+        ranked = sorted(members, key=lambda e: (order(e), e.idx))
+        for i, x in enumerate(ranked):
+            for y in ranked[i + 1 : i + window]:
+                yield x.idx, y.idx

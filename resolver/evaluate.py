@@ -66,6 +66,7 @@ def evaluate(run_dir: Path, truth_dir: Path) -> dict[str, Any]:
     """Scores per kind for a run directory against a truth directory."""
     pred: dict[str, dict[tuple[str, str], str]] = defaultdict(dict)
     mention_pred: dict[tuple[str, str], str] = {}
+    mention_reason: dict[tuple[str, str], str] = {}
     with (run_dir / "links.csv").open(encoding="utf-8", newline="") as fh:
         for row in csv.DictReader(fh):
             key = (row["dept"], row["record_id"])
@@ -73,6 +74,7 @@ def evaluate(run_dir: Path, truth_dir: Path) -> dict[str, Any]:
                 pred[row["kind"]][key] = row["entity_id"]
             else:
                 mention_pred[key] = row["entity_id"]
+                mention_reason[key] = row.get("reason") or "unresolved"
     truth: dict[str, dict[tuple[str, str], str]] = defaultdict(dict)
     with (truth_dir / "entities.csv").open(encoding="utf-8", newline="") as fh:
         for row in csv.DictReader(fh):
@@ -91,19 +93,24 @@ def evaluate(run_dir: Path, truth_dir: Path) -> dict[str, Any]:
     subjects_path = truth_dir / "subjects.csv"
     if subjects_path.exists():
         counts: Counter[str] = Counter()
+        by_kind: dict[str, Counter[str]] = defaultdict(Counter)
+        reasons: Counter[str] = Counter()
         with subjects_path.open(encoding="utf-8", newline="") as fh:
             for row in csv.DictReader(fh):
                 key = (row["dept"], row["record_id"])
                 if key not in mention_pred:
                     continue
                 counts["mentions"] += 1
+                by_kind[row["kind"]]["mentions"] += 1
                 got = mention_pred[key]
                 if not got:
                     counts["unresolved"] += 1
+                    reasons[mention_reason[key]] += 1
                     continue
                 golden = entity_to_golden.get(row["subject_key"])
                 if golden and golden.most_common(1)[0][0] == got:
                     counts["correct"] += 1
+                    by_kind[row["kind"]]["correct"] += 1
                 else:
                     counts["wrong"] += 1
         resolved = counts["correct"] + counts["wrong"]
@@ -111,5 +118,13 @@ def evaluate(run_dir: Path, truth_dir: Path) -> dict[str, Any]:
             **dict(counts),
             "precision": round(counts["correct"] / resolved, 5) if resolved else 1.0,
             "resolved_rate": round(resolved / counts["mentions"], 5) if counts["mentions"] else 1.0,
+            # Subject accuracy: correct over all mentions, an unresolved subject counted wrong.
+            "accuracy": round(counts["correct"] / counts["mentions"], 5)
+            if counts["mentions"]
+            else 1.0,
+            "accuracy_by_kind": {
+                k: round(c["correct"] / c["mentions"], 5) for k, c in sorted(by_kind.items())
+            },
+            "unresolved_reasons": dict(reasons.most_common()),
         }
     return out

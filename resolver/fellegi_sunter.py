@@ -1,29 +1,44 @@
 """A Fellegi–Sunter match model: m/u probabilities per comparison level, trained from data.
 
-Training: ``u`` from random record pairs (almost all non-matches); ``m`` from pairs linked by
-a valid strong identifier (sure matches, compared on everything but the identifier — the
-same noise reaches names, addresses and phones whether or not an identifier is present);
-then EM over the blocked candidate pairs estimates the match prior with m and u fixed,
-capped at 0.5: candidates are mostly split records of one entity, so the uncapped prior
-climbs towards 1 and would let a pair with one agreeing 字号 and nothing else match; with
-the cap the evidence, not the prior, has to carry every merge.
-Re-estimating m by unsupervised EM as well was tried and drifts: on department data the
-candidate pairs are dominated by true matches of split records, and EM absorbs the
-non-matching pairs into m until everything matches. Parameters are JSON, never pickled.
+Training does not depend on how the batch happens to be composed (which departments, how
+many records of each, how blocks fill up):
+
+- ``u`` from uniformly sampled random record pairs (almost all non-matches), with the
+  agreement level of value-equality features replaced by its exact value from the value
+  counts (the chance that two different entities share a phone, an address …), as Splink does;
+  name agreement is further adjusted per value by term frequency (:mod:`resolver.term_frequency`).
+- the prior is the chance that two random records match, measured where it can be measured:
+  among the records that carry a valid strong identifier (pairs inside identifier
+  components over all pairs of such records). Together with random-pair ``u`` this is the
+  classical model; a bigger batch lowers the prior and raises the weight of agreeing on a
+  rare value alike.
+- ``m`` from pairs linked by a valid strong identifier (sure matches, compared on everything
+  but the identifier), pooled with one expectation step over the blocked candidate pairs in
+  which each feature's levels are counted with the match probability that the *other*
+  features give. The second part reaches the departments that carry no identifier (a
+  utility's short account names never occur among identifier-linked pairs).
+
+Parameters are JSON, never pickled.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
+from resolver.term_frequency import TermFrequencies
+
 NULL = -1  # comparison level for "one side missing": contributes no evidence
+#: Bumped when training or comparison change meaning: a stored model of another engine
+#: version is not applied (incremental runs retrain instead).
+ENGINE_VERSION = 2
 
 Levels = NDArray[np.int8]
 
@@ -36,7 +51,17 @@ class FSModel:
     level_names: list[list[str]]
     m: list[list[float]]
     u: list[list[float]]
-    prior: float  # P(match) among candidate pairs
+    prior: float  # P(two random records match)
+    tf: TermFrequencies = field(default_factory=TermFrequencies)
+    engine: int = ENGINE_VERSION
+
+    def fits(self, features: list[str], level_names: list[list[str]]) -> bool:
+        """Whether these parameters were trained by this engine for these comparisons."""
+        return (
+            self.engine == ENGINE_VERSION
+            and self.features == features
+            and self.level_names == level_names
+        )
 
     def weights(self) -> list[NDArray[np.float64]]:
         """log2(m/u) per feature and level: the match weight of each comparison outcome."""
@@ -79,7 +104,9 @@ class FSModel:
     def to_json(self) -> dict[str, Any]:
         return {
             "type": "fellegi_sunter",
+            "engine": self.engine,
             "prior": self.prior,
+            "term_frequencies": self.tf.to_json(),
             "features": [
                 {
                     "name": f,
@@ -103,6 +130,8 @@ class FSModel:
             m=[[lv["m"] for lv in f["levels"]] for f in feats],
             u=[[lv["u"] for lv in f["levels"]] for f in feats],
             prior=float(data["prior"]),
+            tf=TermFrequencies.from_json(data.get("term_frequencies")),
+            engine=int(data.get("engine", 1)),
         )
 
     def save(self, path: Path) -> None:
@@ -125,29 +154,52 @@ def train(
     matches: Levels,
     randoms: Levels,
     candidates: Levels,
-    iterations: int = 50,
+    prior: float,
+    exact_u: dict[int, float] | None = None,
+    tf: TermFrequencies | None = None,
+    adjust: Callable[[FSModel], NDArray[np.float64]] | None = None,
     smoothing: float = 1.0,
-    max_prior: float = 0.5,
 ) -> FSModel:
-    """Estimate the model; see the module docstring."""
+    """Estimate the model; see the module docstring. ``exact_u``: feature -> u of its top
+    level measured from value counts; ``adjust``: the name feature's term-frequency
+    adjustment of each candidate pair under a model (feature 0 is the name)."""
     n_feat = len(features)
-    u = []
-    m_prior = []
+    u: list[list[float]] = []
+    m_counts: list[NDArray[np.float64]] = []
     for f in range(n_feat):
         k = len(level_names[f])
         uc = _distribution(randoms[:, f], k) + smoothing
-        u.append(uc / uc.sum())
-        mc = _distribution(matches[:, f], k) + smoothing
-        m_prior.append(mc / mc.sum())
+        uf = uc / uc.sum()
+        if exact_u and f in exact_u:
+            top = exact_u[f]
+            rest = uf[:-1] / uf[:-1].sum() * (1.0 - top)
+            uf = np.append(rest, top)
+        u.append(list(uf))
+        m_counts.append(_distribution(matches[:, f], k))
     model = FSModel(
-        features, level_names, [list(x) for x in m_prior], [list(x) for x in u], prior=0.1
+        features,
+        level_names,
+        [list((c + smoothing) / (c + smoothing).sum()) for c in m_counts],
+        u,
+        prior=prior,
+        tf=tf or TermFrequencies(),
     )
-    if len(candidates) == 0:
-        return model
-    for _ in range(iterations):
-        prior = float(np.clip(model.probability(candidates).mean(), 1e-6, max_prior))
-        delta = abs(prior - model.prior)
-        model.prior = prior
-        if delta < 1e-6:
-            break
+    if len(candidates):
+        candidate_adjust = adjust(model) if adjust is not None else None
+        # One expectation step: each feature's levels counted with the match probability the
+        # other features (and the prior) give the pair.
+        weights = model.weights()
+        total = model.log_odds(candidates, candidate_adjust)
+        m_new: list[list[float]] = []
+        for f in range(n_feat):
+            col = candidates[:, f]
+            known = col != NULL
+            own = np.zeros(len(col))
+            own[known] = weights[f][col[known]]
+            if f == 0 and candidate_adjust is not None:
+                own += candidate_adjust
+            post = 1.0 / (1.0 + np.exp2(-(total - own)))
+            counts = m_counts[f] + _distribution(col, len(level_names[f]), post) + smoothing
+            m_new.append(list(counts / counts.sum()))
+        model.m = m_new
     return model

@@ -23,8 +23,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from resolver import run_files
-from resolver.compare import blocking_keys, entity_record
+from resolver import graphsync, run_files
+from resolver.compare import COMPARISONS, blocking_keys, entity_record
 from resolver.fellegi_sunter import FSModel
 from resolver.ingest import Record
 from resolver.link import (
@@ -42,9 +42,10 @@ from resolver.link import (
 )
 from resolver.manifest import Manifest, load_manifest
 from resolver.state import BatchConflict, State, now
-from resolver.survivorship import Golden, build_golden
+from resolver.survivorship import Golden, build_golden, id_hash
 
 ENTITY_KINDS = ("enterprise", "person")
+EVENT_LABELS = {"credit_event": "CreditEvent", "fact": "Fact", "tax_declaration": "TaxDeclaration"}
 
 
 def _fault(point: str) -> None:
@@ -81,18 +82,51 @@ class _Change:
 class StateResolver(Resolver):
     """Mention resolution against the in-memory affected clusters, then the stored state."""
 
-    def __init__(self, state: State) -> None:
+    def __init__(self, state: State, person_seq: list[int] | None = None) -> None:
         super().__init__()
         self.state = state
+        self.person_seq = person_seq if person_seq is not None else [0]
+        #: Persons first known from a mention in this batch: ID hash -> golden ID.
+        self.new_mention_persons: dict[str, str] = {}
+        #: Records the batch re-delivers or withdraws; IDs it retires or merges away.
+        self.superseded: set[tuple[str, str]] = set()
+        self.gone: set[str] = set()
+
+    def person_at(self, egid: str, name: str, salt: str) -> str | None:
+        gid = super().person_at(egid, name, salt)
+        return gid if gid is not None else self._registered(f"at\x1f{egid}\x1f{name}", salt)
+
+    def mention_person(self, id18: str, salt: str) -> tuple[str, bool]:
+        """A registry ID (``P…`` from the state's sequence) for a person known only from
+        mentions; the same ID number always gets the same ID."""
+        h = id_hash(id18, salt)
+        if h in self.new_mention_persons:
+            return self.new_mention_persons[h], True
+        found = self._registered(id18, salt)
+        if found is not None:
+            return found, False
+        self.person_seq[0] += 1
+        gid = f"P{self.person_seq[0]:09d}"
+        self.new_mention_persons[h] = gid
+        return gid, True
 
     def _by_key(self, key: str) -> str | None:
-        row = self.state.db.execute(
-            "SELECT r.entity_id FROM keys k JOIN records r ON r.dept = k.dept AND r.record_id = k.record_id "
-            "WHERE k.key = ? AND r.withdrawn = 0 AND r.entity_id IS NOT NULL LIMIT 2",
+        # Records this batch delivers again or withdraws count with their new content (in
+        # memory), never with what the state still holds for them.
+        rows = self.state.db.execute(
+            "SELECT r.dept, r.record_id, r.entity_id FROM keys k JOIN records r ON r.dept = k.dept AND r.record_id = k.record_id "
+            "WHERE k.key = ? AND r.withdrawn = 0 AND r.entity_id IS NOT NULL LIMIT 200",
             (self.state.sealer.key_token(key),),
         ).fetchall()
-        ids = {self.state.resolve(r[0])[0] for r in row}
-        return next(iter(ids)) if len(ids) == 1 else None
+        ids = {self.state.resolve(eid)[0] for d, r, eid in rows if (d, r) not in self.superseded}
+        return next(iter(ids)) if len(ids) == 1 and not ids & self.gone else None
+
+    def _registered(self, key: str, salt: str) -> str | None:
+        found = graphsync.mention_person(self.state.db, id_hash(key, salt))
+        if found is None:
+            return None
+        gid = self.state.resolve(found)[0]
+        return None if gid in self.gone or self.state.entity_status(gid) == "retired" else gid
 
     def enterprise(
         self, uscc: str | None, org: str | None, reg: str | None, name: str | None
@@ -112,6 +146,26 @@ class StateResolver(Resolver):
         if gid is None and id18 and (found := self._by_key(f"I|{id18}")):
             return found, "by_id"
         return gid, how
+
+
+def _mention_id(
+    state: State, kind: str, members: list[Record], salt: str, taken: set[str]
+) -> str | None:
+    """The registry ID of a mention-only person with one of these records' ID numbers."""
+    if kind != "person":
+        return None
+    for id18 in sorted({r.std["id18"] for r in members if r.std.get("id18")}):
+        found = graphsync.mention_person(state.db, id_hash(id18, salt))
+        if (
+            found
+            and found not in taken
+            and state.entity_status(found) == "active"
+            and not state.db.execute(
+                "SELECT 1 FROM records WHERE entity_id = ? LIMIT 1", (found,)
+            ).fetchone()
+        ):
+            return found
+    return None
 
 
 def _apply_kind(
@@ -151,6 +205,8 @@ def _apply_kind(
             (must if j.decision == "match" else cannot).append((index[j.a], index[j.b]))
     stored_model = state.model(kind)
     model = FSModel.from_json(stored_model) if stored_model else None
+    if model is not None and not model.fits(*COMPARISONS[kind]):
+        model = None  # parameters of an older engine: retrain (and store) instead
     res = link_kind(kind, subset, cfg, progress, model, must, cannot)
     # Stable IDs: each old ID goes to the cluster holding most of its records.
     counts: dict[str, Counter[int]] = defaultdict(Counter)
@@ -167,6 +223,7 @@ def _apply_kind(
     new_ids: list[str] = []
     merged: dict[str, str] = {}
     history: list[tuple[str, str, dict[str, Any]]] = []
+    adopted: set[str] = set()
     for c, members_idx in enumerate(res.clusters):
         members = [subset[i] for i in members_idx]
         ids_here = sorted(owned.get(c, []), key=_id_number)
@@ -177,6 +234,11 @@ def _apply_kind(
                 cause = [f"{r.dept}:{r.record_id}" for r in members if r.key in touched_keys][:20]
                 history.append((gid, "merge", {"absorbed": other, "cause_records": cause}))
                 history.append((other, "merged_into", {"into": gid, "cause_records": cause}))
+        elif (known := _mention_id(state, kind, members, cfg.salt, adopted)) is not None:
+            # A person first known from mentions now has records: it keeps its ID.
+            gid = known
+            adopted.add(gid)
+            history.append((gid, "adopt", {"records": len(members)}))
         else:
             next_seq[0] += 1  # IDs only ever grow; the counter is saved with the batch
             gid = ("E" if kind == "enterprise" else "P") + f"{next_seq[0]:09d}"
@@ -249,6 +311,7 @@ def run_link_stateful(
     manifest = load_manifest(batch_dir)
     info = run_info(manifest)
     with State(state_dir) as state, state.lock(lock_wait, on_wait, f"link {manifest.batch_id}"):
+        graphsync.ensure_tables(state.db)
         cfg = replace(cfg, salt=state.salt)
         if state.batch_status(manifest.batch_id) == "completed":
             return _rewrite_applied(state, manifest, info, out_dir)
@@ -270,6 +333,7 @@ def run_link_stateful(
         seen_before = sum(1 for r in touched if r.key in stored)
         withdrawn = [k for k in manifest.withdrawn if k in state.stored_hashes([k])]
         withdrawn_entities = state.entity_of(withdrawn)
+        withdrawn_kinds = {r.key: r.kind for r in state.records_of(withdrawn)}
         t = time.perf_counter()
         changes: dict[str, _Change] = {}
         seqs: dict[str, list[int]] = {}
@@ -294,7 +358,9 @@ def run_link_stateful(
             timings[f"link_{kind}"] = time.perf_counter() - t
             t = time.perf_counter()
         _fault("linked")
-        resolver = StateResolver(state)
+        resolver = StateResolver(state, seqs["person"])
+        resolver.superseded = {r.key for r in touched} | set(withdrawn)
+        resolver.gone = {e for ch in changes.values() for e in (*ch.retired, *ch.merged)}
         gid_of: dict[tuple[str, str], str] = {}
         for kind, ch in changes.items():
             gid_of.update(ch.gid_of)
@@ -308,8 +374,34 @@ def run_link_stateful(
         edges, events, mention_links, mention_stats, extra_persons = _resolve_mentions(
             by_kind, resolver, cfg
         )
-        mention_gid = {rec.key: gid for rec, gid, _ in mention_links}
+        mention_gid = {rec.key: gid for rec, gid, _how, _reason in mention_links}
         moved = _moved_records(state, gid_of, changes)
+        # Stored role, shareholding, branch and event rows whose resolution may have
+        # changed (loose ones, or pointing at a changed entity) are resolved again.
+        changed_ids = {
+            e
+            for ch in changes.values()
+            for e in (
+                *(g.data["id"] for g in ch.goldens),
+                *ch.merged,
+                *ch.merged.values(),
+                *ch.retired,
+            )
+        } | set(withdrawn_entities.values())
+        batch_keys = {r.key for r in batch}
+        stale = graphsync.stale_mentions(state.db, changed_ids, batch_keys | set(withdrawn))
+        stale_kind: dict[str, list[Record]] = defaultdict(list)
+        for rec in state.records_of(stale):
+            stale_kind[rec.kind].append(rec)
+        edges2, events2, _, _, extra2 = _resolve_mentions(stale_kind, resolver, cfg)
+        extra_persons += extra2
+        mention_rows: dict[tuple[str, str], tuple[str, list[dict[str, Any]]]] = {
+            r.key: (r.kind, [])
+            for r in (*batch, *(x for recs in stale_kind.values() for x in recs))
+            if r.kind != "person"
+        }
+        for p in (*edges, *edges2, *events, *events2):
+            mention_rows[graphsync.payload_key(p)][1].append(p)
         timings["mentions"] = time.perf_counter() - t
         t = time.perf_counter()
         with state.transaction() as db:
@@ -401,6 +493,26 @@ def run_link_stateful(
                         ),
                     )
             db.execute("UPDATE judgements SET applied = 1")
+            for h, gid in resolver.new_mention_persons.items():
+                db.execute("INSERT OR REPLACE INTO mention_persons VALUES (?, ?)", (h, gid))
+            for (egid, name), gid in sorted(resolver.persons_at.items()):
+                db.execute(
+                    "INSERT OR REPLACE INTO mention_persons VALUES (?, ?)",
+                    (id_hash(f"at\x1f{egid}\x1f{name}", cfg.salt), gid),
+                )
+            for g in extra_persons:
+                db.execute(
+                    "INSERT OR REPLACE INTO entities VALUES (?, 'person', 'active', NULL, ?, ?, ?)",
+                    (g.data["id"], batch_id, batch_id, json.dumps(g.data, ensure_ascii=False)),
+                )
+                state.add_history(g.data["id"], "create", batch_id, {"from": "mentions"})
+            mention_ids, changed_mentions = graphsync.save_mentions(db, mention_rows, withdrawn)
+            relinked: list[tuple[tuple[str, str], float, str]] = [
+                (rec.key, float(ch.result.score[i]), ch.result.decision[i])
+                for ch in changes.values()
+                for i, rec in enumerate(ch.result.records)
+            ]
+            graphsync.save_resolutions(db, relinked)
             for kind, seq in seqs.items():
                 state.set_meta(f"seq_{kind}", str(seq[0]))
             summary = {
@@ -434,6 +546,32 @@ def run_link_stateful(
                 gid_of[key] = current[eid]
             _restrict_to_batch(results, {r.key for r in batch if r.kind in ENTITY_KINDS}, batch)
             goldens = [g for ch in changes.values() for g in ch.goldens] + extra_persons
+            # What the graph must change: see resolver/graphsync.py (read inside the
+            # transaction, which sees its own writes).
+            gone = sorted(
+                {e for ch in changes.values() for e in (*ch.merged, *ch.retired)}
+                - {g.data["id"] for g in goldens}
+            )
+            for eid in gone:
+                if (data := graphsync.lifecycle_golden(state, eid)) is not None:
+                    goldens.append(Golden(data, []))
+            affected = changed_ids | mention_ids | {g.data["id"] for g in goldens}
+            edges, events = graphsync.payloads_touching(state, affected, changed_mentions)
+            graphsync.write_resolved(
+                state,
+                staging,
+                {k for k, _, _ in relinked} | {r.key for r in batch if r.kind in ENTITY_KINDS},
+            )
+            graphsync.write_changes(
+                staging,
+                affected,
+                [("SourceRecord", *k) for k in withdrawn if withdrawn_kinds.get(k) in ENTITY_KINDS]
+                + [
+                    (EVENT_LABELS[kind], *k)
+                    for k in withdrawn
+                    if (kind := withdrawn_kinds.get(k, "")) in EVENT_LABELS
+                ],
+            )
             report = _write_outputs(
                 staging,
                 manifest,

@@ -16,7 +16,7 @@ import os
 import random
 import time
 from collections import Counter, defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import as_completed
 from dataclasses import dataclass, field, replace
 from itertools import combinations
@@ -30,19 +30,26 @@ from resolver.clustering import ConstrainedUnionFind
 from resolver.compare import (
     ENTERPRISE_FEATURES,
     ENTERPRISE_LEVELS,
+    EXACT_VALUES,
     PERSON_FEATURES,
     PERSON_LEVELS,
+    TF_TABLES,
     EntityRecord,
     blocking_keys,
     compare_enterprises,
     compare_persons,
     entity_record,
+    name_term,
+    name_terms,
+    neighbourhood_pairs,
 )
 from resolver.fellegi_sunter import FSModel, Levels, train
 from resolver.ingest import FileStats, Record, Reject, ingest
 from resolver.manifest import Manifest, SourceSpec, load_manifest
+from resolver.mentions import SubjectIndex, resolve_without_identifier
 from resolver.sealing import installation_salt
 from resolver.survivorship import Golden, build_golden, id_hash, mask_id_number
+from resolver.term_frequency import TermFrequencies, count_terms, value_agreement_u
 from resolver.workers import worker_pool
 
 Progress = Callable[[str, int, int], None]
@@ -59,8 +66,10 @@ class LinkConfig:
     match_threshold: float = 0.9
     review_threshold: float = 0.3
     max_block: int = 40
+    window: int = 10  # sorted-neighbourhood window inside blocks larger than max_block
+    contradiction: float = 0.001  # a pair this unlikely keeps its two clusters apart
     label_pairs: int = 200_000
-    random_pairs: int = 200_000
+    random_pairs: int = 50_000  # u of the lower levels; the top levels' u come from value counts
     seed: int = 1
     salt: str = ""  # ID-hash salt; empty: the installation's secret salt (resolver/sealing.py)
 
@@ -126,7 +135,6 @@ def link_kind(
             e.idx, e.uscc, e.id18, e.is_branch if (kind == "enterprise" and e.name) else None
         )
     stats: dict[str, Any] = {"records": n}
-    trained = model is None
     uf.forbidden.update(cannot_link or [])
     # 1. Deterministic: valid strong identifiers.
     first: dict[tuple[str, str], int] = {}
@@ -139,24 +147,28 @@ def link_kind(
         uf.union(a, b, via="judgement", force=True)
     det_root = [uf.find(i) for i in range(n)]
     det_refusals = len(uf.refusals)
-    # 2. Blocking: candidate pairs across deterministic components that may be merged.
+    # 2. Blocking: candidate pairs across deterministic components that may be merged. A
+    # block too large to compare in full is not skipped: its records are compared with their
+    # neighbours in several sort orders (sorted neighbourhood), so its likely pairs survive.
     blocks: dict[tuple[str, ...], list[int]] = defaultdict(list)
     for e in ers:
         for bkey in blocking_keys(e):
             blocks[bkey].append(e.idx)
     seen: set[tuple[int, int]] = set()
     candidates: list[tuple[int, int]] = []
-    negatives: list[tuple[int, int]] = []
-    oversized = 0
+    windowed = 0
     for members in blocks.values():
         if len(members) < 2:
             continue
         if len(members) > cfg.max_block:
-            oversized += 1
-            continue
-        for a, b in combinations(members, 2):
-            ra, rb = det_root[a], det_root[b]
-            if ra == rb:
+            windowed += 1
+            block_pairs: Iterable[tuple[int, int]] = neighbourhood_pairs(
+                [ers[i] for i in members], cfg.window
+            )
+        else:
+            block_pairs = combinations(members, 2)
+        for a, b in block_pairs:
+            if det_root[a] == det_root[b]:
                 continue
             pair = (a, b) if a < b else (b, a)
             if pair in seen:
@@ -164,35 +176,14 @@ def link_kind(
             seen.add(pair)
             if uf.conflict(a, b) is None:
                 candidates.append(pair)
-            elif len(negatives) < cfg.random_pairs:
-                negatives.append(pair)  # blocked together, yet different valid identifiers
-    stats.update(candidate_pairs=len(candidates), oversized_blocks=oversized)
+    stats.update(candidate_pairs=len(candidates), windowed_blocks=windowed)
     if progress:
         progress(f"{kind}: {len(candidates):,} candidate pairs", 0, 0)
-    # 3. Training pairs: sure matches (shared strong identifier) and random pairs.
+    # 3. Training (see resolver.fellegi_sunter): sure matches (shared strong identifier),
+    # uniformly random pairs, value counts and term frequencies over identifier components.
     by_comp: dict[int, list[int]] = defaultdict(list)
     for i, r in enumerate(det_root):
         by_comp[r].append(i)
-    label: list[tuple[int, int]] = []
-    for members in by_comp.values() if trained else []:
-        for k in range(1, len(members)):
-            label.append((members[0], members[k]))
-    if len(label) > cfg.label_pairs:
-        label = rng.sample(label, cfg.label_pairs)
-    # u from known non-matches that blocking put together (different valid identifiers):
-    # they agree on names and places as often as the hard non-matches among the candidates
-    # do, which random pairs would badly underestimate. Random pairs fill in when few.
-    randoms: list[tuple[int, int]] = list(negatives)
-    if trained and n > 1 and len(randoms) < 1000:
-        for _ in range(min(cfg.random_pairs, 20_000)):
-            a, b = rng.randrange(n), rng.randrange(n)
-            if det_root[a] != det_root[b]:
-                randoms.append((a, b))
-    if trained:
-        stats["u_pairs"] = {
-            "blocked_non_matches": len(negatives),
-            "random": len(randoms) - len(negatives),
-        }
     probs = np.zeros(0)
     levels = np.zeros((0, 0), dtype=np.int8)
     adjust = np.zeros(0)
@@ -201,10 +192,47 @@ def link_kind(
         level_names = ENTERPRISE_LEVELS if kind == "enterprise" else PERSON_LEVELS
         levels = _compare(kind, ers, candidates)
         if model is None:
-            model = train(
-                names, level_names, _compare(kind, ers, label), _compare(kind, ers, randoms), levels
+            label: list[tuple[int, int]] = []
+            for members in by_comp.values():
+                for k in range(1, len(members)):
+                    label.append((members[0], members[k]))
+            if len(label) > cfg.label_pairs:
+                label = rng.sample(label, cfg.label_pairs)
+            randoms: list[tuple[int, int]] = []
+            for _ in range(cfg.random_pairs):
+                a, b = rng.randrange(n), rng.randrange(n)
+                if det_root[a] != det_root[b]:
+                    randoms.append((a, b))
+            tf = count_terms(
+                (table, value, det_root[e.idx]) for e in ers for table, value in name_terms(e)
             )
-        adjust = _name_frequency_adjustment(kind, ers, det_root, candidates, levels, model)
+            exact_u = {
+                f: u
+                for f, get in EXACT_VALUES[kind].items()
+                if (u := value_agreement_u((v, det_root[e.idx]) for e in ers if (v := get(e))))
+                is not None
+            }
+            prior = _random_match_prior(ers, det_root)
+            log_freq = term_log_frequencies(kind, ers, candidates, levels, tf)
+            model = train(
+                names,
+                level_names,
+                _compare(kind, ers, label),
+                _compare(kind, ers, randoms),
+                levels,
+                prior,
+                exact_u,
+                tf,
+                lambda mdl: name_frequency_adjustment(levels, log_freq, mdl),
+            )
+            stats["training"] = {
+                "sure_match_pairs": len(label),
+                "random_pairs": len(randoms),
+                "prior": prior,
+            }
+        else:
+            log_freq = term_log_frequencies(kind, ers, candidates, levels, model.tf)
+        adjust = name_frequency_adjustment(levels, log_freq, model)
         probs = model.probability(levels, adjust)
     # 4. Constrained merging, best component pairs first.
     best: dict[tuple[int, int], int] = {}
@@ -216,11 +244,32 @@ def link_kind(
     attach = [0.0] * n  # probability with which a deterministic component was attached
     merges = 0
     review_idx: list[int] = []
+    # Contradictions: candidate pairs whose own evidence says "different" (probability below
+    # cfg.contradiction, e.g. same name but another birth date and gender). Two clusters that
+    # hold such a pair are not merged through a third record that resembles both.
+    against: dict[int, set[int]] = defaultdict(set)
+    for neg in np.flatnonzero(probs < cfg.contradiction).tolist():
+        a, b = candidates[neg]
+        against[a].add(b)
+        against[b].add(a)
+    cluster_members: dict[int, list[int]] = defaultdict(list)
+    for i in range(n):
+        cluster_members[uf.find(i)].append(i)
+    contradicted = 0
     for k in order:
         p = float(probs[k])
         a, b = candidates[k]
         if p >= cfg.match_threshold:
-            if uf.find(a) != uf.find(b) and uf.union(a, b, via="probabilistic"):
+            ra, rb = uf.find(a), uf.find(b)
+            if ra == rb:
+                continue
+            if against and _contradicts(cluster_members[ra], cluster_members[rb], against):
+                contradicted += 1
+                continue
+            if uf.union(a, b, via="probabilistic"):
+                root = uf.find(a)
+                moved = cluster_members.pop(rb if root == ra else ra)
+                cluster_members[root].extend(moved)
                 merges += 1
                 attach[det_root[a]] = max(attach[det_root[a]], p)
                 attach[det_root[b]] = max(attach[det_root[b]], p)
@@ -277,6 +326,7 @@ def link_kind(
         singletons=sum(1 for c in clusters if len(c) == 1),
         deterministic_components=len(by_comp),
         probabilistic_merges=merges,
+        contradicted_merges=contradicted,
         review_pairs=len(review),
         deterministic_refusals=det_refusals,
         refusals=dict(refusals),
@@ -286,37 +336,54 @@ def link_kind(
     return KindResult(records, cluster_of, clusters, decision, score, review, model, stats)
 
 
-def _name_frequency_adjustment(
+def term_log_frequencies(
     kind: str,
     ers: list[EntityRecord],
-    det_root: list[int],
     pairs: list[tuple[int, int]],
     levels: Levels,
-    model: FSModel,
+    tf: TermFrequencies,
 ) -> np.ndarray:
-    """Term-frequency weights for exact name agreement (as Splink's TF adjustment): agreeing
-    on a name that many entities share (张伟) is weaker evidence than on a rare one.
+    """Per pair, log2 of the term frequency of the value its name level agrees on (the full
+    stem or the 字号 of an enterprise, the full name of a person); NaN where the level agrees
+    on no single value."""
+    out = np.full(len(pairs), np.nan)
+    tables = TF_TABLES[kind]
+    name_levels = levels[:, 0] if len(pairs) else np.zeros(0, dtype=np.int8)
+    for level, table in tables.items():
+        for k in np.flatnonzero(name_levels == level).tolist():
+            value = name_term(ers[pairs[k][0]], table)
+            if value:
+                out[k] = tf.freq(table, value)
+    logged: np.ndarray = np.log2(out)
+    return logged
 
-    The frequency of a name is the share of deterministic components that carry it; the
-    adjustment is log2(u_exact / u_name), so the average name keeps the model's weight.
-    """
-    holders: dict[str, set[int]] = defaultdict(set)
-    for e in ers:
-        if e.name:
-            holders[e.name].add(det_root[e.idx])
-    n_comp = max(1, len(set(det_root)))
-    exact_level = len(model.level_names[0]) - 1
-    u_exact = model.u[0][exact_level]
-    out = np.zeros(len(pairs))
-    for k, (a, _b) in enumerate(pairs):
-        name = ers[a].name
-        if levels[k, 0] == exact_level and name:
-            u_name = max(len(holders[name]) / n_comp, 1.0 / n_comp)
-            out[k] = float(np.log2(u_exact / u_name))
-    # Only ever weaken common names. A positive weight for rare names was tried: with u
-    # estimated on blocked non-matches (mostly same-name pairs), it turned every name-only
-    # pair into a match and merged homonyms; rare-name pairs go to review instead.
-    return np.minimum(out, 0.0)
+
+def name_frequency_adjustment(levels: Levels, log_freq: np.ndarray, model: FSModel) -> np.ndarray:
+    """The term-frequency adjustment of the name weight (resolver.term_frequency):
+    log2(u_level / tf(value)) where the level agrees on a value, else 0."""
+    if not len(log_freq):
+        return np.zeros(0)
+    log_u = np.log2(np.asarray(model.u[0]))[np.maximum(levels[:, 0], 0)]
+    return np.where(np.isnan(log_freq), 0.0, log_u - np.nan_to_num(log_freq))
+
+
+def _contradicts(xs: list[int], ys: list[int], against: dict[int, set[int]]) -> bool:
+    """Whether a record of one cluster has contradicting evidence with a record of the other."""
+    if len(xs) > len(ys):
+        xs, ys = ys, xs
+    other = set(ys)
+    return any(not against.get(x, set()).isdisjoint(other) for x in xs)
+
+
+def _random_match_prior(ers: list[EntityRecord], det_root: list[int]) -> float:
+    """P(two random records match), measured among the records with a valid strong
+    identifier: pairs inside their identifier components over all their pairs."""
+    sizes: Counter[int] = Counter(det_root[e.idx] for e in ers if e.keys)
+    n = sum(sizes.values())
+    if n < 2:
+        return 1e-4
+    within = sum(s * (s - 1) // 2 for s in sizes.values())
+    return float(min(max(within / (n * (n - 1) / 2), 1e-9), 0.5))
 
 
 class Resolver:
@@ -326,8 +393,11 @@ class Resolver:
         self.keys: dict[tuple[str, str], str] = {}
         self.enterprise_names: dict[str, set[str]] = defaultdict(set)
         self.person_names: dict[tuple[str, str], set[str]] = defaultdict(set)
+        self.subjects = SubjectIndex()  # mentions without a usable identifier
+        self.persons_at: dict[tuple[str, str], str] = {}
 
     def add_enterprise(self, gid: str, rec: Record) -> None:
+        self.subjects.add_enterprise(gid, rec)
         s = rec.std
         for tag, fld in (("U", "uscc"), ("O", "org_code"), ("R", "reg_no")):
             if s.get(fld):
@@ -337,6 +407,7 @@ class Resolver:
                 self.enterprise_names[s[fld]].add(gid)
 
     def add_person(self, gid: str, rec: Record) -> None:
+        self.subjects.add_person(gid, rec)
         s = rec.std
         if s.get("id18"):
             self.keys.setdefault(("I", s["id18"]), gid)
@@ -359,6 +430,18 @@ class Resolver:
         if id18 and (gid := self.keys.get(("I", id18))):
             return gid, "by_id"
         return None, "unresolved"
+
+    def note_person_at(self, egid: str, name: str, gid: str) -> None:
+        """A person named ``name`` at enterprise ``egid`` is ``gid`` (seen with an ID number)."""
+        self.persons_at.setdefault((egid, name), gid)
+
+    def person_at(self, egid: str, name: str, salt: str) -> str | None:
+        return self.persons_at.get((egid, name))
+
+    def mention_person(self, id18: str, salt: str) -> tuple[str, bool]:
+        """(golden ID, new?) of a person known only from mentions. One-shot runs derive it
+        from the salted hash of the ID number; a stateful run takes it from the registry."""
+        return mention_person_id(id18, salt), True
 
 
 @dataclass(slots=True)
@@ -527,24 +610,37 @@ def _resolve_mentions(
 ) -> tuple[
     list[dict[str, Any]],
     list[dict[str, Any]],
-    list[tuple[Record, str | None, str]],
+    list[tuple[Record, str | None, str, str]],
     dict[str, Counter[str]],
     list[Golden],
 ]:
     edges: list[dict[str, Any]] = []
     events: list[dict[str, Any]] = []
-    links: list[tuple[Record, str | None, str]] = []
+    links: list[tuple[Record, str | None, str, str]] = []
     stats: dict[str, Counter[str]] = defaultdict(Counter)
     # Persons known only from mentions (a legal representative's ID in a role record, …)
     # become golden persons too, so that relations are never dropped.
     mention_persons: dict[str, list[Record]] = defaultdict(list)
 
-    def person_gid(id18: str | None, rec: Record) -> tuple[str | None, str]:
+    def person_gid(
+        id18: str | None, rec: Record, name: str | None, egid: str | None
+    ) -> tuple[str | None, str]:
         gid, how = resolver.person(id18)
         if gid is None and id18:
-            mention_persons[id18].append(rec)
-            gid = mention_person_id(id18, cfg.salt)
+            gid, new = resolver.mention_person(id18, cfg.salt)
+            if new:
+                mention_persons[id18].append(rec)
             how = "by_id_mention"
+        elif gid is None and name and egid:
+            # No ID number: the person named so at this enterprise (seen there with an ID
+            # number in another row), else a person known by that name there only.
+            gid, how = resolver.person_at(egid, name, cfg.salt), "by_name_at_enterprise"
+            if gid is None:
+                key = f"name\x1f{egid}\x1f{name}"
+                gid, new = resolver.mention_person(key, cfg.salt)
+                if new:
+                    mention_persons[key].append(rec)
+                how = "by_name_mention"
         return gid, how
 
     def enterprise_of(rec: Record) -> tuple[str | None, str]:
@@ -556,9 +652,27 @@ def _resolve_mentions(
     def src(rec: Record) -> dict[str, Any]:
         return {"dept": rec.dept, "record_id": rec.record_id, "file": rec.file, "line": rec.line}
 
+    # People seen with an ID number at an enterprise: name-only rows there are the same.
+    for rec in (
+        *by_kind.get("role", []),
+        *by_kind.get("shareholding", []),
+        *by_kind.get("enterprise", []),
+    ):
+        s = rec.std
+        id18, name = {
+            "role": (s.get("id18"), s.get("person_name_norm")),
+            "shareholding": (s.get("holder_id_number"), s.get("holder_name_norm")),
+            "enterprise": (s.get("legal_rep_id"), s.get("legal_rep_name_norm")),
+        }[rec.kind]
+        if not (id18 and name):
+            continue
+        known = resolver.person(id18)[0] or resolver.mention_person(id18, cfg.salt)[0]
+        if at := enterprise_of(rec)[0]:
+            resolver.note_person_at(at, name, known)
+
     for rec in by_kind.get("role", []):
         egid, ehow = enterprise_of(rec)
-        pgid, phow = person_gid(rec.std.get("id18"), rec)
+        pgid, phow = person_gid(rec.std.get("id18"), rec, rec.std.get("person_name_norm"), egid)
         role = rec.raw.get("role", "")
         stats["role"][f"enterprise_{ehow}"] += 1
         stats["role"][f"person_{phow}"] += 1
@@ -574,6 +688,7 @@ def _resolve_mentions(
                 else {"name": rec.std.get("name_norm"), "uscc": rec.std.get("uscc")},
                 "start": rec.std.get("start"),
                 "end": rec.std.get("end"),
+                "resolved": {"from": phow, "to": ehow},
                 "source": src(rec),
             }
         )
@@ -584,7 +699,7 @@ def _resolve_mentions(
             "holder_type", ""
         ).startswith("自然人")
         if holder_person:
-            hgid, hhow = person_gid(s.get("holder_id_number"), rec)
+            hgid, hhow = person_gid(s.get("holder_id_number"), rec, s.get("holder_name_norm"), egid)
         else:
             hgid, hhow = resolver.enterprise(
                 s.get("holder_uscc"), None, None, s.get("holder_name_norm")
@@ -603,24 +718,52 @@ def _resolve_mentions(
                 "to_raw": None if egid else {"name": s.get("name_norm"), "uscc": s.get("uscc")},
                 "ratio": s.get("ratio"),
                 "amount": s.get("amount"),
+                "resolved": {"from": hhow, "to": ehow},
                 "source": src(rec),
             }
         )
-    branch_seen: set[tuple[str, str]] = set()
     for rec in by_kind.get("enterprise", []):
         s = rec.std
-        if not (s.get("parent_uscc") or s.get("parent_name_norm")):
-            continue
-        bgid, _ = resolver.enterprise(
+        bgid, bhow = resolver.enterprise(
             s.get("uscc"), s.get("org_code"), s.get("reg_no"), s.get("name_norm")
         )
+        if s.get("legal_rep_id") or s.get("legal_rep_name_norm"):
+            # The enterprise record names its legal representative: a LEGAL_REP_OF row.
+            rgid, rhow = person_gid(s.get("legal_rep_id"), rec, s.get("legal_rep_name_norm"), bgid)
+            stats["legal_rep"][f"person_{rhow}"] += 1
+            edges.append(
+                {
+                    "type": "LEGAL_REP_OF",
+                    "role": "法定代表人",
+                    "from": rgid,
+                    "from_raw": None if rgid else {"name": s.get("legal_rep_name_norm")},
+                    "to": bgid,
+                    "to_raw": None if bgid else {"name": s.get("name_norm"), "uscc": s.get("uscc")},
+                    "resolved": {"from": rhow, "to": bhow},
+                    "source": src(rec),
+                }
+            )
+        if not (s.get("parent_uscc") or s.get("parent_name_norm")):
+            continue
         pgid, phow = resolver.enterprise(
             s.get("parent_uscc"), None, None, s.get("parent_name_norm")
         )
         stats["branch_of"][f"parent_{phow}"] += 1
-        if bgid and pgid and bgid != pgid and (bgid, pgid) not in branch_seen:
-            branch_seen.add((bgid, pgid))
-            edges.append({"type": "BRANCH_OF", "from": bgid, "to": pgid, "source": src(rec)})
+        # Every reporting record is a source (the load makes one relationship per pair);
+        # a branch resolved to its own parent is no relationship.
+        if not (bgid and bgid == pgid):
+            edges.append(
+                {
+                    "type": "BRANCH_OF",
+                    "from": bgid,
+                    "to": pgid,
+                    "to_raw": None
+                    if pgid
+                    else {"name": s.get("parent_name_norm"), "uscc": s.get("parent_uscc")},
+                    "resolved": {"from": bhow, "to": phow},
+                    "source": src(rec),
+                }
+            )
     for kind in MENTION_KINDS:
         for rec in by_kind.get(kind, []):
             s = rec.std
@@ -629,8 +772,17 @@ def _resolve_mentions(
             if gid is None and s.get("id18"):
                 gid, how = resolver.person(s.get("id18"))
                 subject_type = "Person"
+            reason = ""
+            if gid is None and not s.get("id18"):
+                (gid, how, reason), subject_type = resolve_without_identifier(
+                    resolver.subjects, rec
+                )
+            elif gid is None:
+                reason = "id_number_not_found"
             stats[kind][how] += 1
-            links.append((rec, gid, how))
+            if reason:
+                stats[kind][f"unresolved_{reason}"] += 1
+            links.append((rec, gid, how, reason))
             values = {k: v for k, v in s.items() if not k.startswith("_") and k not in ("id18",)}
             events.append(
                 {
@@ -650,18 +802,23 @@ def _resolve_mentions(
             )
     extra: list[Golden] = []
     for id18, recs in mention_persons.items():
-        gid = mention_person_id(id18, cfg.salt)
+        gid, _ = resolver.mention_person(id18, cfg.salt)
         names = Counter(
             r.std.get("person_name_norm") or r.std.get("holder_name_norm") for r in recs
         )
         name = names.most_common(1)[0][0]
+        ident = (
+            {}
+            if id18.startswith("name\x1f")
+            else {"id_hash": id_hash(id18, cfg.salt), "id_masked": mask_id_number(id18)}
+        )
         extra.append(
             Golden(
                 {
                     "id": gid,
                     "type": "Person",
-                    "id_hash": id_hash(id18, cfg.salt),
-                    "id_masked": mask_id_number(id18),
+                    "lifecycle": "active",
+                    **ident,
                     "attributes": {"name": name},
                     "provenance": {"name": {"dept": recs[0].dept, "record_id": recs[0].record_id}},
                     "members": [],
@@ -681,7 +838,7 @@ def _write_outputs(
     goldens: list[Golden],
     edges: list[dict[str, Any]],
     events: list[dict[str, Any]],
-    mention_links: list[tuple[Record, str | None, str]],
+    mention_links: list[tuple[Record, str | None, str, str]],
     rejects: list[Reject],
     files: list[FileStats],
     mention_stats: dict[str, Counter[str]],
@@ -690,14 +847,22 @@ def _write_outputs(
     links_rows: Counter[str] = Counter()
     with (out / "links.csv").open("w", encoding="utf-8", newline="") as fh:
         w = csv.writer(fh, lineterminator="\n")
-        w.writerow(["dept", "record_id", "kind", "entity_id", "score", "decision"])
+        w.writerow(["dept", "record_id", "kind", "entity_id", "score", "decision", "reason"])
         for kind, res in results.items():
             for i, rec in enumerate(res.records):
                 w.writerow(
-                    [rec.dept, rec.record_id, kind, gid_of[rec.key], res.score[i], res.decision[i]]
+                    [
+                        rec.dept,
+                        rec.record_id,
+                        kind,
+                        gid_of[rec.key],
+                        res.score[i],
+                        res.decision[i],
+                        "",
+                    ]
                 )
                 links_rows[kind] += 1
-        for rec, gid, how in mention_links:
+        for rec, gid, how, reason in mention_links:
             w.writerow(
                 [
                     rec.dept,
@@ -706,6 +871,7 @@ def _write_outputs(
                     gid or "",
                     1.0 if how == "by_id" else 0.9 if gid else "",
                     how,
+                    reason,
                 ]
             )
             links_rows[rec.kind] += 1

@@ -356,3 +356,21 @@ def person_pinyin_key(name: str) -> str:
     if not _CJK.search(name):
         return name.lower()
     return " ".join(s for s in lazy_pinyin(name.replace("·", " ")) if s.strip())
+
+
+@lru_cache(maxsize=10_000)
+def leading_region_codes(text: str) -> tuple[str, ...]:
+    """The division codes the leading place name of ``text`` may name (成都市中级人民法院 →
+    ``5101``): the most specific code when unambiguous, else every code of the first place
+    name (西安 is a city and two districts elsewhere)."""
+    region, _rest = _leading_region(basic_normalise(text))
+    if not region:
+        return ()
+    code = region_code(region)
+    if code:
+        return (code,)
+    table = _place_codes()
+    for n in range(min(len(region), 12), 1, -1):
+        if region[:n] in table:
+            return table[region[:n]]
+    return ()

@@ -360,6 +360,17 @@ class State:
             ):
                 yield self._record(row)
 
+    def records_of(self, keys: Iterable[tuple[str, str]]) -> Iterator[Record]:
+        """Stored, not withdrawn records with the given keys."""
+        for chunk in _chunks(sorted(set(keys)), 400):
+            q = " OR ".join(["(dept = ? AND record_id = ?)"] * len(chunk))
+            for row in self.db.execute(
+                f"SELECT dept, file, line, record_id, kind, raw, std, entity_id FROM records "
+                f"WHERE ({q}) AND withdrawn = 0",
+                [x for k in chunk for x in k],
+            ):
+                yield self._record(row)
+
     def all_records(
         self, kinds: tuple[str, ...] | None = None
     ) -> Iterator[tuple[Record, str | None]]:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from resolver.ingest import Record
+from resolver.status import registration_status
 
 #: Source authority per attribute: earlier departments win (DOMAIN.md: AMR for names and
 #: registration data, PSB for persons, TAX for tax data). Unlisted departments rank after.
@@ -77,6 +78,9 @@ def _value(rec: Record, attr: str) -> tuple[Any, str] | None:
         return (r["address"], s.get("address_norm") or r["address"])
     if attr == "phone":
         v = s.get("phone")
+        return (v, v) if v else None
+    if attr == "status":
+        v = registration_status(r.get("status"))
         return (v, v) if v else None
     if attr == "employer":
         v = s.get("employer_uscc") or s.get("employer_name_norm")
@@ -214,7 +218,11 @@ def build_golden(
                     ],
                 }
             )
-    data: dict[str, Any] = {"id": gid, "type": "Enterprise" if kind == "enterprise" else "Person"}
+    data: dict[str, Any] = {
+        "id": gid,
+        "type": "Enterprise" if kind == "enterprise" else "Person",
+        "lifecycle": "active",
+    }
     if kind == "person":
         ids = sorted({r.std["id18"] for r in members if r.std.get("id18")} | set(extra_ids or []))
         if ids:

@@ -18,7 +18,7 @@ def test_generate_check_link_evaluate(tmp_path: Path) -> None:
         ["generate", "--out", str(out), "--enterprises", "150", "--persons", "200", "--seed", "3"],
     )
     assert res.exit_code == 0, res.output
-    assert "rows in 45 files from 32 departments" in res.output
+    assert "rows in 49 files from 32 departments" in res.output
     assert res.output.strip().endswith(str(out / "batch"))
     again = runner.invoke(
         main, ["generate", "--out", str(out), "--enterprises", "150", "--persons", "200"]

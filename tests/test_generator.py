@@ -34,6 +34,7 @@ BREAKING = {
     "old_id",
     "uscc_in_legacy_column",
     "missing_id",
+    "masked_id",
 }
 
 
@@ -169,6 +170,7 @@ def test_truth_is_consistent(generated: tuple[Path, Summary]) -> None:
         "wrong_column_count",
         "no_name_no_id",
         "undecodable",
+        "repeated_header",
     }
     # A rejected duplicate or superseded row shares its key with an accepted record.
     accepted = keys.keys() | {(r["dept"], r["record_id"]) for r in subjects}
@@ -220,6 +222,7 @@ def test_every_noise_kind_present(generated: tuple[Path, Summary]) -> None:
         "wrong_column_count",
         "no_name_no_id",
         "undecodable",
+        "repeated_header",
     }
 
 
@@ -299,6 +302,7 @@ def test_clean_batch_has_no_noise(tmp_path: Path) -> None:
             "shared_phone",
             "old_id",
             "uscc_in_legacy_column",
+            "masked_id",  # how an enforcement list publishes a person, not noise
             "former_name",
             "stale_address",
             "stale_phone",

@@ -71,7 +71,7 @@ def test_every_file_balances(checked: tuple[Path, Path]) -> None:
     q = json.loads((dest / "quality.json").read_text("utf-8"))
     assert q["summary"]["balanced"] is True
     files = [f for d in q["departments"] for f in d["files"]]
-    assert len(files) == 45
+    assert len(files) == 49
     for f in files:
         assert f["read"] == f["accepted"] + f["rejected"], f
         assert f["read"] > 0
@@ -126,7 +126,7 @@ def test_person_ids_are_masked_in_messages(generated: tuple[Path, Summary]) -> N
             for f in e.flags:
                 if f.field in ("id_number", "legal_rep_id", "holder_id_number"):
                     raw = e.raw[f.field]
-                    if len(raw) >= 15:
+                    if len(raw) >= 15 and "*" not in raw:  # a published masked ID is masked
                         assert raw not in f.message and "*" in f.message
 
 

@@ -237,7 +237,7 @@ def test_every_contract_2_file_is_written(linked: LinkResult) -> None:
     ):
         assert (linked.out_dir / name).is_file(), name
     with (linked.out_dir / "links.csv").open(encoding="utf-8") as fh:
-        assert fh.readline().strip() == "dept,record_id,kind,entity_id,score,decision"
+        assert fh.readline().strip() == "dept,record_id,kind,entity_id,score,decision,reason"
     golden = [
         json.loads(line)
         for line in (linked.out_dir / "golden.jsonl").read_text("utf-8").splitlines()
@@ -266,7 +266,23 @@ def test_report_counts_balance_with_ingest(linked: LinkResult) -> None:
     edges_from_rows = (
         r["edges"]["LEGAL_REP_OF"] + r["edges"]["SERVES_AS"] + r["edges"]["HOLDS_SHARES"]
     )
-    assert edges_from_rows == accepted["role"] + accepted["shareholding"]
+    # Enterprise records naming their legal representative give a LEGAL_REP_OF row too.
+    with (linked.out_dir / "links.csv").open(encoding="utf-8", newline="") as fh:
+        enterprise_keys = {
+            (row["dept"], row["record_id"])
+            for row in csv.DictReader(fh)
+            if row["kind"] == "enterprise"
+        }
+    with (linked.out_dir / "edges.jsonl").open(encoding="utf-8") as fh:
+        reps = [json.loads(line) for line in fh]
+    from_enterprises = sum(
+        1
+        for e in reps
+        if e["type"] == "LEGAL_REP_OF"
+        and (e["source"]["dept"], e["source"]["record_id"]) in enterprise_keys
+    )
+    assert 0 < from_enterprises <= accepted["enterprise"]
+    assert edges_from_rows - from_enterprises == accepted["role"] + accepted["shareholding"]
     assert r["events"] == accepted["credit_event"] + accepted["fact"] + accepted["tax_declaration"]
     links = _links(linked.out_dir)
     assert len(links) == sum(r["links_rows"].values())

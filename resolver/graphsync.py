@@ -1,0 +1,298 @@
+"""What a stateful run tells the graph, and the whole state written as one run.
+
+The graph must equal the state after every batch (Contract 3). A stateful run therefore
+carries, besides the batch's own rows (links.csv):
+
+- ``golden.jsonl``: every entity whose golden record or lifecycle changed (new, updated,
+  merged with ``merged_into``, retired, persons first known from a mention);
+- ``resolved.csv``: the state's resolution of every entity record the batch touched or
+  re-linked (``dept,record_id,kind,entity_id,score,decision,batch_id``);
+- ``edges.jsonl`` / ``events.jsonl``: every role, shareholding, branch and event row of the
+  state that touches an affected entity, plus the rows whose resolution changed;
+- ``changes.json``: the affected entities (their relationships are replaced by the run's)
+  and the withdrawn records (their nodes go).
+
+To know which stored rows changed, the state keeps each mention row's resolution
+(``mentions``, ``mention_ends``), each entity record's score and decision
+(``resolutions``) and the registry of persons known only from mentions
+(``mention_persons``, keyed by the salted ID hash). :func:`export_run` writes the whole
+state in the same form: loaded into an empty graph it gives the graph every stateful load
+must arrive at.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import sqlite3
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+from resolver.state import State
+
+TABLES = """
+CREATE TABLE IF NOT EXISTS resolutions (
+    dept TEXT NOT NULL, record_id TEXT NOT NULL, score REAL, decision TEXT,
+    PRIMARY KEY (dept, record_id)
+);
+CREATE TABLE IF NOT EXISTS mentions (
+    dept TEXT NOT NULL, record_id TEXT NOT NULL, part TEXT NOT NULL, kind TEXT NOT NULL,
+    payload TEXT NOT NULL, loose INTEGER NOT NULL, PRIMARY KEY (dept, record_id, part)
+);
+CREATE TABLE IF NOT EXISTS mention_ends (entity_id TEXT NOT NULL, dept TEXT NOT NULL, record_id TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS mention_ends_entity ON mention_ends (entity_id);
+CREATE INDEX IF NOT EXISTS mention_ends_record ON mention_ends (dept, record_id);
+CREATE TABLE IF NOT EXISTS mention_persons (id_hash TEXT PRIMARY KEY, entity_id TEXT NOT NULL);
+"""
+EVENT_KINDS = ("credit_event", "fact", "tax_declaration")
+#: Resolutions that may change without the entity they point at changing.
+LOOSE = frozenset({"unresolved", "by_name"})
+RESOLVED_HEADER = ["dept", "record_id", "kind", "entity_id", "score", "decision", "batch_id"]
+
+Key = tuple[str, str]
+
+
+def ensure_tables(db: sqlite3.Connection) -> None:
+    db.executescript(TABLES)
+
+
+def mention_person(db: sqlite3.Connection, id_hash: str) -> str | None:
+    row = db.execute(
+        "SELECT entity_id FROM mention_persons WHERE id_hash = ?", (id_hash,)
+    ).fetchone()
+    return None if row is None else str(row[0])
+
+
+def payload_key(payload: dict[str, Any]) -> Key:
+    return payload["source"]["dept"], payload["source"]["record_id"]
+
+
+def ends(payload: dict[str, Any]) -> set[str]:
+    return {v for k in ("from", "to", "subject") if (v := payload.get(k))}
+
+
+def _loose(payload: dict[str, Any]) -> bool:
+    resolved = payload.get("resolved")
+    hows = list(resolved.values()) if isinstance(resolved, dict) else [resolved]
+    return not resolved or any(h in LOOSE for h in hows)
+
+
+def _part(kind: str, payload: dict[str, Any]) -> str:
+    """One record may give several rows: an enterprise record its LEGAL_REP_OF and its
+    BRANCH_OF; every other kind gives one."""
+    return str(payload["type"]) if kind == "enterprise" else ""
+
+
+def stale_mentions(db: sqlite3.Connection, changed: set[str], skip: set[Key]) -> set[Key]:
+    """Stored mention rows whose resolution may have changed: loose ones (unresolved, by
+    name) and those pointing at an entity the batch changed."""
+    out = {
+        (d, r)
+        for d, r in db.execute("SELECT DISTINCT dept, record_id FROM mentions WHERE loose = 1")
+    }
+    ids = sorted(changed)
+    for i in range(0, len(ids), 500):
+        chunk = ids[i : i + 500]
+        out.update(
+            (d, r)
+            for d, r in db.execute(
+                f"SELECT dept, record_id FROM mention_ends WHERE entity_id IN ({','.join('?' * len(chunk))})",
+                chunk,
+            )
+        )
+    return out - skip
+
+
+def save_mentions(
+    db: sqlite3.Connection,
+    rows: dict[Key, tuple[str, list[dict[str, Any]]]],
+    withdrawn: Iterable[Key],
+) -> tuple[set[str], set[Key]]:
+    """Store the rows each processed record gives (none for a withdrawn one); returns (the
+    entities at either end of a row that changed, before or after; the records whose rows
+    changed)."""
+    touched_ids: set[str] = set()
+    changed: set[Key] = set()
+    updates: dict[Key, tuple[str, list[dict[str, Any]]]] = dict(rows)
+    for key in withdrawn:
+        updates[key] = ("", [])
+    for key, (kind, payloads) in updates.items():
+        old = {
+            part: text
+            for part, text in db.execute(
+                "SELECT part, payload FROM mentions WHERE dept = ? AND record_id = ?", key
+            )
+        }
+        new = {_part(kind, p): json.dumps(p, ensure_ascii=False, sort_keys=True) for p in payloads}
+        if old == new:
+            continue
+        changed.add(key)
+        for text in old.values():
+            touched_ids |= ends(json.loads(text))
+        db.execute("DELETE FROM mentions WHERE dept = ? AND record_id = ?", key)
+        db.execute("DELETE FROM mention_ends WHERE dept = ? AND record_id = ?", key)
+        for p in payloads:
+            touched_ids |= ends(p)
+            db.execute(
+                "INSERT INTO mentions VALUES (?, ?, ?, ?, ?, ?)",
+                (*key, _part(kind, p), kind, new[_part(kind, p)], int(_loose(p))),
+            )
+        db.executemany(
+            "INSERT INTO mention_ends VALUES (?, ?, ?)",
+            sorted({(e, *key) for p in payloads for e in ends(p)}),
+        )
+    return touched_ids, changed
+
+
+def save_resolutions(db: sqlite3.Connection, rows: Iterable[tuple[Key, float, str]]) -> None:
+    db.executemany(
+        "INSERT OR REPLACE INTO resolutions VALUES (?, ?, ?, ?)",
+        [(*key, score, decision) for key, score, decision in rows],
+    )
+
+
+def lifecycle_golden(state: State, entity_id: str) -> dict[str, Any] | None:
+    """The stored golden record with the entity's lifecycle (and ``merged_into``)."""
+    row = state.db.execute(
+        "SELECT status, redirect_to, golden FROM entities WHERE id = ?", (entity_id,)
+    ).fetchone()
+    if row is None or not row[2]:
+        return None
+    status, target, golden = row
+    data: dict[str, Any] = json.loads(golden)
+    data["lifecycle"] = status
+    if status == "merged" and target:
+        data["merged_into"] = target
+    else:
+        data.pop("merged_into", None)
+    return data
+
+
+def _payloads(db: sqlite3.Connection, sql: str, params: list[Any]) -> Iterator[tuple[str, Any]]:
+    for kind, text in db.execute(sql, params):
+        yield kind, json.loads(text)
+
+
+def payloads_touching(
+    state: State, entity_ids: set[str], records: set[Key]
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(edges, events) of the stored mention rows with an end in ``entity_ids`` or among
+    ``records``, in record order."""
+    keys: set[Key] = set(records)
+    ids = sorted(entity_ids)
+    for i in range(0, len(ids), 500):
+        chunk = ids[i : i + 500]
+        keys.update(
+            state.db.execute(
+                f"SELECT dept, record_id FROM mention_ends WHERE entity_id IN ({','.join('?' * len(chunk))})",
+                chunk,
+            )
+        )
+    edges: list[dict[str, Any]] = []
+    events: list[dict[str, Any]] = []
+    ordered = sorted(keys)
+    for i in range(0, len(ordered), 400):
+        part = ordered[i : i + 400]
+        q = " OR ".join(["(dept = ? AND record_id = ?)"] * len(part))
+        for kind, p in _payloads(
+            state.db,
+            f"SELECT kind, payload FROM mentions WHERE {q} ORDER BY dept, record_id, part",
+            [x for k in part for x in k],
+        ):
+            # Only rows touching an affected entity (a record's other rows belong to
+            # relationships this run does not replace: a partial group would overwrite
+            # them), or rows of changed records that touch nothing (unresolved events).
+            hit = ends(p)
+            if hit & entity_ids or (not hit and payload_key(p) in records):
+                (events if kind in EVENT_KINDS else edges).append(p)
+    return edges, events
+
+
+def _resolved_rows(state: State, keys: set[Key] | None) -> Iterator[list[Any]]:
+    sql = (
+        "SELECT r.dept, r.record_id, r.kind, r.entity_id, s.score, s.decision, r.batch_id "
+        "FROM records r LEFT JOIN resolutions s ON s.dept = r.dept AND s.record_id = r.record_id "
+        "WHERE r.withdrawn = 0 AND r.kind IN ('enterprise', 'person') AND r.entity_id IS NOT NULL"
+    )
+    current: dict[str, str] = {}
+
+    def row(values: tuple[Any, ...]) -> list[Any]:
+        dept, rid, kind, eid, score, decision, batch = values
+        if eid not in current:
+            current[eid] = state.resolve(eid)[0]
+        return [dept, rid, kind, current[eid], score, decision or "", batch or ""]
+
+    if keys is None:
+        for values in state.db.execute(sql + " ORDER BY r.dept, r.record_id"):
+            yield row(values)
+        return
+    ordered = sorted(keys)
+    for i in range(0, len(ordered), 400):
+        chunk = ordered[i : i + 400]
+        q = " OR ".join(["(r.dept = ? AND r.record_id = ?)"] * len(chunk))
+        for values in state.db.execute(
+            f"{sql} AND ({q}) ORDER BY r.dept, r.record_id", [x for k in chunk for x in k]
+        ):
+            yield row(values)
+
+
+def write_resolved(state: State, out_dir: Path, keys: set[Key] | None) -> int:
+    """``resolved.csv``: the state's resolution of the given entity records (all if None)."""
+    n = 0
+    with (out_dir / "resolved.csv").open("w", encoding="utf-8", newline="") as fh:
+        w = csv.writer(fh, lineterminator="\n")
+        w.writerow(RESOLVED_HEADER)
+        for values in _resolved_rows(state, keys):
+            w.writerow(values)
+            n += 1
+    return n
+
+
+def write_changes(out_dir: Path, entities: set[str], withdrawn: list[tuple[str, str, str]]) -> None:
+    """``changes.json``: affected entities and withdrawn records (label, dept, record_id)."""
+    (out_dir / "changes.json").write_text(
+        json.dumps(
+            {
+                "entities": sorted(entities),
+                "withdrawn": [
+                    {"label": lab, "uid": f"{d}|{r}"} for lab, d, r in sorted(set(withdrawn))
+                ],
+            },
+            ensure_ascii=False,
+            indent=1,
+        )
+        + "\n",
+        "utf-8",
+    )
+
+
+def export_run(state_dir: Path, out_dir: Path) -> dict[str, int]:
+    """The whole state as one run (golden.jsonl, resolved.csv, edges.jsonl, events.jsonl):
+    loaded into an empty graph, the graph every stateful load must equal."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    counts = {"entities": 0, "records": 0, "edges": 0, "events": 0}
+    with State(state_dir) as state:
+        ensure_tables(state.db)
+        with (out_dir / "golden.jsonl").open("w", encoding="utf-8") as fh:
+            for (eid,) in state.db.execute("SELECT id FROM entities ORDER BY id").fetchall():
+                data = lifecycle_golden(state, eid)
+                if data is not None:
+                    fh.write(json.dumps(data, ensure_ascii=False) + "\n")
+                    counts["entities"] += 1
+        counts["records"] = write_resolved(state, out_dir, None)
+        with (
+            (out_dir / "edges.jsonl").open("w", encoding="utf-8") as edges,
+            (out_dir / "events.jsonl").open("w", encoding="utf-8") as events,
+        ):
+            for kind, p in _payloads(
+                state.db, "SELECT kind, payload FROM mentions ORDER BY dept, record_id, part", []
+            ):
+                fh2 = events if kind in EVENT_KINDS else edges
+                fh2.write(json.dumps(p, ensure_ascii=False) + "\n")
+                counts["events" if kind in EVENT_KINDS else "edges"] += 1
+        (out_dir / "report.json").write_text(
+            json.dumps({"snapshot_of": str(state_dir), **counts}, ensure_ascii=False) + "\n",
+            "utf-8",
+        )
+    return counts
