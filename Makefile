@@ -34,11 +34,12 @@ demo: $(STAMP)
 	$(VENV)/bin/credgraph link $(DEMO_DIR)/batch --out $(DEMO_DIR)/run --state $(DEMO_DIR)/state
 	$(VENV)/bin/credgraph evaluate $(DEMO_DIR)/run --truth $(DEMO_DIR)/truth
 	$(VENV)/bin/credgraph graph start --data-dir $(DEMO_DIR)/graph --port $(DEMO_GRAPH_PORT)
-	$(VENV)/bin/credgraph load $(DEMO_DIR)/run --uri "$$($(VENV)/bin/credgraph graph status --data-dir $(DEMO_DIR)/graph | tail -1)"
+	$(VENV)/bin/credgraph load $(DEMO_DIR)/run --data-dir $(DEMO_DIR)/graph
 	@echo "demo batch: $(DEMO_DIR)/batch  (truth: $(DEMO_DIR)/truth)"
 	@echo "quality report: $(DEMO_DIR)/check/quality.html   resolution run: $(DEMO_DIR)/run"
 	@echo "graph server running on 127.0.0.1:$(DEMO_GRAPH_PORT); query it with"
-	@echo "  $(VENV)/bin/credgraph graph query 'MATCH (e:Enterprise) RETURN e.name AS name LIMIT 5' --uri \"\$$($(VENV)/bin/credgraph graph status --data-dir $(DEMO_DIR)/graph | tail -1)\""
+	@echo "  $(VENV)/bin/credgraph show 有限公司 --data-dir $(DEMO_DIR)/graph --state $(DEMO_DIR)/state"
+	@echo "  $(VENV)/bin/credgraph graph query 'MATCH (e:Enterprise) RETURN e.name AS name LIMIT 5' --data-dir $(DEMO_DIR)/graph"
 	@echo "stop it with: $(VENV)/bin/credgraph graph stop --data-dir $(DEMO_DIR)/graph"
 
 ## test: lint, type check and every test

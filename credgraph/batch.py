@@ -114,6 +114,7 @@ def check(batch_dir: Path, out: Path, features: bool, workers: int | None) -> No
     """Ingest and standardise a batch; write rejects and the per-department quality report."""
     from resolver.check import run_check
     from resolver.manifest import ManifestError, load_manifest
+    from resolver.readers import FileProblem
 
     try:
         manifest = load_manifest(batch_dir)
@@ -135,14 +136,33 @@ def check(batch_dir: Path, out: Path, features: bool, workers: int | None) -> No
         def progress(stats: object) -> None:
             bar.update(task, advance=1, description=f"checked {getattr(stats, 'file', '')}")
 
-        result = run_check(batch_dir, out, features=features, progress=progress, workers=workers)
+        try:
+            result = run_check(
+                batch_dir, out, features=features, progress=progress, workers=workers
+            )
+        except (ManifestError, FileProblem) as exc:
+            raise click.ClickException(str(exc)) from exc
     elapsed = time.perf_counter() - start
     s = result.report["summary"]
     click.echo(
         f"{s['read']:,} rows read in {s['files']} files from {s['departments']} departments in {elapsed:.1f} s "
         f"({s['read'] / max(elapsed, 1e-9):,.0f} rows/s): {s['accepted']:,} accepted, {s['rejected']:,} rejected, "
-        f"{s['flagged_rows']:,} accepted rows with flagged fields; balanced: {'yes' if s['balanced'] else 'NO'}"
+        f"{s['flagged_rows']:,} accepted rows with flagged fields"
     )
+    click.echo(
+        f"{s['lines']:,} lines in the files, each one a header, a blank line or part of a row read; "
+        f"balanced: {'yes' if s['balanced'] else 'NO'}"
+    )
+    if not s["balanced"]:
+        for d in result.report["departments"]:
+            for f in d["files"]:
+                if not f["balanced"]:
+                    placed = f["header_lines"] + f["blank_lines"] + f["row_lines"]
+                    click.echo(
+                        f"  not balanced: {d['dept']} {f['file']}: {f['lines']:,} lines, "
+                        f"{placed:,} placed; {f['read']:,} rows read, "
+                        f"{f['accepted'] + f['rejected']:,} accepted or rejected"
+                    )
     for reason, n in s["reject_reasons"].items():
         click.echo(f"  {reason}: {n:,}")
     for w in s["warnings"]:
@@ -203,6 +223,7 @@ def link(
 
     from resolver.link import LinkConfig, run_link
     from resolver.manifest import ManifestError
+    from resolver.readers import FileProblem
     from resolver.sealing import StateKeyError
     from resolver.state import StateError
 
@@ -242,7 +263,7 @@ def link(
                     lock_wait=lock_wait,
                     on_wait=lambda msg: console.print(f"state: {msg}", markup=False),
                 )
-        except (ManifestError, StateError, StateKeyError) as exc:
+        except (ManifestError, FileProblem, StateError, StateKeyError) as exc:
             raise click.ClickException(str(exc)) from exc
     r = result.report
     if r.get("already_applied"):

@@ -9,9 +9,11 @@ import click
 
 from credgraph import __version__
 from credgraph.batch import check, evaluate, generate, link
+from credgraph.credit import credit
 from credgraph.graphdb import graph, load
 from credgraph.records import history_cmd, links_cmd, resolve_id
 from credgraph.review import review
+from credgraph.show import show
 
 
 @click.group()
@@ -31,6 +33,8 @@ for command in (
     review,
     graph,
     load,
+    show,
+    credit,
 ):
     main.add_command(command)
 

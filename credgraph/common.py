@@ -63,22 +63,14 @@ def graph_data_dir(data_dir: Path | None) -> Path:
     return data_dir or Path(user_data_dir("credgraph")) / "graph"
 
 
-def graph_uri(uri: str | None) -> str:
-    """--uri, else CREDGRAPH_GRAPH_URI, else the embedded server of the default data dir."""
-    import os
+def graph_uri(uri: str | None, data_dir: Path | None = None) -> str:
+    """The graph URI (password inside, never to be printed) for --uri, else the embedded
+    server of --data-dir, else CREDGRAPH_GRAPH_URI, else the default data directory's server;
+    the password as :mod:`credgraph.graphconn` finds it. New commands use
+    ``graphconn.graph_options`` and ``graphconn.open_graph`` instead."""
+    from credgraph.graphconn import uri_with_password
 
-    from graph import server
-
-    if uri:
-        return uri
-    if os.environ.get("CREDGRAPH_GRAPH_URI"):
-        return os.environ["CREDGRAPH_GRAPH_URI"]
-    info = server.status(graph_data_dir(None))
-    if info is None:
-        raise click.ClickException(
-            "no graph URI: pass --uri, set CREDGRAPH_GRAPH_URI or run `credgraph graph start`"
-        )
-    return info.uri
+    return uri_with_password(uri, data_dir)
 
 
 def print_generate_summary(s: dict[str, object], elapsed: float) -> None:

@@ -7,7 +7,9 @@ from typing import Any
 
 import click
 
-from credgraph.common import console, graph_data_dir, graph_uri
+from credgraph.common import console, graph_data_dir
+from credgraph.graphconn import OptionRefused, graph_options, open_graph, query_failed
+from graph.server import DEFAULT_QUERY_MEMORY_MB, DEFAULT_QUERY_TIMEOUT_S
 
 
 @click.group()
@@ -26,16 +28,35 @@ DATA_DIR_OPTION = click.option(
 @graph.command("start")
 @DATA_DIR_OPTION
 @click.option("--port", type=click.IntRange(1024, 65535), default=16379, show_default=True)
-def graph_start(data_dir: Path | None, port: int) -> None:
-    """Start the embedded graph server; prints the graph URI last."""
+@click.option(
+    "--query-timeout",
+    type=click.IntRange(1),
+    default=DEFAULT_QUERY_TIMEOUT_S,
+    show_default=True,
+    help="Seconds a query may run before the server stops it.",
+)
+@click.option(
+    "--query-memory",
+    type=click.IntRange(16),
+    default=DEFAULT_QUERY_MEMORY_MB,
+    show_default=True,
+    help="MB of memory one query may use.",
+)
+def graph_start(data_dir: Path | None, port: int, query_timeout: int, query_memory: int) -> None:
+    """Start the embedded graph server; prints the graph URI (without password) last."""
     from graph import server
 
     try:
-        info = server.start(graph_data_dir(data_dir), port)
+        info = server.start(
+            graph_data_dir(data_dir),
+            port,
+            limits=server.ServerLimits(query_timeout_s=query_timeout, query_memory_mb=query_memory),
+        )
     except server.ServerError as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(f"graph server running: pid {info.pid}, 127.0.0.1:{info.port}, data {info.data_dir}")
-    click.echo(info.uri)
+    click.echo(f"password in {info.data_dir / 'password'} (graph commands read it via --data-dir)")
+    click.echo(info.public_uri)
 
 
 @graph.command("stop")
@@ -44,80 +65,147 @@ def graph_stop(data_dir: Path | None) -> None:
     """Stop the embedded graph server (it saves a snapshot first)."""
     from graph import server
 
-    click.echo("stopped" if server.stop(graph_data_dir(data_dir)) else "not running")
+    ddir = graph_data_dir(data_dir)
+    if server.clear_stale(ddir):  # a pid file naming another process: never signalled
+        click.echo("not running (stale pid file removed)")
+    else:
+        click.echo("stopped" if server.stop(ddir) else "not running")
 
 
 @graph.command("status")
 @DATA_DIR_OPTION
 def graph_status(data_dir: Path | None) -> None:
-    """Is the embedded graph server running? Prints the graph URI last."""
+    """Is the embedded graph server running? Prints the graph URI (without password) last."""
     from graph import server
 
-    info = server.status(graph_data_dir(data_dir))
+    ddir = graph_data_dir(data_dir)
+    info = server.status(ddir)
     if info is None:
-        click.echo("not running")
+        click.echo(
+            "not running (stale pid file removed)" if server.clear_stale(ddir) else "not running"
+        )
+        others = server.running_data_dirs()[:3]
+        if others:
+            click.echo(
+                f"no server in {ddir.resolve()}; servers run with --data-dir "
+                + ", ".join(map(str, others))
+            )
         raise SystemExit(3)
     click.echo(f"running: pid {info.pid}, 127.0.0.1:{info.port}, data {info.data_dir}")
-    click.echo(info.uri)
+    click.echo(info.public_uri)
 
 
 @graph.command("query")
 @click.argument("cypher")
+@click.option("--param", "params", multiple=True, help="name=value; the value is a string.")
 @click.option(
-    "--param", "params", multiple=True, help="name=value (value parsed as JSON when it is JSON)."
+    "--param-json",
+    "json_params",
+    multiple=True,
+    help='name=JSON for a typed value: --param-json n=5, --param-json ids=\'["a","b"]\'.',
 )
-@click.option(
-    "--uri", default=None, help="Graph URI (default: CREDGRAPH_GRAPH_URI or the embedded server)."
-)
-def graph_query(cypher: str, params: tuple[str, ...], uri: str | None) -> None:
-    """Run a read-only query and print the rows as JSON lines (writes are refused)."""
+@click.option("--jsonl", is_flag=True, help="Print rows as JSON lines instead of a table.")
+@graph_options
+def graph_query(
+    cypher: str,
+    params: tuple[str, ...],
+    json_params: tuple[str, ...],
+    jsonl: bool,
+    uri: str | None,
+    data_dir: Path | None,
+    password_file: Path | None,
+) -> None:
+    """Run a read-only query and print its rows (writes are refused)."""
     import json as _json
 
-    from graph.store import GraphStoreError, open_store
+    from graph.store import GraphStoreError
 
     values: dict[str, Any] = {}
     for p in params:
-        name, sep, raw = p.partition("=")
-        if not sep:
-            raise click.BadParameter(f"{p!r}: write --param name=value")
+        name, raw = _split_param(p, "--param")
+        values[name] = raw
+    for p in json_params:
+        name, raw = _split_param(p, "--param-json")
         try:
             values[name] = _json.loads(raw)
-        except _json.JSONDecodeError:
-            values[name] = raw
-    store = open_store(graph_uri(uri))
+        except _json.JSONDecodeError as exc:
+            raise OptionRefused(
+                f"--param-json {name}={raw!r} is not JSON ({exc.msg}); write strings with --param"
+            ) from exc
+    store = open_graph(uri, data_dir, password_file, require_graph=True)
     try:
-        for row in store.read(cypher, values):
-            click.echo(_json.dumps(row, ensure_ascii=False, default=str))
+        rows = store.read(cypher, values)
     except GraphStoreError as exc:
-        raise click.ClickException(str(exc)) from exc
+        raise query_failed(exc) from exc
     finally:
         store.close()
+    if jsonl:
+        for row in rows:
+            click.echo(_json.dumps(row, ensure_ascii=False, default=str))
+        console.print(f"{len(rows):,} rows", highlight=False)
+        return
+    print_rows(rows)
+
+
+def _split_param(text: str, option: str) -> tuple[str, str]:
+    name, sep, raw = text.partition("=")
+    if not sep or not name:
+        raise OptionRefused(f"{option} {text!r}: write name=value")
+    return name, raw
+
+
+def print_rows(rows: list[dict[str, Any]]) -> None:
+    """Rows as a table on standard output, then the row count (``0 rows`` when empty)."""
+    import json as _json
+
+    from rich.console import Console
+    from rich.table import Table
+
+    out = Console(soft_wrap=True)
+    if rows:
+        table = Table(show_lines=False)
+        for name in rows[0]:
+            table.add_column(str(name), overflow="fold")
+        for row in rows:
+            table.add_row(
+                *(
+                    v if isinstance(v, str) else _json.dumps(v, ensure_ascii=False, default=str)
+                    for v in row.values()
+                )
+            )
+        out.print(table)
+    out.print(f"{len(rows):,} row" + ("" if len(rows) == 1 else "s"), highlight=False)
 
 
 @click.command()
 @click.argument("run_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.option(
-    "--uri", default=None, help="Graph URI (default: CREDGRAPH_GRAPH_URI or the embedded server)."
-)
+@graph_options
 @click.option("--batch-size", type=click.IntRange(1), default=5000, show_default=True)
 @click.option(
     "--bulk/--no-bulk",
     default=None,
     help="Bulk path (GRAPH.BULK) for an empty graph; default: bulk when the graph is empty.",
 )
-def load(run_dir: Path, uri: str | None, batch_size: int, bulk: bool | None) -> None:
+def load(
+    run_dir: Path,
+    uri: str | None,
+    data_dir: Path | None,
+    password_file: Path | None,
+    batch_size: int,
+    bulk: bool | None,
+) -> None:
     """Load a resolution run into the graph (idempotent, batched, resumable)."""
     from rich.progress import Progress, TextColumn, TimeElapsedColumn
 
     from graph.load import load_run
-    from graph.store import GraphStoreError, open_store
+    from graph.store import GraphStoreError
     from resolver.run_files import IncompleteRunError, verify
 
     try:
         verify(run_dir)  # an interrupted or tampered run is refused before anything is loaded
     except IncompleteRunError as exc:
         raise click.ClickException(str(exc)) from exc
-    store = open_store(graph_uri(uri))
+    store = open_graph(uri, data_dir, password_file, require_graph=False)
     try:
         with Progress(
             TextColumn("{task.description}"),
@@ -133,7 +221,7 @@ def load(run_dir: Path, uri: str | None, batch_size: int, bulk: bool | None) -> 
 
             summary = load_run(store, run_dir, batch_size, progress, bulk=bulk)
     except GraphStoreError as exc:
-        raise click.ClickException(str(exc)) from exc
+        raise query_failed(exc) from exc
     finally:
         store.close()
     total = sum(summary.rows.values())

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
-from credgraph.common import STATE_OPTION, open_state, resolve_or_fail
+from credgraph.common import STATE_OPTION, open_state, record_ref, resolve_or_fail
 
 
 @click.command("links")
@@ -21,14 +22,13 @@ from credgraph.common import STATE_OPTION, open_state, resolve_or_fail
 )
 def links_cmd(state_dir: Path | None, out: Path | None) -> None:
     """Export links.csv for every record in the state, with current golden IDs."""
-    import csv as _csv
-
+    from resolver.csvsafe import safe_writer
     from resolver.state import export_links
 
     with open_state(state_dir) as state:
         fh = out.open("w", encoding="utf-8", newline="") if out else sys.stdout
         try:
-            w = _csv.writer(fh, lineterminator="\n")
+            w = safe_writer(fh)
             w.writerow(["dept", "record_id", "kind", "entity_id"])
             n = 0
             for row in export_links(state):
@@ -42,17 +42,47 @@ def links_cmd(state_dir: Path | None, out: Path | None) -> None:
 
 
 @click.command("resolve-id")
-@click.argument("entity_id")
+@click.argument("key")
 @STATE_OPTION
-def resolve_id(entity_id: str, state_dir: Path | None) -> None:
-    """Print where a (possibly old) golden ID points now."""
+def resolve_id(key: str, state_dir: Path | None) -> None:
+    """Print where a (possibly old) golden ID, a USCC or a DEPT:RECORD_ID points now."""
     with open_state(state_dir) as state:
-        current, path = resolve_or_fail(state, entity_id)
-        status = state.entity_status(current)
-    if len(path) > 1:
-        click.echo(" -> ".join(path) + f"  ({status})")
-    else:
-        click.echo(f"{current}  ({status})")
+        for entity_id in _entity_ids(state, key):
+            current, path = resolve_or_fail(state, entity_id)
+            status = state.entity_status(current)
+            label = f"{key}: " if entity_id != key else ""
+            if len(path) > 1:
+                click.echo(label + " -> ".join(path) + f"  ({status})")
+            else:
+                click.echo(f"{label}{current}  ({status})")
+
+
+def _entity_ids(state: Any, key: str) -> list[str]:
+    """The golden IDs a key names in the state: an ID itself, the entity a record belongs
+    to, or the entities holding a USCC (the state's ``U|`` identifier key)."""
+    from resolver.identifiers import check_uscc, normalise_identifier
+
+    text = key.strip()
+    if ":" in text:
+        dept, rid = record_ref(text)
+        found = state.entity_of([(dept.upper(), rid)])
+        if not found:
+            raise click.ClickException(
+                f"no record {dept.upper()}:{rid} with an entity in the state "
+                "(only enterprise and person records resolve to one)"
+            )
+        return sorted(set(found.values()))
+    value = normalise_identifier(text) or ""
+    if len(value) == 18 and not value.startswith(("E", "P")):
+        check = check_uscc(value)
+        if not check.valid:
+            raise click.ClickException(f"USCC {value} is not valid ({check.reason})")
+        records = state.records_by_key([f"U|{value}"], max_per_key=10_000)
+        found = state.entity_of(sorted(records))
+        if not found:
+            raise click.ClickException(f"no enterprise with USCC {value} in the state")
+        return sorted(set(found.values()))
+    return [text]
 
 
 @click.command("history")

@@ -135,12 +135,12 @@ def review_decide(
 @click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), required=True)
 def review_export(state_dir: Path | None, out: Path) -> None:
     """Write every judgement to a CSV file (for bulk review or another state)."""
-    import csv as _csv
+    from resolver.csvsafe import safe_writer
 
     with open_state(state_dir) as state:
         rows = state.judgements()
     with out.open("w", encoding="utf-8", newline="") as fh:
-        w = _csv.writer(fh, lineterminator="\n")
+        w = safe_writer(fh)
         w.writerow(["record_a", "record_b", "decision", "by", "at", "reason"])
         for j in rows:
             w.writerow(
@@ -155,12 +155,11 @@ def review_export(state_dir: Path | None, out: Path) -> None:
 @LOCK_WAIT
 def review_import(csv_file: Path, state_dir: Path | None, lock_wait: float) -> None:
     """Load judgements from a CSV file written by `review export` (or by hand, same columns)."""
-    import csv as _csv
-
+    from resolver.csvsafe import read_rows
     from resolver.state import StateError
 
     with open_state(state_dir) as state, csv_file.open(encoding="utf-8", newline="") as fh:
-        rows = list(_csv.DictReader(fh))
+        rows = list(read_rows(fh))
         try:
             with state.lock(lock_wait, what="review import"), state.transaction():
                 for line, r in enumerate(rows, start=2):

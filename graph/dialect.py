@@ -14,17 +14,21 @@ from typing import Any
 INDEXES: tuple[tuple[str, str], ...] = (
     ("Enterprise", "uid"),
     ("Enterprise", "uscc"),
+    ("Enterprise", "org_code"),
+    ("Enterprise", "reg_no"),
     ("Enterprise", "name"),
     ("Enterprise", "merged_into"),
     ("Person", "uid"),
     ("Person", "id_hash"),
     ("Person", "name"),
+    ("Person", "merged_into"),
     ("SourceRecord", "uid"),
     ("CreditEvent", "uid"),
     ("Fact", "uid"),
     ("TaxDeclaration", "uid"),
     ("Address", "uid"),
     ("Phone", "uid"),
+    ("Grade", "uid"),  # credit grade history (credit/)
 )
 LABELS = frozenset(label for label, _ in INDEXES)
 

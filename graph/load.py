@@ -19,7 +19,6 @@ never resolver code.
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import json
 import os
@@ -36,6 +35,7 @@ from typing import Any
 from graph import queries
 from graph.dialect import ensure_schema, label
 from graph.store import GraphStore
+from resolver.csvsafe import read_rows
 
 CHECKPOINT_PREFIX = ".graph-load-"
 EVENT_LABELS = {"credit_event": "CreditEvent", "fact": "Fact", "tax_declaration": "TaxDeclaration"}
@@ -248,7 +248,7 @@ def _read_sources(
     )
     count = out.counts["RESOLVED_TO"]
     with path.open(encoding="utf-8", newline="") as fh:
-        for row in csv.DictReader(fh):
+        for row in read_rows(fh):
             if row["kind"] not in ("enterprise", "person"):
                 continue
             count.rows += 1

@@ -69,6 +69,75 @@ SEARCH_ENTERPRISES = (
     "MATCH (e:Enterprise) WHERE e.name CONTAINS $text AND e.merged_into IS NULL "
     "RETURN e.uid AS uid, e.name AS name ORDER BY size(e.name), uid LIMIT $limit"
 )
+# -- key resolution and the entity view (graph/lookup.py) --------------------------------
+#: A node's properties by uid (``{label}`` is Enterprise or Person).
+NODE_BY_UID = "MATCH (n:{label} {{uid: $uid}}) RETURN properties(n) AS props"
+ENTERPRISE_BY_USCC = (
+    "MATCH (n:Enterprise) WHERE n.uscc = $value RETURN n.uid AS uid ORDER BY uid LIMIT $limit"
+)
+ENTERPRISE_BY_ORG_CODE = (
+    "MATCH (n:Enterprise) WHERE n.org_code = $value RETURN n.uid AS uid ORDER BY uid LIMIT $limit"
+)
+ENTERPRISE_BY_REG_NO = (
+    "MATCH (n:Enterprise) WHERE n.reg_no = $value RETURN n.uid AS uid ORDER BY uid LIMIT $limit"
+)
+PERSON_BY_ID_HASH = (
+    "MATCH (n:Person) WHERE n.id_hash = $value RETURN n.uid AS uid ORDER BY uid LIMIT $limit"
+)
+#: A department record (``DEPT|RECORD_ID``) to the entity it resolved to.
+RECORD_ENTITY = (
+    "MATCH (s:SourceRecord {uid: $uid})-[:RESOLVED_TO]->(n) "
+    "RETURN labels(n)[0] AS label, n.uid AS uid ORDER BY uid"
+)
+#: An event record (credit event, fact, declaration; ``{label}``) to its subject.
+EVENT_SUBJECT = (
+    "MATCH (n)-[:SUBJECT_OF]->(ev:{label} {{uid: $uid}}) "
+    "RETURN labels(n)[0] AS label, n.uid AS uid ORDER BY uid"
+)
+#: Name search ranked: exact name, then prefix, then substring (former names count too).
+SEARCH_ENTITY_NAMES = (
+    "MATCH (n:{label}) WHERE n.merged_into IS NULL AND (n.name CONTAINS $text "
+    "OR any(f IN coalesce(n.former_names, []) WHERE f CONTAINS $text)) "
+    "RETURN n.uid AS uid, n.name AS name, "
+    "CASE WHEN n.name = $text THEN 0 WHEN n.name STARTS WITH $text THEN 1 "
+    "WHEN n.name CONTAINS $text THEN 2 ELSE 3 END AS rank "
+    "ORDER BY rank, size(n.name), uid LIMIT $limit"
+)
+#: IDs redirected (merged) into the given ones.
+MERGED_INTO = (
+    "MATCH (o:{label}) WHERE o.merged_into IN $uids RETURN o.uid AS uid, o.merged_into AS target "
+    "ORDER BY uid"
+)
+#: The department records of an entity.
+MEMBER_RECORDS = (
+    "MATCH (s:SourceRecord)-[x:RESOLVED_TO]->(n:{label} {{uid: $uid}}) "
+    "RETURN s.dept AS dept, s.record_id AS record_id, s.batch_id AS batch_id, "
+    "x.decision AS decision, x.score AS score ORDER BY dept, record_id LIMIT $limit"
+)
+#: Role, shareholding and branch relationships on either side of an entity.
+RELATED_IN = (
+    "MATCH (m)-[r:LEGAL_REP_OF|SERVES_AS|HOLDS_SHARES|BRANCH_OF]->(n:{label} {{uid: $uid}}) "
+    "RETURN type(r) AS rel, labels(m)[0] AS label, m.uid AS uid, m.name AS name, "
+    "r.role AS role, r.ratio AS ratio, r.amount AS amount, r.start AS start_date, "
+    "r.end AS end_date, r.sources AS sources ORDER BY rel, uid LIMIT $limit"
+)
+RELATED_OUT = (
+    "MATCH (n:{label} {{uid: $uid}})-[r:LEGAL_REP_OF|SERVES_AS|HOLDS_SHARES|BRANCH_OF]->(m) "
+    "RETURN type(r) AS rel, labels(m)[0] AS label, m.uid AS uid, m.name AS name, "
+    "r.role AS role, r.ratio AS ratio, r.amount AS amount, r.start AS start_date, "
+    "r.end AS end_date, r.sources AS sources ORDER BY rel, uid LIMIT $limit"
+)
+#: Events of one kind (``{event_label}``: CreditEvent, Fact, TaxDeclaration), newest first.
+SUBJECT_EVENTS = (
+    "MATCH (n:{label} {{uid: $uid}})-[:SUBJECT_OF]->(ev:{event_label}) "
+    "RETURN labels(ev)[0] AS label, properties(ev) AS props "
+    "ORDER BY coalesce(ev.date, ev.period, '') DESC, ev.uid LIMIT $limit"
+)
+COUNT_SUBJECT_EVENTS = (
+    "MATCH (n:{label} {{uid: $uid}})-[:SUBJECT_OF]->(ev) "
+    "RETURN labels(ev)[0] AS label, count(ev) AS n ORDER BY label"
+)
+
 SHAREHOLDINGS = (
     "MATCH (h)-[s:HOLDS_SHARES]->(e:Enterprise) RETURN h.uid AS holder, labels(h)[0] AS holder_label, "
     "e.uid AS company, s.ratio AS ratio"

@@ -134,7 +134,13 @@ class FalkorStore:
         from falkordb import FalkorDB
 
         self.uri = uri
-        self.db = FalkorDB(host=uri.host, port=uri.port, password=uri.password, socket_timeout=600)
+        self.db = FalkorDB(
+            host=uri.host,
+            port=uri.port,
+            password=uri.password,
+            socket_timeout=600,
+            socket_connect_timeout=10,  # an unreachable host fails in seconds, not minutes
+        )
         self.graph = self.db.select_graph(uri.database)
 
     def _header(self, params: dict[str, Any] | None) -> str:
@@ -277,7 +283,9 @@ class AsyncFalkorStore:
     def __init__(self, uri: GraphURI) -> None:
         from falkordb.asyncio import FalkorDB
 
-        self.db = FalkorDB(host=uri.host, port=uri.port, password=uri.password)
+        self.db = FalkorDB(
+            host=uri.host, port=uri.port, password=uri.password, socket_connect_timeout=10
+        )
         self.graph = self.db.select_graph(uri.database)
         self._sync = FalkorStore.__new__(FalkorStore)  # only for the parameter header
 

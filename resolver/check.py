@@ -6,7 +6,6 @@ of worker processes, one department per task, and the figures merged.
 
 from __future__ import annotations
 
-import csv
 import os
 from collections.abc import Callable
 from concurrent.futures import as_completed
@@ -14,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from resolver.csvsafe import safe_writer
 from resolver.ingest import FileStats, Reject, ingest
 from resolver.manifest import Manifest, SourceSpec, load_manifest
 from resolver.quality import QualityReport, write_quality
@@ -41,7 +41,12 @@ def _check_sources(manifest: Manifest, sources: list[SourceSpec], features: bool
     quality = QualityReport(manifest)
     rejects: list[Reject] = []
     done: list[FileStats] = []
-    for stats, event in ingest(manifest, features=features, sources=sources, on_file=done.append):
+
+    def finished(stats: FileStats) -> None:
+        quality.add_file(stats)  # a file without any row still has its figures and warnings
+        done.append(stats)
+
+    for stats, event in ingest(manifest, features=features, sources=sources, on_file=finished):
         quality.add(stats, event)
         if isinstance(event, Reject):
             rejects.append(event)
@@ -88,7 +93,7 @@ def run_check(
     rejects.sort(key=lambda r: (order.get((r.dept, r.file), 0), r.line))
     rejects_path = out_dir / "rejects.csv"
     with rejects_path.open("w", encoding="utf-8", newline="") as fh:
-        w = csv.writer(fh, lineterminator="\n")
+        w = safe_writer(fh)
         w.writerow(REJECTS_HEADER)
         for rej in rejects:
             w.writerow([rej.dept, rej.file, rej.line, rej.record_id, rej.reason, rej.message])

@@ -13,6 +13,8 @@ from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
+from resolver.csvsafe import read_rows
+
 
 def _pairs(n: int) -> int:
     return n * (n - 1) // 2
@@ -68,7 +70,7 @@ def evaluate(run_dir: Path, truth_dir: Path) -> dict[str, Any]:
     mention_pred: dict[tuple[str, str], str] = {}
     mention_reason: dict[tuple[str, str], str] = {}
     with (run_dir / "links.csv").open(encoding="utf-8", newline="") as fh:
-        for row in csv.DictReader(fh):
+        for row in read_rows(fh):
             key = (row["dept"], row["record_id"])
             if row["kind"] in ("enterprise", "person"):
                 pred[row["kind"]][key] = row["entity_id"]

@@ -22,13 +22,13 @@ must arrive at.
 
 from __future__ import annotations
 
-import csv
 import json
 import sqlite3
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from resolver.csvsafe import safe_writer
 from resolver.state import State
 
 TABLES = """
@@ -241,7 +241,7 @@ def write_resolved(state: State, out_dir: Path, keys: set[Key] | None) -> int:
     """``resolved.csv``: the state's resolution of the given entity records (all if None)."""
     n = 0
     with (out_dir / "resolved.csv").open("w", encoding="utf-8", newline="") as fh:
-        w = csv.writer(fh, lineterminator="\n")
+        w = safe_writer(fh)
         w.writerow(RESOLVED_HEADER)
         for values in _resolved_rows(state, keys):
             w.writerow(values)

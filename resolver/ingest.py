@@ -1,8 +1,11 @@
 """Ingest: every row of every file read, mapped, validated, standardised — or rejected with a reason.
 
-Per file, ``read = accepted + rejected`` always holds. The key of a record is
-``(dept, record_id)``: an identical repeat is rejected as ``duplicate_row``; a different
-repeat supersedes the earlier row, which is then counted as rejected (``superseded``).
+Per file, ``read = accepted + rejected`` and ``lines = header + blank + lines of the rows
+read`` (the file's own line count, from its bytes) always hold. Superseding is decided per
+department *and kind*: within ``(dept, kind)`` an identical repeat of a ``record_id`` is
+rejected as ``duplicate_row`` and a different repeat supersedes the earlier row, which is
+then counted as rejected (``superseded``); an enterprise row and a role row of one
+department that share an id are different records (DESIGN.md, Contract 1).
 """
 
 from __future__ import annotations
@@ -12,14 +15,19 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from resolver.manifest import Manifest, SourceSpec
-from resolver.readers import RawRow, detect_encoding, iter_rows
+from resolver.manifest import Manifest, SourceSpec, normalise_column
+from resolver.readers import RawRow, SourceReader, open_reader
 from resolver.standardize import SUBJECT_ID_FIELDS, SUBJECT_NAME_FIELDS, Flag, Standardiser
 
 REJECT_REASONS = (
     "undecodable",
     "wrong_column_count",
     "bad_json",
+    "unbalanced_quote",
+    "bad_quoting",
+    "field_too_large",
+    "before_header",
+    "repeated_header",
     "no_name_no_id",
     "no_record_id",
     "duplicate_row",
@@ -46,9 +54,17 @@ class Record:
         return (self.dept, self.record_id)
 
 
+#: What an accepted record added to the quality figures (filled fields, (field, flag code)
+#: pairs); interned, so that a superseded record can be taken out of them again.
+FillPattern = tuple[tuple[str, ...], tuple[tuple[str, str], ...]]
+
+
 @dataclass(frozen=True, slots=True)
 class Reject:
-    """One rejected row (Contract 2 ``rejects.csv`` plus a human message)."""
+    """One rejected row (Contract 2 ``rejects.csv`` plus a human message).
+
+    A ``superseded`` reject carries the earlier record's ``undo`` pattern.
+    """
 
     dept: str
     file: str
@@ -56,6 +72,7 @@ class Reject:
     record_id: str
     reason: str
     message: str
+    undo: FillPattern | None = None
 
 
 @dataclass(slots=True)
@@ -71,25 +88,42 @@ class FileStats:
     accepted: int = 0
     rejected: int = 0
     reasons: dict[str, int] = field(default_factory=dict)
+    lines: int = 0  # the file's own count: lines (CSV, JSONL) or rows of all sheets (XLSX)
+    header_lines: int = 0
+    blank: int = 0
+    row_lines: int = 0  # lines covered by the rows read (a quoted cell may span lines)
+    sheets: int = 0
+    warnings: list[str] = field(default_factory=list)
 
     def reject(self, reason: str) -> None:
         self.rejected += 1
         self.reasons[reason] = self.reasons.get(reason, 0) + 1
 
+    def take_counts(self, reader: SourceReader) -> None:
+        """Copy the reader's line figures once it has read the whole file."""
+        self.lines, self.header_lines, self.blank = reader.lines, reader.header_lines, reader.blank
+        self.row_lines, self.sheets = reader.covered, reader.sheets
+        self.warnings = list(reader.warnings)
+
     @property
     def balanced(self) -> bool:
-        return self.read == self.accepted + self.rejected
+        """Every row accepted or rejected, and every line of the file placed."""
+        return (
+            self.read == self.accepted + self.rejected
+            and self.lines == self.header_lines + self.blank + self.row_lines
+        )
 
 
 Event = Record | Reject
 
 
 class DeptKeys:
-    """Keys seen for one department, to find duplicate and superseded rows."""
+    """Keys seen for one department and kind, to find duplicate and superseded rows."""
 
     def __init__(self) -> None:
-        # record_id -> (row hash, file, line)
-        self.seen: dict[str, tuple[bytes, str, int]] = {}
+        # record_id -> (row hash, file, line, what the record added to the quality figures)
+        self.seen: dict[str, tuple[bytes, str, int, FillPattern]] = {}
+        self.patterns: dict[FillPattern, FillPattern] = {}
 
 
 def _row_hash(values: list[str]) -> bytes:
@@ -114,6 +148,12 @@ class SourceIngest:
             f for f in (*SUBJECT_NAME_FIELDS, *SUBJECT_ID_FIELDS) if f in spec.columns.values()
         )
 
+    def _is_header(self, cells: list[str]) -> bool:
+        header = self.header or []
+        return len(cells) == len(header) and all(
+            normalise_column(c) == h for c, h in zip(cells, header, strict=True)
+        )
+
     def _bind(self, header: list[str]) -> None:
         self.header = header
         pos = {c: i for i, c in enumerate(header)}
@@ -122,23 +162,26 @@ class SourceIngest:
         mapped = {*self.spec.columns, self.spec.record_id}
         self.extra_index = [(i, c) for i, c in enumerate(header) if c not in mapped and c]
 
-    def _reject(self, line: int, rid: str, reason: str, message: str) -> Reject:
+    def _reject(self, row: RawRow, rid: str, reason: str, message: str) -> Reject:
         self.stats.reject(reason)
         s = self.spec
-        return Reject(
-            s.dept, s.file, line, rid, reason, f"{reason}: {s.file} line {line}: {message}"
+        where = (
+            f"{s.file} sheet {row.sheet!r} line {row.line}"
+            if row.sheet
+            else f"{s.file} line {row.line}"
         )
+        return Reject(s.dept, s.file, row.line, rid, reason, f"{reason}: {where}: {message}")
 
     def rows(self) -> Iterator[Event]:
-        from resolver.readers import read_header
-
-        header = read_header(self.spec)
-        if header is None:
-            return
-        self._bind(header)
-        for row in iter_rows(self.spec):
-            self.stats.read += 1
-            yield from self._row(row)
+        with open_reader(self.spec) as reader:
+            self.stats.encoding = reader.choice.encoding
+            self.stats.encoding_warning = reader.choice.warning
+            if reader.header is not None:
+                self._bind(reader.header)
+            for row in reader.rows():
+                self.stats.read += 1
+                yield from self._row(row)
+            self.stats.take_counts(reader)
 
     def _row(self, row: RawRow) -> Iterator[Event]:
         spec = self.spec
@@ -146,7 +189,7 @@ class SourceIngest:
             rid = ""
             if row.cells is not None and 0 <= self.rid_at < len(row.cells):
                 rid = row.cells[self.rid_at].strip()
-            yield self._reject(row.line, rid, row.error, row.detail)
+            yield self._reject(row, rid, row.error, row.detail)
             return
         if row.values is not None:  # JSONL: by key
             values = row.values
@@ -169,14 +212,19 @@ class SourceIngest:
             extra = {c: v for i, c in self.extra_index if (v := cells[i].strip())}
             rid = cells[self.rid_at].strip() if self.rid_at >= 0 else ""
             hash_cells = cells
+            if rid == spec.record_id and self.header is not None and self._is_header(cells):
+                yield self._reject(
+                    row, "", "repeated_header", "the header row again (files concatenated?)"
+                )
+                return
         if row.values is not None:
             raw = {k: v for k, v in raw.items() if v}
         if not rid:
-            yield self._reject(row.line, "", "no_record_id", f"{spec.record_id} is blank")
+            yield self._reject(row, "", "no_record_id", f"{spec.record_id} is blank")
             return
         if not any(f in raw for f in self.subject_fields):
             yield self._reject(
-                row.line, rid, "no_name_no_id", "no name and no identifier of the subject"
+                row, rid, "no_name_no_id", "no name and no identifier of the subject"
             )
             return
         digest = _row_hash(hash_cells)
@@ -184,7 +232,7 @@ class SourceIngest:
         if earlier is not None:
             if earlier[0] == digest:
                 yield self._reject(
-                    row.line,
+                    row,
                     rid,
                     "duplicate_row",
                     f"identical to line {earlier[2]} of {earlier[1]} ({spec.record_id}={rid!r})",
@@ -198,9 +246,16 @@ class SourceIngest:
                 rid,
                 "superseded",
                 f"superseded: {earlier[1]} line {earlier[2]}: replaced by line {row.line} of {spec.file}",
+                earlier[3],
             )
-        self.keys.seen[rid] = (digest, spec.file, row.line)
         result = self.standardiser.standardise(raw, row.line)
+        flags = result.flags
+        pattern: FillPattern = (
+            tuple(raw),
+            tuple([(f.field, f.code) for f in flags]) if flags else (),
+        )
+        pattern = self.keys.patterns.setdefault(pattern, pattern)
+        self.keys.seen[rid] = (digest, spec.file, row.line, pattern)
         self.stats.accepted += 1
         yield Record(
             spec.dept, spec.file, row.line, rid, spec.kind, raw, result.std, result.flags, extra
@@ -218,13 +273,13 @@ def ingest(
     A ``superseded`` reject refers to a row yielded earlier as a Record; consumers keep the
     last record of each key. Stats are complete once the file's last event has been yielded.
     """
-    keys: dict[str, DeptKeys] = {}
+    keys: dict[tuple[str, str], DeptKeys] = {}
     stats_by_file: dict[tuple[str, str], FileStats] = {}
     for spec in sources if sources is not None else list(manifest.sources):
-        choice = detect_encoding(spec.path, spec.encoding)
-        stats = FileStats(spec.dept, spec.file, spec.kind, choice.encoding, choice.warning)
+        stats = FileStats(spec.dept, spec.file, spec.kind, spec.encoding)
         stats_by_file[(spec.dept, spec.file)] = stats
-        ing = SourceIngest(manifest, spec, keys.setdefault(spec.dept, DeptKeys()), stats, features)
+        dept_keys = keys.setdefault((spec.dept, spec.kind), DeptKeys())
+        ing = SourceIngest(manifest, spec, dept_keys, stats, features)
         for event in ing.rows():
             if isinstance(event, Reject) and event.reason == "superseded":
                 owner = stats_by_file[(event.dept, event.file)]

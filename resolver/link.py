@@ -9,7 +9,6 @@ declarations → the Contract 2 files.
 from __future__ import annotations
 
 import base64
-import csv
 import hashlib
 import json
 import os
@@ -43,6 +42,7 @@ from resolver.compare import (
     name_terms,
     neighbourhood_pairs,
 )
+from resolver.csvsafe import safe_writer
 from resolver.fellegi_sunter import FSModel, Levels, train
 from resolver.ingest import FileStats, Record, Reject, ingest
 from resolver.manifest import Manifest, SourceSpec, load_manifest
@@ -463,12 +463,13 @@ def _ingest_group(
     are reported by `check` and not used here, and tuples of dicts pickle several times
     faster than dataclass instances.
     """
-    records: dict[tuple[str, str], Record] = {}
+    # Keyed like ingest's superseding: an enterprise and a role row may share a record_id.
+    records: dict[tuple[str, str, str], Record] = {}
     rejects: list[Reject] = []
     files: list[FileStats] = []
     for _stats, event in ingest(manifest, features=True, sources=sources, on_file=files.append):
         if isinstance(event, Record):
-            records[event.key] = event
+            records[(event.dept, event.kind, event.record_id)] = event
         else:
             rejects.append(event)
     rows = [(r.dept, r.file, r.line, r.record_id, r.kind, r.raw, r.std) for r in records.values()]
@@ -477,21 +478,21 @@ def _ingest_group(
 
 def _ingest(
     manifest: Manifest, progress: Progress | None, workers: int | None = None
-) -> tuple[dict[tuple[str, str], Record], list[Reject], list[FileStats]]:
+) -> tuple[dict[tuple[str, str, str], Record], list[Reject], list[FileStats]]:
     """Ingest every department, in a pool of worker processes when there are several cores."""
     by_dept: dict[str, list[SourceSpec]] = defaultdict(list)
     for spec in manifest.sources:
         by_dept[spec.dept].append(spec)
     groups = sorted(by_dept.values(), key=lambda g: -sum(s.path.stat().st_size for s in g))
     workers = max(1, min(workers or os.cpu_count() or 1, len(groups)))
-    records: dict[tuple[str, str], Record] = {}
+    records: dict[tuple[str, str, str], Record] = {}
     rejects: list[Reject] = []
     files: list[FileStats] = []
 
     def collect(result: tuple[list[RecordTuple], list[Reject], list[FileStats]]) -> None:
         rows, rejs, stats = result
         for dept, file, line, rid, kind, raw, std in rows:
-            records[(dept, rid)] = Record(dept, file, line, rid, kind, raw, std, [], {})
+            records[(dept, kind, rid)] = Record(dept, file, line, rid, kind, raw, std, [], {})
         rejects.extend(rejs)
         files.extend(stats)
         if progress:
@@ -846,7 +847,7 @@ def _write_outputs(
 ) -> dict[str, Any]:
     links_rows: Counter[str] = Counter()
     with (out / "links.csv").open("w", encoding="utf-8", newline="") as fh:
-        w = csv.writer(fh, lineterminator="\n")
+        w = safe_writer(fh)
         w.writerow(["dept", "record_id", "kind", "entity_id", "score", "decision", "reason"])
         for kind, res in results.items():
             for i, rec in enumerate(res.records):
@@ -885,13 +886,13 @@ def _write_outputs(
         for ev in events:
             fh.write(json.dumps(ev, ensure_ascii=False) + "\n")
     with (out / "rejects.csv").open("w", encoding="utf-8", newline="") as fh:
-        w = csv.writer(fh, lineterminator="\n")
+        w = safe_writer(fh)
         w.writerow(["dept", "file", "line", "record_id", "reason", "message"])
         for r in rejects:
             w.writerow([r.dept, r.file, r.line, r.record_id, r.reason, r.message])
     n_conflicts = 0
     with (out / "conflicts.csv").open("w", encoding="utf-8", newline="") as fh:
-        w = csv.writer(fh, lineterminator="\n")
+        w = safe_writer(fh)
         w.writerow(["entity_id", "attribute", "chosen", "values", "sources"])
         for g in goldens:
             for c in g.conflicts:
@@ -907,7 +908,7 @@ def _write_outputs(
                     ]
                 )
     with (out / "review.csv").open("w", encoding="utf-8", newline="") as fh:
-        w = csv.writer(fh, lineterminator="\n")
+        w = safe_writer(fh)
         w.writerow(
             [
                 "kind",
@@ -956,7 +957,7 @@ def _write_outputs(
             "read": read,
             "accepted": accepted,
             "rejected": rejected,
-            "balanced": read == accepted + rejected,
+            "balanced": read == accepted + rejected and all(f.balanced for f in files),
             "accepted_by_kind": dict(accepted_by_kind),
             "reject_reasons": dict(Counter(r.reason for r in rejects)),
             "files": [

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import difflib
 import unicodedata
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -132,6 +134,60 @@ KIND_FIELDS: dict[str, frozenset[str]] = {
 }
 ENCODINGS = ("utf-8", "utf-8-sig", "gbk", "gb18030")
 FORMATS = (".csv", ".xlsx", ".jsonl")
+#: A manifest larger than this is refused before it is parsed.
+MANIFEST_MAX_BYTES = 1024 * 1024
+TOP_KEYS = ("batch_id", "as_of", "sources", "withdrawn")
+SOURCE_KEYS = ("dept", "name", "file", "encoding", "kind", "record_id", "columns")
+
+
+def did_you_mean(value: str, choices: Iterable[object]) -> str:
+    """`` (did you mean 'x'?)`` when a choice is close to ``value``, else ``""``."""
+    options = [str(c) for c in choices]
+    close = difflib.get_close_matches(value, options, n=1, cutoff=0.6)
+    if not close and value.lower() in {o.lower() for o in options}:
+        close = [o for o in options if o.lower() == value.lower()]
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+#: Most nodes a manifest may expand to, counting every use of a YAML alias (``*name``) in full:
+#: nested aliases expand exponentially (a "billion laughs" bomb).
+MANIFEST_MAX_NODES = 100_000
+
+
+def _expanded_size(node: yaml.Node, memo: dict[int, int]) -> int:
+    """Nodes under ``node`` with every alias counted in full (memoised: linear time)."""
+    known = memo.get(id(node))
+    if known is not None:
+        return known
+    memo[id(node)] = MANIFEST_MAX_NODES + 1  # a node that contains itself is refused too
+    size = 1
+    if isinstance(node, yaml.SequenceNode):
+        size += sum(_expanded_size(child, memo) for child in node.value)
+    elif isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            size += _expanded_size(key, memo) + _expanded_size(value, memo)
+            if size > MANIFEST_MAX_NODES:
+                break
+    memo[id(node)] = size
+    return size
+
+
+def _parse_yaml(text: str) -> Any:
+    """Parse a manifest with the safe loader, refusing documents that expand beyond the cap."""
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        size = _expanded_size(node, {})
+        if size > MANIFEST_MAX_NODES:
+            raise ValueError(
+                f"the manifest expands to over {MANIFEST_MAX_NODES:,} values through YAML "
+                "aliases (*name); refused"
+            )
+        return loader.construct_document(node)
+    finally:
+        loader.dispose()
 
 
 class ManifestError(ValueError):
@@ -189,9 +245,13 @@ def load_manifest(batch_dir: Path, check_headers: bool = True) -> Manifest:
     path = batch_dir / "manifest.yaml"
     if not path.is_file():
         raise ManifestError(path, [f"no manifest.yaml in {batch_dir}"])
+    if path.stat().st_size > MANIFEST_MAX_BYTES:
+        raise ManifestError(
+            path, [f"the manifest is larger than {MANIFEST_MAX_BYTES // 1024:,} KiB; refused"]
+        )
     try:
-        data: Any = yaml.safe_load(path.read_text("utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError, ValueError) as exc:
+        data: Any = _parse_yaml(path.read_text("utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError, ValueError, RecursionError) as exc:
         # PyYAML raises ValueError for date-shaped values that are no dates (2026-13-01).
         raise ManifestError(path, [f"not valid YAML: {exc}"]) from exc
     problems: list[str] = []
@@ -199,6 +259,10 @@ def load_manifest(batch_dir: Path, check_headers: bool = True) -> Manifest:
         raise ManifestError(
             path, ["the manifest must be a mapping with batch_id, as_of and sources"]
         )
+    root = batch_dir.resolve()
+    for key in data:
+        if str(key) not in TOP_KEYS:
+            problems.append(f"unknown key {str(key)!r}{did_you_mean(str(key), TOP_KEYS)}")
     batch_id = str(data.get("batch_id") or "")
     if not batch_id:
         problems.append("batch_id is missing")
@@ -216,13 +280,20 @@ def load_manifest(batch_dir: Path, check_headers: bool = True) -> Manifest:
         sources_raw = []
     specs: list[SourceSpec] = []
     seen: set[tuple[str, str]] = set()
+    usable: list[SourceSpec] = []  # sources without problems of their own: headers checked
     for i, s in enumerate(sources_raw, start=1):
+        before = len(problems)
         where = f"sources[{i}]"
         if not isinstance(s, dict):
             problems.append(f"{where}: must be a mapping")
             continue
         dept, file = str(s.get("dept") or ""), str(s.get("file") or "")
         where = f"sources[{i}] ({dept or '?'} {file or '?'})"
+        for key in s:
+            if str(key) not in SOURCE_KEYS:
+                problems.append(
+                    f"{where}: unknown key {str(key)!r}{did_you_mean(str(key), SOURCE_KEYS)}"
+                )
         kind = str(s.get("kind") or "")
         encoding = str(s.get("encoding") or "utf-8").lower().replace("_", "-")
         encoding = {"utf8": "utf-8", "utf-8sig": "utf-8-sig", "utf8-sig": "utf-8-sig"}.get(
@@ -236,11 +307,13 @@ def load_manifest(batch_dir: Path, check_headers: bool = True) -> Manifest:
             problems.append(f"{where}: file is missing")
         if kind not in KIND_FIELDS:
             problems.append(
-                f"{where}: unknown kind {kind!r} (expected one of {', '.join(KIND_FIELDS)})"
+                f"{where}: unknown kind {kind!r}{did_you_mean(kind, KIND_FIELDS)} "
+                f"(expected one of {', '.join(KIND_FIELDS)})"
             )
         if encoding not in ENCODINGS:
             problems.append(
-                f"{where}: unknown encoding {encoding!r} (expected one of {', '.join(ENCODINGS)})"
+                f"{where}: unknown encoding {encoding!r}{did_you_mean(encoding, ENCODINGS)} "
+                f"(expected one of {', '.join(ENCODINGS)})"
             )
         if not record_id:
             problems.append(
@@ -255,6 +328,7 @@ def load_manifest(batch_dir: Path, check_headers: bool = True) -> Manifest:
                 if canon not in KIND_FIELDS[kind]:
                     problems.append(
                         f"{where}: column {col!r} maps to {canon!r}, not a field of kind {kind}"
+                        + did_you_mean(canon, sorted(KIND_FIELDS[kind]))
                     )
         targets = list(columns.values())
         for dup in sorted({t for t in targets if targets.count(t) > 1}):
@@ -262,9 +336,16 @@ def load_manifest(batch_dir: Path, check_headers: bool = True) -> Manifest:
         if (dept, file) in seen:
             problems.append(f"{where}: the same dept and file are listed twice")
         seen.add((dept, file))
-        fpath = (batch_dir / file).resolve()
-        if file and not fpath.is_file():
-            problems.append(f"{where}: file not found: {fpath}")
+        try:
+            fpath = (batch_dir / file).resolve()
+            outside = _outside(root, file, fpath)
+        except (OSError, ValueError) as exc:  # a NUL byte, a symlink loop, a name too long
+            fpath, outside = batch_dir / "-", f"cannot be used as a file name ({exc})"
+        if file and outside:
+            rule = "" if outside.startswith("cannot") else "; files must lie in the batch directory"
+            problems.append(f"{where}: file {file!r} {outside}{rule}")
+        elif file and not _is_file(fpath):
+            problems.append(f"{where}: file not found: {fpath}{_near_file(root, file)}")
         elif file and fpath.suffix.lower() not in FORMATS:
             problems.append(
                 f"{where}: unsupported file type {fpath.suffix!r} (expected .csv, .xlsx or .jsonl)"
@@ -273,26 +354,70 @@ def load_manifest(batch_dir: Path, check_headers: bool = True) -> Manifest:
             dept, str(s.get("name") or dept), file, fpath, encoding, kind, record_id, columns
         )
         specs.append(spec)
+        if len(problems) == before:
+            usable.append(spec)
     withdrawn: list[tuple[str, str]] = []
-    for w in data.get("withdrawn") or []:
+    withdrawn_raw = data.get("withdrawn") or []
+    if not isinstance(withdrawn_raw, list):
+        problems.append("withdrawn must be a list of {dept, record_id}")
+        withdrawn_raw = []
+    for w in withdrawn_raw:
         if isinstance(w, dict) and w.get("dept") and w.get("record_id") is not None:
             withdrawn.append((str(w["dept"]), str(w["record_id"])))
         else:
             problems.append(f"withdrawn entry {w!r} needs dept and record_id")
+    if check_headers:
+        for spec in usable:
+            problems.extend(_header_problems(spec, read_header))
     if problems:
         raise ManifestError(path, problems)
-    if check_headers:
-        for spec in specs:
-            header = read_header(spec)
-            if header is None:
-                continue  # an empty file is a clean empty result, not a manifest error
-            present = set(header)
-            missing = [c for c in [spec.record_id, *spec.columns] if c not in present]
-            for col in missing:
-                problems.append(
-                    f"{spec.dept} {spec.file}: mapped column {col!r} is not in the file's header "
-                    f"(header has: {', '.join(header[:12])}{'…' if len(header) > 12 else ''})"
-                )
-        if problems:
-            raise ManifestError(path, problems)
-    return Manifest(batch_dir.resolve(), batch_id, as_of, tuple(specs), tuple(withdrawn))
+    return Manifest(root, batch_id, as_of, tuple(specs), tuple(withdrawn))
+
+
+def _outside(root: Path, file: str, resolved: Path) -> str:
+    """Why a manifest ``file:`` leaves the batch directory, or ``""``."""
+    if Path(file).is_absolute() or file.startswith(("/", "\\")) or ":" in file[:3]:
+        return "is an absolute path"
+    if ".." in Path(file).parts or ".." in file.replace("\\", "/").split("/"):
+        return "climbs out with '..'"
+    if not resolved.is_relative_to(root):
+        return "resolves (through a symbolic link) outside the batch directory"
+    return ""
+
+
+def _is_file(path: Path) -> bool:
+    try:
+        return path.is_file()
+    except (OSError, ValueError):
+        return False
+
+
+def _near_file(root: Path, file: str) -> str:
+    try:
+        names = [p.name for p in root.iterdir() if p.suffix.lower() in FORMATS]
+    except OSError:
+        return ""
+    return did_you_mean(Path(file).name, names)
+
+
+def _header_problems(spec: SourceSpec, read_header: Any) -> list[str]:
+    from resolver.readers import FileProblem
+
+    try:
+        header: list[str] | None = read_header(spec)
+    except FileProblem as exc:
+        return [f"{spec.dept} {exc}"]
+    except OSError as exc:
+        return [f"{spec.dept} {spec.file}: cannot be read: {exc.strerror or exc}"]
+    if header is None:
+        return []  # an empty file is a warning of the check, not a manifest error
+    present = set(header)
+    problems = []
+    for col in [spec.record_id, *spec.columns]:
+        if col not in present:
+            problems.append(
+                f"{spec.dept} {spec.file}: mapped column {col!r} is not in the file's header"
+                f"{did_you_mean(col, header)} "
+                f"(header has: {', '.join(header[:12])}{'…' if len(header) > 12 else ''})"
+            )
+    return problems

@@ -277,10 +277,27 @@ def _pinyin(text: str) -> str:
     return "".join(lazy_pinyin(text))
 
 
-@lru_cache(maxsize=131_072)
-def normalise_enterprise_name(raw: str) -> EnterpriseName:
-    """All comparison forms of an enterprise name (see DOMAIN.md 2, normalisation recipe)."""
-    text = basic_normalise(raw)
+def canonical_enterprise_name(raw: str) -> tuple[str, str | None]:
+    """The canonical full name (``EnterpriseName.normalised``) and a （原…） former name,
+    without the costlier comparison forms (region, core, pinyin)."""
+    return _canonical_form(basic_normalise(raw))
+
+
+def canonical_enterprise_names(raws: list[str]) -> list[tuple[str, str | None]]:
+    """:func:`canonical_enterprise_name` of many names, with one opencc call for all (the
+    conversion dominates the cost; names hold no whitespace after step 1, so a newline
+    separates them safely)."""
+    pre = [
+        _WS.sub("", unicodedata.normalize("NFKC", r).translate(_BRACKETS)).strip(_TRAILING)
+        for r in raws
+    ]
+    converted = str(_t2s().convert("\n".join(pre))).translate(VARIANTS).split("\n")
+    if len(converted) != len(pre):  # never expected; stay correct regardless
+        converted = [to_simplified(t) for t in pre]
+    return [_canonical_form(t) for t in converted]
+
+
+def _canonical_form(text: str) -> tuple[str, str | None]:
     former = None
     m = _ANNOTATION.search(text)
     if m:
@@ -289,6 +306,13 @@ def normalise_enterprise_name(raw: str) -> EnterpriseName:
     for variant, canonical in FORMS:
         if variant != canonical and variant in text:
             text = text.replace(variant, canonical)
+    return text, former
+
+
+@lru_cache(maxsize=131_072)
+def normalise_enterprise_name(raw: str) -> EnterpriseName:
+    """All comparison forms of an enterprise name (see DOMAIN.md 2, normalisation recipe)."""
+    text, former = canonical_enterprise_name(raw)
     branch = split_branch(text)
     base = branch[0] if branch else text
     region, rest = _leading_region(base)

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from resolver.ingest import FileStats, Record, Reject
+from resolver.ingest import FileStats, FillPattern, Record, Reject
 from resolver.manifest import Manifest
 from resolver.standardize import (
     DATE_FIELDS,
@@ -55,6 +55,10 @@ class QualityReport:
         self.notes: dict[tuple[str, str], Counter[str]] = {}
         self.files: dict[tuple[str, str], FileStats] = {}
 
+    def add_file(self, stats: FileStats) -> None:
+        """The figures of a file read to its end (also one that yielded no row)."""
+        self.files[(stats.dept, stats.file)] = stats
+
     def add(self, stats: FileStats, event: Record | Reject) -> None:
         key = (stats.dept, stats.file)
         self.files[key] = stats
@@ -62,6 +66,8 @@ class QualityReport:
             ex = self.reject_examples.setdefault((event.dept, event.reason), [])
             if len(ex) < EXAMPLES:
                 ex.append(event.message)
+            if event.undo is not None:
+                self._take_out((event.dept, event.file), event.undo)
             return
         per_field = self.fields.get(key)
         if per_field is None:
@@ -87,6 +93,27 @@ class QualityReport:
         notes = event.std.get("_mapping_notes")
         if notes:
             self.notes.setdefault(key, Counter()).update(notes)
+
+    def _take_out(self, key: tuple[str, str], undo: FillPattern) -> None:
+        """Take a superseded record out of the field figures (it is no longer accepted)."""
+        per_field = self.fields.get(key, {})
+        filled, flags = undo
+        for fld in filled:
+            if fld in per_field:
+                per_field[fld].filled -= 1
+        if flags:
+            self.flagged_rows[key] -= 1
+            seen: set[str] = set()
+            for fld, code in flags:
+                fs = per_field.get(fld)
+                if fs is None:
+                    continue
+                fs.flags[code] -= 1
+                if not fs.flags[code]:
+                    del fs.flags[code]
+                if fld not in seen:
+                    fs.flagged -= 1
+                    seen.add(fld)
 
     def merge(self, other: QualityReport) -> None:
         """Fold in the figures of another report over different files of the same batch."""
@@ -127,11 +154,17 @@ class QualityReport:
                     "declared_encoding": spec.encoding,
                     "encoding": stats.encoding,
                     "encoding_warning": stats.encoding_warning,
+                    "lines": stats.lines,
+                    "header_lines": stats.header_lines,
+                    "blank_lines": stats.blank,
+                    "row_lines": stats.row_lines,
+                    "sheets": stats.sheets,
                     "read": stats.read,
                     "accepted": stats.accepted,
                     "rejected": stats.rejected,
                     "balanced": stats.balanced,
                     "reasons": dict(stats.reasons),
+                    "warnings": list(stats.warnings),
                 }
             )
             d["read"] += stats.read
@@ -185,10 +218,10 @@ class QualityReport:
             for r in d["reject_reasons"]:
                 reasons_all[r["reason"]] += r["count"]
         warnings = [
-            f"{f['file']}: {f['encoding_warning']}"
+            f"{d['dept']} {f['file']}: {w}"
             for d in out_depts
             for f in d["files"]
-            if f["encoding_warning"]
+            for w in ([f["encoding_warning"]] if f["encoding_warning"] else []) + f["warnings"]
         ]
         return {
             "batch_id": m.batch_id,
@@ -197,6 +230,7 @@ class QualityReport:
             "summary": {
                 "departments": len(out_depts),
                 "files": len(m.sources),
+                "lines": sum(f["lines"] for d in out_depts for f in d["files"]),
                 **dict(totals),
                 "balanced": all(f["balanced"] for d in out_depts for f in d["files"]),
                 "reject_reasons": dict(reasons_all.most_common()),
@@ -260,7 +294,8 @@ def render_html(report: dict[str, Any]) -> str:
         parts.append(f"<div class='card'>{e(label)}<b>{s.get(key, 0):,}</b></div>")
     parts.append("</div>")
     parts.append(
-        f"<p>Every row accounted for (read = accepted + rejected in every file): <b class='{'good' if s['balanced'] else 'bad'}'>"
+        f"<p>Every line accounted for (each file's own line count = header + blank lines + "
+        f"lines of the rows read, and read = accepted + rejected): <b class='{'good' if s['balanced'] else 'bad'}'>"
         f"{'yes' if s['balanced'] else 'NO'}</b>. Reject reasons: "
         + ", ".join(f"{e(k)} {v:,}" for k, v in s["reject_reasons"].items())
         + "</p>"
@@ -303,9 +338,11 @@ def render_html(report: dict[str, Any]) -> str:
                 if f["encoding_warning"]
                 else ""
             )
+            warn += "".join(f" — <span class='warn'>{e(w)}</span>" for w in f["warnings"])
             parts.append(
-                f"<p><b>{e(f['file'])}</b> ({e(f['kind'])}, {e(f['encoding'])}): read {f['read']:,}, accepted "
-                f"{f['accepted']:,}, rejected {f['rejected']:,}{warn}</p>"
+                f"<p><b>{e(f['file'])}</b> ({e(f['kind'])}, {e(f['encoding'])}): {f['lines']:,} lines, read "
+                f"{f['read']:,} rows, accepted {f['accepted']:,}, rejected {f['rejected']:,}"
+                f"{'' if f['balanced'] else ' — <b class=bad>not balanced</b>'}{warn}</p>"
             )
         if d["mapping_notes"]:
             parts.append(

@@ -8,6 +8,8 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from credgraph.cli import main
+from fixtures.generate import load_catalog
+from fixtures.issue_classes import FILES as ISSUE_FILES
 
 
 def test_generate_check_link_evaluate(tmp_path: Path) -> None:
@@ -18,7 +20,9 @@ def test_generate_check_link_evaluate(tmp_path: Path) -> None:
         ["generate", "--out", str(out), "--enterprises", "150", "--persons", "200", "--seed", "3"],
     )
     assert res.exit_code == 0, res.output
-    assert "rows in 49 files from 32 departments" in res.output
+    # every department's sources and the issue-11 record-class files
+    files = sum(len(d["sources"]) for d in load_catalog()) + len(ISSUE_FILES)
+    assert f"rows in {files} files from 32 departments" in res.output
     assert res.output.strip().endswith(str(out / "batch"))
     again = runner.invoke(
         main, ["generate", "--out", str(out), "--enterprises", "150", "--persons", "200"]

@@ -177,18 +177,18 @@ def test_killed_load_resumes_to_the_same_graph(
         "credgraph.cli",
         "load",
         str(run),
-        "--uri",
-        graph_uri,
         "--batch-size",
         "300",
         "--no-bulk",
     ]
+    # The URI (with its password) travels in the environment, never on the command line.
+    base_env = {**os.environ, "CREDGRAPH_GRAPH_URI": graph_uri}
     for point in ("load:nodes:Person", "load:rels:HOLDS_SHARES:Person:Enterprise"):
-        env = {**os.environ, "CREDGRAPH_FAULT_AT": point}
+        env = {**base_env, "CREDGRAPH_FAULT_AT": point}
         proc = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
         assert proc.returncode == -signal.SIGKILL, proc.stderr
         assert len(list(run.glob(".graph-load-*.json"))) == 1
-    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    proc = subprocess.run(cmd, env=base_env, capture_output=True, text=True, check=False)
     assert proc.returncode == 0, proc.stderr
     assert "already done" in proc.stdout
     store = _store(graph_uri)

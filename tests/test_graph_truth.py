@@ -285,17 +285,25 @@ def test_checkpoint_belongs_to_its_target_graph(graph_uri: str, run: Path, tmp_p
     expected = graph_digest(clean)
     clean.close()
 
-    def cmd(uri: str) -> list[str]:
-        return [sys.executable, "-m", "credgraph.cli", "load", str(copy), "--uri", uri, "--no-bulk"]
+    cmd = [sys.executable, "-m", "credgraph.cli", "load", str(copy), "--no-bulk"]
 
-    env = {**os.environ, "CREDGRAPH_FAULT_AT": "load:nodes:Person"}
+    def env(uri: str, **extra: str) -> dict[str, str]:
+        # The URI (with its password) travels in the environment, never on the command line.
+        return {**os.environ, "CREDGRAPH_GRAPH_URI": uri, **extra}
+
     proc = subprocess.run(
-        cmd(graph_uri + "_a"), env=env, capture_output=True, text=True, check=False
+        cmd,
+        env=env(graph_uri + "_a", CREDGRAPH_FAULT_AT="load:nodes:Person"),
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert proc.returncode == -signal.SIGKILL, proc.stderr
     assert len(list(copy.glob(".graph-load-*.json"))) == 1
     # The same run into another graph: loaded from the start, not "already done".
-    proc = subprocess.run(cmd(graph_uri + "_b"), capture_output=True, text=True, check=False)
+    proc = subprocess.run(
+        cmd, env=env(graph_uri + "_b"), capture_output=True, text=True, check=False
+    )
     assert proc.returncode == 0, proc.stderr
     assert ", 0 already done" in proc.stdout
     other = _store(graph_uri + "_b")
@@ -303,7 +311,9 @@ def test_checkpoint_belongs_to_its_target_graph(graph_uri: str, run: Path, tmp_p
         assert graph_digest(other) == expected
     finally:
         other.close()
-    proc = subprocess.run(cmd(graph_uri + "_a"), capture_output=True, text=True, check=False)
+    proc = subprocess.run(
+        cmd, env=env(graph_uri + "_a"), capture_output=True, text=True, check=False
+    )
     assert proc.returncode == 0 and ", 0 already done" not in proc.stdout, proc.stdout
     first = _store(graph_uri + "_a")
     try:
@@ -329,7 +339,8 @@ def test_control_characters_are_escaped_with_a_warning(graph_uri: str, tmp_path:
     # A complete (marked) run: `load` refuses an unmarked directory.
     write_run(run, [("golden.jsonl", text.encode())], {"batch_id": "hand-made"})
     proc = subprocess.run(
-        [sys.executable, "-m", "credgraph.cli", "load", str(run), "--uri", graph_uri],
+        [sys.executable, "-m", "credgraph.cli", "load", str(run)],
+        env={**os.environ, "CREDGRAPH_GRAPH_URI": graph_uri},
         capture_output=True,
         text=True,
         check=False,
