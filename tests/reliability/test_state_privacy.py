@@ -113,7 +113,7 @@ def linked(
     run_dir = tmp_path_factory.mktemp("privacy") / "run"
     run_link(batch, run_dir)
     records, _rejects, _files = _ingest(load_manifest(batch), None, workers=1)
-    true_ids = {k: r.std["id18"] for k, r in records.items() if r.std.get("id18")}
+    true_ids = {r.key: r.std["id18"] for r in records.values() if r.std.get("id18")}
     return run_dir, true_ids
 
 
