@@ -41,6 +41,20 @@ demo: $(STAMP)
 	@echo "  $(VENV)/bin/credgraph show 有限公司 --data-dir $(DEMO_DIR)/graph --state $(DEMO_DIR)/state"
 	@echo "  $(VENV)/bin/credgraph graph query 'MATCH (e:Enterprise) RETURN e.name AS name LIMIT 5' --data-dir $(DEMO_DIR)/graph"
 	@echo "stop it with: $(VENV)/bin/credgraph graph stop --data-dir $(DEMO_DIR)/graph"
+	-@[ -f .demo-api.pid ] && kill "$$(cat .demo-api.pid)" 2>/dev/null; rm -f .demo-api.pid; sleep 1
+	@mkdir -p $(DEMO_DIR)/api $(DEMO_DIR)/inbox
+	@$(VENV)/bin/credgraph apikey create --role admin --name demo --data-dir $(DEMO_DIR)/api \
+		> $(DEMO_DIR)/api/admin.token 2>/dev/null
+	@chmod 600 $(DEMO_DIR)/api/admin.token
+	@nohup $(VENV)/bin/credgraph serve --host 127.0.0.1 --port 8000 \
+		--uri "$$($(VENV)/bin/credgraph graph status --data-dir $(DEMO_DIR)/graph | tail -1)" \
+		--state $(DEMO_DIR)/state --data-dir $(DEMO_DIR)/api --inbox $(DEMO_DIR)/inbox \
+		--log-file $(DEMO_DIR)/api/api.log > /dev/null 2>&1 & echo $$! > .demo-api.pid
+	@for i in $$(seq 1 50); do $(PY) -c "import urllib.request as u; u.urlopen('http://127.0.0.1:8000/readyz', timeout=1)" 2>/dev/null && break; sleep 0.2; done
+	@echo "GraphQL API serving the demo data: http://127.0.0.1:8000/graphql"
+	@echo "  admin API key (shown once, kept owner-only): $(DEMO_DIR)/api/admin.token"
+	@echo "  try: curl -s http://127.0.0.1:8000/graphql -H 'Content-Type: application/json' -H \"Authorization: Bearer \$$(cat $(DEMO_DIR)/api/admin.token)\" -d '{\"query\":\"{ enterprises(first: 3) { totalCount edges { node { uid name legalRepresentative { name } } } } }\"}'"
+	@echo "stop the API with: kill \$$(cat .demo-api.pid)"
 
 ## test: lint, type check and every test
 test: lint typecheck pytest

@@ -312,6 +312,12 @@ def evaluate(run_dir: Path, truth: Path, as_json: bool) -> None:
 
     from resolver.evaluate import evaluate as run_evaluate
 
+    for path, what in (
+        (run_dir / "links.csv", "a resolution run (`credgraph link … --out RUN_DIR`)"),
+        (truth / "entities.csv", "a truth directory (`credgraph generate` writes OUT/truth)"),
+    ):
+        if not path.is_file():
+            raise click.ClickException(f"{path.parent} is not {what}: {path.name} is missing")
     scores = run_evaluate(run_dir, truth)
     if as_json:
         click.echo(_json.dumps(scores, ensure_ascii=False, indent=2))

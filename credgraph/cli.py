@@ -8,12 +8,15 @@ from __future__ import annotations
 import click
 
 from credgraph import __version__
+from credgraph.apikey import apikey
 from credgraph.batch import check, evaluate, generate, link
 from credgraph.credit import credit
 from credgraph.graphdb import graph, load
 from credgraph.records import history_cmd, links_cmd, resolve_id
 from credgraph.review import review
+from credgraph.serve import serve
 from credgraph.show import show
+from credgraph.tax import tax
 
 
 @click.group()
@@ -33,11 +36,13 @@ for command in (
     review,
     graph,
     load,
+    serve,
+    apikey,
     show,
     credit,
+    tax,
 ):
     main.add_command(command)
-
 
 if __name__ == "__main__":
     main()

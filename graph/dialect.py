@@ -29,6 +29,8 @@ INDEXES: tuple[tuple[str, str], ...] = (
     ("Address", "uid"),
     ("Phone", "uid"),
     ("Grade", "uid"),  # credit grade history (credit/)
+    ("Finding", "uid"),
+    ("Finding", "rule"),
 )
 LABELS = frozenset(label for label, _ in INDEXES)
 

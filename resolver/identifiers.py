@@ -455,7 +455,9 @@ def classify_identifier(raw: str | None, as_of: dt.date | None = None) -> IdChec
         candidates = [check_tax_id(value, as_of)]
     else:
         return IdCheck("unknown", value, ("bad_length",))
-    for cand in candidates:
-        if cand.valid:
-            return cand
+    valid = [c for c in candidates if c.valid]
+    if valid:
+        # Both forms can pass their checks (about one resident ID in 31 also passes the USCC
+        # check): the form that needs no warning flag (unknown_type, unknown_region) fits best.
+        return min(valid, key=lambda c: len(c.flags))
     return candidates[0]

@@ -41,6 +41,8 @@ from resolver.link import (
     run_info,
 )
 from resolver.manifest import Manifest, load_manifest
+from resolver.mentions import name_stem
+from resolver.names import normalise_person_name
 from resolver.state import BatchConflict, State, now
 from resolver.survivorship import Golden, build_golden, id_hash
 
@@ -91,6 +93,46 @@ class StateResolver(Resolver):
         #: Records the batch re-delivers or withdraws; IDs it retires or merges away.
         self.superseded: set[tuple[str, str]] = set()
         self.gone: set[str] = set()
+        #: Mention names whose stored candidates are already in the subject index.
+        self._prepared: set[str] = set()
+        self._indexed: set[str] = set()
+
+    def prepare_subject(self, rec: Record) -> None:
+        """Add the stored entities a mention's name may stand for to the subject index: the
+        batch's unchanged entities are not in memory, and a mention that names one of them by
+        name or masked ID must resolve as it did when that entity was linked."""
+        raw = rec.raw.get("name") or ""
+        if not raw or raw in self._prepared:
+            return
+        self._prepared.add(raw)
+        keys = {f"nn|{normalise_person_name(raw)}"}
+        view = entity_record(0, replace(rec, kind="enterprise"))
+        keys.update("|".join(k) for k in blocking_keys(view) if k[0] in ("n", "b"))
+        found = self.state.records_by_key(keys, 10_000)
+        stem = name_stem(raw)
+        if stem and len(stem) >= 3:  # a short account name keeps the 字号: every district's
+            lo = f"ld|{stem[:2]}|"
+            found.update(
+                self.state.db.execute(
+                    "SELECT dept, record_id FROM keys WHERE key >= ? AND key < ? LIMIT 10000",
+                    (lo, lo + "\uffff"),
+                ).fetchall()
+            )
+        stored = {
+            self.state.resolve(eid)[0]
+            for key, eid in self.state.entity_of(found).items()
+            if key not in self.superseded
+        }
+        stored -= self.gone | self._indexed
+        self._indexed |= stored
+        for eid in sorted(stored):
+            for member in self.state.members([eid]):
+                if member.key in self.superseded:
+                    continue
+                if member.kind == "enterprise":
+                    self.subjects.add_enterprise(eid, member)
+                else:
+                    self.subjects.add_person(eid, member)
 
     def person_at(self, egid: str, name: str, salt: str) -> str | None:
         gid = super().person_at(egid, name, salt)

@@ -406,6 +406,11 @@ class Resolver:
             if s.get(fld):
                 self.enterprise_names[s[fld]].add(gid)
 
+    def prepare_subject(self, rec: Record) -> None:
+        """Make sure :attr:`subjects` holds every entity a mention without a usable identifier
+        may name. In a one-shot run it already holds them all; a stateful run holds only the
+        clusters the batch touched in memory and overrides this to add stored ones."""
+
     def add_person(self, gid: str, rec: Record) -> None:
         self.subjects.add_person(gid, rec)
         s = rec.std
@@ -775,6 +780,7 @@ def _resolve_mentions(
                 subject_type = "Person"
             reason = ""
             if gid is None and not s.get("id18"):
+                resolver.prepare_subject(rec)
                 (gid, how, reason), subject_type = resolve_without_identifier(
                     resolver.subjects, rec
                 )

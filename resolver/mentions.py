@@ -38,7 +38,8 @@ def masked_id_pattern(raw: str | None) -> str | None:
     return text
 
 
-def _stem(name: str) -> str | None:
+def name_stem(name: str) -> str | None:
+    """The name without region and legal form: the 字号 and industry word."""
     en = normalise_enterprise_name(name)
     body = en.body
     if body and en.form and not en.is_branch and body.endswith(en.form):
@@ -73,7 +74,7 @@ class SubjectIndex:
             if s.get(fld):
                 self.enterprise_names[s[fld]].add(gid)
         raw = rec.raw.get("name")
-        if raw and (stem := _stem(raw)):
+        if raw and (stem := name_stem(raw)):
             self.enterprise_stems[stem].add(gid)
         for code in (s.get("district_code"), s.get("name_region_code")):
             if code:
@@ -146,7 +147,7 @@ class SubjectIndex:
         found = self.enterprise_names.get(en.normalised, set())
         if found:
             return self._narrow(set(found), regions, dept, "by_name")
-        stem = _stem(raw)
+        stem = name_stem(raw)
         return self._narrow(
             set(self.enterprise_stems.get(stem, set())) if stem else set(),
             regions,

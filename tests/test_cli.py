@@ -103,3 +103,11 @@ def test_bad_manifest_is_a_clear_cli_error(tmp_path: Path) -> None:
         main, ["link", str(batch), "--out", str(tmp_path / "o"), "--state", str(tmp_path / "s")]
     )
     assert res.exit_code == 1 and "problem" in res.output
+
+
+def test_evaluate_with_wrong_directories_says_which(tmp_path: Path) -> None:
+    runner = CliRunner()
+    res = runner.invoke(main, ["evaluate", str(tmp_path), "--truth", str(tmp_path)])
+    assert res.exit_code == 1
+    assert "is not a resolution run" in res.output and "links.csv is missing" in res.output
+    assert "Traceback" not in res.output

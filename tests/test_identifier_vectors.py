@@ -204,3 +204,12 @@ def test_tax_id_invalid(case: dict[str, str]) -> None:
 def test_tax_id_mapping(case: dict[str, str]) -> None:
     assert ids.legacy_tax_id_from_uscc(case["uscc"]) == case["legacy_tax_id_15"]
     assert ids.check_tax_id(case["legacy_tax_id_15"]).valid
+
+
+def test_a_resident_id_that_also_passes_the_uscc_check_is_a_resident_id() -> None:
+    # 360830197805290945: a valid resident ID whose 18th character happens to be the USCC
+    # check character of its first 17 (the newcomer pass found `show` reading it as a USCC).
+    as_uscc = ids.check_uscc("360830197805290945")
+    assert as_uscc.valid and as_uscc.flags  # passes, but with an unknown type and region
+    found = ids.classify_identifier("360830197805290945")
+    assert found is not None and found.kind == "resident_id" and found.valid

@@ -1,0 +1,1 @@
+"""Administration over GraphQL: API keys and the audit log (admins only)."""

@@ -1,0 +1,1 @@
+"""Entity history from the resolution state: merges, splits, redirects (old IDs resolve)."""

@@ -1,0 +1,1 @@
+"""Relations around an entity and its ultimate controllers (equity penetration)."""

@@ -1,0 +1,99 @@
+"""Every Cypher statement of the tax part, in the subset Neo4j 5 and FalkorDB both run.
+Values are parameters; labels are the fixed ones of Contract 3 (vetted in graph.dialect)."""
+
+from __future__ import annotations
+
+# -- export of the tables the rules read ---------------------------------------------------
+# The falkordb client spends ~15 µs a returned value, so the large exports return few
+# values a row: the free-text fields as they are, and the fields that cannot hold a tab
+# (golden IDs, ISO dates, numbers) packed into one tab-separated string (see tax.tables).
+ENTITIES = (
+    "MATCH (e:Enterprise) WHERE e.merged_into IS NULL "
+    "RETURN e.name AS name, e.industry AS industry, e.registration_status AS registration_status, "
+    "e.uid + '\t' + coalesce(e.uscc, '') + '\t' + coalesce(e.established, '') AS packed"
+)
+_PACKED_RECORD = (
+    "e.uid + '\t' + coalesce(x.period_start, '') + '\t' + coalesce(x.period_end, '') + '\t' + "
+    "coalesce(toString(x.{a}), '') + '\t' + coalesce(toString(x.{b}), '') AS packed"
+)
+FACTS = (
+    "MATCH (e:Enterprise)-[:SUBJECT_OF]->(x:Fact) "
+    "WHERE x.fact_type IN $kinds AND x.period_end >= $start AND x.period_start <= $end "
+    "RETURN x.uid AS uid, x.fact_type AS kind, " + _PACKED_RECORD.format(a="amount", b="quantity")
+)
+DECLARATIONS = (
+    "MATCH (e:Enterprise)-[:SUBJECT_OF]->(x:TaxDeclaration) "
+    "WHERE x.tax_type IN $kinds AND x.period_end >= $start AND x.period_start <= $end "
+    "RETURN x.uid AS uid, x.tax_type AS kind, "
+    + _PACKED_RECORD.format(a="taxable_amount", b="tax_paid")
+)
+ALL_DECLARATIONS = (
+    "MATCH (e:Enterprise)-[:SUBJECT_OF]->(x:TaxDeclaration) "
+    "WHERE x.period_end >= $start AND x.period_start <= $end "
+    "RETURN x.uid AS uid, x.tax_type AS kind, "
+    + _PACKED_RECORD.format(a="taxable_amount", b="tax_paid")
+)
+#: The full values of the records a run's findings cite (few), by label.
+EVIDENCE_RECORDS = {
+    "Fact": (
+        "UNWIND $uids AS u MATCH (x:Fact {uid: u}) RETURN x.uid AS uid, x.dept AS dept, "
+        "x.record_id AS record_id, x.period AS period, x.amount AS amount, "
+        "x.quantity AS quantity, x.unit AS unit, x.reference AS reference"
+    ),
+    "TaxDeclaration": (
+        "UNWIND $uids AS u MATCH (x:TaxDeclaration {uid: u}) RETURN x.uid AS uid, "
+        "x.dept AS dept, x.record_id AS record_id, x.period AS period, "
+        "x.taxable_amount AS taxable_amount, x.tax_paid AS tax_paid"
+    ),
+}
+SOURCE_RECORDS = (
+    "UNWIND $uids AS u MATCH (s:SourceRecord)-[:RESOLVED_TO]->(e:Enterprise {uid: u}) "
+    "RETURN e.uid AS entity, s.uid AS uid, s.dept AS dept, s.record_id AS record_id, "
+    "s.batch_id AS batch_id"
+)
+
+# -- findings --------------------------------------------------------------------------------
+FINDING_FIELDS = (
+    "f.uid AS uid, f.rule AS rule, f.entity_id AS entity_id, f.uscc AS uscc, "
+    "f.entity_name AS entity_name, f.period AS period, f.region AS region, f.depts AS depts, "
+    "f.estimated_gap AS estimated_gap, f.confidence AS confidence, f.status AS status, "
+    "f.assigned_to AS assigned_to, f.recovered_amount AS recovered_amount, "
+    "f.dismiss_reason AS dismiss_reason, f.evidence AS evidence, f.evidence_hash AS evidence_hash, "
+    "f.inputs AS inputs, f.history AS history, f.review_flag AS review_flag, "
+    "f.pending_evidence AS pending_evidence, f.pending_hash AS pending_hash, "
+    "f.pending_gap AS pending_gap, f.pending_inputs AS pending_inputs, "
+    "f.created_at AS created_at, f.updated_at AS updated_at, f.last_run_at AS last_run_at"
+)
+FINDINGS = "MATCH (f:Finding) RETURN " + FINDING_FIELDS + " ORDER BY f.uid"
+FINDINGS_BY_UID = "UNWIND $uids AS u MATCH (f:Finding {uid: u}) RETURN " + FINDING_FIELDS
+FINDINGS_IN_WINDOW = (
+    "MATCH (f:Finding) WHERE f.rule IN $rules AND f.period IN $periods RETURN " + FINDING_FIELDS
+)
+CREATE_FINDINGS = "UNWIND $rows AS r MERGE (f:Finding {uid: r.uid}) SET f += r.props"
+UPDATE_FINDINGS = "UNWIND $rows AS r MATCH (f:Finding {uid: r.uid}) SET f += r.props"
+LINK_CONCERNS = (
+    "UNWIND $rows AS r MATCH (f:Finding {uid: r.src}) MATCH (e:Enterprise {uid: r.dst}) "
+    "MERGE (f)-[:CONCERNS]->(e)"
+)
+#: One statement per evidence label (the three of Contract 3).
+LINK_EVIDENCE = {
+    label: (
+        "UNWIND $rows AS r MATCH (f:Finding {uid: r.src}) MATCH (x:" + label + " {uid: r.dst}) "
+        "MERGE (f)-[:EVIDENCED_BY]->(x)"
+    )
+    for label in ("Fact", "TaxDeclaration", "SourceRecord")
+}
+UNLINK_EVIDENCE = "MATCH (f:Finding {uid: $uid})-[x:EVIDENCED_BY]->() DELETE x"
+EVIDENCE_OF = (
+    "MATCH (f:Finding {uid: $uid})-[:EVIDENCED_BY]->(x) "
+    "RETURN labels(x)[0] AS label, x.uid AS uid, x.dept AS dept, x.record_id AS record_id "
+    "ORDER BY uid"
+)
+FINDINGS_FILTERED = (
+    "MATCH (f:Finding) WHERE ($rule IS NULL OR f.rule = $rule) "
+    "AND ($status IS NULL OR f.status = $status) "
+    "AND ($entity IS NULL OR f.entity_id = $entity) "
+    "AND ($period IS NULL OR f.period = $period) "
+    "AND ($region IS NULL OR f.region = $region) "
+    "RETURN " + FINDING_FIELDS + " ORDER BY f.uid SKIP $skip LIMIT $limit"
+)

@@ -1,0 +1,85 @@
+"""`credgraph apikey …` and `credgraph serve` as a user runs them."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx2
+from click.testing import CliRunner
+
+from credgraph.cli import main
+from tests.api.conftest import World
+
+
+def test_apikey_create_list_revoke(tmp_path: Path) -> None:
+    runner = CliRunner()
+    data = tmp_path / "api"
+    r = runner.invoke(
+        main,
+        ["apikey", "create", "--role", "regulator", "--name", "市监局", "--data-dir", str(data)],
+    )
+    assert r.exit_code == 0, r.output
+    token = r.stdout.strip().splitlines()[-1]
+    assert token.startswith("cg_")
+    key_id = token.split("_")[1]
+    listed = runner.invoke(main, ["apikey", "list", "--data-dir", str(data)])
+    assert f"{key_id}  regulator    市监局" in listed.stdout and "active" in listed.stdout
+    raw = (data / "keys.db").read_bytes()
+    assert token.split("_", 2)[2].encode() not in raw  # only the hash is kept
+    assert oct((data / "keys.db").stat().st_mode & 0o777) == "0o600"
+    assert oct(data.stat().st_mode & 0o777) == "0o700"
+    bad = runner.invoke(
+        main, ["apikey", "create", "--role", "public", "--name", "x", "--data-dir", str(data)]
+    )
+    assert bad.exit_code == 2 and "Invalid value for '--role'" in bad.output
+    rev = runner.invoke(main, ["apikey", "revoke", key_id, "--data-dir", str(data)])
+    assert rev.exit_code == 0 and f"key {key_id} (regulator, 市监局) revoked" in rev.stdout
+    assert "revoked" in runner.invoke(main, ["apikey", "list", "--data-dir", str(data)]).stdout
+    missing = runner.invoke(main, ["apikey", "revoke", "nope", "--data-dir", str(data)])
+    assert missing.exit_code == 1 and "no API key with id 'nope'" in missing.output
+
+
+def test_serve_answers_on_the_given_port(world: World, tmp_path: Path) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "CREDGRAPH_GRAPH_URI": world.uri}
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "credgraph.cli",
+            "serve",
+            "--port",
+            str(port),
+            "--data-dir",
+            str(tmp_path / "api"),
+            "--state",
+            str(world.state),
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        for _ in range(150):
+            try:
+                if httpx2.get(base + "/healthz").status_code == 200:
+                    break
+            except httpx2.TransportError:
+                time.sleep(0.1)
+        assert httpx2.get(base + "/readyz").json() == {"status": "ready", "graph": "reachable"}
+        r = httpx2.post(base + "/graphql", json={"query": "{ enterprises { totalCount } }"})
+        assert r.status_code == 403  # the public may only run published queries
+    finally:
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+    assert f"credgraph API on http://127.0.0.1:{port}/graphql" in err.decode()
+    assert proc.returncode == 0
