@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -195,6 +196,13 @@ def check(batch_dir: Path, out: Path, features: bool, workers: int | None) -> No
 )
 @click.option("--no-state", is_flag=True, help="One-shot run: no state, content-derived IDs.")
 @click.option(
+    "--lock-wait",
+    type=click.FloatRange(0.0),
+    default=600.0,
+    show_default=True,
+    help="Seconds to wait while another run holds the state's writer lock.",
+)
+@click.option(
     "--review-threshold",
     type=click.FloatRange(0.0, 1.0),
     default=0.3,
@@ -232,6 +240,7 @@ def link(
     engine: str,
     master: str,
     shuffle_partitions: int,
+    lock_wait: float,
 ) -> None:
     """Link a batch into golden entities; write links, golden records, edges, events, reports."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -239,11 +248,17 @@ def link(
     from resolver.link import Engine, LinkConfig, LocalEngine, run_link
     from resolver.manifest import ManifestError
     from resolver.readers import FileProblem
+    from resolver.sealing import StateKeyError
+    from resolver.state import StateError
 
     if match_threshold < review_threshold:
         raise click.UsageError("--match-threshold must not be below --review-threshold")
     if (master != "local[2]" or shuffle_partitions != 8) and engine != "spark":
         raise click.UsageError("--master and --shuffle-partitions need --engine spark")
+    if no_state and state_dir is not None:
+        raise click.UsageError(
+            "--state and --no-state contradict each other: pass one of them, not both"
+        )
     cfg = LinkConfig(match_threshold=match_threshold, review_threshold=review_threshold)
     backend: Engine = LocalEngine()
     spark = None
@@ -278,27 +293,33 @@ def link(
                 from resolver.state import default_state_dir
 
                 result = run_link_stateful(
-                    batch_dir, out, state_dir or default_state_dir(), cfg, progress, backend
+                    batch_dir,
+                    out,
+                    state_dir or default_state_dir(),
+                    cfg,
+                    progress,
+                    backend,
+                    lock_wait=lock_wait,
+                    on_wait=lambda msg: console.print(f"state: {msg}", markup=False),
                 )
-        except (ManifestError, FileProblem) as exc:
+        except (ManifestError, FileProblem, StateError, StateKeyError) as exc:
             raise click.ClickException(str(exc)) from exc
         finally:
             if spark is not None:
                 spark.stop()
     r = result.report
     if r.get("already_applied"):
-        click.echo(f"batch {r['batch_id']} was already applied to the state: nothing changed")
+        where = {
+            "present": f"its run files are complete in {result.out_dir}",
+            "written": f"its run files were written again from the state to {result.out_dir}",
+            "not kept": "this state did not keep its run files (applied by an older credgraph)",
+        }[r["run_files"]]
+        click.echo(
+            f"batch {r['batch_id']} was already applied to the state: nothing changed; {where}"
+        )
         return
     if "state" in r:
-        st = r["state"]
-        click.echo(
-            f"state {st['dir']}: {st['new_or_changed']:,} new or changed records, {st['unchanged']:,} unchanged, "
-            f"{st['withdrawn']:,} withdrawn; "
-            + "; ".join(
-                f"{k}: {v['new_ids']:,} new IDs, {v['merged_ids']:,} merged, {v['retired_ids']:,} retired"
-                for k, v in st["entities"].items()
-            )
-        )
+        click.echo(state_summary_text(r["state"]))
     ing = r["ingest"]
     click.echo(
         f"ingest: {ing['read']:,} rows read, {ing['accepted']:,} accepted, {ing['rejected']:,} rejected "
@@ -308,9 +329,11 @@ def link(
         click.echo(
             f"{kind}: {st['records']:,} records -> {st['clusters']:,} golden entities "
             f"({st['probabilistic_merges']:,} probabilistic merges, {st['review_pairs']:,} pairs for review, "
-            f"refused merges {st['refusals'] or 'none'})"
+            f"refused merges: {counts_text(st['refusals'])})"
         )
-    click.echo(f"edges: {r['edges']}; events: {r['events']:,}; conflicts: {r['conflicts']:,}")
+    click.echo(
+        f"edges: {counts_text(r['edges'])}; events: {r['events']:,}; conflicts: {r['conflicts']:,}"
+    )
     click.echo("timings (s): " + ", ".join(f"{k} {v}" for k, v in r["timings"].items()))
     click.echo(str(result.out_dir))
 
@@ -370,3 +393,25 @@ STATE_OPTION = click.option(
     default=None,
     help="Resolution state directory (default: the user data directory).",
 )
+
+
+def counts_text(counts: dict[str, int]) -> str:
+    """``{'a': 1, 'b': 20}`` as ``a 1, b 20`` (``none`` when empty): no dicts on the terminal."""
+    return ", ".join(f"{k} {v:,}" for k, v in counts.items()) or "none"
+
+
+def state_summary_text(st: dict[str, Any]) -> str:
+    """What a batch changed in the state, as one readable paragraph."""
+    new = st.get("new", st["new_or_changed"])
+    changed = st.get("changed", 0)
+    text = (
+        f"state {st['dir']}: {new:,} new records, {changed:,} changed "
+        f"({st.get('moved', 0):,} moved to another entity), {st['unchanged']:,} unchanged, "
+        f"{st['withdrawn']:,} withdrawn"
+    )
+    for k, v in st["entities"].items():
+        text += (
+            f"\n  {k}: {v['new_ids']:,} new IDs, {v['merged_ids']:,} merged, "
+            f"{v['retired_ids']:,} retired"
+        )
+    return text

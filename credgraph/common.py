@@ -23,14 +23,18 @@ STATE_OPTION = click.option(
 
 
 def open_state(state_dir: Path | None) -> Any:
-    from resolver.state import State, default_state_dir
+    from resolver.sealing import StateKeyError
+    from resolver.state import State, StateError, default_state_dir
 
     path = state_dir or default_state_dir()
     if not (path / "state.db").exists():
         raise click.ClickException(
             f"no resolution state in {path}: run `credgraph link BATCH --state {path}` first"
         )
-    return State(path)
+    try:
+        return State(path)
+    except (StateError, StateKeyError) as exc:
+        raise click.ClickException(str(exc)) from exc
 
 
 def resolve_or_fail(state: Any, entity_id: str) -> tuple[str, list[str]]:

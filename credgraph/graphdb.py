@@ -199,7 +199,12 @@ def load(
 
     from graph.load import load_run
     from graph.store import GraphStoreError
+    from resolver.run_files import IncompleteRunError, verify
 
+    try:
+        verify(run_dir)  # an interrupted or tampered run is refused before anything is loaded
+    except IncompleteRunError as exc:
+        raise click.ClickException(str(exc)) from exc
     store = open_graph(uri, data_dir, password_file, require_graph=False)
     try:
         with Progress(

@@ -3,10 +3,19 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 
 from credgraph.common import STATE_OPTION, open_state, record_ref
+
+LOCK_WAIT = click.option(
+    "--lock-wait",
+    type=click.FloatRange(0.0),
+    default=600.0,
+    show_default=True,
+    help="Seconds to wait while a run holds the state's writer lock.",
+)
 
 
 @click.group()
@@ -18,25 +27,72 @@ def review() -> None:
 @STATE_OPTION
 @click.option("--kind", type=click.Choice(["enterprise", "person"]), default=None)
 @click.option("--limit", type=click.IntRange(1), default=20, show_default=True)
-def review_list(state_dir: Path | None, kind: str | None, limit: int) -> None:
-    """Pairs in the review band, most likely matches first, with per-feature weights."""
+@click.option("--all", "show_all", is_flag=True, help="Also list decided pairs.")
+def review_list(state_dir: Path | None, kind: str | None, limit: int, show_all: bool) -> None:
+    """Pairs in the review band, most likely matches first: each pair's status, the
+    evidence on both sides (personal identifiers masked) and the per-feature weights."""
     with open_state(state_dir) as state:
-        pairs = state.review_pairs(kind, limit)
-    if not pairs:
-        click.echo("no pairs awaiting review")
-    for p in pairs:
-        click.echo(
-            f"{p['kind']}  {p['a_dept']}:{p['a_record']}  {p['b_dept']}:{p['b_record']}  "
-            f"p={p['probability']:.3f}  {p['name_a']} | {p['name_b']}"
+        n_open, n_decided, pairs = state.review_queue(kind, show_all, limit)
+        evidence = {
+            key: state.record(key)
+            for p in pairs
+            for key in ((p["a_dept"], p["a_record"]), (p["b_dept"], p["b_record"]))
+        }
+    click.echo(
+        f"{n_open:,} pairs awaiting review, {n_decided:,} decided"
+        + (
+            f"; showing {len(pairs):,}"
+            if len(pairs) < n_open + (n_decided if show_all else 0)
+            else ""
+        )
+    )
+    for n, p in enumerate(pairs, start=1):
+        status = (
+            "open"
+            if p["status"] == "open"
+            else f"decided {p['decision']} by {p['decided_by']} at {p['decided_at']}"
         )
         click.echo(
-            "    "
+            f"\n#{n} {p['kind']}  {p['a_dept']}:{p['a_record']} ~ {p['b_dept']}:{p['b_record']}"
+            f"  p={p['probability']:.3f}  [{status}]"
+        )
+        for side, key in (("A", (p["a_dept"], p["a_record"])), ("B", (p["b_dept"], p["b_record"]))):
+            click.echo(f"  {side} {evidence_line(key, evidence[key])}")
+        click.echo(
+            "  weights: "
             + ", ".join(
                 f"{k} {v:+.2f}" if isinstance(v, float) else f"{k} -"
                 for k, v in p["weights"].items()
             )
         )
-        click.echo("    " + ", ".join(f"{k}: {v}" for k, v in p["comparison"].items()))
+        click.echo("  compared: " + ", ".join(f"{k}: {v}" for k, v in p["comparison"].items()))
+
+
+def mask_phone(phone: str) -> str:
+    """``+8613912345678`` as ``+86139****5678``: enough to compare, not to call."""
+    digits = phone.strip()
+    return digits[:-8] + "****" + digits[-4:] if len(digits) > 8 else "*" * len(digits)
+
+
+def evidence_line(key: tuple[str, str], rec: Any) -> str:
+    """A record's evidence for a steward: department, names, address, masked phone and ID."""
+    from resolver.survivorship import mask_id_number
+
+    if rec is None:
+        return f"{key[0]}:{key[1]} (no longer in the state)"
+    raw, std = rec.raw, rec.std
+    parts = [f"{rec.dept} {rec.file or ''}:{rec.line}"]
+    for label, value in (
+        ("name", raw.get("name") or raw.get("person_name")),
+        ("address", raw.get("address")),
+        ("phone", mask_phone(std.get("phone") or raw.get("phone") or "") or None),
+        ("ID", mask_id_number(std["id18"]) if std.get("id18") else None),
+        ("USCC", std.get("uscc")),
+        ("born", (std.get("birth_date") or "")[:4] or None),
+    ):
+        if value:
+            parts.append(f"{label} {value}")
+    return "; ".join(parts)
 
 
 @review.command("decide")
@@ -48,8 +104,15 @@ def review_list(state_dir: Path | None, kind: str | None, limit: int) -> None:
 @click.option("--by", "by", required=True, help="Who decides (kept with the judgement).")
 @click.option("--reason", default="", help="Why (kept with the judgement).")
 @STATE_OPTION
+@LOCK_WAIT
 def review_decide(
-    record_a: str, record_b: str, is_match: bool, by: str, reason: str, state_dir: Path | None
+    record_a: str,
+    record_b: str,
+    is_match: bool,
+    by: str,
+    reason: str,
+    state_dir: Path | None,
+    lock_wait: float,
 ) -> None:
     """Record a judgement between two records (DEPT:RECORD_ID); it wins in every later run."""
     from resolver.state import StateError
@@ -57,7 +120,7 @@ def review_decide(
     a, b = record_ref(record_a), record_ref(record_b)
     with open_state(state_dir) as state:
         try:
-            with state.transaction():
+            with state.lock(lock_wait, what="review decide"), state.transaction():
                 state.add_judgement(a, b, "match" if is_match else "no_match", by, reason)
         except StateError as exc:
             raise click.ClickException(str(exc)) from exc
@@ -89,7 +152,8 @@ def review_export(state_dir: Path | None, out: Path) -> None:
 @review.command("import")
 @click.argument("csv_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @STATE_OPTION
-def review_import(csv_file: Path, state_dir: Path | None) -> None:
+@LOCK_WAIT
+def review_import(csv_file: Path, state_dir: Path | None, lock_wait: float) -> None:
     """Load judgements from a CSV file written by `review export` (or by hand, same columns)."""
     from resolver.csvsafe import read_rows
     from resolver.state import StateError
@@ -97,7 +161,7 @@ def review_import(csv_file: Path, state_dir: Path | None) -> None:
     with open_state(state_dir) as state, csv_file.open(encoding="utf-8", newline="") as fh:
         rows = list(read_rows(fh))
         try:
-            with state.transaction():
+            with state.lock(lock_wait, what="review import"), state.transaction():
                 for line, r in enumerate(rows, start=2):
                     try:
                         state.add_judgement(

@@ -69,14 +69,20 @@ def _out() -> Console:
 
 def _state(state_dir: Path | None) -> Any:
     """The resolution state when there is one (never created here)."""
-    from resolver.state import State, default_state_dir
+    from resolver.sealing import StateKeyError
+    from resolver.state import State, StateError, default_state_dir
 
     path = state_dir or default_state_dir()
     if not (path / "state.db").exists():
         if state_dir is not None:
             raise click.ClickException(f"no resolution state in {state_dir}")
         return None
-    return State(path)
+    try:
+        return State(path)
+    except (StateError, StateKeyError) as exc:
+        if state_dir is not None:
+            raise click.ClickException(str(exc)) from exc
+        return None  # the default state is only used when it can be opened
 
 
 def _id_salt(state_dir: Path | None) -> str:
@@ -84,12 +90,10 @@ def _id_salt(state_dir: Path | None) -> str:
     state = _state(state_dir)
     if state is not None:
         with state:
-            salt = state.meta("salt")
-        if salt:
-            return str(salt)
-    from resolver.link import LinkConfig
+            return str(state.salt)  # kept sealed in the state (resolver/sealing.py)
+    from resolver.sealing import installation_salt
 
-    return str(LinkConfig().salt)
+    return installation_salt()
 
 
 def _state_history(state_dir: Path | None, uid: str) -> list[dict[str, Any]]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import as_completed
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,6 +17,7 @@ from resolver.csvsafe import safe_writer
 from resolver.ingest import FileStats, Reject, ingest
 from resolver.manifest import Manifest, SourceSpec, load_manifest
 from resolver.quality import QualityReport, write_quality
+from resolver.workers import worker_pool
 
 REJECTS_HEADER = ["dept", "file", "line", "record_id", "reason", "message"]
 
@@ -76,7 +77,7 @@ def run_check(
                 if progress:
                     progress(st)
     else:
-        with ProcessPoolExecutor(max_workers=workers) as pool:
+        with worker_pool(workers) as pool:
             futures = [pool.submit(_check_sources, manifest, group, features) for group in groups]
             for fut in as_completed(futures):
                 results.append(fut.result())

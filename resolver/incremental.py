@@ -13,17 +13,17 @@ applies the batch again from the start. Re-running a completed batch changes not
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import signal
 import time
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from resolver import graphsync
+from resolver import graphsync, run_files
 from resolver.compare import COMPARISONS, blocking_keys, entity_record
 from resolver.fellegi_sunter import FSModel
 from resolver.ingest import Record
@@ -38,11 +38,12 @@ from resolver.link import (
     _resolve_mentions,
     _write_outputs,
     finish_report,
+    run_info,
 )
-from resolver.manifest import load_manifest
+from resolver.manifest import Manifest, load_manifest
 from resolver.mentions import name_stem
 from resolver.names import normalise_person_name
-from resolver.state import State, now
+from resolver.state import BatchConflict, State, now
 from resolver.survivorship import Golden, build_golden, id_hash
 
 ENTITY_KINDS = ("enterprise", "person")
@@ -54,12 +55,6 @@ def _fault(point: str) -> None:
     there with SIGKILL (no clean-up runs, as with a power cut)."""
     if os.environ.get("CREDGRAPH_FAULT_AT") == point:
         os.kill(os.getpid(), signal.SIGKILL)
-
-
-def content_hash(rec: Record) -> str:
-    """Hash of what a department delivered for a record (its mapped raw values)."""
-    text = json.dumps([rec.kind, sorted(rec.raw.items())], ensure_ascii=False)
-    return hashlib.blake2b(text.encode("utf-8"), digest_size=16).hexdigest()
 
 
 def record_keys(rec: Record) -> list[str]:
@@ -163,7 +158,7 @@ class StateResolver(Resolver):
         rows = self.state.db.execute(
             "SELECT r.dept, r.record_id, r.entity_id FROM keys k JOIN records r ON r.dept = k.dept AND r.record_id = k.record_id "
             "WHERE k.key = ? AND r.withdrawn = 0 AND r.entity_id IS NOT NULL LIMIT 200",
-            (key,),
+            (self.state.sealer.key_token(key),),
         ).fetchall()
         ids = {self.state.resolve(eid)[0] for d, r, eid in rows if (d, r) not in self.superseded}
         return next(iter(ids)) if len(ids) == 1 and not ids & self.gone else None
@@ -343,35 +338,37 @@ def run_link_stateful(
     cfg: LinkConfig | None = None,
     progress: Progress | None = None,
     engine: Engine | None = None,
+    lock_wait: float = 0.0,
+    on_wait: Callable[[str], None] | None = None,
 ) -> LinkResult:
     """Apply a batch to the state in ``state_dir`` and write the Contract 2 files for it;
-    ``engine`` runs ingest and linkage (default: the local engine)."""
+    ``engine`` runs ingest and linkage (default: the local engine).
+
+    The run holds the state's writer lock throughout (waiting up to ``lock_wait`` seconds
+    for another holder). The run's files are written to a staging directory and kept in the
+    state inside the batch's transaction, then published: a batch already applied (also one
+    whose run was killed right after the commit) gets its files written again from the
+    state. The same batch_id with different content is refused (BatchConflict).
+    """
     cfg = cfg or LinkConfig()
     engine = engine or LocalEngine()
     t0 = time.perf_counter()
     timings: dict[str, float] = {}
     manifest = load_manifest(batch_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    with State(state_dir) as state:
+    info = run_info(manifest)
+    with State(state_dir) as state, state.lock(lock_wait, on_wait, f"link {manifest.batch_id}"):
         graphsync.ensure_tables(state.db)
-        salt = state.meta("salt")
-        if salt is None:
-            salt = hashlib.sha256(os.urandom(32)).hexdigest()
-            with state.transaction():
-                state.set_meta("salt", salt)
-        cfg = replace(cfg, salt=salt)
+        cfg = replace(cfg, salt=state.salt)
         if state.batch_status(manifest.batch_id) == "completed":
-            summary = state.batch_summary(manifest.batch_id)
-            return LinkResult(
-                {"already_applied": True, "batch_id": manifest.batch_id, **summary}, out_dir
-            )
+            return _rewrite_applied(state, manifest, info, out_dir)
+        staging = run_files.begin(out_dir)
         _fault("start")
         records, rejects, files = engine.ingest(manifest, progress)
         timings["ingest"] = time.perf_counter() - t0
         _fault("ingested")
         order = {(s.dept, s.file): i for i, s in enumerate(manifest.sources)}
         batch = sorted(records.values(), key=lambda r: (order[(r.dept, r.file)], r.line))
-        hashes = {r.key: content_hash(r) for r in batch}
+        hashes = {r.key: state.content_hash(r.kind, r.raw) for r in batch}
         stored = state.stored_hashes(hashes)
         touched = [
             r
@@ -379,6 +376,7 @@ def run_link_stateful(
             if r.key not in stored or stored[r.key][0] != hashes[r.key] or stored[r.key][2]
         ]
         unchanged = len(batch) - len(touched)
+        seen_before = sum(1 for r in touched if r.key in stored)
         withdrawn = [k for k in manifest.withdrawn if k in state.stored_hashes([k])]
         withdrawn_entities = state.entity_of(withdrawn)
         withdrawn_kinds = {r.key: r.kind for r in state.records_of(withdrawn)}
@@ -424,6 +422,7 @@ def run_link_stateful(
             by_kind, resolver, cfg
         )
         mention_gid = {rec.key: gid for rec, gid, _how, _reason in mention_links}
+        moved = _moved_records(state, gid_of, changes)
         # Stored role, shareholding, branch and event rows whose resolution may have
         # changed (loose ones, or pointing at a changed entity) are resolved again.
         changed_ids = {
@@ -456,8 +455,9 @@ def run_link_stateful(
             _fault("in_transaction")
             batch_id = manifest.batch_id
             db.execute(
-                "INSERT OR REPLACE INTO batches VALUES (?, ?, 'running', ?, NULL, NULL)",
-                (batch_id, manifest.as_of.isoformat(), now()),
+                "INSERT OR REPLACE INTO batches (batch_id, as_of, status, started_at, digest) "
+                "VALUES (?, ?, 'running', ?, ?)",
+                (batch_id, manifest.as_of.isoformat(), now(), info["batch_digest"]),
             )
             touched_keys = {r.key for r in touched}
             for rec in touched:
@@ -472,10 +472,9 @@ def run_link_stateful(
                         batch_id,
                         manifest.as_of.isoformat(),
                         hashes[rec.key],
-                        json.dumps(rec.raw, ensure_ascii=False),
-                        json.dumps(
-                            {k: v for k, v in rec.std.items() if not k.startswith("_")},
-                            ensure_ascii=False,
+                        state.sealer.seal(rec.raw),
+                        state.sealer.seal(
+                            {k: v for k, v in rec.std.items() if not k.startswith("_")}
                         ),
                         gid_of.get(rec.key) or mention_gid.get(rec.key),
                     ),
@@ -484,7 +483,7 @@ def run_link_stateful(
                 if rec.kind in ENTITY_KINDS:
                     db.executemany(
                         "INSERT INTO keys VALUES (?, ?, ?)",
-                        [(k, *rec.key) for k in set(record_keys(rec))],
+                        [(state.sealer.key_token(k), *rec.key) for k in set(record_keys(rec))],
                     )
             for key, gid in gid_of.items():
                 if key not in touched_keys:
@@ -546,7 +545,7 @@ def run_link_stateful(
             for (egid, name), gid in sorted(resolver.persons_at.items()):
                 db.execute(
                     "INSERT OR REPLACE INTO mention_persons VALUES (?, ?)",
-                    (id_hash(f"at\x1f{egid}\x1f{name}", salt), gid),
+                    (id_hash(f"at\x1f{egid}\x1f{name}", cfg.salt), gid),
                 )
             for g in extra_persons:
                 db.execute(
@@ -566,6 +565,9 @@ def run_link_stateful(
             summary = {
                 "records": len(batch),
                 "new_or_changed": len(touched),
+                "new": len(touched) - seen_before,
+                "changed": seen_before,
+                "moved": moved,
                 "unchanged": unchanged,
                 "withdrawn": len(withdrawn),
                 "entities": {
@@ -578,70 +580,127 @@ def run_link_stateful(
                     for k, ch in changes.items()
                 },
             }
+            timings["state"] = time.perf_counter() - t
+            t = time.perf_counter()
+            # The run's files, written (staged) and kept in the state before the commit.
+            results = {k: ch.result for k, ch in changes.items()}
+            # Unchanged records of untouched clusters: their stored IDs, in one look-up.
+            missing = [r.key for r in batch if r.kind in ENTITY_KINDS and r.key not in gid_of]
+            current: dict[str, str] = {}
+            for key, eid in state.entity_of(missing).items():
+                if eid not in current:
+                    current[eid] = state.resolve(eid)[0]
+                gid_of[key] = current[eid]
+            _restrict_to_batch(results, {r.key for r in batch if r.kind in ENTITY_KINDS}, batch)
+            goldens = [g for ch in changes.values() for g in ch.goldens] + extra_persons
+            # What the graph must change: see resolver/graphsync.py (read inside the
+            # transaction, which sees its own writes).
+            gone = sorted(
+                {e for ch in changes.values() for e in (*ch.merged, *ch.retired)}
+                - {g.data["id"] for g in goldens}
+            )
+            for eid in gone:
+                if (data := graphsync.lifecycle_golden(state, eid)) is not None:
+                    goldens.append(Golden(data, []))
+            affected = changed_ids | mention_ids | {g.data["id"] for g in goldens}
+            edges, events = graphsync.payloads_touching(state, affected, changed_mentions)
+            graphsync.write_resolved(
+                state,
+                staging,
+                {k for k, _, _ in relinked} | {r.key for r in batch if r.kind in ENTITY_KINDS},
+            )
+            graphsync.write_changes(
+                staging,
+                affected,
+                [("SourceRecord", *k) for k in withdrawn if withdrawn_kinds.get(k) in ENTITY_KINDS]
+                + [
+                    (EVENT_LABELS[kind], *k)
+                    for k in withdrawn
+                    if (kind := withdrawn_kinds.get(k, "")) in EVENT_LABELS
+                ],
+            )
+            report = _write_outputs(
+                staging,
+                manifest,
+                results,
+                gid_of,
+                goldens,
+                edges,
+                events,
+                mention_links,
+                rejects,
+                files,
+                mention_stats,
+                timings,
+            )
+            report["state"] = {"dir": str(state_dir), **summary}
+            with (staging / "redirects.jsonl").open("w", encoding="utf-8") as fh:
+                for ch in changes.values():
+                    for old_id, new_id in sorted(ch.merged.items()):
+                        fh.write(json.dumps({"old": old_id, "new": new_id}) + "\n")
+            timings["write"] = time.perf_counter() - t
+            finish_report(staging, report, timings, t0)
+            state.store_run_files(batch_id, staging)
             _fault("before_commit")
             db.execute(
                 "UPDATE batches SET status = 'completed', finished_at = ?, summary = ? WHERE batch_id = ?",
                 (now(), json.dumps(summary, ensure_ascii=False), batch_id),
             )
-        timings["state"] = time.perf_counter() - t
-        t = time.perf_counter()
-        # Outputs: this batch's records with their current IDs; the entities it touched.
-        results = {k: ch.result for k, ch in changes.items()}
-        # Unchanged records of untouched clusters: their stored IDs, in one look-up.
-        missing = [r.key for r in batch if r.kind in ENTITY_KINDS and r.key not in gid_of]
-        current: dict[str, str] = {}
-        for key, eid in state.entity_of(missing).items():
-            if eid not in current:
-                current[eid] = state.resolve(eid)[0]
-            gid_of[key] = current[eid]
-        _restrict_to_batch(results, {r.key for r in batch if r.kind in ENTITY_KINDS}, batch)
-        goldens = [g for ch in changes.values() for g in ch.goldens] + extra_persons
-        # What the graph must change: see resolver/graphsync.py.
-        gone = sorted(
-            {e for ch in changes.values() for e in (*ch.merged, *ch.retired)}
-            - {g.data["id"] for g in goldens}
+        _fault("after_commit")
+        run_files.publish(staging, out_dir, run_files.seal(staging, info))
+        return LinkResult(report, out_dir)
+
+
+def _rewrite_applied(
+    state: State, manifest: Manifest, info: dict[str, Any], out_dir: Path
+) -> LinkResult:
+    """A batch already applied: refuse different content under its id, else write its run's
+    files again from the state (unless ``out_dir`` already holds that complete run)."""
+    stored = state.batch_digest(manifest.batch_id)
+    if stored is not None and stored != info["batch_digest"]:
+        raise BatchConflict(
+            f"batch {manifest.batch_id} was already applied with different content "
+            f"(digest {stored[:12]}…, this delivery {info['batch_digest'][:12]}…): "
+            "give a new delivery its own batch_id"
         )
-        for eid in gone:
-            if (data := graphsync.lifecycle_golden(state, eid)) is not None:
-                goldens.append(Golden(data, []))
-        affected = changed_ids | mention_ids | {g.data["id"] for g in goldens}
-        edges, events = graphsync.payloads_touching(state, affected, changed_mentions)
-        graphsync.write_resolved(
-            state,
-            out_dir,
-            {k for k, _, _ in relinked} | {r.key for r in batch if r.kind in ENTITY_KINDS},
-        )
-        graphsync.write_changes(
-            out_dir,
-            affected,
-            [("SourceRecord", *k) for k in withdrawn if withdrawn_kinds.get(k) in ENTITY_KINDS]
-            + [
-                (EVENT_LABELS[kind], *k)
-                for k in withdrawn
-                if (kind := withdrawn_kinds.get(k, "")) in EVENT_LABELS
-            ],
-        )
-        report = _write_outputs(
-            out_dir,
-            manifest,
-            results,
-            gid_of,
-            goldens,
-            edges,
-            events,
-            mention_links,
-            rejects,
-            files,
-            mention_stats,
-            timings,
-        )
-        report["state"] = {"dir": str(state_dir), **summary}
-        with (out_dir / "redirects.jsonl").open("w", encoding="utf-8") as fh:
-            for ch in changes.values():
-                for old_id, new_id in sorted(ch.merged.items()):
-                    fh.write(json.dumps({"old": old_id, "new": new_id}) + "\n")
-        timings["write"] = time.perf_counter() - t
-        return finish_report(out_dir, report, timings, t0)
+    summary = state.batch_summary(manifest.batch_id)
+    report: dict[str, Any] = {
+        "already_applied": True,
+        "batch_id": manifest.batch_id,
+        "state": summary,
+    }
+    try:
+        marker = run_files.verify(out_dir)
+        if marker.get("batch_id") == manifest.batch_id:
+            return LinkResult({**report, "run_files": "present"}, out_dir)
+    except run_files.IncompleteRunError:
+        pass
+    kept = state.run_files(manifest.batch_id)
+    if not kept:
+        return LinkResult({**report, "run_files": "not kept"}, out_dir)
+    run_files.write_run(out_dir, kept, {**info, "rewritten_from_state": now()})
+    return LinkResult({**report, "run_files": "written"}, out_dir)
+
+
+def _moved_records(
+    state: State, gid_of: dict[tuple[str, str], str], changes: dict[str, _Change]
+) -> int:
+    """Records stored before this batch whose entity changes (not counting an ID that was
+    merged into the record's new entity): they moved to another entity."""
+    merged: dict[str, str] = {}
+    for ch in changes.values():
+        merged.update(ch.merged)
+    moved = 0
+    for key, old in state.entity_of(gid_of).items():
+        seen: set[str] = set()
+        while old in merged and old not in seen:
+            seen.add(old)
+            old = merged[old]
+        if state.entity_status(old) == "merged":
+            old = state.resolve(old)[0]
+        if old != gid_of[key]:
+            moved += 1
+    return moved
 
 
 def _restrict_to_batch(

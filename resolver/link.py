@@ -16,14 +16,15 @@ import random
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
-from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import dataclass, field
+from concurrent.futures import as_completed
+from dataclasses import dataclass, field, replace
 from itertools import combinations
 from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
 
+from resolver import run_files
 from resolver.clustering import ConstrainedUnionFind
 from resolver.compare import (
     ENTERPRISE_FEATURES,
@@ -46,8 +47,10 @@ from resolver.fellegi_sunter import FSModel, Levels, train
 from resolver.ingest import FileStats, Record, Reject, ingest
 from resolver.manifest import Manifest, SourceSpec, load_manifest
 from resolver.mentions import SubjectIndex, resolve_without_identifier
-from resolver.survivorship import Golden, build_golden, id_hash
+from resolver.sealing import installation_salt
+from resolver.survivorship import Golden, build_golden, id_hash, mask_id_number
 from resolver.term_frequency import TermFrequencies, count_terms, value_agreement_u
+from resolver.workers import worker_pool
 
 Progress = Callable[[str, int, int], None]
 LEGAL_REP_ROLES = frozenset(
@@ -68,7 +71,7 @@ class LinkConfig:
     label_pairs: int = 200_000
     random_pairs: int = 50_000  # u of the lower levels; the top levels' u come from value counts
     seed: int = 1
-    salt: str = "credgraph"
+    salt: str = ""  # ID-hash salt; empty: the installation's secret salt (resolver/sealing.py)
 
 
 @dataclass(slots=True)
@@ -602,7 +605,7 @@ def _ingest(manifest: Manifest, progress: Progress | None, workers: int | None =
     else:
         # (A fresh spawned worker per department lowers the peak memory by ~0.8 GB but costs
         # ~35 s of interpreter start-up at 1M records: measured, not worth it.)
-        with ProcessPoolExecutor(max_workers=workers) as pool:
+        with worker_pool(workers) as pool:
             for fut in as_completed([pool.submit(_ingest_group, manifest, g) for g in groups]):
                 collect(fut.result())
     order = {(s.dept, s.file): i for i, s in enumerate(manifest.sources)}
@@ -658,6 +661,8 @@ def run_link(
     """Link a batch and write the Contract 2 files to ``out_dir``."""
     cfg = cfg or LinkConfig()
     engine = engine or LocalEngine()
+    if not cfg.salt:
+        cfg = replace(cfg, salt=installation_salt())
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     manifest = load_manifest(batch_dir)
@@ -676,7 +681,7 @@ def run_link(
         results[kind] = engine.link_kind(kind, by_kind.get(kind, []), cfg, progress)
         timings[f"link_{kind}"] = time.perf_counter() - t
     t = time.perf_counter()
-    out_dir.mkdir(parents=True, exist_ok=True)
+    staging = run_files.begin(out_dir)
     resolver = Resolver()
     goldens: list[Golden] = []
     gid_of: dict[tuple[str, str], str] = {}
@@ -700,7 +705,7 @@ def run_link(
     timings["mentions"] = time.perf_counter() - t
     t = time.perf_counter()
     report = _write_outputs(
-        out_dir,
+        staging,
         manifest,
         results,
         gid_of,
@@ -714,7 +719,20 @@ def run_link(
         timings,
     )
     timings["write"] = time.perf_counter() - t
-    return finish_report(out_dir, report, timings, t0)
+    finish_report(staging, report, timings, t0)
+    run_files.publish(staging, out_dir, run_files.seal(staging, run_info(manifest)))
+    return LinkResult(report, out_dir)
+
+
+def run_info(manifest: Manifest) -> dict[str, Any]:
+    """What a run's completion marker says about the batch it came from."""
+    return {
+        "batch_id": manifest.batch_id,
+        "as_of": manifest.as_of.isoformat(),
+        "batch_digest": run_files.batch_digest(
+            manifest.root / "manifest.yaml", [s.path for s in manifest.sources]
+        ),
+    }
 
 
 def finish_report(
@@ -935,7 +953,7 @@ def _resolve_mentions(
         ident = (
             {}
             if id18.startswith("name\x1f")
-            else {"id_hash": id_hash(id18, cfg.salt), "id_masked": id18[:4] + "*" * 10 + id18[-4:]}
+            else {"id_hash": id_hash(id18, cfg.salt), "id_masked": mask_id_number(id18)}
         )
         extra.append(
             Golden(

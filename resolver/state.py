@@ -8,20 +8,43 @@ server. DuckDB would be faster for scans but is not built for many small indexed
 Tables: records (every record seen, with content hash and standardised features), keys (its
 strong identifiers and blocking keys), entities (golden IDs: active, merged with a redirect,
 or retired), history (every create/merge/split/retire event), judgements (human decisions),
-review (pairs awaiting a decision), models (match-model parameters as JSON), batches.
+review (pairs awaiting a decision), models (match-model parameters as JSON), batches (each
+with the digest of its content), run_files (the files of each applied batch's run, so that
+they can always be written again).
+
+One writer at a time: a run that changes the state holds an exclusive lock on STATE_DIR/lock
+(``flock``, released by the kernel when the process dies, however it dies) for its whole
+duration, so its reads and its transaction see no other writer. ID numbers are sealed at
+rest (resolver/sealing.py); the directory is 0700, the database files 0600.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
 import json
+import os
 import sqlite3
-from collections.abc import Iterable, Iterator
+import sys
+import time
+import zlib
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from resolver.ingest import Record
+from resolver.run_files import private_dir
+from resolver.sealing import (
+    KEY_ENV,
+    KEY_FILE,
+    Sealer,
+    StateKeyError,
+    derive_salt,
+    key_id,
+    load_key,
+)
 
 SCHEMA_VERSION = "1"
 SCHEMA = """
@@ -59,11 +82,23 @@ CREATE TABLE IF NOT EXISTS review (
     weights TEXT, comparison TEXT, name_a TEXT, name_b TEXT, batch_id TEXT
 );
 CREATE TABLE IF NOT EXISTS models (kind TEXT PRIMARY KEY, params TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS run_files (
+    batch_id TEXT NOT NULL, name TEXT NOT NULL, data BLOB NOT NULL, PRIMARY KEY (batch_id, name)
+);
 """
+LOCK_FILE = "lock"
 
 
 class StateError(RuntimeError):
     """A state directory that cannot be used (wrong schema version, unknown ID, …)."""
+
+
+class StateLocked(StateError):
+    """Another process holds the state's writer lock."""
+
+
+class BatchConflict(StateError):
+    """A batch_id already applied with different content."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,19 +119,136 @@ class State:
     """One open state database. Use :meth:`transaction` for every change."""
 
     def __init__(self, state_dir: Path) -> None:
-        state_dir.mkdir(parents=True, exist_ok=True)
+        self.dir = private_dir(state_dir)
         self.path = state_dir / "state.db"
+        # Owner-only from the first byte; SQLite gives its -wal and -shm files the same mode.
+        os.close(os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600))
+        if self.path.stat().st_uid == os.getuid():
+            self.path.chmod(0o600)
+        self.key = load_key(state_dir)
+        self.sealer = Sealer(self.key)
         self.db = sqlite3.connect(self.path, isolation_level=None)
+        self.db.execute("PRAGMA busy_timeout = 60000")
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
-        self.db.executescript(SCHEMA)
-        version = self.meta("schema_version")
-        if version is None:
-            self.db.execute("INSERT INTO meta VALUES ('schema_version', ?)", (SCHEMA_VERSION,))
-        elif version != SCHEMA_VERSION:
-            raise StateError(
-                f"{self.path}: schema version {version}, this credgraph uses {SCHEMA_VERSION}"
+        self.db.executescript(SCHEMA)  # (executescript commits: outside the transaction)
+        cols = {r[1] for r in self.db.execute("PRAGMA table_info(batches)")}
+        if (
+            self.meta("schema_version") == SCHEMA_VERSION
+            and "digest" in cols
+            and self.meta("key_id") == key_id(self.key)
+            and self.meta("salt") is None
+        ):
+            # Nothing to set up: no write transaction (a reader never waits for a writer).
+            sealed = self.meta("salt_sealed")
+            self.sealer.salt = (
+                derive_salt(self.key)
+                if sealed is None
+                else self.sealer.decrypt(sealed, f"{self.path}: salt")
             )
+            return
+        with self.transaction():
+            version = self.meta("schema_version")
+            if version is None:
+                self.db.execute("INSERT INTO meta VALUES ('schema_version', ?)", (SCHEMA_VERSION,))
+            elif version != SCHEMA_VERSION:
+                raise StateError(
+                    f"{self.path}: schema version {version}, this credgraph uses {SCHEMA_VERSION}"
+                )
+            cols = {r[1] for r in self.db.execute("PRAGMA table_info(batches)")}
+            if "digest" not in cols:
+                self.db.execute("ALTER TABLE batches ADD COLUMN digest TEXT")
+            self._open_salt()
+
+    def _open_salt(self) -> None:
+        """The hash salt: derived from the key; a state written before sealing keeps its
+        salt (now stored encrypted) and is sealed here. A wrong key is refused."""
+        kid = key_id(self.key)
+        stored_kid = self.meta("key_id")
+        if stored_kid is not None and stored_kid != kid:
+            raise StateKeyError(
+                f"{self.path}: the state key ({KEY_ENV} or {self.dir / KEY_FILE}) is not "
+                "the one this state was sealed with"
+            )
+        self.set_meta("key_id", kid)
+        sealed = self.meta("salt_sealed")
+        if sealed is not None:
+            self.sealer.salt = self.sealer.decrypt(sealed, f"{self.path}: salt")
+            return
+        clear = self.meta("salt")
+        if clear is None:
+            self.sealer.salt = derive_salt(self.key)
+            return
+        self.sealer.salt = clear
+        self.set_meta("salt_sealed", self.sealer.encrypt(clear))
+        # Migration: seal the ID fields, key the hashes and ID keys, drop the clear salt.
+        self.db.execute("DELETE FROM meta WHERE key = 'salt'")
+        rows = self.db.execute("SELECT dept, record_id, kind, raw, std FROM records").fetchall()
+        for dept, rid, kind, raw, std in rows:
+            raw_v, std_v = self.sealer.unseal(raw), self.sealer.unseal(std)
+            self.db.execute(
+                "UPDATE records SET raw = ?, std = ?, hash = ? WHERE dept = ? AND record_id = ?",
+                (
+                    self.sealer.seal(raw_v),
+                    self.sealer.seal(std_v),
+                    self.content_hash(kind, raw_v),
+                    dept,
+                    rid,
+                ),
+            )
+        for key, dept, rid in self.db.execute(
+            "SELECT key, dept, record_id FROM keys WHERE key LIKE 'I|%'"
+        ).fetchall():
+            self.db.execute(
+                "UPDATE keys SET key = ? WHERE key = ? AND dept = ? AND record_id = ?",
+                (self.sealer.key_token(key), key, dept, rid),
+            )
+
+    @property
+    def salt(self) -> str:
+        """The installation's secret salt for ID-number hashes (kept encrypted in the state)."""
+        return self.sealer.salt
+
+    def content_hash(self, kind: str, raw: dict[str, Any]) -> str:
+        """Keyed hash of what a department delivered for a record: equal content, equal hash;
+        without the key it cannot be used to test guesses of the ID number inside."""
+        text = json.dumps([kind, sorted(raw.items())], ensure_ascii=False)
+        return self.sealer.keyed_hash(text)
+
+    @contextmanager
+    def lock(
+        self, wait: float = 0.0, on_wait: Callable[[str], None] | None = None, what: str = ""
+    ) -> Iterator[None]:
+        """Hold the state's writer lock; wait up to ``wait`` seconds for another holder,
+        then raise StateLocked naming it (since when, which pid)."""
+        fd = os.open(self.dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            deadline = time.monotonic() + wait
+            told = False
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    holder = _lock_holder(fd)
+                    if time.monotonic() >= deadline:
+                        raise StateLocked(
+                            f"{self.dir}: {holder}; try again when it has finished"
+                        ) from None
+                    if on_wait and not told:
+                        on_wait(f"{holder}; waiting up to {wait:.0f} s")
+                        told = True
+                    time.sleep(0.1)
+            info = {"pid": os.getpid(), "since": now(), "what": what or " ".join(sys.argv[:2])}
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, json.dumps(info).encode(), 0)
+            try:
+                yield
+            finally:
+                os.ftruncate(fd, 0)
+                fcntl.flock(fd, fcntl.LOCK_UN)
+        finally:
+            os.close(fd)
 
     def close(self) -> None:
         self.db.close()
@@ -125,6 +277,29 @@ class State:
         ).fetchone()
         return None if row is None else str(row[0])
 
+    def batch_digest(self, batch_id: str) -> str | None:
+        row = self.db.execute(
+            "SELECT digest FROM batches WHERE batch_id = ?", (batch_id,)
+        ).fetchone()
+        return None if row is None or row[0] is None else str(row[0])
+
+    def store_run_files(self, batch_id: str, staging: Path) -> None:
+        """Keep the files of a batch's run (compressed) so they can be written again."""
+        self.db.execute("DELETE FROM run_files WHERE batch_id = ?", (batch_id,))
+        for path in sorted(p for p in staging.iterdir() if p.is_file()):
+            self.db.execute(
+                "INSERT INTO run_files VALUES (?, ?, ?)",
+                (batch_id, path.name, zlib.compress(path.read_bytes(), 1)),
+            )
+
+    def run_files(self, batch_id: str) -> list[tuple[str, bytes]]:
+        return [
+            (name, zlib.decompress(data))
+            for name, data in self.db.execute(
+                "SELECT name, data FROM run_files WHERE batch_id = ? ORDER BY name", (batch_id,)
+            )
+        ]
+
     def batch_summary(self, batch_id: str) -> dict[str, Any]:
         row = self.db.execute(
             "SELECT summary FROM batches WHERE batch_id = ?", (batch_id,)
@@ -150,7 +325,7 @@ class State:
         """Records (dept, record_id) holding any of the keys; a key held by more than
         ``max_per_key`` records (a shared front-desk phone) is skipped, as in blocking."""
         found: set[tuple[str, str]] = set()
-        for chunk in _chunks(sorted(set(keys)), 500):
+        for chunk in _chunks(sorted({self.sealer.key_token(k) for k in keys}), 500):
             q = ",".join("?" * len(chunk))
             rows = self.db.execute(
                 f"SELECT key, dept, record_id FROM keys WHERE key IN ({q})", chunk
@@ -183,7 +358,7 @@ class State:
                 f"WHERE entity_id IN ({q}) AND withdrawn = 0",
                 chunk,
             ):
-                yield _record(row)
+                yield self._record(row)
 
     def records_of(self, keys: Iterable[tuple[str, str]]) -> Iterator[Record]:
         """Stored, not withdrawn records with the given keys."""
@@ -194,7 +369,7 @@ class State:
                 f"WHERE ({q}) AND withdrawn = 0",
                 [x for k in chunk for x in k],
             ):
-                yield _record(row)
+                yield self._record(row)
 
     def all_records(
         self, kinds: tuple[str, ...] | None = None
@@ -205,7 +380,13 @@ class State:
             sql += f" AND kind IN ({','.join('?' * len(kinds))})"
             params = list(kinds)
         for row in self.db.execute(sql + " ORDER BY dept, record_id", params):
-            yield _record(row), row[7]
+            yield self._record(row), row[7]
+
+    def _record(self, row: tuple[Any, ...]) -> Record:
+        dept, file, line, rid, kind, raw, std = row[:7]
+        return Record(
+            dept, file, line, rid, kind, self.sealer.unseal(raw), self.sealer.unseal(std), [], {}
+        )
 
     # -- entities -----------------------------------------------------------------------------
     def resolve(self, entity_id: str) -> tuple[str, list[str]]:
@@ -342,6 +523,35 @@ class State:
             out.append(d)
         return out
 
+    def review_queue(
+        self, kind: str | None, decided: bool, limit: int
+    ) -> tuple[int, int, list[dict[str, Any]]]:
+        """(open pairs, decided pairs, the first ``limit`` pairs with their status): a pair
+        with a judgement is decided (by whom, when) and leaves the open queue."""
+        rows = []
+        for p in self.review_pairs(kind, 1 << 40):
+            first, second = sorted(((p["a_dept"], p["a_record"]), (p["b_dept"], p["b_record"])))
+            j = self.db.execute(
+                "SELECT decision, decided_by, decided_at FROM judgements "
+                "WHERE a_dept = ? AND a_record = ? AND b_dept = ? AND b_record = ?",
+                (*first, *second),
+            ).fetchone()
+            p["status"] = "open" if j is None else "decided"
+            p["decision"], p["decided_by"], p["decided_at"] = j or (None, None, None)
+            rows.append(p)
+        n_open = sum(1 for p in rows if p["status"] == "open")
+        shown = [p for p in rows if decided or p["status"] == "open"][:limit]
+        return n_open, len(rows) - n_open, shown
+
+    def record(self, key: tuple[str, str]) -> Record | None:
+        """One stored record (ID fields opened), or None."""
+        row = self.db.execute(
+            "SELECT dept, file, line, record_id, kind, raw, std, entity_id FROM records "
+            "WHERE dept = ? AND record_id = ?",
+            key,
+        ).fetchone()
+        return None if row is None else self._record(row)
+
     def model(self, kind: str) -> dict[str, Any] | None:
         row = self.db.execute("SELECT params FROM models WHERE kind = ?", (kind,)).fetchone()
         return None if row is None else json.loads(row[0])
@@ -359,9 +569,17 @@ class _Tx:
         self.db.execute("ROLLBACK" if exc_type is not None else "COMMIT")
 
 
-def _record(row: tuple[Any, ...]) -> Record:
-    dept, file, line, rid, kind, raw, std = row[:7]
-    return Record(dept, file, line, rid, kind, json.loads(raw), json.loads(std), [], {})
+def _lock_holder(fd: int) -> str:
+    try:
+        info = json.loads(os.pread(fd, 4096, 0) or b"{}")
+    except ValueError:
+        info = {}
+    if not info:
+        return "another run holds this state (it is starting)"
+    return (
+        f"another run holds this state since {info.get('since', '?')} "
+        f"(pid {info.get('pid', '?')}, {info.get('what', '?')})"
+    )
 
 
 def _chunks(items: list[Any], size: int) -> Iterator[list[Any]]:

@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from resolver.ingest import Record
-from resolver.standardize import mask_identifier
 from resolver.status import registration_status
 
 #: Source authority per attribute: earlier departments win (DOMAIN.md: AMR for names and
@@ -90,12 +89,84 @@ def _value(rec: Record, attr: str) -> tuple[Any, str] | None:
     return (v, v) if v else None
 
 
+#: GB/T 4754-2017 sections: a department may report the letter (or a class code starting
+#: with it), another the section's name; they are the same value, not a conflict.
+INDUSTRY_SECTIONS = {
+    "A": "农、林、牧、渔业",
+    "B": "采矿业",
+    "C": "制造业",
+    "D": "电力、热力、燃气及水生产和供应业",
+    "E": "建筑业",
+    "F": "批发和零售业",
+    "G": "交通运输、仓储和邮政业",
+    "H": "住宿和餐饮业",
+    "I": "信息传输、软件和信息技术服务业",
+    "J": "金融业",
+    "K": "房地产业",
+    "L": "租赁和商务服务业",
+    "M": "科学研究和技术服务业",
+    "N": "水利、环境和公共设施管理业",
+    "O": "居民服务、修理和其他服务业",
+    "P": "教育",
+    "Q": "卫生和社会工作",
+    "R": "文化、体育和娱乐业",
+    "S": "公共管理、社会保障和社会组织",
+    "T": "国际组织",
+}
+_SECTION_OF_NAME = {name: letter for letter, name in INDUSTRY_SECTIONS.items()}
+DATE_ATTRS = frozenset({"established", "birth_date"})
+
+
+def industry_section(value: str) -> str:
+    """The GB/T 4754 section letter of an industry value (letter, class code or name)."""
+    v = value.strip()
+    if v[:1].upper() in INDUSTRY_SECTIONS and (len(v) == 1 or v[1:].isdigit()):
+        return v[:1].upper()
+    return _SECTION_OF_NAME.get(v, v)
+
+
+def real_disagreement(attr: str, keys: list[str]) -> bool:
+    """Whether the values of an attribute truly disagree: an industry code and its own
+    section name agree, and so do a month-only (or year-only) date and a full date within
+    that month (a partial date keeps its precision, DESIGN.md Contract 1)."""
+    distinct = set(keys)
+    if attr == "industry":
+        distinct = {industry_section(k) for k in distinct}
+    elif attr in DATE_ATTRS:
+        distinct = {k for k in distinct if not any(o != k and o.startswith(k) for o in distinct)}
+        # what is left: the most precise dates; they agree only if they are equal
+    return len(distinct) > 1
+
+
 @dataclass(frozen=True, slots=True)
 class Golden:
     """One golden entity (a line of golden.jsonl)."""
 
     data: dict[str, Any]
     conflicts: list[dict[str, Any]]
+
+
+def mask_id_number(id18: str) -> str:
+    """The published form of an ID number: province and check character only
+    (``44***************X``).
+
+    Published next to the birth *year*, the gender and the address (which gives the
+    division code away), this leaves about 365 days x 500 sequence numbers / 11 check
+    characters, i.e. over 16,000 candidates; the usual first-4 + last-4 form next to a full
+    birth date left a handful (docs/security.md; tests/reliability/test_state_privacy.py).
+    """
+    if len(id18) < 8:
+        return "*" * len(id18)
+    return id18[:2] + "*" * (len(id18) - 3) + id18[-1]
+
+
+def publish_person_attributes(
+    chosen: dict[str, Any], provenance: dict[str, dict[str, str]]
+) -> None:
+    """A golden person carries the birth year, not the birth date (see mask_id_number)."""
+    if "birth_date" in chosen:
+        chosen["birth_year"] = str(chosen.pop("birth_date"))[:4]
+        provenance["birth_year"] = provenance.pop("birth_date")
 
 
 def id_hash(id18: str, salt: str) -> str:
@@ -136,7 +207,7 @@ def build_golden(
         best_rec, (best_val, _) = min(cands, key=score)
         chosen[attr] = best_val
         provenance[attr] = {"dept": best_rec.dept, "record_id": best_rec.record_id, "as_of": as_of}
-        if len(freq) > 1 and attr != "former_name":
+        if len(freq) > 1 and attr != "former_name" and real_disagreement(attr, list(freq)):
             conflicts.append(
                 {
                     "attribute": attr,
@@ -156,7 +227,8 @@ def build_golden(
         ids = sorted({r.std["id18"] for r in members if r.std.get("id18")} | set(extra_ids or []))
         if ids:
             data["id_hash"] = id_hash(ids[0], salt)
-            data["id_masked"] = mask_identifier(ids[0])
+            data["id_masked"] = mask_id_number(ids[0])
+        publish_person_attributes(chosen, provenance)
     else:
         formers = sorted(
             {r.std["former_name_norm"] for r in members if r.std.get("former_name_norm")}

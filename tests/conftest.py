@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import os
 import socket
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from cryptography.fernet import Fernet
 
 from fixtures.generate import GenerateConfig, Summary, generate
 from graph import server
 from graph.server import ServerInfo
+
+# One state key for the session (subprocesses inherit it): no test writes a key into the
+# user's data directory; tests of the key file unset it.
+os.environ.setdefault("CREDGRAPH_STATE_KEY", Fernet.generate_key().decode())
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE = REPO / "fixtures" / "sample"

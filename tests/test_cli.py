@@ -48,7 +48,7 @@ def test_generate_check_link_evaluate(tmp_path: Path) -> None:
         ],
     )
     assert res.exit_code == 0, res.output
-    assert "golden entities" in res.output and "new or changed records" in res.output
+    assert "golden entities" in res.output and "new records" in res.output
     again = runner.invoke(
         main,
         [

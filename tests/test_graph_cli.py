@@ -94,10 +94,12 @@ def test_start_status_query_stop_without_a_typed_password(own_server: tuple[Path
     # The graph does not exist yet: a clear error, then `load` creates it.
     missing = one_line_error(cli("graph", "query", "RETURN 1 AS one", "--data-dir", str(data)))
     assert "no graph 'credgraph'" in missing and "credgraph load RUN_DIR" in missing
+    from resolver.run_files import write_run
+
     run = data.parent / "run"
-    run.mkdir()
     golden = {"id": "E000000001", "type": "Enterprise", "attributes": {"name": "甲公司"}}
-    (run / "golden.jsonl").write_text(json.dumps(golden, ensure_ascii=False) + "\n", "utf-8")
+    line = json.dumps(golden, ensure_ascii=False) + "\n"
+    write_run(run, [("golden.jsonl", line.encode())], {"batch_id": "hand-made"})  # marked complete
     loaded = cli("load", str(run), "--data-dir", str(data))
     assert loaded.returncode == 0, loaded.stderr
     query = cli(

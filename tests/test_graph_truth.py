@@ -323,8 +323,9 @@ def test_checkpoint_belongs_to_its_target_graph(graph_uri: str, run: Path, tmp_p
 
 
 def test_control_characters_are_escaped_with_a_warning(graph_uri: str, tmp_path: Path) -> None:
+    from resolver.run_files import write_run
+
     run = tmp_path / "run"
-    run.mkdir()
     golden = [
         {
             "id": "E1",
@@ -334,9 +335,9 @@ def test_control_characters_are_escaped_with_a_warning(graph_uri: str, tmp_path:
         },
         {"id": "E2", "type": "Enterprise", "attributes": {"name": "正常"}, "members": []},
     ]
-    (run / "golden.jsonl").write_text(
-        "".join(json.dumps(g, ensure_ascii=False) + "\n" for g in golden), "utf-8"
-    )
+    text = "".join(json.dumps(g, ensure_ascii=False) + "\n" for g in golden)
+    # A complete (marked) run: `load` refuses an unmarked directory.
+    write_run(run, [("golden.jsonl", text.encode())], {"batch_id": "hand-made"})
     proc = subprocess.run(
         [sys.executable, "-m", "credgraph.cli", "load", str(run)],
         env={**os.environ, "CREDGRAPH_GRAPH_URI": graph_uri},

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import os
 import shutil
 import sqlite3
@@ -32,11 +33,15 @@ def _links(state_dir: Path) -> dict[str, dict[tuple[str, str], str]]:
 
 
 def _dump(state_dir: Path) -> list[tuple[object, ...]]:
-    """Everything in the state except wall-clock times."""
+    """Everything in the state except wall-clock times (sealed ID fields opened: their
+    ciphertexts differ on every write)."""
+    with State(state_dir) as st:
+        sealer = st.sealer
     db = sqlite3.connect(state_dir / "state.db")
+    db.create_function("unseal", 1, lambda text: json.dumps(sealer.unseal(text)))
     rows: list[tuple[object, ...]] = []
     for table, cols in (
-        ("records", "dept, record_id, kind, hash, raw, std, entity_id, withdrawn"),
+        ("records", "dept, record_id, kind, hash, unseal(raw), unseal(std), entity_id, withdrawn"),
         ("keys", "key, dept, record_id"),
         ("entities", "id, kind, status, redirect_to, golden"),
         ("history", "entity_id, event, batch_id, detail"),

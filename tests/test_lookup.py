@@ -62,7 +62,7 @@ def sample(graph_server: ServerInfo, tmp_path_factory: pytest.TempPathFactory) -
     finally:
         store.close()
     with State(state) as st:
-        salt = st.meta("salt")
+        salt = st.salt
     assert salt
     with (run / "links.csv").open(encoding="utf-8", newline="") as fh:
         links = list(csv.DictReader(fh))

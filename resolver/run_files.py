@@ -1,0 +1,165 @@
+"""A run directory written atomically, with a completion marker.
+
+Every file of a run is first written into a private staging directory inside the run
+directory, then renamed into place; ``run.json`` (the marker: batch, content digest, and
+per-file size, row count and SHA-256) is written last, by rename too. A directory without
+a marker, or whose files do not match it, is an incomplete run: `credgraph load` refuses
+it. Directories are created owner-only (0700), files 0600: a run holds personal data.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+MARKER = "run.json"
+STAGING_PREFIX = ".staging-"
+DIR_MODE = 0o700
+FILE_MODE = 0o600
+
+
+class IncompleteRunError(RuntimeError):
+    """A run directory without a valid completion marker."""
+
+
+def private_dir(path: Path) -> Path:
+    """Create ``path`` (and missing parents) owner-only; tighten an existing one we own."""
+    path.mkdir(parents=True, exist_ok=True, mode=DIR_MODE)
+    if path.stat().st_uid == os.getuid():
+        path.chmod(DIR_MODE)
+    return path
+
+
+def write_private(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically (temporary name, fsync, rename), mode 0600."""
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+@dataclass(frozen=True, slots=True)
+class FileEntry:
+    name: str
+    bytes: int
+    rows: int
+    sha256: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"bytes": self.bytes, "rows": self.rows, "sha256": self.sha256}
+
+
+def describe(path: Path) -> FileEntry:
+    """Size, rows (data lines: a CSV's header is not a row) and SHA-256 of a run file."""
+    digest = hashlib.sha256()
+    size = lines = 0
+    with path.open("rb") as fh:
+        while chunk := fh.read(1 << 20):
+            digest.update(chunk)
+            size += len(chunk)
+            lines += chunk.count(b"\n")
+    rows = lines - 1 if path.suffix == ".csv" and lines else lines
+    return FileEntry(path.name, size, rows, digest.hexdigest())
+
+
+def begin(out_dir: Path) -> Path:
+    """Start (re)writing a run: drop the old marker first, so that a directory being
+    rewritten never looks complete, and return a fresh private staging directory."""
+    private_dir(out_dir)
+    (out_dir / MARKER).unlink(missing_ok=True)
+    for old in out_dir.glob(STAGING_PREFIX + "*"):
+        shutil.rmtree(old, ignore_errors=True)
+    staging = out_dir / f"{STAGING_PREFIX}{os.getpid()}"
+    staging.mkdir(mode=DIR_MODE)
+    return staging
+
+
+def seal(staging: Path, info: dict[str, Any]) -> dict[str, Any]:
+    """Fsync and describe every staged file; the marker's content (not yet written)."""
+    files: dict[str, Any] = {}
+    for path in sorted(p for p in staging.iterdir() if p.is_file()):
+        path.chmod(FILE_MODE)
+        with path.open("rb") as fh:
+            os.fsync(fh.fileno())
+        files[path.name] = describe(path).as_dict()
+    return {**info, "complete": True, "files": files}
+
+
+def publish(staging: Path, out_dir: Path, marker: dict[str, Any]) -> None:
+    """Rename the staged files into the run directory, then write the marker (last)."""
+    for name in marker["files"]:
+        os.replace(staging / name, out_dir / name)
+    shutil.rmtree(staging, ignore_errors=True)
+    _fsync_dir(out_dir)
+    write_private(out_dir / MARKER, (json.dumps(marker, indent=2) + "\n").encode())
+    _fsync_dir(out_dir)
+
+
+def write_run(out_dir: Path, files: Iterable[tuple[str, bytes]], info: dict[str, Any]) -> None:
+    """Write a whole run from file contents (e.g. kept in the state) atomically."""
+    staging = begin(out_dir)
+    for name, data in files:
+        fd = os.open(staging / name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+    publish(staging, out_dir, seal(staging, info))
+
+
+def verify(run_dir: Path) -> dict[str, Any]:
+    """The marker of a complete run; IncompleteRunError naming what is missing or changed."""
+    marker_path = run_dir / MARKER
+    if not marker_path.exists():
+        raise IncompleteRunError(
+            f"{run_dir} is not a complete run (no {MARKER}: the run was interrupted or is "
+            "still being written); run `credgraph link` again to write it"
+        )
+    try:
+        marker = json.loads(marker_path.read_text("utf-8"))
+        files = marker["files"]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise IncompleteRunError(f"{marker_path}: unreadable completion marker ({exc})") from exc
+    for name, want in files.items():
+        path = run_dir / name
+        if not path.is_file():
+            raise IncompleteRunError(f"{run_dir}: {name} listed in {MARKER} is missing")
+        got = describe(path)
+        if got.sha256 != want["sha256"] or got.rows != want["rows"]:
+            raise IncompleteRunError(
+                f"{run_dir}: {name} does not match {MARKER} ({got.rows:,} rows, "
+                f"{MARKER} says {want['rows']:,}; checksum "
+                f"{'differs' if got.sha256 != want['sha256'] else 'matches'})"
+            )
+    return dict(marker)
+
+
+def batch_digest(manifest_path: Path, source_paths: Iterable[Path]) -> str:
+    """SHA-256 over the manifest and every file it names (in manifest order): a batch's
+    identity is its id *and* this digest."""
+    digest = hashlib.sha256()
+    for path in (manifest_path, *source_paths):
+        digest.update(f"{path.name}\x1f".encode())
+        with path.open("rb") as fh:
+            while chunk := fh.read(1 << 20):
+                digest.update(chunk)
+        digest.update(b"\x1e")
+    return digest.hexdigest()
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -1,0 +1,131 @@
+"""Personal ID numbers at rest: encrypted in the state, keyed hashes where matching needs them.
+
+The state key is a Fernet key (AES-128-CBC + HMAC-SHA256, from the `cryptography` package)
+taken from ``CREDGRAPH_STATE_KEY`` or, failing that, from ``state.key`` beside the state,
+created owner-only (0600) on first use. A copy of ``state.db`` alone (a backup, a file
+shared by mistake) then holds no ID number in clear: the ID fields of every stored record
+are Fernet tokens, the key table holds keyed hashes of ID numbers (the look-up of a mention
+by its ID number still works: same number, same hash), and the hash salt is derived from
+the key (HMAC-SHA256), so it is stored nowhere (a state made before sealing keeps its old
+salt, stored encrypted). One-shot runs (``--no-state``) take their salt from the default
+state's key, so that a published ``id_hash`` can never be recomputed from a public salt.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from cryptography.fernet import Fernet, InvalidToken
+
+KEY_ENV = "CREDGRAPH_STATE_KEY"
+KEY_FILE = "state.key"
+#: Record fields (raw or standardised) that hold a personal ID number.
+SECRET_FIELDS = frozenset({"id_number", "legal_rep_id", "holder_id_number", "id18"})
+SEALED_PREFIX = "fernet:"
+
+
+class StateKeyError(RuntimeError):
+    """A state key that is missing, malformed or does not open this state."""
+
+
+def derive_salt(key: bytes) -> str:
+    """The ID-hash salt of a key: secret as long as the key is, and never stored."""
+    raw = base64.urlsafe_b64decode(key)
+    return hmac.new(raw, b"credgraph id-hash salt v1", hashlib.sha256).hexdigest()
+
+
+def key_id(key: bytes) -> str:
+    """A short fingerprint telling whether a key is the one a state was sealed with."""
+    raw = base64.urlsafe_b64decode(key)
+    return hmac.new(raw, b"credgraph key id v1", hashlib.sha256).hexdigest()[:16]
+
+
+def installation_salt() -> str:
+    """The salt of one-shot runs: that of the default state's key."""
+    from resolver.state import default_state_dir
+
+    return derive_salt(load_key(default_state_dir()))
+
+
+def load_key(state_dir: Path) -> bytes:
+    """The state key: ``CREDGRAPH_STATE_KEY``, else ``state.key`` (created 0600 if absent)."""
+    env = os.environ.get(KEY_ENV)
+    if env:
+        key = env.strip().encode()
+    else:
+        from resolver.run_files import private_dir
+
+        path = private_dir(state_dir) / KEY_FILE
+        if not path.exists():
+            try:
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            except FileExistsError:
+                pass  # another process created it a moment ago
+            else:
+                with os.fdopen(fd, "wb") as fh:
+                    fh.write(Fernet.generate_key() + b"\n")
+        if path.stat().st_mode & 0o077:
+            raise StateKeyError(
+                f"{path}: the state key is readable by other users; chmod 600 {path}"
+            )
+        key = path.read_bytes().strip()
+    try:
+        Fernet(key)
+    except ValueError as exc:
+        src = KEY_ENV if env else str(state_dir / KEY_FILE)
+        raise StateKeyError(f"{src}: not a state key (32 url-safe base64-encoded bytes)") from exc
+    return key
+
+
+class Sealer:
+    """Encrypts ID fields of records, and hashes ID numbers with the installation's salt."""
+
+    def __init__(self, key: bytes) -> None:
+        self.fernet = Fernet(key)
+        self.salt: str = ""
+
+    def encrypt(self, text: str) -> str:
+        return SEALED_PREFIX + self.fernet.encrypt(text.encode()).decode()
+
+    def decrypt(self, token: str, what: str) -> str:
+        if not token.startswith(SEALED_PREFIX):
+            return token
+        try:
+            return self.fernet.decrypt(token[len(SEALED_PREFIX) :].encode()).decode()
+        except InvalidToken as exc:
+            raise StateKeyError(f"{what}: the state key does not open this state") from exc
+
+    def seal(self, values: dict[str, Any]) -> str:
+        """JSON of a record's values with every ID field encrypted."""
+        return json.dumps(
+            {
+                k: self.encrypt(v) if k in SECRET_FIELDS and isinstance(v, str) and v else v
+                for k, v in values.items()
+            },
+            ensure_ascii=False,
+        )
+
+    def unseal(self, text: str) -> dict[str, Any]:
+        values: dict[str, Any] = json.loads(text)
+        for k in SECRET_FIELDS.intersection(values):
+            v = values[k]
+            if isinstance(v, str) and v.startswith(SEALED_PREFIX):
+                values[k] = self.decrypt(v, f"record field {k}")
+        return values
+
+    def key_token(self, key: str) -> str:
+        """A key-table entry: an ID-number key (``I|…``) becomes a keyed hash of the number."""
+        if key.startswith("I|"):
+            return "I|" + self.keyed_hash(key[2:])
+        return key
+
+    def keyed_hash(self, text: str) -> str:
+        return hashlib.blake2b(
+            text.encode(), key=self.salt.encode()[:64], digest_size=16
+        ).hexdigest()
