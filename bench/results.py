@@ -9,6 +9,7 @@ import re
 import resource
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -76,20 +77,31 @@ def run_tree_measured(cmd: list[str], interval: float = 1.0) -> Run:
             return 0
 
     start = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    ps = psutil.Process(proc.pid)
-    peak = 0
-    while proc.poll() is None:
-        try:
-            procs = [ps, *ps.children(recursive=True)]
-        except psutil.NoSuchProcess:
-            break
-        peak = max(peak, sum(size(p) for p in procs))
-        time.sleep(interval)
-    out = proc.stdout.read() if proc.stdout else ""
-    if proc.wait() != 0:
+    # The child's output goes to a file, not a pipe: a pipe read only at the end blocks a
+    # child that prints more than the pipe holds (64 KiB).
+    with tempfile.TemporaryFile(mode="w+", encoding="utf-8") as out_file:
+        proc = subprocess.Popen(cmd, stdout=out_file, stderr=subprocess.DEVNULL, text=True)
+        ps = psutil.Process(proc.pid)
+        peak = 0
+        while proc.poll() is None:
+            try:
+                procs = [ps, *ps.children(recursive=True)]
+            except psutil.NoSuchProcess:
+                break
+            peak = max(peak, sum(size(p) for p in procs))
+            time.sleep(interval)
+        proc.wait()
+        out_file.seek(0)
+        out = out_file.read()
+    if proc.returncode != 0:
         raise subprocess.CalledProcessError(proc.returncode, cmd, out)
     return Run(time.perf_counter() - start, peak / 2**20, out)
+
+
+def _load() -> str:
+    """The machine's load averages: how much else shared the cores during the run."""
+    one, five, fifteen = os.getloadavg()
+    return f"{one:.1f} / {five:.1f} / {fifteen:.1f} on {os.cpu_count()} cores"
 
 
 GEN_1M = Path(__file__).resolve().parent / "out" / "gen1m"
@@ -121,6 +133,7 @@ def record(title: str, command: str, lines: list[str]) -> None:
             "",
             f"- date: {stamp}",
             f"- machine: {machine()}",
+            f"- load average when recorded (1 / 5 / 15 min): {_load()}",
             f"- command: `{command}`",
             *lines,
         ]
