@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -111,14 +110,7 @@ def generate(
     default=None,
     help="Worker processes (default: all cores).",
 )
-@click.option(
-    "--row-reader",
-    is_flag=True,
-    help="Read every file row by row (by default clean CSV files are checked column by column).",
-)
-def check(
-    batch_dir: Path, out: Path, features: bool, workers: int | None, row_reader: bool
-) -> None:
+def check(batch_dir: Path, out: Path, features: bool, workers: int | None) -> None:
     """Ingest and standardise a batch; write rejects and the per-department quality report."""
     from resolver.check import run_check
     from resolver.manifest import ManifestError, load_manifest
@@ -146,12 +138,7 @@ def check(
 
         try:
             result = run_check(
-                batch_dir,
-                out,
-                features=features,
-                progress=progress,
-                workers=workers,
-                columnar=not row_reader,
+                batch_dir, out, features=features, progress=progress, workers=workers
             )
         except (ManifestError, FileProblem) as exc:
             raise click.ClickException(str(exc)) from exc
@@ -166,13 +153,6 @@ def check(
         f"{s['lines']:,} lines in the files, each one a header, a blank line or part of a row read; "
         f"balanced: {'yes' if s['balanced'] else 'NO'}"
     )
-    if result.row_path or result.columnar_files:
-        why = Counter(result.row_path.values())
-        click.echo(
-            f"CSV files checked column by column: {result.columnar_files}; by the row reader: "
-            f"{len(result.row_path)}"
-            + (f" ({', '.join(f'{r}: {n}' for r, n in why.most_common())})" if why else "")
-        )
     if not s["balanced"]:
         for d in result.report["departments"]:
             for f in d["files"]:

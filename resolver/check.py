@@ -13,9 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from resolver.columnar import NotColumnar, check_file
 from resolver.csvsafe import safe_writer
-from resolver.ingest import DeptKeys, FileStats, Reject, SourceIngest, ingest_file
+from resolver.ingest import FileStats, Reject, ingest
 from resolver.manifest import Manifest, SourceSpec, load_manifest
 from resolver.quality import QualityReport, write_quality
 from resolver.workers import worker_pool
@@ -29,10 +28,6 @@ class CheckResult:
     rejects_csv: Path
     quality_json: Path
     quality_html: Path
-    #: CSV files the columnar path could not take, with why: the row reader read them.
-    row_path: dict[str, str]
-    #: CSV files read column by column.
-    columnar_files: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,41 +35,22 @@ class _DeptResult:
     quality: QualityReport
     rejects: list[Reject]
     stats: list[FileStats]
-    row_path: dict[str, str]  # file -> why the row reader read it (CSV files only)
 
 
-def _check_sources(
-    manifest: Manifest, sources: list[SourceSpec], features: bool, columnar: bool = True
-) -> _DeptResult:
-    """Check one department's files: clean CSV files column by column, the others (and
-    any CSV file the columnar path cannot take) row by row, sharing the record keys."""
+def _check_sources(manifest: Manifest, sources: list[SourceSpec], features: bool) -> _DeptResult:
     quality = QualityReport(manifest)
     rejects: list[Reject] = []
     done: list[FileStats] = []
-    row_path: dict[str, str] = {}
-    keys: dict[tuple[str, str], DeptKeys] = {}
-    stats_by_file: dict[tuple[str, str], FileStats] = {}
-    for spec in sources:
-        stats = FileStats(spec.dept, spec.file, spec.kind, spec.encoding)
-        stats_by_file[(spec.dept, spec.file)] = stats
-        dept_keys = keys.setdefault((spec.dept, spec.kind), DeptKeys())
-        ing = SourceIngest(manifest, spec, dept_keys, stats, features)
-        if columnar and spec.format not in (".xlsx", ".jsonl"):
-            try:
-                check_file(ing, stats_by_file, quality, rejects)
-            except NotColumnar as why:
-                row_path[spec.file] = str(why)
-            else:
-                quality.add_file(stats)
-                done.append(stats)
-                continue
-        for owner, event in ingest_file(ing, stats_by_file):
-            quality.add(owner, event)
-            if isinstance(event, Reject):
-                rejects.append(event)
+
+    def finished(stats: FileStats) -> None:
         quality.add_file(stats)  # a file without any row still has its figures and warnings
         done.append(stats)
-    return _DeptResult(quality, rejects, done, row_path)
+
+    for stats, event in ingest(manifest, features=features, sources=sources, on_file=finished):
+        quality.add(stats, event)
+        if isinstance(event, Reject):
+            rejects.append(event)
+    return _DeptResult(quality, rejects, done)
 
 
 def run_check(
@@ -83,7 +59,6 @@ def run_check(
     features: bool = True,
     progress: Callable[[FileStats], None] | None = None,
     workers: int | None = None,
-    columnar: bool = True,
 ) -> CheckResult:
     """Ingest every row of the batch; write ``rejects.csv``, ``quality.json`` and ``quality.html``."""
     manifest = load_manifest(batch_dir)
@@ -97,15 +72,13 @@ def run_check(
     results: list[_DeptResult] = []
     if workers == 1:
         for group in groups:
-            results.append(_check_sources(manifest, group, features, columnar))
+            results.append(_check_sources(manifest, group, features))
             for st in results[-1].stats:
                 if progress:
                     progress(st)
     else:
         with worker_pool(workers) as pool:
-            futures = [
-                pool.submit(_check_sources, manifest, group, features, columnar) for group in groups
-            ]
+            futures = [pool.submit(_check_sources, manifest, group, features) for group in groups]
             for fut in as_completed(futures):
                 results.append(fut.result())
                 for st in results[-1].stats:
@@ -126,7 +99,4 @@ def run_check(
             w.writerow([rej.dept, rej.file, rej.line, rej.record_id, rej.reason, rej.message])
     report = quality.to_dict()
     jpath, hpath = write_quality(report, out_dir)
-    row_path = {f: why for r in results for f, why in r.row_path.items()}
-    csv_files = sum(1 for s in manifest.sources if s.format not in (".xlsx", ".jsonl"))
-    columnar_files = csv_files - len(row_path) if columnar else 0
-    return CheckResult(report, rejects_path, jpath, hpath, row_path, columnar_files)
+    return CheckResult(report, rejects_path, jpath, hpath)

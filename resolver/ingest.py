@@ -279,24 +279,14 @@ def ingest(
         stats = FileStats(spec.dept, spec.file, spec.kind, spec.encoding)
         stats_by_file[(spec.dept, spec.file)] = stats
         dept_keys = keys.setdefault((spec.dept, spec.kind), DeptKeys())
-        yield from ingest_file(
-            SourceIngest(manifest, spec, dept_keys, stats, features), stats_by_file
-        )
+        ing = SourceIngest(manifest, spec, dept_keys, stats, features)
+        for event in ing.rows():
+            if isinstance(event, Reject) and event.reason == "superseded":
+                owner = stats_by_file[(event.dept, event.file)]
+                owner.accepted -= 1
+                owner.reject("superseded")
+                yield owner, event
+                continue
+            yield stats, event
         if on_file is not None:
             on_file(stats)
-
-
-def ingest_file(
-    ing: SourceIngest, stats_by_file: dict[tuple[str, str], FileStats]
-) -> Iterator[tuple[FileStats, Event]]:
-    """The events of one file, row by row; a ``superseded`` reject moves its row from
-    accepted to rejected in the file that holds it (``stats_by_file``)."""
-    stats = ing.stats
-    for event in ing.rows():
-        if isinstance(event, Reject) and event.reason == "superseded":
-            owner = stats_by_file[(event.dept, event.file)]
-            owner.accepted -= 1
-            owner.reject("superseded")
-            yield owner, event
-            continue
-        yield stats, event

@@ -94,45 +94,6 @@ class QualityReport:
         if notes:
             self.notes.setdefault(key, Counter()).update(notes)
 
-    def add_accepted(
-        self, stats: FileStats, pattern: FillPattern, count: int, notes: tuple[str, ...]
-    ) -> None:
-        """``count`` accepted records of one fill pattern at once (the columnar path);
-        flag examples come separately through :meth:`add_example`."""
-        key = (stats.dept, stats.file)
-        self.files[key] = stats
-        per_field = self.fields.setdefault(key, {})
-        filled, flags = pattern
-        for fld in filled:
-            fstats = per_field.get(fld)
-            if fstats is None:
-                fstats = per_field[fld] = _FieldStats()
-            fstats.filled += count
-        if flags:
-            self.flagged_rows[key] += count
-            seen: set[str] = set()
-            for fld, code in flags:
-                fs = per_field.get(fld)
-                if fs is None:
-                    fs = per_field[fld] = _FieldStats()
-                fs.flags[code] += count
-                if fld not in seen:
-                    fs.flagged += count
-                    seen.add(fld)
-        if notes:
-            self.notes.setdefault(key, Counter()).update(
-                {n: k * count for n, k in Counter(notes).items()}
-            )
-
-    def add_example(self, stats: FileStats, fld: str, message: str) -> None:
-        """One flag message of an accepted record, in row order (kept while examples are few)."""
-        per_field = self.fields.setdefault((stats.dept, stats.file), {})
-        fs = per_field.get(fld)
-        if fs is None:
-            fs = per_field[fld] = _FieldStats()
-        if len(fs.examples) < EXAMPLES:
-            fs.examples.append(message)
-
     def _take_out(self, key: tuple[str, str], undo: FillPattern) -> None:
         """Take a superseded record out of the field figures (it is no longer accepted)."""
         per_field = self.fields.get(key, {})

@@ -237,7 +237,6 @@ class CsvReader(SourceReader):
         codec = self.choice.encoding
         self._src = _Lines(_text_lines(self._fh, codec))
         self._ahead: list[RawRow] = []  # lines above the header, rejected
-        self.header_line = 0  # the header's line number (0: none found)
         try:
             self._read_header()
         except BaseException:
@@ -292,7 +291,6 @@ class CsvReader(SourceReader):
                 "check the file's encoding",
             )
         header_line, self.header = found[at]
-        self.header_line = header_line
         self.header_lines = 1
         for n, text, _bad in consumed:
             if n >= header_line:

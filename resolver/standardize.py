@@ -50,15 +50,6 @@ class Standardised:
     flags: list[Flag] = field(default_factory=list)
 
 
-#: A flag before it has a line: (field, code, value, detail, personal).
-FlagArgs = tuple[str, str, str, str, bool]
-#: What a field's value adds to the quality figures: its flags and its mapping notes.
-ValueEffect = tuple[tuple[FlagArgs, ...], tuple[str, ...]]
-#: Values whose effect is remembered per process (a bound on memory, ~200 bytes each).
-EFFECTS_CAP = 1_000_000
-_EFFECTS: dict[tuple[Any, ...], ValueEffect] = {}
-
-
 def mask_identifier(value: str) -> str:
     """Personal identifiers are never shown in clear: ``4406**********123X``."""
     if len(value) <= 8:
@@ -93,8 +84,6 @@ class Standardiser:
         self.as_of = as_of
         self.features = features
         self.handlers = self._bind_handlers(set(columns.values()))
-        self.handler_of = dict(self.handlers)
-        self._capturing: list[FlagArgs] | None = None
         self.money_hint = {
             canon: "万元" for col, canon in columns.items() if "万元" in col or col.endswith("万")
         }
@@ -109,38 +98,10 @@ class Standardiser:
         detail: str = "",
         personal: bool = False,
     ) -> None:
-        if self._capturing is not None:
-            self._capturing.append((fld, code, value, detail, personal))
-        out.flags.append(self.make_flag((fld, code, value, detail, personal), line))
-
-    def make_flag(self, args: FlagArgs, line: int) -> Flag:
-        """The flag of a value at a line (the message names the department's column)."""
-        fld, code, value, detail, personal = args
         shown = mask_identifier(value) if personal else value
-        return Flag(fld, code, f"{code}: line {line}, {self.col.get(fld, fld)}={shown!r}{detail}")
-
-    def value_effect(self, fld: str, value: str) -> ValueEffect:
-        """What one field's value adds to the quality figures, whatever the rest of the
-        record holds: its flags (without a line) and its mapping notes. Remembered per
-        process: an identifier or a date met in one department is met again in others."""
-        key = (fld, value, self.as_of, self.money_hint.get(fld), self.kind == "person")
-        effect = _EFFECTS.get(key)
-        if effect is None:
-            effect = self._value_effect(fld, value)
-            if len(_EFFECTS) < EFFECTS_CAP:
-                _EFFECTS[key] = effect
-        return effect
-
-    def _value_effect(self, fld: str, value: str) -> ValueEffect:
-        handle = self.handler_of[fld]
-        scratch = Standardised()
-        captured: list[FlagArgs] = []
-        self._capturing = captured
-        try:
-            handle(scratch, fld, value, 0)
-        finally:
-            self._capturing = None
-        return tuple(captured), tuple(scratch.std.get("_mapping_notes", ()))
+        out.flags.append(
+            Flag(fld, code, f"{code}: line {line}, {self.col.get(fld, fld)}={shown!r}{detail}")
+        )
 
     # -- identifiers --------------------------------------------------------------------------
     def _enterprise_id(self, out: Standardised, fld: str, value: str, line: int) -> None:
