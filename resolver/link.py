@@ -27,6 +27,7 @@ import numpy as np
 from resolver import run_files
 from resolver.clustering import ConstrainedUnionFind
 from resolver.compare import (
+    DISAGREEMENT_LEVELS,
     ENTERPRISE_FEATURES,
     ENTERPRISE_LEVELS,
     EXACT_VALUES,
@@ -41,6 +42,7 @@ from resolver.compare import (
     name_term,
     name_terms,
     neighbourhood_pairs,
+    training_eligibility,
 )
 from resolver.csvsafe import safe_writer
 from resolver.fellegi_sunter import FSModel, Levels, train
@@ -266,8 +268,15 @@ def train_model(
         exact_u,
         tf,
         lambda mdl: name_frequency_adjustment(levels, log_freq, mdl),
+        training_eligibility(kind, ers, candidates, len(names)),
+        DISAGREEMENT_LEVELS[kind],
     )
-    return model, {"sure_match_pairs": len(label), "random_pairs": len(randoms), "prior": prior}
+    return model, {
+        "sure_match_pairs": len(label),
+        "random_pairs": len(randoms),
+        "prior": prior,
+        "em_iterations": model.iterations,
+    }
 
 
 def score_pairs(
