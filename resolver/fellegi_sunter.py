@@ -158,13 +158,19 @@ def _shrunk(counts: NDArray[np.float64], level: int, default: float) -> float:
     return float((counts[level] + SHRINK_PAIRS * default) / (counts.sum() + SHRINK_PAIRS))
 
 
+#: The least m of a level: no comparison outcome is taken as impossible for a match (a
+#: changed phone, a moved office), so one disagreement costs at most log2(M_FLOOR / u) —
+#: converged EM otherwise drives rarely seen levels to m ≈ 0 and weights of −14 bits.
+M_FLOOR = 0.01
+
+
 def _m(counts: NDArray[np.float64], fixed: dict[int, float] | None) -> list[float]:
-    """Normalised m from level counts; ``fixed`` levels keep their value, the others share
-    the rest in proportion to their counts."""
-    if not fixed:
-        return list(counts / counts.sum())
+    """Normalised m from level counts, each level at least M_FLOOR; ``fixed`` levels keep
+    their value, the others share the rest in proportion to their counts."""
+    fixed = fixed or {}
     free = [k for k in range(len(counts)) if k not in fixed]
-    rest = counts[free] / counts[free].sum() * (1.0 - sum(fixed.values()))
+    share = np.maximum(counts[free] / counts[free].sum(), M_FLOOR)
+    rest = share / share.sum() * (1.0 - sum(fixed.values()))
     out = [fixed.get(k, 0.0) for k in range(len(counts))]
     for k, v in zip(free, rest, strict=True):
         out[k] = float(v)
