@@ -12,11 +12,14 @@ many records of each, how blocks fill up):
   components over all pairs of such records). Together with random-pair ``u`` this is the
   classical model; a bigger batch lowers the prior and raises the weight of agreeing on a
   rare value alike.
-- ``m`` from pairs linked by a valid strong identifier (sure matches, compared on everything
-  but the identifier), pooled with one expectation step over the blocked candidate pairs in
-  which each feature's levels are counted with the match probability that the *other*
-  features give. The second part reaches the departments that carry no identifier (a
-  utility's short account names never occur among identifier-linked pairs).
+- ``m`` by expectation-maximisation to convergence with ``u`` and the prior fixed (as
+  Splink trains): sure-match counts (pairs linked by a valid strong identifier, compared on
+  everything but the identifier) plus the candidate pairs weighted by their match
+  probability under the whole current model. A feature's ``m`` is not trained from pairs
+  blocked only on that feature; the disagreement levels of strong identifiers (birth date)
+  come from the sure matches alone, shrunk towards a default; every other level keeps at
+  least ``M_FLOOR``. The expectation part reaches the departments that carry no identifier
+  (a utility's short account names never occur among identifier-linked pairs).
 
 Parameters are JSON, never pickled.
 """
