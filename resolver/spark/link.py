@@ -29,6 +29,7 @@ import pickle
 import random
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import AbstractContextManager, nullcontext
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -60,6 +61,7 @@ from resolver.link import (
     train_model,
 )
 from resolver.manifest import Manifest
+from resolver.spark.costs import Meter, metered_batches, metered_cogroup, metered_group
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -217,9 +219,16 @@ class SparkEngine:
     """The Spark execution backend (see the module docstring); ``spark`` is a running session
     (:func:`resolver.spark.session.spark_session`)."""
 
-    def __init__(self, spark: SparkSession, train_pairs: int = TRAIN_PAIRS) -> None:
+    def __init__(
+        self, spark: SparkSession, train_pairs: int = TRAIN_PAIRS, meter: Meter | None = None
+    ) -> None:
         self.spark = spark
         self.train_pairs = train_pairs
+        self.meter = meter
+        self._acc = meter.acc if meter else None
+
+    def _step(self, name: str) -> AbstractContextManager[None]:
+        return self.meter.step(name) if self.meter else nullcontext()
 
     def ingest(self, manifest: Manifest, progress: Progress | None) -> Ingested:
         """Ingest and standardise each department's files as one Spark task (the local
@@ -230,7 +239,8 @@ class SparkEngine:
         if progress:
             progress(f"ingesting {len(manifest.sources)} files on Spark", 0, 0)
         rdd = self.spark.sparkContext.parallelize(groups, max(1, len(groups)))
-        results: list[IngestResult] = rdd.map(lambda g: _ingest_group(manifest, g)).collect()
+        with self._step("ingest"):
+            results: list[IngestResult] = rdd.map(lambda g: _ingest_group(manifest, g)).collect()
         records: dict[tuple[str, str, str], Record] = {}
         rejects = []
         files = []
@@ -272,52 +282,79 @@ class SparkEngine:
         comp_refusals: Counter[str] = Counter()
         merges = contradicted = 0
         if n >= 2:
-            rec = self._records(records, ers, uf, det_root).persist(StorageLevel.MEMORY_AND_DISK)
-            candidates = self._candidates(rec, cfg, det_root, cannot_link or [], stats)
-            stats["candidate_pairs"] = n_cand = candidates.count()
+            with self._step(f"{kind}:records"):
+                rec = self._records(records, ers, uf, det_root).persist(
+                    StorageLevel.MEMORY_AND_DISK
+                )
+            with self._step(f"{kind}:blocking"):
+                candidates = self._candidates(rec, kind, cfg, det_root, cannot_link or [], stats)
+                stats["candidate_pairs"] = n_cand = candidates.count()
             if progress:
                 progress(f"{kind}: {n_cand:,} candidate pairs", 0, 0)
             if n_cand:
                 if model is None:
-                    sample = candidates.select("a", "b")
-                    if n_cand > self.train_pairs:
-                        sample = sample.sample(fraction=self.train_pairs / n_cand, seed=cfg.seed)
-                    pairs = sorted((r["a"], r["b"]) for r in sample.collect())
-                    levels = _compare(kind, [ers[a] for a, _ in pairs], [ers[b] for _, b in pairs])
-                    model, stats["training"] = train_model(
-                        kind, ers, det_root, levels, pairs, cfg, rng
-                    )
-                    stats["training"]["candidate_sample"] = len(pairs)
-                payload = rec.select("idx", "payload")
-                scored = (
-                    candidates.join(payload.toDF("a", "pa"), "a")
-                    .join(payload.toDF("b", "pb"), "b")
-                    .mapInPandas(_scoring_task(kind, model), SCORED_SCHEMA)
-                    .persist(StorageLevel.MEMORY_AND_DISK)
-                )
-                edges = scored.where(F.col("p") >= cfg.match_threshold).select(
-                    F.col("ra").alias("src"), F.col("rb").alias("dst")
-                )
-                if edges.limit(1).count():
-                    comp = connected_components(edges).persist(StorageLevel.MEMORY_AND_DISK)
-                    members = rec.select("idx", "root", "ru", "ri", "rb").join(
-                        comp.toDF("root", "component"), "root"
-                    )
-                    inner = (
-                        scored.where(
-                            (F.col("p") >= cfg.match_threshold) | (F.col("p") < cfg.contradiction)
+                    with self._step(f"{kind}:training"):
+                        sample = candidates.select("a", "b")
+                        if n_cand > self.train_pairs:
+                            sample = sample.sample(
+                                fraction=self.train_pairs / n_cand, seed=cfg.seed
+                            )
+                        pairs = sorted((r["a"], r["b"]) for r in sample.collect())
+                        levels = _compare(
+                            kind, [ers[a] for a, _ in pairs], [ers[b] for _, b in pairs]
                         )
-                        .join(comp.toDF("ra", "ca"), "ra")
-                        .join(comp.toDF("rb", "cb"), "rb")
-                        .where(F.col("ca") == F.col("cb"))
-                        .select(F.col("ca").alias("component"), "a", "b", "p")
+                        model, stats["training"] = train_model(
+                            kind, ers, det_root, levels, pairs, cfg, rng
+                        )
+                        stats["training"]["candidate_sample"] = len(pairs)
+                payload = rec.select("idx", "payload")
+                with self._step(f"{kind}:scoring"):
+                    scored = (
+                        candidates.join(payload.toDF("a", "pa"), "a")
+                        .join(payload.toDF("b", "pb"), "b")
+                        .mapInPandas(
+                            metered_batches(
+                                self._acc, f"{kind}:scoring", _scoring_task(kind, model)
+                            ),
+                            SCORED_SCHEMA,
+                        )
+                        .persist(StorageLevel.MEMORY_AND_DISK)
                     )
-                    clustered = (
-                        members.groupBy("component")
-                        .cogroup(inner.groupBy("component"))
-                        .applyInPandas(_cluster_task(cfg, cannot_link or []), CLUSTER_SCHEMA)
+                    edges = scored.where(F.col("p") >= cfg.match_threshold).select(
+                        F.col("ra").alias("src"), F.col("rb").alias("dst")
                     )
-                    for row in clustered.collect():
+                    has_edges = edges.limit(1).count()
+                if has_edges:
+                    with self._step(f"{kind}:components"):
+                        comp = connected_components(edges).persist(StorageLevel.MEMORY_AND_DISK)
+                    with self._step(f"{kind}:clustering"):
+                        members = rec.select("idx", "root", "ru", "ri", "rb").join(
+                            comp.toDF("root", "component"), "root"
+                        )
+                        inner = (
+                            scored.where(
+                                (F.col("p") >= cfg.match_threshold)
+                                | (F.col("p") < cfg.contradiction)
+                            )
+                            .join(comp.toDF("ra", "ca"), "ra")
+                            .join(comp.toDF("rb", "cb"), "rb")
+                            .where(F.col("ca") == F.col("cb"))
+                            .select(F.col("ca").alias("component"), "a", "b", "p")
+                        )
+                        clustered = (
+                            members.groupBy("component")
+                            .cogroup(inner.groupBy("component"))
+                            .applyInPandas(
+                                metered_cogroup(
+                                    self._acc,
+                                    f"{kind}:clustering",
+                                    _cluster_task(cfg, cannot_link or []),
+                                ),
+                                CLUSTER_SCHEMA,
+                            )
+                            .collect()
+                        )
+                    for row in clustered:
                         i = row["idx"]
                         label[i] = row["label"]
                         attach[det_root[i]] = max(attach[det_root[i]], row["attach"])
@@ -326,7 +363,8 @@ class SparkEngine:
                         if row["refusals"]:
                             comp_refusals.update(json.loads(row["refusals"]))
                     comp.unpersist()
-                review = self._review(kind, records, scored, cfg, label, model)
+                with self._step(f"{kind}:review"):
+                    review = self._review(kind, records, scored, cfg, label, model)
                 scored.unpersist()
             rec.unpersist()
         clusters: dict[int, list[int]] = {}
@@ -374,6 +412,7 @@ class SparkEngine:
     def _candidates(
         self,
         rec: DataFrame,
+        kind: str,
         cfg: LinkConfig,
         det_root: list[int],
         cannot_link: list[tuple[int, int]],
@@ -385,7 +424,10 @@ class SparkEngine:
 
         keys = (
             rec.select("idx", "payload")
-            .mapInPandas(_blocking_task, "bkey string, idx long")
+            .mapInPandas(
+                metered_batches(self._acc, f"{kind}:blocking", _blocking_task),
+                "bkey string, idx long",
+            )
             .persist(StorageLevel.MEMORY_AND_DISK)
         )
         sizes = keys.groupBy("bkey").agg(F.count("*").alias("size")).where(F.col("size") >= 2)
@@ -399,7 +441,10 @@ class SparkEngine:
                 keys.join(large, "bkey")
                 .join(rec.select("idx", "payload"), "idx")
                 .groupBy("bkey")
-                .applyInPandas(_window_task(cfg.window), "a long, b long")
+                .applyInPandas(
+                    metered_group(self._acc, f"{kind}:windows", _window_task(cfg.window)),
+                    "a long, b long",
+                )
             )
             pairs = pairs.unionByName(windowed)
         ident = rec.select("idx", "root", "cu", "ci", "cb")
