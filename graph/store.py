@@ -237,6 +237,8 @@ class Neo4jStore:
                 return rows
         except neo4j.exceptions.Neo4jError as exc:
             raise GraphStoreError(f"{exc.code}: {exc.message} (query: {query[:200]})") from exc
+        except neo4j.exceptions.DriverError as exc:  # no server, no leader, routing failed
+            raise GraphStoreError(f"Neo4j driver: {exc} (query: {query[:200]})") from exc
 
     def run(self, query: str, params: dict[str, Any] | None = None) -> list[Row]:
         return self._work(query, params, write=True)
@@ -383,6 +385,8 @@ class AsyncNeo4jStore:
                 return rows
         except neo4j.exceptions.Neo4jError as exc:
             raise GraphStoreError(f"{exc.code}: {exc.message} (query: {query[:200]})") from exc
+        except neo4j.exceptions.DriverError as exc:  # no server, no leader, routing failed
+            raise GraphStoreError(f"Neo4j driver: {exc} (query: {query[:200]})") from exc
 
     async def close(self) -> None:
         await self.driver.close()
