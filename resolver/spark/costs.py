@@ -50,7 +50,7 @@ class _TallyParam(AccumulatorParam[Tally]):
         return value1
 
 
-def _partition() -> int:
+def task_partition() -> int:
     from pyspark import TaskContext
 
     ctx = TaskContext.get()
@@ -84,7 +84,7 @@ def metered_batches(
             yield out
             t = time.perf_counter()
         busy += time.perf_counter() - t
-        acc.add({(step, _partition()): [rows_in, sum(counted), busy, 1]})
+        acc.add({(step, task_partition()): [rows_in, sum(counted), busy, 1]})
 
     return run
 
@@ -99,7 +99,7 @@ def metered_group(
     def run(pdf: pd.DataFrame) -> pd.DataFrame:
         t = time.perf_counter()
         out = fn(pdf)
-        acc.add({(step, _partition()): [len(pdf), len(out), time.perf_counter() - t, 1]})
+        acc.add({(step, task_partition()): [len(pdf), len(out), time.perf_counter() - t, 1]})
         return out
 
     return run
@@ -119,7 +119,7 @@ def metered_cogroup(
         t = time.perf_counter()
         out = fn(left, right)
         secs = time.perf_counter() - t
-        acc.add({(step, _partition()): [len(left) + len(right), len(out), secs, 1]})
+        acc.add({(step, task_partition()): [len(left) + len(right), len(out), secs, 1]})
         return out
 
     return run
@@ -184,9 +184,21 @@ class Meter:
                         "shuffle_write_bytes": 0,
                         "shuffle_write_records": 0,
                         "spill_bytes": 0,
+                        "deserialize_seconds": 0.0,
+                        "slowest_stages": [],
                     },
                 )
                 g["stages"] += 1
+                run = [(t.get("taskMetrics") or {}).get("executorRunTime", 0) / 1000 for t in tasks]
+                g["slowest_stages"].append(
+                    {
+                        "stage": sid,
+                        "name": str(stage.get("name", ""))[:60],
+                        "tasks": len(tasks),
+                        "task_seconds_sum": round(sum(run), 3),
+                        "task_seconds_max": round(max(run), 3),
+                    }
+                )
                 for task in tasks:
                     m = task.get("taskMetrics") or {}
                     sr = m.get("shuffleReadMetrics") or {}
@@ -202,6 +214,7 @@ class Meter:
                     g["shuffle_write_bytes"] += sw.get("bytesWritten", 0)
                     g["shuffle_write_records"] += sw.get("recordsWritten", 0)
                     g["spill_bytes"] += m.get("diskBytesSpilled", 0)
+                    g["deserialize_seconds"] += m.get("executorDeserializeTime", 0) / 1000
         for g in out.values():
             secs = g.pop("task_seconds")
             g["task_seconds_sum"] = round(sum(secs), 3)
@@ -209,6 +222,10 @@ class Meter:
             g["task_seconds_median"] = round(statistics.median(secs), 3)
             g["cpu_seconds"] = round(g["cpu_seconds"], 3)
             g["gc_seconds"] = round(g["gc_seconds"], 3)
+            g["deserialize_seconds"] = round(g["deserialize_seconds"], 3)
+            g["slowest_stages"] = sorted(
+                g["slowest_stages"], key=lambda x: -float(x["task_seconds_sum"])
+            )[:3]
         return out
 
     def python_work(self) -> dict[str, dict[str, Any]]:

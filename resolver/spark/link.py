@@ -27,6 +27,7 @@ from __future__ import annotations
 import json
 import pickle
 import random
+import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager, nullcontext
@@ -170,45 +171,90 @@ def _scoring_task(
     return run
 
 
+#: One clustered record: idx, label, attach, merges, contradicted, refusals (JSON or "").
+ClusterRow = tuple[int, int, float, int, int, str]
+
+
+def _cluster_component(
+    recs: list[tuple[int, int, str | None, str | None, str | None]],
+    pairs: list[tuple[int, int, float]],
+    cfg: LinkConfig,
+    cannot_link: list[tuple[int, int]],
+) -> list[ClusterRow]:
+    """The local constrained merging over the records ``(idx, root, uscc, id18, branch)``
+    and the pairs ``(a, b, p)`` of one connected component."""
+    recs = sorted(recs)
+    idxs = [r[0] for r in recs]
+    local = {g: k for k, g in enumerate(idxs)}
+    uf = ConstrainedUnionFind(len(idxs))
+    for k, (_, _, u, i, b) in enumerate(recs):
+        uf.set_identity(k, u, i, None if b is None else b == "1")
+    # the deterministic components as the driver found them (identity sets are unions)
+    for k, (_, root, _, _, _) in enumerate(recs):
+        uf.union(local[root], k, via="deterministic", force=True)
+    uf.forbidden.update((local[x], local[y]) for x, y in cannot_link if x in local and y in local)
+    det_root = [uf.find(k) for k in range(len(idxs))]
+    pairs = sorted(pairs)
+    candidates = [(local[a], local[b]) for a, b, _ in pairs]
+    probs = np.array([p for _, _, p in pairs], dtype=np.float64)
+    merged = merge_candidates(uf, det_root, candidates, probs, cfg)
+    refusals = Counter(r.reason for r in uf.refusals)
+    first = (merged.merges, merged.contradicted, json.dumps(refusals))
+    return [
+        (
+            idx,
+            idxs[uf.find(k)],
+            merged.attach[det_root[k]],
+            *((first[0], first[1], first[2]) if k == 0 else (0, 0, "")),
+        )
+        for k, idx in enumerate(idxs)
+    ]
+
+
 def _cluster_task(
     cfg: LinkConfig, cannot_link: list[tuple[int, int]]
 ) -> Callable[[pd.DataFrame, pd.DataFrame], pd.DataFrame]:
-    """The local constrained merging over the records and pairs of one connected component."""
+    """The constrained merging of every connected component in one hash bucket of
+    components. The bucket's frames become plain lists once and are split by component in
+    Python: one pandas call per component (tens of thousands of small calls, each building
+    frames from Arrow) cost ten times the clustering itself."""
 
     def run(recs: pd.DataFrame, pairs: pd.DataFrame) -> pd.DataFrame:
         import pandas as pd
 
-        recs = recs.sort_values("idx")
-        idxs: list[int] = recs["idx"].tolist()
-        local = {g: k for k, g in enumerate(idxs)}
-        uf = ConstrainedUnionFind(len(idxs))
-        for k, (u, i, b) in enumerate(
-            zip(recs["ru"].tolist(), recs["ri"].tolist(), recs["rb"].tolist(), strict=True)
+        by_comp: dict[int, list[tuple[int, int, str | None, str | None, str | None]]] = {}
+        for c, *rec in zip(
+            recs["component"].tolist(),
+            recs["idx"].tolist(),
+            recs["root"].tolist(),
+            recs["ru"].tolist(),
+            recs["ri"].tolist(),
+            recs["rb"].tolist(),
+            strict=True,
         ):
-            uf.set_identity(k, u, i, None if b is None else b == "1")
-        # the deterministic components as the driver found them (identity sets are unions)
-        for k, root in enumerate(recs["root"].tolist()):
-            uf.union(local[root], k, via="deterministic", force=True)
-        uf.forbidden.update(
-            (local[x], local[y]) for x, y in cannot_link if x in local and y in local
-        )
-        det_root = [uf.find(k) for k in range(len(idxs))]
-        pairs = pairs.sort_values(["a", "b"])
-        candidates = [
-            (local[a], local[b])
-            for a, b in zip(pairs["a"].tolist(), pairs["b"].tolist(), strict=True)
-        ]
-        merged = merge_candidates(uf, det_root, candidates, pairs["p"].to_numpy(), cfg)
-        refusals = Counter(r.reason for r in uf.refusals)
-        n = len(idxs)
-        return pd.DataFrame(
+            by_comp.setdefault(c, []).append(tuple(rec))
+        pairs_of: dict[int, list[tuple[int, int, float]]] = {}
+        for c, a, b, p in zip(
+            pairs["component"].tolist(),
+            pairs["a"].tolist(),
+            pairs["b"].tolist(),
+            pairs["p"].tolist(),
+            strict=True,
+        ):
+            pairs_of.setdefault(c, []).append((a, b, p))
+        out: list[ClusterRow] = []
+        for c in sorted(by_comp):
+            out.extend(_cluster_component(by_comp[c], pairs_of.get(c, []), cfg, cannot_link))
+        cols = ["idx", "label", "attach", "merges", "contradicted", "refusals"]
+        frame = pd.DataFrame(out, columns=cols)
+        return frame.astype(
             {
-                "idx": idxs,
-                "label": [idxs[uf.find(k)] for k in range(n)],
-                "attach": [merged.attach[det_root[k]] for k in range(n)],
-                "merges": [merged.merges] + [0] * (n - 1),
-                "contradicted": [merged.contradicted] + [0] * (n - 1),
-                "refusals": [json.dumps(refusals)] + [""] * (n - 1),
+                "idx": "int64",
+                "label": "int64",
+                "attach": "float64",
+                "merges": "int64",
+                "contradicted": "int64",
+                "refusals": "object",
             }
         )
 
@@ -239,8 +285,29 @@ class SparkEngine:
         if progress:
             progress(f"ingesting {len(manifest.sources)} files on Spark", 0, 0)
         rdd = self.spark.sparkContext.parallelize(groups, max(1, len(groups)))
+        acc = self._acc
+
+        def ingest_group(group: Any) -> IngestResult:
+            t = time.perf_counter()
+            result = _ingest_group(manifest, group)
+            if acc is not None:
+                from resolver.spark.costs import task_partition
+
+                took = time.perf_counter() - t
+                acc.add(
+                    {
+                        ("ingest", task_partition()): [
+                            sum(s.read for s in result[2]),
+                            len(result[0]),
+                            took,
+                            1,
+                        ]
+                    }
+                )
+            return result
+
         with self._step("ingest"):
-            results: list[IngestResult] = rdd.map(lambda g: _ingest_group(manifest, g)).collect()
+            results: list[IngestResult] = rdd.map(ingest_group).collect()
         records: dict[tuple[str, str, str], Record] = {}
         rejects = []
         files = []
@@ -288,7 +355,7 @@ class SparkEngine:
                 )
             with self._step(f"{kind}:blocking"):
                 candidates = self._candidates(rec, kind, cfg, det_root, cannot_link or [], stats)
-                stats["candidate_pairs"] = n_cand = candidates.count()
+                n_cand = stats["candidate_pairs"]
             if progress:
                 progress(f"{kind}: {n_cand:,} candidate pairs", 0, 0)
             if n_cand:
@@ -341,9 +408,12 @@ class SparkEngine:
                             .where(F.col("ca") == F.col("cb"))
                             .select(F.col("ca").alias("component"), "a", "b", "p")
                         )
+                        buckets = int(self.spark.conf.get("spark.sql.shuffle.partitions") or 8)
+                        bucket = F.pmod(F.hash("component"), F.lit(buckets))
                         clustered = (
-                            members.groupBy("component")
-                            .cogroup(inner.groupBy("component"))
+                            members.withColumn("bucket", bucket)
+                            .groupBy("bucket")
+                            .cogroup(inner.withColumn("bucket", bucket).groupBy("bucket"))
                             .applyInPandas(
                                 metered_cogroup(
                                     self._acc,
@@ -430,7 +500,12 @@ class SparkEngine:
             )
             .persist(StorageLevel.MEMORY_AND_DISK)
         )
-        sizes = keys.groupBy("bkey").agg(F.count("*").alias("size")).where(F.col("size") >= 2)
+        sizes = (
+            keys.groupBy("bkey")
+            .agg(F.count("*").alias("size"))
+            .where(F.col("size") >= 2)
+            .persist(StorageLevel.MEMORY_AND_DISK)  # read twice: small and oversized blocks
+        )
         small = keys.join(sizes.where(F.col("size") <= cfg.max_block).select("bkey"), "bkey")
         in_blocks = small.toDF("bkey", "a").join(small.toDF("bkey", "b"), "bkey")
         pairs = in_blocks.where(F.col("a") < F.col("b")).select("a", "b")
@@ -470,8 +545,9 @@ class SparkEngine:
                 "left_anti",
             )
         out = pairs.select("a", "b", "ra", "rb").persist(StorageLevel.MEMORY_AND_DISK)
-        out.count()
+        stats["candidate_pairs"] = out.count()
         keys.unpersist()
+        sizes.unpersist()
         return out
 
     def _review(
