@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import os
 import random
 import threading
 from collections import Counter
@@ -206,3 +207,28 @@ def test_concurrent_writers_never_overlap_on_a_node() -> None:
         nodes_a = {("E", r[0]) for r in a} | {("P", r[1]) for r in a}
         nodes_b = {("E", r[0]) for r in b} | {("P", r[1]) for r in b}
         assert not nodes_a & nodes_b
+
+
+@pytest.mark.skipif(
+    not os.environ.get("CREDGRAPH_TEST_NEO4J_URI"), reason="no Neo4j 5 server configured"
+)
+def test_partitioned_writers_against_real_neo4j() -> None:  # pragma: no cover - needs Neo4j
+    """Three writers MERGE relationships between the same nodes in both directions: every
+    relationship arrives, none twice, no deadlock surfaces."""
+    uri = os.environ["CREDGRAPH_TEST_NEO4J_URI"]
+    store = Neo4jStore(parse_uri(uri + ("&" if "?" in uri else "?") + "writers=3"))
+    nodes = [f"T{i}" for i in range(200)]
+    store.run("MATCH (n:ScaleTest) DETACH DELETE n")
+    store.run("UNWIND $uids AS u MERGE (:ScaleTest {uid: u})", {"uids": nodes})
+    rng = random.Random(5)
+    rows = sorted({(rng.choice(nodes), rng.choice(nodes)) for _ in range(3000)})
+    query = (
+        "UNWIND $rows AS r MATCH (a:ScaleTest {uid: r[0]}) MATCH (b:ScaleTest {uid: r[1]}) "
+        "MERGE (a)-[:SCALE_TEST]->(b) RETURN sum(r[2]) AS n"
+    )
+    sent = [[a, b, 1] for a, b in rows]
+    assert store.write_rels_partitioned(query, sent, "ScaleTest", "ScaleTest", 100) == len(rows)
+    got = store.read("MATCH (:ScaleTest)-[r:SCALE_TEST]->(:ScaleTest) RETURN count(r) AS n")
+    assert got == [{"n": len(rows)}]
+    store.run("MATCH (n:ScaleTest) DETACH DELETE n")
+    store.close()
