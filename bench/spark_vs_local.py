@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -116,7 +115,6 @@ def main() -> None:
         f"{reports['local']['ingest']['read']:,} rows read, {records:,} accepted",
         f"- Spark: master `{args.master}`, {args.shuffle_partitions} shuffle partitions "
         "(driver and executors share one JVM in local mode)",
-        f"- load: 1-minute load average {os.getloadavg()[0]:.1f} at the end of the runs",
         "",
         "| engine | wall s | peak memory MiB (process tree, PSS) | stage timings s |",
         "|---|---:|---:|---|",
@@ -135,8 +133,9 @@ def main() -> None:
             f"candidate pairs {cand[1]:,} vs {cand[0]:,}"
         )
     lines += ["", *_cost_lines(json.loads((root / "spark-costs.json").read_text("utf-8")))]
+    size = "~100k" if (args.enterprises, args.persons) == (6800, 10000) else f"~{records // 1000}k"
     record(
-        "Spark vs local engine (link, ~100k records)",
+        f"Spark vs local engine (link, {size} records)",
         f"python -m bench.spark_vs_local --enterprises {args.enterprises} "
         f"--persons {args.persons} --master '{args.master}'",
         lines,
