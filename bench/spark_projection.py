@@ -99,9 +99,21 @@ def main() -> None:
         )
     else:
         out.append(
-            f"- no crossover on this machine: Spark local[2] costs {ps * 1e6:.1f} s per 1M rows "
-            f"more than its fixed {fs:.0f} s, the local engine {pl * 1e6:.1f} s"
+            f"- no crossover on this machine: Spark local[2] takes {ps * 1e6:.1f} s per 1M rows "
+            f"on top of its fixed {fs:.0f} s, the local engine {pl * 1e6:.1f} s per 1M rows"
         )
+    serial = ps - fits["task_s"][1] / 2
+    out.append(
+        f"- Spark wall per 1M rows not explained by executor tasks on 2 cores (driver-side, "
+        f"serial): {serial * 1e6:.1f} s"
+    )
+    for cores in (8, 32):
+        per = fits["task_s"][1] / cores
+        if pl > per:
+            out.append(
+                f"- with the driver-side parts distributed too, Spark on {cores} cores would "
+                f"overtake the local engine at {(fs - fl) / (pl - per):,.0f} rows"
+            )
     task_per_row = fits["task_s"][1]
     shuffle_per_row = fits["shuffle"][1]
     out += [
