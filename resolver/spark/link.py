@@ -216,8 +216,8 @@ def _cluster_task(
 ) -> Callable[[pd.DataFrame, pd.DataFrame], pd.DataFrame]:
     """The constrained merging of every connected component in one hash bucket of
     components. The bucket's frames become plain lists once and are split by component in
-    Python: one pandas call per component (tens of thousands of small calls, each building
-    frames from Arrow) cost ten times the clustering itself."""
+    Python: one pandas call per component (thousands of small calls, each building frames
+    from Arrow) cost thirty times the clustering itself (docs/scale.md)."""
 
     def run(recs: pd.DataFrame, pairs: pd.DataFrame) -> pd.DataFrame:
         import pandas as pd
@@ -242,9 +242,11 @@ def _cluster_task(
             strict=True,
         ):
             pairs_of.setdefault(c, []).append((a, b, p))
+        here = {r[0] for recs_c in by_comp.values() for r in recs_c}
+        forbidden = [(x, y) for x, y in cannot_link if x in here and y in here]
         out: list[ClusterRow] = []
         for c in sorted(by_comp):
-            out.extend(_cluster_component(by_comp[c], pairs_of.get(c, []), cfg, cannot_link))
+            out.extend(_cluster_component(by_comp[c], pairs_of.get(c, []), cfg, forbidden))
         cols = ["idx", "label", "attach", "merges", "contradicted", "refusals"]
         frame = pd.DataFrame(out, columns=cols)
         return frame.astype(
