@@ -44,7 +44,7 @@ from resolver.compare import (
 )
 from resolver.csvsafe import safe_writer
 from resolver.fellegi_sunter import FSModel, Levels, train
-from resolver.ingest import FileStats, Record, Reject, ingest
+from resolver.ingest import FileStats, Record, RecordKey, Reject, ingest
 from resolver.manifest import Manifest, SourceSpec, load_manifest
 from resolver.mentions import SubjectIndex, resolve_without_identifier
 from resolver.sealing import installation_salt
@@ -684,7 +684,7 @@ def run_link(
     staging = run_files.begin(out_dir)
     resolver = Resolver()
     goldens: list[Golden] = []
-    gid_of: dict[tuple[str, str], str] = {}
+    gid_of: dict[RecordKey, str] = {}
     for kind, res in results.items():
         for members_idx in res.clusters:
             members = [res.records[i] for i in members_idx]
@@ -792,7 +792,13 @@ def _resolve_mentions(
         )
 
     def src(rec: Record) -> dict[str, Any]:
-        return {"dept": rec.dept, "record_id": rec.record_id, "file": rec.file, "line": rec.line}
+        return {
+            "dept": rec.dept,
+            "kind": rec.kind,
+            "record_id": rec.record_id,
+            "file": rec.file,
+            "line": rec.line,
+        }
 
     # People seen with an ID number at an enterprise: name-only rows there are the same.
     for rec in (
@@ -977,7 +983,7 @@ def _write_outputs(
     out: Path,
     manifest: Manifest,
     results: dict[str, KindResult],
-    gid_of: dict[tuple[str, str], str],
+    gid_of: dict[RecordKey, str],
     goldens: list[Golden],
     edges: list[dict[str, Any]],
     events: list[dict[str, Any]],
