@@ -73,6 +73,7 @@ class Resolution:
     label: str | None
     redirects: tuple[str, ...] = ()  # the IDs followed, first the one asked for
     candidates: tuple[Candidate, ...] = ()
+    total: int | None = None  # how many entities match in all, when more than listed
 
 
 @dataclass(frozen=True, slots=True)
@@ -392,12 +393,18 @@ def _name_steps(key: str, text: str, limit: int) -> Steps[Resolution]:
 
     fragment = basic_normalise(text) or text
     hits: list[tuple[int, int, str, str, str | None]] = []
+    total = 0
     for order, lab in enumerate(("Enterprise", "Person")):
         rows = yield (
             queries.SEARCH_ENTITY_NAMES.format(label=label(lab)),
             {"text": fragment, "limit": limit},
         )
         hits += [(int(r["rank"]), order, r["uid"], lab, r["name"]) for r in rows]
+        if len(rows) < limit:
+            total += len(rows)
+        else:  # capped: count them all
+            counted = yield queries.COUNT_ENTITY_NAMES.format(label=label(lab)), {"text": fragment}
+            total += int(counted[0]["total"]) if counted else len(rows)
     hits.sort(key=lambda h: (h[0], h[1], len(h[4] or ""), h[2]))
     if not hits:
         raise NotFound(
@@ -410,7 +417,7 @@ def _name_steps(key: str, text: str, limit: int) -> Steps[Resolution]:
         return Resolution(key, "name", uid, lab)
     match = {0: "exact", 1: "prefix", 2: "name", 3: "former name"}
     cands = tuple(Candidate(uid, lab, name, match[r]) for r, _, uid, lab, name in hits[:limit])
-    return Resolution(key, "name", None, None, (), cands)
+    return Resolution(key, "name", None, None, (), cands, max(total, len(cands)))
 
 
 def key_needs_salt(key: str) -> bool:

@@ -104,6 +104,11 @@ SEARCH_ENTITY_NAMES = (
     "WHEN n.name CONTAINS $text THEN 2 ELSE 3 END AS rank "
     "ORDER BY rank, size(n.name), uid LIMIT $limit"
 )
+#: How many entities a name search matches in all (the list above is capped).
+COUNT_ENTITY_NAMES = (
+    "MATCH (n:{label}) WHERE n.merged_into IS NULL AND (n.name CONTAINS $text "
+    "OR any(f IN coalesce(n.former_names, []) WHERE f CONTAINS $text)) RETURN count(n) AS total"
+)
 #: IDs redirected (merged) into the given ones.
 MERGED_INTO = (
     "MATCH (o:{label}) WHERE o.merged_into IN $uids RETURN o.uid AS uid, o.merged_into AS target "

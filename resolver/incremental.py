@@ -249,6 +249,7 @@ def _apply_kind(
     for j in state.judgements():
         if j.a in index and j.b in index:
             (must if j.decision == "match" else cannot).append((index[j.a], index[j.b]))
+    pending = [j for j in state.judgements(pending=True) if j.decision == "match"]
     stored_model = state.model(kind)
     model = FSModel.from_json(stored_model) if stored_model else None
     if model is not None and not model.fits(*COMPARISONS[kind]):
@@ -277,9 +278,21 @@ def _apply_kind(
             gid = ids_here[0]
             for other in ids_here[1:]:
                 merged[other] = gid
-                cause = [f"{r.dept}:{r.record_id}" for r in members if r.key in touched_keys][:20]
-                history.append((gid, "merge", {"absorbed": other, "cause_records": cause}))
-                history.append((other, "merged_into", {"into": gid, "cause_records": cause}))
+                cause: dict[str, Any] = {
+                    "cause_records": [
+                        f"{r.dept}:{r.record_id}" for r in members if r.key in touched_keys
+                    ][:20]
+                }
+                # A steward's match judgement joining the two: named with who and when.
+                by_judgement = [
+                    f"{j.a[0]}:{j.a[2]} = {j.b[0]}:{j.b[2]} (by {j.by} at {j.at})"
+                    for j in pending
+                    if {old_id_of.get(j.a), old_id_of.get(j.b)} == {gid, other}
+                ]
+                if by_judgement:
+                    cause["judgements"] = by_judgement
+                history.append((gid, "merge", {"absorbed": other, **cause}))
+                history.append((other, "merged_into", {"into": gid, **cause}))
         elif (known := _mention_id(state, kind, members, cfg.salt, adopted)) is not None:
             # A person first known from mentions now has records: it keeps its ID.
             gid = known
@@ -505,6 +518,11 @@ def run_link_stateful(
             for key in withdrawn:
                 db.execute(f"UPDATE records SET withdrawn = 1 WHERE {KEY_MATCH}", key)
                 db.execute(f"DELETE FROM keys WHERE {KEY_MATCH}", key)
+                if (eid := withdrawn_entities.get(key)) is not None:
+                    # The entity's history names the record its department took back.
+                    state.add_history(
+                        eid, "withdraw", batch_id, {"record": f"{key[0]}:{key[2]}", "kind": key[1]}
+                    )
             for kind, ch in changes.items():
                 for gid in ch.new_ids:
                     db.execute(

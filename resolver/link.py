@@ -1125,6 +1125,11 @@ def _write_outputs(
         "links_rows": dict(links_rows),
         "entities": {k: r.stats for k, r in results.items()},
         "golden_entities": Counter(g.data["type"] for g in goldens),
+        # Persons known only from role and shareholding rows (no person record): golden
+        # persons too, new in this run.
+        "mention_only_persons": sum(
+            1 for g in goldens if g.data["type"] == "Person" and not g.data.get("members")
+        ),
         "edges": dict(edge_sources),
         "events": len(events),
         "mentions": {k: dict(v) for k, v in mention_stats.items()},

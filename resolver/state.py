@@ -565,12 +565,13 @@ class State:
         )
 
     # -- judgements and review ------------------------------------------------------------------
-    def judgements(self) -> list[Judgement]:
+    def judgements(self, pending: bool = False) -> list[Judgement]:
+        """Every judgement, or (``pending``) those no run has applied yet."""
         return [
             Judgement((a1, kind, a2), (b1, kind, b2), dec, by, at, reason or "")
             for kind, a1, a2, b1, b2, dec, by, at, reason in self.db.execute(
                 "SELECT kind, a_dept, a_record, b_dept, b_record, decision, decided_by, "
-                "decided_at, reason FROM judgements"
+                "decided_at, reason FROM judgements" + (" WHERE applied = 0" if pending else "")
             )
         ]
 
