@@ -358,6 +358,14 @@ def link(
         return
     if "state" in r:
         click.echo(state_summary_text(r["state"]))
+    elif no_state:
+        from resolver.manifest import load_manifest
+
+        if n_withdrawn := len(load_manifest(batch_dir, check_headers=False).withdrawn):
+            click.echo(
+                f"{n_withdrawn:,} withdrawals not applied: a run without a state has no "
+                "earlier records to take back (link with --state)"
+            )
     ing = r["ingest"]
     click.echo(
         f"ingest: {ing['read']:,} rows read, {ing['accepted']:,} accepted, {ing['rejected']:,} rejected "

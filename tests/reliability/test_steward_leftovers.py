@@ -89,6 +89,8 @@ def test_withdrawn_record_leaves_show_and_history_names_it(
     (only / "manifest.yaml").write_text(yaml.safe_dump(manifest), "utf-8")
     checked = _ok(cg("check", str(only), "--out", str(tmp_path / "c2")))
     assert "batch withdraw-1 delivers no files: it only withdraws 1 records" in checked
+    one_shot = _ok(cg("link", str(only), "--out", str(tmp_path / "r0"), "--no-state"))
+    assert "1 withdrawals not applied: a run without a state" in one_shot
     linked = _ok(cg("link", str(only), "--out", str(tmp_path / "r2"), "--state", state))
     assert "1 withdrawn" in linked
     _ok(cg("load", str(tmp_path / "r2"), *target))
