@@ -51,6 +51,20 @@ from credgraph.common import console, print_generate_summary
     help="Multiply every noise rate (0 = clean data).",
 )
 @click.option("--batch-id", default=None, help="batch_id written to the manifest.")
+@click.option(
+    "--batch-no",
+    type=click.IntRange(1, 9),
+    default=None,
+    help="Delivery number: batch N > 1 gives its records new IDs and its own noise "
+    "(default 1, or 2 with --follow-up-of).",
+)
+@click.option(
+    "--follow-up-of",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default=None,
+    help="An earlier generate OUT directory (same --seed and sizes): about 10% of the records "
+    "of entities it delivered come again under their old record_id, changed.",
+)
 @click.option("--force", is_flag=True, help="Write into OUT even if it is not empty.")
 def generate(
     out: Path,
@@ -60,6 +74,8 @@ def generate(
     seed: int,
     noise_factor: float,
     batch_id: str | None,
+    batch_no: int | None,
+    follow_up_of: Path | None,
     force: bool,
 ) -> None:
     """Generate a multi-department batch (Contract 1) with its ground truth."""
@@ -77,7 +93,15 @@ def generate(
         seed=seed,
         noise=NoiseRates().scaled(noise_factor),
         batch_id=batch_id,
+        batch_no=batch_no or (2 if follow_up_of is not None else 1),
+        follow_up_of=follow_up_of,
     )
+    if follow_up_of is not None and not (follow_up_of / "truth" / "entities.csv").is_file():
+        raise click.BadParameter(
+            f"{follow_up_of} holds no truth/entities.csv: give the OUT directory of an earlier "
+            "`credgraph generate`",
+            param_hint="--follow-up-of",
+        )
     start = time.perf_counter()
     with console.status("generating…") as status:
 
@@ -121,6 +145,13 @@ def check(batch_dir: Path, out: Path, features: bool, workers: int | None) -> No
         manifest = load_manifest(batch_dir)
     except ManifestError as exc:
         raise click.ClickException(str(exc)) from exc
+    if not manifest.sources:
+        click.echo(
+            f"batch {manifest.batch_id} delivers no files: it only withdraws "
+            f"{len(manifest.withdrawn):,} records, nothing to check "
+            "(`credgraph link --state` applies the withdrawals)"
+        )
+        return
     start = time.perf_counter()
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -168,6 +199,13 @@ def check(batch_dir: Path, out: Path, features: bool, workers: int | None) -> No
         click.echo(f"  {reason}: {n:,}")
     for w in s["warnings"]:
         click.echo(f"  warning: {w}")
+    if features:
+        click.echo(
+            f"features: computed and checked for {s['accepted']:,} accepted rows (normalised "
+            "names, 字号, pinyin, parsed addresses); they are not written by check: "
+            "`credgraph link` computes them again and writes what they decide (links.csv, "
+            "review.csv with the per-feature weights)"
+        )
     click.echo(f"rejects: {result.rejects_csv}\nreport: {result.quality_html}")
 
 
@@ -342,6 +380,14 @@ def link(
         return
     if "state" in r:
         click.echo(state_summary_text(r["state"]))
+    elif no_state:
+        from resolver.manifest import load_manifest
+
+        if n_withdrawn := len(load_manifest(batch_dir, check_headers=False).withdrawn):
+            click.echo(
+                f"{n_withdrawn:,} withdrawals not applied: a run without a state has no "
+                "earlier records to take back (link with --state)"
+            )
     ing = r["ingest"]
     click.echo(
         f"ingest: {ing['read']:,} rows read, {ing['accepted']:,} accepted, {ing['rejected']:,} rejected "
@@ -352,6 +398,11 @@ def link(
             f"{kind}: {st['records']:,} records -> {st['clusters']:,} golden entities "
             f"({st['probabilistic_merges']:,} probabilistic merges, {st['review_pairs']:,} pairs for review, "
             f"refused merges: {counts_text(st['refusals'])})"
+        )
+    if "mention_only_persons" in r:
+        click.echo(
+            f"persons known only from role and shareholding rows: {r['mention_only_persons']:,} "
+            "new golden persons (no person record)"
         )
     click.echo(
         f"edges: {counts_text(r['edges'])}; events: {r['events']:,}; conflicts: {r['conflicts']:,}"

@@ -255,11 +255,14 @@ def _read_sources(
             if not row["entity_id"]:
                 count.skipped["unresolved record"] += 1
                 continue
-            uid = clean.text(f"{row['dept']}|{row['record_id']}")
+            # (dept, kind, record_id) is a record's key (Contract 1): an enterprise and a
+            # person record of one department may share a record_id.
+            uid = clean.text(f"{row['dept']}|{row['kind']}|{row['record_id']}")
             props = clean.props(
                 {
                     "uid": uid,
                     "dept": row["dept"],
+                    "kind": row["kind"],
                     "record_id": row["record_id"],
                     "batch_id": row.get("batch_id") or run_batch,
                 }
@@ -304,7 +307,13 @@ def _read_edges(
             continue
         grouped[(e["type"], clean.text(e["from"]), clean.text(e["to"]))].append(e)
     for (rel, a, b), group in sorted(grouped.items()):
-        group.sort(key=lambda e: (e["source"]["dept"], e["source"]["record_id"]))
+        group.sort(
+            key=lambda e: (
+                e["source"]["dept"],
+                e["source"]["record_id"],
+                e["source"].get("kind", ""),
+            )
+        )
         merged: dict[str, Any] = {}
         for e in group:
             for k in EDGE_PROPERTIES:

@@ -46,7 +46,7 @@ from resolver.compare import (
 )
 from resolver.csvsafe import safe_writer
 from resolver.fellegi_sunter import FSModel, Levels, train
-from resolver.ingest import FileStats, Record, Reject, ingest
+from resolver.ingest import FileStats, Record, RecordKey, Reject, ingest
 from resolver.manifest import Manifest, SourceSpec, load_manifest
 from resolver.mentions import SubjectIndex, resolve_without_identifier
 from resolver.sealing import installation_salt
@@ -699,7 +699,7 @@ def run_link(
     staging = run_files.begin(out_dir)
     resolver = Resolver()
     goldens: list[Golden] = []
-    gid_of: dict[tuple[str, str], str] = {}
+    gid_of: dict[RecordKey, str] = {}
     for kind, res in results.items():
         for members_idx in res.clusters:
             members = [res.records[i] for i in members_idx]
@@ -807,7 +807,13 @@ def _resolve_mentions(
         )
 
     def src(rec: Record) -> dict[str, Any]:
-        return {"dept": rec.dept, "record_id": rec.record_id, "file": rec.file, "line": rec.line}
+        return {
+            "dept": rec.dept,
+            "kind": rec.kind,
+            "record_id": rec.record_id,
+            "file": rec.file,
+            "line": rec.line,
+        }
 
     # People seen with an ID number at an enterprise: name-only rows there are the same.
     for rec in (
@@ -992,7 +998,7 @@ def _write_outputs(
     out: Path,
     manifest: Manifest,
     results: dict[str, KindResult],
-    gid_of: dict[tuple[str, str], str],
+    gid_of: dict[RecordKey, str],
     goldens: list[Golden],
     edges: list[dict[str, Any]],
     events: list[dict[str, Any]],
@@ -1134,6 +1140,11 @@ def _write_outputs(
         "links_rows": dict(links_rows),
         "entities": {k: r.stats for k, r in results.items()},
         "golden_entities": Counter(g.data["type"] for g in goldens),
+        # Persons known only from role and shareholding rows (no person record): golden
+        # persons too, new in this run.
+        "mention_only_persons": sum(
+            1 for g in goldens if g.data["type"] == "Person" and not g.data.get("members")
+        ),
         "edges": dict(edge_sources),
         "events": len(events),
         "mentions": {k: dict(v) for k, v in mention_stats.items()},
