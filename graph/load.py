@@ -182,6 +182,7 @@ def entity_props(g: dict[str, Any], clean: _Cleaner | None = None) -> dict[str, 
     props.update(
         lifecycle=g.get("lifecycle", "active"),
         merged_into=g.get("merged_into"),
+        known_from=g.get("known_from"),
         id_hash=g.get("id_hash"),
         id_masked=g.get("id_masked"),
         members=len(g.get("members", [])),
