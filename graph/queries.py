@@ -19,6 +19,16 @@ MERGE_REL_ROWS = (
     "MERGE (a)-[x:{rel}]->(b) SET x = {props} RETURN sum(r[2]) AS n"
 )
 
+#: The same rows into labels that held no node when the load started (an initial load):
+#: every node and every relationship with such an end is new, so it is created without the
+#: look-up MERGE does (a resumed load finds those labels filled and MERGEs again).
+CREATE_NODE_ROWS = "UNWIND $rows AS r CREATE (n:{label} {props})"
+CREATE_REL_ROWS = (
+    "UNWIND $rows AS r MATCH (a:{from_label} {{uid: r[0]}}) MATCH (b:{to_label} {{uid: r[1]}}) "
+    "CREATE (a)-[x:{rel} {props}]->(b) RETURN sum(r[2]) AS n"
+)
+LABEL_HAS_NODES = "MATCH (n:{label}) RETURN 1 AS x LIMIT 1"
+
 
 def row_map(columns: list[str], offset: int, uid: bool = False) -> str:
     """``{name: r[i], …}`` for property names that are plain identifiers (checked: names
