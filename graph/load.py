@@ -35,7 +35,7 @@ from typing import Any
 
 from graph import queries
 from graph.dialect import ensure_schema, label
-from graph.store import GraphStore
+from graph.store import GraphStore, GraphStoreError
 from resolver.csvsafe import restore
 
 CHECKPOINT_PREFIX = ".graph-load-"
@@ -97,6 +97,7 @@ class RunGraph:
     resolved_sources: list[Row] = field(default_factory=list)  # stateful: {src, dst}
     golden_ids: list[str] = field(default_factory=list)
     escaped: int = 0  # values whose control characters were escaped
+    state: dict[str, Any] | None = None  # stateful: {id, batch_seq, batch_id} of the state
 
     @property
     def stateful(self) -> bool:
@@ -109,6 +110,29 @@ class Step:
     query: str
     rows: list[Any]
     rel: str | None = None  # counted relationship type (the query returns the rows written)
+
+
+class StaleRunError(GraphStoreError):
+    """The run is older than what the graph already holds from the same state."""
+
+
+def check_not_stale(store: GraphStore, run_dir: Path, position: dict[str, Any] | None) -> None:
+    """Refuse a run of a state whose later batch the graph already holds: loading it would
+    put the graph back to that older state, silently."""
+    if not position:
+        return
+    try:
+        rows = store.read(queries.LOADED_STATE, {"id": position["id"]})
+    except GraphStoreError as exc:
+        if "empty key" in str(exc):  # FalkorDB: the graph does not exist yet
+            return
+        raise
+    if rows and rows[0]["seq"] is not None and int(rows[0]["seq"]) > int(position["batch_seq"]):
+        raise StaleRunError(
+            f"{run_dir} is batch {position['batch_seq']} ({position.get('batch_id')}) of its "
+            f"resolution state, but the graph already holds batch {rows[0]['seq']} "
+            f"({rows[0]['batch']}); loading it would roll the graph back: load the newest run"
+        )
 
 
 @dataclass(slots=True)
@@ -227,6 +251,7 @@ def read_run(run_dir: Path) -> RunGraph:
         out.affected = [clean.text(u) for u in changes.get("entities", [])]
         for w in changes.get("withdrawn", []):
             out.withdrawn.setdefault(w["label"], []).append(clean.text(w["uid"]))
+        out.state = changes.get("state")
     for g, plain in _jsonl_plain(run_dir / "golden.jsonl"):
         props = entity_props(g, clean, plain)
         uid = props["uid"]
@@ -501,6 +526,7 @@ def load_run(
     summary = LoadSummary()
     graph = read_run(run_dir)
     summary.escaped = graph.escaped
+    check_not_stale(store, run_dir, graph.state)
     ckpt_path = checkpoint_path(run_dir, store)
     checkpoint: dict[str, Any] = (
         json.loads(ckpt_path.read_text("utf-8")) if ckpt_path.exists() else {}
@@ -556,6 +582,15 @@ def load_run(
             done_steps.setdefault(step.name, 0)
             save()
             summary.steps_done += 1
+    if graph.state:
+        store.run(
+            queries.SET_LOADED_STATE,
+            {
+                "id": graph.state["id"],
+                "seq": int(graph.state["batch_seq"]),
+                "batch": graph.state.get("batch_id"),
+            },
+        )
     ckpt_path.unlink(missing_ok=True)  # a complete load needs no checkpoint
     for (rel, a, b), rows in graph.rels.items():
         count = graph.counts[rel]

@@ -666,6 +666,7 @@ def run_link_stateful(
                     for k in withdrawn
                     if (kind := withdrawn_kinds.get(k, "")) in EVENT_LABELS
                 ],
+                graphsync.state_position(state, batch_id),
             )
             report = _write_outputs(
                 staging,
