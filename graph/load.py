@@ -33,6 +33,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import msgspec
+
 from graph import queries
 from graph.dialect import ensure_schema, label
 from graph.store import GraphStore, GraphStoreError
@@ -153,10 +155,15 @@ def _jsonl(path: Path) -> Iterator[dict[str, Any]]:
         yield obj
 
 
-def _jsonl_plain(path: Path) -> Iterator[tuple[dict[str, Any], bool]]:
+def _jsonl_plain(
+    path: Path, decode: Callable[[str], Any] | None = None
+) -> Iterator[tuple[Any, bool]]:
     """Objects of a JSON-lines file, each with ``plain``: True when its line cannot hold a
     control character once decoded (no ``\\u00…``, ``\\b``, ``\\f`` escape, no DEL), so its
-    strings need trimming only (see :class:`_Cleaner`)."""
+    strings need trimming only (see :class:`_Cleaner`). Decoded by msgspec (several times
+    faster than ``json``; ``decode`` a typed decoder), a line msgspec refuses (NaN) by
+    ``json``."""
+    decode = decode or _DECODE_ANY
     if path.exists():
         with path.open(encoding="utf-8") as fh:
             for line in fh:
@@ -167,7 +174,44 @@ def _jsonl_plain(path: Path) -> Iterator[tuple[dict[str, Any], bool]]:
                         and "\\f" not in line
                         and "\x7f" not in line
                     )
-                    yield json.loads(line), plain
+                    try:
+                        obj = decode(line)
+                    except msgspec.DecodeError:
+                        obj = json.loads(line)
+                        if decode is not _DECODE_ANY:
+                            obj = msgspec.convert(obj, _GoldenLine)
+                    yield obj, plain
+
+
+class _GoldenLine(msgspec.Struct):
+    """What the graph takes from a golden.jsonl line (members only counted)."""
+
+    id: str
+    type: str
+    attributes: dict[str, Any] = {}
+    lifecycle: str = "active"
+    merged_into: str | None = None
+    known_from: str | None = None
+    id_hash: str | None = None
+    id_masked: str | None = None
+    members: list[msgspec.Raw] = []
+
+    def fields(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "type": self.type,
+            "attributes": self.attributes,
+            "lifecycle": self.lifecycle,
+            "merged_into": self.merged_into,
+            "known_from": self.known_from,
+            "id_hash": self.id_hash,
+            "id_masked": self.id_masked,
+            "members": self.members,
+        }
+
+
+_DECODE_ANY = msgspec.json.Decoder().decode
+_DECODE_GOLDEN = msgspec.json.Decoder(_GoldenLine).decode
 
 
 def _fault(point: str) -> None:
@@ -252,7 +296,8 @@ def read_run(run_dir: Path) -> RunGraph:
         for w in changes.get("withdrawn", []):
             out.withdrawn.setdefault(w["label"], []).append(clean.text(w["uid"]))
         out.state = changes.get("state")
-    for g, plain in _jsonl_plain(run_dir / "golden.jsonl"):
+    for line, plain in _jsonl_plain(run_dir / "golden.jsonl", _DECODE_GOLDEN):
+        g = line.fields()
         props = entity_props(g, clean, plain)
         uid = props["uid"]
         lab = "Enterprise" if g["type"] == "Enterprise" else "Person"
