@@ -37,7 +37,7 @@ import msgspec
 
 from graph import queries
 from graph.dialect import ensure_schema, label
-from graph.store import GraphStore, GraphStoreError
+from graph.store import GraphStore, GraphStoreError, Neo4jStore
 from resolver.csvsafe import restore
 
 CHECKPOINT_PREFIX = ".graph-load-"
@@ -610,6 +610,19 @@ def load_run(
             start = done_steps.get(step.name, 0)
             if start >= len(step.rows) and step.name in done_steps:
                 summary.steps_skipped += 1
+                continue
+            if step.rel is not None and start == 0 and isinstance(store, Neo4jStore):
+                # partition-safe batches for concurrent writers (graph/rel_partition.py)
+                _, _, a, b = step.name.split(":")
+                written[step.name] += store.write_rels_partitioned(
+                    step.query, step.rows, a, b, batch_size
+                )
+                done_steps[step.name] = len(step.rows)
+                save()
+                summary.rows[step.name] += len(step.rows)
+                summary.steps_done += 1
+                if progress:
+                    progress(step.name, len(step.rows))
                 continue
             for i, chunk, text in _prepared(store, step.query, step.rows, start, batch_size):
                 if text is None:
