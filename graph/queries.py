@@ -19,6 +19,19 @@ MERGE_REL_ROWS = (
     "MERGE (a)-[x:{rel}]->(b) SET x = {props} RETURN sum(r[2]) AS n"
 )
 
+#: The same rows into labels that held no node when the load started (an initial load):
+#: every node and every relationship with such an end is new, so it is created without the
+#: look-up MERGE does (a resumed load finds those labels filled and MERGEs again).
+CREATE_NODE_ROWS = "UNWIND $rows AS r CREATE (n:{label} {props})"
+CREATE_REL_ROWS = (
+    "UNWIND $rows AS r MATCH (a:{from_label} {{uid: r[0]}}) MATCH (b:{to_label} {{uid: r[1]}}) "
+    "CREATE (a)-[x:{rel} {props}]->(b) RETURN sum(r[2]) AS n"
+)
+LABEL_HAS_NODES = "MATCH (n:{label}) RETURN 1 AS x LIMIT 1"
+#: The position of the resolution state whose runs the graph holds (one node per state).
+LOADED_STATE = "MATCH (m:LoadedState {uid: $id}) RETURN m.batch_seq AS seq, m.batch_id AS batch"
+SET_LOADED_STATE = "MERGE (m:LoadedState {uid: $id}) SET m.batch_seq = $seq, m.batch_id = $batch"
+
 
 def row_map(columns: list[str], offset: int, uid: bool = False) -> str:
     """``{name: r[i], …}`` for property names that are plain identifiers (checked: names

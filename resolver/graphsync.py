@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import uuid
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -265,13 +266,40 @@ def write_resolved(state: State, out_dir: Path, keys: set[Key] | None) -> int:
     return n
 
 
-def write_changes(out_dir: Path, entities: set[str], withdrawn: list[tuple[str, str]]) -> None:
-    """``changes.json``: affected entities and withdrawn records' nodes (label, uid)."""
+def state_position(state: State, applied_batch: str | None = None) -> dict[str, Any] | None:
+    """Which state a run comes from and how far along it is: ``{id, batch_seq, batch_id}``
+    (the graph keeps it, so an older run is refused rather than rolling the graph back).
+    ``applied_batch``: the batch being applied (inside its transaction) advances the count;
+    without it, the position of the last applied batch (None for a state that has none)."""
+    sid = state.meta("state_id")
+    if applied_batch is None:
+        seq = state.meta("batch_seq")
+        if sid is None or seq is None:
+            return None
+        return {"id": sid, "batch_seq": int(seq), "batch_id": state.meta("last_batch")}
+    if sid is None:
+        sid = uuid.uuid4().hex
+        state.set_meta("state_id", sid)
+    seq_n = int(state.meta("batch_seq") or 0) + 1
+    state.set_meta("batch_seq", str(seq_n))
+    state.set_meta("last_batch", applied_batch)
+    return {"id": sid, "batch_seq": seq_n, "batch_id": applied_batch}
+
+
+def write_changes(
+    out_dir: Path,
+    entities: set[str],
+    withdrawn: list[tuple[str, str]],
+    position: dict[str, Any] | None = None,
+) -> None:
+    """``changes.json``: affected entities, withdrawn records' nodes (label, uid) and
+    the state's position (:func:`state_position`)."""
     (out_dir / "changes.json").write_text(
         json.dumps(
             {
                 "entities": sorted(entities),
                 "withdrawn": [{"label": lab, "uid": uid} for lab, uid in sorted(set(withdrawn))],
+                **({"state": position} if position else {}),
             },
             ensure_ascii=False,
             indent=1,
@@ -311,4 +339,5 @@ def export_run(state_dir: Path, out_dir: Path) -> dict[str, int]:
             json.dumps({"snapshot_of": str(state_dir), **counts}, ensure_ascii=False) + "\n",
             "utf-8",
         )
+        write_changes(out_dir, set(), [], state_position(state))
     return counts

@@ -38,6 +38,7 @@ from resolver.link import (
     _resolve_mentions,
     _write_outputs,
     finish_report,
+    mention_enterprise_key,
     run_info,
 )
 from resolver.manifest import Manifest, load_manifest
@@ -84,12 +85,20 @@ class _Change:
 class StateResolver(Resolver):
     """Mention resolution against the in-memory affected clusters, then the stored state."""
 
-    def __init__(self, state: State, person_seq: list[int] | None = None) -> None:
+    def __init__(
+        self,
+        state: State,
+        person_seq: list[int] | None = None,
+        enterprise_seq: list[int] | None = None,
+    ) -> None:
         super().__init__()
         self.state = state
         self.person_seq = person_seq if person_seq is not None else [0]
+        self.enterprise_seq = enterprise_seq if enterprise_seq is not None else [0]
         #: Persons first known from a mention in this batch: ID hash -> golden ID.
         self.new_mention_persons: dict[str, str] = {}
+        #: Enterprises first known from a mention in this batch: key hash -> golden ID.
+        self.new_mention_enterprises: dict[str, str] = {}
         #: Records the batch re-delivers or withdraws; IDs it retires or merges away.
         self.superseded: set[RecordKey] = set()
         self.gone: set[str] = set()
@@ -152,6 +161,22 @@ class StateResolver(Resolver):
         self.new_mention_persons[h] = gid
         return gid, True
 
+    def mention_enterprise(self, key: str, salt: str) -> tuple[str, bool]:
+        """A registry ID (``E…`` from the state's sequence) for an enterprise known only from
+        mentions; the same mention key always gets the same ID (registry ``mention_persons``,
+        keyed by the salted hash of ``enterprise`` + key)."""
+        reg_key = f"enterprise\x1f{key}"
+        h = id_hash(reg_key, salt)
+        if h in self.new_mention_enterprises:
+            return self.new_mention_enterprises[h], True
+        found = self._registered(reg_key, salt)
+        if found is not None:
+            return found, False
+        self.enterprise_seq[0] += 1
+        gid = f"E{self.enterprise_seq[0]:09d}"
+        self.new_mention_enterprises[h] = gid
+        return gid, True
+
     def _by_key(self, key: str) -> str | None:
         # Records this batch delivers again or withdraws count with their new content (in
         # memory), never with what the state still holds for them.
@@ -196,11 +221,25 @@ class StateResolver(Resolver):
 def _mention_id(
     state: State, kind: str, members: list[Record], salt: str, taken: set[str]
 ) -> str | None:
-    """The registry ID of a mention-only person with one of these records' ID numbers."""
-    if kind != "person":
-        return None
-    for id18 in sorted({r.std["id18"] for r in members if r.std.get("id18")}):
-        found = graphsync.mention_person(state.db, id_hash(id18, salt))
+    """The registry ID of a mention-only person with one of these records' ID numbers, or of
+    a mention-only enterprise with one of these records' identifiers or names."""
+    if kind == "person":
+        keys = sorted({r.std["id18"] for r in members if r.std.get("id18")})
+    else:
+        keys = sorted(
+            {
+                f"enterprise\x1f{key}"
+                for r in members
+                if (
+                    key := mention_enterprise_key(
+                        r.std.get("uscc"), None, None, r.std.get("name_norm")
+                    )
+                )
+            }
+            | {f"enterprise\x1fn|{r.std['name_norm']}" for r in members if r.std.get("name_norm")}
+        )
+    for key in keys:
+        found = graphsync.mention_person(state.db, id_hash(key, salt))
         if (
             found
             and found not in taken
@@ -429,7 +468,7 @@ def run_link_stateful(
             timings[f"link_{kind}"] = time.perf_counter() - t
             t = time.perf_counter()
         _fault("linked")
-        resolver = StateResolver(state, seqs["person"])
+        resolver = StateResolver(state, seqs["person"], seqs["enterprise"])
         resolver.superseded = {r.key for r in touched} | set(withdrawn)
         resolver.gone = {e for ch in changes.values() for e in (*ch.retired, *ch.merged)}
         gid_of: dict[RecordKey, str] = {}
@@ -569,7 +608,10 @@ def run_link_stateful(
                         ),
                     )
             db.execute("UPDATE judgements SET applied = 1")
-            for h, gid in resolver.new_mention_persons.items():
+            for h, gid in (
+                *resolver.new_mention_persons.items(),
+                *resolver.new_mention_enterprises.items(),
+            ):
                 db.execute("INSERT OR REPLACE INTO mention_persons VALUES (?, ?)", (h, gid))
             for (egid, name), gid in sorted(resolver.persons_at.items()):
                 db.execute(
@@ -578,8 +620,14 @@ def run_link_stateful(
                 )
             for g in extra_persons:
                 db.execute(
-                    "INSERT OR REPLACE INTO entities VALUES (?, 'person', 'active', NULL, ?, ?, ?)",
-                    (g.data["id"], batch_id, batch_id, json.dumps(g.data, ensure_ascii=False)),
+                    "INSERT OR REPLACE INTO entities VALUES (?, ?, 'active', NULL, ?, ?, ?)",
+                    (
+                        g.data["id"],
+                        g.data["type"].lower(),
+                        batch_id,
+                        batch_id,
+                        json.dumps(g.data, ensure_ascii=False),
+                    ),
                 )
                 state.add_history(g.data["id"], "create", batch_id, {"from": "mentions"})
             mention_ids, changed_mentions = graphsync.save_mentions(db, mention_rows, withdrawn)
@@ -651,6 +699,7 @@ def run_link_stateful(
                     for k in withdrawn
                     if k[1] in EVENT_LABELS
                 ],
+                graphsync.state_position(state, batch_id),
             )
             report = _write_outputs(
                 staging,
