@@ -4,34 +4,28 @@ Values are parameters; labels are the fixed ones of Contract 3 (vetted in graph.
 from __future__ import annotations
 
 # -- export of the tables the rules read ---------------------------------------------------
-# The falkordb client spends ~15 µs a returned value, so the large exports return few
-# values a row: the free-text fields as they are, and the fields that cannot hold a tab
-# (golden IDs, ISO dates, numbers) packed into one tab-separated string (see tax.tables).
+# Read with tax.tables.read_columns: plain rows in RETURN order (the columns of
+# tax.tables.RECORD_COLUMNS after the label), no per-value client parsing.
 ENTITIES = (
     "MATCH (e:Enterprise) WHERE e.merged_into IS NULL "
-    "RETURN e.name AS name, e.industry AS industry, e.registration_status AS registration_status, "
-    "e.uid + '\t' + coalesce(e.uscc, '') + '\t' + coalesce(e.established, '') AS packed"
+    "RETURN e.uid, e.uscc, e.name, e.industry, e.registration_status, e.established"
 )
-_PACKED_RECORD = (
-    "e.uid + '\t' + coalesce(x.period_start, '') + '\t' + coalesce(x.period_end, '') + '\t' + "
-    "coalesce(toString(x.{a}), '') + '\t' + coalesce(toString(x.{b}), '') AS packed"
-)
+_RECORD = "RETURN x.uid, e.uid, x.dept, x.{kind}, x.period_start, x.period_end, x.{a}, x.{b}"
+_WINDOW = "x.period_end >= $start AND x.period_start <= $end "
 FACTS = (
-    "MATCH (e:Enterprise)-[:SUBJECT_OF]->(x:Fact) "
-    "WHERE x.fact_type IN $kinds AND x.period_end >= $start AND x.period_start <= $end "
-    "RETURN x.uid AS uid, x.fact_type AS kind, " + _PACKED_RECORD.format(a="amount", b="quantity")
+    "MATCH (e:Enterprise)-[:SUBJECT_OF]->(x:Fact) WHERE x.fact_type IN $kinds AND "
+    + _WINDOW
+    + _RECORD.format(kind="fact_type", a="amount", b="quantity")
 )
 DECLARATIONS = (
-    "MATCH (e:Enterprise)-[:SUBJECT_OF]->(x:TaxDeclaration) "
-    "WHERE x.tax_type IN $kinds AND x.period_end >= $start AND x.period_start <= $end "
-    "RETURN x.uid AS uid, x.tax_type AS kind, "
-    + _PACKED_RECORD.format(a="taxable_amount", b="tax_paid")
+    "MATCH (e:Enterprise)-[:SUBJECT_OF]->(x:TaxDeclaration) WHERE x.tax_type IN $kinds AND "
+    + _WINDOW
+    + _RECORD.format(kind="tax_type", a="taxable_amount", b="tax_paid")
 )
 ALL_DECLARATIONS = (
-    "MATCH (e:Enterprise)-[:SUBJECT_OF]->(x:TaxDeclaration) "
-    "WHERE x.period_end >= $start AND x.period_start <= $end "
-    "RETURN x.uid AS uid, x.tax_type AS kind, "
-    + _PACKED_RECORD.format(a="taxable_amount", b="tax_paid")
+    "MATCH (e:Enterprise)-[:SUBJECT_OF]->(x:TaxDeclaration) WHERE "
+    + _WINDOW
+    + _RECORD.format(kind="tax_type", a="taxable_amount", b="tax_paid")
 )
 #: The full values of the records a run's findings cite (few), by label.
 EVIDENCE_RECORDS = {
