@@ -95,8 +95,11 @@ class RuleRunner:
     def __init__(self, catalog: Catalog, tables: Tables) -> None:
         self.catalog = catalog
         self.tables = tables
-        self.by_label = {
-            lab: frame for lab, frame in tables.records.groupby("label", sort=False, observed=True)
+        #: (label, kind) -> the records of that kind whose subject is a known entity.
+        records = tables.records[tables.records["entity"].isin(tables.entities.index)]
+        self.by_kind: dict[tuple[str, str], pd.DataFrame] = {
+            (str(lab), str(kind)): frame
+            for (lab, kind), frame in records.groupby(["label", "kind"], sort=False)
         }
 
     def run(
@@ -113,16 +116,25 @@ class RuleRunner:
                 progress(rule.id, len(found))
         return out
 
-    def _selected(self, rule: Rule, entities: pd.Index) -> pd.DataFrame:
-        """Every input's records of the given entities, with the input's name in ``inp``."""
+    def _selected(self, rule: Rule, entities: pd.Index | None) -> pd.DataFrame:
+        """Every input's records (of the given entities; None: all), with the input's name
+        in ``inp``."""
         parts = []
         for name, sel in rule.inputs.items():
-            recs = self.by_label.get(sel.node)
-            if recs is None or recs.empty:
+            kinds = sel.match.get("fact_type" if sel.node == "Fact" else "tax_type")
+            frames = [
+                f
+                for (lab, kind), f in self.by_kind.items()
+                if lab == sel.node and (kinds is None or kind in kinds)
+            ]
+            if not frames:
                 continue
-            mask = recs["entity"].isin(entities)
-            for fld, allowed in sel.match.items():
-                mask &= recs["dept" if fld == "dept" else "kind"].isin(allowed)
+            recs = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+            mask = np.ones(len(recs), dtype=bool)
+            if entities is not None:
+                mask &= recs["entity"].isin(entities).to_numpy()
+            if "dept" in sel.match:
+                mask &= recs["dept"].isin(sel.match["dept"]).to_numpy()
             parts.append(recs[mask].assign(inp=name))
         if not parts:
             return pd.DataFrame(columns=[*self.tables.records.columns, "inp"])
@@ -185,7 +197,8 @@ class RuleRunner:
 
     def run_rule(self, rule: Rule, quarters: list[Quarter]) -> list[Candidate]:
         entities = self.tables.entities
-        ok = entities.index[_entity_mask(rule, entities)]
+        filtered = bool(rule.entity_filter or rule.exempt)
+        ok = entities.index[_entity_mask(rule, entities)] if filtered else None
         selected = self._selected(rule, ok)
         long, groups = self._long(rule, selected, quarters)
         if groups.empty:
@@ -267,6 +280,7 @@ class RuleRunner:
         for rec in cited.itertuples(index=False):
             evidence.setdefault((rec.entity, rec.qi), []).append(_evidence(rec))
         out: list[Candidate] = []
+        rows = self.tables.entity_rows(list(hits["entity"]))
         where = np.flatnonzero(fired)
         for i, (uid, q) in enumerate(zip(hits["entity"], hits["qi"], strict=True)):
             k = where[i]
@@ -275,7 +289,7 @@ class RuleRunner:
             out.append(
                 Candidate(
                     rule=rule.id,
-                    entity=self.tables.entity(uid),
+                    entity=rows[uid],
                     period=quarters[q].label,
                     estimated_gap=round(max(float(gap[k]), 0.0), 2),
                     confidence=round(float(confidence[k]), 2),

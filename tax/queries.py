@@ -63,16 +63,41 @@ FINDINGS_BY_UID = "UNWIND $uids AS u MATCH (f:Finding {uid: u}) RETURN " + FINDI
 FINDINGS_IN_WINDOW = (
     "MATCH (f:Finding) WHERE f.rule IN $rules AND f.period IN $periods RETURN " + FINDING_FIELDS
 )
-CREATE_FINDINGS = "UNWIND $rows AS r MERGE (f:Finding {uid: r.uid}) SET f += r.props"
+#: The properties a run writes on a new finding, in the order of a CREATE_FINDINGS row.
+CREATED_FIELDS = (
+    "rule",
+    "entity_id",
+    "uscc",
+    "entity_name",
+    "period",
+    "region",
+    "depts",
+    "estimated_gap",
+    "confidence",
+    "status",
+    "evidence",
+    "evidence_hash",
+    "inputs",
+    "history",
+    "created_at",
+    "updated_at",
+    "last_run_at",
+)
+# A run's writes take rows as lists (uid first, then the fields in order): the FalkorDB
+# store renders a batch of list rows with one json.dumps instead of value by value.
+CREATE_FINDINGS = "UNWIND $rows AS r MERGE (f:Finding {uid: r[0]}) SET " + ", ".join(
+    f"f.{name} = r[{i}]" for i, name in enumerate(CREATED_FIELDS, start=1)
+)
+TOUCH_FINDINGS = "UNWIND $rows AS r MATCH (f:Finding {uid: r[0]}) SET f.last_run_at = r[1]"
 UPDATE_FINDINGS = "UNWIND $rows AS r MATCH (f:Finding {uid: r.uid}) SET f += r.props"
 LINK_CONCERNS = (
-    "UNWIND $rows AS r MATCH (f:Finding {uid: r.src}) MATCH (e:Enterprise {uid: r.dst}) "
+    "UNWIND $rows AS r MATCH (f:Finding {uid: r[0]}) MATCH (e:Enterprise {uid: r[1]}) "
     "MERGE (f)-[:CONCERNS]->(e)"
 )
-#: One statement per evidence label (the three of Contract 3).
+#: One statement per evidence label (the three of Contract 3); rows [finding, record].
 LINK_EVIDENCE = {
     label: (
-        "UNWIND $rows AS r MATCH (f:Finding {uid: r.src}) MATCH (x:" + label + " {uid: r.dst}) "
+        "UNWIND $rows AS r MATCH (f:Finding {uid: r[0]}) MATCH (x:" + label + " {uid: r[1]}) "
         "MERGE (f)-[:EVIDENCED_BY]->(x)"
     )
     for label in ("Fact", "TaxDeclaration", "SourceRecord")

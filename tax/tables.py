@@ -11,6 +11,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from graph.store import FalkorStore, GraphStore, GraphStoreError
@@ -50,22 +51,30 @@ class Tables:
     records: pd.DataFrame
     _rows: dict[str, EntityRow] = field(default_factory=dict)
 
-    def entity(self, uid: str) -> EntityRow:
-        """One entity as a row object (built for the few entities that fire)."""
-        row = self._rows.get(uid)
-        if row is None:
-            e = self.entities.loc[uid]
-            established = e["established"]
-            row = EntityRow(
-                uid=uid,
-                uscc=_text(e["uscc"]),
-                name=_text(e["name"]),
-                industry=_text(e["industry"]),
-                registration_status=_text(e["registration_status"]),
-                established=None if pd.isna(established) else established.date(),
-            )
-            self._rows[uid] = row
-        return row
+    def entity_rows(self, uids: list[str]) -> dict[str, EntityRow]:
+        """The given entities as row objects (built for the entities that fire)."""
+        wanted = [u for u in dict.fromkeys(uids) if u not in self._rows]
+        if wanted:
+            part = self.entities.loc[wanted]
+            established = part["established"].dt.date
+            for uid, uscc, name, industry, status, est in zip(
+                wanted,
+                part["uscc"],
+                part["name"],
+                part["industry"],
+                part["registration_status"],
+                established,
+                strict=True,
+            ):
+                self._rows[uid] = EntityRow(
+                    uid=uid,
+                    uscc=_text(uscc),
+                    name=_text(name),
+                    industry=_text(industry),
+                    registration_status=_text(status),
+                    established=None if pd.isna(est) else est,
+                )
+        return {u: self._rows[u] for u in uids}
 
 
 def _text(value: Any) -> str | None:
@@ -103,8 +112,16 @@ def _frame(rows: list[list[Any]], columns: tuple[str, ...]) -> pd.DataFrame:
 
 def _dates(col: pd.Series) -> pd.Series:
     """ISO date texts (the first ten characters) as datetime64; NaT when absent or invalid."""
-    text = col.where(col.map(lambda v: isinstance(v, str)), None).str[:10]
-    return pd.to_datetime(text, format="%Y-%m-%d", errors="coerce")
+    codes, uniques = pd.factorize(col)  # a year of records holds a few hundred dates
+    if len(uniques) == 0:
+        return pd.Series(pd.NaT, index=col.index, dtype="datetime64[ns]")
+    try:
+        text = pd.Series(uniques, dtype=object).str[:10]
+    except AttributeError:  # no text at all in the column
+        return pd.Series(pd.NaT, index=col.index, dtype="datetime64[ns]")
+    parsed = pd.to_datetime(text, format="%Y-%m-%d", errors="coerce").to_numpy()
+    values = np.where(codes >= 0, parsed[np.maximum(codes, 0)], np.datetime64("NaT"))
+    return pd.Series(values, index=col.index, dtype="datetime64[ns]")
 
 
 def _numbers(col: pd.Series) -> pd.Series:
