@@ -39,6 +39,8 @@ EVENTS: tuple[tuple[str, str, float, str, Any], ...] = (
     ("机动车注册登记", "PSB", 0.05, "车辆购置税", lambda a, q: a * 0.1),
     ("房屋租赁登记", "HCD", 0.02, "房产税（从租计征）", lambda a, q: a * 0.12),
     ("农用地转用", "NRB", 0.005, "耕地占用税", lambda a, q: q * 25),
+    # T13: price (amount) and the seller's cost (quantity); no annual report: valued at price.
+    ("自然人股权转让", "AMR", 0.01, "个人所得税（财产转让所得）", lambda a, q: max(a - q, 0) * 0.2),
 )
 
 
@@ -207,7 +209,8 @@ def build(graph_dir: Path, work: Path, n: int, generated: bool) -> dict[str, Any
         events = synthetic_run(work / "run", n)
         how = f"synthetic run, a year: {events:,} facts and returns"
     prep = time.perf_counter() - t
-    info = server.start(graph_dir, _free_port())
+    # A generous per-query timeout: the load's batches may wait for CPU on a shared machine.
+    info = server.start(graph_dir, _free_port(), limits=server.ServerLimits(query_timeout_s=3600))
     try:
         store = open_store(info.uri)
         t = time.perf_counter()
