@@ -136,8 +136,8 @@ class RuleRunner:
             if "dept" in sel.match:
                 mask &= recs["dept"].isin(sel.match["dept"]).to_numpy()
             parts.append(recs[mask].assign(inp=name))
-        if not parts:
-            return pd.DataFrame(columns=[*self.tables.records.columns, "inp"])
+        if not parts:  # typed empty columns, so that date comparisons still apply
+            return self.tables.records.iloc[0:0].assign(inp=pd.Series(dtype=object))
         return pd.concat(parts, ignore_index=True)
 
     def _long(

@@ -346,3 +346,31 @@ def test_cli_on_an_empty_or_unreachable_graph(graph_uri: str) -> None:
     res = runner.invoke(main, ["tax", "summary", "--uri", f"falkordb://127.0.0.1:{free}/x"])
     assert res.exit_code == 1 and res.output.startswith("Error: graph: ")
     assert "Traceback" not in res.output
+
+
+def test_rules_without_records_of_their_kinds_find_nothing(graph_uri: str) -> None:
+    """A graph with entities but none of a rule's facts (or none at all) runs every rule
+    cleanly and finds nothing for the rules whose facts are missing."""
+    store = open_store(graph_uri + "_sparse")
+    store.run("MATCH (n) DETACH DELETE n")
+    store.run(
+        "CREATE (:Enterprise {uid: 'E1', name: '甲公司', uscc: '91440106MA5XXXXX1X', "
+        "registration_status: '存续', established: '2020-01-01', industry: 'C'})"
+    )
+    store.run(
+        "MATCH (e:Enterprise {uid: 'E1'}) CREATE (e)-[:SUBJECT_OF]->(:Fact {uid: 'POWER|1', "
+        "dept: 'POWER', record_id: '1', fact_type: '电量', period: '2026Q3', "
+        "period_start: '2026-07-01', period_end: '2026-09-30', quantity: 100000.0})"
+    )
+    report = service.run(store, parse_period("2026Q3"))
+    assert report.records_read == 1
+    found = service.list_findings(store)
+    # No VAT return against 100,000 kWh of a manufacturer (T07), and a registered entity
+    # with no return at all (T10); the due rules have no facts to check.
+    assert [(f.rule, f.entity_id, f.period) for f in found] == [
+        ("T07", "E1", "2026Q3"),
+        ("T10", "E1", "2026Q3"),
+    ]
+    assert [e["record_id"] for e in found[0].evidence] == ["1"]
+    store.run("MATCH (n) DETACH DELETE n")
+    store.close()
