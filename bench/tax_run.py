@@ -52,7 +52,9 @@ def _quarter(q: tuple[int, int]) -> tuple[str, str, str]:
 
 
 def synthetic_run(run: Path, n: int, seed: int = 5) -> int:
-    """Write golden.jsonl, links.csv, events.jsonl and report.json; returns event count."""
+    """Write golden.jsonl, links.csv, events.jsonl and report.json; returns event count.
+    Every number is a float, so that each graph property has one type (the bulk loader
+    patches values of another type than their column one by one, slowly)."""
     rng = random.Random(seed)
     run.mkdir(parents=True)
     events = 0
@@ -119,15 +121,29 @@ def synthetic_run(run: Path, n: int, seed: int = 5) -> int:
                 if rng.random() < 0.35:
                     kwh = round(size / kwh_b * rng.uniform(0.02, 0.1))
                     sales = max(sales, kwh * kwh_b * rng.uniform(0.9, 1.5))
-                    emit("fact", uid, "POWER", {"fact_type": "电量", "quantity": kwh, **period})
+                    emit(
+                        "fact",
+                        uid,
+                        "POWER",
+                        {"fact_type": "电量", "quantity": float(kwh), **period},
+                    )
                 if rng.random() < 0.15:
                     m3 = round(size / m3_b * rng.uniform(0.02, 0.1))
                     sales = max(sales, m3 * m3_b * rng.uniform(0.9, 1.5))
-                    emit("fact", uid, "WATER", {"fact_type": "用水量", "quantity": m3, **period})
+                    emit(
+                        "fact",
+                        uid,
+                        "WATER",
+                        {"fact_type": "用水量", "quantity": float(m3), **period},
+                    )
                 if rng.random() < 0.4:
                     heads = rng.randint(3, 200)
                     base = heads * rng.randint(4000, 9000) * 3
-                    values = {"fact_type": "参保人数", "quantity": heads, "amount": base}
+                    values = {
+                        "fact_type": "参保人数",
+                        "quantity": float(heads),
+                        "amount": float(base),
+                    }
                     emit("fact", uid, "HRSS", {**values, **period})
                     wages = base * (rng.uniform(0.3, 0.6) if short else rng.uniform(1.0, 1.3))
                     emit(
