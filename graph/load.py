@@ -34,7 +34,7 @@ from typing import Any
 
 from graph import queries
 from graph.dialect import ensure_schema, label
-from graph.store import GraphStore
+from graph.store import GraphStore, Neo4jStore
 from resolver.csvsafe import read_rows
 
 CHECKPOINT_PREFIX = ".graph-load-"
@@ -255,11 +255,14 @@ def _read_sources(
             if not row["entity_id"]:
                 count.skipped["unresolved record"] += 1
                 continue
-            uid = clean.text(f"{row['dept']}|{row['record_id']}")
+            # (dept, kind, record_id) is a record's key (Contract 1): an enterprise and a
+            # person record of one department may share a record_id.
+            uid = clean.text(f"{row['dept']}|{row['kind']}|{row['record_id']}")
             props = clean.props(
                 {
                     "uid": uid,
                     "dept": row["dept"],
+                    "kind": row["kind"],
                     "record_id": row["record_id"],
                     "batch_id": row.get("batch_id") or run_batch,
                 }
@@ -304,7 +307,13 @@ def _read_edges(
             continue
         grouped[(e["type"], clean.text(e["from"]), clean.text(e["to"]))].append(e)
     for (rel, a, b), group in sorted(grouped.items()):
-        group.sort(key=lambda e: (e["source"]["dept"], e["source"]["record_id"]))
+        group.sort(
+            key=lambda e: (
+                e["source"]["dept"],
+                e["source"]["record_id"],
+                e["source"].get("kind", ""),
+            )
+        )
         merged: dict[str, Any] = {}
         for e in group:
             for k in EDGE_PROPERTIES:
@@ -489,6 +498,19 @@ def load_run(
             start = done_steps.get(step.name, 0)
             if start >= len(step.rows) and step.name in done_steps:
                 summary.steps_skipped += 1
+                continue
+            if step.rel is not None and start == 0 and isinstance(store, Neo4jStore):
+                # partition-safe batches for concurrent writers (graph/rel_partition.py)
+                _, _, a, b = step.name.split(":")
+                written[step.name] += store.write_rels_partitioned(
+                    step.query, step.rows, a, b, batch_size
+                )
+                done_steps[step.name] = len(step.rows)
+                save()
+                summary.rows[step.name] += len(step.rows)
+                summary.steps_done += 1
+                if progress:
+                    progress(step.name, len(step.rows))
                 continue
             for i, chunk, text in _prepared(store, step.query, step.rows, start, batch_size):
                 if text is None:

@@ -84,10 +84,11 @@ ENTERPRISE_BY_REG_NO = (
 PERSON_BY_ID_HASH = (
     "MATCH (n:Person) WHERE n.id_hash = $value RETURN n.uid AS uid ORDER BY uid LIMIT $limit"
 )
-#: A department record (``DEPT|RECORD_ID``) to the entity it resolved to.
+#: Department records (``DEPT|KIND|RECORD_ID``, one uid per entity kind) to the entities
+#: they resolved to.
 RECORD_ENTITY = (
-    "MATCH (s:SourceRecord {uid: $uid})-[:RESOLVED_TO]->(n) "
-    "RETURN labels(n)[0] AS label, n.uid AS uid ORDER BY uid"
+    "UNWIND $uids AS u MATCH (s:SourceRecord {uid: u})-[:RESOLVED_TO]->(n) "
+    "RETURN s.uid AS record, labels(n)[0] AS label, n.uid AS uid ORDER BY record, uid"
 )
 #: An event record (credit event, fact, declaration; ``{label}``) to its subject.
 EVENT_SUBJECT = (
@@ -102,6 +103,11 @@ SEARCH_ENTITY_NAMES = (
     "CASE WHEN n.name = $text THEN 0 WHEN n.name STARTS WITH $text THEN 1 "
     "WHEN n.name CONTAINS $text THEN 2 ELSE 3 END AS rank "
     "ORDER BY rank, size(n.name), uid LIMIT $limit"
+)
+#: How many entities a name search matches in all (the list above is capped).
+COUNT_ENTITY_NAMES = (
+    "MATCH (n:{label}) WHERE n.merged_into IS NULL AND (n.name CONTAINS $text "
+    "OR any(f IN coalesce(n.former_names, []) WHERE f CONTAINS $text)) RETURN count(n) AS total"
 )
 #: IDs redirected (merged) into the given ones.
 MERGED_INTO = (

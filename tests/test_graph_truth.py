@@ -365,22 +365,27 @@ def test_a_stateful_run_replaces_whole_relationships_only(tmp_path: Path) -> Non
     from resolver import graphsync
 
     def edge(rid: str, typ: str, a: str, b: str) -> dict[str, Any]:
+        amr = rid.startswith("A")
         return {
             "type": typ,
             "from": a,
             "to": b,
             "resolved": {"from": "by_id", "to": "by_id"},
-            "source": {"dept": "AMR" if rid.startswith("A") else "TAX", "record_id": rid},
+            "source": {
+                "dept": "AMR" if amr else "TAX",
+                "kind": "enterprise" if amr else "role",
+                "record_id": rid,
+            },
         }
 
     with State(tmp_path / "state") as st:
         graphsync.ensure_tables(st.db)
         rows = {
-            ("AMR", "A1"): (
+            ("AMR", "enterprise", "A1"): (
                 "enterprise",
                 [edge("A1", "BRANCH_OF", "E1", "E9"), edge("A1", "LEGAL_REP_OF", "P1", "E1")],
             ),
-            ("TAX", "T1"): ("role", [edge("T1", "LEGAL_REP_OF", "P1", "E1")]),
+            ("TAX", "role", "T1"): ("role", [edge("T1", "LEGAL_REP_OF", "P1", "E1")]),
         }
         with st.transaction() as db:
             ids, changed = graphsync.save_mentions(db, rows, [])
