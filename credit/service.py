@@ -498,6 +498,99 @@ def _profile_plan(
     lab, uid, props, redirected = yield from _resolve_plan(key)
     # One round trip for the whole neighbourhood: events, roles, shares, branches.
     near = yield q.NEIGHBOURHOOD.format(label=label(lab)), {"uid": uid}
+    firm_events: dict[str, list[Row]] = {}
+    firms = _firms_of(lab, near)
+    if firms:
+        firm_events = _by_subject((yield q.EVENTS_OF_MANY, {"uids": firms}))
+    return _assemble(
+        catalog, lab, uid, props, redirected, near, firm_events, day, include_restricted
+    )
+
+
+def _firms_of(lab: str, near: Iterable[Row]) -> list[str]:
+    """The enterprises a person holds roles in (their events decide the person's lists)."""
+    if lab != "Person":
+        return []
+    return sorted(
+        {
+            r["uid"]
+            for r in near
+            if r["rel"] in ("LEGAL_REP_OF", "SERVES_AS") and r["label"] == "Enterprise"
+        }
+    )
+
+
+def _by_subject(rows: Iterable[Row], key: str = "subject_uid") -> dict[str, list[Row]]:
+    out: dict[str, list[Row]] = defaultdict(list)
+    for r in rows:
+        out[r[key]].append(r)
+    return out
+
+
+def _profiles_plan(
+    catalog: Catalog, lab: str, uids: list[str], day: dt.date, include_restricted: bool
+) -> Plan[dict[str, CreditProfile]]:
+    """The profiles of many golden IDs of one label (redirects followed) in a bounded number
+    of round trips whatever their number: the nodes (one more per redirect hop), the
+    neighbourhoods, and for persons the events of the enterprises they hold roles in."""
+    props_of: dict[str, Row] = {}
+    asked: set[str] = set()
+    current = {u: u for u in uids}
+    redirected: dict[str, str] = {}
+    for _ in range(50):
+        need = sorted({c for c in current.values() if c not in asked})
+        if need:
+            asked.update(need)
+            for r in (yield q.NODES_MANY.format(label=label(lab)), {"uids": need}):
+                props_of[r["n"]["uid"]] = r["n"]
+        moved = False
+        for u, c in current.items():
+            nxt = props_of.get(c, {}).get("merged_into")
+            if nxt and nxt != c:
+                redirected.setdefault(u, u)
+                current[u] = str(nxt)
+                moved = True
+        if not moved:
+            break
+    live = sorted({c for c in current.values() if c in props_of})
+    if not live:
+        return {}
+    near = _by_subject((yield q.NEIGHBOURHOOD_MANY.format(label=label(lab)), {"uids": live}), "key")
+    firms = sorted({f for u in live for f in _firms_of(lab, near.get(u, []))})
+    firm_events: dict[str, list[Row]] = {}
+    if firms:
+        firm_events = _by_subject((yield q.EVENTS_OF_MANY, {"uids": firms}))
+    out: dict[str, CreditProfile] = {}
+    for u, c in current.items():
+        props = props_of.get(c)
+        if props is None or props.get("merged_into"):
+            continue
+        out[u] = _assemble(
+            catalog,
+            lab,
+            c,
+            props,
+            redirected.get(u),
+            near.get(c, []),
+            firm_events,
+            day,
+            include_restricted,
+        )
+    return out
+
+
+def _assemble(
+    catalog: Catalog,
+    lab: str,
+    uid: str,
+    props: Row,
+    redirected: str | None,
+    near: list[Row],
+    firm_events: dict[str, list[Row]],
+    day: dt.date,
+    include_restricted: bool,
+) -> CreditProfile:
+    """A profile from a node, its neighbourhood rows and (persons) its firms' event rows."""
     events = [
         _event(r, uid, lab, props.get("name"))
         for r in near
@@ -563,13 +656,11 @@ def _profile_plan(
         own = [x for x in _reaches(catalog, assessments, {}, day) if x.entity_id == uid]
         firms = sorted({r.enterprise_uid for r in roles})
         ent_assessments: list[Assessment] = []
-        if firms:
-            by_firm: dict[str, list[Event]] = defaultdict(list)
-            for r in (yield q.EVENTS_OF_MANY, {"uids": firms}):
-                by_firm[r["subject_uid"]].append(
-                    _event(r, r["subject_uid"], "Enterprise", names.get(r["subject_uid"]))
-                )
-            for evs in by_firm.values():
+        for firm in firms:
+            evs = [
+                _event(r, firm, "Enterprise", names.get(firm)) for r in firm_events.get(firm, [])
+            ]
+            if evs:
                 ent_assessments += _assess_all(catalog, evs, day)
         by_ent: dict[str, list[Role]] = defaultdict(list)
         for ro in roles:
@@ -763,6 +854,39 @@ async def credit_profile_async(
     return await _drive_async(
         _profile_plan(catalog or default_catalog(), key, _today(as_of), include_restricted), store
     )
+
+
+def credit_profiles(
+    store: GraphStore,
+    uids: list[str],
+    as_of: dt.date | None = None,
+    *,
+    label_of: str = "Enterprise",
+    include_restricted: bool = False,
+    catalog: Catalog | None = None,
+) -> dict[str, CreditProfile]:
+    """The profiles of many golden IDs of one label (``Enterprise`` or ``Person``), keyed by
+    the ID asked for; IDs that name nothing are missing. A bounded number of graph queries
+    whatever the number of IDs."""
+    plan = _profiles_plan(
+        catalog or default_catalog(), label_of, uids, _today(as_of), include_restricted
+    )
+    return _drive(plan, store)
+
+
+async def credit_profiles_async(
+    store: AsyncGraphStore,
+    uids: list[str],
+    as_of: dt.date | None = None,
+    *,
+    label_of: str = "Enterprise",
+    include_restricted: bool = False,
+    catalog: Catalog | None = None,
+) -> dict[str, CreditProfile]:
+    plan = _profiles_plan(
+        catalog or default_catalog(), label_of, uids, _today(as_of), include_restricted
+    )
+    return await _drive_async(plan, store)
 
 
 def credit_grade(

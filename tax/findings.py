@@ -296,9 +296,9 @@ def save_candidates(
     return report
 
 
-def relink_evidence(store: GraphStore, finding: Finding) -> None:
-    """Point the finding's EVIDENCED_BY relationships at its (newly accepted) evidence."""
-    store.run(queries.UNLINK_EVIDENCE, {"uid": finding.finding_id})
+def relink_statements(finding: Finding) -> list[tuple[str, dict[str, Any]]]:
+    """The writes that point the finding's EVIDENCED_BY relationships at its evidence."""
+    out: list[tuple[str, dict[str, Any]]] = [(queries.UNLINK_EVIDENCE, {"uid": finding.finding_id})]
     for lab in ("Fact", "TaxDeclaration", "SourceRecord"):
         rows = [
             {"src": finding.finding_id, "dst": e["uid"]}
@@ -306,7 +306,14 @@ def relink_evidence(store: GraphStore, finding: Finding) -> None:
             if e["label"] == lab
         ]
         if rows:
-            store.run(queries.LINK_EVIDENCE[lab], {"rows": rows})
+            out.append((queries.LINK_EVIDENCE[lab], {"rows": rows}))
+    return out
+
+
+def relink_evidence(store: GraphStore, finding: Finding) -> None:
+    """Point the finding's EVIDENCED_BY relationships at its (newly accepted) evidence."""
+    for query, params in relink_statements(finding):
+        store.run(query, params)
 
 
 def load_findings(store: GraphStore) -> list[Finding]:
