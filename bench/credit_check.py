@@ -27,6 +27,53 @@ ROOT = Path(__file__).resolve().parent / "out"
 AS_OF = dt.date(2026, 11, 1)
 
 
+WRITE_EVENTS = (
+    "UNWIND $rows AS r MATCH (e:Enterprise {uid: r.subject}) "
+    "CREATE (e)-[:SUBJECT_OF]->(c:CreditEvent {uid: r.uid}) SET c += r.props"
+)
+
+
+def credit_events(n_enterprises: int, rng: random.Random, types: list[Any]) -> list[dict[str, Any]]:
+    """Credit events of every catalog type for enterprises ``E000000000…`` (about one in three
+    has some; a fifth of the list events are repaired later)."""
+    events: list[dict[str, Any]] = []
+    for i in range(n_enterprises):
+        for _ in range(rng.choice((0, 0, 0, 0, 0, 0, 0, 1, 1, 2, 4))):
+            et = rng.choice(types)
+            date = AS_OF - dt.timedelta(days=rng.randint(10, 1800))
+            uid = f"BENCH|{len(events)}"
+            events.append(
+                {
+                    "subject": f"E{i:09d}",
+                    "uid": uid,
+                    "props": {
+                        "event_type": et.key,
+                        "dept": et.department,
+                        "record_id": uid,
+                        "decision_no": f"决〔{date.year}〕{len(events)}号",
+                        "date": date.isoformat(),
+                        "severity": et.severity or "轻微",
+                    },
+                }
+            )
+            if et.list_type and rng.random() < 0.2:
+                rdate = min(AS_OF, date + dt.timedelta(days=rng.randint(30, 700)))
+                events.append(
+                    {
+                        "subject": f"E{i:09d}",
+                        "uid": f"BENCH|R{len(events)}",
+                        "props": {
+                            "event_type": "信用修复",
+                            "dept": et.department,
+                            "record_id": f"R{len(events)}",
+                            "decision_no": events[-1]["props"]["decision_no"],
+                            "date": rdate.isoformat(),
+                        },
+                    }
+                )
+    return events
+
+
 def build_graph(uri: str, n_enterprises: int, seed: int) -> tuple[list[dict[str, Any]], int]:
     """Write the population's enterprises, persons, roles and credit events; returns the
     enterprise rows and the number of events."""
@@ -97,46 +144,8 @@ def build_graph(uri: str, n_enterprises: int, seed: int) -> tuple[list[dict[str,
                 if r["props"]["role"] not in ("法定代表人", "负责人", "经营者", "理事长")
             ],
         )
-        events: list[dict[str, Any]] = []
-        for i in range(len(pop.enterprises)):
-            for _ in range(rng.choice((0, 0, 0, 0, 0, 0, 0, 1, 1, 2, 4))):
-                et = rng.choice(types)
-                date = AS_OF - dt.timedelta(days=rng.randint(10, 1800))
-                uid = f"BENCH|{len(events)}"
-                events.append(
-                    {
-                        "subject": f"E{i:09d}",
-                        "uid": uid,
-                        "props": {
-                            "event_type": et.key,
-                            "dept": et.department,
-                            "record_id": uid,
-                            "decision_no": f"决〔{date.year}〕{len(events)}号",
-                            "date": date.isoformat(),
-                            "severity": et.severity or "轻微",
-                        },
-                    }
-                )
-                if et.list_type and rng.random() < 0.2:
-                    rdate = min(AS_OF, date + dt.timedelta(days=rng.randint(30, 700)))
-                    events.append(
-                        {
-                            "subject": f"E{i:09d}",
-                            "uid": f"BENCH|R{len(events)}",
-                            "props": {
-                                "event_type": "信用修复",
-                                "dept": et.department,
-                                "record_id": f"R{len(events)}",
-                                "decision_no": events[-1]["props"]["decision_no"],
-                                "date": rdate.isoformat(),
-                            },
-                        }
-                    )
-        store.write_batch(
-            "UNWIND $rows AS r MATCH (e:Enterprise {uid: r.subject}) "
-            "CREATE (e)-[:SUBJECT_OF]->(c:CreditEvent {uid: r.uid}) SET c += r.props",
-            events,
-        )
+        events = credit_events(len(pop.enterprises), rng, types)
+        store.write_batch(WRITE_EVENTS, events)
     finally:
         store.close()
     return ents, len(events)

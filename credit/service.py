@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 
 from credit import queries as q
 from credit.catalog import Catalog, default_catalog
+from credit.check_index import CHECK_INDEXES
 from credit.grading import Grade, grade
 from credit.matching import CheckIndex, Match
 from credit.rules import Assessment, Event, Role, assess, parse_date, responsible
@@ -927,8 +928,9 @@ def credit_check(
     index: CheckIndex | None = None,
     catalog: Catalog | None = None,
 ) -> list[CheckResult]:
-    """Resolve each input (USCC or name) and report its list hits with their measures."""
-    idx = index or CheckIndex.build(r["k"] for r in store.read(q.ENTERPRISE_KEYS))
+    """Resolve each input (USCC or name) and report its list hits with their measures; the
+    index of enterprises is built once per graph version (credit.check_index)."""
+    idx = index or CHECK_INDEXES.get(store)
     return _drive(_check_plan(catalog or default_catalog(), idx, inputs, _today(as_of)), store)
 
 
@@ -940,7 +942,7 @@ async def credit_check_async(
     index: CheckIndex | None = None,
     catalog: Catalog | None = None,
 ) -> list[CheckResult]:
-    idx = index or CheckIndex.build(r["k"] for r in await store.read(q.ENTERPRISE_KEYS))
+    idx = index or await CHECK_INDEXES.get_async(store)
     return await _drive_async(
         _check_plan(catalog or default_catalog(), idx, inputs, _today(as_of)), store
     )

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from graph import queries
+from graph import marker, queries
 from graph.dialect import ensure_schema, label
 from graph.store import GraphStore
 from resolver.csvsafe import read_rows
@@ -484,7 +484,10 @@ def load_run(
         elif bulk:
             raise bulk_path.BulkError("the bulk path needs an empty graph")
     ensure_schema(store)
+    token = marker.run_token(run_dir)
     if summary.path == "merge":
+        # caches keyed by the version see the change (a reload of the same run is none)
+        marker.mark(store, token + "|loading", unless=(token,))
         for step in plan(run_dir, graph):
             start = done_steps.get(step.name, 0)
             if start >= len(step.rows) and step.name in done_steps:
@@ -507,6 +510,7 @@ def load_run(
             save()
             summary.steps_done += 1
     ckpt_path.unlink(missing_ok=True)  # a complete load needs no checkpoint
+    marker.mark(store, token)
     for (rel, a, b), rows in graph.rels.items():
         count = graph.counts[rel]
         sent = sum(r["w"] for r in rows)
@@ -515,7 +519,9 @@ def load_run(
         if sent > done:
             count.skipped["end node missing"] += sent - done
     summary.counts = {k: v for k, v in graph.counts.items() if k in REPORTED}
-    summary.nodes = {r["label"]: r["n"] for r in store.read(queries.COUNT_NODES)}
+    summary.nodes = {
+        r["label"]: r["n"] for r in store.read(queries.COUNT_NODES) if r["label"] != marker.LABEL
+    }
     summary.relationships = {r["rel"]: r["n"] for r in store.read(queries.COUNT_RELS)}
     summary.seconds = time.perf_counter() - t0
     return summary

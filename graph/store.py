@@ -284,6 +284,7 @@ class AsyncFalkorStore:
     def __init__(self, uri: GraphURI) -> None:
         from falkordb.asyncio import FalkorDB
 
+        self.uri = uri
         self.db = FalkorDB(
             host=uri.host, port=uri.port, password=uri.password, socket_connect_timeout=10
         )
@@ -326,6 +327,7 @@ class AsyncNeo4jStore:
         self.driver = driver or neo4j.AsyncGraphDatabase.driver(
             f"{uri.scheme}://{uri.host}:{uri.port}", auth=auth
         )
+        self.uri = uri
         self.database = uri.database
 
     async def _work(self, query: str, params: dict[str, Any] | None, write: bool) -> list[Row]:

@@ -14,6 +14,7 @@ import pytest
 
 from api.credit.resolvers import UNDISCLOSED
 from api.persisted import public_queries
+from credit.check_index import CHECK_INDEXES
 from credit.service import CreditProfile, credit_check, credit_profile, joint_supervision_list
 from graph.store import GraphStore, open_store
 from tax import service as tax
@@ -229,6 +230,11 @@ def test_credit_check_matches_the_service(
         for w in want
     ]
     assert got[0]["hit"] and got[0]["entityId"] == listed.entity_id and got[1]["match"] == "none"
+    # one index of enterprises per graph version, shared by the API and the sync service
+    builds = CHECK_INDEXES.builds
+    assert open_api.data("tax_officer", q, {"i": inputs})["creditCheck"] == got
+    assert credit_check(store, inputs) == want
+    assert CHECK_INDEXES.builds == builds
     empty = open_api.post("regulator", "query { creditCheck(identifiers: []) { match } }").json()
     assert empty["errors"][0]["message"] == "identifiers takes 1 to 1000 values"
 
