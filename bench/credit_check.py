@@ -146,6 +146,9 @@ def build_graph(uri: str, n_enterprises: int, seed: int) -> tuple[list[dict[str,
         )
         events = credit_events(len(pop.enterprises), rng, types)
         store.write_batch(WRITE_EVENTS, events)
+        from graph import marker
+
+        marker.mark(store, "bench credit_check graph")  # as a load would leave it
     finally:
         store.close()
     return ents, len(events)
