@@ -949,16 +949,26 @@ async def credit_check_async(
 
 
 def refresh_grades(
-    store: GraphStore, as_of: dt.date | None = None, *, catalog: Catalog | None = None
+    store: GraphStore,
+    as_of: dt.date | None = None,
+    *,
+    uids: Iterable[str] | None = None,
+    catalog: Catalog | None = None,
 ) -> tuple[int, int]:
-    """Recompute the grade of every enterprise with credit events; store a ``Grade`` node in
-    its history when the grade's inputs changed since the last one. Returns (graded, stored)."""
+    """Recompute the grade of every enterprise with credit events (or of ``uids``: those a
+    load changed); store a ``Grade`` node in its history when the grade's inputs changed
+    since the last one. An enterprise with neither events nor a grade in its history is
+    skipped. Returns (graded, stored)."""
     cat = catalog or default_catalog()
     day = _today(as_of)
-    uids = [r["uid"] for r in store.read(q.SUBJECTS_WITH_EVENTS)]
+    chosen = (
+        [r["uid"] for r in store.read(q.SUBJECTS_WITH_EVENTS)]
+        if uids is None
+        else sorted(set(uids))
+    )
     stored = 0
-    for i in range(0, len(uids), 500):
-        chunk = uids[i : i + 500]
+    for i in range(0, len(chosen), 500):
+        chunk = chosen[i : i + 500]
         by_subject: dict[str, list[Event]] = defaultdict(list)
         for r in store.read(q.EVENTS_OF_MANY, {"uids": chunk}):
             by_subject[r["subject_uid"]].append(_event(r, r["subject_uid"], "Enterprise"))
@@ -969,8 +979,10 @@ def refresh_grades(
                 last[r["uid"]] = key
         rows = []
         for uid in chunk:
-            g = grade(cat.scorecard, _assess_all(cat, by_subject.get(uid, []), day), day)
             prev = last.get(uid)
+            if uid not in by_subject and prev is None:
+                continue  # never graded and nothing to grade
+            g = grade(cat.scorecard, _assess_all(cat, by_subject.get(uid, []), day), day)
             if prev and prev[2] == g.digest and prev[0] <= day.isoformat():
                 continue
             rows.append(
@@ -991,4 +1003,4 @@ def refresh_grades(
         if rows:
             store.write_batch(q.WRITE_GRADES, rows)
             stored += len(rows)
-    return len(uids), stored
+    return len(chosen), stored

@@ -121,6 +121,9 @@ class LoadSummary:
     counts: dict[str, RelCount] = field(default_factory=dict)
     escaped: int = 0
     path: str = "merge"
+    #: Enterprises whose credit standing the run may change: subjects of its credit events
+    #: and (stateful runs) the enterprises it re-wires — what the grades are recomputed for.
+    credit_subjects: list[str] = field(default_factory=list)
 
 
 def _jsonl(path: Path) -> Iterator[dict[str, Any]]:
@@ -519,6 +522,14 @@ def load_run(
         if sent > done:
             count.skipped["end node missing"] += sent - done
     summary.counts = {k: v for k, v in graph.counts.items() if k in REPORTED}
+    subjects = {
+        r["src"]
+        for (rel, a, b), rows in graph.rels.items()
+        if (rel, a, b) == ("SUBJECT_OF", "Enterprise", "CreditEvent")
+        for r in rows
+    }
+    subjects.update(u for u in graph.affected if entity_label(u) == "Enterprise")
+    summary.credit_subjects = sorted(subjects)
     summary.nodes = {
         r["label"]: r["n"] for r in store.read(queries.COUNT_NODES) if r["label"] != marker.LABEL
     }
