@@ -289,8 +289,12 @@ def main() -> None:
         server.stop(OUT / "graph")
     lines = [
         f"- graph: {len(uids):,} enterprises (population generator, written as golden nodes with "
-        "legal representatives and shareholdings)"
-        + (" reused from the previous run" if reuse else f" built in {build_s:.0f} s"),
+        "legal representatives, shareholdings and bench/credit_check.py's credit events)"
+        + (
+            " built beforehand by `--build-only` (outside the benchmark lock)"
+            if reuse
+            else f" built in {build_s:.0f} s"
+        ),
         f"- load: {len(results):,} requests at a target of {args.rate:.0f} req/s from a separate "
         f"process over loopback HTTP in {wall:.1f} s (achieved {len(results) / wall:.0f} req/s); "
         f"machine load average at the end {load_avg[0]:.1f} (other work shares the 2 cores); "
