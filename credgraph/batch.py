@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -230,6 +231,13 @@ def check(batch_dir: Path, out: Path, features: bool, workers: int | None) -> No
     show_default=True,
     help="spark.sql.shuffle.partitions for --engine spark (a few per core).",
 )
+@click.option(
+    "--spark-costs",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write the run's per-step, per-partition costs (records, rows, seconds, shuffle "
+    "bytes) as JSON to this file (--engine spark).",
+)
 def link(
     batch_dir: Path,
     out: Path,
@@ -240,6 +248,7 @@ def link(
     engine: str,
     master: str,
     shuffle_partitions: int,
+    spark_costs: Path | None,
     lock_wait: float,
 ) -> None:
     """Link a batch into golden entities; write links, golden records, edges, events, reports."""
@@ -253,8 +262,10 @@ def link(
 
     if match_threshold < review_threshold:
         raise click.UsageError("--match-threshold must not be below --review-threshold")
-    if (master != "local[2]" or shuffle_partitions != 8) and engine != "spark":
-        raise click.UsageError("--master and --shuffle-partitions need --engine spark")
+    if (master != "local[2]" or shuffle_partitions != 8 or spark_costs) and engine != "spark":
+        raise click.UsageError(
+            "--master, --shuffle-partitions and --spark-costs need --engine spark"
+        )
     if no_state and state_dir is not None:
         raise click.UsageError(
             "--state and --no-state contradict each other: pass one of them, not both"
@@ -262,16 +273,23 @@ def link(
     cfg = LinkConfig(match_threshold=match_threshold, review_threshold=review_threshold)
     backend: Engine = LocalEngine()
     spark = None
+    meter = None
     if engine == "spark":
+        from resolver.spark.costs import Meter
         from resolver.spark.link import SparkEngine
         from resolver.spark.session import SparkUnavailableError, spark_session
 
         try:
             with console.status(f"starting Spark on {master}…"):
-                spark = spark_session(master, shuffle_partitions=shuffle_partitions)
+                spark = spark_session(
+                    master,
+                    shuffle_partitions=shuffle_partitions,
+                    monitoring=spark_costs is not None,
+                )
         except SparkUnavailableError as exc:
             raise click.ClickException(str(exc).splitlines()[0]) from exc
-        backend = SparkEngine(spark)
+        meter = Meter(spark) if spark_costs is not None else None
+        backend = SparkEngine(spark, meter=meter)
     with Progress(
         TextColumn("{task.description}"),
         BarColumn(),
@@ -302,6 +320,10 @@ def link(
                     lock_wait=lock_wait,
                     on_wait=lambda msg: console.print(f"state: {msg}", markup=False),
                 )
+            if meter is not None and spark_costs is not None:
+                progress("reading Spark's task metrics", 0, 0)
+                costs = meter.report()
+                spark_costs.write_text(json.dumps(costs, indent=1) + "\n", "utf-8")
         except (ManifestError, FileProblem, StateError, StateKeyError) as exc:
             raise click.ClickException(str(exc)) from exc
         finally:

@@ -34,7 +34,7 @@ from typing import Any
 
 from graph import marker, queries
 from graph.dialect import ensure_schema, label
-from graph.store import GraphStore
+from graph.store import GraphStore, Neo4jStore
 from resolver.csvsafe import read_rows
 
 CHECKPOINT_PREFIX = ".graph-load-"
@@ -495,6 +495,19 @@ def load_run(
             start = done_steps.get(step.name, 0)
             if start >= len(step.rows) and step.name in done_steps:
                 summary.steps_skipped += 1
+                continue
+            if step.rel is not None and start == 0 and isinstance(store, Neo4jStore):
+                # partition-safe batches for concurrent writers (graph/rel_partition.py)
+                _, _, a, b = step.name.split(":")
+                written[step.name] += store.write_rels_partitioned(
+                    step.query, step.rows, a, b, batch_size
+                )
+                done_steps[step.name] = len(step.rows)
+                save()
+                summary.rows[step.name] += len(step.rows)
+                summary.steps_done += 1
+                if progress:
+                    progress(step.name, len(step.rows))
                 continue
             for i, chunk, text in _prepared(store, step.query, step.rows, start, batch_size):
                 if text is None:

@@ -27,6 +27,7 @@ import numpy as np
 from resolver import run_files
 from resolver.clustering import ConstrainedUnionFind
 from resolver.compare import (
+    DISAGREEMENT_LEVELS,
     ENTERPRISE_FEATURES,
     ENTERPRISE_LEVELS,
     EXACT_VALUES,
@@ -41,6 +42,7 @@ from resolver.compare import (
     name_term,
     name_terms,
     neighbourhood_pairs,
+    training_eligibility,
 )
 from resolver.csvsafe import safe_writer
 from resolver.fellegi_sunter import FSModel, Levels, train
@@ -70,6 +72,7 @@ class LinkConfig:
     contradiction: float = 0.001  # a pair this unlikely keeps its two clusters apart
     label_pairs: int = 200_000
     random_pairs: int = 50_000  # u of the lower levels; the top levels' u come from value counts
+    train_pairs: int = 200_000  # candidate pairs EM trains on at most (a uniform sample of them)
     seed: int = 1
     salt: str = ""  # ID-hash salt; empty: the installation's secret salt (resolver/sealing.py)
 
@@ -229,8 +232,8 @@ def train_model(
 ) -> tuple[FSModel, dict[str, Any]]:
     """Train the model (see resolver.fellegi_sunter): sure matches (shared strong identifier),
     uniformly random pairs, value counts and term frequencies over identifier components, and
-    one expectation step over ``candidates`` (all candidate pairs, or a sample of them) whose
-    comparison levels are ``levels``."""
+    expectation-maximisation over ``candidates`` (all candidate pairs, or a sample of them;
+    at most ``cfg.train_pairs``) whose comparison levels are ``levels``."""
     n = len(ers)
     names = ENTERPRISE_FEATURES if kind == "enterprise" else PERSON_FEATURES
     level_names = ENTERPRISE_LEVELS if kind == "enterprise" else PERSON_LEVELS
@@ -255,6 +258,10 @@ def train_model(
         if (u := value_agreement_u((v, det_root[e.idx]) for e in ers if (v := get(e)))) is not None
     }
     prior = _random_match_prior(ers, det_root)
+    if len(candidates) > cfg.train_pairs:
+        pick = sorted(rng.sample(range(len(candidates)), cfg.train_pairs))
+        candidates = [candidates[k] for k in pick]
+        levels = levels[pick]
     log_freq = term_log_frequencies(kind, ers, candidates, levels, tf)
     model = train(
         names,
@@ -266,8 +273,16 @@ def train_model(
         exact_u,
         tf,
         lambda mdl: name_frequency_adjustment(levels, log_freq, mdl),
+        training_eligibility(kind, ers, candidates, len(names)),
+        DISAGREEMENT_LEVELS[kind],
     )
-    return model, {"sure_match_pairs": len(label), "random_pairs": len(randoms), "prior": prior}
+    return model, {
+        "sure_match_pairs": len(label),
+        "random_pairs": len(randoms),
+        "prior": prior,
+        "em_iterations": model.iterations,
+        "em_pairs": len(candidates),
+    }
 
 
 def score_pairs(
