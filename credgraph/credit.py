@@ -15,7 +15,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from credgraph.common import console
+from credgraph.common import console, output_file
 from credgraph.graphconn import graph_options, open_graph, query_failed
 from resolver.csvsafe import safe_writer
 
@@ -284,6 +284,7 @@ def _read_inputs(path: Path) -> list[str]:
 @click.option(
     "--out",
     type=click.Path(dir_okay=False, path_type=Path),
+    callback=output_file,
     default=None,
     help="Write the csv/json result to this file instead of standard output.",
 )

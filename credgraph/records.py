@@ -8,7 +8,13 @@ from typing import Any
 
 import click
 
-from credgraph.common import STATE_OPTION, open_state, record_ref, resolve_or_fail
+from credgraph.common import (
+    STATE_OPTION,
+    open_state,
+    output_file,
+    record_ref,
+    resolve_or_fail,
+)
 
 
 @click.command("links")
@@ -17,6 +23,7 @@ from credgraph.common import STATE_OPTION, open_state, record_ref, resolve_or_fa
     "--out",
     "out",
     type=click.Path(dir_okay=False, path_type=Path),
+    callback=output_file,
     default=None,
     help="Write to this file instead of standard output.",
 )
@@ -60,7 +67,8 @@ def resolve_id(key: str, state_dir: Path | None) -> None:
 def _entity_ids(state: Any, key: str) -> list[str]:
     """The golden IDs a key names in the state: an ID itself, the entity a record belongs
     to, or the entities holding a USCC (the state's ``U|`` identifier key)."""
-    from resolver.identifiers import check_uscc, normalise_identifier
+    from resolver.identifiers import check_resident_id, check_uscc, normalise_identifier
+    from resolver.standardize import mask_identifier
 
     text = key.strip()
     if ":" in text:
@@ -76,6 +84,13 @@ def _entity_ids(state: Any, key: str) -> list[str]:
     if len(value) == 18 and not value.startswith(("E", "P")):
         check = check_uscc(value)
         if not check.valid:
+            if check_resident_id(value).valid or value[:17].isdigit():
+                # an ID number (or what may be one) is never echoed in clear
+                raise click.ClickException(
+                    f"{mask_identifier(value)} is not a valid USCC ({check.reason}); KEY is a "
+                    "golden ID, a USCC or DEPT:RECORD_ID (`credgraph show` finds a person by "
+                    "ID number)"
+                )
             raise click.ClickException(f"USCC {value} is not valid ({check.reason})")
         records = state.records_by_key([f"U|{value}"], max_per_key=10_000)
         found = state.entity_of(sorted(records))
