@@ -100,7 +100,7 @@ def profile_cmd(
     reg = Table(show_header=False, box=None)
     for k, v in p.registration.items():
         if v is not None:
-            reg.add_row(k, str(v))
+            reg.add_row(k, _fact(v))
     out.print(reg)
     if p.grade:
         g = p.grade
@@ -256,6 +256,15 @@ def _emit(text: str, out: Path | None) -> None:
     else:
         out.write_text(text, "utf-8")
         console.print(f"written to {out}")
+
+
+def _fact(value: Any) -> str:
+    """A registration fact for the terminal: yes/no, amounts with separators, text as is."""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:,.2f}"
+    return str(value)
 
 
 def _read_inputs(path: Path) -> list[str]:

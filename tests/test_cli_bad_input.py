@@ -4,6 +4,7 @@ characters stored. Real processes, a real state and a real graph server."""
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 import subprocess
@@ -246,3 +247,23 @@ def test_an_id_number_is_never_echoed_in_an_error(linked: dict[str, str]) -> Non
         err = error_of(cli(*args))
         assert BAD_ID not in err and VALID_ID not in err, err
         assert "4409**********171" in err, err
+
+
+def test_credit_profile_and_graph_query_speak_plainly(linked: dict[str, str]) -> None:
+    """Registration facts read as words and amounts (was ``False`` and ``500000.0``); a write
+    sent to `graph query` says writes are refused (was FalkorDB's ``graph.RO_QUERY`` text)."""
+    target = ["--uri", linked["uri"], "--data-dir", linked["data_dir"]]
+    listed = cli("graph", "query", "MATCH (e:Enterprise) WHERE e.reg_capital > 0 "
+                 "RETURN e.uid AS uid, e.reg_capital AS c LIMIT 1", "--jsonl", *target)  # fmt: skip
+    assert listed.returncode == 0, listed.stderr
+    row = json.loads(listed.stdout.splitlines()[0])
+    profile = cli("credit", "profile", row["uid"], *target)
+    assert profile.returncode == 0, profile.stderr
+    assert f"{float(row['c']):,.2f}" in profile.stdout
+    assert "is_branch" in profile.stdout and ("  no" in profile.stdout or "  yes" in profile.stdout)
+    assert "False" not in profile.stdout and "True" not in profile.stdout
+    err = error_of(cli("graph", "query", "CREATE (n:X) RETURN n", *target))
+    assert err == (
+        "Error: graph query runs read-only statements: writes (CREATE, MERGE, SET, DELETE, "
+        "REMOVE) are refused"
+    )
