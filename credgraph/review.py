@@ -128,7 +128,8 @@ def review_decide(
             raise click.ClickException(str(exc)) from exc
     click.echo(
         f"judgement stored: {record_a} {'=' if is_match else '≠'} {record_b} by {by}; "
-        "it applies from the next `credgraph link` run on"
+        "it applies when the next new batch is linked into this state (re-running a batch "
+        "already applied changes nothing)"
     )
 
 

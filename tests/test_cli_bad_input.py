@@ -267,3 +267,21 @@ def test_credit_profile_and_graph_query_speak_plainly(linked: dict[str, str]) ->
         "Error: graph query runs read-only statements: writes (CREATE, MERGE, SET, DELETE, "
         "REMOVE) are refused"
     )
+
+
+def test_review_decide_says_when_the_judgement_applies(
+    tmp_path: Path, linked: dict[str, str]
+) -> None:
+    """A judgement waits for the next new batch: the message says so (it said "from the next
+    `credgraph link` run on", and re-running the batch already applied changes nothing)."""
+    import shutil
+
+    state = tmp_path / "state"
+    shutil.copytree(linked["state"], state)
+    a, b = _review_pair(str(state))
+    proc = cli("review", "decide", a, b, "--match", "--by", "s1", "--state", str(state))
+    assert proc.returncode == 0, proc.stderr
+    assert (
+        f"judgement stored: {a} = {b} by s1; it applies when the next new batch is linked into "
+        "this state (re-running a batch already applied changes nothing)"
+    ) in " ".join(proc.stdout.split())
