@@ -64,6 +64,12 @@ def not_nan(ctx: click.Context, param: click.Parameter, value: float | None) -> 
     return value
 
 
+def printable(text: str) -> str:
+    """Department data for the terminal: a control character is shown as its escape
+    (``\\x1b``), never sent raw (it could clear or retitle the reviewer's terminal)."""
+    return "".join(f"\\x{ord(c):02x}" if ord(c) < 32 or 127 <= ord(c) < 160 else c for c in text)
+
+
 def plain_text(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
     """Callback of a free-text option (who, why, a key's name): no control characters, which
     would be stored and later rewrite the terminal of whoever lists them."""

@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from credgraph.common import STATE_OPTION, open_state, output_file, record_ref
+from credgraph.common import STATE_OPTION, open_state, output_file, printable, record_ref
 
 LOCK_WAIT = click.option(
     "--lock-wait",
@@ -93,7 +93,7 @@ def evidence_line(key: tuple[str, str], rec: Any) -> str:
         ("born", (std.get("birth_date") or "")[:4] or None),
     ):
         if value:
-            parts.append(f"{label} {value}")
+            parts.append(f"{label} {printable(value)}")
     return "; ".join(parts)
 
 

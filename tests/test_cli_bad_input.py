@@ -285,3 +285,27 @@ def test_review_decide_says_when_the_judgement_applies(
         f"judgement stored: {a} = {b} by s1; it applies when the next new batch is linked into "
         "this state (re-running a batch already applied changes nothing)"
     ) in " ".join(proc.stdout.split())
+
+
+def test_control_characters_in_department_data_never_reach_a_terminal_raw() -> None:
+    """A department row whose name carries ESC/BEL sequences: standardised names drop them
+    (the golden name was stored with them), and a steward's `review list` evidence shows
+    raw values with the control characters escaped."""
+    from credgraph.review import evidence_line
+    from resolver.ingest import Record
+    from resolver.names import normalise_enterprise_name, normalise_person_name
+
+    hostile = "恶意\x1b]0;pwned\x07科技有限公司"
+    name = normalise_enterprise_name(hostile).normalised
+    assert name == normalise_enterprise_name("恶意]0;pwned科技有限公司").normalised
+    assert not any(ord(c) < 32 for c in name)
+    assert normalise_person_name("李\x1b[31m四") == "李[31m四"
+    rec = Record(
+        dept="AMR", file="amr.csv", line=7, record_id="X1", kind="enterprise",
+        raw={"name": hostile, "address": "北京市\x1b[2J海淀区"}, std={}, flags=[], extra={},
+    )  # fmt: skip
+    line = evidence_line(rec.key, rec)
+    assert "\x1b" not in line and "\x07" not in line
+    assert line == (
+        "AMR amr.csv:7; name 恶意\\x1b]0;pwned\\x07科技有限公司; address 北京市\\x1b[2J海淀区"
+    )
