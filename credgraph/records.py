@@ -100,13 +100,20 @@ def _entity_ids(state: Any, key: str) -> list[str]:
     return [text]
 
 
+def _detail(detail: Any) -> str:
+    """An event's detail as words (``records 5, from E000000007``), not JSON."""
+    from credgraph.show import _fmt
+
+    if isinstance(detail, dict):
+        return ", ".join(f"{k} {_fmt(v)}" for k, v in sorted(detail.items()))
+    return "" if detail is None else _fmt(detail)
+
+
 @click.command("history")
 @click.argument("entity_id")
 @STATE_OPTION
 def history_cmd(entity_id: str, state_dir: Path | None) -> None:
     """Show the create/merge/split/retire events of an entity (and of IDs merged into it)."""
-    import json as _json
-
     with open_state(state_dir) as state:
         current, path = resolve_or_fail(state, entity_id)
         events = state.history(current)
@@ -115,5 +122,5 @@ def history_cmd(entity_id: str, state_dir: Path | None) -> None:
     for e in events:
         click.echo(
             f"{e['at']}  {e['batch_id'] or '-':<24} {e['entity_id']}  {e['event']:<12} "
-            f"{_json.dumps(e['detail'], ensure_ascii=False)}"
+            + _detail(e["detail"])
         )

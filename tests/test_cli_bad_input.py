@@ -309,3 +309,16 @@ def test_control_characters_in_department_data_never_reach_a_terminal_raw() -> N
     assert line == (
         "AMR amr.csv:7; name 恶意\\x1b]0;pwned\\x07科技有限公司; address 北京市\\x1b[2J海淀区"
     )
+
+
+def test_history_prints_details_as_words(linked: dict[str, str]) -> None:
+    """`history` printed each event's detail as JSON (``{"records": 5}``)."""
+    a, _ = _review_pair(linked["state"])
+    found = cli("resolve-id", a, "--state", linked["state"])
+    assert found.returncode == 0, found.stderr
+    entity = found.stdout.split()[1]
+    proc = cli("history", entity, "--state", linked["state"])
+    assert proc.returncode == 0, proc.stderr
+    first = proc.stdout.splitlines()[0]
+    assert f"{entity}  create" in first and "records " in first
+    assert "{" not in proc.stdout and '"' not in proc.stdout
