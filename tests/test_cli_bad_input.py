@@ -322,3 +322,18 @@ def test_history_prints_details_as_words(linked: dict[str, str]) -> None:
     first = proc.stdout.splitlines()[0]
     assert f"{entity}  create" in first and "records " in first
     assert "{" not in proc.stdout and '"' not in proc.stdout
+
+
+def test_a_manifest_without_as_of_says_it_is_missing(tmp_path: Path) -> None:
+    """It said ``as_of None is not a date (YYYY-MM-DD)``."""
+    batch = tmp_path / "batch"
+    batch.mkdir()
+    (batch / "a.csv").write_text("id,name\n1,华兴有限公司\n", "utf-8")
+    (batch / "manifest.yaml").write_text(
+        "batch_id: b1\nsources:\n- dept: AMR\n  name: 市场监督管理局\n  file: a.csv\n"
+        "  encoding: utf-8\n  kind: enterprise\n  record_id: id\n  columns: {name: name}\n",
+        "utf-8",
+    )
+    err = error_of(cli("check", str(batch), "--out", str(tmp_path / "out")))
+    assert "as_of is missing: write as_of: YYYY-MM-DD" in err
+    assert "None" not in err
