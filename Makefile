@@ -49,9 +49,8 @@ demo: $(STAMP)
 	@$(VENV)/bin/credgraph apikey create --role admin --name demo --data-dir $(DEMO_DIR)/api \
 		> $(DEMO_DIR)/api/admin.token 2>/dev/null
 	@chmod 600 $(DEMO_DIR)/api/admin.token
-	@CREDGRAPH_GRAPH_PASSWORD="$$(cat $(DEMO_DIR)/graph/password)" \
-		nohup $(VENV)/bin/credgraph serve --host 127.0.0.1 --port $(DEMO_API_PORT) \
-		--uri "$$($(VENV)/bin/credgraph graph status --data-dir $(DEMO_DIR)/graph | tail -1)" \
+	@nohup $(VENV)/bin/credgraph serve --host 127.0.0.1 --port $(DEMO_API_PORT) \
+		--graph-data-dir $(DEMO_DIR)/graph \
 		--state $(DEMO_DIR)/state --data-dir $(DEMO_DIR)/api --inbox $(DEMO_DIR)/inbox \
 		--log-file $(DEMO_DIR)/api/api.log > /dev/null 2>&1 & echo $$! > .demo-api.pid
 	@for i in $$(seq 1 100); do kill -0 "$$(cat .demo-api.pid)" 2>/dev/null || { echo "the API exited: see $(DEMO_DIR)/api/api.log"; exit 1; }; \

@@ -1,6 +1,6 @@
 """Benchmark: `credgraph check` on a generated batch of one million records.
 
-Goal from the issue: ≥ 100k rows/s on 2 cores for CSV, ≤ 2 GB RSS. Reuses the batch of
+Goal from the issue (11, item 7): ≥ 100k rows/s on 2 cores for CSV, ≤ 2 GB RSS. Reuses the batch of
 bench/generate_1m.py (`--keep`) when present, else generates it.
 """
 

@@ -8,6 +8,7 @@ Uses the run of bench/link_1m.py (bench/out/link1m); run that first.
 
 from __future__ import annotations
 
+import os
 import random
 import shutil
 import socket
@@ -77,9 +78,14 @@ def main() -> None:
     try:
         credgraph = str(Path(sys.executable).with_name("credgraph"))
         base = info.uri.rsplit("/", 1)[0]
+        # `load` takes no password in --uri: the child gets it from the environment.
+        os.environ["CREDGRAPH_GRAPH_PASSWORD"] = info.password
+        plain = f"falkordb://127.0.0.1:{info.port}"
         raw = raw_merge_capacity(base + "/raw")
-        rows, merge_s, _first, merge_mib = _load(credgraph, run_dir, base + "/merge", bulk=False)
-        bulk_rows, bulk_s, bulk_out, bulk_mib = _load(credgraph, run_dir, info.uri, bulk=True)
+        rows, merge_s, _first, merge_mib = _load(credgraph, run_dir, plain + "/merge", bulk=False)
+        bulk_rows, bulk_s, bulk_out, bulk_mib = _load(
+            credgraph, run_dir, plain + "/" + info.uri.rsplit("/", 1)[1], bulk=True
+        )
         raw_after = raw_merge_capacity(base + "/raw2")
         server_mib = _pss(info.pid)
         store = open_store(info.uri)

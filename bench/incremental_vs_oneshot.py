@@ -3,6 +3,7 @@ against one one-shot run of the whole batch (issue goal: pairwise F1 ≥ 0.999),
 against the truth too.
 
     python -m bench.incremental_vs_oneshot --enterprises 20000 --persons 30000
+    python -m bench.incremental_vs_oneshot --enterprises 600 --persons 900 --heldout --parts 3
 """
 
 from __future__ import annotations
@@ -33,30 +34,44 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--enterprises", type=int, default=20000)
     ap.add_argument("--persons", type=int, default=30000)
+    ap.add_argument(
+        "--parts", type=int, default=5, help="sequential batches the batch is split into"
+    )
+    ap.add_argument(
+        "--heldout",
+        action="store_true",
+        help="the held-out generator (fixtures.heldout): --enterprises firms, --persons residents",
+    )
     args = ap.parse_args()
     from fixtures.split import split_batch
     from resolver.evaluate import cluster_scores
 
     credgraph = str(Path(sys.executable).with_name("credgraph"))
-    root = OUT / f"inc-e{args.enterprises}-p{args.persons}"
+    which = "inc-heldout" if args.heldout else "inc"
+    root = OUT / f"{which}-e{args.enterprises}-p{args.persons}"
     shutil.rmtree(root, ignore_errors=True)
-    subprocess.run(
-        [
-            credgraph,
-            "generate",
-            "--out",
-            str(root / "gen"),
-            "--enterprises",
-            str(args.enterprises),
-            "--persons",
-            str(args.persons),
-            "--seed",
-            "7",
-        ],
-        check=True,
-        capture_output=True,
-    )
-    parts = split_batch(root / "gen" / "batch", root / "parts", 5)
+    if args.heldout:
+        from fixtures.heldout.departments import generate_heldout
+
+        generate_heldout(root / "gen", args.enterprises, args.persons)
+    else:
+        subprocess.run(
+            [
+                credgraph,
+                "generate",
+                "--out",
+                str(root / "gen"),
+                "--enterprises",
+                str(args.enterprises),
+                "--persons",
+                str(args.persons),
+                "--seed",
+                "7",
+            ],
+            check=True,
+            capture_output=True,
+        )
+    parts = split_batch(root / "gen" / "batch", root / "parts", args.parts)
     seconds = []
     for k, part in enumerate(parts):
         t = time.perf_counter()
@@ -103,7 +118,9 @@ def main() -> None:
     with (root / "gen" / "truth" / "entities.csv").open(encoding="utf-8", newline="") as fh:
         for row in csv.DictReader(fh):
             truth.setdefault(row["kind"], {})[(row["dept"], row["record_id"])] = row["entity_key"]
-    lines = [f"- five batches applied in {', '.join(f'{s:.1f}' for s in seconds)} s"]
+    words = {3: "three", 5: "five"}
+    n_parts = words.get(args.parts, str(args.parts))
+    lines = [f"- {n_parts} batches applied in {', '.join(f'{s:.1f}' for s in seconds)} s"]
     for kind in ("enterprise", "person"):
         vs = cluster_scores(inc[kind], one[kind])["pairwise"]
         lines.append(
@@ -112,8 +129,12 @@ def main() -> None:
             f"one-shot {cluster_scores(one[kind], truth[kind])['pairwise']['f1']:.5f}"
         )
     record(
-        f"Incremental: five sequential batches vs one-shot ({args.enterprises:,} enterprises, {args.persons:,} persons)",
-        f"python -m bench.incremental_vs_oneshot --enterprises {args.enterprises} --persons {args.persons}",
+        f"Incremental: {n_parts} sequential batches vs one-shot"
+        + (", held-out set" if args.heldout else "")
+        + f" ({args.enterprises:,} enterprises, {args.persons:,} persons)",
+        f"python -m bench.incremental_vs_oneshot --enterprises {args.enterprises} --persons {args.persons}"
+        + (f" --parts {args.parts}" if args.parts != 5 else "")
+        + (" --heldout" if args.heldout else ""),
         lines,
     )
 

@@ -1,4 +1,4 @@
-"""Benchmark: `credgraph link` on the one-million-record batch (goal ≤ 120 s, ≤ 4 GB RSS).
+"""Benchmark: `credgraph link` on the one-million-record batch (goal ≤ 60 s, ≤ 3 GB).
 
 Reuses the batch of bench/generate_1m.py (`--keep`) when present, else generates it.
 """
@@ -29,8 +29,8 @@ def main() -> None:
 
     scores = evaluate(run_dir, GEN / "truth")
     lines = [
-        f"- rows read: {report['ingest']['read']:,}; wall {run.seconds:.1f} s (goal ≤ 120 s); "
-        f"peak memory (PSS) of the process tree {run.peak_rss_mib:,.0f} MiB (goal ≤ 4,096 MiB RSS)",
+        f"- rows read: {report['ingest']['read']:,}; wall {run.seconds:.1f} s (goal ≤ 60 s); "
+        f"peak memory (PSS) of the process tree {run.peak_rss_mib:,.0f} MiB (goal ≤ 3,072 MiB)",
         "- stage timings (s): " + ", ".join(f"{k} {v}" for k, v in report["timings"].items()),
     ]
     for kind in ("enterprise", "person"):

@@ -34,7 +34,7 @@ def _frames(batch: Path) -> tuple[Any, Any, dict[str, dict[tuple[str, str], str]
     ent: list[dict[str, Any]] = []
     per: list[dict[str, Any]] = []
     keys: dict[str, dict[tuple[str, str], str]] = {"enterprise": {}, "person": {}}
-    latest: dict[tuple[str, str], Record] = {}
+    latest: dict[tuple[str, str, str], Record] = {}
     for _s, ev in ingest(load_manifest(batch), features=True):
         if isinstance(ev, Record) and ev.kind in ("enterprise", "person"):
             latest[ev.key] = ev

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -54,6 +55,20 @@ MAX_POPULATION = 10_000_000
     help="Multiply every noise rate (0 = clean data).",
 )
 @click.option("--batch-id", default=None, help="batch_id written to the manifest.")
+@click.option(
+    "--batch-no",
+    type=click.IntRange(1, 9),
+    default=None,
+    help="Delivery number: batch N > 1 gives its records new IDs and its own noise "
+    "(default 1, or 2 with --follow-up-of).",
+)
+@click.option(
+    "--follow-up-of",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default=None,
+    help="An earlier generate OUT directory (same --seed and sizes): about 10% of the records "
+    "of entities it delivered come again under their old record_id, changed.",
+)
 @click.option("--force", is_flag=True, help="Write into OUT even if it is not empty.")
 def generate(
     out: Path,
@@ -63,6 +78,8 @@ def generate(
     seed: int,
     noise_factor: float,
     batch_id: str | None,
+    batch_no: int | None,
+    follow_up_of: Path | None,
     force: bool,
 ) -> None:
     """Generate a multi-department batch (Contract 1) with its ground truth."""
@@ -80,7 +97,15 @@ def generate(
         seed=seed,
         noise=NoiseRates().scaled(noise_factor),
         batch_id=batch_id,
+        batch_no=batch_no or (2 if follow_up_of is not None else 1),
+        follow_up_of=follow_up_of,
     )
+    if follow_up_of is not None and not (follow_up_of / "truth" / "entities.csv").is_file():
+        raise click.BadParameter(
+            f"{follow_up_of} holds no truth/entities.csv: give the OUT directory of an earlier "
+            "`credgraph generate`",
+            param_hint="--follow-up-of",
+        )
     start = time.perf_counter()
     with console.status("generating…") as status:
 
@@ -124,6 +149,13 @@ def check(batch_dir: Path, out: Path, features: bool, workers: int | None) -> No
         manifest = load_manifest(batch_dir)
     except ManifestError as exc:
         raise click.ClickException(str(exc)) from exc
+    if not manifest.sources:
+        click.echo(
+            f"batch {manifest.batch_id} delivers no files: it only withdraws "
+            f"{len(manifest.withdrawn):,} records, nothing to check "
+            "(`credgraph link --state` applies the withdrawals)"
+        )
+        return
     start = time.perf_counter()
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -171,6 +203,13 @@ def check(batch_dir: Path, out: Path, features: bool, workers: int | None) -> No
         click.echo(f"  {reason}: {n:,}")
     for w in s["warnings"]:
         click.echo(f"  warning: {w}")
+    if features:
+        click.echo(
+            f"features: computed and checked for {s['accepted']:,} accepted rows (normalised "
+            "names, 字号, pinyin, parsed addresses); they are not written by check: "
+            "`credgraph link` computes them again and writes what they decide (links.csv, "
+            "review.csv with the per-feature weights)"
+        )
     click.echo(f"rejects: {result.rejects_csv}\nreport: {result.quality_html}")
 
 
@@ -237,6 +276,13 @@ def check(batch_dir: Path, out: Path, features: bool, workers: int | None) -> No
     show_default=True,
     help="spark.sql.shuffle.partitions for --engine spark (a few per core).",
 )
+@click.option(
+    "--spark-costs",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write the run's per-step, per-partition costs (records, rows, seconds, shuffle "
+    "bytes) as JSON to this file (--engine spark).",
+)
 def link(
     batch_dir: Path,
     out: Path,
@@ -247,6 +293,7 @@ def link(
     engine: str,
     master: str,
     shuffle_partitions: int,
+    spark_costs: Path | None,
     lock_wait: float,
 ) -> None:
     """Link a batch into golden entities; write links, golden records, edges, events, reports."""
@@ -260,8 +307,10 @@ def link(
 
     if match_threshold < review_threshold:
         raise click.UsageError("--match-threshold must not be below --review-threshold")
-    if (master != "local[2]" or shuffle_partitions != 8) and engine != "spark":
-        raise click.UsageError("--master and --shuffle-partitions need --engine spark")
+    if (master != "local[2]" or shuffle_partitions != 8 or spark_costs) and engine != "spark":
+        raise click.UsageError(
+            "--master, --shuffle-partitions and --spark-costs need --engine spark"
+        )
     if no_state and state_dir is not None:
         raise click.UsageError(
             "--state and --no-state contradict each other: pass one of them, not both"
@@ -269,16 +318,23 @@ def link(
     cfg = LinkConfig(match_threshold=match_threshold, review_threshold=review_threshold)
     backend: Engine = LocalEngine()
     spark = None
+    meter = None
     if engine == "spark":
+        from resolver.spark.costs import Meter
         from resolver.spark.link import SparkEngine
         from resolver.spark.session import SparkUnavailableError, spark_session
 
         try:
             with console.status(f"starting Spark on {master}…"):
-                spark = spark_session(master, shuffle_partitions=shuffle_partitions)
+                spark = spark_session(
+                    master,
+                    shuffle_partitions=shuffle_partitions,
+                    monitoring=spark_costs is not None,
+                )
         except SparkUnavailableError as exc:
             raise click.ClickException(str(exc).splitlines()[0]) from exc
-        backend = SparkEngine(spark)
+        meter = Meter(spark) if spark_costs is not None else None
+        backend = SparkEngine(spark, meter=meter)
     with Progress(
         TextColumn("{task.description}"),
         BarColumn(),
@@ -309,6 +365,10 @@ def link(
                     lock_wait=lock_wait,
                     on_wait=lambda msg: console.print(f"state: {msg}", markup=False),
                 )
+            if meter is not None and spark_costs is not None:
+                progress("reading Spark's task metrics", 0, 0)
+                costs = meter.report()
+                spark_costs.write_text(json.dumps(costs, indent=1) + "\n", "utf-8")
         except (ManifestError, FileProblem, StateError, StateKeyError) as exc:
             raise click.ClickException(str(exc)) from exc
         finally:
@@ -327,6 +387,14 @@ def link(
         return
     if "state" in r:
         click.echo(state_summary_text(r["state"]))
+    elif no_state:
+        from resolver.manifest import load_manifest
+
+        if n_withdrawn := len(load_manifest(batch_dir, check_headers=False).withdrawn):
+            click.echo(
+                f"{n_withdrawn:,} withdrawals not applied: a run without a state has no "
+                "earlier records to take back (link with --state)"
+            )
     ing = r["ingest"]
     click.echo(
         f"ingest: {ing['read']:,} rows read, {ing['accepted']:,} accepted, {ing['rejected']:,} rejected "
@@ -337,6 +405,11 @@ def link(
             f"{kind}: {st['records']:,} records -> {st['clusters']:,} golden entities "
             f"({st['probabilistic_merges']:,} probabilistic merges, {st['review_pairs']:,} pairs for review, "
             f"refused merges: {counts_text(st['refusals'])})"
+        )
+    if "mention_only_persons" in r:
+        click.echo(
+            f"persons known only from role and shareholding rows: {r['mention_only_persons']:,} "
+            "new golden persons (no person record)"
         )
     click.echo(
         f"edges: {counts_text(r['edges'])}; events: {r['events']:,}; conflicts: {r['conflicts']:,}"

@@ -44,8 +44,31 @@ DATA_DIR_OPTION = click.option(
 )
 def graph_start(data_dir: Path | None, port: int, query_timeout: int, query_memory: int) -> None:
     """Start the embedded graph server; prints the graph URI (without password) last."""
+    from click.core import ParameterSource
+
     from graph import server
 
+    ctx = click.get_current_context()
+    running = server.status(graph_data_dir(data_dir).resolve())
+    if running is not None:
+        given = [
+            f"--{name.replace('_', '-')}"
+            for name in ("port", "query_timeout", "query_memory")
+            if ctx.get_parameter_source(name) != ParameterSource.DEFAULT
+        ]
+        moved = "--port" in given and port != running.port
+        click.echo(
+            f"a graph server already runs for this data directory: pid {running.pid}, "
+            f"127.0.0.1:{running.port}"
+            + (
+                f"; {', '.join(given)} not applied"
+                + (f" (port {port} asked, it keeps {running.port})" if moved else "")
+                + ": `credgraph graph stop` first to restart it with them"
+                if given
+                else ""
+            ),
+            err=moved,
+        )
     try:
         info = server.start(
             graph_data_dir(data_dir),

@@ -73,11 +73,22 @@ def _entity_ids(state: Any, key: str) -> list[str]:
     text = key.strip()
     if ":" in text:
         dept, rid = record_ref(text)
-        found = state.entity_of([(dept.upper(), rid)])
+        # One DEPT:RECORD_ID may name an enterprise and a person record: both are listed.
+        keys = [
+            k
+            for k in state.keys_named(dept.upper(), rid, ("enterprise", "person"))
+            if not state.stored_hashes([k])[k][2]  # withdrawn records resolve to nothing
+        ]
+        found = state.entity_of(keys)
         if not found:
+            withdrawn = state.keys_named(dept.upper(), rid, ("enterprise", "person"))
             raise click.ClickException(
                 f"no record {dept.upper()}:{rid} with an entity in the state "
-                "(only enterprise and person records resolve to one)"
+                + (
+                    "(it was withdrawn)"
+                    if withdrawn
+                    else "(only enterprise and person records resolve to one)"
+                )
             )
         return sorted(set(found.values()))
     value = normalise_identifier(text) or ""

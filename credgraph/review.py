@@ -38,7 +38,10 @@ def review_list(state_dir: Path | None, kind: str | None, limit: int, show_all: 
         evidence = {
             key: state.record(key)
             for p in pairs
-            for key in ((p["a_dept"], p["a_record"]), (p["b_dept"], p["b_record"]))
+            for key in (
+                (p["a_dept"], p["kind"], p["a_record"]),
+                (p["b_dept"], p["kind"], p["b_record"]),
+            )
         }
     click.echo(
         f"{n_open:,} pairs awaiting review, {n_decided:,} decided"
@@ -58,7 +61,10 @@ def review_list(state_dir: Path | None, kind: str | None, limit: int, show_all: 
             f"\n#{n} {p['kind']}  {p['a_dept']}:{p['a_record']} ~ {p['b_dept']}:{p['b_record']}"
             f"  p={p['probability']:.3f}  [{status}]"
         )
-        for side, key in (("A", (p["a_dept"], p["a_record"])), ("B", (p["b_dept"], p["b_record"]))):
+        for side, key in (
+            ("A", (p["a_dept"], p["kind"], p["a_record"])),
+            ("B", (p["b_dept"], p["kind"], p["b_record"])),
+        ):
             click.echo(f"  {side} {evidence_line(key, evidence[key])}")
         click.echo(
             "  weights: "
@@ -76,12 +82,12 @@ def mask_phone(phone: str) -> str:
     return digits[:-8] + "****" + digits[-4:] if len(digits) > 8 else "*" * len(digits)
 
 
-def evidence_line(key: tuple[str, str], rec: Any) -> str:
+def evidence_line(key: tuple[str, str, str], rec: Any) -> str:
     """A record's evidence for a steward: department, names, address, masked phone and ID."""
     from resolver.survivorship import mask_id_number
 
     if rec is None:
-        return f"{key[0]}:{key[1]} (no longer in the state)"
+        return f"{key[0]}:{key[2]} ({key[1]}; no longer in the state)"
     raw, std = rec.raw, rec.std
     parts = [f"{rec.dept} {rec.file or ''}:{rec.line}"]
     for label, value in (
@@ -105,6 +111,13 @@ def evidence_line(key: tuple[str, str], rec: Any) -> str:
 )
 @click.option("--by", "by", required=True, help="Who decides (kept with the judgement).")
 @click.option("--reason", default="", help="Why (kept with the judgement).")
+@click.option(
+    "--kind",
+    type=click.Choice(["enterprise", "person"]),
+    default=None,
+    help="The records' kind, when a department has an enterprise and a person record "
+    "with these IDs.",
+)
 @STATE_OPTION
 @LOCK_WAIT
 def review_decide(
@@ -113,6 +126,7 @@ def review_decide(
     is_match: bool,
     by: str,
     reason: str,
+    kind: str | None,
     state_dir: Path | None,
     lock_wait: float,
 ) -> None:
@@ -123,7 +137,9 @@ def review_decide(
     with open_state(state_dir) as state:
         try:
             with state.lock(lock_wait, what="review decide"), state.transaction():
-                state.add_judgement(a, b, "match" if is_match else "no_match", by, reason)
+                state.add_judgement(
+                    a, b, "match" if is_match else "no_match", by, reason, kind=kind
+                )
         except StateError as exc:
             raise click.ClickException(str(exc)) from exc
     click.echo(
@@ -150,10 +166,18 @@ def review_export(state_dir: Path | None, out: Path) -> None:
         rows = state.judgements()
     with out.open("w", encoding="utf-8", newline="") as fh:
         w = safe_writer(fh)
-        w.writerow(["record_a", "record_b", "decision", "by", "at", "reason"])
+        w.writerow(["record_a", "record_b", "kind", "decision", "by", "at", "reason"])
         for j in rows:
             w.writerow(
-                [f"{j.a[0]}:{j.a[1]}", f"{j.b[0]}:{j.b[1]}", j.decision, j.by, j.at, j.reason]
+                [
+                    f"{j.a[0]}:{j.a[2]}",
+                    f"{j.b[0]}:{j.b[2]}",
+                    j.a[1],
+                    j.decision,
+                    j.by,
+                    j.at,
+                    j.reason,
+                ]
             )
     click.echo(f"{len(rows):,} judgements written to {out}")
 
@@ -194,6 +218,7 @@ def review_import(csv_file: Path, state_dir: Path | None, lock_wait: float) -> N
                             r["by"],
                             r.get("reason") or "",
                             r.get("at") or None,
+                            kind=r.get("kind") or None,
                         )
                     except (StateError, KeyError, click.BadParameter) as exc:
                         raise click.ClickException(f"{csv_file} line {line}: {exc}") from exc

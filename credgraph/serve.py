@@ -6,7 +6,8 @@ from pathlib import Path
 
 import click
 
-from credgraph.common import STATE_OPTION, graph_uri
+from credgraph.common import STATE_OPTION
+from credgraph.graphconn import uri_with_password
 
 
 @click.command()
@@ -29,6 +30,20 @@ from credgraph.common import STATE_OPTION, graph_uri
     help="API keys, audit log and jobs (default: the user data directory).",
 )
 @click.option(
+    "--graph-data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Data directory of the embedded graph server (its address and password), as "
+    "--data-dir of the graph commands (here --data-dir is the API's own directory).",
+)
+@click.option(
+    "--password-file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="File holding the graph password (else CREDGRAPH_GRAPH_PASSWORD or the graph data "
+    "directory).",
+)
+@click.option(
     "--rate-limit",
     default=None,
     help="Requests allowed per API key, as `limits` writes it (default 50/second).",
@@ -49,6 +64,8 @@ def serve(
     log_file: Path | None,
     allowed_origin: str | None,
     rate_limit: str | None,
+    graph_data_dir: Path | None,
+    password_file: Path | None,
 ) -> None:
     """Serve /graphql, /healthz and /readyz (GraphiQL for signed-in roles)."""
     import uvicorn
@@ -67,7 +84,7 @@ def serve(
         limits = Limits(rate_signed_in=rate_limit)
 
     settings = ApiSettings(
-        graph_uri=graph_uri(uri),
+        graph_uri=uri_with_password(uri, graph_data_dir, password_file),
         data_dir=data_dir or default_api_dir(),
         state_dir=state_dir,
         inbox_dir=inbox,

@@ -47,7 +47,7 @@ def show(
                 )
             uid = res.candidates[pick - 1].uid
         if uid is None:
-            _print_candidates(key, res.candidates)
+            _print_candidates(key, res.candidates, res.total)
             return
         view = entity_view(store, uid, limit=limit)
     except LookupFailed as exc:
@@ -107,10 +107,16 @@ def _state_history(state_dir: Path | None, uid: str) -> list[dict[str, Any]]:
         return events
 
 
-def _print_candidates(key: str, cands: tuple[Any, ...]) -> None:
+def _print_candidates(key: str, cands: tuple[Any, ...], total: int | None = None) -> None:
     out = _out()
+    total = max(total or 0, len(cands))
+    shown = (
+        f" ({len(cands)} of {total:,} shown; a longer fragment narrows it)"
+        if total > len(cands)
+        else ""
+    )
     out.print(
-        f"{key!r} matches {len(cands)} entities; show one with `credgraph show ID` "
+        f"{key!r} matches {total:,} entities{shown}; show one with `credgraph show ID` "
         f"or `credgraph show {key} --pick N`:"
     )
     for i, c in enumerate(cands, 1):

@@ -31,6 +31,7 @@ INDEXES: tuple[tuple[str, str], ...] = (
     ("Grade", "uid"),  # credit grade history (credit/)
     ("Finding", "uid"),
     ("Finding", "rule"),
+    ("LoadedState", "uid"),  # how far along each resolution state the graph is (graph/load.py)
 )
 LABELS = frozenset(label for label, _ in INDEXES)
 

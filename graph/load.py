@@ -19,6 +19,7 @@ never resolver code.
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import json
 import os
@@ -32,10 +33,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import msgspec
+
 from graph import queries
 from graph.dialect import ensure_schema, label
-from graph.store import GraphStore
-from resolver.csvsafe import read_rows
+from graph.store import GraphStore, GraphStoreError, Neo4jStore
+from resolver.csvsafe import restore
 
 CHECKPOINT_PREFIX = ".graph-load-"
 EVENT_LABELS = {"credit_event": "CreditEvent", "fact": "Fact", "tax_declaration": "TaxDeclaration"}
@@ -96,6 +99,7 @@ class RunGraph:
     resolved_sources: list[Row] = field(default_factory=list)  # stateful: {src, dst}
     golden_ids: list[str] = field(default_factory=list)
     escaped: int = 0  # values whose control characters were escaped
+    state: dict[str, Any] | None = None  # stateful: {id, batch_seq, batch_id} of the state
 
     @property
     def stateful(self) -> bool:
@@ -108,6 +112,29 @@ class Step:
     query: str
     rows: list[Any]
     rel: str | None = None  # counted relationship type (the query returns the rows written)
+
+
+class StaleRunError(GraphStoreError):
+    """The run is older than what the graph already holds from the same state."""
+
+
+def check_not_stale(store: GraphStore, run_dir: Path, position: dict[str, Any] | None) -> None:
+    """Refuse a run of a state whose later batch the graph already holds: loading it would
+    put the graph back to that older state, silently."""
+    if not position:
+        return
+    try:
+        rows = store.read(queries.LOADED_STATE, {"id": position["id"]})
+    except GraphStoreError as exc:
+        if "empty key" in str(exc):  # FalkorDB: the graph does not exist yet
+            return
+        raise
+    if rows and rows[0]["seq"] is not None and int(rows[0]["seq"]) > int(position["batch_seq"]):
+        raise StaleRunError(
+            f"{run_dir} is batch {position['batch_seq']} ({position.get('batch_id')}) of its "
+            f"resolution state, but the graph already holds batch {rows[0]['seq']} "
+            f"({rows[0]['batch']}); loading it would roll the graph back: load the newest run"
+        )
 
 
 @dataclass(slots=True)
@@ -124,11 +151,67 @@ class LoadSummary:
 
 
 def _jsonl(path: Path) -> Iterator[dict[str, Any]]:
+    for obj, _plain in _jsonl_plain(path):
+        yield obj
+
+
+def _jsonl_plain(
+    path: Path, decode: Callable[[str], Any] | None = None
+) -> Iterator[tuple[Any, bool]]:
+    """Objects of a JSON-lines file, each with ``plain``: True when its line cannot hold a
+    control character once decoded (no ``\\u00…``, ``\\b``, ``\\f`` escape, no DEL), so its
+    strings need trimming only (see :class:`_Cleaner`). Decoded by msgspec (several times
+    faster than ``json``; ``decode`` a typed decoder), a line msgspec refuses (NaN) by
+    ``json``."""
+    decode = decode or _DECODE_ANY
     if path.exists():
         with path.open(encoding="utf-8") as fh:
             for line in fh:
                 if line.strip():
-                    yield json.loads(line)
+                    plain = (
+                        "\\u00" not in line
+                        and "\\b" not in line
+                        and "\\f" not in line
+                        and "\x7f" not in line
+                    )
+                    try:
+                        obj = decode(line)
+                    except msgspec.DecodeError:
+                        obj = json.loads(line)
+                        if decode is not _DECODE_ANY:
+                            obj = msgspec.convert(obj, _GoldenLine)
+                    yield obj, plain
+
+
+class _GoldenLine(msgspec.Struct):
+    """What the graph takes from a golden.jsonl line (members only counted)."""
+
+    id: str
+    type: str
+    attributes: dict[str, Any] = {}
+    lifecycle: str = "active"
+    merged_into: str | None = None
+    known_from: str | None = None
+    id_hash: str | None = None
+    id_masked: str | None = None
+    members: list[msgspec.Raw] = []
+
+    def fields(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "type": self.type,
+            "attributes": self.attributes,
+            "lifecycle": self.lifecycle,
+            "merged_into": self.merged_into,
+            "known_from": self.known_from,
+            "id_hash": self.id_hash,
+            "id_masked": self.id_masked,
+            "members": self.members,
+        }
+
+
+_DECODE_ANY = msgspec.json.Decoder().decode
+_DECODE_GOLDEN = msgspec.json.Decoder(_GoldenLine).decode
 
 
 def _fault(point: str) -> None:
@@ -165,15 +248,25 @@ class _Cleaner:
             return items if all(items) else None
         return None
 
-    def props(self, d: dict[str, Any]) -> dict[str, Any]:
+    def props(self, d: dict[str, Any], plain: bool = False) -> dict[str, Any]:
+        """``plain``: the values are known to hold no control character (trim only)."""
         out = {}
         for k, v in d.items():
-            if v is not None and (clean := self.value(v)) is not None:
+            t = type(v)
+            if t is str:
+                v = v.strip() if plain else self.text(v)
+                if v:
+                    out[k] = v
+            elif t is int or t is float or t is bool:
+                out[k] = v
+            elif v is not None and (clean := self.value(v)) is not None:
                 out[k] = clean
         return out
 
 
-def entity_props(g: dict[str, Any], clean: _Cleaner | None = None) -> dict[str, Any]:
+def entity_props(
+    g: dict[str, Any], clean: _Cleaner | None = None, plain: bool = False
+) -> dict[str, Any]:
     """The properties of a golden entity's node (DESIGN.md Contract 3)."""
     clean = clean or _Cleaner()
     props: dict[str, Any] = {"uid": g["id"]}
@@ -182,11 +275,12 @@ def entity_props(g: dict[str, Any], clean: _Cleaner | None = None) -> dict[str, 
     props.update(
         lifecycle=g.get("lifecycle", "active"),
         merged_into=g.get("merged_into"),
+        known_from=g.get("known_from"),
         id_hash=g.get("id_hash"),
         id_masked=g.get("id_masked"),
         members=len(g.get("members", [])),
     )
-    return clean.props(props)
+    return clean.props(props, plain)
 
 
 def read_run(run_dir: Path) -> RunGraph:
@@ -201,8 +295,10 @@ def read_run(run_dir: Path) -> RunGraph:
         out.affected = [clean.text(u) for u in changes.get("entities", [])]
         for w in changes.get("withdrawn", []):
             out.withdrawn.setdefault(w["label"], []).append(clean.text(w["uid"]))
-    for g in _jsonl(run_dir / "golden.jsonl"):
-        props = entity_props(g, clean)
+        out.state = changes.get("state")
+    for line, plain in _jsonl_plain(run_dir / "golden.jsonl", _DECODE_GOLDEN):
+        g = line.fields()
+        props = entity_props(g, clean, plain)
         uid = props["uid"]
         lab = "Enterprise" if g["type"] == "Enterprise" else "Person"
         nodes[lab][uid] = {"uid": uid, "props": props}
@@ -248,30 +344,46 @@ def _read_sources(
     )
     count = out.counts["RESOLVED_TO"]
     with path.open(encoding="utf-8", newline="") as fh:
-        for row in read_rows(fh):
-            if row["kind"] not in ("enterprise", "person"):
+        reader = csv.reader(fh)
+        col = {name: i for i, name in enumerate(next(reader, []))}
+        i_dept, i_rec, i_kind = col["dept"], col["record_id"], col["kind"]
+        i_ent, i_score, i_dec = col["entity_id"], col["score"], col["decision"]
+        i_batch = col.get("batch_id")
+        for raw in reader:
+            if raw[i_kind] not in ("enterprise", "person"):
                 continue
             count.rows += 1
-            if not row["entity_id"]:
+            if not raw[i_ent]:
                 count.skipped["unresolved record"] += 1
                 continue
-            uid = clean.text(f"{row['dept']}|{row['record_id']}")
+            plain = _CONTROL.search("".join(raw)) is None
+            dept, record_id = restore(raw[i_dept]), restore(raw[i_rec])
+            kind = raw[i_kind]
+            batch_id = (restore(raw[i_batch]) if i_batch is not None else "") or run_batch
+            # (dept, kind, record_id) is a record's key (Contract 1): an enterprise and a
+            # person record of one department may share a record_id.
+            key = f"{dept}|{kind}|{record_id}"
+            uid = key.strip() if plain else clean.text(key)
             props = clean.props(
                 {
                     "uid": uid,
-                    "dept": row["dept"],
-                    "record_id": row["record_id"],
-                    "batch_id": row.get("batch_id") or run_batch,
-                }
+                    "dept": dept,
+                    "kind": kind,
+                    "record_id": record_id,
+                    "batch_id": batch_id,
+                },
+                plain,
             )
             nodes["SourceRecord"][uid] = {"uid": uid, "props": props}
-            dst = clean.text(row["entity_id"])
+            entity = restore(raw[i_ent])
+            dst = entity.strip() if plain else clean.text(entity)
             rels[("RESOLVED_TO", "SourceRecord", entity_label(dst))].append(
                 {
                     "src": uid,
                     "dst": dst,
                     "props": clean.props(
-                        {"score": float(row["score"] or 0), "decision": row["decision"]}
+                        {"score": float(raw[i_score] or 0), "decision": restore(raw[i_dec])},
+                        plain,
                     ),
                     "w": 1,
                 }
@@ -295,16 +407,28 @@ def _read_edges(
     relationship make one relationship: its properties taken source by source in a fixed
     order, all sources listed — so the result does not depend on row order."""
     grouped: dict[tuple[str, str, str], list[dict[str, Any]]] = defaultdict(list)
-    for e in _jsonl(run_dir / "edges.jsonl"):
+    all_plain = True
+    for e, plain in _jsonl_plain(run_dir / "edges.jsonl"):
         count = out.counts[e["type"]]
         count.rows += 1
-        no_from, no_to = _UNRESOLVED.get(e["type"], ("unresolved end", "unresolved end"))
         if not e.get("from") or not e.get("to"):
+            no_from, no_to = _UNRESOLVED.get(e["type"], ("unresolved end", "unresolved end"))
             count.skipped[no_from if not e.get("from") else no_to] += 1
             continue
-        grouped[(e["type"], clean.text(e["from"]), clean.text(e["to"]))].append(e)
+        all_plain = all_plain and plain
+        if plain:
+            grouped[(e["type"], e["from"].strip(), e["to"].strip())].append(e)
+        else:
+            grouped[(e["type"], clean.text(e["from"]), clean.text(e["to"]))].append(e)
     for (rel, a, b), group in sorted(grouped.items()):
-        group.sort(key=lambda e: (e["source"]["dept"], e["source"]["record_id"]))
+        if len(group) > 1:
+            group.sort(
+                key=lambda e: (
+                    e["source"]["dept"],
+                    e["source"]["record_id"],
+                    e["source"].get("kind", ""),
+                )
+            )
         merged: dict[str, Any] = {}
         for e in group:
             for k in EDGE_PROPERTIES:
@@ -312,7 +436,7 @@ def _read_edges(
                     merged[k] = e[k]
         merged["sources"] = [f"{e['source']['dept']}|{e['source']['record_id']}" for e in group]
         rels[(rel, entity_label(a), "Enterprise")].append(
-            {"src": a, "dst": b, "props": clean.props(merged), "w": len(group)}
+            {"src": a, "dst": b, "props": clean.props(merged, all_plain), "w": len(group)}
         )
 
 
@@ -324,9 +448,10 @@ def _read_events(
     clean: _Cleaner,
 ) -> None:
     count = out.counts["SUBJECT_OF"]
-    for ev in _jsonl(run_dir / "events.jsonl"):
+    for ev, plain in _jsonl_plain(run_dir / "events.jsonl"):
         lab = EVENT_LABELS[ev["kind"]]
-        uid = clean.text(f"{ev['source']['dept']}|{ev['source']['record_id']}")
+        uid = f"{ev['source']['dept']}|{ev['source']['record_id']}"
+        uid = uid.strip() if plain else clean.text(uid)
         raw_values = ev.get("values", {})
         values = {k: raw_values.get(k) for k in EVENT_PROPERTIES}
         values["subject_name"] = raw_values.get("name")
@@ -338,21 +463,26 @@ def _read_events(
                     **values,
                     "dept": ev["source"]["dept"],
                     "record_id": ev["source"]["record_id"],
-                }
+                },
+                plain,
             ),
         }
         count.rows += 1
         if not ev.get("subject"):
             count.skipped["unresolved subject"] += 1
             continue
-        subject = clean.text(ev["subject"])
+        subject = ev["subject"].strip() if plain else clean.text(ev["subject"])
         rels[("SUBJECT_OF", entity_label(subject), lab)].append(
             {"src": subject, "dst": uid, "props": {}, "w": 1}
         )
 
 
-def plan(run_dir: Path, graph: RunGraph | None = None) -> list[Step]:
-    """The MERGE-path load as steps in dependency order: what goes, nodes, relationships."""
+def plan(
+    run_dir: Path, graph: RunGraph | None = None, fresh: frozenset[str] = frozenset()
+) -> list[Step]:
+    """The MERGE-path load as steps in dependency order: what goes, nodes, relationships.
+    ``fresh``: labels that held no node when the load started — their nodes, and the
+    relationships touching them, are created rather than merged (queries.CREATE_NODE_ROWS)."""
     g = graph or read_run(run_dir)
     steps: list[Step] = []
     for lab, uids in sorted(g.withdrawn.items()):
@@ -381,12 +511,11 @@ def plan(run_dir: Path, graph: RunGraph | None = None) -> list[Step]:
             )
     for lab, rows in g.nodes.items():
         cols = sorted({k for r in rows for k in r["props"]} - {"uid"})
+        node_query = queries.CREATE_NODE_ROWS if lab in fresh else queries.MERGE_NODE_ROWS
         steps.append(
             Step(
                 f"nodes:{lab}",
-                queries.MERGE_NODE_ROWS.format(
-                    label=label(lab), props=queries.row_map(cols, 1, uid=True)
-                ),
+                node_query.format(label=label(lab), props=queries.row_map(cols, 1, uid=True)),
                 [[r["uid"], *(r["props"].get(c) for c in cols)] for r in rows],
             )
         )
@@ -394,10 +523,11 @@ def plan(run_dir: Path, graph: RunGraph | None = None) -> list[Step]:
         steps.append(Step("unlink:RESOLVED_TO", queries.UNLINK_RESOLVED_TO, g.resolved_sources))
     for (rel, a, b), rows in g.rels.items():
         cols = sorted({k for r in rows for k in r["props"]})
+        new = (a in fresh or b in fresh) and len({(r["src"], r["dst"]) for r in rows}) == len(rows)
         steps.append(
             Step(
                 f"rels:{rel}:{a}:{b}",
-                queries.MERGE_REL_ROWS.format(
+                (queries.CREATE_REL_ROWS if new else queries.MERGE_REL_ROWS).format(
                     from_label=label(a),
                     to_label=label(b),
                     rel=label_rel(rel),
@@ -458,6 +588,7 @@ def load_run(
     summary = LoadSummary()
     graph = read_run(run_dir)
     summary.escaped = graph.escaped
+    check_not_stale(store, run_dir, graph.state)
     ckpt_path = checkpoint_path(run_dir, store)
     checkpoint: dict[str, Any] = (
         json.loads(ckpt_path.read_text("utf-8")) if ckpt_path.exists() else {}
@@ -479,16 +610,36 @@ def load_run(
         if bulk_path.graph_is_empty(store):
             written.update(bulk_path.load(store, graph, progress))
             summary.path = "bulk"
-            for step in plan(run_dir, graph):
-                summary.rows[step.name] += len(step.rows)
+            for lab, node_rows in graph.nodes.items():
+                summary.rows[f"nodes:{lab}"] = len(node_rows)
+            for (rel, a, b), rel_rows in graph.rels.items():
+                summary.rows[f"rels:{rel}:{a}:{b}"] = len(rel_rows)
         elif bulk:
             raise bulk_path.BulkError("the bulk path needs an empty graph")
     ensure_schema(store)
     if summary.path == "merge":
-        for step in plan(run_dir, graph):
+        fresh = frozenset(
+            lab
+            for lab in graph.nodes
+            if not store.read(queries.LABEL_HAS_NODES.format(label=label(lab)))
+        )
+        for step in plan(run_dir, graph, fresh):
             start = done_steps.get(step.name, 0)
             if start >= len(step.rows) and step.name in done_steps:
                 summary.steps_skipped += 1
+                continue
+            if step.rel is not None and start == 0 and isinstance(store, Neo4jStore):
+                # partition-safe batches for concurrent writers (graph/rel_partition.py)
+                _, _, a, b = step.name.split(":")
+                written[step.name] += store.write_rels_partitioned(
+                    step.query, step.rows, a, b, batch_size
+                )
+                done_steps[step.name] = len(step.rows)
+                save()
+                summary.rows[step.name] += len(step.rows)
+                summary.steps_done += 1
+                if progress:
+                    progress(step.name, len(step.rows))
                 continue
             for i, chunk, text in _prepared(store, step.query, step.rows, start, batch_size):
                 if text is None:
@@ -506,6 +657,15 @@ def load_run(
             done_steps.setdefault(step.name, 0)
             save()
             summary.steps_done += 1
+    if graph.state:
+        store.run(
+            queries.SET_LOADED_STATE,
+            {
+                "id": graph.state["id"],
+                "seq": int(graph.state["batch_seq"]),
+                "batch": graph.state.get("batch_id"),
+            },
+        )
     ckpt_path.unlink(missing_ok=True)  # a complete load needs no checkpoint
     for (rel, a, b), rows in graph.rels.items():
         count = graph.counts[rel]

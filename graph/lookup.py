@@ -33,6 +33,7 @@ Steps = Generator[Query, list[Row], T]
 
 LIFECYCLES = frozenset({"active", "merged", "retired"})
 EVENT_LABELS = ("CreditEvent", "Fact", "TaxDeclaration")
+EVENT_KINDS = ("credit_event", "fact", "tax_declaration")
 #: Golden IDs: registry IDs (``E000000123``) and content-derived ones (``E`` + base32).
 GOLDEN_ID = re.compile(r"^[EP](?:[0-9]{9}|[A-Z2-7]{16})$")
 _IDENTIFIER_SHAPE = re.compile(r"^[0-9A-Z]{9}$|^[0-9A-Z]{15}$|^[0-9A-Z]{17,20}$")
@@ -59,7 +60,7 @@ class Candidate:
     uid: str
     label: str
     name: str | None
-    match: str  # exact, prefix, name, former name, identifier
+    match: str  # exact, prefix, name, former name, identifier, "<kind> record"
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +73,7 @@ class Resolution:
     label: str | None
     redirects: tuple[str, ...] = ()  # the IDs followed, first the one asked for
     candidates: tuple[Candidate, ...] = ()
+    total: int | None = None  # how many entities match in all, when more than listed
 
 
 @dataclass(frozen=True, slots=True)
@@ -364,19 +366,36 @@ def _by_id_hash(key: str, id18: str, salt: str, limit: int) -> Steps[Resolution]
 
 
 def _record_steps(key: str, dept: str, record_id: str) -> Steps[Resolution]:
-    uid = f"{dept.strip().upper()}|{record_id.strip()}"
-    rows = yield queries.RECORD_ENTITY, {"uid": uid}
-    if not rows:
-        for lab in EVENT_LABELS:
-            rows = yield queries.EVENT_SUBJECT.format(label=label(lab)), {"uid": uid}
-            if rows:
-                break
-    if not rows:
+    """A department record: a record is (dept, kind, record_id), so one ``DEPT:RECORD_ID``
+    may name several records (an enterprise and a person record, or an event): one entity
+    is a resolution, several are candidates naming each record's kind."""
+    dept, record_id = dept.strip().upper(), record_id.strip()
+    hits: list[tuple[str, str, str]] = []  # (kind, label, uid)
+    rows = yield (
+        queries.RECORD_ENTITY,
+        {"uids": [f"{dept}|{kind}|{record_id}" for kind in ("enterprise", "person")]},
+    )
+    hits += [(str(r["record"]).split("|")[1], r["label"], r["uid"]) for r in rows]
+    for kind, lab in zip(EVENT_KINDS, EVENT_LABELS, strict=True):
+        rows = yield queries.EVENT_SUBJECT.format(label=label(lab)), {"uid": f"{dept}|{record_id}"}
+        hits += [(kind, r["label"], r["uid"]) for r in rows]
+    if not hits:
         raise NotFound(
-            f"no record {dept.strip().upper()}:{record_id.strip()} resolved in the graph "
+            f"no record {dept}:{record_id} resolved in the graph "
             "(enterprise, person and event records are kept; check department code and record ID)"
         )
-    return (yield from _entities(key, "record", [(r["label"], r["uid"]) for r in rows]))
+    found: dict[str, tuple[str, dict[str, Any], tuple[str, ...], list[str]]] = {}
+    for kind, lab, uid in hits:
+        current, props, path = yield from _follow(lab, uid)
+        found.setdefault(current, (lab, props, path, []))[3].append(kind)
+    if len(found) == 1:
+        (uid, (lab, _, path, _)), *_ = found.items()
+        return Resolution(key, "record", uid, lab, path if len(path) > 1 else ())
+    cands = tuple(
+        Candidate(uid, lab, props.get("name"), " and ".join(f"{k} record" for k in kinds))
+        for uid, (lab, props, _, kinds) in sorted(found.items())
+    )
+    return Resolution(key, "record", None, None, (), cands)
 
 
 def _name_steps(key: str, text: str, limit: int) -> Steps[Resolution]:
@@ -384,12 +403,18 @@ def _name_steps(key: str, text: str, limit: int) -> Steps[Resolution]:
 
     fragment = basic_normalise(text) or text
     hits: list[tuple[int, int, str, str, str | None]] = []
+    total = 0
     for order, lab in enumerate(("Enterprise", "Person")):
         rows = yield (
             queries.SEARCH_ENTITY_NAMES.format(label=label(lab)),
             {"text": fragment, "limit": limit},
         )
         hits += [(int(r["rank"]), order, r["uid"], lab, r["name"]) for r in rows]
+        if len(rows) < limit:
+            total += len(rows)
+        else:  # capped: count them all
+            counted = yield queries.COUNT_ENTITY_NAMES.format(label=label(lab)), {"text": fragment}
+            total += int(counted[0]["total"]) if counted else len(rows)
     hits.sort(key=lambda h: (h[0], h[1], len(h[4] or ""), h[2]))
     if not hits:
         raise NotFound(
@@ -402,7 +427,7 @@ def _name_steps(key: str, text: str, limit: int) -> Steps[Resolution]:
         return Resolution(key, "name", uid, lab)
     match = {0: "exact", 1: "prefix", 2: "name", 3: "former name"}
     cands = tuple(Candidate(uid, lab, name, match[r]) for r, _, uid, lab, name in hits[:limit])
-    return Resolution(key, "name", None, None, (), cands)
+    return Resolution(key, "name", None, None, (), cands, max(total, len(cands)))
 
 
 def key_needs_salt(key: str) -> bool:

@@ -19,6 +19,19 @@ MERGE_REL_ROWS = (
     "MERGE (a)-[x:{rel}]->(b) SET x = {props} RETURN sum(r[2]) AS n"
 )
 
+#: The same rows into labels that held no node when the load started (an initial load):
+#: every node and every relationship with such an end is new, so it is created without the
+#: look-up MERGE does (a resumed load finds those labels filled and MERGEs again).
+CREATE_NODE_ROWS = "UNWIND $rows AS r CREATE (n:{label} {props})"
+CREATE_REL_ROWS = (
+    "UNWIND $rows AS r MATCH (a:{from_label} {{uid: r[0]}}) MATCH (b:{to_label} {{uid: r[1]}}) "
+    "CREATE (a)-[x:{rel} {props}]->(b) RETURN sum(r[2]) AS n"
+)
+LABEL_HAS_NODES = "MATCH (n:{label}) RETURN 1 AS x LIMIT 1"
+#: The position of the resolution state whose runs the graph holds (one node per state).
+LOADED_STATE = "MATCH (m:LoadedState {uid: $id}) RETURN m.batch_seq AS seq, m.batch_id AS batch"
+SET_LOADED_STATE = "MERGE (m:LoadedState {uid: $id}) SET m.batch_seq = $seq, m.batch_id = $batch"
+
 
 def row_map(columns: list[str], offset: int, uid: bool = False) -> str:
     """``{name: r[i], …}`` for property names that are plain identifiers (checked: names
@@ -84,10 +97,11 @@ ENTERPRISE_BY_REG_NO = (
 PERSON_BY_ID_HASH = (
     "MATCH (n:Person) WHERE n.id_hash = $value RETURN n.uid AS uid ORDER BY uid LIMIT $limit"
 )
-#: A department record (``DEPT|RECORD_ID``) to the entity it resolved to.
+#: Department records (``DEPT|KIND|RECORD_ID``, one uid per entity kind) to the entities
+#: they resolved to.
 RECORD_ENTITY = (
-    "MATCH (s:SourceRecord {uid: $uid})-[:RESOLVED_TO]->(n) "
-    "RETURN labels(n)[0] AS label, n.uid AS uid ORDER BY uid"
+    "UNWIND $uids AS u MATCH (s:SourceRecord {uid: u})-[:RESOLVED_TO]->(n) "
+    "RETURN s.uid AS record, labels(n)[0] AS label, n.uid AS uid ORDER BY record, uid"
 )
 #: An event record (credit event, fact, declaration; ``{label}``) to its subject.
 EVENT_SUBJECT = (
@@ -102,6 +116,11 @@ SEARCH_ENTITY_NAMES = (
     "CASE WHEN n.name = $text THEN 0 WHEN n.name STARTS WITH $text THEN 1 "
     "WHEN n.name CONTAINS $text THEN 2 ELSE 3 END AS rank "
     "ORDER BY rank, size(n.name), uid LIMIT $limit"
+)
+#: How many entities a name search matches in all (the list above is capped).
+COUNT_ENTITY_NAMES = (
+    "MATCH (n:{label}) WHERE n.merged_into IS NULL AND (n.name CONTAINS $text "
+    "OR any(f IN coalesce(n.former_names, []) WHERE f CONTAINS $text)) RETURN count(n) AS total"
 )
 #: IDs redirected (merged) into the given ones.
 MERGED_INTO = (

@@ -19,7 +19,7 @@ import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
-from urllib.parse import unquote, urlparse
+from urllib.parse import parse_qsl, unquote, urlparse
 
 Row = dict[str, Any]
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -49,6 +49,9 @@ class GraphURI:
     database: str
     user: str | None
     password: str | None
+    #: concurrent relationship writers of a load (Neo4j: ``?writers=N``), see
+    #: :mod:`graph.rel_partition`
+    writers: int = 1
 
 
 def parse_uri(uri: str) -> GraphURI:
@@ -59,6 +62,15 @@ def parse_uri(uri: str) -> GraphURI:
             f"unsupported graph URI scheme {u.scheme!r} (use falkordb://, neo4j:// or bolt://)"
         )
     default_port = 16379 if u.scheme == "falkordb" else 7687
+    writers = 1
+    for name, value in parse_qsl(u.query, keep_blank_values=True):
+        if name != "writers" or u.scheme == "falkordb":
+            raise GraphStoreError(
+                f"unknown graph URI parameter {name!r} (Neo4j URIs take ?writers=N)"
+            )
+        if not value.isdigit() or not 1 <= int(value) <= 64:
+            raise GraphStoreError(f"graph URI parameter writers={value!r}: use a number 1-64")
+        writers = int(value)
     return GraphURI(
         scheme=u.scheme,
         host=u.hostname or "127.0.0.1",
@@ -67,6 +79,7 @@ def parse_uri(uri: str) -> GraphURI:
         or ("credgraph" if u.scheme == "falkordb" else "neo4j"),
         user=unquote(u.username) if u.username else None,
         password=unquote(u.password) if u.password else None,
+        writers=writers,
     )
 
 
@@ -204,6 +217,14 @@ class Neo4jStore:
         )
         self.database = uri.database
 
+    def session(self, write: bool) -> Any:
+        """A session for one kind of work: on a cluster (``neo4j://`` routing URIs) write
+        sessions go to the database's leader, read sessions to followers and read replicas."""
+        import neo4j
+
+        mode = neo4j.WRITE_ACCESS if write else neo4j.READ_ACCESS
+        return self.driver.session(database=self.database, default_access_mode=mode)
+
     def _work(self, query: str, params: dict[str, Any] | None, write: bool) -> list[Row]:
         import neo4j
 
@@ -211,10 +232,13 @@ class Neo4jStore:
             return [dict(r) for r in t.run(query, params or {})]
 
         try:
-            with self.driver.session(database=self.database) as session:
-                return session.execute_write(tx) if write else session.execute_read(tx)
+            with self.session(write) as session:
+                rows: list[Row] = session.execute_write(tx) if write else session.execute_read(tx)
+                return rows
         except neo4j.exceptions.Neo4jError as exc:
             raise GraphStoreError(f"{exc.code}: {exc.message} (query: {query[:200]})") from exc
+        except neo4j.exceptions.DriverError as exc:  # no server, no leader, routing failed
+            raise GraphStoreError(f"Neo4j driver: {exc} (query: {query[:200]})") from exc
 
     def run(self, query: str, params: dict[str, Any] | None = None) -> list[Row]:
         return self._work(query, params, write=True)
@@ -224,6 +248,35 @@ class Neo4jStore:
 
     def write_batch(self, query: str, rows: Sequence[Row], batch_size: int = 5000) -> int:
         return _write_in_batches(self, query, rows, batch_size)
+
+    def write_rels_partitioned(
+        self,
+        query: str,
+        rows: Sequence[Sequence[Any]],
+        start_label: str,
+        end_label: str,
+        batch_size: int = 5000,
+    ) -> int:
+        """Write relationship rows (``[start uid, end uid, weight, …]``, ``query`` returning
+        ``n``) with ``uri.writers`` concurrent writers in the rounds of
+        :func:`graph.rel_partition.schedule`: the writers of one round never lock the same
+        node. Returns the sum of ``n`` over the batches."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        from graph.rel_partition import schedule
+
+        def cell_work(batches: list[list[Any]]) -> int:
+            return sum(
+                int((self.run(query, {"rows": batch}) or [{"n": 0}])[0]["n"] or 0)
+                for batch in batches
+            )
+
+        total = 0
+        rounds = schedule(rows, start_label, end_label, self.uri.writers, batch_size)
+        with ThreadPoolExecutor(max_workers=self.uri.writers) as pool:
+            for cells in rounds:  # a round ends before the next starts
+                total += sum(pool.map(cell_work, [c.batches for c in cells]))
+        return total
 
     def close(self) -> None:
         self.driver.close()
@@ -325,11 +378,15 @@ class AsyncNeo4jStore:
             return [dict(r) async for r in result]
 
         try:
-            async with self.driver.session(database=self.database) as session:
+            async with self.driver.session(
+                database=self.database, default_access_mode=neo4j.READ_ACCESS
+            ) as session:
                 rows: list[Row] = await session.execute_read(tx)
                 return rows
         except neo4j.exceptions.Neo4jError as exc:
             raise GraphStoreError(f"{exc.code}: {exc.message} (query: {query[:200]})") from exc
+        except neo4j.exceptions.DriverError as exc:  # no server, no leader, routing failed
+            raise GraphStoreError(f"Neo4j driver: {exc} (query: {query[:200]})") from exc
 
     async def close(self) -> None:
         await self.driver.close()

@@ -6,14 +6,18 @@ Python loop per pair; the other comparisons are equality tests on standardised v
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 from rapidfuzz import fuzz, process
 
+from resolver.addresses import parse_address
+from resolver.divisions import load_divisions
 from resolver.fellegi_sunter import NULL, Levels
 from resolver.ingest import Record
 
@@ -44,6 +48,7 @@ class EntityRecord:
     pinyin: str | None
     district: str | None
     address: str | None
+    unanchored: str | None  # the raw address when its district was guessed among namesakes
     phone: str | None
     rep: str | None
     established: str | None
@@ -85,6 +90,7 @@ def entity_record(idx: int, rec: Record) -> EntityRecord:
         pinyin=s.get("name_pinyin"),
         district=s.get("district_code"),
         address=addr if addr and addr.split("|")[2] else None,
+        unanchored=_unanchored(rec.raw.get("address"), s.get("district_code")),
         phone=s.get("phone") if s.get("phone_type") != "service" else None,
         rep=s.get("legal_rep_name_norm"),
         established=s.get("established"),
@@ -92,6 +98,38 @@ def entity_record(idx: int, rec: Record) -> EntityRecord:
         gender=s.get("gender"),
         employer=s.get("employer_uscc") or s.get("employer_name_norm"),
     )
+
+
+@cache
+def _namesake_districts() -> frozenset[str]:
+    """District codes whose name another district shares (新城区 in 西安 and 呼和浩特)."""
+    holders: dict[str, set[str]] = defaultdict(set)
+    for d in load_divisions().districts.values():
+        holders[d.name].add(d.code)
+    return frozenset(c for codes in holders.values() if len(codes) > 1 for c in codes)
+
+
+def _unanchored(raw: str | None, district: str | None) -> str | None:
+    """The raw address when no province or city anchored its district (parse_address picked
+    one of several namesake districts), else None."""
+    if not raw or not district or district not in _namesake_districts():
+        return None
+    return raw if parse_address(raw).ambiguous else None
+
+
+def _anchored(x: EntityRecord, y: EntityRecord) -> tuple[str, str] | None:
+    """The two addresses to compare when one side's district is a guess among namesakes and
+    the other side names a district of the same name: the guessing side re-read in the other
+    side's city. None when neither applies."""
+    div = load_divisions().districts
+    dx, dy = div.get(x.district or ""), div.get(y.district or "")
+    if dx is None or dy is None or dx.name != dy.name:
+        return None
+    if x.unanchored and y.district:
+        return parse_address(x.unanchored, y.district[:4]).canonical, str(y.address)
+    if y.unanchored and x.district:
+        return str(x.address), parse_address(y.unanchored, x.district[:4]).canonical
+    return None
 
 
 def _stem(s: dict[str, Any]) -> str | None:
@@ -168,15 +206,20 @@ def _address(a: list[EntityRecord], b: list[EntityRecord]) -> Levels:
     out = np.full(len(a), NULL, dtype=np.int8)
     for k, (x, y) in enumerate(zip(a, b, strict=True)):
         if x.address and y.address:
-            if x.address == y.address:
+            ax, ay, same_district = (
+                x.address,
+                y.address,
+                bool(x.district) and x.district == y.district,
+            )
+            if not same_district and (x.unanchored or y.unanchored):
+                anchored = _anchored(x, y)
+                if anchored:
+                    ax, ay = anchored
+                    same_district = ax.split("|")[0] == ay.split("|")[0]
+            if ax == ay:
                 out[k] = 3
-            elif x.district and x.district == y.district:
-                out[k] = (
-                    2
-                    if x.address.split("|")[1]
-                    and x.address.split("|")[1] == y.address.split("|")[1]
-                    else 1
-                )
+            elif same_district:
+                out[k] = 2 if ax.split("|")[1] and ax.split("|")[1] == ay.split("|")[1] else 1
             else:
                 out[k] = 0
     return out
@@ -296,6 +339,68 @@ def blocking_keys(r: EntityRecord) -> list[tuple[str, ...]]:
         if r.phone:
             keys.append(("p", r.phone))
     return keys
+
+
+#: Per kind: feature -> {disagreement level: default m} of strong identifiers. Two records of
+#: one person almost always give the same birth date (a typo is rare); homonyms in one street
+#: do not, so these levels are learned from identifier-linked pairs only, never from
+#: expectation over candidate pairs (where homonyms would pass for typos).
+DISAGREEMENT_LEVELS: dict[str, dict[int, dict[int, float]]] = {
+    "enterprise": {},
+    "person": {1: {0: 0.01, 1: 0.01}, 2: {0: 0.01}},
+}
+#: Per kind: blocking-key tag (the first element of a key from :func:`blocking_keys`) -> the
+#: features whose values the key is built from. A candidate pair met only through keys built
+#: on a feature is biased towards agreeing on it, so it does not train that feature's ``m``
+#: (Splink: a blocking rule's columns are not estimated from pairs it blocked).
+BLOCK_FEATURES: dict[str, dict[str, frozenset[int]]] = {
+    "enterprise": {
+        "n": frozenset({0, 1, 6}),  # the full name holds the region and the legal form
+        "b": frozenset({0, 6}),
+        "ld": frozenset({0, 2}),
+        "c": frozenset({0, 2}),
+        "cp": frozenset({0, 2}),
+        "l": frozenset({0, 4}),
+        "p": frozenset({3}),
+        "a": frozenset({2}),
+    },
+    "person": {
+        "nn": frozenset({0}),
+        "n": frozenset({0, 1}),
+        "np": frozenset({0, 3}),
+        "ne": frozenset({0, 5}),
+        "nd": frozenset({0, 4}),
+        "y": frozenset({0, 1}),
+        "p": frozenset({3}),
+    },
+}
+
+
+def training_eligibility(
+    kind: str, ers: list[EntityRecord], pairs: list[tuple[int, int]], n_features: int
+) -> NDArray[np.bool_]:
+    """(pairs × features): whether a pair shares a blocking key not built on that feature —
+    then it would have been compared whatever that feature says, and may train its ``m``."""
+    tags = BLOCK_FEATURES[kind]
+    everything = frozenset(range(n_features))
+    keys: dict[int, set[tuple[str, ...]]] = {}
+    out = np.zeros((len(pairs), n_features), dtype=bool)
+    for k, (a, b) in enumerate(pairs):
+        ka = keys.get(a)
+        if ka is None:
+            ka = keys[a] = set(blocking_keys(ers[a]))
+        kb = keys.get(b)
+        if kb is None:
+            kb = keys[b] = set(blocking_keys(ers[b]))
+        shared = ka & kb
+        if not shared:  # compared through a neighbourhood window or a judgement: unbiased
+            out[k] = True
+            continue
+        biased = everything
+        for key in shared:
+            biased = biased & tags.get(key[0], everything)
+        out[k, [f for f in range(n_features) if f not in biased]] = True
+    return out
 
 
 #: Per kind: feature -> the value whose equality is that feature's top level. Its u is

@@ -25,6 +25,10 @@ def cluster_scores(
 ) -> dict[str, Any]:
     """Scores over the records present in both mappings (record key -> cluster / entity)."""
     keys = pred.keys() & truth.keys()
+    if pred and truth and not keys:
+        # Keys of different shapes ((dept, record_id) against (dept, kind, record_id)) would
+        # score a perfect 1.0 over nothing.
+        raise ValueError("no record in common between the prediction and the truth")
     joint: Counter[tuple[str, str]] = Counter((pred[k], truth[k]) for k in keys)
     pred_sizes: Counter[str] = Counter(pred[k] for k in keys)
     true_sizes: Counter[str] = Counter(truth[k] for k in keys)

@@ -12,11 +12,14 @@ many records of each, how blocks fill up):
   components over all pairs of such records). Together with random-pair ``u`` this is the
   classical model; a bigger batch lowers the prior and raises the weight of agreeing on a
   rare value alike.
-- ``m`` from pairs linked by a valid strong identifier (sure matches, compared on everything
-  but the identifier), pooled with one expectation step over the blocked candidate pairs in
-  which each feature's levels are counted with the match probability that the *other*
-  features give. The second part reaches the departments that carry no identifier (a
-  utility's short account names never occur among identifier-linked pairs).
+- ``m`` by expectation-maximisation to convergence with ``u`` and the prior fixed (as
+  Splink trains): sure-match counts (pairs linked by a valid strong identifier, compared on
+  everything but the identifier) plus the candidate pairs weighted by their match
+  probability under the whole current model. A feature's ``m`` is not trained from pairs
+  blocked only on that feature; the disagreement levels of strong identifiers (birth date)
+  come from the sure matches alone, shrunk towards a default; every other level keeps at
+  least ``M_FLOOR``. The expectation part reaches the departments that carry no identifier
+  (a utility's short account names never occur among identifier-linked pairs).
 
 Parameters are JSON, never pickled.
 """
@@ -38,7 +41,7 @@ from resolver.term_frequency import TermFrequencies
 NULL = -1  # comparison level for "one side missing": contributes no evidence
 #: Bumped when training or comparison change meaning: a stored model of another engine
 #: version is not applied (incremental runs retrain instead).
-ENGINE_VERSION = 2
+ENGINE_VERSION = 3
 
 Levels = NDArray[np.int8]
 
@@ -54,6 +57,7 @@ class FSModel:
     prior: float  # P(two random records match)
     tf: TermFrequencies = field(default_factory=TermFrequencies)
     engine: int = ENGINE_VERSION
+    iterations: int = 0  # expectation-maximisation steps training took (not stored)
 
     def fits(self, features: list[str], level_names: list[list[str]]) -> bool:
         """Whether these parameters were trained by this engine for these comparisons."""
@@ -148,6 +152,36 @@ def _distribution(
     )
 
 
+#: Pseudo-pairs of the default a strong identifier's disagreement level is shrunk towards.
+SHRINK_PAIRS = 50.0
+
+
+def _shrunk(counts: NDArray[np.float64], level: int, default: float) -> float:
+    """A disagreement level's m from sure-match counts, shrunk towards ``default``."""
+    return float((counts[level] + SHRINK_PAIRS * default) / (counts.sum() + SHRINK_PAIRS))
+
+
+#: The least m of a level: no comparison outcome is taken as impossible for a match (a
+#: changed phone, a moved office), so one disagreement costs at most log2(M_FLOOR / u) —
+#: converged EM otherwise drives rarely seen levels to m ≈ 0 and weights of −14 bits. (1 %
+#: was tried: it moved a borderline pair of the sample below the match threshold for a
+#: model trained on a fifth of the batch, so the stateful run no longer equalled one shot.)
+M_FLOOR = 0.002
+
+
+def _m(counts: NDArray[np.float64], fixed: dict[int, float] | None) -> list[float]:
+    """Normalised m from level counts, each level at least M_FLOOR; ``fixed`` levels keep
+    their value, the others share the rest in proportion to their counts."""
+    fixed = fixed or {}
+    free = [k for k in range(len(counts)) if k not in fixed]
+    share = np.maximum(counts[free] / counts[free].sum(), M_FLOOR)
+    rest = share / share.sum() * (1.0 - sum(fixed.values()))
+    out = [fixed.get(k, 0.0) for k in range(len(counts))]
+    for k, v in zip(free, rest, strict=True):
+        out[k] = float(v)
+    return out
+
+
 def train(
     features: list[str],
     level_names: list[list[str]],
@@ -158,11 +192,20 @@ def train(
     exact_u: dict[int, float] | None = None,
     tf: TermFrequencies | None = None,
     adjust: Callable[[FSModel], NDArray[np.float64]] | None = None,
+    eligible: NDArray[np.bool_] | None = None,
+    disagreement: dict[int, dict[int, float]] | None = None,
     smoothing: float = 1.0,
+    max_iterations: int = 25,
+    tolerance: float = 1e-4,
 ) -> FSModel:
     """Estimate the model; see the module docstring. ``exact_u``: feature -> u of its top
     level measured from value counts; ``adjust``: the name feature's term-frequency
-    adjustment of each candidate pair under a model (feature 0 is the name)."""
+    adjustment of each candidate pair under a model (feature 0 is the name; it depends on
+    ``u`` only, which training does not change); ``eligible``: (pairs × features) whether a
+    candidate pair may count towards that feature's ``m`` (it was blocked on other
+    comparisons too); ``disagreement``: feature -> {level: default m} of the disagreement
+    levels of a strong identifier (birth date): their ``m`` comes from the sure matches
+    only, shrunk towards the default where those carry little data."""
     n_feat = len(features)
     u: list[list[float]] = []
     m_counts: list[NDArray[np.float64]] = []
@@ -176,30 +219,46 @@ def train(
             uf = np.append(rest, top)
         u.append(list(uf))
         m_counts.append(_distribution(matches[:, f], k))
+    fixed = {
+        f: {lvl: _shrunk(m_counts[f], lvl, default) for lvl, default in levels.items()}
+        for f, levels in (disagreement or {}).items()
+    }
     model = FSModel(
         features,
         level_names,
-        [list((c + smoothing) / (c + smoothing).sum()) for c in m_counts],
+        [_m(m_counts[f] + smoothing, fixed.get(f)) for f in range(n_feat)],
         u,
         prior=prior,
         tf=tf or TermFrequencies(),
     )
-    if len(candidates):
-        candidate_adjust = adjust(model) if adjust is not None else None
-        # One expectation step: each feature's levels counted with the match probability the
-        # other features (and the prior) give the pair.
-        weights = model.weights()
-        total = model.log_odds(candidates, candidate_adjust)
+    model.iterations = 0
+    if not len(candidates):
+        return model
+    candidate_adjust = adjust(model) if adjust is not None else None
+    if eligible is None:
+        eligible = np.ones(candidates.shape, dtype=bool)
+    for iteration in range(1, max_iterations + 1):
+        # Expectation: each candidate pair's match probability under the current model (all
+        # comparisons, so a pair whose birth dates differ is not counted as a match of
+        # "birth date different" on the strength of its name and street alone).
+        post = model.probability(candidates, candidate_adjust)
+        # Maximisation: m of each feature from the sure matches plus the expected matches
+        # among its eligible candidate pairs; u stays as measured from random pairs.
         m_new: list[list[float]] = []
         for f in range(n_feat):
-            col = candidates[:, f]
-            known = col != NULL
-            own = np.zeros(len(col))
-            own[known] = weights[f][col[known]]
-            if f == 0 and candidate_adjust is not None:
-                own += candidate_adjust
-            post = 1.0 / (1.0 + np.exp2(-(total - own)))
-            counts = m_counts[f] + _distribution(col, len(level_names[f]), post) + smoothing
-            m_new.append(list(counts / counts.sum()))
+            sel = eligible[:, f]
+            counts = (
+                m_counts[f]
+                + _distribution(candidates[sel, f], len(level_names[f]), post[sel])
+                + smoothing
+            )
+            m_new.append(_m(counts, fixed.get(f)))
+        change = max(
+            float(np.max(np.abs(np.asarray(a) - np.asarray(b))))
+            for a, b in zip(m_new, model.m, strict=True)
+        )
         model.m = m_new
+        model.iterations = iteration
+        if change < tolerance:
+            break
     return model

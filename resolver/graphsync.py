@@ -24,25 +24,29 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import uuid
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 from resolver.csvsafe import safe_writer
-from resolver.state import State
+from resolver.ingest import RecordKey
+from resolver.state import KEY_MATCH, State
 
 TABLES = """
 CREATE TABLE IF NOT EXISTS resolutions (
-    dept TEXT NOT NULL, record_id TEXT NOT NULL, score REAL, decision TEXT,
-    PRIMARY KEY (dept, record_id)
+    dept TEXT NOT NULL, kind TEXT NOT NULL, record_id TEXT NOT NULL, score REAL, decision TEXT,
+    PRIMARY KEY (dept, kind, record_id)
 );
 CREATE TABLE IF NOT EXISTS mentions (
     dept TEXT NOT NULL, record_id TEXT NOT NULL, part TEXT NOT NULL, kind TEXT NOT NULL,
-    payload TEXT NOT NULL, loose INTEGER NOT NULL, PRIMARY KEY (dept, record_id, part)
+    payload TEXT NOT NULL, loose INTEGER NOT NULL, PRIMARY KEY (dept, kind, record_id, part)
 );
-CREATE TABLE IF NOT EXISTS mention_ends (entity_id TEXT NOT NULL, dept TEXT NOT NULL, record_id TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS mention_ends (
+    entity_id TEXT NOT NULL, dept TEXT NOT NULL, kind TEXT NOT NULL, record_id TEXT NOT NULL
+);
 CREATE INDEX IF NOT EXISTS mention_ends_entity ON mention_ends (entity_id);
-CREATE INDEX IF NOT EXISTS mention_ends_record ON mention_ends (dept, record_id);
+CREATE INDEX IF NOT EXISTS mention_ends_record_kind ON mention_ends (dept, kind, record_id);
 CREATE TABLE IF NOT EXISTS mention_persons (id_hash TEXT PRIMARY KEY, entity_id TEXT NOT NULL);
 """
 EVENT_KINDS = ("credit_event", "fact", "tax_declaration")
@@ -50,7 +54,7 @@ EVENT_KINDS = ("credit_event", "fact", "tax_declaration")
 LOOSE = frozenset({"unresolved", "by_name"})
 RESOLVED_HEADER = ["dept", "record_id", "kind", "entity_id", "score", "decision", "batch_id"]
 
-Key = tuple[str, str]
+Key = RecordKey
 
 
 def ensure_tables(db: sqlite3.Connection) -> None:
@@ -64,8 +68,11 @@ def mention_person(db: sqlite3.Connection, id_hash: str) -> str | None:
     return None if row is None else str(row[0])
 
 
-def payload_key(payload: dict[str, Any]) -> Key:
-    return payload["source"]["dept"], payload["source"]["record_id"]
+def payload_key(payload: dict[str, Any], kind: str | None = None) -> Key:
+    """The record a row comes from: (dept, kind, record_id); ``kind`` for rows stored
+    before their source carried it."""
+    src = payload["source"]
+    return src["dept"], src.get("kind") or kind or "", src["record_id"]
 
 
 def ends(payload: dict[str, Any]) -> set[str]:
@@ -87,17 +94,19 @@ def _part(kind: str, payload: dict[str, Any]) -> str:
 def stale_mentions(db: sqlite3.Connection, changed: set[str], skip: set[Key]) -> set[Key]:
     """Stored mention rows whose resolution may have changed: loose ones (unresolved, by
     name) and those pointing at an entity the batch changed."""
-    out = {
-        (d, r)
-        for d, r in db.execute("SELECT DISTINCT dept, record_id FROM mentions WHERE loose = 1")
+    out: set[Key] = {
+        (d, k, r)
+        for d, k, r in db.execute(
+            "SELECT DISTINCT dept, kind, record_id FROM mentions WHERE loose = 1"
+        )
     }
     ids = sorted(changed)
     for i in range(0, len(ids), 500):
         chunk = ids[i : i + 500]
         out.update(
-            (d, r)
-            for d, r in db.execute(
-                f"SELECT dept, record_id FROM mention_ends WHERE entity_id IN ({','.join('?' * len(chunk))})",
+            (d, k, r)
+            for d, k, r in db.execute(
+                f"SELECT dept, kind, record_id FROM mention_ends WHERE entity_id IN ({','.join('?' * len(chunk))})",
                 chunk,
             )
         )
@@ -116,12 +125,12 @@ def save_mentions(
     changed: set[Key] = set()
     updates: dict[Key, tuple[str, list[dict[str, Any]]]] = dict(rows)
     for key in withdrawn:
-        updates[key] = ("", [])
+        updates[key] = (key[1], [])
     for key, (kind, payloads) in updates.items():
         old = {
             part: text
             for part, text in db.execute(
-                "SELECT part, payload FROM mentions WHERE dept = ? AND record_id = ?", key
+                f"SELECT part, payload FROM mentions WHERE {KEY_MATCH}", key
             )
         }
         new = {_part(kind, p): json.dumps(p, ensure_ascii=False, sort_keys=True) for p in payloads}
@@ -130,16 +139,17 @@ def save_mentions(
         changed.add(key)
         for text in old.values():
             touched_ids |= ends(json.loads(text))
-        db.execute("DELETE FROM mentions WHERE dept = ? AND record_id = ?", key)
-        db.execute("DELETE FROM mention_ends WHERE dept = ? AND record_id = ?", key)
+        db.execute(f"DELETE FROM mentions WHERE {KEY_MATCH}", key)
+        db.execute(f"DELETE FROM mention_ends WHERE {KEY_MATCH}", key)
+        dept, _kind, rid = key
         for p in payloads:
             touched_ids |= ends(p)
             db.execute(
                 "INSERT INTO mentions VALUES (?, ?, ?, ?, ?, ?)",
-                (*key, _part(kind, p), kind, new[_part(kind, p)], int(_loose(p))),
+                (dept, rid, _part(kind, p), kind, new[_part(kind, p)], int(_loose(p))),
             )
         db.executemany(
-            "INSERT INTO mention_ends VALUES (?, ?, ?)",
+            "INSERT INTO mention_ends VALUES (?, ?, ?, ?)",
             sorted({(e, *key) for p in payloads for e in ends(p)}),
         )
     return touched_ids, changed
@@ -147,9 +157,14 @@ def save_mentions(
 
 def save_resolutions(db: sqlite3.Connection, rows: Iterable[tuple[Key, float, str]]) -> None:
     db.executemany(
-        "INSERT OR REPLACE INTO resolutions VALUES (?, ?, ?, ?)",
+        "INSERT OR REPLACE INTO resolutions VALUES (?, ?, ?, ?, ?)",
         [(*key, score, decision) for key, score, decision in rows],
     )
+
+
+def source_uid(dept: str, kind: str, record_id: str) -> str:
+    """A SourceRecord node's uid (Contract 3): ``DEPT|KIND|RECORD_ID``."""
+    return f"{dept}|{kind}|{record_id}"
 
 
 def lifecycle_golden(state: State, entity_id: str) -> dict[str, Any] | None:
@@ -185,7 +200,7 @@ def payloads_touching(
         chunk = ids[i : i + 500]
         keys.update(
             state.db.execute(
-                f"SELECT dept, record_id FROM mention_ends WHERE entity_id IN ({','.join('?' * len(chunk))})",
+                f"SELECT dept, kind, record_id FROM mention_ends WHERE entity_id IN ({','.join('?' * len(chunk))})",
                 chunk,
             )
         )
@@ -194,17 +209,17 @@ def payloads_touching(
     ordered = sorted(keys)
     for i in range(0, len(ordered), 400):
         part = ordered[i : i + 400]
-        q = " OR ".join(["(dept = ? AND record_id = ?)"] * len(part))
+        q = " OR ".join([KEY_MATCH] * len(part))
         for kind, p in _payloads(
             state.db,
-            f"SELECT kind, payload FROM mentions WHERE {q} ORDER BY dept, record_id, part",
+            f"SELECT kind, payload FROM mentions WHERE {q} ORDER BY dept, record_id, kind, part",
             [x for k in part for x in k],
         ):
             # Only rows touching an affected entity (a record's other rows belong to
             # relationships this run does not replace: a partial group would overwrite
             # them), or rows of changed records that touch nothing (unresolved events).
             hit = ends(p)
-            if hit & entity_ids or (not hit and payload_key(p) in records):
+            if hit & entity_ids or (not hit and payload_key(p, kind) in records):
                 (events if kind in EVENT_KINDS else edges).append(p)
     return edges, events
 
@@ -212,7 +227,8 @@ def payloads_touching(
 def _resolved_rows(state: State, keys: set[Key] | None) -> Iterator[list[Any]]:
     sql = (
         "SELECT r.dept, r.record_id, r.kind, r.entity_id, s.score, s.decision, r.batch_id "
-        "FROM records r LEFT JOIN resolutions s ON s.dept = r.dept AND s.record_id = r.record_id "
+        "FROM records r LEFT JOIN resolutions s "
+        "ON s.dept = r.dept AND s.kind = r.kind AND s.record_id = r.record_id "
         "WHERE r.withdrawn = 0 AND r.kind IN ('enterprise', 'person') AND r.entity_id IS NOT NULL"
     )
     current: dict[str, str] = {}
@@ -224,15 +240,16 @@ def _resolved_rows(state: State, keys: set[Key] | None) -> Iterator[list[Any]]:
         return [dept, rid, kind, current[eid], score, decision or "", batch or ""]
 
     if keys is None:
-        for values in state.db.execute(sql + " ORDER BY r.dept, r.record_id"):
+        for values in state.db.execute(sql + " ORDER BY r.dept, r.record_id, r.kind"):
             yield row(values)
         return
     ordered = sorted(keys)
-    for i in range(0, len(ordered), 400):
-        chunk = ordered[i : i + 400]
-        q = " OR ".join(["(r.dept = ? AND r.record_id = ?)"] * len(chunk))
+    for i in range(0, len(ordered), 300):
+        chunk = ordered[i : i + 300]
+        q = " OR ".join(["(r.dept = ? AND r.kind = ? AND r.record_id = ?)"] * len(chunk))
         for values in state.db.execute(
-            f"{sql} AND ({q}) ORDER BY r.dept, r.record_id", [x for k in chunk for x in k]
+            f"{sql} AND ({q}) ORDER BY r.dept, r.record_id, r.kind",
+            [x for k in chunk for x in k],
         ):
             yield row(values)
 
@@ -249,15 +266,40 @@ def write_resolved(state: State, out_dir: Path, keys: set[Key] | None) -> int:
     return n
 
 
-def write_changes(out_dir: Path, entities: set[str], withdrawn: list[tuple[str, str, str]]) -> None:
-    """``changes.json``: affected entities and withdrawn records (label, dept, record_id)."""
+def state_position(state: State, applied_batch: str | None = None) -> dict[str, Any] | None:
+    """Which state a run comes from and how far along it is: ``{id, batch_seq, batch_id}``
+    (the graph keeps it, so an older run is refused rather than rolling the graph back).
+    ``applied_batch``: the batch being applied (inside its transaction) advances the count;
+    without it, the position of the last applied batch (None for a state that has none)."""
+    sid = state.meta("state_id")
+    if applied_batch is None:
+        seq = state.meta("batch_seq")
+        if sid is None or seq is None:
+            return None
+        return {"id": sid, "batch_seq": int(seq), "batch_id": state.meta("last_batch")}
+    if sid is None:
+        sid = uuid.uuid4().hex
+        state.set_meta("state_id", sid)
+    seq_n = int(state.meta("batch_seq") or 0) + 1
+    state.set_meta("batch_seq", str(seq_n))
+    state.set_meta("last_batch", applied_batch)
+    return {"id": sid, "batch_seq": seq_n, "batch_id": applied_batch}
+
+
+def write_changes(
+    out_dir: Path,
+    entities: set[str],
+    withdrawn: list[tuple[str, str]],
+    position: dict[str, Any] | None = None,
+) -> None:
+    """``changes.json``: affected entities, withdrawn records' nodes (label, uid) and
+    the state's position (:func:`state_position`)."""
     (out_dir / "changes.json").write_text(
         json.dumps(
             {
                 "entities": sorted(entities),
-                "withdrawn": [
-                    {"label": lab, "uid": f"{d}|{r}"} for lab, d, r in sorted(set(withdrawn))
-                ],
+                "withdrawn": [{"label": lab, "uid": uid} for lab, uid in sorted(set(withdrawn))],
+                **({"state": position} if position else {}),
             },
             ensure_ascii=False,
             indent=1,
@@ -286,7 +328,9 @@ def export_run(state_dir: Path, out_dir: Path) -> dict[str, int]:
             (out_dir / "events.jsonl").open("w", encoding="utf-8") as events,
         ):
             for kind, p in _payloads(
-                state.db, "SELECT kind, payload FROM mentions ORDER BY dept, record_id, part", []
+                state.db,
+                "SELECT kind, payload FROM mentions ORDER BY dept, record_id, kind, part",
+                [],
             ):
                 fh2 = events if kind in EVENT_KINDS else edges
                 fh2.write(json.dumps(p, ensure_ascii=False) + "\n")
@@ -295,4 +339,5 @@ def export_run(state_dir: Path, out_dir: Path) -> dict[str, int]:
             json.dumps({"snapshot_of": str(state_dir), **counts}, ensure_ascii=False) + "\n",
             "utf-8",
         )
+        write_changes(out_dir, set(), [], state_position(state))
     return counts

@@ -26,7 +26,7 @@ from typing import Any
 from resolver import graphsync, run_files
 from resolver.compare import COMPARISONS, blocking_keys, entity_record
 from resolver.fellegi_sunter import FSModel
-from resolver.ingest import Record
+from resolver.ingest import Record, RecordKey
 from resolver.link import (
     Engine,
     KindResult,
@@ -38,12 +38,13 @@ from resolver.link import (
     _resolve_mentions,
     _write_outputs,
     finish_report,
+    mention_enterprise_key,
     run_info,
 )
 from resolver.manifest import Manifest, load_manifest
 from resolver.mentions import name_stem
 from resolver.names import normalise_person_name
-from resolver.state import BatchConflict, State, now
+from resolver.state import KEY_MATCH, BatchConflict, State, now
 from resolver.survivorship import Golden, build_golden, id_hash
 
 ENTITY_KINDS = ("enterprise", "person")
@@ -72,7 +73,7 @@ class _Change:
     """What applying a batch changes about one entity kind."""
 
     result: KindResult
-    gid_of: dict[tuple[str, str], str]
+    gid_of: dict[RecordKey, str]
     goldens: list[Golden]
     new_ids: list[str]
     merged: dict[str, str]  # absorbed ID -> survivor
@@ -84,14 +85,22 @@ class _Change:
 class StateResolver(Resolver):
     """Mention resolution against the in-memory affected clusters, then the stored state."""
 
-    def __init__(self, state: State, person_seq: list[int] | None = None) -> None:
+    def __init__(
+        self,
+        state: State,
+        person_seq: list[int] | None = None,
+        enterprise_seq: list[int] | None = None,
+    ) -> None:
         super().__init__()
         self.state = state
         self.person_seq = person_seq if person_seq is not None else [0]
+        self.enterprise_seq = enterprise_seq if enterprise_seq is not None else [0]
         #: Persons first known from a mention in this batch: ID hash -> golden ID.
         self.new_mention_persons: dict[str, str] = {}
+        #: Enterprises first known from a mention in this batch: key hash -> golden ID.
+        self.new_mention_enterprises: dict[str, str] = {}
         #: Records the batch re-delivers or withdraws; IDs it retires or merges away.
-        self.superseded: set[tuple[str, str]] = set()
+        self.superseded: set[RecordKey] = set()
         self.gone: set[str] = set()
         #: Mention names whose stored candidates are already in the subject index.
         self._prepared: set[str] = set()
@@ -114,7 +123,7 @@ class StateResolver(Resolver):
             lo = f"ld|{stem[:2]}|"
             found.update(
                 self.state.db.execute(
-                    "SELECT dept, record_id FROM keys WHERE key >= ? AND key < ? LIMIT 10000",
+                    "SELECT dept, kind, record_id FROM keys WHERE key >= ? AND key < ? LIMIT 10000",
                     (lo, lo + "\uffff"),
                 ).fetchall()
             )
@@ -152,15 +161,34 @@ class StateResolver(Resolver):
         self.new_mention_persons[h] = gid
         return gid, True
 
+    def mention_enterprise(self, key: str, salt: str) -> tuple[str, bool]:
+        """A registry ID (``E…`` from the state's sequence) for an enterprise known only from
+        mentions; the same mention key always gets the same ID (registry ``mention_persons``,
+        keyed by the salted hash of ``enterprise`` + key)."""
+        reg_key = f"enterprise\x1f{key}"
+        h = id_hash(reg_key, salt)
+        if h in self.new_mention_enterprises:
+            return self.new_mention_enterprises[h], True
+        found = self._registered(reg_key, salt)
+        if found is not None:
+            return found, False
+        self.enterprise_seq[0] += 1
+        gid = f"E{self.enterprise_seq[0]:09d}"
+        self.new_mention_enterprises[h] = gid
+        return gid, True
+
     def _by_key(self, key: str) -> str | None:
         # Records this batch delivers again or withdraws count with their new content (in
         # memory), never with what the state still holds for them.
         rows = self.state.db.execute(
-            "SELECT r.dept, r.record_id, r.entity_id FROM keys k JOIN records r ON r.dept = k.dept AND r.record_id = k.record_id "
+            "SELECT r.dept, r.kind, r.record_id, r.entity_id FROM keys k JOIN records r "
+            "ON r.dept = k.dept AND r.kind = k.kind AND r.record_id = k.record_id "
             "WHERE k.key = ? AND r.withdrawn = 0 AND r.entity_id IS NOT NULL LIMIT 200",
             (self.state.sealer.key_token(key),),
         ).fetchall()
-        ids = {self.state.resolve(eid)[0] for d, r, eid in rows if (d, r) not in self.superseded}
+        ids = {
+            self.state.resolve(eid)[0] for d, k, r, eid in rows if (d, k, r) not in self.superseded
+        }
         return next(iter(ids)) if len(ids) == 1 and not ids & self.gone else None
 
     def _registered(self, key: str, salt: str) -> str | None:
@@ -193,11 +221,25 @@ class StateResolver(Resolver):
 def _mention_id(
     state: State, kind: str, members: list[Record], salt: str, taken: set[str]
 ) -> str | None:
-    """The registry ID of a mention-only person with one of these records' ID numbers."""
-    if kind != "person":
-        return None
-    for id18 in sorted({r.std["id18"] for r in members if r.std.get("id18")}):
-        found = graphsync.mention_person(state.db, id_hash(id18, salt))
+    """The registry ID of a mention-only person with one of these records' ID numbers, or of
+    a mention-only enterprise with one of these records' identifiers or names."""
+    if kind == "person":
+        keys = sorted({r.std["id18"] for r in members if r.std.get("id18")})
+    else:
+        keys = sorted(
+            {
+                f"enterprise\x1f{key}"
+                for r in members
+                if (
+                    key := mention_enterprise_key(
+                        r.std.get("uscc"), None, None, r.std.get("name_norm")
+                    )
+                )
+            }
+            | {f"enterprise\x1fn|{r.std['name_norm']}" for r in members if r.std.get("name_norm")}
+        )
+    for key in keys:
+        found = graphsync.mention_person(state.db, id_hash(key, salt))
         if (
             found
             and found not in taken
@@ -214,7 +256,7 @@ def _apply_kind(
     state: State,
     kind: str,
     touched: list[Record],
-    withdrawn: set[tuple[str, str]],
+    withdrawn: set[RecordKey],
     withdrawn_ids: set[str],
     cfg: LinkConfig,
     progress: Progress | None,
@@ -246,6 +288,7 @@ def _apply_kind(
     for j in state.judgements():
         if j.a in index and j.b in index:
             (must if j.decision == "match" else cannot).append((index[j.a], index[j.b]))
+    pending = [j for j in state.judgements(pending=True) if j.decision == "match"]
     stored_model = state.model(kind)
     model = FSModel.from_json(stored_model) if stored_model else None
     if model is not None and not model.fits(*COMPARISONS[kind]):
@@ -261,7 +304,7 @@ def _apply_kind(
     owned: dict[int, list[str]] = defaultdict(list)
     for oid, c in owner.items():
         owned[c].append(oid)
-    gid_of: dict[tuple[str, str], str] = {}
+    gid_of: dict[RecordKey, str] = {}
     goldens: list[Golden] = []
     new_ids: list[str] = []
     merged: dict[str, str] = {}
@@ -274,9 +317,21 @@ def _apply_kind(
             gid = ids_here[0]
             for other in ids_here[1:]:
                 merged[other] = gid
-                cause = [f"{r.dept}:{r.record_id}" for r in members if r.key in touched_keys][:20]
-                history.append((gid, "merge", {"absorbed": other, "cause_records": cause}))
-                history.append((other, "merged_into", {"into": gid, "cause_records": cause}))
+                cause: dict[str, Any] = {
+                    "cause_records": [
+                        f"{r.dept}:{r.record_id}" for r in members if r.key in touched_keys
+                    ][:20]
+                }
+                # A steward's match judgement joining the two: named with who and when.
+                by_judgement = [
+                    f"{j.a[0]}:{j.a[2]} = {j.b[0]}:{j.b[2]} (by {j.by} at {j.at})"
+                    for j in pending
+                    if {old_id_of.get(j.a), old_id_of.get(j.b)} == {gid, other}
+                ]
+                if by_judgement:
+                    cause["judgements"] = by_judgement
+                history.append((gid, "merge", {"absorbed": other, **cause}))
+                history.append((other, "merged_into", {"into": gid, **cause}))
         elif (known := _mention_id(state, kind, members, cfg.salt, adopted)) is not None:
             # A person first known from mentions now has records: it keeps its ID.
             gid = known
@@ -377,9 +432,17 @@ def run_link_stateful(
         ]
         unchanged = len(batch) - len(touched)
         seen_before = sum(1 for r in touched if r.key in stored)
-        withdrawn = [k for k in manifest.withdrawn if k in state.stored_hashes([k])]
+        # A withdrawal names (dept, record_id) and, optionally, the kind: without one it
+        # takes back the department's records of every kind with that record_id.
+        withdrawn = sorted(
+            {
+                key
+                for dept, rid, wkind in manifest.withdrawn
+                for key in state.keys_named(dept, rid)
+                if not wkind or key[1] == wkind
+            }
+        )
         withdrawn_entities = state.entity_of(withdrawn)
-        withdrawn_kinds = {r.key: r.kind for r in state.records_of(withdrawn)}
         t = time.perf_counter()
         changes: dict[str, _Change] = {}
         seqs: dict[str, list[int]] = {}
@@ -405,10 +468,10 @@ def run_link_stateful(
             timings[f"link_{kind}"] = time.perf_counter() - t
             t = time.perf_counter()
         _fault("linked")
-        resolver = StateResolver(state, seqs["person"])
+        resolver = StateResolver(state, seqs["person"], seqs["enterprise"])
         resolver.superseded = {r.key for r in touched} | set(withdrawn)
         resolver.gone = {e for ch in changes.values() for e in (*ch.retired, *ch.merged)}
-        gid_of: dict[tuple[str, str], str] = {}
+        gid_of: dict[RecordKey, str] = {}
         for kind, ch in changes.items():
             gid_of.update(ch.gid_of)
             for rec in ch.result.records:
@@ -442,7 +505,7 @@ def run_link_stateful(
             stale_kind[rec.kind].append(rec)
         edges2, events2, _, _, extra2 = _resolve_mentions(stale_kind, resolver, cfg)
         extra_persons += extra2
-        mention_rows: dict[tuple[str, str], tuple[str, list[dict[str, Any]]]] = {
+        mention_rows: dict[RecordKey, tuple[str, list[dict[str, Any]]]] = {
             r.key: (r.kind, [])
             for r in (*batch, *(x for recs in stale_kind.values() for x in recs))
             if r.kind != "person"
@@ -479,21 +542,26 @@ def run_link_stateful(
                         gid_of.get(rec.key) or mention_gid.get(rec.key),
                     ),
                 )
-                db.execute("DELETE FROM keys WHERE dept = ? AND record_id = ?", rec.key)
+                db.execute(f"DELETE FROM keys WHERE {KEY_MATCH}", rec.key)
                 if rec.kind in ENTITY_KINDS:
                     db.executemany(
-                        "INSERT INTO keys VALUES (?, ?, ?)",
+                        "INSERT INTO keys VALUES (?, ?, ?, ?)",
                         [(state.sealer.key_token(k), *rec.key) for k in set(record_keys(rec))],
                     )
             for key, gid in gid_of.items():
                 if key not in touched_keys:
                     db.execute(
-                        "UPDATE records SET entity_id = ? WHERE dept = ? AND record_id = ?",
+                        f"UPDATE records SET entity_id = ? WHERE {KEY_MATCH}",
                         (gid, *key),
                     )
             for key in withdrawn:
-                db.execute("UPDATE records SET withdrawn = 1 WHERE dept = ? AND record_id = ?", key)
-                db.execute("DELETE FROM keys WHERE dept = ? AND record_id = ?", key)
+                db.execute(f"UPDATE records SET withdrawn = 1 WHERE {KEY_MATCH}", key)
+                db.execute(f"DELETE FROM keys WHERE {KEY_MATCH}", key)
+                if (eid := withdrawn_entities.get(key)) is not None:
+                    # The entity's history names the record its department took back.
+                    state.add_history(
+                        eid, "withdraw", batch_id, {"record": f"{key[0]}:{key[2]}", "kind": key[1]}
+                    )
             for kind, ch in changes.items():
                 for gid in ch.new_ids:
                     db.execute(
@@ -540,7 +608,10 @@ def run_link_stateful(
                         ),
                     )
             db.execute("UPDATE judgements SET applied = 1")
-            for h, gid in resolver.new_mention_persons.items():
+            for h, gid in (
+                *resolver.new_mention_persons.items(),
+                *resolver.new_mention_enterprises.items(),
+            ):
                 db.execute("INSERT OR REPLACE INTO mention_persons VALUES (?, ?)", (h, gid))
             for (egid, name), gid in sorted(resolver.persons_at.items()):
                 db.execute(
@@ -549,12 +620,18 @@ def run_link_stateful(
                 )
             for g in extra_persons:
                 db.execute(
-                    "INSERT OR REPLACE INTO entities VALUES (?, 'person', 'active', NULL, ?, ?, ?)",
-                    (g.data["id"], batch_id, batch_id, json.dumps(g.data, ensure_ascii=False)),
+                    "INSERT OR REPLACE INTO entities VALUES (?, ?, 'active', NULL, ?, ?, ?)",
+                    (
+                        g.data["id"],
+                        g.data["type"].lower(),
+                        batch_id,
+                        batch_id,
+                        json.dumps(g.data, ensure_ascii=False),
+                    ),
                 )
                 state.add_history(g.data["id"], "create", batch_id, {"from": "mentions"})
             mention_ids, changed_mentions = graphsync.save_mentions(db, mention_rows, withdrawn)
-            relinked: list[tuple[tuple[str, str], float, str]] = [
+            relinked: list[tuple[RecordKey, float, str]] = [
                 (rec.key, float(ch.result.score[i]), ch.result.decision[i])
                 for ch in changes.values()
                 for i, rec in enumerate(ch.result.records)
@@ -612,12 +689,17 @@ def run_link_stateful(
             graphsync.write_changes(
                 staging,
                 affected,
-                [("SourceRecord", *k) for k in withdrawn if withdrawn_kinds.get(k) in ENTITY_KINDS]
-                + [
-                    (EVENT_LABELS[kind], *k)
+                [
+                    ("SourceRecord", graphsync.source_uid(*k))
                     for k in withdrawn
-                    if (kind := withdrawn_kinds.get(k, "")) in EVENT_LABELS
+                    if k[1] in ENTITY_KINDS
+                ]
+                + [
+                    (EVENT_LABELS[k[1]], f"{k[0]}|{k[2]}")
+                    for k in withdrawn
+                    if k[1] in EVENT_LABELS
                 ],
+                graphsync.state_position(state, batch_id),
             )
             report = _write_outputs(
                 staging,
@@ -682,9 +764,7 @@ def _rewrite_applied(
     return LinkResult({**report, "run_files": "written"}, out_dir)
 
 
-def _moved_records(
-    state: State, gid_of: dict[tuple[str, str], str], changes: dict[str, _Change]
-) -> int:
+def _moved_records(state: State, gid_of: dict[RecordKey, str], changes: dict[str, _Change]) -> int:
     """Records stored before this batch whose entity changes (not counting an ID that was
     merged into the record's new entity): they moved to another entity."""
     merged: dict[str, str] = {}
@@ -704,7 +784,7 @@ def _moved_records(
 
 
 def _restrict_to_batch(
-    results: dict[str, KindResult], batch_keys: set[tuple[str, str]], batch: list[Record]
+    results: dict[str, KindResult], batch_keys: set[RecordKey], batch: list[Record]
 ) -> None:
     """links.csv lists the batch's records: replace each kind's record list (the re-linked
     subset) by the batch's records of that kind, keeping decisions where known."""

@@ -34,6 +34,9 @@ REJECT_REASONS = (
     "superseded",
 )
 
+#: The identity of a source record: (dept, kind, record_id).
+RecordKey = tuple[str, str, str]
+
 
 @dataclass(slots=True)
 class Record:
@@ -50,8 +53,10 @@ class Record:
     extra: dict[str, str]
 
     @property
-    def key(self) -> tuple[str, str]:
-        return (self.dept, self.record_id)
+    def key(self) -> RecordKey:
+        """(dept, kind, record_id): a department's files of one kind are one table, so an
+        enterprise row and a role row sharing a record_id are two records (Contract 1)."""
+        return (self.dept, self.kind, self.record_id)
 
 
 #: What an accepted record added to the quality figures (filled fields, (field, flag code)

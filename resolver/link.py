@@ -27,6 +27,7 @@ import numpy as np
 from resolver import run_files
 from resolver.clustering import ConstrainedUnionFind
 from resolver.compare import (
+    DISAGREEMENT_LEVELS,
     ENTERPRISE_FEATURES,
     ENTERPRISE_LEVELS,
     EXACT_VALUES,
@@ -41,10 +42,11 @@ from resolver.compare import (
     name_term,
     name_terms,
     neighbourhood_pairs,
+    training_eligibility,
 )
 from resolver.csvsafe import safe_writer
 from resolver.fellegi_sunter import FSModel, Levels, train
-from resolver.ingest import FileStats, Record, Reject, ingest
+from resolver.ingest import FileStats, Record, RecordKey, Reject, ingest
 from resolver.manifest import Manifest, SourceSpec, load_manifest
 from resolver.mentions import SubjectIndex, resolve_without_identifier
 from resolver.sealing import installation_salt
@@ -70,6 +72,7 @@ class LinkConfig:
     contradiction: float = 0.001  # a pair this unlikely keeps its two clusters apart
     label_pairs: int = 200_000
     random_pairs: int = 50_000  # u of the lower levels; the top levels' u come from value counts
+    train_pairs: int = 200_000  # candidate pairs EM trains on at most (a uniform sample of them)
     seed: int = 1
     salt: str = ""  # ID-hash salt; empty: the installation's secret salt (resolver/sealing.py)
 
@@ -103,6 +106,23 @@ def mention_person_id(id18: str, salt: str) -> str:
     the salted hash of the ID number, so every mention of the same person gets the same ID."""
     digest = hashlib.sha1(f"person-id\x1f{id_hash(id18, salt)}".encode()).digest()
     return "P" + base64.b32encode(digest[:10]).decode().rstrip("=")
+
+
+def mention_enterprise_id(key: str, salt: str) -> str:
+    """The golden ID of an enterprise known only from mentions (no registration record of the
+    run carries it), derived from its mention key (``U|USCC``, ``O|…``, ``R|…``, ``n|name``)."""
+    digest = hashlib.sha1(f"enterprise-id\x1f{id_hash(key, salt)}".encode()).digest()
+    return "E" + base64.b32encode(digest[:10]).decode().rstrip("=")
+
+
+def mention_enterprise_key(
+    uscc: str | None, org: str | None, reg: str | None, name: str | None
+) -> str | None:
+    """What identifies an enterprise known only from mentions: its strongest identifier."""
+    for tag, v in (("U", uscc), ("O", org), ("R", reg), ("n", name)):
+        if v:
+            return f"{tag}|{v}"
+    return None
 
 
 def _compare(kind: str, ers: list[EntityRecord], pairs: list[tuple[int, int]]) -> Levels:
@@ -229,8 +249,8 @@ def train_model(
 ) -> tuple[FSModel, dict[str, Any]]:
     """Train the model (see resolver.fellegi_sunter): sure matches (shared strong identifier),
     uniformly random pairs, value counts and term frequencies over identifier components, and
-    one expectation step over ``candidates`` (all candidate pairs, or a sample of them) whose
-    comparison levels are ``levels``."""
+    expectation-maximisation over ``candidates`` (all candidate pairs, or a sample of them;
+    at most ``cfg.train_pairs``) whose comparison levels are ``levels``."""
     n = len(ers)
     names = ENTERPRISE_FEATURES if kind == "enterprise" else PERSON_FEATURES
     level_names = ENTERPRISE_LEVELS if kind == "enterprise" else PERSON_LEVELS
@@ -255,6 +275,10 @@ def train_model(
         if (u := value_agreement_u((v, det_root[e.idx]) for e in ers if (v := get(e)))) is not None
     }
     prior = _random_match_prior(ers, det_root)
+    if len(candidates) > cfg.train_pairs:
+        pick = sorted(rng.sample(range(len(candidates)), cfg.train_pairs))
+        candidates = [candidates[k] for k in pick]
+        levels = levels[pick]
     log_freq = term_log_frequencies(kind, ers, candidates, levels, tf)
     model = train(
         names,
@@ -266,8 +290,16 @@ def train_model(
         exact_u,
         tf,
         lambda mdl: name_frequency_adjustment(levels, log_freq, mdl),
+        training_eligibility(kind, ers, candidates, len(names)),
+        DISAGREEMENT_LEVELS[kind],
     )
-    return model, {"sure_match_pairs": len(label), "random_pairs": len(randoms), "prior": prior}
+    return model, {
+        "sure_match_pairs": len(label),
+        "random_pairs": len(randoms),
+        "prior": prior,
+        "em_iterations": model.iterations,
+        "em_pairs": len(candidates),
+    }
 
 
 def score_pairs(
@@ -535,6 +567,11 @@ class Resolver:
         from the salted hash of the ID number; a stateful run takes it from the registry."""
         return mention_person_id(id18, salt), True
 
+    def mention_enterprise(self, key: str, salt: str) -> tuple[str, bool]:
+        """(golden ID, new?) of an enterprise known only from mentions (see
+        :func:`mention_enterprise_key`); a stateful run takes it from the registry."""
+        return mention_enterprise_id(key, salt), True
+
 
 @dataclass(slots=True)
 class LinkResult:
@@ -684,7 +721,7 @@ def run_link(
     staging = run_files.begin(out_dir)
     resolver = Resolver()
     goldens: list[Golden] = []
-    gid_of: dict[tuple[str, str], str] = {}
+    gid_of: dict[RecordKey, str] = {}
     for kind, res in results.items():
         for members_idx in res.clusters:
             members = [res.records[i] for i in members_idx]
@@ -792,7 +829,52 @@ def _resolve_mentions(
         )
 
     def src(rec: Record) -> dict[str, Any]:
-        return {"dept": rec.dept, "record_id": rec.record_id, "file": rec.file, "line": rec.line}
+        return {
+            "dept": rec.dept,
+            "kind": rec.kind,
+            "record_id": rec.record_id,
+            "file": rec.file,
+            "line": rec.line,
+        }
+
+    # Enterprises known only from mentions (a corporate shareholder, a role's enterprise that
+    # no registration record carries) become golden enterprises too: mention key -> rows.
+    mention_enterprises: dict[str, dict[tuple[str, str, str], tuple[Record, str]]] = defaultdict(
+        dict
+    )
+
+    def enterprise_end(
+        rec: Record, uscc: str | None, name_norm: str | None, raw_name: str | None
+    ) -> tuple[str | None, str]:
+        """An enterprise named in a role, shareholding or branch row: by identifier or full
+        name; a name alone also by 字号 + industry as event subjects are; else the registry's
+        enterprise known only from mentions (a USCC that matches a registered enterprise
+        always resolves to it above, never to a second entity)."""
+        gid, how = resolver.enterprise(uscc, None, None, name_norm)
+        if gid is not None:
+            return gid, how
+        if raw_name and not uscc:
+            resolver.prepare_subject(replace(rec, raw={**rec.raw, "name": raw_name}))
+            gid, how, _reason = resolver.subjects.enterprise_by_name(raw_name, (), rec.dept)
+            if gid is not None:
+                return gid, how
+        key = mention_enterprise_key(uscc, None, None, name_norm)
+        if key is None:
+            return None, "unresolved"
+        gid, new = resolver.mention_enterprise(key, cfg.salt)
+        if new:
+            mention_enterprises[key][rec.key] = (rec, raw_name or name_norm or "")
+        return gid, "by_id_mention" if key.startswith("U|") else "by_name_mention"
+
+    def enterprise_at(rec: Record) -> tuple[str | None, str]:
+        """The enterprise a role or shareholding row is about."""
+        if rec.kind == "enterprise":
+            return enterprise_of(rec)
+        s = rec.std
+        gid, how = enterprise_of(rec)
+        if gid is not None:
+            return gid, how
+        return enterprise_end(rec, s.get("uscc"), s.get("name_norm"), rec.raw.get("name"))
 
     # People seen with an ID number at an enterprise: name-only rows there are the same.
     for rec in (
@@ -809,11 +891,11 @@ def _resolve_mentions(
         if not (id18 and name):
             continue
         known = resolver.person(id18)[0] or resolver.mention_person(id18, cfg.salt)[0]
-        if at := enterprise_of(rec)[0]:
+        if at := enterprise_at(rec)[0]:
             resolver.note_person_at(at, name, known)
 
     for rec in by_kind.get("role", []):
-        egid, ehow = enterprise_of(rec)
+        egid, ehow = enterprise_at(rec)
         pgid, phow = person_gid(rec.std.get("id18"), rec, rec.std.get("person_name_norm"), egid)
         role = rec.raw.get("role", "")
         stats["role"][f"enterprise_{ehow}"] += 1
@@ -835,7 +917,7 @@ def _resolve_mentions(
             }
         )
     for rec in by_kind.get("shareholding", []):
-        egid, ehow = enterprise_of(rec)
+        egid, ehow = enterprise_at(rec)
         s = rec.std
         holder_person = bool(s.get("holder_id_number")) or rec.raw.get(
             "holder_type", ""
@@ -843,8 +925,8 @@ def _resolve_mentions(
         if holder_person:
             hgid, hhow = person_gid(s.get("holder_id_number"), rec, s.get("holder_name_norm"), egid)
         else:
-            hgid, hhow = resolver.enterprise(
-                s.get("holder_uscc"), None, None, s.get("holder_name_norm")
+            hgid, hhow = enterprise_end(
+                rec, s.get("holder_uscc"), s.get("holder_name_norm"), rec.raw.get("holder_name")
             )
         stats["shareholding"][f"enterprise_{ehow}"] += 1
         stats["shareholding"][f"holder_{hhow}"] += 1
@@ -887,8 +969,8 @@ def _resolve_mentions(
             )
         if not (s.get("parent_uscc") or s.get("parent_name_norm")):
             continue
-        pgid, phow = resolver.enterprise(
-            s.get("parent_uscc"), None, None, s.get("parent_name_norm")
+        pgid, phow = enterprise_end(
+            rec, s.get("parent_uscc"), s.get("parent_name_norm"), rec.raw.get("parent_name")
         )
         stats["branch_of"][f"parent_{phow}"] += 1
         # Every reporting record is a source (the load makes one relationship per pair);
@@ -961,8 +1043,31 @@ def _resolve_mentions(
                     "id": gid,
                     "type": "Person",
                     "lifecycle": "active",
+                    "known_from": "mentions",
                     **ident,
                     "attributes": {"name": name},
+                    "provenance": {"name": {"dept": recs[0].dept, "record_id": recs[0].record_id}},
+                    "members": [],
+                    "mentions": [src(r) for r in recs[:20]],
+                },
+                [],
+            )
+        )
+    for key, rows in mention_enterprises.items():
+        gid, _ = resolver.mention_enterprise(key, cfg.salt)
+        recs = [rec for _k, (rec, _n) in sorted(rows.items())]
+        names = Counter(n for _rec, n in rows.values() if n)
+        attributes: dict[str, Any] = {"name": names.most_common(1)[0][0]} if names else {}
+        if key.startswith("U|"):
+            attributes["uscc"] = key[2:]
+        extra.append(
+            Golden(
+                {
+                    "id": gid,
+                    "type": "Enterprise",
+                    "lifecycle": "active",
+                    "known_from": "mentions",
+                    "attributes": attributes,
                     "provenance": {"name": {"dept": recs[0].dept, "record_id": recs[0].record_id}},
                     "members": [],
                     "mentions": [src(r) for r in recs[:20]],
@@ -977,7 +1082,7 @@ def _write_outputs(
     out: Path,
     manifest: Manifest,
     results: dict[str, KindResult],
-    gid_of: dict[tuple[str, str], str],
+    gid_of: dict[RecordKey, str],
     goldens: list[Golden],
     edges: list[dict[str, Any]],
     events: list[dict[str, Any]],
@@ -1119,6 +1224,11 @@ def _write_outputs(
         "links_rows": dict(links_rows),
         "entities": {k: r.stats for k, r in results.items()},
         "golden_entities": Counter(g.data["type"] for g in goldens),
+        # Persons known only from role and shareholding rows (no person record): golden
+        # persons too, new in this run.
+        "mention_only_persons": sum(
+            1 for g in goldens if g.data["type"] == "Person" and not g.data.get("members")
+        ),
         "edges": dict(edge_sources),
         "events": len(events),
         "mentions": {k: dict(v) for k, v in mention_stats.items()},

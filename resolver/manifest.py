@@ -226,7 +226,9 @@ class Manifest:
     batch_id: str
     as_of: dt.date
     sources: tuple[SourceSpec, ...]
-    withdrawn: tuple[tuple[str, str], ...] = ()
+    #: (dept, record_id, kind): kind "" withdraws the department's records of every kind
+    #: with that record_id.
+    withdrawn: tuple[tuple[str, str, str], ...] = ()
 
 
 def normalise_column(name: object) -> str:
@@ -279,14 +281,17 @@ def load_manifest(batch_dir: Path, check_headers: bool = True) -> Manifest:
             else f"as_of {data.get('as_of')!r} is not a date (YYYY-MM-DD)"
         )
     sources_raw = data.get("sources")
-    if not isinstance(sources_raw, list) or not sources_raw:
-        problems.append("sources is missing or empty")
+    if sources_raw is None and data.get("withdrawn"):
+        sources_raw = []  # a batch that only withdraws records
+    elif not isinstance(sources_raw, list) or (not sources_raw and not data.get("withdrawn")):
+        problems.append(
+            "sources is missing or empty (a batch delivers files, withdraws records, or both)"
+        )
         sources_raw = []
     specs: list[SourceSpec] = []
     seen: set[tuple[str, str]] = set()
-    usable: list[SourceSpec] = []  # sources without problems of their own: headers checked
+    readable: list[SourceSpec] = []  # sources whose file can be opened: headers checked
     for i, s in enumerate(sources_raw, start=1):
-        before = len(problems)
         where = f"sources[{i}]"
         if not isinstance(s, dict):
             problems.append(f"{where}: must be a mapping")
@@ -345,6 +350,7 @@ def load_manifest(batch_dir: Path, check_headers: bool = True) -> Manifest:
             outside = _outside(root, file, fpath)
         except (OSError, ValueError) as exc:  # a NUL byte, a symlink loop, a name too long
             fpath, outside = batch_dir / "-", f"cannot be used as a file name ({exc})"
+        file_ok = False
         if file and outside:
             rule = "" if outside.startswith("cannot") else "; files must lie in the batch directory"
             problems.append(f"{where}: file {file!r} {outside}{rule}")
@@ -354,24 +360,34 @@ def load_manifest(batch_dir: Path, check_headers: bool = True) -> Manifest:
             problems.append(
                 f"{where}: unsupported file type {fpath.suffix!r} (expected .csv, .xlsx or .jsonl)"
             )
+        else:
+            file_ok = bool(file)
         spec = SourceSpec(
             dept, str(s.get("name") or dept), file, fpath, encoding, kind, record_id, columns
         )
         specs.append(spec)
-        if len(problems) == before:
-            usable.append(spec)
-    withdrawn: list[tuple[str, str]] = []
+        if file_ok and encoding in ENCODINGS:
+            # Other mistakes of this source do not stop its header being checked: every
+            # mistake of a manifest is reported in one run.
+            readable.append(spec)
+    withdrawn: list[tuple[str, str, str]] = []
     withdrawn_raw = data.get("withdrawn") or []
     if not isinstance(withdrawn_raw, list):
-        problems.append("withdrawn must be a list of {dept, record_id}")
+        problems.append("withdrawn must be a list of {dept, record_id} (kind optional)")
         withdrawn_raw = []
     for w in withdrawn_raw:
         if isinstance(w, dict) and w.get("dept") and w.get("record_id") is not None:
-            withdrawn.append((str(w["dept"]), str(w["record_id"])))
+            wkind = str(w.get("kind") or "")
+            if wkind and wkind not in KIND_FIELDS:
+                problems.append(
+                    f"withdrawn entry {w!r}: unknown kind {wkind!r}"
+                    f"{did_you_mean(wkind, KIND_FIELDS)}"
+                )
+            withdrawn.append((str(w["dept"]), str(w["record_id"]), wkind))
         else:
             problems.append(f"withdrawn entry {w!r} needs dept and record_id")
     if check_headers:
-        for spec in usable:
+        for spec in readable:
             problems.extend(_header_problems(spec, read_header))
     if problems:
         raise ManifestError(path, problems)
@@ -418,7 +434,7 @@ def _header_problems(spec: SourceSpec, read_header: Any) -> list[str]:
     present = set(header)
     problems = []
     for col in [spec.record_id, *spec.columns]:
-        if col not in present:
+        if col and col not in present:
             problems.append(
                 f"{spec.dept} {spec.file}: mapped column {col!r} is not in the file's header"
                 f"{did_you_mean(col, header)} "

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from resolver.ingest import Record
+from resolver.ingest import Record, RecordKey
 from resolver.run_files import private_dir
 from resolver.sealing import (
     KEY_ENV,
@@ -46,7 +46,10 @@ from resolver.sealing import (
     load_key,
 )
 
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"
+# Version 2 keys records by (dept, kind, record_id) (version 1: (dept, record_id), so an
+# enterprise row and a role row of one department with one record_id replaced each other);
+# a version-1 state is migrated when it is opened (:func:`_migrate_v1`).
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS batches (
@@ -56,12 +59,15 @@ CREATE TABLE IF NOT EXISTS records (
     dept TEXT NOT NULL, record_id TEXT NOT NULL, kind TEXT NOT NULL, file TEXT, line INTEGER,
     batch_id TEXT, as_of TEXT, hash TEXT NOT NULL, raw TEXT NOT NULL, std TEXT NOT NULL,
     entity_id TEXT, withdrawn INTEGER NOT NULL DEFAULT 0,
-    PRIMARY KEY (dept, record_id)
+    PRIMARY KEY (dept, kind, record_id)
 );
 CREATE INDEX IF NOT EXISTS records_entity ON records (entity_id);
-CREATE TABLE IF NOT EXISTS keys (key TEXT NOT NULL, dept TEXT NOT NULL, record_id TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS records_dept_id ON records (dept, record_id);
+CREATE TABLE IF NOT EXISTS keys (
+    key TEXT NOT NULL, dept TEXT NOT NULL, kind TEXT NOT NULL, record_id TEXT NOT NULL
+);
 CREATE INDEX IF NOT EXISTS keys_key ON keys (key);
-CREATE INDEX IF NOT EXISTS keys_record ON keys (dept, record_id);
+CREATE INDEX IF NOT EXISTS keys_record_kind ON keys (dept, kind, record_id);
 CREATE TABLE IF NOT EXISTS entities (
     id TEXT PRIMARY KEY, kind TEXT NOT NULL, status TEXT NOT NULL, redirect_to TEXT,
     created_batch TEXT, updated_batch TEXT, golden TEXT
@@ -72,10 +78,11 @@ CREATE TABLE IF NOT EXISTS history (
 );
 CREATE INDEX IF NOT EXISTS history_entity ON history (entity_id);
 CREATE TABLE IF NOT EXISTS judgements (
+    kind TEXT NOT NULL,
     a_dept TEXT NOT NULL, a_record TEXT NOT NULL, b_dept TEXT NOT NULL, b_record TEXT NOT NULL,
     decision TEXT NOT NULL, decided_by TEXT NOT NULL, decided_at TEXT NOT NULL, reason TEXT,
     applied INTEGER NOT NULL DEFAULT 0,
-    PRIMARY KEY (a_dept, a_record, b_dept, b_record)
+    PRIMARY KEY (kind, a_dept, a_record, b_dept, b_record)
 );
 CREATE TABLE IF NOT EXISTS review (
     kind TEXT, a_dept TEXT, a_record TEXT, b_dept TEXT, b_record TEXT, probability REAL,
@@ -86,7 +93,70 @@ CREATE TABLE IF NOT EXISTS run_files (
     batch_id TEXT NOT NULL, name TEXT NOT NULL, data BLOB NOT NULL, PRIMARY KEY (batch_id, name)
 );
 """
+#: Version 1 to 2, inside one transaction: tables keyed by (dept, record_id) are rebuilt
+#: keyed by (dept, kind, record_id), the kind taken from the record (unique in version 1).
+MIGRATE_V1 = """
+ALTER TABLE records RENAME TO records_v1;
+DROP INDEX IF EXISTS records_entity;
+CREATE TABLE records (
+    dept TEXT NOT NULL, record_id TEXT NOT NULL, kind TEXT NOT NULL, file TEXT, line INTEGER,
+    batch_id TEXT, as_of TEXT, hash TEXT NOT NULL, raw TEXT NOT NULL, std TEXT NOT NULL,
+    entity_id TEXT, withdrawn INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (dept, kind, record_id)
+);
+INSERT INTO records SELECT * FROM records_v1;
+DROP TABLE records_v1;
+ALTER TABLE keys RENAME TO keys_v1;
+DROP INDEX IF EXISTS keys_key;
+DROP INDEX IF EXISTS keys_record;
+CREATE TABLE keys (
+    key TEXT NOT NULL, dept TEXT NOT NULL, kind TEXT NOT NULL, record_id TEXT NOT NULL
+);
+INSERT INTO keys SELECT k.key, k.dept, r.kind, k.record_id FROM keys_v1 k
+    JOIN records r ON r.dept = k.dept AND r.record_id = k.record_id;
+DROP TABLE keys_v1;
+ALTER TABLE judgements RENAME TO judgements_v1;
+CREATE TABLE judgements (
+    kind TEXT NOT NULL,
+    a_dept TEXT NOT NULL, a_record TEXT NOT NULL, b_dept TEXT NOT NULL, b_record TEXT NOT NULL,
+    decision TEXT NOT NULL, decided_by TEXT NOT NULL, decided_at TEXT NOT NULL, reason TEXT,
+    applied INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (kind, a_dept, a_record, b_dept, b_record)
+);
+INSERT INTO judgements SELECT coalesce(r.kind, 'enterprise'), j.* FROM judgements_v1 j
+    LEFT JOIN records r ON r.dept = j.a_dept AND r.record_id = j.a_record;
+DROP TABLE judgements_v1;
+"""
+#: The same for the graph-sync tables (resolver/graphsync.py), when the state has them.
+MIGRATE_V1_SYNC = """
+ALTER TABLE resolutions RENAME TO resolutions_v1;
+CREATE TABLE resolutions (
+    dept TEXT NOT NULL, kind TEXT NOT NULL, record_id TEXT NOT NULL, score REAL, decision TEXT,
+    PRIMARY KEY (dept, kind, record_id)
+);
+INSERT INTO resolutions SELECT s.dept, r.kind, s.record_id, s.score, s.decision
+    FROM resolutions_v1 s JOIN records r ON r.dept = s.dept AND r.record_id = s.record_id;
+DROP TABLE resolutions_v1;
+ALTER TABLE mentions RENAME TO mentions_v1;
+CREATE TABLE mentions (
+    dept TEXT NOT NULL, record_id TEXT NOT NULL, part TEXT NOT NULL, kind TEXT NOT NULL,
+    payload TEXT NOT NULL, loose INTEGER NOT NULL, PRIMARY KEY (dept, kind, record_id, part)
+);
+INSERT INTO mentions SELECT * FROM mentions_v1;
+DROP TABLE mentions_v1;
+ALTER TABLE mention_ends RENAME TO mention_ends_v1;
+DROP INDEX IF EXISTS mention_ends_entity;
+DROP INDEX IF EXISTS mention_ends_record;
+CREATE TABLE mention_ends (
+    entity_id TEXT NOT NULL, dept TEXT NOT NULL, kind TEXT NOT NULL, record_id TEXT NOT NULL
+);
+INSERT INTO mention_ends SELECT DISTINCT e.entity_id, e.dept, m.kind, e.record_id
+    FROM mention_ends_v1 e JOIN mentions m ON m.dept = e.dept AND m.record_id = e.record_id;
+DROP TABLE mention_ends_v1;
+"""
 LOCK_FILE = "lock"
+#: SQL matching one record key (dept, kind, record_id).
+KEY_MATCH = "(dept = ? AND kind = ? AND record_id = ?)"
 
 
 class StateError(RuntimeError):
@@ -103,8 +173,8 @@ class BatchConflict(StateError):
 
 @dataclass(frozen=True, slots=True)
 class Judgement:
-    a: tuple[str, str]
-    b: tuple[str, str]
+    a: RecordKey
+    b: RecordKey
     decision: str  # match | no_match
     by: str
     at: str
@@ -172,6 +242,7 @@ class State:
         self.db.execute("PRAGMA busy_timeout = 60000")
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
+        self._migrate_v1()
         self.db.executescript(SCHEMA)  # (executescript commits: outside the transaction)
         cols = {r[1] for r in self.db.execute("PRAGMA table_info(batches)")}
         if (
@@ -201,6 +272,30 @@ class State:
                 self.db.execute("ALTER TABLE batches ADD COLUMN digest TEXT")
             self._open_salt()
 
+    def _migrate_v1(self) -> None:
+        """A version-1 state (records keyed by (dept, record_id)) is rebuilt keyed by
+        (dept, kind, record_id) in one transaction, under the writer lock; nothing is lost."""
+        tables = {
+            r[0] for r in self.db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+        }
+        if "meta" not in tables or self.meta("schema_version") != "1":
+            return
+        with self.lock(60.0, what="state migration to schema 2"):
+            self.db.execute("BEGIN IMMEDIATE")
+            try:
+                if self.meta("schema_version") == "1":
+                    for statement in _statements(MIGRATE_V1):
+                        self.db.execute(statement)
+                    if {"resolutions", "mentions", "mention_ends"} <= tables:
+                        for statement in _statements(MIGRATE_V1_SYNC):
+                            self.db.execute(statement)
+                    self.set_meta("schema_version", SCHEMA_VERSION)
+                    self.set_meta("migrated_from_1", now())
+            except BaseException:
+                self.db.execute("ROLLBACK")
+                raise
+            self.db.execute("COMMIT")
+
     def _open_salt(self) -> None:
         """The hash salt: derived from the key; a state written before sealing keeps its
         salt (now stored encrypted) and is sealed here. A wrong key is refused."""
@@ -228,21 +323,23 @@ class State:
         for dept, rid, kind, raw, std in rows:
             raw_v, std_v = self.sealer.unseal(raw), self.sealer.unseal(std)
             self.db.execute(
-                "UPDATE records SET raw = ?, std = ?, hash = ? WHERE dept = ? AND record_id = ?",
+                "UPDATE records SET raw = ?, std = ?, hash = ? "
+                "WHERE dept = ? AND kind = ? AND record_id = ?",
                 (
                     self.sealer.seal(raw_v),
                     self.sealer.seal(std_v),
                     self.content_hash(kind, raw_v),
                     dept,
+                    kind,
                     rid,
                 ),
             )
-        for key, dept, rid in self.db.execute(
-            "SELECT key, dept, record_id FROM keys WHERE key LIKE 'I|%'"
+        for key, dept, kind, rid in self.db.execute(
+            "SELECT key, dept, kind, record_id FROM keys WHERE key LIKE 'I|%'"
         ).fetchall():
             self.db.execute(
-                "UPDATE keys SET key = ? WHERE key = ? AND dept = ? AND record_id = ?",
-                (self.sealer.key_token(key), key, dept, rid),
+                "UPDATE keys SET key = ? WHERE key = ? AND dept = ? AND kind = ? AND record_id = ?",
+                (self.sealer.key_token(key), key, dept, kind, rid),
             )
 
     @property
@@ -349,45 +446,61 @@ class State:
 
     # -- records ----------------------------------------------------------------------------
     def stored_hashes(
-        self, keys: Iterable[tuple[str, str]]
-    ) -> dict[tuple[str, str], tuple[str, str | None, int]]:
+        self, keys: Iterable[RecordKey]
+    ) -> dict[RecordKey, tuple[str, str | None, int]]:
         """(hash, entity_id, withdrawn) of the given record keys that are stored."""
-        out: dict[tuple[str, str], tuple[str, str | None, int]] = {}
-        for chunk in _chunks(list(keys), 400):
-            q = " OR ".join(["(dept = ? AND record_id = ?)"] * len(chunk))
+        out: dict[RecordKey, tuple[str, str | None, int]] = {}
+        for chunk in _chunks(list(keys), 300):
+            q = " OR ".join([KEY_MATCH] * len(chunk))
             params = [x for k in chunk for x in k]
-            for dept, rid, h, eid, wd in self.db.execute(
-                f"SELECT dept, record_id, hash, entity_id, withdrawn FROM records WHERE {q}", params
+            for dept, kind, rid, h, eid, wd in self.db.execute(
+                f"SELECT dept, kind, record_id, hash, entity_id, withdrawn FROM records WHERE {q}",
+                params,
             ):
-                out[(dept, rid)] = (h, eid, wd)
+                out[(dept, kind, rid)] = (h, eid, wd)
         return out
 
-    def records_by_key(self, keys: Iterable[str], max_per_key: int) -> set[tuple[str, str]]:
-        """Records (dept, record_id) holding any of the keys; a key held by more than
+    def keys_named(
+        self, dept: str, record_id: str, kinds: tuple[str, ...] | None = None
+    ) -> list[RecordKey]:
+        """The stored records a department's record ID names (one per kind that has it)."""
+        return [
+            (d, k, r)
+            for d, k, r in self.db.execute(
+                "SELECT dept, kind, record_id FROM records WHERE dept = ? AND record_id = ? "
+                "ORDER BY kind",
+                (dept, record_id),
+            )
+            if kinds is None or k in kinds
+        ]
+
+    def records_by_key(self, keys: Iterable[str], max_per_key: int) -> set[RecordKey]:
+        """Records (dept, kind, record_id) holding any of the keys; a key held by more than
         ``max_per_key`` records (a shared front-desk phone) is skipped, as in blocking."""
-        found: set[tuple[str, str]] = set()
+        found: set[RecordKey] = set()
         for chunk in _chunks(sorted({self.sealer.key_token(k) for k in keys}), 500):
             q = ",".join("?" * len(chunk))
             rows = self.db.execute(
-                f"SELECT key, dept, record_id FROM keys WHERE key IN ({q})", chunk
+                f"SELECT key, dept, kind, record_id FROM keys WHERE key IN ({q})", chunk
             ).fetchall()
-            per_key: dict[str, list[tuple[str, str]]] = {}
-            for key, dept, rid in rows:
-                per_key.setdefault(key, []).append((dept, rid))
+            per_key: dict[str, list[RecordKey]] = {}
+            for key, dept, kind, rid in rows:
+                per_key.setdefault(key, []).append((dept, kind, rid))
             for key, recs in per_key.items():
                 if (key[0] in "UORI" and key[1] == "|") or len(recs) <= max_per_key:
                     found.update(recs)
         return found
 
-    def entity_of(self, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], str]:
-        out: dict[tuple[str, str], str] = {}
-        for chunk in _chunks(list(keys), 400):
-            q = " OR ".join(["(dept = ? AND record_id = ?)"] * len(chunk))
-            for dept, rid, eid in self.db.execute(
-                f"SELECT dept, record_id, entity_id FROM records WHERE ({q}) AND entity_id IS NOT NULL",
+    def entity_of(self, keys: Iterable[RecordKey]) -> dict[RecordKey, str]:
+        out: dict[RecordKey, str] = {}
+        for chunk in _chunks(list(keys), 300):
+            q = " OR ".join([KEY_MATCH] * len(chunk))
+            for dept, kind, rid, eid in self.db.execute(
+                f"SELECT dept, kind, record_id, entity_id FROM records "
+                f"WHERE ({q}) AND entity_id IS NOT NULL",
                 [x for k in chunk for x in k],
             ):
-                out[(dept, rid)] = eid
+                out[(dept, kind, rid)] = eid
         return out
 
     def members(self, entity_ids: Iterable[str]) -> Iterator[Record]:
@@ -401,10 +514,10 @@ class State:
             ):
                 yield self._record(row)
 
-    def records_of(self, keys: Iterable[tuple[str, str]]) -> Iterator[Record]:
+    def records_of(self, keys: Iterable[RecordKey]) -> Iterator[Record]:
         """Stored, not withdrawn records with the given keys."""
-        for chunk in _chunks(sorted(set(keys)), 400):
-            q = " OR ".join(["(dept = ? AND record_id = ?)"] * len(chunk))
+        for chunk in _chunks(sorted(set(keys)), 300):
+            q = " OR ".join([KEY_MATCH] * len(chunk))
             for row in self.db.execute(
                 f"SELECT dept, file, line, record_id, kind, raw, std, entity_id FROM records "
                 f"WHERE ({q}) AND withdrawn = 0",
@@ -420,7 +533,7 @@ class State:
         if kinds:
             sql += f" AND kind IN ({','.join('?' * len(kinds))})"
             params = list(kinds)
-        for row in self.db.execute(sql + " ORDER BY dept, record_id", params):
+        for row in self.db.execute(sql + " ORDER BY dept, record_id, kind", params):
             yield self._record(row), row[7]
 
     def _record(self, row: tuple[Any, ...]) -> Record:
@@ -493,13 +606,43 @@ class State:
         )
 
     # -- judgements and review ------------------------------------------------------------------
-    def judgements(self) -> list[Judgement]:
+    def judgements(self, pending: bool = False) -> list[Judgement]:
+        """Every judgement, or (``pending``) those no run has applied yet."""
         return [
-            Judgement((a1, a2), (b1, b2), dec, by, at, reason or "")
-            for a1, a2, b1, b2, dec, by, at, reason in self.db.execute(
-                "SELECT a_dept, a_record, b_dept, b_record, decision, decided_by, decided_at, reason FROM judgements"
+            Judgement((a1, kind, a2), (b1, kind, b2), dec, by, at, reason or "")
+            for kind, a1, a2, b1, b2, dec, by, at, reason in self.db.execute(
+                "SELECT kind, a_dept, a_record, b_dept, b_record, decision, decided_by, "
+                "decided_at, reason FROM judgements" + (" WHERE applied = 0" if pending else "")
             )
         ]
+
+    def judged_kind(self, a: tuple[str, str], b: tuple[str, str], kind: str | None = None) -> str:
+        """The entity kind of a judged pair named by (dept, record_id): the kind both
+        records have (given, or the only one); one-line errors otherwise."""
+        kinds = []
+        for dept, rid in (a, b):
+            found = {k for _d, k, _r in self.keys_named(dept, rid, ("enterprise", "person"))}
+            if not found:
+                raise StateError(f"no enterprise or person record {dept}:{rid} in the state")
+            kinds.append(found)
+        common = kinds[0] & kinds[1]
+        if kind is not None:
+            if kind not in common:
+                raise StateError(
+                    f"{a[0]}:{a[1]} and {b[0]}:{b[1]} are not both {kind} records in the state"
+                )
+            return kind
+        if not common:
+            raise StateError(
+                f"{a[0]}:{a[1]} ({', '.join(sorted(kinds[0]))}) and {b[0]}:{b[1]} "
+                f"({', '.join(sorted(kinds[1]))}) are records of different kinds"
+            )
+        if len(common) > 1:
+            raise StateError(
+                f"{a[0]}:{a[1]} and {b[0]}:{b[1]} are both enterprise and person records: "
+                "say which with --kind"
+            )
+        return next(iter(common))
 
     def add_judgement(
         self,
@@ -509,31 +652,27 @@ class State:
         by: str,
         reason: str,
         at: str | None = None,
-    ) -> None:
+        kind: str | None = None,
+    ) -> str:
+        """Keep a human decision between two records (DEPT, RECORD_ID); returns their kind."""
         if decision not in ("match", "no_match"):
             raise StateError(f"decision must be match or no_match, not {decision!r}")
         check_judgement(a, b, by, reason, at)
-        for key in (a, b):
-            if (
-                self.db.execute(
-                    "SELECT 1 FROM records WHERE dept = ? AND record_id = ?", key
-                ).fetchone()
-                is None
-            ):
-                raise StateError(f"no record {key[0]}:{key[1]} in the state")
+        kind = self.judged_kind(a, b, kind)
         first, second = sorted((a, b))
         self.db.execute(
-            "INSERT OR REPLACE INTO judgements VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0)",
-            (*first, *second, decision, by, at or now(), reason),
+            "INSERT OR REPLACE INTO judgements VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0)",
+            (kind, *first, *second, decision, by, at or now(), reason),
         )
+        return kind
 
-    def pending_judgement_records(self) -> set[tuple[str, str]]:
+    def pending_judgement_records(self) -> set[RecordKey]:
         return {
             k
-            for a1, a2, b1, b2 in self.db.execute(
-                "SELECT a_dept, a_record, b_dept, b_record FROM judgements WHERE applied = 0"
+            for kind, a1, a2, b1, b2 in self.db.execute(
+                "SELECT kind, a_dept, a_record, b_dept, b_record FROM judgements WHERE applied = 0"
             )
-            for k in ((a1, a2), (b1, b2))
+            for k in ((a1, kind, a2), (b1, kind, b2))
         }
 
     def review_pairs(self, kind: str | None, limit: int) -> list[dict[str, Any]]:
@@ -575,8 +714,8 @@ class State:
             first, second = sorted(((p["a_dept"], p["a_record"]), (p["b_dept"], p["b_record"])))
             j = self.db.execute(
                 "SELECT decision, decided_by, decided_at FROM judgements "
-                "WHERE a_dept = ? AND a_record = ? AND b_dept = ? AND b_record = ?",
-                (*first, *second),
+                "WHERE kind = ? AND a_dept = ? AND a_record = ? AND b_dept = ? AND b_record = ?",
+                (p["kind"], *first, *second),
             ).fetchone()
             p["status"] = "open" if j is None else "decided"
             p["decision"], p["decided_by"], p["decided_at"] = j or (None, None, None)
@@ -585,11 +724,11 @@ class State:
         shown = [p for p in rows if decided or p["status"] == "open"][:limit]
         return n_open, len(rows) - n_open, shown
 
-    def record(self, key: tuple[str, str]) -> Record | None:
+    def record(self, key: RecordKey) -> Record | None:
         """One stored record (ID fields opened), or None."""
         row = self.db.execute(
             "SELECT dept, file, line, record_id, kind, raw, std, entity_id FROM records "
-            "WHERE dept = ? AND record_id = ?",
+            f"WHERE {KEY_MATCH}",
             key,
         ).fetchone()
         return None if row is None else self._record(row)
@@ -622,6 +761,10 @@ def _lock_holder(fd: int) -> str:
         f"another run holds this state since {info.get('since', '?')} "
         f"(pid {info.get('pid', '?')}, {info.get('what', '?')})"
     )
+
+
+def _statements(script: str) -> list[str]:
+    return [x.strip() for x in script.split(";") if x.strip()]
 
 
 def _chunks(items: list[Any], size: int) -> Iterator[list[Any]]:

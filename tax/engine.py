@@ -1,6 +1,10 @@
 """The rule interpreter: joins each rule's inputs on golden entity and period, computes its
 aggregates, and evaluates its condition and gap formula. No rule has code of its own.
 
+Each rule runs over columns, for every entity × quarter of the run at once (pandas group-by
+sums over the exported record table, then the condition and gap formula vectorised, see
+tax.expr); evidence records are gathered only for the groups that fire.
+
 Scopes (see ``catalog/rules/*.yaml``):
 - ``quarter``: facts and declarations inside one quarter (monthly records add up);
 - ``due``: facts whose grace period ends in the quarter (each fact is checked once, in the
@@ -11,16 +15,18 @@ Scopes (see ``catalog/rules/*.yaml``):
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from tax.catalog import Catalog, Rule, Selector
+import numpy as np
+import pandas as pd
+
+from tax.catalog import Catalog, Rule
 from tax.periods import Quarter
-from tax.tables import EntityRow, Record, Tables
+from tax.tables import NUMBER_FIELDS, EntityRow, Tables
 
 #: A missing expected input (e.g. no VAT return at all) lowers confidence by this factor.
 MISSING_EXPECTED_FACTOR = 0.8
@@ -59,47 +65,28 @@ def evidence_hash(evidence: list[dict[str, Any]]) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
 
-def _matches(sel: Selector, rec: Record) -> bool:
-    if rec.label != sel.node:
-        return False
-    for fld, allowed in sel.match.items():
-        value = (
-            rec.dept if fld == "dept" else rec.kind if fld in ("fact_type", "tax_type") else None
-        )
-        if fld == "unit":
-            value = rec.values.get("unit")
-        if value not in allowed:
-            return False
-    return True
+KEY = ["entity", "qi"]
 
 
-def _aggregate(func: str, field: str | None, records: list[Record]) -> float:
-    if func == "count":
-        return float(len(records))
-    key = field or ""
-    nums = [float(r.values[key]) for r in records if isinstance(r.values.get(key), (int, float))]
-    if func == "sum":
-        return sum(nums)
-    if not nums:
-        return 0.0
-    return max(nums) if func == "max" else min(nums)
+def _entity_mask(rule: Rule, entities: pd.DataFrame) -> pd.Series:
+    """Which entities the rule looks at: its entity filter holds and no exemption applies."""
 
-
-def _entity_ok(rule: Rule, e: EntityRow) -> bool:
-    def field_value(fld: str) -> str | None:
-        if fld == "uscc_prefix":
-            return e.uscc[:1] if e.uscc else None
-        value: str | None = getattr(e, fld)
-        return value
-
-    def matches(fld: str, values: tuple[str, ...]) -> bool:
+    def matches(fld: str, values: tuple[str, ...]) -> pd.Series:
         if fld == "name_suffix":
-            return bool(e.name) and any(str(e.name).endswith(v) for v in values)
-        return field_value(fld) in values
+            names = entities["name"].where(entities["name"].map(lambda v: isinstance(v, str)), "")
+            return names.map(lambda n: bool(n) and n.endswith(values))
+        if fld == "uscc_prefix":
+            col = entities["uscc"].map(lambda v: v[:1] if isinstance(v, str) and v else None)
+        else:
+            col = entities[fld]
+        return col.isin(values)
 
-    if not all(matches(fld, allowed) for fld, allowed in rule.entity_filter.items()):
-        return False
-    return not any(matches(fld, vals) for fld, vals in rule.exempt.items())
+    ok = pd.Series(True, index=entities.index)
+    for fld, allowed in rule.entity_filter.items():
+        ok &= matches(fld, allowed)
+    for fld, vals in rule.exempt.items():
+        ok &= ~matches(fld, vals)
+    return ok
 
 
 class RuleRunner:
@@ -108,6 +95,12 @@ class RuleRunner:
     def __init__(self, catalog: Catalog, tables: Tables) -> None:
         self.catalog = catalog
         self.tables = tables
+        #: (label, kind) -> the records of that kind whose subject is a known entity.
+        records = tables.records[tables.records["entity"].isin(tables.entities.index)]
+        self.by_kind: dict[tuple[str, str], pd.DataFrame] = {
+            (str(lab), str(kind)): frame
+            for (lab, kind), frame in records.groupby(["label", "kind"], sort=False)
+        }
 
     def run(
         self,
@@ -117,131 +110,208 @@ class RuleRunner:
     ) -> list[Candidate]:
         out: list[Candidate] = []
         for rule in rules:
-            found = list(self.run_rule(rule, quarters))
+            found = self.run_rule(rule, quarters)
             out.extend(found)
             if progress:
                 progress(rule.id, len(found))
         return out
 
-    def _selected(self, rule: Rule, entity: str) -> dict[str, list[Record]]:
-        """Each input's records of the entity, found by (label, kind) in the index."""
-        groups = self.tables.by_entity.get(entity, {})
-        out: dict[str, list[Record]] = {}
+    def _selected(self, rule: Rule, entities: pd.Index | None) -> pd.DataFrame:
+        """Every input's records (of the given entities; None: all), with the input's name
+        in ``inp``."""
+        parts = []
         for name, sel in rule.inputs.items():
-            kind_field = "fact_type" if sel.node == "Fact" else "tax_type"
-            kinds = sel.match.get(kind_field)
-            if kinds is not None:
-                found = [r for k in kinds for r in groups.get((sel.node, k), ())]
-            else:
-                found = [r for (lab, _), recs in groups.items() if lab == sel.node for r in recs]
-            others = set(sel.match) - {kind_field}
-            out[name] = [r for r in found if _matches(sel, r)] if others else found
-        return out
-
-    def _visit(self, rule: Rule) -> list[str]:
-        """The entities a rule must look at: all of them for an entity-scope rule, else the
-        ones holding records of its driving inputs (due facts, else required inputs)."""
-        if rule.scope == "entity":
-            return sorted(self.tables.entities)
-        driving = rule.due_inputs or rule.require or tuple(rule.inputs)
-        found: set[str] = set()
-        for name in driving:
-            sel = rule.inputs[name]
             kinds = sel.match.get("fact_type" if sel.node == "Fact" else "tax_type")
-            for (lab, kind), entities in self.tables.by_kind.items():
-                if lab == sel.node and (kinds is None or kind in kinds):
-                    found |= entities
-        return sorted(found)
-
-    def run_rule(self, rule: Rule, quarters: list[Quarter]) -> Iterable[Candidate]:
-        bounds = [(q, q.start, q.end) for q in quarters]
-        for uid in self._visit(rule):
-            entity = self.tables.entities.get(uid)
-            if entity is None or not _entity_ok(rule, entity):
+            frames = [
+                f
+                for (lab, kind), f in self.by_kind.items()
+                if lab == sel.node and (kinds is None or kind in kinds)
+            ]
+            if not frames:
                 continue
-            selected = self._selected(rule, uid)
-            for q, start, end in bounds:
-                groups = self._group(rule, selected, q, start, end)
-                if groups is None:
-                    continue
-                cand = self._evaluate(rule, entity, q, groups)
-                if cand is not None:
-                    yield cand
+            recs = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+            mask = np.ones(len(recs), dtype=bool)
+            if entities is not None:
+                mask &= recs["entity"].isin(entities).to_numpy()
+            if "dept" in sel.match:
+                mask &= recs["dept"].isin(sel.match["dept"]).to_numpy()
+            parts.append(recs[mask].assign(inp=name))
+        if not parts:  # typed empty columns, so that date comparisons still apply
+            return self.tables.records.iloc[0:0].assign(inp=pd.Series(dtype=object))
+        return pd.concat(parts, ignore_index=True)
 
-    def _group(
-        self,
-        rule: Rule,
-        selected: dict[str, list[Record]],
-        q: Quarter,
-        start: dt.date,
-        end: dt.date,
-    ) -> dict[str, list[Record]] | None:
-        """The records of each input that take part for quarter q (None: nothing to check)."""
-        if rule.scope == "quarter":
-            groups = {
-                n: [r for r in recs if _inside(r, start, end)] for n, recs in selected.items()
-            }
-        elif rule.scope == "entity":
-            groups = {
-                n: [r for r in recs if _overlaps(r, start, end)] for n, recs in selected.items()
-            }
-        else:
-            grace = dt.timedelta(days=rule.grace_days)
-            due = {
-                n: [r for r in selected[n] if r.start and start <= r.start + grace <= end]
-                for n in rule.due_inputs
-            }
-            first = [r.start for recs in due.values() for r in recs if r.start]
-            if not first:
-                return None
-            year_start = dt.date(min(first).year, 1, 1)
-            groups = {
-                n: due[n] if n in due else [r for r in recs if _overlaps(r, year_start, end)]
-                for n, recs in selected.items()
-            }
-        if any(not groups[n] for n in rule.require):
-            return None
-        return groups
+    def _long(
+        self, rule: Rule, selected: pd.DataFrame, quarters: list[Quarter]
+    ) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """The records taking part in each (entity, quarter index ``qi``) group, and the groups
+        to evaluate (columns entity, qi)."""
+        start, end = selected["start"], selected["end"]
+        parts = []
+        if rule.scope in ("quarter", "entity"):
+            for qi, q in enumerate(quarters):
+                qs, qe = pd.Timestamp(q.start), pd.Timestamp(q.end)
+                if rule.scope == "quarter":
+                    m = (start >= qs) & (end <= qe)
+                else:
+                    m = (start <= qe) & (end >= qs)
+                parts.append(selected[m].assign(qi=qi))
+            long = pd.concat(parts, ignore_index=True)
+            if rule.scope == "entity":
+                ok = self.tables.entities.index[_entity_mask(rule, self.tables.entities)]
+                groups = pd.DataFrame(
+                    {
+                        "entity": np.repeat(np.asarray(ok, dtype=object), len(quarters)),
+                        "qi": np.tile(np.arange(len(quarters)), len(ok)),
+                    }
+                )
+            elif rule.require:
+                groups = long.loc[long["inp"] == rule.require[0], KEY].drop_duplicates()
+            else:
+                driving = selected["entity"].unique()
+                groups = pd.DataFrame(
+                    {
+                        "entity": np.repeat(driving, len(quarters)),
+                        "qi": np.tile(np.arange(len(quarters)), len(driving)),
+                    }
+                )
+            return long, groups
+        grace = pd.Timedelta(days=rule.grace_days)
+        is_due = selected["inp"].isin(rule.due_inputs)
+        due_recs, others = selected[is_due], selected[~is_due]
+        for qi, q in enumerate(quarters):
+            qs, qe = pd.Timestamp(q.start), pd.Timestamp(q.end)
+            falls = due_recs["start"] + grace
+            parts.append(due_recs[(falls >= qs) & (falls <= qe)].assign(qi=qi))
+        due = pd.concat(parts, ignore_index=True)
+        groups = due.groupby(KEY, sort=False)["start"].min().reset_index()
+        # Declarations (and other inputs) count from the start of the year of the group's
+        # first due fact to the end of its quarter.
+        groups["from"] = pd.to_datetime(groups["start"].dt.year.astype(str) + "-01-01")
+        groups["to"] = pd.to_datetime(
+            pd.Series([quarters[i].end for i in groups["qi"]], index=groups.index, dtype=object)
+        )
+        joined = others.merge(groups[[*KEY, "from", "to"]], on="entity")
+        joined = joined[(joined["start"] <= joined["to"]) & (joined["end"] >= joined["from"])]
+        long = pd.concat([due, joined.drop(columns=["from", "to"])], ignore_index=True)
+        return long, groups[KEY]
 
-    def _evaluate(
-        self, rule: Rule, entity: EntityRow, q: Quarter, groups: dict[str, list[Record]]
-    ) -> Candidate | None:
-        names: dict[str, Any] = dict(rule.params)
-        computed: dict[str, Any] = {}
-        for agg in rule.values:
-            computed[agg.name] = _aggregate(agg.func, agg.field, groups[agg.input])
-        for lk in rule.lookups:
-            value = self.catalog.lookup(lk.table, getattr(entity, lk.key))
-            if value is None:
-                return None  # no benchmark for the entity's trade: not checkable
-            computed[lk.name] = value
-        names.update(computed)
-        names["period_days"] = (q.end - q.start).days + 1
-        names["days_registered"] = (q.end - entity.established).days if entity.established else None
-        if names["days_registered"] is None and "days_registered" in rule.condition:
-            return None
-        if not rule.compiled["condition"](names):
-            return None
-        gap = float(rule.compiled["gap"](names))
-        confidence = rule.confidence
-        for n in rule.expects:
-            if not groups[n]:
-                confidence *= MISSING_EXPECTED_FACTOR
-        evidence = [r.evidence() for n in rule.inputs for r in groups[n]]
-        return Candidate(
-            rule=rule.id,
-            entity=entity,
-            period=q.label,
-            estimated_gap=round(max(gap, 0.0), 2),
-            confidence=round(confidence, 2),
-            inputs={k: round(v, 2) if isinstance(v, float) else v for k, v in computed.items()},
-            evidence=sorted(evidence, key=lambda e: (e["label"], e["dept"], e["record_id"])),
+    def run_rule(self, rule: Rule, quarters: list[Quarter]) -> list[Candidate]:
+        entities = self.tables.entities
+        filtered = bool(rule.entity_filter or rule.exempt)
+        ok = entities.index[_entity_mask(rule, entities)] if filtered else None
+        selected = self._selected(rule, ok)
+        long, groups = self._long(rule, selected, quarters)
+        if groups.empty:
+            return []
+        index = pd.MultiIndex.from_frame(groups[KEY])
+        counts = (
+            long.groupby([*KEY, "inp"], sort=False).size().unstack("inp").reindex(index)
+            if not long.empty
+            else pd.DataFrame(index=index)
         )
 
+        def count_of(name: str) -> np.ndarray:
+            if name not in counts.columns:
+                return np.zeros(len(index))
+            out: np.ndarray = counts[name].fillna(0).to_numpy(dtype="float64")
+            return out
 
-def _inside(r: Record, start: dt.date, end: dt.date) -> bool:
-    return r.start is not None and r.end is not None and start <= r.start and r.end <= end
+        keep = np.ones(len(index), dtype=bool)
+        for n in rule.require:
+            keep &= count_of(n) > 0
+        computed: dict[str, np.ndarray] = {}
+        for agg in rule.values:
+            recs = long[long["inp"] == agg.input]
+            if agg.func == "count":
+                col = recs.groupby(KEY, sort=False).size().astype("float64")
+            else:
+                first = NUMBER_FIELDS[rule.inputs[agg.input].node][0]
+                field = "a" if agg.field == first else "b"
+                col = recs.groupby(KEY, sort=False)[field].agg(agg.func)
+            computed[agg.name] = col.reindex(index).fillna(0.0).to_numpy(dtype="float64")
+        ents = groups["entity"].to_numpy()
+        for lk in rule.lookups:
+            keys = entities[lk.key]
+            table = {k: self.catalog.lookup(lk.table, k) for k in keys.dropna().unique() if k}
+            per_entity = keys.map(table)
+            values = pd.to_numeric(per_entity.reindex(ents), errors="coerce").to_numpy(
+                dtype="float64"
+            )
+            keep &= ~np.isnan(values)  # no benchmark for the entity's trade: not checkable
+            computed[lk.name] = values
+        qi = groups["qi"].to_numpy()
+        q_end = np.array([np.datetime64(q.end, "D") for q in quarters])[qi]
+        q_start = np.array([np.datetime64(q.start, "D") for q in quarters])[qi]
+        established = entities["established"].reindex(ents).to_numpy(dtype="datetime64[D]")
+        days = (q_end - established).astype("float64")  # NaT becomes NaN
+        if "days_registered" in rule.condition:
+            keep &= ~np.isnan(days)
+        names: dict[str, Any] = dict(rule.params)
+        names.update(computed)
+        names["period_days"] = (q_end - q_start).astype("float64") + 1
+        names["days_registered"] = days
+        size = len(index)
+        fired = keep & rule.compiled["condition"].columns(names, size).astype(bool)
+        if not fired.any():
+            return []
+        gap = rule.compiled["gap"].columns(names, size).astype("float64")
+        missing = np.zeros(size)
+        for n in rule.expects:
+            missing += count_of(n) == 0
+        confidence = rule.confidence * MISSING_EXPECTED_FACTOR**missing
+        return self._candidates(rule, quarters, groups, long, fired, gap, confidence, computed)
+
+    def _candidates(
+        self,
+        rule: Rule,
+        quarters: list[Quarter],
+        groups: pd.DataFrame,
+        long: pd.DataFrame,
+        fired: np.ndarray,
+        gap: np.ndarray,
+        confidence: np.ndarray,
+        computed: dict[str, np.ndarray],
+    ) -> list[Candidate]:
+        hits = groups[fired].reset_index(drop=True)
+        evidence: dict[tuple[str, int], list[dict[str, Any]]] = {}
+        cited = long.merge(hits[KEY], on=KEY)
+        order = {name: i for i, name in enumerate(rule.inputs)}
+        cited = cited.assign(_o=cited["inp"].map(order)).sort_values("_o", kind="stable")
+        for rec in cited.itertuples(index=False):
+            evidence.setdefault((rec.entity, rec.qi), []).append(_evidence(rec))
+        out: list[Candidate] = []
+        rows = self.tables.entity_rows(list(hits["entity"]))
+        where = np.flatnonzero(fired)
+        for i, (uid, q) in enumerate(zip(hits["entity"], hits["qi"], strict=True)):
+            k = where[i]
+            inputs = {name: round(float(col[k]), 2) for name, col in computed.items()}
+            found = evidence.get((uid, q), [])
+            out.append(
+                Candidate(
+                    rule=rule.id,
+                    entity=rows[uid],
+                    period=quarters[q].label,
+                    estimated_gap=round(max(float(gap[k]), 0.0), 2),
+                    confidence=round(float(confidence[k]), 2),
+                    inputs=inputs,
+                    evidence=sorted(found, key=lambda e: (e["label"], e["dept"], e["record_id"])),
+                )
+            )
+        out.sort(key=lambda c: (c.entity.uid, c.period))
+        return out
 
 
-def _overlaps(r: Record, start: dt.date, end: dt.date) -> bool:
-    return r.start is not None and r.end is not None and r.start <= end and r.end >= start
+def _evidence(rec: Any) -> dict[str, Any]:
+    """A cited record as an evidence entry (service completes it with the stored values)."""
+    fa, fb = NUMBER_FIELDS[rec.label]
+    values = {k: float(v) for k, v in ((fa, rec.a), (fb, rec.b)) if not pd.isna(v)}
+    _dept, _, record_id = str(rec.uid).partition("|")
+    return {
+        "label": rec.label,
+        "uid": rec.uid,
+        "dept": rec.dept,
+        "record_id": record_id,
+        "kind": rec.kind,
+        "period": None,
+        "values": values,
+    }

@@ -191,10 +191,11 @@ def save_candidates(
         r["uid"]: from_row(r)
         for r in store.read(queries.FINDINGS_IN_WINDOW, {"rules": rules, "periods": periods})
     }
-    creates: list[dict[str, Any]] = []
+    creates: list[list[Any]] = []
+    touches: list[list[Any]] = []
     updates: list[dict[str, Any]] = []
-    concerns: list[dict[str, Any]] = []
-    evidence_links: dict[str, list[dict[str, Any]]] = {}
+    concerns: list[list[Any]] = []
+    evidence_links: dict[str, list[list[Any]]] = {}
     seen: set[str] = set()
     for c in candidates:
         uid = c.uid
@@ -202,41 +203,37 @@ def save_candidates(
         old = existing.get(uid)
         digest = c.evidence_hash
         if old is None:
-            creates.append(
-                {
-                    "uid": uid,
-                    "props": {
-                        "rule": c.rule,
-                        "entity_id": c.entity.uid,
-                        "uscc": c.entity.uscc,
-                        "entity_name": c.entity.name,
-                        "period": c.period,
-                        "region": c.entity.region,
-                        "depts": _depts(c.evidence),
-                        "estimated_gap": c.estimated_gap,
-                        "confidence": c.confidence,
-                        "status": "open",
-                        "evidence": _dumps(c.evidence),
-                        "evidence_hash": digest,
-                        "inputs": _dumps(c.inputs),
-                        "history": [_dumps({"at": at, "by": "rule-run", "event": "created"})],
-                        "created_at": at,
-                        "updated_at": at,
-                        "last_run_at": at,
-                    },
-                }
-            )
-            concerns.append({"src": uid, "dst": c.entity.uid})
+            props = {
+                "rule": c.rule,
+                "entity_id": c.entity.uid,
+                "uscc": c.entity.uscc,
+                "entity_name": c.entity.name,
+                "period": c.period,
+                "region": c.entity.region,
+                "depts": _depts(c.evidence),
+                "estimated_gap": c.estimated_gap,
+                "confidence": c.confidence,
+                "status": "open",
+                "evidence": _dumps(c.evidence),
+                "evidence_hash": digest,
+                "inputs": _dumps(c.inputs),
+                "history": [_dumps({"at": at, "by": "rule-run", "event": "created"})],
+                "created_at": at,
+                "updated_at": at,
+                "last_run_at": at,
+            }
+            creates.append([uid, *(props[k] for k in queries.CREATED_FIELDS)])
+            concerns.append([uid, c.entity.uid])
             for e in c.evidence:
-                evidence_links.setdefault(e["label"], []).append({"src": uid, "dst": e["uid"]})
+                evidence_links.setdefault(e["label"], []).append([uid, e["uid"]])
             report.created += 1
         elif digest == old.evidence_hash and old.review_flag is None:
-            updates.append({"uid": uid, "props": {"last_run_at": at}})
+            touches.append([uid, at])
             report.unchanged += 1
         elif digest == old.pending_hash or (digest == old.evidence_hash and old.review_flag):
             # Already flagged for exactly this evidence (or flagged, and back to the accepted
             # evidence): nothing new to record.
-            updates.append({"uid": uid, "props": {"last_run_at": at}})
+            touches.append([uid, at])
             report.unchanged += 1
         else:
             history = [*map(_dumps, old.history)]
@@ -288,23 +285,26 @@ def save_candidates(
             }
         )
         report.no_longer_firing += 1
-    store.write_batch(queries.CREATE_FINDINGS, creates, batch_size)
+    _write_rows(store, queries.CREATE_FINDINGS, creates, batch_size)
+    _write_rows(store, queries.TOUCH_FINDINGS, touches, batch_size)
     store.write_batch(queries.UPDATE_FINDINGS, updates, batch_size)
-    store.write_batch(queries.LINK_CONCERNS, concerns, batch_size)
+    _write_rows(store, queries.LINK_CONCERNS, concerns, batch_size)
     for lab, rows in sorted(evidence_links.items()):
-        store.write_batch(queries.LINK_EVIDENCE[lab], rows, batch_size)
+        _write_rows(store, queries.LINK_EVIDENCE[lab], rows, batch_size)
     return report
+
+
+def _write_rows(store: GraphStore, query: str, rows: list[list[Any]], batch_size: int) -> None:
+    """A statement over list rows (``$rows``), in batches."""
+    for i in range(0, len(rows), batch_size):
+        store.run(query, {"rows": rows[i : i + batch_size]})
 
 
 def relink_evidence(store: GraphStore, finding: Finding) -> None:
     """Point the finding's EVIDENCED_BY relationships at its (newly accepted) evidence."""
     store.run(queries.UNLINK_EVIDENCE, {"uid": finding.finding_id})
     for lab in ("Fact", "TaxDeclaration", "SourceRecord"):
-        rows = [
-            {"src": finding.finding_id, "dst": e["uid"]}
-            for e in finding.evidence
-            if e["label"] == lab
-        ]
+        rows = [[finding.finding_id, e["uid"]] for e in finding.evidence if e["label"] == lab]
         if rows:
             store.run(queries.LINK_EVIDENCE[lab], {"rows": rows})
 

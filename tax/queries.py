@@ -4,34 +4,28 @@ Values are parameters; labels are the fixed ones of Contract 3 (vetted in graph.
 from __future__ import annotations
 
 # -- export of the tables the rules read ---------------------------------------------------
-# The falkordb client spends ~15 µs a returned value, so the large exports return few
-# values a row: the free-text fields as they are, and the fields that cannot hold a tab
-# (golden IDs, ISO dates, numbers) packed into one tab-separated string (see tax.tables).
+# Read with tax.tables.read_columns: plain rows in RETURN order (the columns of
+# tax.tables.RECORD_COLUMNS after the label), no per-value client parsing.
 ENTITIES = (
     "MATCH (e:Enterprise) WHERE e.merged_into IS NULL "
-    "RETURN e.name AS name, e.industry AS industry, e.registration_status AS registration_status, "
-    "e.uid + '\t' + coalesce(e.uscc, '') + '\t' + coalesce(e.established, '') AS packed"
+    "RETURN e.uid, e.uscc, e.name, e.industry, e.registration_status, e.established"
 )
-_PACKED_RECORD = (
-    "e.uid + '\t' + coalesce(x.period_start, '') + '\t' + coalesce(x.period_end, '') + '\t' + "
-    "coalesce(toString(x.{a}), '') + '\t' + coalesce(toString(x.{b}), '') AS packed"
-)
+_RECORD = "RETURN x.uid, e.uid, x.dept, x.{kind}, x.period_start, x.period_end, x.{a}, x.{b}"
+_WINDOW = "x.period_end >= $start AND x.period_start <= $end "
 FACTS = (
-    "MATCH (e:Enterprise)-[:SUBJECT_OF]->(x:Fact) "
-    "WHERE x.fact_type IN $kinds AND x.period_end >= $start AND x.period_start <= $end "
-    "RETURN x.uid AS uid, x.fact_type AS kind, " + _PACKED_RECORD.format(a="amount", b="quantity")
+    "MATCH (e:Enterprise)-[:SUBJECT_OF]->(x:Fact) WHERE x.fact_type IN $kinds AND "
+    + _WINDOW
+    + _RECORD.format(kind="fact_type", a="amount", b="quantity")
 )
 DECLARATIONS = (
-    "MATCH (e:Enterprise)-[:SUBJECT_OF]->(x:TaxDeclaration) "
-    "WHERE x.tax_type IN $kinds AND x.period_end >= $start AND x.period_start <= $end "
-    "RETURN x.uid AS uid, x.tax_type AS kind, "
-    + _PACKED_RECORD.format(a="taxable_amount", b="tax_paid")
+    "MATCH (e:Enterprise)-[:SUBJECT_OF]->(x:TaxDeclaration) WHERE x.tax_type IN $kinds AND "
+    + _WINDOW
+    + _RECORD.format(kind="tax_type", a="taxable_amount", b="tax_paid")
 )
 ALL_DECLARATIONS = (
-    "MATCH (e:Enterprise)-[:SUBJECT_OF]->(x:TaxDeclaration) "
-    "WHERE x.period_end >= $start AND x.period_start <= $end "
-    "RETURN x.uid AS uid, x.tax_type AS kind, "
-    + _PACKED_RECORD.format(a="taxable_amount", b="tax_paid")
+    "MATCH (e:Enterprise)-[:SUBJECT_OF]->(x:TaxDeclaration) WHERE "
+    + _WINDOW
+    + _RECORD.format(kind="tax_type", a="taxable_amount", b="tax_paid")
 )
 #: The full values of the records a run's findings cite (few), by label.
 EVIDENCE_RECORDS = {
@@ -69,16 +63,41 @@ FINDINGS_BY_UID = "UNWIND $uids AS u MATCH (f:Finding {uid: u}) RETURN " + FINDI
 FINDINGS_IN_WINDOW = (
     "MATCH (f:Finding) WHERE f.rule IN $rules AND f.period IN $periods RETURN " + FINDING_FIELDS
 )
-CREATE_FINDINGS = "UNWIND $rows AS r MERGE (f:Finding {uid: r.uid}) SET f += r.props"
+#: The properties a run writes on a new finding, in the order of a CREATE_FINDINGS row.
+CREATED_FIELDS = (
+    "rule",
+    "entity_id",
+    "uscc",
+    "entity_name",
+    "period",
+    "region",
+    "depts",
+    "estimated_gap",
+    "confidence",
+    "status",
+    "evidence",
+    "evidence_hash",
+    "inputs",
+    "history",
+    "created_at",
+    "updated_at",
+    "last_run_at",
+)
+# A run's writes take rows as lists (uid first, then the fields in order): the FalkorDB
+# store renders a batch of list rows with one json.dumps instead of value by value.
+CREATE_FINDINGS = "UNWIND $rows AS r MERGE (f:Finding {uid: r[0]}) SET " + ", ".join(
+    f"f.{name} = r[{i}]" for i, name in enumerate(CREATED_FIELDS, start=1)
+)
+TOUCH_FINDINGS = "UNWIND $rows AS r MATCH (f:Finding {uid: r[0]}) SET f.last_run_at = r[1]"
 UPDATE_FINDINGS = "UNWIND $rows AS r MATCH (f:Finding {uid: r.uid}) SET f += r.props"
 LINK_CONCERNS = (
-    "UNWIND $rows AS r MATCH (f:Finding {uid: r.src}) MATCH (e:Enterprise {uid: r.dst}) "
+    "UNWIND $rows AS r MATCH (f:Finding {uid: r[0]}) MATCH (e:Enterprise {uid: r[1]}) "
     "MERGE (f)-[:CONCERNS]->(e)"
 )
-#: One statement per evidence label (the three of Contract 3).
+#: One statement per evidence label (the three of Contract 3); rows [finding, record].
 LINK_EVIDENCE = {
     label: (
-        "UNWIND $rows AS r MATCH (f:Finding {uid: r.src}) MATCH (x:" + label + " {uid: r.dst}) "
+        "UNWIND $rows AS r MATCH (f:Finding {uid: r[0]}) MATCH (x:" + label + " {uid: r[1]}) "
         "MERGE (f)-[:EVIDENCED_BY]->(x)"
     )
     for label in ("Fact", "TaxDeclaration", "SourceRecord")

@@ -74,7 +74,7 @@ def run(
     if progress:
         progress("export", 0)
     tables = export_tables(store, cat, rules, quarters)
-    report.records_read = len(tables.facts) + len(tables.declarations)
+    report.records_read = len(tables.records)
     t1 = time.perf_counter()
     candidates = RuleRunner(cat, tables).run(rules, quarters, progress)
     _complete_evidence(store, candidates)

@@ -52,7 +52,7 @@ def _expected_node(g: dict[str, Any]) -> dict[str, Any]:
     names = {"status": "registration_status"}
     out: dict[str, Any] = {names.get(k, k): v for k, v in g["attributes"].items()}
     out.update(uid=g["id"], lifecycle=g.get("lifecycle", "active"), members=len(g["members"]))
-    for k in ("id_hash", "id_masked", "merged_into"):
+    for k in ("id_hash", "id_masked", "merged_into", "known_from"):
         if g.get(k):
             out[k] = g[k]
     return {k: v for k, v in out.items() if v not in (None, "", [])}
@@ -100,13 +100,11 @@ def test_every_relationship_row_is_written_or_skipped_with_a_reason(
         c = summary.counts[rel]
         assert c.rows == edges[rel] > 0, rel
         assert c.written + sum(c.skipped.values()) == c.rows, rel
-        # Every person end has an ID (registry, ID number or name at the enterprise); what
-        # is left names an enterprise the batch does not hold, said as such.
-        assert set(c.skipped) <= {"unresolved enterprise"}, (rel, c.skipped)
-        unresolved_to = sum(
-            1 for e in _jsonl(run / "edges.jsonl") if e["type"] == rel and not e["to"]
-        )
-        assert c.skipped["unresolved enterprise"] == unresolved_to
+        # Every end has an ID: persons and enterprises known only from mentions are golden
+        # entities too (ID number, USCC, name at the enterprise, 字号 or the name as written).
+        assert sum(c.skipped.values()) == 0, (rel, c.skipped)
+        assert c.written == c.rows, rel
+        assert all(e["from"] and e["to"] for e in _jsonl(run / "edges.jsonl"))
     with (run / "links.csv").open(encoding="utf-8", newline="") as fh:
         links = [r for r in csv.DictReader(fh) if r["kind"] in ("enterprise", "person")]
     assert summary.counts["RESOLVED_TO"].rows == len(links)
@@ -365,22 +363,27 @@ def test_a_stateful_run_replaces_whole_relationships_only(tmp_path: Path) -> Non
     from resolver import graphsync
 
     def edge(rid: str, typ: str, a: str, b: str) -> dict[str, Any]:
+        amr = rid.startswith("A")
         return {
             "type": typ,
             "from": a,
             "to": b,
             "resolved": {"from": "by_id", "to": "by_id"},
-            "source": {"dept": "AMR" if rid.startswith("A") else "TAX", "record_id": rid},
+            "source": {
+                "dept": "AMR" if amr else "TAX",
+                "kind": "enterprise" if amr else "role",
+                "record_id": rid,
+            },
         }
 
     with State(tmp_path / "state") as st:
         graphsync.ensure_tables(st.db)
         rows = {
-            ("AMR", "A1"): (
+            ("AMR", "enterprise", "A1"): (
                 "enterprise",
                 [edge("A1", "BRANCH_OF", "E1", "E9"), edge("A1", "LEGAL_REP_OF", "P1", "E1")],
             ),
-            ("TAX", "T1"): ("role", [edge("T1", "LEGAL_REP_OF", "P1", "E1")]),
+            ("TAX", "role", "T1"): ("role", [edge("T1", "LEGAL_REP_OF", "P1", "E1")]),
         }
         with st.transaction() as db:
             ids, changed = graphsync.save_mentions(db, rows, [])

@@ -338,5 +338,5 @@ def test_same_model_gives_exactly_the_one_shot_clusters(
             (r for r in records.values() if r.kind == kind), key=lambda r: (r.dept, r.record_id)
         )
         res = link_kind(kind, recs, LinkConfig(), model=models[kind])
-        one = {r.key: str(res.cluster_of[i]) for i, r in enumerate(recs)}
+        one = {(r.dept, r.record_id): str(res.cluster_of[i]) for i, r in enumerate(recs)}
         assert cluster_scores(inc[kind], one)["pairwise"]["f1"] == 1.0, kind

@@ -92,7 +92,7 @@ def test_planted_field_errors_are_flagged_not_rejected(generated: tuple[Path, Su
     records: dict[tuple[str, str], Record] = {}
     for _stats, event in ingest(manifest, features=False):
         if isinstance(event, Record):
-            records[event.key] = event
+            records[(event.dept, event.record_id)] = event  # noise.csv names (dept, record_id)
     missed = []
     for p in planted:
         rec = records.get((p["dept"], p["record_id"]))
@@ -111,7 +111,11 @@ def test_transposed_identifiers_are_caught(generated: tuple[Path, Summary]) -> N
     out, _ = generated
     planted = [r for r in _read(out / "truth" / "noise.csv") if r["noise"] == "transposed"]
     manifest = load_manifest(out / "batch")
-    records = {e.key: e for _s, e in ingest(manifest, features=False) if isinstance(e, Record)}
+    records = {
+        (e.dept, e.record_id): e
+        for _s, e in ingest(manifest, features=False)
+        if isinstance(e, Record)
+    }
     caught = sum(
         1
         for p in planted

@@ -216,13 +216,6 @@ def test_legacy_identifier_columns_link(
     assert _gid(links, "TTAX", "X1") == other
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="open regression: with the regenerated sample the person model's EM step counts homonyms "
-    "sharing name and street as matches, so m(birth date different) rises from 0.084 to 0.137 and "
-    "45 same-street homonyms merge into 3 clusters (model depends on batch composition; see the "
-    "session note)",
-)
 def test_large_block_keeps_its_pairs(
     linked: LinkResult, links: dict[tuple[str, str], dict[str, str]]
 ) -> None:

@@ -50,7 +50,8 @@ class _Driver:
         self.log: list[Any] = []
         self.fail = fail
 
-    def session(self, database: str) -> _Session:
+    def session(self, database: str, default_access_mode: str) -> _Session:
+        self.log.append(("mode", default_access_mode))
         return _Session(self.log, database, self.fail)
 
     def close(self) -> None:
@@ -84,6 +85,10 @@ def test_writes_use_managed_write_transactions_with_parameters() -> None:
     driver.log.clear()
     store.read("RETURN $v AS v", {"v": 1})
     assert ("read",) in driver.log and ("write",) not in driver.log
+    assert ("mode", neo4j.READ_ACCESS) in driver.log and (
+        "mode",
+        neo4j.WRITE_ACCESS,
+    ) not in driver.log
     assert (
         store.write_batch("UNWIND $rows AS r RETURN r", [{"a": i} for i in range(7)], batch_size=3)
         == 7
@@ -156,8 +161,9 @@ def test_async_reads_use_managed_read_transactions() -> None:
             return await work(_ATx())
 
     class _ADriver:
-        def session(self, database: str) -> _ASession:
+        def session(self, database: str, default_access_mode: str) -> _ASession:
             log.append(("session", database))
+            log.append(("mode", default_access_mode))
             return _ASession()
 
         async def close(self) -> None:
@@ -171,3 +177,4 @@ def test_async_reads_use_managed_read_transactions() -> None:
 
     assert asyncio.run(go()) == [{"v": "深圳"}]
     assert ("session", "credit") in log and ("read",) in log and log[-1] == ("driver-closed",)
+    assert ("mode", neo4j.READ_ACCESS) in log

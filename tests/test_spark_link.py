@@ -83,6 +83,8 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Path]]:
             "local[2]",
             "--shuffle-partitions",
             "2",
+            "--spark-costs",
+            str(base / "spark-costs.json"),
         ],
     )
     assert res.exit_code == 0, res.output
@@ -157,5 +159,34 @@ def test_spark_options_need_the_spark_engine(tmp_path: Path) -> None:
         main, ["link", str(BATCH), "--out", str(tmp_path / "run"), "--master", "local[4]"]
     )
     assert res.exit_code == 2
-    assert "--master and --shuffle-partitions need --engine spark" in res.output
+    assert "--master, --shuffle-partitions and --spark-costs need --engine spark" in res.output
     assert not (tmp_path / "run").exists()
+    res = CliRunner().invoke(
+        main,
+        ["link", str(BATCH), "--out", str(tmp_path / "run"), "--spark-costs", str(tmp_path / "c")],
+    )
+    assert res.exit_code == 2 and "need --engine spark" in res.output
+    assert not (tmp_path / "c").exists()
+
+
+def test_spark_costs_per_step_and_partition(runs: dict[str, Path]) -> None:
+    """--spark-costs: credgraph's work per step and partition adds up to the run's own counts,
+    and Spark's task metrics (from the driver's REST API) are attributed to the steps."""
+    costs = json.loads((runs["spark"].parent / "spark-costs.json").read_text("utf-8"))
+    report = json.loads((runs["spark"] / "report.json").read_text("utf-8"))
+    py, tasks = costs["python_work"], costs["spark_tasks"]
+    assert costs["shuffle_partitions"] == 2 and costs["master"] == "local[2]"
+    assert py["ingest"]["records_in"] == report["ingest"]["read"]
+    for kind in ("enterprise", "person"):
+        ent = report["entities"][kind]
+        blocking, scoring = py[f"{kind}:blocking"], py[f"{kind}:scoring"]
+        assert blocking["records_in"] == ent["records"] > 0
+        assert sum(p["records_in"] for p in blocking["per_partition"]) == ent["records"]
+        assert blocking["partitions"] == len(blocking["per_partition"]) >= 1
+        assert scoring["records_in"] == scoring["rows_out"] == ent["candidate_pairs"] > 0
+        for step in ("records", "blocking", "scoring", "components", "clustering", "review"):
+            assert costs["step_wall_seconds"][f"{kind}:{step}"] > 0
+        spark_blocking = tasks[f"{kind}:blocking"]
+        assert spark_blocking["tasks"] >= spark_blocking["stages"] >= 1
+        assert spark_blocking["shuffle_write_bytes"] > 0
+        assert spark_blocking["shuffle_read_records"] > 0

@@ -54,6 +54,17 @@ def _small_star(edges: DataFrame) -> DataFrame:
     return _undirected(out)
 
 
+def _differing_edges(old: DataFrame, new: DataFrame) -> int:
+    """How many edges are in only one of two edge sets (both distinct): one job, one join."""
+    from pyspark.sql import functions as F
+
+    joined = old.withColumn("o", F.lit(1)).join(new.withColumn("n", F.lit(1)), ["u", "v"], "full")
+    row = joined.agg(
+        F.sum(F.when(F.col("o").isNull() | F.col("n").isNull(), 1).otherwise(0)).alias("d")
+    ).first()
+    return int(row["d"] or 0) if row is not None else 0
+
+
 def connected_components(edges: DataFrame, max_rounds: int = 64) -> DataFrame:
     """``(node, component)`` for every node that has an edge; ``component`` is the least node
     id of its component. ``edges`` has integer columns ``src`` and ``dst``; direction and
@@ -64,7 +75,7 @@ def connected_components(edges: DataFrame, max_rounds: int = 64) -> DataFrame:
     current = current.localCheckpoint()
     for _ in range(max_rounds):
         nxt = _small_star(_large_star(current)).localCheckpoint()
-        changed = nxt.exceptAll(current).limit(1).count() + current.exceptAll(nxt).limit(1).count()
+        changed = _differing_edges(current, nxt)
         current = nxt
         if changed == 0:
             break

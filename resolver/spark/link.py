@@ -27,8 +27,10 @@ from __future__ import annotations
 import json
 import pickle
 import random
+import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import AbstractContextManager, nullcontext
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -60,6 +62,7 @@ from resolver.link import (
     train_model,
 )
 from resolver.manifest import Manifest
+from resolver.spark.costs import Meter, metered_batches, metered_cogroup, metered_group
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -168,45 +171,92 @@ def _scoring_task(
     return run
 
 
+#: One clustered record: idx, label, attach, merges, contradicted, refusals (JSON or "").
+ClusterRow = tuple[int, int, float, int, int, str]
+
+
+def _cluster_component(
+    recs: list[tuple[int, int, str | None, str | None, str | None]],
+    pairs: list[tuple[int, int, float]],
+    cfg: LinkConfig,
+    cannot_link: list[tuple[int, int]],
+) -> list[ClusterRow]:
+    """The local constrained merging over the records ``(idx, root, uscc, id18, branch)``
+    and the pairs ``(a, b, p)`` of one connected component."""
+    recs = sorted(recs)
+    idxs = [r[0] for r in recs]
+    local = {g: k for k, g in enumerate(idxs)}
+    uf = ConstrainedUnionFind(len(idxs))
+    for k, (_, _, u, i, b) in enumerate(recs):
+        uf.set_identity(k, u, i, None if b is None else b == "1")
+    # the deterministic components as the driver found them (identity sets are unions)
+    for k, (_, root, _, _, _) in enumerate(recs):
+        uf.union(local[root], k, via="deterministic", force=True)
+    uf.forbidden.update((local[x], local[y]) for x, y in cannot_link if x in local and y in local)
+    det_root = [uf.find(k) for k in range(len(idxs))]
+    pairs = sorted(pairs)
+    candidates = [(local[a], local[b]) for a, b, _ in pairs]
+    probs = np.array([p for _, _, p in pairs], dtype=np.float64)
+    merged = merge_candidates(uf, det_root, candidates, probs, cfg)
+    refusals = Counter(r.reason for r in uf.refusals)
+    first = (merged.merges, merged.contradicted, json.dumps(refusals))
+    return [
+        (
+            idx,
+            idxs[uf.find(k)],
+            merged.attach[det_root[k]],
+            *((first[0], first[1], first[2]) if k == 0 else (0, 0, "")),
+        )
+        for k, idx in enumerate(idxs)
+    ]
+
+
 def _cluster_task(
     cfg: LinkConfig, cannot_link: list[tuple[int, int]]
 ) -> Callable[[pd.DataFrame, pd.DataFrame], pd.DataFrame]:
-    """The local constrained merging over the records and pairs of one connected component."""
+    """The constrained merging of every connected component in one hash bucket of
+    components. The bucket's frames become plain lists once and are split by component in
+    Python: one pandas call per component (thousands of small calls, each building frames
+    from Arrow) cost thirty times the clustering itself (docs/scale.md)."""
 
     def run(recs: pd.DataFrame, pairs: pd.DataFrame) -> pd.DataFrame:
         import pandas as pd
 
-        recs = recs.sort_values("idx")
-        idxs: list[int] = recs["idx"].tolist()
-        local = {g: k for k, g in enumerate(idxs)}
-        uf = ConstrainedUnionFind(len(idxs))
-        for k, (u, i, b) in enumerate(
-            zip(recs["ru"].tolist(), recs["ri"].tolist(), recs["rb"].tolist(), strict=True)
+        by_comp: dict[int, list[tuple[int, int, str | None, str | None, str | None]]] = {}
+        for c, *rec in zip(
+            recs["component"].tolist(),
+            recs["idx"].tolist(),
+            recs["root"].tolist(),
+            recs["ru"].tolist(),
+            recs["ri"].tolist(),
+            recs["rb"].tolist(),
+            strict=True,
         ):
-            uf.set_identity(k, u, i, None if b is None else b == "1")
-        # the deterministic components as the driver found them (identity sets are unions)
-        for k, root in enumerate(recs["root"].tolist()):
-            uf.union(local[root], k, via="deterministic", force=True)
-        uf.forbidden.update(
-            (local[x], local[y]) for x, y in cannot_link if x in local and y in local
-        )
-        det_root = [uf.find(k) for k in range(len(idxs))]
-        pairs = pairs.sort_values(["a", "b"])
-        candidates = [
-            (local[a], local[b])
-            for a, b in zip(pairs["a"].tolist(), pairs["b"].tolist(), strict=True)
-        ]
-        merged = merge_candidates(uf, det_root, candidates, pairs["p"].to_numpy(), cfg)
-        refusals = Counter(r.reason for r in uf.refusals)
-        n = len(idxs)
-        return pd.DataFrame(
+            by_comp.setdefault(c, []).append(tuple(rec))
+        pairs_of: dict[int, list[tuple[int, int, float]]] = {}
+        for c, a, b, p in zip(
+            pairs["component"].tolist(),
+            pairs["a"].tolist(),
+            pairs["b"].tolist(),
+            pairs["p"].tolist(),
+            strict=True,
+        ):
+            pairs_of.setdefault(c, []).append((a, b, p))
+        here = {r[0] for recs_c in by_comp.values() for r in recs_c}
+        forbidden = [(x, y) for x, y in cannot_link if x in here and y in here]
+        out: list[ClusterRow] = []
+        for c in sorted(by_comp):
+            out.extend(_cluster_component(by_comp[c], pairs_of.get(c, []), cfg, forbidden))
+        cols = ["idx", "label", "attach", "merges", "contradicted", "refusals"]
+        frame = pd.DataFrame(out, columns=cols)
+        return frame.astype(
             {
-                "idx": idxs,
-                "label": [idxs[uf.find(k)] for k in range(n)],
-                "attach": [merged.attach[det_root[k]] for k in range(n)],
-                "merges": [merged.merges] + [0] * (n - 1),
-                "contradicted": [merged.contradicted] + [0] * (n - 1),
-                "refusals": [json.dumps(refusals)] + [""] * (n - 1),
+                "idx": "int64",
+                "label": "int64",
+                "attach": "float64",
+                "merges": "int64",
+                "contradicted": "int64",
+                "refusals": "object",
             }
         )
 
@@ -217,9 +267,16 @@ class SparkEngine:
     """The Spark execution backend (see the module docstring); ``spark`` is a running session
     (:func:`resolver.spark.session.spark_session`)."""
 
-    def __init__(self, spark: SparkSession, train_pairs: int = TRAIN_PAIRS) -> None:
+    def __init__(
+        self, spark: SparkSession, train_pairs: int = TRAIN_PAIRS, meter: Meter | None = None
+    ) -> None:
         self.spark = spark
         self.train_pairs = train_pairs
+        self.meter = meter
+        self._acc = meter.acc if meter else None
+
+    def _step(self, name: str) -> AbstractContextManager[None]:
+        return self.meter.step(name) if self.meter else nullcontext()
 
     def ingest(self, manifest: Manifest, progress: Progress | None) -> Ingested:
         """Ingest and standardise each department's files as one Spark task (the local
@@ -230,7 +287,29 @@ class SparkEngine:
         if progress:
             progress(f"ingesting {len(manifest.sources)} files on Spark", 0, 0)
         rdd = self.spark.sparkContext.parallelize(groups, max(1, len(groups)))
-        results: list[IngestResult] = rdd.map(lambda g: _ingest_group(manifest, g)).collect()
+        acc = self._acc
+
+        def ingest_group(group: Any) -> IngestResult:
+            t = time.perf_counter()
+            result = _ingest_group(manifest, group)
+            if acc is not None:
+                from resolver.spark.costs import task_partition
+
+                took = time.perf_counter() - t
+                acc.add(
+                    {
+                        ("ingest", task_partition()): [
+                            sum(s.read for s in result[2]),
+                            len(result[0]),
+                            took,
+                            1,
+                        ]
+                    }
+                )
+            return result
+
+        with self._step("ingest"):
+            results: list[IngestResult] = rdd.map(ingest_group).collect()
         records: dict[tuple[str, str, str], Record] = {}
         rejects = []
         files = []
@@ -272,52 +351,82 @@ class SparkEngine:
         comp_refusals: Counter[str] = Counter()
         merges = contradicted = 0
         if n >= 2:
-            rec = self._records(records, ers, uf, det_root).persist(StorageLevel.MEMORY_AND_DISK)
-            candidates = self._candidates(rec, cfg, det_root, cannot_link or [], stats)
-            stats["candidate_pairs"] = n_cand = candidates.count()
+            with self._step(f"{kind}:records"):
+                rec = self._records(records, ers, uf, det_root).persist(
+                    StorageLevel.MEMORY_AND_DISK
+                )
+            with self._step(f"{kind}:blocking"):
+                candidates = self._candidates(rec, kind, cfg, det_root, cannot_link or [], stats)
+                n_cand = stats["candidate_pairs"]
             if progress:
                 progress(f"{kind}: {n_cand:,} candidate pairs", 0, 0)
             if n_cand:
                 if model is None:
-                    sample = candidates.select("a", "b")
-                    if n_cand > self.train_pairs:
-                        sample = sample.sample(fraction=self.train_pairs / n_cand, seed=cfg.seed)
-                    pairs = sorted((r["a"], r["b"]) for r in sample.collect())
-                    levels = _compare(kind, [ers[a] for a, _ in pairs], [ers[b] for _, b in pairs])
-                    model, stats["training"] = train_model(
-                        kind, ers, det_root, levels, pairs, cfg, rng
-                    )
-                    stats["training"]["candidate_sample"] = len(pairs)
-                payload = rec.select("idx", "payload")
-                scored = (
-                    candidates.join(payload.toDF("a", "pa"), "a")
-                    .join(payload.toDF("b", "pb"), "b")
-                    .mapInPandas(_scoring_task(kind, model), SCORED_SCHEMA)
-                    .persist(StorageLevel.MEMORY_AND_DISK)
-                )
-                edges = scored.where(F.col("p") >= cfg.match_threshold).select(
-                    F.col("ra").alias("src"), F.col("rb").alias("dst")
-                )
-                if edges.limit(1).count():
-                    comp = connected_components(edges).persist(StorageLevel.MEMORY_AND_DISK)
-                    members = rec.select("idx", "root", "ru", "ri", "rb").join(
-                        comp.toDF("root", "component"), "root"
-                    )
-                    inner = (
-                        scored.where(
-                            (F.col("p") >= cfg.match_threshold) | (F.col("p") < cfg.contradiction)
+                    with self._step(f"{kind}:training"):
+                        sample = candidates.select("a", "b")
+                        if n_cand > self.train_pairs:
+                            sample = sample.sample(
+                                fraction=self.train_pairs / n_cand, seed=cfg.seed
+                            )
+                        pairs = sorted((r["a"], r["b"]) for r in sample.collect())
+                        levels = _compare(
+                            kind, [ers[a] for a, _ in pairs], [ers[b] for _, b in pairs]
                         )
-                        .join(comp.toDF("ra", "ca"), "ra")
-                        .join(comp.toDF("rb", "cb"), "rb")
-                        .where(F.col("ca") == F.col("cb"))
-                        .select(F.col("ca").alias("component"), "a", "b", "p")
+                        model, stats["training"] = train_model(
+                            kind, ers, det_root, levels, pairs, cfg, rng
+                        )
+                        stats["training"]["candidate_sample"] = len(pairs)
+                payload = rec.select("idx", "payload")
+                with self._step(f"{kind}:scoring"):
+                    scored = (
+                        candidates.join(payload.toDF("a", "pa"), "a")
+                        .join(payload.toDF("b", "pb"), "b")
+                        .mapInPandas(
+                            metered_batches(
+                                self._acc, f"{kind}:scoring", _scoring_task(kind, model)
+                            ),
+                            SCORED_SCHEMA,
+                        )
+                        .persist(StorageLevel.MEMORY_AND_DISK)
                     )
-                    clustered = (
-                        members.groupBy("component")
-                        .cogroup(inner.groupBy("component"))
-                        .applyInPandas(_cluster_task(cfg, cannot_link or []), CLUSTER_SCHEMA)
+                    edges = scored.where(F.col("p") >= cfg.match_threshold).select(
+                        F.col("ra").alias("src"), F.col("rb").alias("dst")
                     )
-                    for row in clustered.collect():
+                    has_edges = edges.limit(1).count()
+                if has_edges:
+                    with self._step(f"{kind}:components"):
+                        comp = connected_components(edges).persist(StorageLevel.MEMORY_AND_DISK)
+                    with self._step(f"{kind}:clustering"):
+                        members = rec.select("idx", "root", "ru", "ri", "rb").join(
+                            comp.toDF("root", "component"), "root"
+                        )
+                        inner = (
+                            scored.where(
+                                (F.col("p") >= cfg.match_threshold)
+                                | (F.col("p") < cfg.contradiction)
+                            )
+                            .join(comp.toDF("ra", "ca"), "ra")
+                            .join(comp.toDF("rb", "cb"), "rb")
+                            .where(F.col("ca") == F.col("cb"))
+                            .select(F.col("ca").alias("component"), "a", "b", "p")
+                        )
+                        buckets = int(self.spark.conf.get("spark.sql.shuffle.partitions") or 8)
+                        bucket = F.pmod(F.hash("component"), F.lit(buckets))
+                        clustered = (
+                            members.withColumn("bucket", bucket)
+                            .groupBy("bucket")
+                            .cogroup(inner.withColumn("bucket", bucket).groupBy("bucket"))
+                            .applyInPandas(
+                                metered_cogroup(
+                                    self._acc,
+                                    f"{kind}:clustering",
+                                    _cluster_task(cfg, cannot_link or []),
+                                ),
+                                CLUSTER_SCHEMA,
+                            )
+                            .collect()
+                        )
+                    for row in clustered:
                         i = row["idx"]
                         label[i] = row["label"]
                         attach[det_root[i]] = max(attach[det_root[i]], row["attach"])
@@ -326,7 +435,8 @@ class SparkEngine:
                         if row["refusals"]:
                             comp_refusals.update(json.loads(row["refusals"]))
                     comp.unpersist()
-                review = self._review(kind, records, scored, cfg, label, model)
+                with self._step(f"{kind}:review"):
+                    review = self._review(kind, records, scored, cfg, label, model)
                 scored.unpersist()
             rec.unpersist()
         clusters: dict[int, list[int]] = {}
@@ -374,6 +484,7 @@ class SparkEngine:
     def _candidates(
         self,
         rec: DataFrame,
+        kind: str,
         cfg: LinkConfig,
         det_root: list[int],
         cannot_link: list[tuple[int, int]],
@@ -385,10 +496,18 @@ class SparkEngine:
 
         keys = (
             rec.select("idx", "payload")
-            .mapInPandas(_blocking_task, "bkey string, idx long")
+            .mapInPandas(
+                metered_batches(self._acc, f"{kind}:blocking", _blocking_task),
+                "bkey string, idx long",
+            )
             .persist(StorageLevel.MEMORY_AND_DISK)
         )
-        sizes = keys.groupBy("bkey").agg(F.count("*").alias("size")).where(F.col("size") >= 2)
+        sizes = (
+            keys.groupBy("bkey")
+            .agg(F.count("*").alias("size"))
+            .where(F.col("size") >= 2)
+            .persist(StorageLevel.MEMORY_AND_DISK)  # read twice: small and oversized blocks
+        )
         small = keys.join(sizes.where(F.col("size") <= cfg.max_block).select("bkey"), "bkey")
         in_blocks = small.toDF("bkey", "a").join(small.toDF("bkey", "b"), "bkey")
         pairs = in_blocks.where(F.col("a") < F.col("b")).select("a", "b")
@@ -399,7 +518,10 @@ class SparkEngine:
                 keys.join(large, "bkey")
                 .join(rec.select("idx", "payload"), "idx")
                 .groupBy("bkey")
-                .applyInPandas(_window_task(cfg.window), "a long, b long")
+                .applyInPandas(
+                    metered_group(self._acc, f"{kind}:windows", _window_task(cfg.window)),
+                    "a long, b long",
+                )
             )
             pairs = pairs.unionByName(windowed)
         ident = rec.select("idx", "root", "cu", "ci", "cb")
@@ -425,8 +547,9 @@ class SparkEngine:
                 "left_anti",
             )
         out = pairs.select("a", "b", "ra", "rb").persist(StorageLevel.MEMORY_AND_DISK)
-        out.count()
+        stats["candidate_pairs"] = out.count()
         keys.unpersist()
+        sizes.unpersist()
         return out
 
     def _review(

@@ -20,12 +20,17 @@ class SparkUnavailableError(RuntimeError):
 
 
 def spark_session(
-    master: str = "local[2]", app_name: str = "credgraph", shuffle_partitions: int = 8
+    master: str = "local[2]",
+    app_name: str = "credgraph",
+    shuffle_partitions: int = 8,
+    monitoring: bool = False,
 ) -> SparkSession:
     """Start (or return the running) SparkSession on ``master``.
 
-    Local masters bind the driver to 127.0.0.1 and run without the web UI; a cluster master
-    (``spark://…``, ``yarn``, ``k8s://…``) keeps the cluster's own network settings.
+    Local masters bind the driver to 127.0.0.1 and run without the web UI unless
+    ``monitoring`` asks for it (its REST API gives the task metrics of ``--spark-costs``; it
+    then listens on a free port of 127.0.0.1 only); a cluster master (``spark://…``,
+    ``yarn``, ``k8s://…``) keeps the cluster's own network settings.
     """
     try:
         from pyspark.sql import SparkSession
@@ -44,10 +49,20 @@ def spark_session(
         .config("spark.ui.showConsoleProgress", "false")  # credgraph shows its own progress
     )
     if master.startswith("local"):
+        # the UI server binds to SPARK_LOCAL_IP (all interfaces when unset)
+        os.environ["SPARK_LOCAL_IP"] = "127.0.0.1"
         builder = (
             builder.config("spark.driver.host", "127.0.0.1")
             .config("spark.driver.bindAddress", "127.0.0.1")
-            .config("spark.ui.enabled", "false")
+            .config("spark.ui.enabled", "true" if monitoring else "false")
+            .config("spark.ui.port", "0")  # a free port, never a fixed one shared with others
+        )
+    if monitoring:
+        builder = (
+            builder.config("spark.ui.retainedJobs", "100000")
+            .config("spark.ui.retainedStages", "100000")
+            .config("spark.ui.retainedTasks", "10000000")
+            .config("spark.sql.ui.retainedExecutions", "100000")
         )
     try:
         session = builder.getOrCreate()

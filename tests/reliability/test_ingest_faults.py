@@ -9,7 +9,6 @@ import zipfile
 from pathlib import Path
 
 import openpyxl
-import pytest
 from click.testing import CliRunner
 
 from credgraph.cli import main
@@ -200,11 +199,6 @@ def test_repeated_header_rows_are_rejected(tmp_path: Path) -> None:
     assert (rej["line"], rej["reason"]) == ("5", "repeated_header")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the resolution state keys records by (dept, record_id) without the kind "
-    "(resolver/state.py, resolver/incremental.py): the role row replaces the enterprise row",
-)
 def test_same_record_id_in_enterprise_and_role_file_with_a_state(tmp_path: Path) -> None:
     ent = csv_text(_rows(5)).encode()
     roles = [

@@ -113,7 +113,11 @@ def linked(
     run_dir = tmp_path_factory.mktemp("privacy") / "run"
     run_link(batch, run_dir)
     records, _rejects, _files = _ingest(load_manifest(batch), None, workers=1)
-    true_ids = {r.key: r.std["id18"] for r in records.values() if r.std.get("id18")}
+    true_ids = {
+        (r.dept, r.record_id): r.std["id18"]
+        for r in records.values()
+        if r.kind == "person" and r.std.get("id18")
+    }
     return run_dir, true_ids
 
 
@@ -287,15 +291,16 @@ def test_a_state_written_before_sealing_is_sealed_when_opened(
         st.db.execute("DELETE FROM meta WHERE key IN ('key_id', 'salt_sealed')")
         st.db.execute("INSERT INTO meta VALUES ('salt', ?)", (old_salt,))
         st.db.execute(
-            "UPDATE records SET raw = ?, std = ? WHERE dept = ? AND record_id = ?",
-            (json.dumps(person.raw), json.dumps(person.std), person.dept, person.record_id),
+            "UPDATE records SET raw = ?, std = ? WHERE dept = ? AND kind = ? AND record_id = ?",
+            (json.dumps(person.raw), json.dumps(person.std), *person.key),
         )
-        st.db.execute("DELETE FROM keys WHERE dept = ? AND record_id = ?", person.key)
-        st.db.execute("INSERT INTO keys VALUES (?, ?, ?)", (f"I|{id18}", *person.key))
+        st.db.execute("DELETE FROM keys WHERE dept = ? AND kind = ? AND record_id = ?", person.key)
+        st.db.execute("INSERT INTO keys VALUES (?, ?, ?, ?)", (f"I|{id18}", *person.key))
     with State(state) as st:
         assert st.salt == old_salt and st.meta("salt") is None
         raw, std = st.db.execute(
-            "SELECT raw, std FROM records WHERE dept = ? AND record_id = ?", person.key
+            "SELECT raw, std FROM records WHERE dept = ? AND kind = ? AND record_id = ?",
+            person.key,
         ).fetchone()
         assert id18 not in raw + std
         assert st.record(person.key).std["id18"] == id18  # type: ignore[union-attr]
