@@ -4,6 +4,7 @@ counter (what DataLoader tests and the request log read), and errors the API can
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from graphql import GraphQLError
@@ -20,21 +21,38 @@ class GraphTimeout(RuntimeError):
 
 
 class ApiGraph:
-    """A timed, counted read-only view of an :class:`AsyncGraphStore`."""
+    """A timed, counted view of an :class:`AsyncGraphStore` (reads, and mutations' writes)."""
 
     def __init__(self, store: AsyncGraphStore, timeout: float) -> None:
         self.store = store
         self.timeout = timeout
         self.queries = 0
         self.backend = store.backend
+        #: Serialises the app's read-check-write mutations (finding status changes).
+        self.write_lock = asyncio.Lock()
 
     async def read(
         self, query: str, params: dict[str, Any] | None = None, timeout: float | None = None
     ) -> list[Row]:
+        return await self._call(self.store.read, query, params, timeout)
+
+    async def run(
+        self, query: str, params: dict[str, Any] | None = None, timeout: float | None = None
+    ) -> list[Row]:
+        """A write through the app's async store (mutations), timed and counted like reads."""
+        return await self._call(self.store.run, query, params, timeout)
+
+    async def _call(
+        self,
+        send: Callable[[str, dict[str, Any] | None], Awaitable[list[Row]]],
+        query: str,
+        params: dict[str, Any] | None,
+        timeout: float | None,
+    ) -> list[Row]:
         self.queries += 1
         limit = timeout or self.timeout
         try:
-            return await asyncio.wait_for(self.store.read(query, params), limit)
+            return await asyncio.wait_for(send(query, params), limit)
         except TimeoutError as exc:
             raise GraphTimeout(f"graph query timed out after {limit:g} s") from exc
         except GraphStoreError as exc:

@@ -25,7 +25,8 @@ class Limits:
     rate_signed_in: str = "50/second"
     rate_public: str = "20/second"
     graph_timeout_seconds: float = 5.0
-    #: How old the in-memory name search index may get before a background rebuild.
+    #: How often the in-memory name search index checks the graph's change marker (and is
+    #: rebuilt in the background when a load changed the graph).
     search_index_ttl_seconds: float = 60.0
 
 

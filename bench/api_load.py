@@ -2,8 +2,9 @@
 
 Builds a graph of ``--enterprises`` golden enterprises (default 100,000) from the project's
 population generator (fixtures/population.py) written straight into a fresh embedded graph
-server as golden nodes with their legal representatives and shareholdings (the linker is
-not what is measured here), starts ``credgraph serve`` on a free port, and runs the load
+server as golden nodes with their legal representatives, shareholdings and credit events
+(bench/credit_check.py's; the linker is not what is measured here; ``--build-only`` builds
+it and stops, so that a later ``--reuse-graph`` run holds the benchmark lock only to measure), starts ``credgraph serve`` on a free port, and runs the load
 generator in a separate process: open loop at ``--rate`` requests/s, bounded by
 ``--requests`` and ``--max-seconds``. Records p50/p95/p99 per query to bench/RESULTS.md.
 """
@@ -27,8 +28,9 @@ from typing import Any
 OUT = Path(__file__).resolve().parent / "out" / "api_load"
 SEARCH = """query Search($t: String!) { search(text: $t, first: 20) {
   totalCount edges { node { ... on Enterprise { uid name uscc registrationStatus } } } } }"""
-PROFILE = """query Profile($u: String!) { enterprise(uid: $u) {
-  uid name uscc registrationStatus legalRepresentative { name } } }"""
+PROFILE = """query Profile($u: String!) { creditProfile(uid: $u) {
+  entityId name grade score explanation { points reason } blackLists { listType measures {
+  dept measure } } penalties { decisionNo date } } }"""
 
 
 def _free_port() -> int:
@@ -39,6 +41,8 @@ def _free_port() -> int:
 
 def build_graph(uri: str, n_enterprises: int, seed: int) -> tuple[list[str], list[str]]:
     """Write the population as golden nodes; returns (enterprise uids, trade names)."""
+    from bench.credit_check import WRITE_EVENTS, credit_events
+    from credit.catalog import default_catalog
     from fixtures.population import build_population
     from graph import queries
     from graph.dialect import ensure_schema
@@ -104,6 +108,8 @@ def build_graph(uri: str, n_enterprises: int, seed: int) -> tuple[list[str], lis
                 queries.MERGE_REL.format(from_label=lab, to_label="Enterprise", rel="HOLDS_SHARES"),
                 [s for s in shares if s["kind"] == kind],
             )
+        types = [et for et in default_catalog().event_types.values() if et.category != "repair"]
+        store.write_batch(WRITE_EVENTS, credit_events(len(ents), random.Random(seed + 1), types))
     finally:
         store.close()
     return [e["uid"] for e in ents], sorted({e.trade_name for e in pop.enterprises})
@@ -168,6 +174,7 @@ def main() -> None:
         action="store_true",
         help="Serve the graph a previous run left in bench/out/api_load (skips the build).",
     )
+    ap.add_argument("--build-only", action="store_true", help="Build the graph and stop.")
     ap.add_argument("--generator", help=argparse.SUPPRESS)  # the child process's plan file
     ap.add_argument("--plan", help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -183,7 +190,7 @@ def main() -> None:
         shutil.rmtree(OUT, ignore_errors=True)
         OUT.mkdir(parents=True)
     shutil.rmtree(OUT / "api", ignore_errors=True)
-    info = server.start(OUT / "graph", _free_port())
+    info = server.start(OUT / "graph", _free_port(), timeout=600)
     serve = None
     try:
         t0 = time.perf_counter()
@@ -193,6 +200,17 @@ def main() -> None:
             uids, trades = build_graph(info.uri, args.enterprises, args.seed)
             (OUT / "terms.json").write_text(json.dumps([uids, trades]), "utf-8")
         build_s = time.perf_counter() - t0
+        from graph import marker
+        from graph.store import open_store
+
+        store = open_store(info.uri)
+        try:  # a version for the API's caches to key on, as a load would leave
+            marker.mark(store, "bench api_load graph")
+        finally:
+            store.close()
+        if args.build_only:
+            print(f"built {len(uids):,} enterprises in {build_s:.0f} s")
+            return
         port = _free_port()
         api_dir = OUT / "api"
         api_dir.mkdir(mode=0o700)
@@ -271,8 +289,12 @@ def main() -> None:
         server.stop(OUT / "graph")
     lines = [
         f"- graph: {len(uids):,} enterprises (population generator, written as golden nodes with "
-        "legal representatives and shareholdings)"
-        + (" reused from the previous run" if reuse else f" built in {build_s:.0f} s"),
+        "legal representatives, shareholdings and bench/credit_check.py's credit events)"
+        + (
+            " built beforehand by `--build-only` (outside the benchmark lock)"
+            if reuse
+            else f" built in {build_s:.0f} s"
+        ),
         f"- load: {len(results):,} requests at a target of {args.rate:.0f} req/s from a separate "
         f"process over loopback HTTP in {wall:.1f} s (achieved {len(results) / wall:.0f} req/s); "
         f"machine load average at the end {load_avg[0]:.1f} (other work shares the 2 cores); "
@@ -291,8 +313,9 @@ def main() -> None:
             f"p95 {_pct(ms, 0.95):.1f} ms, **p99 {_pct(ms, 0.99):.1f} ms** (goal p99 ≤ {goals[name]:.0f} ms)"
         )
     lines.append(
-        "- profile = `enterprise(uid) { uid name uscc registrationStatus legalRepresentative { name } }` "
-        "(stands in for creditProfile until credit/service.py is wired)"
+        "- profile = `creditProfile(uid) { entityId name grade score explanation blackLists "
+        "penalties }` (credit/service.py over the app's async store; a third of the enterprises "
+        "have credit events); search = `search(text, first: 20) { totalCount edges { node } }`"
     )
     cmd = (
         f"python -m bench.api_load --enterprises {args.enterprises} --rate {args.rate:g} "

@@ -220,6 +220,7 @@ def load(
     """Load a resolution run into the graph (idempotent, batched, resumable)."""
     from rich.progress import Progress, TextColumn, TimeElapsedColumn
 
+    from credit.service import refresh_grades as regrade
     from graph.load import load_run
     from graph.store import GraphStoreError
     from resolver.run_files import IncompleteRunError, verify
@@ -243,6 +244,8 @@ def load(
                 bar.update(task, advance=rows, description=step)
 
             summary = load_run(store, run_dir, batch_size, progress, bulk=bulk)
+            bar.update(task, description="grading")
+            graded, stored = regrade(store, uids=summary.credit_subjects)
     except GraphStoreError as exc:
         raise query_failed(exc) from exc
     finally:
@@ -263,6 +266,10 @@ def load(
         click.echo(
             f"  {rel}: {c.rows:,} / {c.written:,} / {skipped:,}" + (f" ({why})" if why else "")
         )
+    click.echo(
+        f"grades: {graded:,} enterprises whose credit events the run carries or re-wires "
+        f"recomputed; {stored:,} new grades kept in the history"
+    )
     if summary.escaped:
         click.echo(
             f"warning: {summary.escaped:,} values held control characters, stored escaped as \\uXXXX"

@@ -93,4 +93,12 @@ def serve(
     )
     logs.configure(log_file)
     click.echo(f"credgraph API on http://{host}:{port}/graphql (Ctrl-C stops it)", err=True)
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="warning", access_log=False)
+    uvicorn.run(
+        create_app(settings),
+        host=host,
+        port=port,
+        log_level="warning",
+        access_log=False,
+        loop="uvloop",
+        http="httptools",
+    )

@@ -37,6 +37,19 @@ NEIGHBOURHOOD = (
     "x.decision_no AS decision_no, x.date AS date, x.severity AS severity, "
     "x.authority AS authority, x.amount AS amount, x.description AS description"
 )
+#: Many nodes of one label by golden ID (batched profiles).
+NODES_MANY = "UNWIND $uids AS u MATCH (n:{label} {{uid: u}}) RETURN n"
+#: :data:`NEIGHBOURHOOD` of many nodes of one label, each row keyed by its node's uid.
+NEIGHBOURHOOD_MANY = (
+    "UNWIND $uids AS u "
+    "MATCH (n:{label} {{uid: u}})-[r:SUBJECT_OF|LEGAL_REP_OF|SERVES_AS|HOLDS_SHARES|BRANCH_OF]-(x) "
+    "RETURN n.uid AS key, type(r) AS rel, startNode(r).uid = n.uid AS outgoing, "
+    "labels(x)[0] AS label, x.uid AS uid, x.name AS name, r.role AS role, r.start AS start, "
+    "r.end AS end, r.ratio AS ratio, x.event_type AS event_type, x.dept AS dept, "
+    "x.record_id AS record_id, x.decision_no AS decision_no, x.date AS date, "
+    "x.severity AS severity, x.authority AS authority, x.amount AS amount, "
+    "x.description AS description"
+)
 #: Credit events of one subject.
 EVENTS_OF = "MATCH (s:{label} {{uid: $uid}})-[:SUBJECT_OF]->(c:CreditEvent) RETURN " + EVENT_FIELDS
 #: Credit events of many enterprises (check, grading).

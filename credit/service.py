@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 
 from credit import queries as q
 from credit.catalog import Catalog, default_catalog
+from credit.check_index import CHECK_INDEXES
 from credit.grading import Grade, grade
 from credit.matching import CheckIndex, Match
 from credit.rules import Assessment, Event, Role, assess, parse_date, responsible
@@ -512,6 +513,99 @@ def _profile_plan(
     lab, uid, props, redirected = yield from _resolve_plan(key)
     # One round trip for the whole neighbourhood: events, roles, shares, branches.
     near = yield q.NEIGHBOURHOOD.format(label=label(lab)), {"uid": uid}
+    firm_events: dict[str, list[Row]] = {}
+    firms = _firms_of(lab, near)
+    if firms:
+        firm_events = _by_subject((yield q.EVENTS_OF_MANY, {"uids": firms}))
+    return _assemble(
+        catalog, lab, uid, props, redirected, near, firm_events, day, include_restricted
+    )
+
+
+def _firms_of(lab: str, near: Iterable[Row]) -> list[str]:
+    """The enterprises a person holds roles in (their events decide the person's lists)."""
+    if lab != "Person":
+        return []
+    return sorted(
+        {
+            r["uid"]
+            for r in near
+            if r["rel"] in ("LEGAL_REP_OF", "SERVES_AS") and r["label"] == "Enterprise"
+        }
+    )
+
+
+def _by_subject(rows: Iterable[Row], key: str = "subject_uid") -> dict[str, list[Row]]:
+    out: dict[str, list[Row]] = defaultdict(list)
+    for r in rows:
+        out[r[key]].append(r)
+    return out
+
+
+def _profiles_plan(
+    catalog: Catalog, lab: str, uids: list[str], day: dt.date, include_restricted: bool
+) -> Plan[dict[str, CreditProfile]]:
+    """The profiles of many golden IDs of one label (redirects followed) in a bounded number
+    of round trips whatever their number: the nodes (one more per redirect hop), the
+    neighbourhoods, and for persons the events of the enterprises they hold roles in."""
+    props_of: dict[str, Row] = {}
+    asked: set[str] = set()
+    current = {u: u for u in uids}
+    redirected: dict[str, str] = {}
+    for _ in range(50):
+        need = sorted({c for c in current.values() if c not in asked})
+        if need:
+            asked.update(need)
+            for r in (yield q.NODES_MANY.format(label=label(lab)), {"uids": need}):
+                props_of[r["n"]["uid"]] = r["n"]
+        moved = False
+        for u, c in current.items():
+            nxt = props_of.get(c, {}).get("merged_into")
+            if nxt and nxt != c:
+                redirected.setdefault(u, u)
+                current[u] = str(nxt)
+                moved = True
+        if not moved:
+            break
+    live = sorted({c for c in current.values() if c in props_of})
+    if not live:
+        return {}
+    near = _by_subject((yield q.NEIGHBOURHOOD_MANY.format(label=label(lab)), {"uids": live}), "key")
+    firms = sorted({f for u in live for f in _firms_of(lab, near.get(u, []))})
+    firm_events: dict[str, list[Row]] = {}
+    if firms:
+        firm_events = _by_subject((yield q.EVENTS_OF_MANY, {"uids": firms}))
+    out: dict[str, CreditProfile] = {}
+    for u, c in current.items():
+        props = props_of.get(c)
+        if props is None or props.get("merged_into"):
+            continue
+        out[u] = _assemble(
+            catalog,
+            lab,
+            c,
+            props,
+            redirected.get(u),
+            near.get(c, []),
+            firm_events,
+            day,
+            include_restricted,
+        )
+    return out
+
+
+def _assemble(
+    catalog: Catalog,
+    lab: str,
+    uid: str,
+    props: Row,
+    redirected: str | None,
+    near: list[Row],
+    firm_events: dict[str, list[Row]],
+    day: dt.date,
+    include_restricted: bool,
+) -> CreditProfile:
+    """A profile from a node, its neighbourhood rows and (persons) its firms' event rows."""
     events = [
         _event(r, uid, lab, props.get("name"))
         for r in near
@@ -577,13 +671,11 @@ def _profile_plan(
         own = [x for x in _reaches(catalog, assessments, {}, day) if x.entity_id == uid]
         firms = sorted({r.enterprise_uid for r in roles})
         ent_assessments: list[Assessment] = []
-        if firms:
-            by_firm: dict[str, list[Event]] = defaultdict(list)
-            for r in (yield q.EVENTS_OF_MANY, {"uids": firms}):
-                by_firm[r["subject_uid"]].append(
-                    _event(r, r["subject_uid"], "Enterprise", names.get(r["subject_uid"]))
-                )
-            for evs in by_firm.values():
+        for firm in firms:
+            evs = [
+                _event(r, firm, "Enterprise", names.get(firm)) for r in firm_events.get(firm, [])
+            ]
+            if evs:
                 ent_assessments += _assess_all(catalog, evs, day)
         by_ent: dict[str, list[Role]] = defaultdict(list)
         for ro in roles:
@@ -779,6 +871,39 @@ async def credit_profile_async(
     )
 
 
+def credit_profiles(
+    store: GraphStore,
+    uids: list[str],
+    as_of: dt.date | None = None,
+    *,
+    label_of: str = "Enterprise",
+    include_restricted: bool = False,
+    catalog: Catalog | None = None,
+) -> dict[str, CreditProfile]:
+    """The profiles of many golden IDs of one label (``Enterprise`` or ``Person``), keyed by
+    the ID asked for; IDs that name nothing are missing. A bounded number of graph queries
+    whatever the number of IDs."""
+    plan = _profiles_plan(
+        catalog or default_catalog(), label_of, uids, _today(as_of), include_restricted
+    )
+    return _drive(plan, store)
+
+
+async def credit_profiles_async(
+    store: AsyncGraphStore,
+    uids: list[str],
+    as_of: dt.date | None = None,
+    *,
+    label_of: str = "Enterprise",
+    include_restricted: bool = False,
+    catalog: Catalog | None = None,
+) -> dict[str, CreditProfile]:
+    plan = _profiles_plan(
+        catalog or default_catalog(), label_of, uids, _today(as_of), include_restricted
+    )
+    return await _drive_async(plan, store)
+
+
 def credit_grade(
     store: GraphStore, key: str, as_of: dt.date | None = None, *, catalog: Catalog | None = None
 ) -> GradeResult:
@@ -817,8 +942,9 @@ def credit_check(
     index: CheckIndex | None = None,
     catalog: Catalog | None = None,
 ) -> list[CheckResult]:
-    """Resolve each input (USCC or name) and report its list hits with their measures."""
-    idx = index or CheckIndex.build(r["k"] for r in store.read(q.ENTERPRISE_KEYS))
+    """Resolve each input (USCC or name) and report its list hits with their measures; the
+    index of enterprises is built once per graph version (credit.check_index)."""
+    idx = index or CHECK_INDEXES.get(store)
     return _drive(_check_plan(catalog or default_catalog(), idx, inputs, _today(as_of)), store)
 
 
@@ -830,23 +956,33 @@ async def credit_check_async(
     index: CheckIndex | None = None,
     catalog: Catalog | None = None,
 ) -> list[CheckResult]:
-    idx = index or CheckIndex.build(r["k"] for r in await store.read(q.ENTERPRISE_KEYS))
+    idx = index or await CHECK_INDEXES.get_async(store)
     return await _drive_async(
         _check_plan(catalog or default_catalog(), idx, inputs, _today(as_of)), store
     )
 
 
 def refresh_grades(
-    store: GraphStore, as_of: dt.date | None = None, *, catalog: Catalog | None = None
+    store: GraphStore,
+    as_of: dt.date | None = None,
+    *,
+    uids: Iterable[str] | None = None,
+    catalog: Catalog | None = None,
 ) -> tuple[int, int]:
-    """Recompute the grade of every enterprise with credit events; store a ``Grade`` node in
-    its history when the grade's inputs changed since the last one. Returns (graded, stored)."""
+    """Recompute the grade of every enterprise with credit events (or of ``uids``: those a
+    load changed); store a ``Grade`` node in its history when the grade's inputs changed
+    since the last one. An enterprise with neither events nor a grade in its history is
+    skipped. Returns (graded, stored)."""
     cat = catalog or default_catalog()
     day = _today(as_of)
-    uids = [r["uid"] for r in store.read(q.SUBJECTS_WITH_EVENTS)]
+    chosen = (
+        [r["uid"] for r in store.read(q.SUBJECTS_WITH_EVENTS)]
+        if uids is None
+        else sorted(set(uids))
+    )
     stored = 0
-    for i in range(0, len(uids), 500):
-        chunk = uids[i : i + 500]
+    for i in range(0, len(chosen), 500):
+        chunk = chosen[i : i + 500]
         by_subject: dict[str, list[Event]] = defaultdict(list)
         for r in store.read(q.EVENTS_OF_MANY, {"uids": chunk}):
             by_subject[r["subject_uid"]].append(_event(r, r["subject_uid"], "Enterprise"))
@@ -857,8 +993,10 @@ def refresh_grades(
                 last[r["uid"]] = key
         rows = []
         for uid in chunk:
-            g = grade(cat.scorecard, _assess_all(cat, by_subject.get(uid, []), day), day)
             prev = last.get(uid)
+            if uid not in by_subject and prev is None:
+                continue  # never graded and nothing to grade
+            g = grade(cat.scorecard, _assess_all(cat, by_subject.get(uid, []), day), day)
             if prev and prev[2] == g.digest and prev[0] <= day.isoformat():
                 continue
             rows.append(
@@ -879,4 +1017,4 @@ def refresh_grades(
         if rows:
             store.write_batch(q.WRITE_GRADES, rows)
             stored += len(rows)
-    return len(uids), stored
+    return len(chosen), stored

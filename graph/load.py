@@ -35,7 +35,7 @@ from typing import Any
 
 import msgspec
 
-from graph import queries
+from graph import marker, queries
 from graph.dialect import ensure_schema, label
 from graph.store import GraphStore, GraphStoreError, Neo4jStore
 from resolver.csvsafe import restore
@@ -148,6 +148,9 @@ class LoadSummary:
     counts: dict[str, RelCount] = field(default_factory=dict)
     escaped: int = 0
     path: str = "merge"
+    #: Enterprises whose credit standing the run may change: subjects of its credit events
+    #: and (stateful runs) the enterprises it re-wires — what the grades are recomputed for.
+    credit_subjects: list[str] = field(default_factory=list)
 
 
 def _jsonl(path: Path) -> Iterator[dict[str, Any]]:
@@ -617,12 +620,15 @@ def load_run(
         elif bulk:
             raise bulk_path.BulkError("the bulk path needs an empty graph")
     ensure_schema(store)
+    token = marker.run_token(run_dir)
     if summary.path == "merge":
         fresh = frozenset(
             lab
             for lab in graph.nodes
             if not store.read(queries.LABEL_HAS_NODES.format(label=label(lab)))
         )
+        # caches keyed by the version see the change (a reload of the same run is none)
+        marker.mark(store, token + "|loading", unless=(token,))
         for step in plan(run_dir, graph, fresh):
             start = done_steps.get(step.name, 0)
             if start >= len(step.rows) and step.name in done_steps:
@@ -667,6 +673,7 @@ def load_run(
             },
         )
     ckpt_path.unlink(missing_ok=True)  # a complete load needs no checkpoint
+    marker.mark(store, token)
     for (rel, a, b), rows in graph.rels.items():
         count = graph.counts[rel]
         sent = sum(r["w"] for r in rows)
@@ -675,7 +682,17 @@ def load_run(
         if sent > done:
             count.skipped["end node missing"] += sent - done
     summary.counts = {k: v for k, v in graph.counts.items() if k in REPORTED}
-    summary.nodes = {r["label"]: r["n"] for r in store.read(queries.COUNT_NODES)}
+    subjects = {
+        r["src"]
+        for (rel, a, b), rows in graph.rels.items()
+        if (rel, a, b) == ("SUBJECT_OF", "Enterprise", "CreditEvent")
+        for r in rows
+    }
+    subjects.update(u for u in graph.affected if entity_label(u) == "Enterprise")
+    summary.credit_subjects = sorted(subjects)
+    summary.nodes = {
+        r["label"]: r["n"] for r in store.read(queries.COUNT_NODES) if r["label"] != marker.LABEL
+    }
     summary.relationships = {r["rel"]: r["n"] for r in store.read(queries.COUNT_RELS)}
     summary.seconds = time.perf_counter() - t0
     return summary

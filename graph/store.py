@@ -320,11 +320,12 @@ def _chunks(rows: Sequence[Row], size: int) -> Iterator[Sequence[Row]]:
 
 
 class AsyncGraphStore(Protocol):
-    """The asynchronous read side the API will use."""
+    """The asynchronous side the API uses: reads, and the few writes of its mutations."""
 
     backend: str
 
     async def read(self, query: str, params: dict[str, Any] | None = None) -> list[Row]: ...
+    async def run(self, query: str, params: dict[str, Any] | None = None) -> list[Row]: ...
     async def close(self) -> None: ...
 
 
@@ -336,21 +337,32 @@ class AsyncFalkorStore:
     def __init__(self, uri: GraphURI) -> None:
         from falkordb.asyncio import FalkorDB
 
+        self.uri = uri
         self.db = FalkorDB(
             host=uri.host, port=uri.port, password=uri.password, socket_connect_timeout=10
         )
         self.graph = self.db.select_graph(uri.database)
         self._sync = FalkorStore.__new__(FalkorStore)  # only for the parameter header
 
-    async def read(self, query: str, params: dict[str, Any] | None = None) -> list[Row]:
+    async def _send(self, query: str, params: dict[str, Any] | None, read_only: bool) -> list[Row]:
         from redis.exceptions import RedisError
 
         text = FalkorStore._header(self._sync, params) + query
         try:
-            result = await self.graph.ro_query(text)
+            if read_only:
+                result = await self.graph.ro_query(text)
+            else:
+                result = await self.graph.query(text)
         except RedisError as exc:
             raise GraphStoreError(f"{exc} (query: {query[:200]})") from exc
         return _rows(result)
+
+    async def read(self, query: str, params: dict[str, Any] | None = None) -> list[Row]:
+        return await self._send(query, params, read_only=True)
+
+    async def run(self, query: str, params: dict[str, Any] | None = None) -> list[Row]:
+        """A write (the API's mutations)."""
+        return await self._send(query, params, read_only=False)
 
     async def close(self) -> None:
         await self.db.aclose()
@@ -368,9 +380,10 @@ class AsyncNeo4jStore:
         self.driver = driver or neo4j.AsyncGraphDatabase.driver(
             f"{uri.scheme}://{uri.host}:{uri.port}", auth=auth
         )
+        self.uri = uri
         self.database = uri.database
 
-    async def read(self, query: str, params: dict[str, Any] | None = None) -> list[Row]:
+    async def _work(self, query: str, params: dict[str, Any] | None, write: bool) -> list[Row]:
         import neo4j
 
         async def tx(t: Any) -> list[Row]:
@@ -378,15 +391,24 @@ class AsyncNeo4jStore:
             return [dict(r) async for r in result]
 
         try:
+            mode = neo4j.WRITE_ACCESS if write else neo4j.READ_ACCESS
             async with self.driver.session(
-                database=self.database, default_access_mode=neo4j.READ_ACCESS
+                database=self.database, default_access_mode=mode
             ) as session:
-                rows: list[Row] = await session.execute_read(tx)
+                work = session.execute_write if write else session.execute_read
+                rows: list[Row] = await work(tx)
                 return rows
         except neo4j.exceptions.Neo4jError as exc:
             raise GraphStoreError(f"{exc.code}: {exc.message} (query: {query[:200]})") from exc
         except neo4j.exceptions.DriverError as exc:  # no server, no leader, routing failed
             raise GraphStoreError(f"Neo4j driver: {exc} (query: {query[:200]})") from exc
+
+    async def read(self, query: str, params: dict[str, Any] | None = None) -> list[Row]:
+        return await self._work(query, params, write=False)
+
+    async def run(self, query: str, params: dict[str, Any] | None = None) -> list[Row]:
+        """A write (the API's mutations) in a managed write transaction."""
+        return await self._work(query, params, write=True)
 
     async def close(self) -> None:
         await self.driver.close()

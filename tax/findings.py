@@ -300,13 +300,20 @@ def _write_rows(store: GraphStore, query: str, rows: list[list[Any]], batch_size
         store.run(query, {"rows": rows[i : i + batch_size]})
 
 
-def relink_evidence(store: GraphStore, finding: Finding) -> None:
-    """Point the finding's EVIDENCED_BY relationships at its (newly accepted) evidence."""
-    store.run(queries.UNLINK_EVIDENCE, {"uid": finding.finding_id})
+def relink_statements(finding: Finding) -> list[tuple[str, dict[str, Any]]]:
+    """The writes that point the finding's EVIDENCED_BY relationships at its evidence."""
+    out: list[tuple[str, dict[str, Any]]] = [(queries.UNLINK_EVIDENCE, {"uid": finding.finding_id})]
     for lab in ("Fact", "TaxDeclaration", "SourceRecord"):
         rows = [[finding.finding_id, e["uid"]] for e in finding.evidence if e["label"] == lab]
         if rows:
-            store.run(queries.LINK_EVIDENCE[lab], {"rows": rows})
+            out.append((queries.LINK_EVIDENCE[lab], {"rows": rows}))
+    return out
+
+
+def relink_evidence(store: GraphStore, finding: Finding) -> None:
+    """Point the finding's EVIDENCED_BY relationships at its (newly accepted) evidence."""
+    for query, params in relink_statements(finding):
+        store.run(query, params)
 
 
 def load_findings(store: GraphStore) -> list[Finding]:

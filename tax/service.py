@@ -1,8 +1,8 @@
-"""The tax-coordination functions the CLI and the API call (sync, and async reads).
+"""The tax-coordination functions the CLI and the API call (sync, and async for the API).
 
 run(store, quarters)            evaluate the rules, store findings (idempotent)
 list_findings / get_finding     read findings (filters: rule, status, entity, period, region)
-set_status                      move a finding through the workflow
+set_status(_async)              move a finding through the workflow
 summary                         counts and amounts by rule, department, region, period
 """
 
@@ -24,6 +24,7 @@ from tax.summary import SummaryRow, summarise
 from tax.tables import evidence_details, export_tables
 from tax.workflow import WorkflowError
 from tax.workflow import set_status as _set_status
+from tax.workflow import set_status_async as _set_status_async
 
 __all__ = [
     "Finding",
@@ -35,6 +36,7 @@ __all__ = [
     "list_findings_async",
     "run",
     "set_status",
+    "set_status_async",
     "summary",
     "summary_async",
 ]
@@ -232,6 +234,19 @@ def set_status(
 ) -> Finding:
     """Move a finding through the workflow (raises WorkflowError with the reason)."""
     return _set_status(store, finding_id, status, by, amount, reason, officer)
+
+
+async def set_status_async(
+    store: AsyncGraphStore,
+    finding_id: str,
+    status: str,
+    by: str,
+    amount: float | None = None,
+    reason: str | None = None,
+    officer: str | None = None,
+) -> Finding:
+    """:func:`set_status` over the async store (the API's own)."""
+    return await _set_status_async(store, finding_id, status, by, amount, reason, officer)
 
 
 def summary(store: GraphStore) -> list[SummaryRow]:

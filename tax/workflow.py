@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Generator
+from typing import Any
 
-from graph.store import GraphStore
+from graph.store import AsyncGraphStore, GraphStore, Row
 from tax import queries
-from tax.findings import STATUSES, Finding, get_finding, now, relink_evidence
+from tax.findings import STATUSES, Finding, from_row, now, relink_statements
 
 #: Allowed moves for a finding that is not flagged for re-review.
 TRANSITIONS: dict[str, tuple[str, ...]] = {
@@ -67,19 +69,24 @@ def check_transition(
         raise WorkflowError(f"dismissing {fid} needs a reason (--reason)")
 
 
-def set_status(
-    store: GraphStore,
+#: One step of a status change: ("read" | "run", statement, parameters); the driver sends
+#: back the rows.
+Step = tuple[str, str, dict[str, Any]]
+
+
+def _set_status_plan(
     finding_id: str,
     status: str,
     by: str,
-    amount: float | None = None,
-    reason: str | None = None,
-    officer: str | None = None,
-) -> Finding:
-    """Move a finding to a new status (assigned: to ``officer``, default ``by``)."""
-    finding = get_finding(store, finding_id)
-    if finding is None:
+    amount: float | None,
+    reason: str | None,
+    officer: str | None,
+) -> Generator[Step, list[Row], Finding]:
+    """A status change as the statements it needs, written once for both store kinds."""
+    rows = yield "read", queries.FINDINGS_BY_UID, {"uids": [finding_id]}
+    if not rows:
         raise WorkflowError(f"no finding {finding_id!r}")
+    finding = from_row(rows[0])
     check_transition(finding, status, by, amount, reason)
     at = now()
     entry: dict[str, object] = {"at": at, "by": by, "from": finding.status, "to": status}
@@ -120,9 +127,53 @@ def set_status(
     history = [json.dumps(h, ensure_ascii=False, sort_keys=True) for h in finding.history]
     history.append(json.dumps(entry, ensure_ascii=False, sort_keys=True))
     props["history"] = history
-    store.run(queries.UPDATE_FINDINGS, {"rows": [{"uid": finding_id, "props": props}]})
+    yield "run", queries.UPDATE_FINDINGS, {"rows": [{"uid": finding_id, "props": props}]}
     if adopt:
-        relink_evidence(store, finding)
-    updated = get_finding(store, finding_id)
-    assert updated is not None
-    return updated
+        for query, params in relink_statements(finding):
+            yield "run", query, params
+    rows = yield "read", queries.FINDINGS_BY_UID, {"uids": [finding_id]}
+    assert rows
+    return from_row(rows[0])
+
+
+def set_status(
+    store: GraphStore,
+    finding_id: str,
+    status: str,
+    by: str,
+    amount: float | None = None,
+    reason: str | None = None,
+    officer: str | None = None,
+) -> Finding:
+    """Move a finding to a new status (assigned: to ``officer``, default ``by``)."""
+    plan = _set_status_plan(finding_id, status, by, amount, reason, officer)
+    try:
+        mode, query, params = next(plan)
+        while True:
+            rows = store.read(query, params) if mode == "read" else store.run(query, params)
+            mode, query, params = plan.send(rows)
+    except StopIteration as stop:
+        return stop.value  # type: ignore[no-any-return]
+
+
+async def set_status_async(
+    store: AsyncGraphStore,
+    finding_id: str,
+    status: str,
+    by: str,
+    amount: float | None = None,
+    reason: str | None = None,
+    officer: str | None = None,
+) -> Finding:
+    """:func:`set_status` over the async store (the API's)."""
+    plan = _set_status_plan(finding_id, status, by, amount, reason, officer)
+    try:
+        mode, query, params = next(plan)
+        while True:
+            if mode == "read":
+                rows = await store.read(query, params)
+            else:
+                rows = await store.run(query, params)
+            mode, query, params = plan.send(rows)
+    except StopIteration as stop:
+        return stop.value  # type: ignore[no-any-return]

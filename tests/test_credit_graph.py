@@ -16,6 +16,7 @@ from click.testing import CliRunner
 from credgraph.cli import main
 from credit import queries as q
 from credit.catalog import default_catalog
+from credit.check_index import CHECK_INDEXES
 from credit.service import (
     CreditError,
     credit_check,
@@ -30,10 +31,13 @@ from credit.service import (
 )
 from fixtures.generate import Summary
 from fixtures.population import AS_OF
+from graph import marker
 from graph.load import load_run
 from graph.server import ServerInfo
 from graph.store import FalkorStore, open_async_store, open_store
 from resolver.link import run_link
+from resolver.names import canonical_enterprise_name
+from tests.conftest import SAMPLE
 from tests.credit_truth_eval import Truth, score
 
 NEW_RULE = dt.date(2026, 4, 1)
@@ -413,3 +417,50 @@ def test_check_resolves_like_the_linker_and_reports_hits(graph_uri: str, tmp_pat
         env={"CREDGRAPH_GRAPH_URI": graph_uri},
     )
     assert next(r["hit"] for r in csv.DictReader(io.StringIO(early.output))) == "no"
+
+
+def test_check_index_is_built_once_per_graph_version_and_after_a_load(
+    acceptance: tuple[str, Truth, Path], graph_server: ServerInfo, tmp_path: Path
+) -> None:
+    # Its own copy of the graph: this test loads another run into it.
+    uri = graph_server.uri.rsplit("/", 1)[0] + "/credit_check_cache"
+    src = open_store(acceptance[0])
+    store = open_store(uri)
+    assert isinstance(src, FalkorStore) and isinstance(store, FalkorStore)
+    try:
+        src.command("GRAPH.COPY", src.uri.database, store.uri.database)
+        version = marker.read_version(store)
+        assert version is not None  # load_run marked the graph
+        known = {
+            canonical_enterprise_name(r["n"])[0]
+            for r in store.read("MATCH (e:Enterprise) RETURN e.name AS n")
+            if r["n"]
+        }
+        run = tmp_path / "run"
+        run_link(SAMPLE / "batch", run)
+        text = (run / "golden.jsonl").read_text("utf-8")
+        golden = [json.loads(line) for line in text.splitlines() if line.strip()]
+        names: dict[str, list[str]] = {}
+        for g in golden:
+            name = g["attributes"].get("name")
+            if g["type"] == "Enterprise" and isinstance(name, str):
+                names.setdefault(canonical_enterprise_name(name)[0], []).append(name)
+        new = next(v[0] for k, v in sorted(names.items()) if len(v) == 1 and k not in known)
+        builds = CHECK_INDEXES.builds
+        assert credit_check(store, [new], AS_OF)[0].match == "none"
+        assert credit_check(store, [new, "无此公司"], AS_OF)[0].match == "none"
+        assert CHECK_INDEXES.builds == builds + 1  # one index for two checks
+        load_run(store, run)
+        assert marker.read_version(store) not in (None, version)
+        found = credit_check(store, [new], AS_OF)[0]
+        assert (found.match, found.name) == ("exact", new)
+        assert CHECK_INDEXES.builds == builds + 2  # rebuilt after the load
+        again = marker.read_version(store)
+        load_run(store, run)  # the same run again changes nothing, not even the version
+        assert marker.read_version(store) == again
+        assert credit_check(store, [new], AS_OF)[0].match == "exact"
+        assert CHECK_INDEXES.builds == builds + 2
+    finally:
+        store.run("MATCH (n) DETACH DELETE n")
+        src.close()
+        store.close()

@@ -111,9 +111,16 @@ def test_read_only_queries_refuse_writes(graph_uri: str) -> None:
 
 
 def graph_digest(store: FalkorStore) -> str:
-    """A content hash of the whole graph (nodes with properties, relationships with ends)."""
-    nodes = store.read("MATCH (n) RETURN labels(n)[0] AS l, n AS props")
-    rels = store.read("MATCH (a)-[r]->(b) RETURN type(r) AS t, a.uid AS a, b.uid AS b, r AS props")
+    """A content hash of the whole graph (nodes with properties, relationships with ends),
+    without what is derived from it with a time stamp: the change marker (graph/marker.py)
+    and the grade history `credgraph load` adds (credit/)."""
+    nodes = store.read(
+        "MATCH (n) WHERE NOT n:GraphMarker AND NOT n:Grade RETURN labels(n)[0] AS l, n AS props"
+    )
+    rels = store.read(
+        "MATCH (a)-[r]->(b) WHERE type(r) <> 'GRADED' "
+        "RETURN type(r) AS t, a.uid AS a, b.uid AS b, r AS props"
+    )
     canon = sorted(json.dumps(n, sort_keys=True, ensure_ascii=False, default=str) for n in nodes)
     canon += sorted(json.dumps(r, sort_keys=True, ensure_ascii=False, default=str) for r in rels)
     return hashlib.sha256("\n".join(canon).encode()).hexdigest()

@@ -160,6 +160,10 @@ def test_async_reads_use_managed_read_transactions() -> None:
             log.append(("read",))
             return await work(_ATx())
 
+        async def execute_write(self, work: Any) -> Any:
+            log.append(("write",))
+            return await work(_ATx())
+
     class _ADriver:
         def session(self, database: str, default_access_mode: str) -> _ASession:
             log.append(("session", database))
@@ -172,6 +176,9 @@ def test_async_reads_use_managed_read_transactions() -> None:
     async def go() -> list[dict[str, Any]]:
         store = AsyncNeo4jStore(parse_uri("neo4j://h/credit"), driver=_ADriver())
         rows = await store.read("RETURN $v AS v", {"v": "深圳"})
+        assert log.count(("write",)) == 0
+        written = await store.run("MERGE (n:Finding {uid: $v}) RETURN $v AS v", {"v": "F1"})
+        assert written == [{"v": "F1"}] and log.count(("write",)) == 1  # the API's mutations
         await store.close()
         return rows
 

@@ -46,11 +46,14 @@ class JobManager:
         if "\x00" in batch_path:
             raise GraphQLError("batchPath must not contain a NUL character")
         raw = Path(batch_path)
-        path = (raw if raw.is_absolute() else self.inbox / raw).resolve()
-        if not path.is_relative_to(self.inbox):
-            raise GraphQLError("batchPath must be a directory inside the inbox")
-        if not (path / "manifest.yaml").is_file():
-            raise GraphQLError("batchPath has no manifest.yaml (not a batch directory)")
+        try:
+            path = (raw if raw.is_absolute() else self.inbox / raw).resolve()
+            if not path.is_relative_to(self.inbox):
+                raise GraphQLError("batchPath must be a directory inside the inbox")
+            if not (path / "manifest.yaml").is_file():
+                raise GraphQLError("batchPath has no manifest.yaml (not a batch directory)")
+        except OSError as exc:  # a name too long for the file system, and the like
+            raise GraphQLError(f"batchPath is not a usable path: {exc.strerror}") from None
         return path
 
     def start(self, batch_path: str, who: str) -> dict[str, Any]:

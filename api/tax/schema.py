@@ -7,10 +7,8 @@ from typing import Any
 
 import graphene
 from graphql import GraphQLError
-from starlette.concurrency import run_in_threadpool
 
 from api.context import ctx
-from api.graphio import GraphUnavailable
 from api.pagination import page_request
 from api.tax.types import Finding, FindingConnection, FindingOrder, FindingWhere, TaxSummaryRow
 from graph.store import GraphStoreError
@@ -114,17 +112,6 @@ class TaxQueries(graphene.ObjectType):
         ]
 
 
-def _set(uri: str, finding_id: str, status: str, by: str, kw: dict[str, Any]) -> Any:
-    from graph.store import open_store
-    from tax.service import set_status
-
-    store = open_store(uri)
-    try:
-        return set_status(store, finding_id, status, by, **kw)
-    finally:
-        store.close()
-
-
 class SetFindingStatus(graphene.Mutation):
     """Move a finding through the workflow (assign, confirm, recover, dismiss, …)."""
 
@@ -147,12 +134,14 @@ class SetFindingStatus(graphene.Mutation):
         reason: str | None = None,
         officer: str | None = None,
     ) -> Any:
+        from tax.service import set_status_async
+
         c = ctx(info)
-        kw = {"amount": amount, "reason": reason, "officer": officer}
-        if not await c.graph.ping():
-            raise GraphUnavailable("the graph does not answer")
         try:
-            f = await run_in_threadpool(_set, c.settings.graph_uri, finding_id, status, c.who, kw)
+            async with c.graph.write_lock:  # one status change at a time: read, check, write
+                f = await set_status_async(
+                    c.graph, finding_id, status, c.who, amount, reason, officer
+                )
         except (ValueError, LookupError) as exc:
             raise GraphQLError(str(exc)) from None
         except GraphStoreError as exc:

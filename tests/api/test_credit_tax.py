@@ -14,6 +14,7 @@ import pytest
 
 from api.credit.resolvers import UNDISCLOSED
 from api.persisted import public_queries
+from credit.check_index import CHECK_INDEXES
 from credit.service import CreditProfile, credit_check, credit_profile, joint_supervision_list
 from graph.store import GraphStore, open_store
 from tax import service as tax
@@ -229,6 +230,11 @@ def test_credit_check_matches_the_service(
         for w in want
     ]
     assert got[0]["hit"] and got[0]["entityId"] == listed.entity_id and got[1]["match"] == "none"
+    # one index of enterprises per graph version, shared by the API and the sync service
+    builds = CHECK_INDEXES.builds
+    assert open_api.data("tax_officer", q, {"i": inputs})["creditCheck"] == got
+    assert credit_check(store, inputs) == want
+    assert CHECK_INDEXES.builds == builds
     empty = open_api.post("regulator", "query { creditCheck(identifiers: []) { match } }").json()
     assert empty["errors"][0]["message"] == "identifiers takes 1 to 1000 values"
 
@@ -288,7 +294,10 @@ def test_tax_summary_and_set_finding_status(
     target = next(f for f in tax.list_findings(store) if f.status == "open")
     m = """mutation($f: String!, $s: String!, $o: String) { setFindingStatus(findingId: $f,
       status: $s, officer: $o) { findingId status assignedTo history } }"""
+    before = open_api.graph_queries
     done = open_api.data("tax_officer", m, {"f": target.finding_id, "s": "assigned", "o": "张三"})
+    # through the app's own async store (counted there): read, write, read back
+    assert open_api.graph_queries - before == 3
     got = done["setFindingStatus"]
     assert got["status"] == "assigned" and got["assignedTo"] == "张三"
     last = json.loads(got["history"])[-1]
@@ -305,15 +314,87 @@ def test_tax_summary_and_set_finding_status(
     )
 
 
-def test_credit_profiles_in_a_50_item_list_cost_two_queries_per_row(api: Api) -> None:
-    q = "{ enterprises(first: 50) { edges { node { uid creditProfile { grade } } } } }"
+def _queries_for(api: Api, role: str, q: str) -> tuple[int, Any]:
     before = api.graph_queries
-    data = api.data("admin", q)["enterprises"]["edges"]
-    used = api.graph_queries - before
-    assert len(data) == 50 and all(e["node"]["creditProfile"]["grade"] for e in data)
-    # the page, then per row the node (redirects followed) and its one-round-trip
-    # neighbourhood (credit/service.py's profile plan)
-    assert used == 1 + 2 * 50, used
+    data = api.data(role, q)
+    return api.graph_queries - before, data
+
+
+@pytest.mark.parametrize("role", ["admin", "regulator"])
+def test_credit_profiles_in_a_list_cost_the_same_queries_for_10_and_50_rows(
+    api: Api, role: str
+) -> None:
+    q = """{ enterprises(first: %d) { edges { node { uid creditProfile { entityId grade }
+             legalRepresentative { name } } } } }"""
+    used10, data10 = _queries_for(api, role, q % 10)
+    used50, data50 = _queries_for(api, role, q % 50)
+    rows10 = data10["enterprises"]["edges"]
+    rows50 = data50["enterprises"]["edges"]
+    assert len(rows10) == 10 and len(rows50) == 50
+    for e in rows50:
+        assert e["node"]["creditProfile"]["entityId"] == e["node"]["uid"]
+        assert e["node"]["creditProfile"]["grade"] in ("A", "B", "C", "D")
+    # the page, the legal representatives (one batch), the profiles' nodes and their
+    # neighbourhoods (one batch each): independent of the number of rows
+    assert used10 == used50 == 4, (used10, used50)
+
+
+def test_profiles_in_a_list_equal_the_profiles_one_by_one(api: Api, store: GraphStore) -> None:
+    q = "{ enterprises(first: 50) { edges { node { uid creditProfile { entityId grade score "
+    q += "blackLists { listType } events { uid status } } } } } }"
+    edges = api.data("admin", q)["enterprises"]["edges"]
+    assert len(edges) == 50
+    with_events = 0
+    for e in edges:
+        got = e["node"]["creditProfile"]
+        one = credit_profile(store, e["node"]["uid"], include_restricted=True)  # the plain plan
+        assert one.grade is not None
+        assert (got["entityId"], got["grade"], got["score"]) == (
+            one.entity_id,
+            one.grade.grade,
+            one.grade.score,
+        )
+        assert got["blackLists"] == [
+            {"listType": m.list_type} for m in one.lists if m.kind == "punishment"
+        ]
+        assert got["events"] == [{"uid": v.uid, "status": v.status} for v in one.events]
+        with_events += bool(one.events)
+    assert with_events > 0
+
+
+def test_search_with_profiles_and_representatives_costs_the_same_for_10_and_50(
+    api: Api, world: World
+) -> None:
+    store = open_store(world.uri)
+    try:
+        names = [
+            r["n"]
+            for r in store.read(
+                "MATCH (e:Enterprise) WHERE e.merged_into IS NULL RETURN e.name AS n"
+            )
+        ]
+    finally:
+        store.close()
+    # the commonest two-character piece of the names: a search with many hits
+    grams: dict[str, int] = {}
+    for n in names:
+        for g in {n[i : i + 2] for i in range(len(n) - 1)}:
+            grams[g] = grams.get(g, 0) + 1
+    text = max(grams, key=lambda g: (grams[g], g))
+    assert grams[text] >= 50
+    q = """query($t: String!, $n: Int!) { search(text: $t, first: $n) { edges { node {
+             ... on Enterprise { uid creditProfile { grade } legalRepresentative { name } } } } } }"""
+    api.data("regulator", q, {"t": text, "n": 1})  # the app builds its name index on first use
+    counts = []
+    for n in (10, 50):
+        before = api.graph_queries
+        data = api.data("regulator", q, {"t": text, "n": n})
+        counts.append(api.graph_queries - before)
+        nodes = [e["node"] for e in data["search"]["edges"]]
+        ents = [x for x in nodes if "creditProfile" in x]
+        assert len(nodes) == n and ents
+        assert all(x["creditProfile"]["grade"] in ("A", "B", "C", "D") for x in ents)
+    assert counts[0] == counts[1], counts
 
 
 def test_set_finding_status_refuses_bad_text_cleanly(open_api: Api) -> None:
