@@ -9,6 +9,7 @@ DEMO_DIR ?= demo-out
 DEMO_ENTERPRISES ?= 2000
 DEMO_PERSONS ?= 3000
 DEMO_GRAPH_PORT ?= 16379
+DEMO_API_PORT ?= 8000
 
 .PHONY: demo test lint typecheck pytest bench fixtures clean setup browser java screenshots
 CHROMIUM := $(firstword $(wildcard /usr/bin/chromium /usr/bin/chromium-browser))
@@ -42,20 +43,23 @@ demo: $(STAMP)
 	@echo "  $(VENV)/bin/credgraph graph query 'MATCH (e:Enterprise) RETURN e.name AS name LIMIT 5' --data-dir $(DEMO_DIR)/graph"
 	@echo "stop it with: $(VENV)/bin/credgraph graph stop --data-dir $(DEMO_DIR)/graph"
 	-@[ -f .demo-api.pid ] && kill "$$(cat .demo-api.pid)" 2>/dev/null; rm -f .demo-api.pid; sleep 1
+	@$(PY) -c "import socket; socket.socket().bind(('127.0.0.1', $(DEMO_API_PORT)))" 2>/dev/null || \
+		{ echo "port $(DEMO_API_PORT) is taken: run make demo DEMO_API_PORT=8001 (or another free port)"; exit 1; }
 	@mkdir -p $(DEMO_DIR)/api $(DEMO_DIR)/inbox
 	@$(VENV)/bin/credgraph apikey create --role admin --name demo --data-dir $(DEMO_DIR)/api \
 		> $(DEMO_DIR)/api/admin.token 2>/dev/null
 	@chmod 600 $(DEMO_DIR)/api/admin.token
-	@nohup $(VENV)/bin/credgraph serve --host 127.0.0.1 --port 8000 \
+	@nohup $(VENV)/bin/credgraph serve --host 127.0.0.1 --port $(DEMO_API_PORT) \
 		--graph-data-dir $(DEMO_DIR)/graph \
 		--state $(DEMO_DIR)/state --data-dir $(DEMO_DIR)/api --inbox $(DEMO_DIR)/inbox \
 		--log-file $(DEMO_DIR)/api/api.log > /dev/null 2>&1 & echo $$! > .demo-api.pid
-	@for i in $$(seq 1 100); do $(PY) -c "import urllib.request as u; u.urlopen('http://127.0.0.1:8000/readyz', timeout=1)" 2>/dev/null && break; \
+	@for i in $$(seq 1 100); do kill -0 "$$(cat .demo-api.pid)" 2>/dev/null || { echo "the API exited: see $(DEMO_DIR)/api/api.log"; exit 1; }; \
+		$(PY) -c "import urllib.request as u; u.urlopen('http://127.0.0.1:$(DEMO_API_PORT)/readyz', timeout=1)" 2>/dev/null && break; \
 		if [ $$i = 100 ]; then echo "the API did not become ready: see $(DEMO_DIR)/api/api.log"; exit 1; fi; sleep 0.2; done
-	@echo "GraphQL API serving the demo data: http://127.0.0.1:8000/graphql"
-	@echo "public credit-lookup page (信用查询) on the demo data: http://127.0.0.1:8000/"
+	@echo "GraphQL API serving the demo data: http://127.0.0.1:$(DEMO_API_PORT)/graphql"
+	@echo "public credit-lookup page (信用查询) on the demo data: http://127.0.0.1:$(DEMO_API_PORT)/"
 	@echo "  admin API key (shown once, kept owner-only): $(DEMO_DIR)/api/admin.token"
-	@echo "  try: curl -s http://127.0.0.1:8000/graphql -H 'Content-Type: application/json' -H \"Authorization: Bearer \$$(cat $(DEMO_DIR)/api/admin.token)\" -d '{\"query\":\"{ enterprises(first: 3) { totalCount edges { node { uid name legalRepresentative { name } } } } }\"}'"
+	@echo "  try: curl -s http://127.0.0.1:$(DEMO_API_PORT)/graphql -H 'Content-Type: application/json' -H \"Authorization: Bearer \$$(cat $(DEMO_DIR)/api/admin.token)\" -d '{\"query\":\"{ enterprises(first: 3) { totalCount edges { node { uid name legalRepresentative { name } } } } }\"}'"
 	@echo "stop the API with: kill \$$(cat .demo-api.pid)"
 
 ## test: lint, type check and every test

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from credgraph.common import plain_text
+
 DATA_DIR_OPTION = click.option(
     "--data-dir",
     type=click.Path(file_okay=False, path_type=Path),
@@ -30,7 +32,7 @@ def apikey() -> None:
 
 @apikey.command("create")
 @click.option("--role", type=click.Choice(["regulator", "tax_officer", "admin"]), required=True)
-@click.option("--name", required=True, help="Who or what uses the key.")
+@click.option("--name", required=True, callback=plain_text, help="Who or what uses the key.")
 @DATA_DIR_OPTION
 def create(role: str, name: str, data_dir: Path | None) -> None:
     """A new key; its token is printed once (only its hash is kept)."""

@@ -9,7 +9,10 @@ from typing import Any
 
 import click
 
-from credgraph.common import console, print_generate_summary
+from credgraph.common import console, not_nan, print_generate_summary
+
+#: The largest population `generate` accepts (the 1M benchmarks use far fewer).
+MAX_POPULATION = 10_000_000
 
 
 @click.command()
@@ -22,14 +25,14 @@ from credgraph.common import console, print_generate_summary
 )
 @click.option(
     "--enterprises",
-    type=click.IntRange(10),
+    type=click.IntRange(10, MAX_POPULATION),
     default=2000,
     show_default=True,
     help="Real-world enterprises in the population.",
 )
 @click.option(
     "--persons",
-    type=click.IntRange(10),
+    type=click.IntRange(10, MAX_POPULATION),
     default=3000,
     show_default=True,
     help="Real-world persons in the population.",
@@ -46,6 +49,7 @@ from credgraph.common import console, print_generate_summary
     "--noise",
     "noise_factor",
     type=click.FloatRange(0.0, 20.0),
+    callback=not_nan,
     default=1.0,
     show_default=True,
     help="Multiply every noise rate (0 = clean data).",
@@ -221,6 +225,7 @@ def check(batch_dir: Path, out: Path, features: bool, workers: int | None) -> No
 @click.option(
     "--match-threshold",
     type=click.FloatRange(0.0, 1.0),
+    callback=not_nan,
     default=0.9,
     show_default=True,
     help="Match probability at or above which clusters are merged.",
@@ -237,6 +242,7 @@ def check(batch_dir: Path, out: Path, features: bool, workers: int | None) -> No
 @click.option(
     "--lock-wait",
     type=click.FloatRange(0.0),
+    callback=not_nan,
     default=600.0,
     show_default=True,
     help="Seconds to wait while another run holds the state's writer lock.",
@@ -244,6 +250,7 @@ def check(batch_dir: Path, out: Path, features: bool, workers: int | None) -> No
 @click.option(
     "--review-threshold",
     type=click.FloatRange(0.0, 1.0),
+    callback=not_nan,
     default=0.3,
     show_default=True,
     help="Pairs between this and the match threshold go to review.csv.",

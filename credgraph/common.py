@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import sys
 from pathlib import Path
 from typing import Any
@@ -48,6 +49,36 @@ def resolve_or_fail(state: Any, entity_id: str) -> tuple[str, list[str]]:
     return current, path
 
 
+def output_file(ctx: click.Context, param: click.Parameter, value: Path | None) -> Path | None:
+    """Callback of an ``--out FILE`` option: its directory must exist (a one-line usage
+    error, not a traceback once the work is done)."""
+    if value is not None and not value.parent.is_dir():
+        raise click.BadParameter(f"{value}: the directory {value.parent} does not exist")
+    return value
+
+
+def not_nan(ctx: click.Context, param: click.Parameter, value: float | None) -> float | None:
+    """Callback of a float option: click's ranges let ``nan`` through (it compares false)."""
+    if value is not None and math.isnan(value):
+        raise click.BadParameter("nan is not a number")
+    return value
+
+
+def printable(text: str) -> str:
+    """Department data for the terminal: a control character is shown as its escape
+    (``\\x1b``), never sent raw (it could clear or retitle the reviewer's terminal)."""
+    return "".join(f"\\x{ord(c):02x}" if ord(c) < 32 or 127 <= ord(c) < 160 else c for c in text)
+
+
+def plain_text(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """Callback of a free-text option (who, why, a key's name): no control characters, which
+    would be stored and later rewrite the terminal of whoever lists them."""
+    bad = next((c for c in value or "" if ord(c) < 32 or 127 <= ord(c) < 160), None)
+    if bad is not None:
+        raise click.BadParameter(f"holds the control character U+{ord(bad):04X}")
+    return value
+
+
 def record_ref(text: str) -> tuple[str, str]:
     dept, sep, rid = text.partition(":")
     if not sep or not dept or not rid:
@@ -73,12 +104,18 @@ def graph_uri(uri: str | None, data_dir: Path | None = None) -> str:
     return uri_with_password(uri, data_dir)
 
 
+def _counts(counts: object) -> str:
+    """``{'enterprises': 2000, 'persons': 3000}`` as ``2,000 enterprises, 3,000 persons``."""
+    assert isinstance(counts, dict)
+    return ", ".join(f"{n:,} {what}" for what, n in counts.items())
+
+
 def print_generate_summary(s: dict[str, object], elapsed: float) -> None:
     out = Console(file=sys.stdout)
     rows = s["rows"]
     out.print(
         f"[bold]{rows:,} rows[/] in {s['files']} files from {s['departments']} departments "
-        f"in {elapsed:.1f} s; population {s['population']}"
+        f"in {elapsed:.1f} s; population: {_counts(s['population'])}"
     )
     for title, key in (
         ("rows by kind", "rows_by_kind"),

@@ -15,7 +15,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from credgraph.common import console
+from credgraph.common import console, output_file
 from credgraph.graphconn import graph_options, open_graph, query_failed
 from resolver.csvsafe import safe_writer
 
@@ -100,7 +100,7 @@ def profile_cmd(
     reg = Table(show_header=False, box=None)
     for k, v in p.registration.items():
         if v is not None:
-            reg.add_row(k, str(v))
+            reg.add_row(k, _fact(v))
     out.print(reg)
     if p.grade:
         g = p.grade
@@ -258,6 +258,15 @@ def _emit(text: str, out: Path | None) -> None:
         console.print(f"written to {out}")
 
 
+def _fact(value: Any) -> str:
+    """A registration fact for the terminal: yes/no, amounts with separators, text as is."""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:,.2f}"
+    return str(value)
+
+
 def _read_inputs(path: Path) -> list[str]:
     data = path.read_bytes()
     for enc in ("utf-8-sig", "gb18030"):
@@ -284,6 +293,7 @@ def _read_inputs(path: Path) -> list[str]:
 @click.option(
     "--out",
     type=click.Path(dir_okay=False, path_type=Path),
+    callback=output_file,
     default=None,
     help="Write the csv/json result to this file instead of standard output.",
 )

@@ -166,6 +166,11 @@ def query_failed(exc: Exception) -> click.ClickException:
     from graph.connect import explain_query_error
     from graph.store import GraphStoreError
 
+    if "RO_QUERY" in str(exc):  # FalkorDB's own words for a write sent as a read
+        return click.ClickException(
+            "graph query runs read-only statements: writes (CREATE, MERGE, SET, DELETE, "
+            "REMOVE) are refused"
+        )
     if isinstance(exc, GraphStoreError):
         return click.ClickException(str(explain_query_error(exc)))
     return click.ClickException(str(exc))

@@ -8,7 +8,13 @@ from typing import Any
 
 import click
 
-from credgraph.common import STATE_OPTION, open_state, record_ref, resolve_or_fail
+from credgraph.common import (
+    STATE_OPTION,
+    open_state,
+    output_file,
+    record_ref,
+    resolve_or_fail,
+)
 
 
 @click.command("links")
@@ -17,6 +23,7 @@ from credgraph.common import STATE_OPTION, open_state, record_ref, resolve_or_fa
     "--out",
     "out",
     type=click.Path(dir_okay=False, path_type=Path),
+    callback=output_file,
     default=None,
     help="Write to this file instead of standard output.",
 )
@@ -60,7 +67,8 @@ def resolve_id(key: str, state_dir: Path | None) -> None:
 def _entity_ids(state: Any, key: str) -> list[str]:
     """The golden IDs a key names in the state: an ID itself, the entity a record belongs
     to, or the entities holding a USCC (the state's ``U|`` identifier key)."""
-    from resolver.identifiers import check_uscc, normalise_identifier
+    from resolver.identifiers import check_resident_id, check_uscc, normalise_identifier
+    from resolver.standardize import mask_identifier
 
     text = key.strip()
     if ":" in text:
@@ -87,6 +95,13 @@ def _entity_ids(state: Any, key: str) -> list[str]:
     if len(value) == 18 and not value.startswith(("E", "P")):
         check = check_uscc(value)
         if not check.valid:
+            if check_resident_id(value).valid or value[:17].isdigit():
+                # an ID number (or what may be one) is never echoed in clear
+                raise click.ClickException(
+                    f"{mask_identifier(value)} is not a valid USCC ({check.reason}); KEY is a "
+                    "golden ID, a USCC or DEPT:RECORD_ID (`credgraph show` finds a person by "
+                    "ID number)"
+                )
             raise click.ClickException(f"USCC {value} is not valid ({check.reason})")
         records = state.records_by_key([f"U|{value}"], max_per_key=10_000)
         found = state.entity_of(sorted(records))
@@ -96,13 +111,20 @@ def _entity_ids(state: Any, key: str) -> list[str]:
     return [text]
 
 
+def _detail(detail: Any) -> str:
+    """An event's detail as words (``records 5, from E000000007``), not JSON."""
+    from credgraph.show import _fmt
+
+    if isinstance(detail, dict):
+        return ", ".join(f"{k} {_fmt(v)}" for k, v in sorted(detail.items()))
+    return "" if detail is None else _fmt(detail)
+
+
 @click.command("history")
 @click.argument("entity_id")
 @STATE_OPTION
 def history_cmd(entity_id: str, state_dir: Path | None) -> None:
     """Show the create/merge/split/retire events of an entity (and of IDs merged into it)."""
-    import json as _json
-
     with open_state(state_dir) as state:
         current, path = resolve_or_fail(state, entity_id)
         events = state.history(current)
@@ -111,5 +133,5 @@ def history_cmd(entity_id: str, state_dir: Path | None) -> None:
     for e in events:
         click.echo(
             f"{e['at']}  {e['batch_id'] or '-':<24} {e['entity_id']}  {e['event']:<12} "
-            f"{_json.dumps(e['detail'], ensure_ascii=False)}"
+            + _detail(e["detail"])
         )

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import csv
+import io
 from pathlib import Path
 from typing import Any
 
 import click
 
-from credgraph.common import STATE_OPTION, open_state, record_ref
+from credgraph.common import STATE_OPTION, open_state, output_file, printable, record_ref
 
 LOCK_WAIT = click.option(
     "--lock-wait",
@@ -97,7 +99,7 @@ def evidence_line(key: tuple[str, str, str], rec: Any) -> str:
         ("born", (std.get("birth_date") or "")[:4] or None),
     ):
         if value:
-            parts.append(f"{label} {value}")
+            parts.append(f"{label} {printable(value)}")
     return "; ".join(parts)
 
 
@@ -142,13 +144,20 @@ def review_decide(
             raise click.ClickException(str(exc)) from exc
     click.echo(
         f"judgement stored: {record_a} {'=' if is_match else '≠'} {record_b} by {by}; "
-        "it applies from the next `credgraph link` run on"
+        "it applies when the next new batch is linked into this state (re-running a batch "
+        "already applied changes nothing)"
     )
 
 
 @review.command("export")
 @STATE_OPTION
-@click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), required=True)
+@click.option(
+    "--out",
+    "out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    callback=output_file,
+    required=True,
+)
 def review_export(state_dir: Path | None, out: Path) -> None:
     """Write every judgement to a CSV file (for bulk review or another state)."""
     from resolver.csvsafe import safe_writer
@@ -182,8 +191,22 @@ def review_import(csv_file: Path, state_dir: Path | None, lock_wait: float) -> N
     from resolver.csvsafe import read_rows
     from resolver.state import StateError
 
-    with open_state(state_dir) as state, csv_file.open(encoding="utf-8", newline="") as fh:
-        rows = list(read_rows(fh))
+    try:
+        text = csv_file.read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise click.ClickException(
+            f"{csv_file}: not UTF-8 text (byte 0x{exc.object[exc.start]:02X} at offset "
+            f"{exc.start}); save it as UTF-8 CSV, as `review export` writes it"
+        ) from exc
+    header = next(csv.reader(io.StringIO(text)), [])
+    missing = [c for c in ("record_a", "record_b", "decision", "by") if c not in header]
+    if missing:
+        raise click.ClickException(
+            f"{csv_file} line 1: missing column(s) {', '.join(missing)}; the header is "
+            "record_a,record_b,decision,by,at,reason as `review export` writes it"
+        )
+    with open_state(state_dir) as state:
+        rows = list(read_rows(io.StringIO(text, newline="")))
         try:
             with state.lock(lock_wait, what="review import"), state.transaction():
                 for line, r in enumerate(rows, start=2):

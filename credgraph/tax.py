@@ -7,28 +7,31 @@ import functools
 import json
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import click
 from rich.table import Table
 
-from credgraph.common import console, graph_uri
+from credgraph.common import console, plain_text
+from credgraph.graphconn import graph_options, uri_with_password
 from resolver.csvsafe import safe_writer
 
+#: tax.findings.STATUSES, written out so that the CLI starts without the tax engine (a test
+#: keeps the two equal).
+STATUSES = ("open", "assigned", "under_review", "confirmed", "dismissed")
 
-def _store(uri: str | None) -> Any:
+
+def _store(uri: str | None, data_dir: Path | None, password_file: Path | None) -> Any:
     from graph.store import GraphStoreError, open_store
 
-    target = graph_uri(uri)
+    target = uri_with_password(uri, data_dir, password_file)
     try:
         return open_store(target)
     except GraphStoreError as exc:
         raise click.ClickException(f"graph: {exc}") from exc
     except Exception as exc:  # the client's own connection errors (redis, neo4j, OS)
         raise click.ClickException(f"graph: cannot connect to the graph ({exc})") from exc
-
-
-URI_OPTION = click.option("--uri", default=None, help="Graph URI (default: the local graph).")
 
 
 def _graph_errors(fn: Callable[..., None]) -> Callable[..., None]:
@@ -46,6 +49,21 @@ def _graph_errors(fn: Callable[..., None]) -> Callable[..., None]:
     return wrapper
 
 
+def _one_quarter(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """A findings filter names one quarter as findings do (2026Q3)."""
+    from tax.periods import PeriodError, parse_period
+
+    if value is None:
+        return None
+    try:
+        quarters = parse_period(value)
+    except PeriodError as exc:
+        raise click.BadParameter(str(exc)) from exc
+    if len(quarters) != 1:
+        raise click.BadParameter(f"{value!r}: findings are per quarter; write one like {value}Q3")
+    return quarters[0].label
+
+
 @click.group("tax")
 def tax() -> None:
     """Tax coordination (综合治税): rules, findings and their workflow."""
@@ -56,7 +74,7 @@ def tax() -> None:
 @click.option("--from", "start", default=None, help="First day (YYYY-MM-DD).")
 @click.option("--to", "end", default=None, help="Last day (YYYY-MM-DD).")
 @click.option("--rule", "rules", multiple=True, help="Only these rules (default: all).")
-@URI_OPTION
+@graph_options
 @_graph_errors
 def run_cmd(
     periods: tuple[str, ...],
@@ -64,6 +82,8 @@ def run_cmd(
     end: str | None,
     rules: tuple[str, ...],
     uri: str | None,
+    data_dir: Path | None,
+    password_file: Path | None,
 ) -> None:
     """Evaluate the rules for whole quarters and store the findings (re-running is safe)."""
     from rich.progress import Progress
@@ -83,7 +103,11 @@ def run_cmd(
             raise PeriodError("give --period 2026Q3 (or a year), or --from and --to dates")
     except PeriodError as exc:
         raise click.ClickException(str(exc)) from exc
-    store = _store(uri)
+    except (ValueError, OverflowError) as exc:  # a quarter past 9999-12-31
+        raise click.ClickException(
+            f"--to {end}: the last quarter must end by 9999-12-31 ({exc})"
+        ) from exc
+    store = _store(uri, data_dir, password_file)
     try:
         with Progress(console=console, transient=True) as bar:
             task = bar.add_task("tax rules", total=None)
@@ -113,8 +137,8 @@ def run_cmd(
 
 @tax.command("findings")
 @click.option("--rule", default=None)
-@click.option("--status", default=None)
-@click.option("--period", default=None)
+@click.option("--status", type=click.Choice(STATUSES), default=None)
+@click.option("--period", default=None, callback=_one_quarter, help="A quarter (2026Q3).")
 @click.option("--entity", default=None, help="A golden entity ID.")
 @click.option(
     "--format",
@@ -123,7 +147,7 @@ def run_cmd(
     default="table",
     show_default=True,
 )
-@URI_OPTION
+@graph_options
 @_graph_errors
 def findings_cmd(
     rule: str | None,
@@ -132,11 +156,13 @@ def findings_cmd(
     entity: str | None,
     fmt: str,
     uri: str | None,
+    data_dir: Path | None,
+    password_file: Path | None,
 ) -> None:
     """List findings (CSV/JSON to stdout; JSON includes evidence and history)."""
     from tax import service
 
-    store = _store(uri)
+    store = _store(uri, data_dir, password_file)
     try:
         found = service.list_findings(store, rule=rule, status=status, period=period, entity=entity)
     finally:
@@ -157,7 +183,15 @@ def findings_cmd(
     table = Table(title=f"{len(rows)} findings")
     cols = ("finding_id", "uscc", "entity_name", "estimated_gap", "status", "review_flag")
     for col in cols:
-        table.add_column(col, justify="right" if col == "estimated_gap" else "left")
+        # the finding ID is what `tax set-status` takes: never cut, whatever the width
+        table.add_column(
+            col,
+            justify="right" if col == "estimated_gap" else "left",
+            no_wrap=col == "finding_id",
+            min_width=max((len(r["finding_id"]) for r in rows), default=10)
+            if col == "finding_id"
+            else None,
+        )
     for r in rows:
         table.add_row(*(str(r[c]) for c in cols))
     console.print(table)
@@ -166,11 +200,13 @@ def findings_cmd(
 @tax.command("set-status")
 @click.argument("finding_id")
 @click.argument("status")
-@click.option("--by", "by", required=True, help="Who makes the change.")
+@click.option("--by", "by", required=True, callback=plain_text, help="Who makes the change.")
 @click.option("--amount", type=float, default=None, help="Recovered amount (confirmed).")
-@click.option("--reason", default=None, help="Why (dismissed).")
-@click.option("--officer", default=None, help="Assignee (assigned; default: --by).")
-@URI_OPTION
+@click.option("--reason", default=None, callback=plain_text, help="Why (dismissed).")
+@click.option(
+    "--officer", default=None, callback=plain_text, help="Assignee (assigned; default: --by)."
+)
+@graph_options
 @_graph_errors
 def set_status_cmd(
     finding_id: str,
@@ -180,11 +216,13 @@ def set_status_cmd(
     reason: str | None,
     officer: str | None,
     uri: str | None,
+    data_dir: Path | None,
+    password_file: Path | None,
 ) -> None:
     """Move a finding: open → assigned → under_review → confirmed | dismissed."""
     from tax import service
 
-    store = _store(uri)
+    store = _store(uri, data_dir, password_file)
     try:
         f = service.set_status(store, finding_id, status, by, amount, reason, officer)
     except service.WorkflowError as exc:
@@ -202,13 +240,15 @@ def set_status_cmd(
     default="table",
     show_default=True,
 )
-@URI_OPTION
+@graph_options
 @_graph_errors
-def summary_cmd(fmt: str, uri: str | None) -> None:
+def summary_cmd(
+    fmt: str, uri: str | None, data_dir: Path | None, password_file: Path | None
+) -> None:
     """Counts and estimated / recovered amounts by rule, department, region and period."""
     from tax import service
 
-    store = _store(uri)
+    store = _store(uri, data_dir, password_file)
     try:
         rows = [r.as_dict() for r in service.summary(store)]
     finally:

@@ -420,6 +420,20 @@ def _list_event_types(catalog: Catalog, dept: str | None) -> list[str]:
 
 
 # -- key resolution ------------------------------------------------------------------------
+_PERSONAL_KINDS = ("resident_id", "id15", "hmt_permit", "foreign_permanent_resident")
+
+
+def _shown(key: str) -> str:
+    """The key for a message: what may be a personal ID number is masked, never echoed."""
+    from resolver.identifiers import classify_identifier, normalise_identifier
+    from resolver.standardize import mask_identifier
+
+    norm = normalise_identifier(key) or ""
+    found = classify_identifier(norm) if norm else None
+    personal = found is not None and found.kind in _PERSONAL_KINDS
+    return mask_identifier(norm) if personal or norm[:17].isdigit() else key
+
+
 def _resolve_plan(key: str) -> Plan[tuple[str, str, Row, str | None]]:
     """(label, uid, node properties, redirected-from) for a golden ID, USCC or exact name."""
     from resolver.identifiers import check_uscc, normalise_identifier
@@ -446,7 +460,7 @@ def _resolve_plan(key: str) -> Plan[tuple[str, str, Row, str | None]]:
                 candidates += [("Person", r["uid"]) for r in rows]
     candidates = list(dict.fromkeys(candidates))
     if not candidates:
-        raise CreditError(f"{key}: no enterprise or person with this ID, USCC or name")
+        raise CreditError(f"{_shown(key)}: no enterprise or person with this ID, USCC or name")
     if len(candidates) > 1:
         raise CreditError(
             f"{key}: ambiguous, {len(candidates)} entities: "

@@ -271,6 +271,16 @@ def _identifier_steps(
     if not check.valid:
         uscc = ids.check_uscc(value)
         if len(value) == 18 and uscc.reason not in ("bad_length", "bad_charset", "bad_format"):
+            if check.kind in _PERSON_ID_KINDS:  # never echo what may be an ID number
+                hint = (
+                    f", expected check character {ids.uscc_check_char(value[:17])!r}"
+                    if uscc.reason == "bad_check"
+                    else ""
+                )
+                raise BadKey(
+                    f"{_mask(value)} is neither a valid ID number ({check.reason}) nor a valid "
+                    f"USCC ({uscc.reason}{hint}): check the key"
+                )
             check = uscc  # USCC-shaped: say what is wrong with it as a USCC
         raise BadKey(_invalid_message(check))
     kind = check.kind

@@ -98,8 +98,12 @@ _SERVER_DIRS = ("appendonlydir",)
 
 def _make_private(data_dir: Path) -> None:
     """The data directory and the server's files in it owner-only (0700 dirs, 0600 files);
-    data directories written by older versions (0755/0644) are tightened on start."""
-    data_dir.chmod(0o700)
+    data directories written by older versions (0755/0644) are tightened on start. A
+    directory holding other things (not a server's) keeps its own mode."""
+    if not any(data_dir.iterdir()) or any(
+        (data_dir / name).exists() for name in (*_SERVER_FILES, *_SERVER_DIRS)
+    ):
+        data_dir.chmod(0o700)
     paths = [data_dir / name for name in _SERVER_FILES]
     for name in _SERVER_DIRS:
         d = data_dir / name

@@ -275,7 +275,11 @@ def load_manifest(batch_dir: Path, check_headers: bool = True) -> Manifest:
             raw_as_of if isinstance(raw_as_of, dt.date) else dt.date.fromisoformat(str(raw_as_of))
         )
     except ValueError:
-        problems.append(f"as_of {data.get('as_of')!r} is not a date (YYYY-MM-DD)")
+        problems.append(
+            "as_of is missing: write as_of: YYYY-MM-DD (the day the data were extracted)"
+            if data.get("as_of") is None
+            else f"as_of {data.get('as_of')!r} is not a date (YYYY-MM-DD)"
+        )
     sources_raw = data.get("sources")
     if sources_raw is None and data.get("withdrawn"):
         sources_raw = []  # a batch that only withdraws records

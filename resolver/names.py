@@ -25,6 +25,9 @@ _BRACKETS = str.maketrans(
 )
 _TRAILING = "。.,，;；、\"'“”‘’「」"
 _WS = re.compile(r"\s+")
+#: C0/C1 control characters (ESC, BEL, …): never part of a name, and in a stored name they
+#: would rewrite the terminal of whoever lists it.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _ANNOTATION = re.compile(r"（(?:原|曾用名|现)[:：]?([^（）]*)）")
 #: Organisational forms, longest first; canonical form on the right.
 FORMS: tuple[tuple[str, str], ...] = (
@@ -175,9 +178,10 @@ class EnterpriseName:
 
 
 def basic_normalise(raw: str) -> str:
-    """NFKC, canonical full-width brackets, no whitespace, no trailing punctuation, simplified."""
+    """NFKC, canonical full-width brackets, no whitespace or control characters, no trailing
+    punctuation, simplified."""
     text = unicodedata.normalize("NFKC", raw).translate(_BRACKETS)
-    text = _WS.sub("", text).strip(_TRAILING)
+    text = _WS.sub("", _CONTROL.sub("", text)).strip(_TRAILING)
     return to_simplified(text)
 
 
@@ -366,7 +370,7 @@ def normalise_person_name(raw: str) -> str:
 
     Romanised names are upper-cased with single spaces (kept apart from hanzi names).
     """
-    text = unicodedata.normalize("NFKC", raw).strip()
+    text = _CONTROL.sub("", unicodedata.normalize("NFKC", raw)).strip()
     if _CJK.search(text):
         text = _DOTS.sub("·", text)
         text = _WS.sub("", text)

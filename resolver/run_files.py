@@ -28,10 +28,15 @@ class IncompleteRunError(RuntimeError):
     """A run directory without a valid completion marker."""
 
 
-def private_dir(path: Path) -> Path:
-    """Create ``path`` (and missing parents) owner-only; tighten an existing one we own."""
+def private_dir(path: Path, own: Iterable[str] = (MARKER,)) -> Path:
+    """Create ``path`` (and missing parents) owner-only. An existing directory we own is
+    tightened only when it is empty or already holds one of the ``own`` files (written by an
+    older version): a directory with other things in it (``--out .``, a home directory) keeps
+    its mode; the files written into it are owner-only anyway."""
     path.mkdir(parents=True, exist_ok=True, mode=DIR_MODE)
-    if path.stat().st_uid == os.getuid():
+    if path.stat().st_uid == os.getuid() and (
+        not any(path.iterdir()) or any((path / name).exists() for name in own)
+    ):
         path.chmod(DIR_MODE)
     return path
 

@@ -61,7 +61,7 @@ def load_key(state_dir: Path) -> bytes:
     else:
         from resolver.run_files import private_dir
 
-        path = private_dir(state_dir) / KEY_FILE
+        path = private_dir(state_dir, own=(KEY_FILE, "state.db")) / KEY_FILE
         if not path.exists():
             try:
                 fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

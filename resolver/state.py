@@ -185,11 +185,52 @@ def now() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
 
+def check_judgement(
+    a: tuple[str, str], b: tuple[str, str], by: str, reason: str, at: str | None
+) -> None:
+    """A judgement is between two different records, says who made it, carries no control
+    characters (they would rewrite a reviewer's terminal) and, when given, an ISO time."""
+    if a == b:
+        raise StateError(f"a judgement needs two different records, not {a[0]}:{a[1]} twice")
+    if not by.strip():
+        raise StateError("say who decides (by)")
+    for name, text in (("by", by), ("reason", reason.replace("\n", "").replace("\t", ""))):
+        bad = next((c for c in text if ord(c) < 32 or 127 <= ord(c) < 160), None)
+        if bad is not None:
+            raise StateError(f"{name} holds the control character U+{ord(bad):04X}")
+    if at:
+        try:
+            dt.datetime.fromisoformat(at)
+        except ValueError:
+            raise StateError(
+                f"at {at!r} is not an ISO date and time (like 2026-11-28T03:08:08+00:00)"
+            ) from None
+
+
+# What a state directory holds: the database (with SQLite's companions), key and lock file.
+STATE_FILES = ("state.db", "state.db-wal", "state.db-shm", "state.db-journal", "state.key", "lock")
+
+
+def refuse_foreign_dir(state_dir: Path) -> None:
+    """A new state goes into a new or empty directory, never among other files (``--state
+    /etc`` or ``--state .`` would write the database there and tighten the directory)."""
+    if not state_dir.is_dir() or (state_dir / "state.db").exists():
+        return
+    others = sorted(p.name for p in state_dir.iterdir() if p.name not in STATE_FILES)
+    if others:
+        shown = ", ".join(others[:3]) + (f" and {len(others) - 3} more" if len(others) > 3 else "")
+        raise StateError(
+            f"{state_dir} is not a resolution state and holds other files ({shown}): "
+            "give --state a new or empty directory"
+        )
+
+
 class State:
     """One open state database. Use :meth:`transaction` for every change."""
 
     def __init__(self, state_dir: Path) -> None:
-        self.dir = private_dir(state_dir)
+        refuse_foreign_dir(state_dir)
+        self.dir = private_dir(state_dir, own=STATE_FILES)
         self.path = state_dir / "state.db"
         # Owner-only from the first byte; SQLite gives its -wal and -shm files the same mode.
         os.close(os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600))
@@ -616,6 +657,7 @@ class State:
         """Keep a human decision between two records (DEPT, RECORD_ID); returns their kind."""
         if decision not in ("match", "no_match"):
             raise StateError(f"decision must be match or no_match, not {decision!r}")
+        check_judgement(a, b, by, reason, at)
         kind = self.judged_kind(a, b, kind)
         first, second = sorted((a, b))
         self.db.execute(
