@@ -55,7 +55,8 @@ class CheckIndexCache:
         target, version = target_of(store), marker.read_version(store)
         index = self._cached(target, version)
         if index is None:
-            index = CheckIndex.build(r["k"] for r in store.read(q.ENTERPRISE_KEYS))
+            rows = store.read(q.ENTERPRISE_KEYS)
+            index = CheckIndex.build((r["k"] for r in rows), _formers(rows))
             self._keep(target, version, index)
         return index
 
@@ -63,11 +64,23 @@ class CheckIndexCache:
         target, version = target_of(store), await marker.read_version_async(store)
         index = self._cached(target, version)
         if index is None:
-            keys = [r["k"] for r in await store.read(q.ENTERPRISE_KEYS)]
-            index = await asyncio.to_thread(CheckIndex.build, keys)  # CPU: off the event loop
+            rows = await store.read(q.ENTERPRISE_KEYS)
+            keys = [r["k"] for r in rows]
+            # CPU: off the event loop
+            index = await asyncio.to_thread(CheckIndex.build, keys, _formers(rows))
             self._keep(target, version, index)
         return index
 
 
 #: The process's cache: the API's ``creditCheck`` and ``credgraph credit check`` share it.
 CHECK_INDEXES = CheckIndexCache()
+
+
+def _formers(rows: list[dict[str, Any]]) -> dict[str, list[str]]:
+    """uid -> former names, from :data:`credit.queries.ENTERPRISE_KEYS` rows' ``fs`` column."""
+    out: dict[str, list[str]] = {}
+    for r in rows:
+        fs = r.get("fs")
+        if fs:
+            out[r["k"].split(q.KEY_SEPARATOR, 1)[0]] = [str(f) for f in fs if f]
+    return out

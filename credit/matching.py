@@ -10,7 +10,7 @@ none      nothing matches (or the USCC fails its check character)"""
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from resolver.identifiers import check_uscc, normalise_identifier
@@ -52,8 +52,11 @@ class CheckIndex:
         return self._body
 
     @classmethod
-    def build(cls, packed: Iterable[str]) -> CheckIndex:
-        """From :data:`credit.queries.ENTERPRISE_KEYS` rows: ``uid¦uscc¦former name¦name``."""
+    def build(
+        cls, packed: Iterable[str], former_names: Mapping[str, list[str]] | None = None
+    ) -> CheckIndex:
+        """From :data:`credit.queries.ENTERPRISE_KEYS` rows: ``uid¦uscc¦former name¦name``,
+        and each enterprise's list of former names where a loaded run gives them."""
         from credit.queries import KEY_SEPARATOR
 
         uids: list[str] = []
@@ -89,6 +92,12 @@ class CheckIndex:
                 by_former[canonical_enterprise_name(annotated)[0]].append(uid)
             if i in former_canon:
                 by_former[former_canon[i][0]].append(uid)
+        listed = [(uid, f) for uid, fs in (former_names or {}).items() for f in fs]
+        for (uid, _), (text, _annotated) in zip(
+            listed, canonical_enterprise_names([f for _, f in listed]), strict=True
+        ):
+            if uid not in by_former.get(text, ()):
+                by_former[text].append(uid)
         return cls(dict(by_uscc), dict(by_name), dict(by_former), names, len(uids))
 
     def _one(self, uids: list[str], how: str, note: str = "") -> Match:

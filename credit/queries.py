@@ -76,12 +76,14 @@ ROLES_IN = (
 )
 
 #: The index credit check matches against: every current enterprise's keys, packed into one
-#: string a row (the client parses results cell by cell: one cell is 4x cheaper than four).
+#: string a row (the client parses results cell by cell: one cell is 4x cheaper than four),
+#: and the list of former names a loaded run gives (``former_names``; null for most).
 KEY_SEPARATOR = "¦"
 ENTERPRISE_KEYS = (
     f"MATCH (e:{ENT}) WHERE e.merged_into IS NULL "
     f"RETURN e.uid + '{KEY_SEPARATOR}' + coalesce(e.uscc, '') + '{KEY_SEPARATOR}' + "
-    f"coalesce(e.former_name, '') + '{KEY_SEPARATOR}' + coalesce(e.name, '') AS k"
+    f"coalesce(e.former_name, '') + '{KEY_SEPARATOR}' + coalesce(e.name, '') AS k, "
+    "e.former_names AS fs"
 )
 # -- grade history ---------------------------------------------------------------------------
 GRADE = label("Grade")

@@ -464,3 +464,28 @@ def test_check_index_is_built_once_per_graph_version_and_after_a_load(
         store.run("MATCH (n) DETACH DELETE n")
         src.close()
         store.close()
+
+
+def test_check_matches_the_former_names_a_loaded_run_writes(graph_uri: str, tmp_path: Path) -> None:
+    """A loaded run gives an enterprise its former names as a list (``former_names``): the
+    check finds the enterprise by each of them, and not by a name it never had."""
+    s = open_store(graph_uri)
+    s.run(
+        "CREATE (:Enterprise {uid: 'E9', name: '杭州市新禾电子有限公司', "
+        "former_names: ['杭州市旧禾电子厂', '杭州市禾苗电器有限公司']})"
+    )
+    s.close()
+    inputs = tmp_path / "names.txt"
+    inputs.write_text("杭州市旧禾电子厂\n杭州市禾苗电器有限公司\n杭州市别家电器有限公司\n", "utf-8")
+    res = CliRunner().invoke(
+        main,
+        ["credit", "check", str(inputs), "--as-of", "2026-11-01", "--format", "csv"],
+        env={"CREDGRAPH_GRAPH_URI": graph_uri},
+    )
+    assert res.exit_code == 0, res.output
+    rows = list(csv.DictReader(io.StringIO(res.output)))
+    assert [(r["entity_id"], r["match"]) for r in rows] == [
+        ("E9", "probable"),
+        ("E9", "probable"),
+        ("", "none"),
+    ]
