@@ -22,9 +22,7 @@ from tax.findings import Finding, SaveReport, from_row, save_candidates
 from tax.periods import Quarter
 from tax.summary import SummaryRow, summarise
 from tax.tables import evidence_details, export_tables
-from tax.workflow import WorkflowError
-from tax.workflow import set_status as _set_status
-from tax.workflow import set_status_async as _set_status_async
+from tax.workflow import WorkflowError, set_status, set_status_async
 
 __all__ = [
     "Finding",
@@ -221,32 +219,6 @@ def get_finding(store: GraphStore, finding_id: str) -> Finding | None:
 async def get_finding_async(store: AsyncGraphStore, finding_id: str) -> Finding | None:
     rows = await _read_async(store, queries.FINDINGS_BY_UID, {"uids": [finding_id]})
     return from_row(rows[0]) if rows else None
-
-
-def set_status(
-    store: GraphStore,
-    finding_id: str,
-    status: str,
-    by: str,
-    amount: float | None = None,
-    reason: str | None = None,
-    officer: str | None = None,
-) -> Finding:
-    """Move a finding through the workflow (raises WorkflowError with the reason)."""
-    return _set_status(store, finding_id, status, by, amount, reason, officer)
-
-
-async def set_status_async(
-    store: AsyncGraphStore,
-    finding_id: str,
-    status: str,
-    by: str,
-    amount: float | None = None,
-    reason: str | None = None,
-    officer: str | None = None,
-) -> Finding:
-    """:func:`set_status` over the async store (the API's own)."""
-    return await _set_status_async(store, finding_id, status, by, amount, reason, officer)
 
 
 def summary(store: GraphStore) -> list[SummaryRow]:
