@@ -67,7 +67,7 @@ def list_keys(data_dir: Path | None) -> None:
 
 
 @apikey.command("revoke")
-@click.argument("key_id")
+@click.argument("key_id", callback=plain_text)
 @DATA_DIR_OPTION
 def revoke(key_id: str, data_dir: Path | None) -> None:
     """Revoke a key by its id; it stops working at once."""

@@ -70,12 +70,54 @@ def printable(text: str) -> str:
     return "".join(f"\\x{ord(c):02x}" if ord(c) < 32 or 127 <= ord(c) < 160 else c for c in text)
 
 
-def plain_text(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
-    """Callback of a free-text option (who, why, a key's name): no control characters, which
-    would be stored and later rewrite the terminal of whoever lists them."""
-    bad = next((c for c in value or "" if ord(c) < 32 or 127 <= ord(c) < 160), None)
+def _control_character(text: str) -> str | None:
+    return next((c for c in text if ord(c) < 32 or 127 <= ord(c) < 160), None)
+
+
+def plain_text(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+    """Callback of a free-text or identifier option or argument (who, why, a key's name, an
+    entity ID, DEPT:RECORD_ID; one value or several): no control characters, which would be
+    stored, or echoed in an error, and rewrite the terminal of whoever reads them."""
+    for text in value if isinstance(value, tuple) else (value,):
+        bad = _control_character(text or "")
+        if bad is not None:
+            raise click.BadParameter(f"holds the control character U+{ord(bad):04X}")
+    return value
+
+
+#: The characters of a department code besides letters and digits (``:`` and ``|`` separate
+#: a code from a record ID in ``DEPT:RECORD_ID`` and in a SourceRecord's uid).
+DEPT_CODE_PUNCTUATION = "_-."
+DEPT_CODE_MAX = 32
+
+
+def department_code_problem(code: str) -> str | None:
+    """Why ``code`` is not a department code (letters, digits, ``_ - .``; at most 32), or
+    None. The message shows the code as a Python literal: control characters escaped."""
+    if not code:
+        return "a department code is empty"
+    if len(code) > DEPT_CODE_MAX:
+        return f"department code {code[:40]!r}… is longer than {DEPT_CODE_MAX} characters"
+    bad = next((c for c in code if not (c.isalnum() or c in DEPT_CODE_PUNCTUATION)), None)
     if bad is not None:
-        raise click.BadParameter(f"holds the control character U+{ord(bad):04X}")
+        return (
+            f"department code {code!r} holds {_char_name(bad)}: a code is letters, digits "
+            f"and {' '.join(DEPT_CODE_PUNCTUATION)}"
+        )
+    return None
+
+
+def _char_name(c: str) -> str:
+    if _control_character(c) is not None:
+        return f"the control character U+{ord(c):04X}"
+    return "a space" if c.isspace() else f"{c!r}"
+
+
+def department_code(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """Callback of a ``--dept`` option: a department code, refused with the reason."""
+    problem = None if value is None else department_code_problem(value)
+    if problem:
+        raise click.BadParameter(problem)
     return value
 
 
@@ -85,6 +127,12 @@ def record_ref(text: str) -> tuple[str, str]:
         raise click.BadParameter(
             f"{text!r}: write a record as DEPT:RECORD_ID, e.g. AMR:AMR000001650"
         )
+    problem = department_code_problem(dept)
+    if problem:
+        raise click.BadParameter(f"{problem} (write a record as DEPT:RECORD_ID)")
+    bad = _control_character(rid)
+    if bad is not None:
+        raise click.BadParameter(f"record ID {rid!r} holds {_char_name(bad)}")
     return dept, rid
 
 

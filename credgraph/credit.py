@@ -15,7 +15,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from credgraph.common import console, output_file
+from credgraph.common import console, department_code, output_file, plain_text
 from credgraph.graphconn import graph_options, open_graph, query_failed
 from resolver.csvsafe import safe_writer
 
@@ -70,7 +70,7 @@ def _out() -> Console:
 
 
 @credit.command("profile")
-@click.argument("key")
+@click.argument("key", callback=plain_text)
 @AS_OF_OPTION
 @graph_options
 @click.option(
@@ -180,7 +180,12 @@ def profile_cmd(
 
 
 @credit.command("lists")
-@click.option("--dept", required=True, help="Implementing department code (AMR, FIN, PRT, TRANS…).")
+@click.option(
+    "--dept",
+    required=True,
+    callback=department_code,
+    help="Implementing department code (AMR, FIN, PRT, TRANS…).",
+)
 @click.option(
     "--date",
     "day",
@@ -368,7 +373,7 @@ def check_cmd(
 
 
 @credit.command("grade")
-@click.argument("key", required=False)
+@click.argument("key", required=False, callback=plain_text)
 @AS_OF_OPTION
 @click.option(
     "--refresh",

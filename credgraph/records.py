@@ -12,6 +12,7 @@ from credgraph.common import (
     STATE_OPTION,
     open_state,
     output_file,
+    plain_text,
     record_ref,
     resolve_or_fail,
 )
@@ -49,7 +50,7 @@ def links_cmd(state_dir: Path | None, out: Path | None) -> None:
 
 
 @click.command("resolve-id")
-@click.argument("key")
+@click.argument("key", callback=plain_text)
 @STATE_OPTION
 def resolve_id(key: str, state_dir: Path | None) -> None:
     """Print where a (possibly old) golden ID, a USCC or a DEPT:RECORD_ID points now."""
@@ -121,7 +122,7 @@ def _detail(detail: Any) -> str:
 
 
 @click.command("history")
-@click.argument("entity_id")
+@click.argument("entity_id", callback=plain_text)
 @STATE_OPTION
 def history_cmd(entity_id: str, state_dir: Path | None) -> None:
     """Show the create/merge/split/retire events of an entity (and of IDs merged into it)."""

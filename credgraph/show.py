@@ -9,12 +9,12 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from credgraph.common import STATE_OPTION
+from credgraph.common import STATE_OPTION, plain_text
 from credgraph.graphconn import graph_options, open_graph, query_failed
 
 
 @click.command("show")
-@click.argument("key")
+@click.argument("key", callback=plain_text)
 @graph_options
 @STATE_OPTION
 @click.option(

@@ -64,6 +64,18 @@ def _one_quarter(ctx: click.Context, param: click.Parameter, value: str | None) 
     return quarters[0].label
 
 
+def _amount(ctx: click.Context, param: click.Parameter, value: float | None) -> float | None:
+    """A recovered amount is refused before the graph is opened, as the workflow refuses it."""
+    from tax.workflow import WorkflowError, check_amount
+
+    if value is not None:
+        try:
+            check_amount(value)
+        except WorkflowError as exc:
+            raise click.BadParameter(str(exc)) from exc
+    return value
+
+
 @click.group("tax")
 def tax() -> None:
     """Tax coordination (综合治税): rules, findings and their workflow."""
@@ -73,7 +85,9 @@ def tax() -> None:
 @click.option("--period", "periods", multiple=True, help="A quarter (2026Q3) or a year (2026).")
 @click.option("--from", "start", default=None, help="First day (YYYY-MM-DD).")
 @click.option("--to", "end", default=None, help="Last day (YYYY-MM-DD).")
-@click.option("--rule", "rules", multiple=True, help="Only these rules (default: all).")
+@click.option(
+    "--rule", "rules", multiple=True, callback=plain_text, help="Only these rules (default: all)."
+)
 @graph_options
 @_graph_errors
 def run_cmd(
@@ -136,10 +150,10 @@ def run_cmd(
 
 
 @tax.command("findings")
-@click.option("--rule", default=None)
+@click.option("--rule", default=None, callback=plain_text)
 @click.option("--status", type=click.Choice(STATUSES), default=None)
 @click.option("--period", default=None, callback=_one_quarter, help="A quarter (2026Q3).")
-@click.option("--entity", default=None, help="A golden entity ID.")
+@click.option("--entity", default=None, callback=plain_text, help="A golden entity ID.")
 @click.option(
     "--format",
     "fmt",
@@ -198,10 +212,16 @@ def findings_cmd(
 
 
 @tax.command("set-status")
-@click.argument("finding_id")
-@click.argument("status")
+@click.argument("finding_id", callback=plain_text)
+@click.argument("status", callback=plain_text)
 @click.option("--by", "by", required=True, callback=plain_text, help="Who makes the change.")
-@click.option("--amount", type=float, default=None, help="Recovered amount (confirmed).")
+@click.option(
+    "--amount",
+    type=float,
+    default=None,
+    callback=_amount,
+    help="Recovered amount in 元 (confirmed).",
+)
 @click.option("--reason", default=None, callback=plain_text, help="Why (dismissed).")
 @click.option(
     "--officer", default=None, callback=plain_text, help="Assignee (assigned; default: --by)."

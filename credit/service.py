@@ -714,7 +714,8 @@ def _assemble(
 def _lists_plan(catalog: Catalog, dept: str, day: dt.date) -> Plan[list[SupervisionEntry]]:
     if dept not in catalog.departments:
         raise CreditError(
-            f"{dept}: unknown department code (known: {', '.join(catalog.departments)})"
+            f"{dept if dept.isprintable() else repr(dept)}: unknown department code "
+            f"(known: {', '.join(catalog.departments)})"
         )
     types = _list_event_types(catalog, dept)
     if not types:

@@ -22,12 +22,13 @@ from tax.findings import Finding, SaveReport, from_row, save_candidates
 from tax.periods import Quarter
 from tax.summary import SummaryRow, summarise
 from tax.tables import evidence_details, export_tables
-from tax.workflow import WorkflowError, set_status, set_status_async
+from tax.workflow import WorkflowError, check_amount, set_status, set_status_async
 
 __all__ = [
     "Finding",
     "RunReport",
     "WorkflowError",
+    "check_amount",
     "get_finding",
     "get_finding_async",
     "list_findings",

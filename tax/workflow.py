@@ -29,8 +29,21 @@ TRANSITIONS: dict[str, tuple[str, ...]] = {
 }
 
 
+#: The largest recovered amount a finding takes (元): a trillion, beyond any one taxpayer's
+#: arrears, and small enough that a float keeps its fen exact.
+MAX_AMOUNT = 1e12
+
+
 class WorkflowError(ValueError):
     """A transition that is refused (the message says why)."""
+
+
+def check_amount(amount: float) -> None:
+    """Raise WorkflowError unless ``amount`` is a finite number of 元 in [0, MAX_AMOUNT]."""
+    if not math.isfinite(amount) or not 0 <= amount <= MAX_AMOUNT:
+        raise WorkflowError(
+            f"the recovered amount must be a number from 0 to {MAX_AMOUNT:,.0f} 元, not {amount:g}"
+        )
 
 
 def check_transition(
@@ -61,8 +74,7 @@ def check_transition(
     if status == "confirmed":
         if amount is None:
             raise WorkflowError(f"confirming {fid} needs the recovered amount (--amount)")
-        if not math.isfinite(amount) or amount < 0:
-            raise WorkflowError(f"the recovered amount must be a number ≥ 0, not {amount}")
+        check_amount(amount)
     elif amount is not None:
         raise WorkflowError("an amount goes only with confirmed")
     if status == "dismissed" and not (reason and reason.strip()):
@@ -83,6 +95,8 @@ def _set_status_plan(
     officer: str | None,
 ) -> Generator[Step, list[Row], Finding]:
     """A status change as the statements it needs, written once for both store kinds."""
+    if amount is not None:
+        check_amount(amount)  # before the graph is read: a bad number is wrong in any state
     rows = yield "read", queries.FINDINGS_BY_UID, {"uids": [finding_id]}
     if not rows:
         raise WorkflowError(f"no finding {finding_id!r}")

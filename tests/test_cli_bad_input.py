@@ -337,3 +337,41 @@ def test_a_manifest_without_as_of_says_it_is_missing(tmp_path: Path) -> None:
     err = error_of(cli("check", str(batch), "--out", str(tmp_path / "out")))
     assert "as_of is missing: write as_of: YYYY-MM-DD" in err
     assert "None" not in err
+
+
+def test_amounts_and_identifiers_are_refused_before_any_work(tmp_path: Path) -> None:
+    """A recovered amount must be finite, ≥ 0 and at most a trillion 元 (1e308 was taken);
+    department codes and identifiers with control characters are refused with the reason
+    (the graph is never opened: these point at a data directory without a server)."""
+    graph = ["--data-dir", str(tmp_path / "nograph")]
+    for amount, shown in (("1e308", "1e+308"), ("inf", "inf"), ("nan", "nan"), ("-1", "-1")):
+        err = error_of(
+            cli("tax", "set-status", "F1", "confirmed", "--by", "w", f"--amount={amount}", *graph),
+            code=2,
+        )
+        assert err == (
+            "Error: Invalid value for '--amount': the recovered amount must be a number from 0 "
+            f"to 1,000,000,000,000 元, not {shown}"
+        )
+    err = error_of(cli("credit", "lists", "--dept", "FIN\x1b[2J", *graph), code=2)
+    assert err == (
+        "Error: Invalid value for '--dept': department code 'FIN\\x1b[2J' holds the control "
+        "character U+001B: a code is letters, digits and _ - ."
+    )
+    err = error_of(cli("credit", "lists", "--dept", "FIN:X", *graph), code=2)
+    assert "department code 'FIN:X' holds ':'" in err
+    state = ["--state", str(tmp_path / "nostate")]
+    for args in (
+        ["resolve-id", "AMR\x07:X1", *state],
+        ["history", "E1\x1b[2J", *state],
+        ["show", "E1\x1b]0;x\x07", *graph],
+        ["credit", "profile", "E1\x1b[2J", *graph],
+        ["tax", "findings", "--rule", "T01", "--rule", "T\x1b", *graph],
+        ["tax", "set-status", "F\x1b", "assigned", "--by", "w", *graph],
+        ["apikey", "revoke", "k\x1b[2J", "--data-dir", str(tmp_path / "api")],
+    ):
+        err = error_of(cli(*args), code=2)
+        assert "holds the control character U+00" in err, args
+        assert "\x1b" not in err and "\x07" not in err
+    err = error_of(cli("review", "decide", "A B:1", "AMR:2", "--match", "--by", "w", *state), 2)
+    assert "department code 'A B' holds a space" in err

@@ -253,6 +253,9 @@ def test_unknown_keys_and_departments_are_clear_errors(store: FalkorStore) -> No
         credit_profile(store, "不存在的公司", AS_OF)
     with pytest.raises(CreditError, match=r"^XYZ: unknown department code \(known: AMR"):
         joint_supervision_list(store, "XYZ", AS_OF)
+    # a code with a control character is shown escaped, never raw (API and CLI share this)
+    with pytest.raises(CreditError, match=r"^'FIN\\x00\\x1b\[2J': unknown department code"):
+        joint_supervision_list(store, "FIN\x00\x1b[2J", AS_OF)
 
 
 def test_cli_lists_csv_equals_the_service(

@@ -205,6 +205,8 @@ def test_joint_supervision_list_pages_through_the_service_rows(
     assert one["totalCount"] == sum(1 for e in rows if e.list_type == lt)
     r = open_api.post("public", q, {"d": dept})
     assert r.status_code == 403 and "role public may not read Query.jointSupervisionList" in r.text
+    bad = open_api.post("regulator", q, {"d": "FIN\x00"}).json()
+    assert bad["errors"][0]["message"].startswith("'FIN\\x00': unknown department code (known: ")
 
 
 def test_credit_check_matches_the_service(
@@ -404,3 +406,22 @@ def test_set_finding_status_refuses_bad_text_cleanly(open_api: Api) -> None:
     assert r.json()["errors"][0]["message"] == (
         "input text: control character U+000F cannot be stored in the graph"
     )
+
+
+def test_set_finding_status_refuses_an_absurd_amount(
+    open_api: Api, store: GraphStore, findings: list[tax.Finding]
+) -> None:
+    """An amount beyond the cap is refused before the graph is read (1e308 is finite)."""
+    target = findings[0]
+    m = """mutation($f: String!, $a: Float) { setFindingStatus(findingId: $f,
+      status: "confirmed", amount: $a) { status } }"""
+    before = open_api.graph_queries
+    for amount, shown in ((1e308, "1e+308"), (-0.5, "-0.5"), (1e12 + 1, "1e+12")):
+        r = open_api.post("tax_officer", m, {"f": target.finding_id, "a": amount})
+        assert r.status_code == 200, r.text
+        assert r.json()["errors"][0]["message"] == (
+            f"the recovered amount must be a number from 0 to 1,000,000,000,000 元, not {shown}"
+        )
+    assert open_api.graph_queries == before
+    stored = tax.get_finding(store, target.finding_id)
+    assert stored is not None and stored.status == target.status
