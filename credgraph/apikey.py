@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import click
+from rich.console import Console
+from rich.table import Table
 
 from credgraph.common import plain_text
 
@@ -61,9 +64,14 @@ def list_keys(data_dir: Path | None) -> None:
     keys = store.list()
     if not keys:
         click.echo("no API keys")
+        return
+    # rich measures Chinese names by their terminal cells (two per character), so the
+    # columns line up; the names are plain text (checked when the key was made)
+    table = Table("id", "role", "name", "created", "state", box=None, pad_edge=False)
     for k in keys:
         state = f"revoked {k.revoked_at}" if k.revoked_at else "active"
-        click.echo(f"{k.key_id}  {k.role:<11}  {k.name}  created {k.created_at}  {state}")
+        table.add_row(k.key_id, k.role, k.name, k.created_at, state)
+    Console(file=sys.stdout, width=200, highlight=False).print(table)
 
 
 @apikey.command("revoke")

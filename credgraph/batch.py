@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from credgraph.common import console, not_nan, print_generate_summary
+from credgraph.common import console, not_nan, plural, print_generate_summary
 
 #: The largest population `generate` accepts (the 1M benchmarks use far fewer).
 MAX_POPULATION = 10_000_000
@@ -181,7 +181,8 @@ def check(batch_dir: Path, out: Path, features: bool, workers: int | None) -> No
     elapsed = time.perf_counter() - start
     s = result.report["summary"]
     click.echo(
-        f"{s['read']:,} rows read in {s['files']} files from {s['departments']} departments in {elapsed:.1f} s "
+        f"{plural(s['read'], 'row')} read in {plural(s['files'], 'file')} from "
+        f"{plural(s['departments'], 'department')} in {elapsed:.1f} s "
         f"({s['read'] / max(elapsed, 1e-9):,.0f} rows/s): {s['accepted']:,} accepted, {s['rejected']:,} rejected, "
         f"{s['flagged_rows']:,} accepted rows with flagged fields"
     )
@@ -402,14 +403,16 @@ def link(
     )
     for kind, st in r["entities"].items():
         click.echo(
-            f"{kind}: {st['records']:,} records -> {st['clusters']:,} golden entities "
-            f"({st['probabilistic_merges']:,} probabilistic merges, {st['review_pairs']:,} pairs for review, "
+            f"{kind}: {plural(st['records'], 'record')} -> "
+            f"{plural(st['clusters'], 'golden entity', 'golden entities')} "
+            f"({plural(st['probabilistic_merges'], 'probabilistic merge')}, "
+            f"{plural(st['review_pairs'], 'pair')} for review, "
             f"refused merges: {counts_text(st['refusals'])})"
         )
     if "mention_only_persons" in r:
         click.echo(
-            f"persons known only from role and shareholding rows: {r['mention_only_persons']:,} "
-            "new golden persons (no person record)"
+            "persons known only from role and shareholding rows: "
+            f"{plural(r['mention_only_persons'], 'new golden person')} (no person record)"
         )
     click.echo(
         f"edges: {counts_text(r['edges'])}; events: {r['events']:,}; conflicts: {r['conflicts']:,}"
@@ -485,7 +488,7 @@ def state_summary_text(st: dict[str, Any]) -> str:
     new = st.get("new", st["new_or_changed"])
     changed = st.get("changed", 0)
     text = (
-        f"state {st['dir']}: {new:,} new records, {changed:,} changed "
+        f"state {st['dir']}: {plural(new, 'new record')}, {changed:,} changed "
         f"({st.get('moved', 0):,} moved to another entity), {st['unchanged']:,} unchanged, "
         f"{st['withdrawn']:,} withdrawn"
     )

@@ -152,6 +152,11 @@ def graph_uri(uri: str | None, data_dir: Path | None = None) -> str:
     return uri_with_password(uri, data_dir)
 
 
+def plural(n: int, noun: str, many: str | None = None) -> str:
+    """``1 file``, ``2 files``, ``1,000 entities`` (``many``: an irregular plural)."""
+    return f"{n:,} {noun if n == 1 else many or noun + 's'}"
+
+
 def _counts(counts: object) -> str:
     """``{'enterprises': 2000, 'persons': 3000}`` as ``2,000 enterprises, 3,000 persons``."""
     assert isinstance(counts, dict)
@@ -160,9 +165,11 @@ def _counts(counts: object) -> str:
 
 def print_generate_summary(s: dict[str, object], elapsed: float) -> None:
     out = Console(file=sys.stdout)
-    rows = s["rows"]
+    rows, files, depts = s["rows"], s["files"], s["departments"]
+    assert isinstance(rows, int) and isinstance(files, int) and isinstance(depts, int)
     out.print(
-        f"[bold]{rows:,} rows[/] in {s['files']} files from {s['departments']} departments "
+        f"[bold]{plural(rows, 'row')}[/] in {plural(files, 'file')} from "
+        f"{plural(depts, 'department')} "
         f"in {elapsed:.1f} s; population: {_counts(s['population'])}"
     )
     for title, key in (

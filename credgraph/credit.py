@@ -15,7 +15,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from credgraph.common import console, department_code, output_file, plain_text
+from credgraph.common import console, department_code, output_file, plain_text, plural
 from credgraph.graphconn import graph_options, open_graph, query_failed
 from resolver.csvsafe import safe_writer
 
@@ -246,7 +246,9 @@ def lists_cmd(
         return
     out = _out()
     t = Table(
-        *cols[1:], title=f"{dept.upper()}: {len(rows)} measures to apply", title_justify="left"
+        *cols[1:],
+        title=f"{dept.upper()}: {plural(len(rows), 'measure')} to apply",
+        title_justify="left",
     )
     for r in rows:
         t.add_row(
@@ -355,7 +357,7 @@ def check_cmd(
         "hit",
         "lists",
         "measures",
-        title=f"{len(rows)} checked, {hits} hits",
+        title=f"{len(rows):,} checked, {plural(hits, 'hit')}",
         title_justify="left",
     )
     for res in results:
@@ -378,7 +380,8 @@ def check_cmd(
 @click.option(
     "--refresh",
     is_flag=True,
-    help="Recompute every enterprise's grade and keep changes in the graph's history.",
+    help="Recompute every current enterprise's grade (without credit events: the "
+    "scorecard's base grade) and keep changes in the graph's history.",
 )
 @graph_options
 def grade_cmd(
@@ -397,7 +400,10 @@ def grade_cmd(
     with _store(uri, data_dir, password_file) as store:
         if refresh:
             graded, stored = refresh_grades(store, _day(as_of))
-            click.echo(f"graded {graded:,} enterprises; {stored:,} new grades kept in the history")
+            click.echo(
+                f"graded {plural(graded, 'enterprise')}; {plural(stored, 'new grade')} kept in "
+                "the history"
+            )
         if not key:
             return
         res = credit_grade(store, key, _day(as_of))

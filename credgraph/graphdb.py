@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from credgraph.common import console, graph_data_dir
+from credgraph.common import console, graph_data_dir, plural
 from credgraph.graphconn import OptionRefused, graph_options, open_graph, query_failed
 from graph.server import DEFAULT_QUERY_MEMORY_MB, DEFAULT_QUERY_TIMEOUT_S
 
@@ -251,9 +251,15 @@ def load(
     finally:
         store.close()
     total = sum(summary.rows.values())
+    how = (
+        "by the bulk path (GRAPH.BULK into the empty graph)"
+        if summary.path == "bulk"
+        else f"by the MERGE path; {plural(summary.steps_done, 'step')}, "
+        f"{summary.steps_skipped:,} already done"
+    )
     click.echo(
-        f"loaded {total:,} rows in {summary.seconds:.1f} s ({total / max(summary.seconds, 1e-9):,.0f} rows/s) "
-        f"by the {summary.path} path; {summary.steps_done} steps, {summary.steps_skipped} already done"
+        f"loaded {plural(total, 'row')} in {summary.seconds:.1f} s "
+        f"({total / max(summary.seconds, 1e-9):,.0f} rows/s) {how}"
     )
     click.echo("nodes: " + ", ".join(f"{k} {v:,}" for k, v in summary.nodes.items()))
     click.echo(

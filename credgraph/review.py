@@ -9,7 +9,14 @@ from typing import Any
 
 import click
 
-from credgraph.common import STATE_OPTION, open_state, output_file, printable, record_ref
+from credgraph.common import (
+    STATE_OPTION,
+    open_state,
+    output_file,
+    plural,
+    printable,
+    record_ref,
+)
 
 LOCK_WAIT = click.option(
     "--lock-wait",
@@ -44,7 +51,7 @@ def review_list(state_dir: Path | None, kind: str | None, limit: int, show_all: 
             )
         }
     click.echo(
-        f"{n_open:,} pairs awaiting review, {n_decided:,} decided"
+        f"{plural(n_open, 'pair')} awaiting review, {n_decided:,} decided"
         + (
             f"; showing {len(pairs):,}"
             if len(pairs) < n_open + (n_decided if show_all else 0)
@@ -179,7 +186,7 @@ def review_export(state_dir: Path | None, out: Path) -> None:
                     j.reason,
                 ]
             )
-    click.echo(f"{len(rows):,} judgements written to {out}")
+    click.echo(f"{plural(len(rows), 'judgement')} written to {out}")
 
 
 @review.command("import")
@@ -224,4 +231,4 @@ def review_import(csv_file: Path, state_dir: Path | None, lock_wait: float) -> N
                         raise click.ClickException(f"{csv_file} line {line}: {exc}") from exc
         except StateError as exc:
             raise click.ClickException(str(exc)) from exc
-    click.echo(f"{len(rows):,} judgements imported")
+    click.echo(f"{plural(len(rows), 'judgement')} imported")

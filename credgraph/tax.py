@@ -13,7 +13,7 @@ from typing import Any
 import click
 from rich.table import Table
 
-from credgraph.common import console, plain_text
+from credgraph.common import console, plain_text, plural
 from credgraph.graphconn import graph_options, uri_with_password
 from resolver.csvsafe import safe_writer
 
@@ -144,7 +144,7 @@ def run_cmd(
     console.print(
         f"{s.created} new, {s.unchanged} unchanged, {s.flagged} flagged for re-review "
         f"(evidence changed), {s.no_longer_firing} no longer firing; "
-        f"{report.records_read} records read in {report.seconds_export:.1f} s, "
+        f"{plural(report.records_read, 'record')} read in {report.seconds_export:.1f} s, "
         f"rules {report.seconds_rules:.1f} s, store {report.seconds_store:.1f} s"
     )
 
@@ -194,7 +194,7 @@ def findings_cmd(
         w.writerow(header)
         w.writerows([r[c] for c in header] for r in rows)
         return
-    table = Table(title=f"{len(rows)} findings")
+    table = Table(title=plural(len(rows), "finding"))
     cols = ("finding_id", "uscc", "entity_name", "estimated_gap", "status", "review_flag")
     for col in cols:
         # the finding ID is what `tax set-status` takes: never cut, whatever the width

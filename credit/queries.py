@@ -63,7 +63,12 @@ EVENTS_OF_TYPES = (
     "RETURN labels(s)[0] AS subject_label, s.uid AS subject_uid, s.name AS subject_name, "
     + EVENT_FIELDS
 )
-#: Enterprises that have any credit event (grade refresh).
+#: Every current enterprise (grade refresh): merged and retired ones have no grade of their own.
+CURRENT_ENTERPRISES = (
+    f"MATCH (e:{ENT}) WHERE e.lifecycle IS NULL OR e.lifecycle = 'active' "
+    "RETURN e.uid AS uid ORDER BY uid"
+)
+#: Enterprises that have any credit event.
 SUBJECTS_WITH_EVENTS = (
     f"MATCH (s:{ENT})-[:SUBJECT_OF]->(:CreditEvent) RETURN DISTINCT s.uid AS uid ORDER BY uid"
 )

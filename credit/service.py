@@ -970,16 +970,15 @@ def refresh_grades(
     uids: Iterable[str] | None = None,
     catalog: Catalog | None = None,
 ) -> tuple[int, int]:
-    """Recompute the grade of every enterprise with credit events (or of ``uids``: those a
-    load changed); store a ``Grade`` node in its history when the grade's inputs changed
-    since the last one. An enterprise with neither events nor a grade in its history is
-    skipped. Returns (graded, stored)."""
+    """Recompute the grade of every current enterprise (or of ``uids``: those a load
+    changed); store a ``Grade`` node in its history when the grade's inputs changed since the
+    last one. An enterprise without events stands at the scorecard's base grade (what
+    ``credit_grade`` shows for it); with no grade in its history either, there is nothing to
+    keep. Returns (graded, stored)."""
     cat = catalog or default_catalog()
     day = _today(as_of)
     chosen = (
-        [r["uid"] for r in store.read(q.SUBJECTS_WITH_EVENTS)]
-        if uids is None
-        else sorted(set(uids))
+        [r["uid"] for r in store.read(q.CURRENT_ENTERPRISES)] if uids is None else sorted(set(uids))
     )
     stored = 0
     for i in range(0, len(chosen), 500):
@@ -996,7 +995,7 @@ def refresh_grades(
         for uid in chunk:
             prev = last.get(uid)
             if uid not in by_subject and prev is None:
-                continue  # never graded and nothing to grade
+                continue  # at the base grade, never graded otherwise: no history to keep
             g = grade(cat.scorecard, _assess_all(cat, by_subject.get(uid, []), day), day)
             if prev and prev[2] == g.digest and prev[0] <= day.isoformat():
                 continue

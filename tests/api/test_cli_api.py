@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -12,6 +13,7 @@ from pathlib import Path
 
 import httpx2
 from click.testing import CliRunner
+from rich.cells import cell_len
 
 from credgraph.cli import main
 from tests.api.conftest import World
@@ -28,8 +30,17 @@ def test_apikey_create_list_revoke(tmp_path: Path) -> None:
     token = r.stdout.strip().splitlines()[-1]
     assert token.startswith("cg_")
     key_id = token.split("_")[1]
+    runner.invoke(
+        main, ["apikey", "create", "--role", "admin", "--name", "ops-bot", "--data-dir", str(data)]
+    )
     listed = runner.invoke(main, ["apikey", "list", "--data-dir", str(data)])
-    assert f"{key_id}  regulator    市监局" in listed.stdout and "active" in listed.stdout
+    lines = listed.stdout.splitlines()
+    assert lines[0].split() == ["id", "role", "name", "created", "state"] and len(lines) == 3
+    mine = next(line for line in lines if line.startswith(key_id))
+    assert mine.split()[1:3] == ["regulator", "市监局"] and mine.endswith("active")
+    # columns line up on the terminal: 市监局 takes six cells, as wide as "ops-bo"
+    starts = {cell_len(line[: re.search(r"\d{4}-\d\d-\d\dT", line).start()]) for line in lines[1:]}  # type: ignore[union-attr]
+    assert len(starts) == 1 and cell_len(lines[0][: lines[0].index("created")]) in starts
     raw = (data / "keys.db").read_bytes()
     assert token.split("_", 2)[2].encode() not in raw  # only the hash is kept
     assert oct((data / "keys.db").stat().st_mode & 0o777) == "0o600"
