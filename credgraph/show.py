@@ -245,6 +245,20 @@ def _related_table(
                 f"{r.ratio:.2%}" if isinstance(r.ratio, float) else "-",
                 f"{r.amount:,.0f}" if isinstance(r.amount, float) else "-",
             ]
-        cells.append(", ".join(s.replace("|", ":") for s in r.sources) or "-")
+        cells.append(_sources(r.sources, r.source_kinds))
         t.add_row(*cells)
     out.print(t)
+
+
+def _sources(sources: tuple[str, ...], kinds: tuple[str, ...]) -> str:
+    """``AMR:AMR000001586 (enterprise), AMR:R12 (role)``: DEPT:RECORD_ID as `show` takes it,
+    with the kind of record (graphs loaded before kinds were kept show none)."""
+    if len(kinds) != len(sources):
+        kinds = ("",) * len(sources)
+    return (
+        ", ".join(
+            s.replace("|", ":", 1) + (f" ({k})" if k else "")
+            for s, k in zip(sources, kinds, strict=True)
+        )
+        or "-"
+    )

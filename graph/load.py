@@ -438,6 +438,9 @@ def _read_edges(
                 if e.get(k) is not None and k not in merged:
                     merged[k] = e[k]
         merged["sources"] = [f"{e['source']['dept']}|{e['source']['record_id']}" for e in group]
+        # which kind of record asserted each source (same order): a role row and an
+        # enterprise row of one department may share a record_id
+        merged["source_kinds"] = [e["source"].get("kind") or "unknown" for e in group]
         rels[(rel, entity_label(a), "Enterprise")].append(
             {"src": a, "dst": b, "props": clean.props(merged, all_plain), "w": len(group)}
         )

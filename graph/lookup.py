@@ -99,6 +99,9 @@ class Related:
     start: str | None = None
     end: str | None = None
     sources: tuple[str, ...] = ()
+    #: the kind of record behind each of ``sources`` (role, enterprise, shareholding, …);
+    #: empty for graphs loaded before relationships carried it
+    source_kinds: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -531,7 +534,7 @@ def view_steps(uid: str, limit: int = 200) -> Steps[EntityView]:
 
 
 def _related(r: Row) -> Related:
-    sources = r.get("sources")
+    sources, kinds = r.get("sources"), r.get("source_kinds")
     return Related(
         rel=str(r["rel"]),
         label=str(r["label"]),
@@ -543,6 +546,7 @@ def _related(r: Row) -> Related:
         start=r.get("start_date"),
         end=r.get("end_date"),
         sources=tuple(str(s) for s in sources) if isinstance(sources, list) else (),
+        source_kinds=tuple(str(k) for k in kinds) if isinstance(kinds, list) else (),
     )
 
 

@@ -138,13 +138,15 @@ RELATED_IN = (
     "MATCH (m)-[r:LEGAL_REP_OF|SERVES_AS|HOLDS_SHARES|BRANCH_OF]->(n:{label} {{uid: $uid}}) "
     "RETURN type(r) AS rel, labels(m)[0] AS label, m.uid AS uid, m.name AS name, "
     "r.role AS role, r.ratio AS ratio, r.amount AS amount, r.start AS start_date, "
-    "r.end AS end_date, r.sources AS sources ORDER BY rel, uid LIMIT $limit"
+    "r.end AS end_date, r.sources AS sources, r.source_kinds AS source_kinds "
+    "ORDER BY rel, uid LIMIT $limit"
 )
 RELATED_OUT = (
     "MATCH (n:{label} {{uid: $uid}})-[r:LEGAL_REP_OF|SERVES_AS|HOLDS_SHARES|BRANCH_OF]->(m) "
     "RETURN type(r) AS rel, labels(m)[0] AS label, m.uid AS uid, m.name AS name, "
     "r.role AS role, r.ratio AS ratio, r.amount AS amount, r.start AS start_date, "
-    "r.end AS end_date, r.sources AS sources ORDER BY rel, uid LIMIT $limit"
+    "r.end AS end_date, r.sources AS sources, r.source_kinds AS source_kinds "
+    "ORDER BY rel, uid LIMIT $limit"
 )
 #: Events of one kind (``{event_label}``: CreditEvent, Fact, TaxDeclaration), newest first.
 SUBJECT_EVENTS = (
