@@ -32,6 +32,10 @@ CREATE TABLE IF NOT EXISTS api_keys (
 """
 
 
+#: The longest name a key takes (who or what uses it: a person, a department, a service).
+MAX_NAME = 200
+
+
 class ApiKeyError(ValueError):
     """A key request that cannot be honoured (unknown role, unknown key id…)."""
 
@@ -82,6 +86,14 @@ class KeyStore:
             raise ApiKeyError(f"role must be one of {', '.join(KEY_ROLES)}, not {role!r}")
         if not name.strip():
             raise ApiKeyError("a key needs a name (who or what uses it)")
+        if len(name.strip()) > MAX_NAME:
+            raise ApiKeyError(
+                f"a key's name is at most {MAX_NAME} characters, not {len(name.strip()):,}"
+            )
+        bad = next((c for c in name if ord(c) < 32 or 127 <= ord(c) < 160), None)
+        if bad is not None:
+            # the name is listed on terminals and in the audit log: no escape sequences
+            raise ApiKeyError(f"a key's name holds the control character U+{ord(bad):04X}")
         key_id = secrets.token_hex(6)
         secret = secrets.token_urlsafe(32)
         key = ApiKey(key_id, name.strip(), role, _now(), None)

@@ -69,6 +69,8 @@ def access_rule(role: str) -> type[ValidationRule]:
                     )
                 )
                 return
+            if field not in getattr(parent, "fields", {}) and not field.startswith("__"):
+                return  # no such field: graphql's own rule says so (not "may not read" it)
             if not permissions.allowed(role, parent.name, field):
                 self.report_error(
                     GraphQLError(
