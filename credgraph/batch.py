@@ -112,7 +112,12 @@ def generate(
         def progress(msg: str, rows: int) -> None:
             status.update(f"generating: {msg}" + (f" ({rows:,} rows)" if rows else ""))
 
-        summary = run_generate(cfg, progress)
+        try:
+            summary = run_generate(cfg, progress)
+        except OSError as exc:  # an OUT that cannot be made or written (no such parent, full)
+            raise click.ClickException(
+                f"cannot write the batch: {exc.strerror or exc} ({exc.filename or out})"
+            ) from exc
     elapsed = time.perf_counter() - start
     print_generate_summary(summary.as_dict(), elapsed)
     click.echo(str(out / "batch"))

@@ -274,6 +274,10 @@ def _fact(value: Any) -> str:
     return str(value)
 
 
+#: The longest line `credit check` takes: longer than any enterprise name or identifier.
+MAX_INPUT = 200
+
+
 def _read_inputs(path: Path) -> list[str]:
     data = path.read_bytes()
     for enc in ("utf-8-sig", "gb18030"):
@@ -284,7 +288,18 @@ def _read_inputs(path: Path) -> list[str]:
             continue
     else:
         raise click.ClickException(f"{path}: neither UTF-8 nor GB18030")
-    return [line.strip() for line in text.splitlines() if line.strip()]
+    inputs = []
+    for n, line in enumerate(text.splitlines(), start=1):
+        if len(line.strip()) > MAX_INPUT:
+            raise click.ClickException(
+                f"{path} line {n}: {len(line.strip()):,} characters is neither a USCC nor a "
+                f"name (at most {MAX_INPUT}); write one USCC or name a line"
+            )
+        if line.strip():
+            inputs.append(line.strip())
+    if not inputs:
+        raise click.ClickException(f"{path}: no USCC or name to check (write one a line)")
+    return inputs
 
 
 @credit.command("check")

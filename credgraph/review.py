@@ -195,7 +195,7 @@ def review_export(state_dir: Path | None, out: Path) -> None:
 @LOCK_WAIT
 def review_import(csv_file: Path, state_dir: Path | None, lock_wait: float) -> None:
     """Load judgements from a CSV file written by `review export` (or by hand, same columns)."""
-    from resolver.csvsafe import read_rows
+    from resolver.csvsafe import restore
     from resolver.state import StateError
 
     try:
@@ -212,11 +212,18 @@ def review_import(csv_file: Path, state_dir: Path | None, lock_wait: float) -> N
             f"{csv_file} line 1: missing column(s) {', '.join(missing)}; the header is "
             "record_a,record_b,decision,by,at,reason as `review export` writes it"
         )
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    rows: list[tuple[int, dict[str, str]]] = []  # (the row's last line, its cells)
+    try:
+        for row in reader:
+            cells = {k: restore(v) if isinstance(v, str) else v for k, v in row.items()}
+            rows.append((reader.reader.line_num, cells))
+    except csv.Error as exc:  # a field over the csv module's 1 MiB limit, a stray NUL…
+        raise click.ClickException(f"{csv_file} line {reader.reader.line_num}: {exc}") from exc
     with open_state(state_dir) as state:
-        rows = list(read_rows(io.StringIO(text, newline="")))
         try:
             with state.lock(lock_wait, what="review import"), state.transaction():
-                for line, r in enumerate(rows, start=2):
+                for line, r in rows:
                     try:
                         state.add_judgement(
                             record_ref(r["record_a"]),

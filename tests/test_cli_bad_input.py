@@ -161,6 +161,12 @@ def test_review_import_reports_bad_files_in_one_line(
         "at.csv": (header + f"{pair[0]},{pair[1]},match,x,yesterday,r\n").encode(),
         "control.csv": (header + f"{pair[0]},{pair[1]},match,x\x1b[2J,,r\n").encode(),
         "same.csv": (header + f"{pair[0]},{pair[0]},no_match,x,,r\n").encode(),
+        # a quoted reason over two lines: the bad row after it is on line 4 (was "line 3")
+        "multiline.csv": (
+            header + f'{pair[0]},{pair[1]},match,x,,"two\nlines"\n{pair[0]},{pair[0]},match,x,,r\n'
+        ).encode(),
+        # a field over the csv module's limit was a traceback (_csv.Error)
+        "huge.csv": (header + f"{pair[0]},{pair[1]},match,x,,{'y' * 1_100_000}\n").encode(),
     }
     expected = {
         "gbk.csv": "not UTF-8 text (byte 0xD5 at offset",
@@ -168,6 +174,8 @@ def test_review_import_reports_bad_files_in_one_line(
         "at.csv": "line 2: at 'yesterday' is not an ISO date and time",
         "control.csv": "line 2: by holds the control character U+001B",
         "same.csv": f"line 2: a judgement needs two different records, not {pair[0]} twice",
+        "multiline.csv": f"line 4: a judgement needs two different records, not {pair[0]} twice",
+        "huge.csv": "huge.csv line 2: field larger than field limit",
     }
     for name, data in cases.items():
         path = tmp_path / name
@@ -375,3 +383,21 @@ def test_amounts_and_identifiers_are_refused_before_any_work(tmp_path: Path) -> 
         assert "\x1b" not in err and "\x07" not in err
     err = error_of(cli("review", "decide", "A B:1", "AMR:2", "--match", "--by", "w", *state), 2)
     assert "department code 'A B' holds a space" in err
+
+
+def test_generate_and_credit_check_refuse_unusable_paths_and_files(tmp_path: Path) -> None:
+    """`generate --out` where nothing can be made was a FileNotFoundError traceback; `credit
+    check` of an empty file printed an empty table, of a 50 MB line a table row of it."""
+    err = error_of(cli("generate", "--out", "/proc/credgraph-x", "--enterprises", "10",
+                       "--persons", "10"))  # fmt: skip
+    assert err == "Error: cannot write the batch: No such file or directory (/proc/credgraph-x)"
+    graph = ["--data-dir", str(tmp_path / "nograph")]  # refused before any graph is needed
+    (tmp_path / "empty.txt").write_text("\n  \n", "utf-8")
+    err = error_of(cli("credit", "check", str(tmp_path / "empty.txt"), *graph))
+    assert err.endswith("empty.txt: no USCC or name to check (write one a line)")
+    (tmp_path / "long.txt").write_text("甲公司\n" + "x" * 5000 + "\n", "utf-8")
+    err = error_of(cli("credit", "check", str(tmp_path / "long.txt"), *graph))
+    assert err.endswith(
+        "long.txt line 2: 5,000 characters is neither a USCC nor a name (at most 200); write "
+        "one USCC or name a line"
+    )

@@ -17,7 +17,7 @@ def test_an_unknown_field_is_a_validation_error_not_forbidden(open_api: Api) -> 
     assert [e["extensions"]["code"] for e in errors] == ["GRAPHQL_VALIDATION_FAILED"]
     assert errors[0]["message"] == "Cannot query field 'nosuchfield' on type 'SearchConnection'."
     # a field that exists but the role may not read is still refused as such
-    r = open_api.post("regulator", '{ taxSummary { key } }')
+    r = open_api.post("regulator", "{ taxSummary { key } }")
     assert r.status_code == 403 and "role regulator may not read Query.taxSummary" in r.text
 
 
