@@ -158,6 +158,8 @@ class GraphQLApp:
             data = json.loads(b"".join(chunks))
         except (ValueError, UnicodeDecodeError):
             raise Refused(400, "BAD_REQUEST", "the body is not valid JSON") from None
+        except RecursionError:  # [[[[…]]]] within the size cap: json recurses per level
+            raise Refused(400, "BAD_REQUEST", "the body's JSON is nested too deeply") from None
         if not isinstance(data, dict):
             raise Refused(400, "BAD_REQUEST", "the body must be a JSON object")
         return data

@@ -37,7 +37,7 @@ def decode_cursor(cursor: str, width: int) -> list[Any]:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         key = json.loads(raw.decode("utf-8"))
-    except (binascii.Error, ValueError, UnicodeDecodeError):
+    except (binascii.Error, ValueError, UnicodeDecodeError, RecursionError):
         raise GraphQLError("invalid cursor: pass a cursor from pageInfo.endCursor") from None
     if not isinstance(key, list) or len(key) != width:
         raise GraphQLError("invalid cursor: pass a cursor from pageInfo.endCursor")

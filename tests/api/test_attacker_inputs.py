@@ -4,6 +4,8 @@ escape sequences or run to megabytes, through the API as through `credgraph apik
 
 from __future__ import annotations
 
+import base64
+
 import pytest
 
 from api.keys import MAX_NAME, ApiKeyError, KeyStore
@@ -36,3 +38,29 @@ def test_api_key_names_are_plain_and_short(open_api: Api, name: str, message: st
     assert len(KeyStore(open_api.settings.keys_db).list()) == before
     with pytest.raises(ApiKeyError, match=message[:30]):
         KeyStore(open_api.settings.keys_db).create("regulator", name)
+
+
+def test_deeply_nested_json_is_a_bad_request_not_a_crash(open_api: Api) -> None:
+    """20,000 nested brackets fit in the body cap; json recursed per level and the server
+    answered a bare 500 (a traceback on its console, no request id)."""
+    body = '{"query": "{ __typename }", "variables": {"a": ' + "[" * 20_000 + "]" * 20_000 + "}}"
+    r = open_api.client.post(
+        "/graphql",
+        content=body.encode(),
+        headers={
+            "content-type": "application/json",
+            "authorization": f"Bearer {open_api.tokens['regulator']}",
+        },
+    )
+    assert r.status_code == 400, r.text
+    assert r.json()["errors"][0]["message"] == "the body's JSON is nested too deeply"
+    # an `after` cursor that is deeply nested JSON in base64 is an invalid cursor
+    cursor = base64.urlsafe_b64encode(("[" * 5_000 + "]" * 5_000).encode()).decode()
+    r = open_api.post(
+        "regulator",
+        'query($c: String) { search(text: "公司", after: $c) { totalCount } }',
+        {"c": cursor},
+    )
+    assert (
+        r.json()["errors"][0]["message"] == "invalid cursor: pass a cursor from pageInfo.endCursor"
+    )
