@@ -412,7 +412,8 @@ def test_set_finding_status_refuses_an_absurd_amount(
     open_api: Api, store: GraphStore, findings: list[tax.Finding]
 ) -> None:
     """An amount beyond the cap is refused before the graph is read (1e308 is finite)."""
-    target = findings[0]
+    target = tax.get_finding(store, findings[0].finding_id)  # as other tests left it
+    assert target is not None
     m = """mutation($f: String!, $a: Float) { setFindingStatus(findingId: $f,
       status: "confirmed", amount: $a) { status } }"""
     before = open_api.graph_queries
