@@ -44,7 +44,7 @@ def main() -> None:
     )
     args = ap.parse_args()
     from fixtures.split import split_batch
-    from resolver.evaluate import cluster_scores
+    from resolver.linkage.evaluate import cluster_scores
 
     credgraph = str(Path(sys.executable).with_name("credgraph"))
     which = "inc-heldout" if args.heldout else "inc"

@@ -28,8 +28,8 @@ OUT = Path(__file__).resolve().parent / "out"
 def _frames(batch: Path) -> tuple[Any, Any, dict[str, dict[tuple[str, str], str]]]:
     import pandas as pd
 
-    from resolver.ingest import Record, ingest
-    from resolver.manifest import load_manifest
+    from resolver.ingest.manifest import load_manifest
+    from resolver.ingest.rows import Record, ingest
 
     ent: list[dict[str, Any]] = []
     per: list[dict[str, Any]] = []
@@ -165,7 +165,7 @@ def main() -> None:
         help="use the held-out generator (fixtures.heldout): --enterprises firms, --persons residents",
     )
     args = ap.parse_args()
-    from resolver.evaluate import cluster_scores, evaluate
+    from resolver.linkage.evaluate import cluster_scores, evaluate
 
     which = "heldout" if args.heldout else "link"
     gen = OUT / f"{which}-e{args.enterprises}-p{args.persons}"

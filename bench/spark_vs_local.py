@@ -66,7 +66,7 @@ def main() -> None:
     ap.add_argument("--master", default="local[2]")
     ap.add_argument("--shuffle-partitions", type=int, default=8)
     args = ap.parse_args()
-    from resolver.evaluate import cluster_scores
+    from resolver.linkage.evaluate import cluster_scores
 
     credgraph = str(Path(sys.executable).with_name("credgraph"))
     root = OUT / f"spark-e{args.enterprises}-p{args.persons}"
