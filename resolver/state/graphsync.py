@@ -29,6 +29,8 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+import msgspec
+
 from resolver.csvsafe import safe_writer
 from resolver.ingest.rows import RecordKey
 from resolver.state.store import KEY_MATCH, State
@@ -113,6 +115,11 @@ def stale_mentions(db: sqlite3.Connection, changed: set[str], skip: set[Key]) ->
     return out - skip
 
 
+def _canonical(payload: Any) -> bytes:
+    """A mention row as compact JSON with sorted keys (what ``mentions.payload`` holds)."""
+    return msgspec.json.encode(payload, order="sorted")
+
+
 def save_mentions(
     db: sqlite3.Connection,
     rows: dict[Key, tuple[str, list[dict[str, Any]]]],
@@ -127,18 +134,20 @@ def save_mentions(
     for key in withdrawn:
         updates[key] = (key[1], [])
     for key, (kind, payloads) in updates.items():
+        # Rows compare as compact JSON with sorted keys, the stored side re-encoded, so that
+        # a row stored in another spelling of the same JSON (separators) compares equal.
         old = {
-            part: text
+            part: _canonical(msgspec.json.decode(text))
             for part, text in db.execute(
                 f"SELECT part, payload FROM mentions WHERE {KEY_MATCH}", key
             )
         }
-        new = {_part(kind, p): json.dumps(p, ensure_ascii=False, sort_keys=True) for p in payloads}
+        new = {_part(kind, p): _canonical(p) for p in payloads}
         if old == new:
             continue
         changed.add(key)
         for text in old.values():
-            touched_ids |= ends(json.loads(text))
+            touched_ids |= ends(msgspec.json.decode(text))
         db.execute(f"DELETE FROM mentions WHERE {KEY_MATCH}", key)
         db.execute(f"DELETE FROM mention_ends WHERE {KEY_MATCH}", key)
         dept, _kind, rid = key
@@ -146,7 +155,7 @@ def save_mentions(
             touched_ids |= ends(p)
             db.execute(
                 "INSERT INTO mentions VALUES (?, ?, ?, ?, ?, ?)",
-                (dept, rid, _part(kind, p), kind, new[_part(kind, p)], int(_loose(p))),
+                (dept, rid, _part(kind, p), kind, new[_part(kind, p)].decode(), int(_loose(p))),
             )
         db.executemany(
             "INSERT INTO mention_ends VALUES (?, ?, ?, ?)",
@@ -186,7 +195,7 @@ def lifecycle_golden(state: State, entity_id: str) -> dict[str, Any] | None:
 
 def _payloads(db: sqlite3.Connection, sql: str, params: list[Any]) -> Iterator[tuple[str, Any]]:
     for kind, text in db.execute(sql, params):
-        yield kind, json.loads(text)
+        yield kind, msgspec.json.decode(text)
 
 
 def payloads_touching(

@@ -105,6 +105,10 @@ class StateResolver(Resolver):
         #: Mention names whose stored candidates are already in the subject index.
         self._prepared: set[str] = set()
         self._indexed: set[str] = set()
+        #: Look-ups in the stored state, which does not change while mentions resolve (the
+        #: batch is written afterwards): key -> entity, entity -> current entity.
+        self._key_cache: dict[str, str | None] = {}
+        self._current: dict[str, str] = {}
 
     def prepare_subject(self, rec: Record) -> None:
         """Add the stored entities a mention's name may stand for to the subject index: the
@@ -128,7 +132,7 @@ class StateResolver(Resolver):
                 ).fetchall()
             )
         stored = {
-            self.state.resolve(eid)[0]
+            self.current(eid)
             for key, eid in self.state.entity_of(found).items()
             if key not in self.superseded
         }
@@ -177,7 +181,16 @@ class StateResolver(Resolver):
         self.new_mention_enterprises[h] = gid
         return gid, True
 
+    def current(self, entity_id: str) -> str:
+        """The entity a stored ID stands for now (redirects followed), remembered."""
+        found = self._current.get(entity_id)
+        if found is None:
+            found = self._current[entity_id] = self.state.resolve(entity_id)[0]
+        return found
+
     def _by_key(self, key: str) -> str | None:
+        if key in self._key_cache:
+            return self._key_cache[key]
         # Records this batch delivers again or withdraws count with their new content (in
         # memory), never with what the state still holds for them.
         rows = self.state.db.execute(
@@ -186,16 +199,16 @@ class StateResolver(Resolver):
             "WHERE k.key = ? AND r.withdrawn = 0 AND r.entity_id IS NOT NULL LIMIT 200",
             (self.state.sealer.key_token(key),),
         ).fetchall()
-        ids = {
-            self.state.resolve(eid)[0] for d, k, r, eid in rows if (d, k, r) not in self.superseded
-        }
-        return next(iter(ids)) if len(ids) == 1 and not ids & self.gone else None
+        ids = {self.current(eid) for d, k, r, eid in rows if (d, k, r) not in self.superseded}
+        found = next(iter(ids)) if len(ids) == 1 and not ids & self.gone else None
+        self._key_cache[key] = found
+        return found
 
     def _registered(self, key: str, salt: str) -> str | None:
         found = graphsync.mention_person(self.state.db, id_hash(key, salt))
         if found is None:
             return None
-        gid = self.state.resolve(found)[0]
+        gid = self.current(found)
         return None if gid in self.gone or self.state.entity_status(gid) == "retired" else gid
 
     def enterprise(
