@@ -41,7 +41,7 @@ from resolver.linkage.link import (
     mention_enterprise_key,
     run_info,
 )
-from resolver.linkage.mentions import name_stem
+from resolver.linkage.mentions import mention_tokens, name_stem
 from resolver.linkage.survivorship import Golden, build_golden, id_hash
 from resolver.standardize.names import normalise_person_name
 from resolver.state import graphsync, run_files
@@ -512,7 +512,23 @@ def run_link_stateful(
             )
         } | set(withdrawn_entities.values())
         batch_keys = {r.key for r in batch}
-        stale = graphsync.stale_mentions(state.db, changed_ids, batch_keys | set(withdrawn))
+        # Loose rows (by name, unresolved) are resolved again where they share a token with
+        # a record whose entity may have changed: the re-linked clusters' members (their new
+        # content) and what changed or withdrawn records said before. A state whose loose
+        # rows have no tokens yet resolves every loose row once, which gives them tokens.
+        keyed = state.sealer.keyed_hash
+        tokens: set[str] | None = None
+        if state.meta(graphsync.TOKENS_META) == "1":
+            tokens = set()
+            for ch in changes.values():
+                for rec in ch.result.records:
+                    tokens |= mention_tokens(rec, keyed)
+            for rec in state.records_of(
+                [r.key for r in touched if r.key in stored and r.kind in ENTITY_KINDS]
+                + [k for k in withdrawn if k[1] in ENTITY_KINDS]
+            ):
+                tokens |= mention_tokens(rec, keyed)
+        stale = graphsync.stale_mentions(state.db, changed_ids, batch_keys | set(withdrawn), tokens)
         stale_kind: dict[str, list[Record]] = defaultdict(list)
         for rec in state.records_of(stale):
             stale_kind[rec.kind].append(rec)
@@ -643,7 +659,16 @@ def run_link_stateful(
                     ),
                 )
                 state.add_history(g.data["id"], "create", batch_id, {"from": "mentions"})
-            mention_ids, changed_mentions = graphsync.save_mentions(db, mention_rows, withdrawn)
+            loose_tokens = {
+                key: mention_tokens(rec, keyed)
+                for rec in (*batch, *(x for recs in stale_kind.values() for x in recs))
+                if (key := rec.key) in mention_rows
+                and any(graphsync.is_loose(p) for p in mention_rows[key][1])
+            }
+            mention_ids, changed_mentions = graphsync.save_mentions(
+                db, mention_rows, withdrawn, loose_tokens
+            )
+            state.set_meta(graphsync.TOKENS_META, "1")
             relinked: list[tuple[RecordKey, float, str]] = [
                 (rec.key, float(ch.result.score[i]), ch.result.decision[i])
                 for ch in changes.values()
