@@ -12,7 +12,7 @@ from pathlib import Path
 from fixtures.split import split_batch
 from graph.load import load_run
 from graph.store import FalkorStore, open_store
-from resolver.incremental import run_link_stateful
+from resolver.state.incremental import run_link_stateful
 from tests.conftest import SAMPLE
 from tests.test_graph import graph_digest
 from tests.test_incremental import USCC, _with_extra

@@ -14,7 +14,7 @@ import pytest
 from graph.load import load_run
 from graph.lookup import entity_view
 from graph.store import FalkorStore, open_store
-from resolver.link import run_link
+from resolver.linkage.link import run_link
 from tests.conftest import SAMPLE
 
 
