@@ -403,9 +403,16 @@ def link(
             )
     ing = r["ingest"]
     click.echo(
-        f"ingest: {ing['read']:,} rows read, {ing['accepted']:,} accepted, {ing['rejected']:,} rejected "
-        f"(balanced: {'yes' if ing['balanced'] else 'NO'})"
+        f"ingest: {plural(ing['read'], 'row')} read, {ing['accepted']:,} accepted, "
+        f"{ing['rejected']:,} rejected (balanced: {'yes' if ing['balanced'] else 'NO'})"
     )
+    for f in ing.get("files", []):  # as `check` warns: nothing of these files was linked
+        if f.get("encoding_warning"):
+            click.echo(f"  warning: {f['dept']} {f['file']}: {f['encoding_warning']}")
+        if not f.get("read"):
+            click.echo(
+                f"  warning: {f['dept']} {f['file']}: no rows (an empty or header-only file)"
+            )
     for kind, st in r["entities"].items():
         click.echo(
             f"{kind}: {plural(st['records'], 'record')} -> "

@@ -62,3 +62,21 @@ def test_one_file_one_department_bulk_load_and_grades(
     graded = runner.invoke(main, ["credit", "grade", "--refresh"], env=env)
     assert graded.exit_code == 0, graded.output
     assert graded.stdout.startswith(f"graded {firms:,} enterprises; "), graded.stdout
+
+
+def test_link_warns_of_files_it_linked_nothing_from(one_department: Path, tmp_path: Path) -> None:
+    """`check` warned of an empty or header-only file; `link` said nothing of it."""
+    manifest = yaml.safe_load((one_department / "manifest.yaml").read_text("utf-8"))
+    first = manifest["sources"][0]
+    header = (one_department / first["file"]).read_bytes().splitlines(keepends=True)[0]
+    (one_department / "header_only.csv").write_bytes(header)
+    manifest["sources"].append({**first, "dept": "FIN", "file": "header_only.csv"})
+    (one_department / "manifest.yaml").write_text(
+        yaml.safe_dump(manifest, allow_unicode=True), "utf-8"
+    )
+    res = CliRunner().invoke(
+        main, ["link", str(one_department), "--out", str(tmp_path / "run"), "--no-state"]
+    )
+    assert res.exit_code == 0, res.output
+    assert "  warning: FIN header_only.csv: no rows (an empty or header-only file)\n" in res.stdout
+    assert f"AMR {first['file']}" not in res.stdout  # a file with rows is not warned of
