@@ -85,32 +85,16 @@ def plain_text(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
     return value
 
 
-#: The characters of a department code besides letters and digits (``:`` and ``|`` separate
-#: a code from a record ID in ``DEPT:RECORD_ID`` and in a SourceRecord's uid).
-DEPT_CODE_PUNCTUATION = "_-."
-DEPT_CODE_MAX = 32
-
-
 def department_code_problem(code: str) -> str | None:
-    """Why ``code`` is not a department code (letters, digits, ``_ - .``; at most 32), or
-    None. The message shows the code as a Python literal: control characters escaped."""
-    if not code:
-        return "a department code is empty"
-    if len(code) > DEPT_CODE_MAX:
-        return f"department code {code[:40]!r}… is longer than {DEPT_CODE_MAX} characters"
-    bad = next((c for c in code if not (c.isalnum() or c in DEPT_CODE_PUNCTUATION)), None)
-    if bad is not None:
-        return (
-            f"department code {code!r} holds {_char_name(bad)}: a code is letters, digits "
-            f"and {' '.join(DEPT_CODE_PUNCTUATION)}"
-        )
-    return None
+    """Why ``code`` is not a department code, or None: the manifest's own rule
+    (:func:`resolver.ingest.manifest.department_code_problem`)."""
+    from resolver.ingest.manifest import department_code_problem as problem
+
+    return problem(code)
 
 
 def _char_name(c: str) -> str:
-    if _control_character(c) is not None:
-        return f"the control character U+{ord(c):04X}"
-    return "a space" if c.isspace() else f"{c!r}"
+    return f"the control character U+{ord(c):04X}"
 
 
 def department_code(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:

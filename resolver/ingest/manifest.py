@@ -136,6 +136,13 @@ ENCODINGS = ("utf-8", "utf-8-sig", "gbk", "gb18030")
 FORMATS = (".csv", ".xlsx", ".jsonl")
 #: A manifest larger than this is refused before it is parsed.
 MANIFEST_MAX_BYTES = 1024 * 1024
+#: A department code is letters and digits (any script), ``_``, ``-`` and ``.``, at most 32
+#: characters: ``:`` and ``|`` separate it from a record ID (``DEPT:RECORD_ID``, a
+#: SourceRecord's ``DEPT|KIND|RECORD_ID``), so a code holding one could never be named again,
+#: and a control character would reach every terminal that lists it.
+DEPT_CODE_MAX = 32
+DEPT_CODE_PUNCTUATION = "_-."
+BATCH_ID_MAX = 128
 TOP_KEYS = ("batch_id", "as_of", "sources", "withdrawn")
 SOURCE_KEYS = ("dept", "name", "file", "encoding", "kind", "record_id", "columns")
 
@@ -190,6 +197,53 @@ def _parse_yaml(text: str) -> Any:
         loader.dispose()
 
 
+def _char_name(c: str) -> str:
+    if unicodedata.category(c) == "Cc" or 127 <= ord(c) < 160:
+        return f"the control character U+{ord(c):04X}"
+    return "a space" if c.isspace() else repr(c)
+
+
+def department_code_problem(code: object) -> str | None:
+    """Why ``code`` is not a department code, or None (the CLI checks ``--dept`` and
+    ``DEPT:RECORD_ID`` with it too). The code is shown as a Python literal: control
+    characters escaped."""
+    if isinstance(code, bool) or not isinstance(code, (str, int)):
+        return f"department code {code!r} is not a code (write it as text, e.g. AMR)"
+    text = str(code)
+    if not text:
+        return "a department code is empty"
+    if len(text) > DEPT_CODE_MAX:
+        return f"department code {text[:40]!r}… is longer than {DEPT_CODE_MAX} characters"
+    bad = next((c for c in text if not (c.isalnum() or c in DEPT_CODE_PUNCTUATION)), None)
+    if bad is not None:
+        return (
+            f"department code {text!r} holds {_char_name(bad)}: a code is letters, digits "
+            f"and {' '.join(DEPT_CODE_PUNCTUATION)}"
+        )
+    return None
+
+
+def _batch_id_problem(value: object) -> str | None:
+    if value is None or value == "":
+        return "batch_id is missing"
+    if isinstance(value, (list, dict, bool)):
+        return f"batch_id {value!r} is not an identifier (write it as text)"
+    text = str(value)
+    if len(text) > BATCH_ID_MAX:
+        return f"batch_id is longer than {BATCH_ID_MAX} characters"
+    bad = next((c for c in text if unicodedata.category(c) == "Cc"), None)
+    if bad is not None:
+        return f"batch_id {text!r} holds {_char_name(bad)}"
+    return None
+
+
+def printable_text(value: object) -> str:
+    """A manifest value in a message: as written, or as a literal when it holds control
+    characters."""
+    text = str(value)
+    return text if text.isprintable() else repr(text)
+
+
 class ManifestError(ValueError):
     """A manifest that cannot be used; ``problems`` lists every problem found."""
 
@@ -197,7 +251,8 @@ class ManifestError(ValueError):
         self.manifest = manifest
         self.problems = problems
         lines = "\n".join(f"  - {p}" for p in problems)
-        super().__init__(f"{manifest}: {len(problems)} problem(s):\n{lines}")
+        counted = "1 problem" if len(problems) == 1 else f"{len(problems)} problems"
+        super().__init__(f"{manifest}: {counted}:\n{lines}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -245,6 +300,8 @@ def load_manifest(batch_dir: Path, check_headers: bool = True) -> Manifest:
     from resolver.ingest.readers import read_header  # late: readers import this module's types
 
     path = batch_dir / "manifest.yaml"
+    if path.is_dir():
+        raise ManifestError(path, [f"{path} is a directory, not the manifest file"])
     if not path.is_file():
         raise ManifestError(path, [f"no manifest.yaml in {batch_dir}"])
     if path.stat().st_size > MANIFEST_MAX_BYTES:
@@ -266,8 +323,8 @@ def load_manifest(batch_dir: Path, check_headers: bool = True) -> Manifest:
         if str(key) not in TOP_KEYS:
             problems.append(f"unknown key {str(key)!r}{did_you_mean(str(key), TOP_KEYS)}")
     batch_id = str(data.get("batch_id") or "")
-    if not batch_id:
-        problems.append("batch_id is missing")
+    if batch_problem := _batch_id_problem(data.get("batch_id")):
+        problems.append(batch_problem)
     as_of = dt.date.today()
     try:
         raw_as_of = data.get("as_of")
@@ -297,7 +354,9 @@ def load_manifest(batch_dir: Path, check_headers: bool = True) -> Manifest:
             problems.append(f"{where}: must be a mapping")
             continue
         dept, file = str(s.get("dept") or ""), str(s.get("file") or "")
-        where = f"sources[{i}] ({dept or '?'} {file or '?'})"
+        where = f"sources[{i}] ({dept if dept.isprintable() else repr(dept)} {file or '?'})"
+        if not dept:
+            where = f"sources[{i}] (? {file or '?'})"
         for key in s:
             if str(key) not in SOURCE_KEYS:
                 problems.append(
@@ -312,6 +371,8 @@ def load_manifest(batch_dir: Path, check_headers: bool = True) -> Manifest:
         columns_raw = s.get("columns")
         if not dept:
             problems.append(f"{where}: dept is missing")
+        elif dept_problem := department_code_problem(s.get("dept")):
+            problems.append(f"{where}: {dept_problem}")
         if not file:
             problems.append(f"{where}: file is missing")
         if kind not in KIND_FIELDS:
@@ -328,7 +389,13 @@ def load_manifest(batch_dir: Path, check_headers: bool = True) -> Manifest:
             problems.append(
                 f"{where}: record_id (the column holding the department's key) is missing"
             )
-        if not isinstance(columns_raw, dict) or not columns_raw:
+        if columns_raw and not isinstance(columns_raw, dict):
+            problems.append(
+                f"{where}: columns must be a mapping (source column: canonical field), "
+                f"not a {type(columns_raw).__name__}"
+            )
+            columns_raw = {}
+        elif not columns_raw:
             problems.append(f"{where}: columns (source column -> canonical field) is missing")
             columns_raw = {}
         columns = {normalise_column(k): str(v) for k, v in columns_raw.items()}
@@ -375,17 +442,19 @@ def load_manifest(batch_dir: Path, check_headers: bool = True) -> Manifest:
     if not isinstance(withdrawn_raw, list):
         problems.append("withdrawn must be a list of {dept, record_id} (kind optional)")
         withdrawn_raw = []
-    for w in withdrawn_raw:
+    for i, w in enumerate(withdrawn_raw, start=1):
         if isinstance(w, dict) and w.get("dept") and w.get("record_id") is not None:
+            where = f"withdrawn[{i}] ({printable_text(w['dept'])}:{printable_text(w['record_id'])})"
             wkind = str(w.get("kind") or "")
             if wkind and wkind not in KIND_FIELDS:
                 problems.append(
-                    f"withdrawn entry {w!r}: unknown kind {wkind!r}"
-                    f"{did_you_mean(wkind, KIND_FIELDS)}"
+                    f"{where}: unknown kind {wkind!r}{did_you_mean(wkind, KIND_FIELDS)}"
                 )
+            if dept_problem := department_code_problem(w["dept"]):
+                problems.append(f"{where}: {dept_problem}")
             withdrawn.append((str(w["dept"]), str(w["record_id"]), wkind))
         else:
-            problems.append(f"withdrawn entry {w!r} needs dept and record_id")
+            problems.append(f"withdrawn[{i}] needs dept and record_id")
     if check_headers:
         for spec in readable:
             problems.extend(_header_problems(spec, read_header))

@@ -98,7 +98,7 @@ def test_several_mistakes_are_listed_together_with_hints(tmp_path: Path) -> None
     assert "mapped column '住 所' is not in the file's header (did you mean '住所'?)" in joined
     assert len(problems) >= 7
     run = check(batch, tmp_path / "out")
-    assert run.exit_code != 0 and f"{len(problems)} problem(s)" in run.output
+    assert run.exit_code != 0 and f"{len(problems)} problems:" in run.output
 
 
 def test_column_mapped_to_a_misspelt_field_gets_a_hint(tmp_path: Path) -> None:
