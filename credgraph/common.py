@@ -144,7 +144,10 @@ def plural(n: int, noun: str, many: str | None = None) -> str:
 def _counts(counts: object) -> str:
     """``{'enterprises': 2000, 'persons': 3000}`` as ``2,000 enterprises, 3,000 persons``."""
     assert isinstance(counts, dict)
-    return ", ".join(f"{n:,} {what}" for what, n in counts.items())
+    one = {"enterprises": "enterprise", "persons": "person", "branches": "branch"}
+    return ", ".join(
+        f"{n:,} {one.get(what, what) if n == 1 else what}" for what, n in counts.items()
+    )
 
 
 def print_generate_summary(s: dict[str, object], elapsed: float) -> None:
@@ -154,7 +157,8 @@ def print_generate_summary(s: dict[str, object], elapsed: float) -> None:
     out.print(
         f"[bold]{plural(rows, 'row')}[/] in {plural(files, 'file')} from "
         f"{plural(depts, 'department')} "
-        f"in {elapsed:.1f} s; population: {_counts(s['population'])}"
+        f"in {elapsed:.1f} s; population: {_counts(s['population'])}",
+        soft_wrap=True,  # one line, not broken at 80 columns when piped
     )
     for title, key in (
         ("rows by kind", "rows_by_kind"),
@@ -163,7 +167,7 @@ def print_generate_summary(s: dict[str, object], elapsed: float) -> None:
         ("rows that must be rejected", "rejects"),
         ("tax anomalies planted", "tax_anomalies"),
     ):
-        table = Table(title=title, title_justify="left")
+        table = Table(title=title, title_justify="left", min_width=len(title))
         table.add_column("what")
         table.add_column("count", justify="right")
         data = s[key]

@@ -165,7 +165,7 @@ def graph_query(
     if jsonl:
         for row in rows:
             click.echo(_json.dumps(row, ensure_ascii=False, default=str))
-        console.print(f"{len(rows):,} rows", highlight=False)
+        console.print(plural(len(rows), "row"), highlight=False)
         return
     print_rows(rows)
 

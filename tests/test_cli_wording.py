@@ -80,3 +80,22 @@ def test_link_warns_of_files_it_linked_nothing_from(one_department: Path, tmp_pa
     assert res.exit_code == 0, res.output
     assert "  warning: FIN header_only.csv: no rows (an empty or header-only file)\n" in res.stdout
     assert f"AMR {first['file']}" not in res.stdout  # a file with rows is not warned of
+
+
+def test_generate_summary_is_one_line_and_singular_where_one(tmp_path: Path) -> None:
+    """Piped, the summary line broke at 80 columns ("population: 2,000 \\nenterprises") and
+    said "1 branches"; a table title wrapped ("tax anomalies \\nplanted")."""
+    res = CliRunner().invoke(
+        main, ["generate", "--out", str(tmp_path / "g"), "--enterprises", "20", "--persons", "30"]
+    )
+    assert res.exit_code == 0, res.output
+    first = res.stdout.splitlines()[0]
+    summary = json.loads((tmp_path / "g" / "truth" / "summary.json").read_text("utf-8"))
+    pop = summary["population"]
+    assert first.startswith(f"{summary['rows']:,} rows in {summary['files']} files from 32 ")
+    assert first.endswith(
+        f"population: 20 enterprises, 30 persons, {pop['branches']} "
+        + ("branch" if pop["branches"] == 1 else "branches")
+        + f", {pop['renamed']} renamed"
+    )
+    assert "tax anomalies planted\n" in res.stdout
