@@ -145,7 +145,8 @@ def run_cmd(
         f"{s.created} new, {s.unchanged} unchanged, {s.flagged} flagged for re-review "
         f"(evidence changed), {s.no_longer_firing} no longer firing; "
         f"{plural(report.records_read, 'record')} read in {report.seconds_export:.1f} s, "
-        f"rules {report.seconds_rules:.1f} s, store {report.seconds_store:.1f} s"
+        f"rules {report.seconds_rules:.1f} s, store {report.seconds_store:.1f} s",
+        soft_wrap=True,  # one line, not broken at 80 columns when piped
     )
 
 
