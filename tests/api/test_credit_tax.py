@@ -334,9 +334,9 @@ def test_credit_profiles_in_a_list_cost_the_same_queries_for_10_and_50_rows(
     for e in rows50:
         assert e["node"]["creditProfile"]["entityId"] == e["node"]["uid"]
         assert e["node"]["creditProfile"]["grade"] in ("A", "B", "C", "D")
-    # the page, the legal representatives (one batch), the profiles' nodes and their
-    # neighbourhoods (one batch each): independent of the number of rows
-    assert used10 == used50 == 4, (used10, used50)
+    # the page, the legal representatives (one batch), the profiles' nodes with their
+    # neighbourhoods (one batch): independent of the number of rows
+    assert used10 == used50 == 3, (used10, used50)
 
 
 def test_profiles_in_a_list_equal_the_profiles_one_by_one(api: Api, store: GraphStore) -> None:
