@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from resolver.csvsafe import safe_writer
-from resolver.ingest import FileStats, Reject, ingest
+from resolver.ingest import FileStats, Reject, gc_paused, ingest
 from resolver.manifest import Manifest, SourceSpec, load_manifest
 from resolver.quality import QualityReport, write_quality
 from resolver.workers import worker_pool
@@ -46,10 +46,13 @@ def _check_sources(manifest: Manifest, sources: list[SourceSpec], features: bool
         quality.add_file(stats)  # a file without any row still has its figures and warnings
         done.append(stats)
 
-    for stats, event in ingest(manifest, features=features, sources=sources, on_file=finished):
-        quality.add(stats, event)
-        if isinstance(event, Reject):
-            rejects.append(event)
+    with gc_paused():
+        for stats, event in ingest(
+            manifest, features=features, sources=sources, on_file=finished, extra=False
+        ):
+            quality.add(stats, event)
+            if isinstance(event, Reject):
+                rejects.append(event)
     return _DeptResult(quality, rejects, done)
 
 
