@@ -624,9 +624,19 @@ def department_groups(manifest: Manifest) -> list[list[SourceSpec]]:
     return sorted(by_dept.values(), key=lambda g: -sum(s.path.stat().st_size for s in g))
 
 
+def source_groups(manifest: Manifest) -> list[list[SourceSpec]]:
+    """The manifest's files grouped by department and kind (superseding is decided within
+    one department's files of one kind, so the groups are independent), largest first:
+    finer tasks than whole departments keep both workers busy to the end."""
+    by_key: dict[tuple[str, str], list[SourceSpec]] = defaultdict(list)
+    for spec in manifest.sources:
+        by_key[(spec.dept, spec.kind)].append(spec)
+    return sorted(by_key.values(), key=lambda g: -sum(s.path.stat().st_size for s in g))
+
+
 def _ingest(manifest: Manifest, progress: Progress | None, workers: int | None = None) -> Ingested:
     """Ingest every department, in a pool of worker processes when there are several cores."""
-    groups = department_groups(manifest)
+    groups = source_groups(manifest)
     workers = max(1, min(workers or os.cpu_count() or 1, len(groups)))
     records: dict[tuple[str, str, str], Record] = {}
     rejects: list[Reject] = []
