@@ -128,3 +128,23 @@ def test_gc_paused_restores_collection_even_on_error() -> None:
         assert not gc.isenabled()  # a caller that had it off keeps it off
     finally:
         gc.enable()
+
+
+def test_pinyin_by_character_equals_lazy_pinyin() -> None:
+    """The character-by-character reading is taken only where pypinyin reads that way."""
+    from pypinyin import lazy_pinyin
+
+    from resolver.standardize import names
+
+    texts = ["华瑞", "张伟", "欧阳娜娜", "重庆", "银行", "长江", "乐", "阿依古丽·买买提", "ABC科技"]
+    manifest = load_manifest(SAMPLE / "batch")
+    for _s, event in ingest(manifest, features=True):
+        if isinstance(event, Record) and event.kind in ("enterprise", "person"):
+            texts.append(event.std.get("name_core") or event.std.get("name_norm", ""))
+    texts = [t for t in texts if t]
+    assert len(texts) > 100
+    for text in texts:
+        assert names.syllables(text) == list(lazy_pinyin(text)), text
+        expected = " ".join(s for s in lazy_pinyin(text.replace("·", " ")) if s.strip())
+        if names._CJK.search(text):
+            assert names.person_pinyin_key(text) == expected, text
