@@ -59,8 +59,9 @@ CREATE INDEX IF NOT EXISTS loose_tokens_record ON loose_tokens (dept, kind, reco
 #: Meta key set once every loose mention row of the state has its tokens in ``loose_tokens``.
 TOKENS_META = "loose_tokens"
 EVENT_KINDS = ("credit_event", "fact", "tax_declaration")
-#: Resolutions that may change without the entity they point at changing.
-LOOSE = frozenset({"unresolved", "by_name"})
+#: Resolutions that may change without the entity they point at changing: a name (or a
+#: name with a masked ID number) that another entity may come to carry.
+LOOSE = frozenset({"unresolved", "by_name", "by_name_stem", "by_masked_id", "by_name_masked_id"})
 RESOLVED_HEADER = ["dept", "record_id", "kind", "entity_id", "score", "decision", "batch_id"]
 
 Key = RecordKey
@@ -107,12 +108,11 @@ def stale_mentions(
     batch changed, and loose ones (unresolved, by name) — every loose row when ``tokens`` is
     None, else those sharing a token (:func:`resolver.linkage.mentions.mention_tokens`) with
     a record whose entity may have changed."""
-    if tokens is None:
+    if tokens is None:  # every loose row, by what LOOSE says now (not the stored flag)
         out: set[Key] = {
             (d, k, r)
-            for d, k, r in db.execute(
-                "SELECT DISTINCT dept, kind, record_id FROM mentions WHERE loose = 1"
-            )
+            for d, k, r, text in db.execute("SELECT dept, kind, record_id, payload FROM mentions")
+            if is_loose(msgspec.json.decode(text))
         }
     else:
         out = set()
