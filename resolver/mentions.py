@@ -47,6 +47,20 @@ def name_stem(name: str) -> str | None:
     return body or None
 
 
+def record_stem(rec: Record) -> str | None:
+    """:func:`name_stem` of an enterprise record's name, from the name features ingest
+    already standardised (the same normalisation) when the record carries them."""
+    s = rec.std
+    if "name_body" not in s:
+        raw = rec.raw.get("name")
+        return name_stem(raw) if raw else None
+    body: str | None = s["name_body"]
+    form: str | None = s.get("form")
+    if body and form and not s.get("is_branch") and body.endswith(form):
+        body = body[: -len(form)]
+    return body or None
+
+
 def looks_like_person_name(name: str) -> bool:
     """2–4 hanzi with no legal form or business word, or a name with a middle dot."""
     n = normalise_person_name(name)
@@ -74,7 +88,7 @@ class SubjectIndex:
             if s.get(fld):
                 self.enterprise_names[s[fld]].add(gid)
         raw = rec.raw.get("name")
-        if raw and (stem := name_stem(raw)):
+        if raw and (stem := record_stem(rec)):
             self.enterprise_stems[stem].add(gid)
         for code in (s.get("district_code"), s.get("name_region_code")):
             if code:

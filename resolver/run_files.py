@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import msgspec
+
 MARKER = "run.json"
 STAGING_PREFIX = ".staging-"
 DIR_MODE = 0o700
@@ -53,6 +55,29 @@ def write_private(path: Path, data: bytes) -> None:
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+_ENCODER = msgspec.json.Encoder()
+_LINES_PER_CHUNK = 20_000
+
+
+def write_json_lines(path: Path, items: Iterable[Any]) -> int:
+    """Write one compact JSON document per line (UTF-8, msgspec: several times faster than
+    ``json.dumps``), encoding in chunks so that no whole file is held as text. Returns the
+    number of lines."""
+    n = 0
+    chunk: list[Any] = []
+    with path.open("wb") as fh:
+        for item in items:
+            chunk.append(item)
+            if len(chunk) == _LINES_PER_CHUNK:
+                fh.write(_ENCODER.encode_lines(chunk))
+                n += len(chunk)
+                chunk.clear()
+        if chunk:
+            fh.write(_ENCODER.encode_lines(chunk))
+            n += len(chunk)
+    return n
 
 
 @dataclass(frozen=True, slots=True)

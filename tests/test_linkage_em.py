@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import numpy as np
 
+from resolver.blocking import training_eligibility
 from resolver.compare import (
     DISAGREEMENT_LEVELS,
     PERSON_FEATURES,
     PERSON_LEVELS,
     compare_persons,
     entity_record,
-    training_eligibility,
 )
 from resolver.fellegi_sunter import M_FLOOR, NULL, train
 from resolver.ingest import Record
