@@ -26,6 +26,7 @@ from typing import Any
 from resolver import graphsync, run_files
 from resolver.compare import COMPARISONS, blocking_keys, entity_record
 from resolver.fellegi_sunter import FSModel
+from resolver.gcpause import without_gc
 from resolver.ingest import Record, RecordKey
 from resolver.link import (
     Engine,
@@ -386,6 +387,7 @@ def _apply_kind(
     )
 
 
+@without_gc
 def run_link_stateful(
     batch_dir: Path,
     out_dir: Path,

@@ -44,6 +44,7 @@ from resolver.compare import (
 )
 from resolver.csvsafe import safe_writer
 from resolver.fellegi_sunter import FSModel, Levels, train
+from resolver.gcpause import without_gc
 from resolver.ingest import FileStats, Record, RecordKey, Reject, ingest
 from resolver.manifest import Manifest, SourceSpec, load_manifest
 from resolver.mentions import SubjectIndex, resolve_without_identifier
@@ -729,6 +730,7 @@ class LocalEngine:
         return link_kind(kind, records, cfg, progress, model, must_link, cannot_link)
 
 
+@without_gc
 def run_link(
     batch_dir: Path,
     out_dir: Path,
