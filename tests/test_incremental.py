@@ -15,11 +15,11 @@ import pytest
 import yaml
 
 from fixtures.split import split_batch
-from resolver import identifiers as ids
-from resolver.evaluate import cluster_scores
-from resolver.incremental import run_link_stateful
-from resolver.link import run_link
-from resolver.state import State, export_links
+from resolver.linkage.evaluate import cluster_scores
+from resolver.linkage.link import run_link
+from resolver.standardize import identifiers as ids
+from resolver.state.incremental import run_link_stateful
+from resolver.state.store import State, export_links
 from tests.conftest import SAMPLE
 
 
@@ -324,9 +324,9 @@ def test_same_model_gives_exactly_the_one_shot_clusters(
     """With the match model the state holds, linking the whole batch at once gives exactly the
     clusters the five incremental batches built (the only difference between an incremental
     and a one-shot run is the model each trains)."""
-    from resolver.fellegi_sunter import FSModel
-    from resolver.link import LinkConfig, _ingest, link_kind
-    from resolver.manifest import load_manifest
+    from resolver.ingest.manifest import load_manifest
+    from resolver.linkage.fellegi_sunter import FSModel
+    from resolver.linkage.link import LinkConfig, _ingest, link_kind
 
     state, _ = five_batches
     inc = _links(state)

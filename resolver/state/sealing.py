@@ -48,7 +48,7 @@ def key_id(key: bytes) -> str:
 
 def installation_salt() -> str:
     """The salt of one-shot runs: that of the default state's key."""
-    from resolver.state import default_state_dir
+    from resolver.state.store import default_state_dir
 
     return derive_salt(load_key(default_state_dir()))
 
@@ -59,7 +59,7 @@ def load_key(state_dir: Path) -> bytes:
     if env:
         key = env.strip().encode()
     else:
-        from resolver.run_files import private_dir
+        from resolver.state.run_files import private_dir
 
         path = private_dir(state_dir, own=(KEY_FILE, "state.db")) / KEY_FILE
         if not path.exists():

@@ -30,8 +30,8 @@ from pathlib import Path
 from typing import Any
 
 from resolver.csvsafe import safe_writer
-from resolver.ingest import RecordKey
-from resolver.state import KEY_MATCH, State
+from resolver.ingest.rows import RecordKey
+from resolver.state.store import KEY_MATCH, State
 
 TABLES = """
 CREATE TABLE IF NOT EXISTS resolutions (

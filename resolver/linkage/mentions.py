@@ -21,8 +21,12 @@ import unicodedata
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from resolver.ingest import Record
-from resolver.names import leading_region_codes, normalise_enterprise_name, normalise_person_name
+from resolver.ingest.rows import Record
+from resolver.standardize.names import (
+    leading_region_codes,
+    normalise_enterprise_name,
+    normalise_person_name,
+)
 
 Resolution = tuple[str | None, str, str]  # golden ID, how, reason when unresolved
 

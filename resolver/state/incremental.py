@@ -23,12 +23,12 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from resolver import graphsync, run_files
-from resolver.compare import COMPARISONS, blocking_keys, entity_record
-from resolver.fellegi_sunter import FSModel
 from resolver.gcpause import without_gc
-from resolver.ingest import Record, RecordKey
-from resolver.link import (
+from resolver.ingest.manifest import Manifest, load_manifest
+from resolver.ingest.rows import Record, RecordKey
+from resolver.linkage.compare import COMPARISONS, blocking_keys, entity_record
+from resolver.linkage.fellegi_sunter import FSModel
+from resolver.linkage.link import (
     Engine,
     KindResult,
     LinkConfig,
@@ -42,11 +42,11 @@ from resolver.link import (
     mention_enterprise_key,
     run_info,
 )
-from resolver.manifest import Manifest, load_manifest
-from resolver.mentions import name_stem
-from resolver.names import normalise_person_name
-from resolver.state import KEY_MATCH, BatchConflict, State, now
-from resolver.survivorship import Golden, build_golden, id_hash
+from resolver.linkage.mentions import name_stem
+from resolver.linkage.survivorship import Golden, build_golden, id_hash
+from resolver.standardize.names import normalise_person_name
+from resolver.state import graphsync, run_files
+from resolver.state.store import KEY_MATCH, BatchConflict, State, now
 
 ENTITY_KINDS = ("enterprise", "person")
 EVENT_LABELS = {"credit_event": "CreditEvent", "fact": "Fact", "tax_declaration": "TaxDeclaration"}
@@ -672,7 +672,7 @@ def run_link_stateful(
                 gid_of[key] = current[eid]
             _restrict_to_batch(results, {r.key for r in batch if r.kind in ENTITY_KINDS}, batch)
             goldens = [g for ch in changes.values() for g in ch.goldens] + extra_persons
-            # What the graph must change: see resolver/graphsync.py (read inside the
+            # What the graph must change: see resolver/state/graphsync.py (read inside the
             # transaction, which sees its own writes).
             gone = sorted(
                 {e for ch in changes.values() for e in (*ch.merged, *ch.retired)}

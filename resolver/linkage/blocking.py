@@ -1,11 +1,11 @@
 """Blocking over whole arrays: the candidate pairs of a kind's records, and which blocking
 keys each pair shares, without a Python object per pair.
 
-The keys are those of :func:`resolver.compare.blocking_keys`. Each distinct key gets an
+The keys are those of :func:`resolver.linkage.compare.blocking_keys`. Each distinct key gets an
 integer; a record's keys become rows of a (record, key) table. A block of at most
 ``max_block`` records yields all its pairs; a larger one yields each record with its next
 ``window - 1`` neighbours in each of the sort orders of
-:data:`resolver.compare.NEIGHBOURHOOD_ORDERS` (sorted neighbourhood). Pairs are generated
+:data:`resolver.linkage.compare.NEIGHBOURHOOD_ORDERS` (sorted neighbourhood). Pairs are generated
 by offsets over the table sorted by key, so the cost is a few numpy passes per offset rather
 than a tuple and a set lookup per pair (at a million records the per-pair set alone held
 hundreds of MiB).
@@ -18,7 +18,12 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from resolver.compare import BLOCK_FEATURES, NEIGHBOURHOOD_ORDERS, EntityRecord, blocking_keys
+from resolver.linkage.compare import (
+    BLOCK_FEATURES,
+    NEIGHBOURHOOD_ORDERS,
+    EntityRecord,
+    blocking_keys,
+)
 
 IntArray = NDArray[np.int64]
 #: Candidate pairs: an (n, 2) array of record indices, first < second.
@@ -151,7 +156,7 @@ def training_eligibility(
 ) -> NDArray[np.bool_]:
     """(pairs × features): whether a pair shares a blocking key not built on that feature —
     then it would have been compared whatever that feature says, and may train its ``m``
-    (:data:`resolver.compare.BLOCK_FEATURES`). A pair that shares no key (met through a
+    (:data:`resolver.linkage.compare.BLOCK_FEATURES`). A pair that shares no key (met through a
     neighbourhood window or a judgement) is unbiased and trains every feature.
     ``columns``: :meth:`KeyTable.tag_columns` of ``ers`` when already built."""
     arr = np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
