@@ -732,6 +732,24 @@ class LocalEngine:
         return link_kind(kind, records, cfg, progress, model, must_link, cannot_link)
 
 
+@dataclass(slots=True)
+class Streamed:
+    """The JSON-lines files of a run written while it runs; what the report needs of them."""
+
+    golden: run_files.JsonLinesWriter
+    edges: run_files.JsonLinesWriter
+    events: run_files.JsonLinesWriter
+    conflicted: list[Golden] = field(default_factory=list)  # for conflicts.csv
+    mention_only_persons: int = 0
+
+    def add_golden(self, g: Golden) -> None:
+        self.golden.add(g.data)
+        if g.conflicts:
+            self.conflicted.append(Golden({"id": g.data["id"]}, g.conflicts))
+        if g.data["type"] == "Person" and not g.data.get("members"):
+            self.mention_only_persons += 1
+
+
 @without_gc
 def run_link(
     batch_dir: Path,
@@ -762,43 +780,55 @@ def run_link(
             progress(f"linking {kind} records", 0, 0)
         results[kind] = engine.link_kind(kind, by_kind.get(kind, []), cfg, progress)
         timings[f"link_{kind}"] = time.perf_counter() - t
+    del records  # the by_kind lists hold the records; the ingest's key index is not needed
     t = time.perf_counter()
     staging = run_files.begin(out_dir)
     resolver = Resolver()
-    goldens: list[Golden] = []
     gid_of: dict[RecordKey, str] = {}
-    for kind, res in results.items():
-        for members_idx in res.clusters:
-            members = [res.records[i] for i in members_idx]
-            gid = golden_id(kind, members)
-            for rec in members:
-                gid_of[rec.key] = gid
-                if kind == "enterprise":
-                    resolver.add_enterprise(gid, rec)
-                else:
-                    resolver.add_person(gid, rec)
-            goldens.append(build_golden(gid, kind, members, manifest.as_of.isoformat(), cfg.salt))
-    timings["survivorship"] = time.perf_counter() - t
-    t = time.perf_counter()
-    edges, events, mention_links, mention_stats, extra_persons = _resolve_mentions(
-        by_kind, resolver, cfg
+    # golden.jsonl, edges.jsonl and events.jsonl are written as their lines are made: at a
+    # million records their payloads as objects took over a GiB.
+    streamed = Streamed(
+        run_files.JsonLinesWriter(staging / "golden.jsonl", "type"),
+        run_files.JsonLinesWriter(staging / "edges.jsonl", "type"),
+        run_files.JsonLinesWriter(staging / "events.jsonl"),
     )
-    goldens.extend(extra_persons)
-    timings["mentions"] = time.perf_counter() - t
+    with streamed.golden, streamed.edges, streamed.events:
+        for kind, res in results.items():
+            for members_idx in res.clusters:
+                members = [res.records[i] for i in members_idx]
+                gid = golden_id(kind, members)
+                for rec in members:
+                    gid_of[rec.key] = gid
+                    if kind == "enterprise":
+                        resolver.add_enterprise(gid, rec)
+                    else:
+                        resolver.add_person(gid, rec)
+                streamed.add_golden(
+                    build_golden(gid, kind, members, manifest.as_of.isoformat(), cfg.salt)
+                )
+        timings["survivorship"] = time.perf_counter() - t
+        t = time.perf_counter()
+        _edges, _events, mention_links, mention_stats, extra = _resolve_mentions(
+            by_kind, resolver, cfg, streamed.edges.add, streamed.events.add
+        )
+        for g in extra:
+            streamed.add_golden(g)
+        timings["mentions"] = time.perf_counter() - t
     t = time.perf_counter()
     report = _write_outputs(
         staging,
         manifest,
         results,
         gid_of,
-        goldens,
-        edges,
-        events,
+        streamed.conflicted,
+        [],
+        [],
         mention_links,
         rejects,
         files,
         mention_stats,
         timings,
+        streamed,
     )
     timings["write"] = time.perf_counter() - t
     finish_report(staging, report, timings, t0)
@@ -830,7 +860,11 @@ def finish_report(
 
 
 def _resolve_mentions(
-    by_kind: dict[str, list[Record]], resolver: Resolver, cfg: LinkConfig
+    by_kind: dict[str, list[Record]],
+    resolver: Resolver,
+    cfg: LinkConfig,
+    add_edge: Callable[[dict[str, Any]], None] | None = None,
+    add_event: Callable[[dict[str, Any]], None] | None = None,
 ) -> tuple[
     list[dict[str, Any]],
     list[dict[str, Any]],
@@ -838,8 +872,12 @@ def _resolve_mentions(
     dict[str, Counter[str]],
     list[Golden],
 ]:
+    # Edges and events go to the sinks when given (a one-shot run writes them as they come),
+    # else they are returned.
     edges: list[dict[str, Any]] = []
     events: list[dict[str, Any]] = []
+    add_edge = add_edge or edges.append
+    add_event = add_event or events.append
     links: list[tuple[Record, str | None, str, str]] = []
     stats: dict[str, Counter[str]] = defaultdict(Counter)
     # Persons known only from mentions (a legal representative's ID in a role record, …)
@@ -945,7 +983,7 @@ def _resolve_mentions(
         role = rec.raw.get("role", "")
         stats["role"][f"enterprise_{ehow}"] += 1
         stats["role"][f"person_{phow}"] += 1
-        edges.append(
+        add_edge(
             {
                 "type": "LEGAL_REP_OF" if role in LEGAL_REP_ROLES else "SERVES_AS",
                 "role": role,
@@ -975,7 +1013,7 @@ def _resolve_mentions(
             )
         stats["shareholding"][f"enterprise_{ehow}"] += 1
         stats["shareholding"][f"holder_{hhow}"] += 1
-        edges.append(
+        add_edge(
             {
                 "type": "HOLDS_SHARES",
                 "holder_type": "Person" if holder_person else "Enterprise",
@@ -1000,7 +1038,7 @@ def _resolve_mentions(
             # The enterprise record names its legal representative: a LEGAL_REP_OF row.
             rgid, rhow = person_gid(s.get("legal_rep_id"), rec, s.get("legal_rep_name_norm"), bgid)
             stats["legal_rep"][f"person_{rhow}"] += 1
-            edges.append(
+            add_edge(
                 {
                     "type": "LEGAL_REP_OF",
                     "role": "法定代表人",
@@ -1021,7 +1059,7 @@ def _resolve_mentions(
         # Every reporting record is a source (the load makes one relationship per pair);
         # a branch resolved to its own parent is no relationship.
         if not (bgid and bgid == pgid):
-            edges.append(
+            add_edge(
                 {
                     "type": "BRANCH_OF",
                     "from": bgid,
@@ -1054,7 +1092,7 @@ def _resolve_mentions(
                 stats[kind][f"unresolved_{reason}"] += 1
             links.append((rec, gid, how, reason))
             values = {k: v for k, v in s.items() if not k.startswith("_") and k not in ("id18",)}
-            events.append(
+            add_event(
                 {
                     "kind": kind,
                     "subject": gid,
@@ -1136,7 +1174,10 @@ def _write_outputs(
     files: list[FileStats],
     mention_stats: dict[str, Counter[str]],
     timings: dict[str, float],
+    streamed: Streamed | None = None,
 ) -> dict[str, Any]:
+    """The Contract 2 files (golden.jsonl, edges.jsonl and events.jsonl only when not
+    ``streamed`` already: then ``goldens`` are those with conflicts) and the report."""
     links_rows: Counter[str] = Counter()
     with (out / "links.csv").open("w", encoding="utf-8", newline="") as fh:
         w = safe_writer(fh)
@@ -1168,9 +1209,23 @@ def _write_outputs(
                 ]
             )
             links_rows[rec.kind] += 1
-    run_files.write_json_lines(out / "golden.jsonl", (g.data for g in goldens))
-    run_files.write_json_lines(out / "edges.jsonl", edges)
-    run_files.write_json_lines(out / "events.jsonl", events)
+    if streamed is None:
+        run_files.write_json_lines(out / "golden.jsonl", (g.data for g in goldens))
+        run_files.write_json_lines(out / "edges.jsonl", edges)
+        run_files.write_json_lines(out / "events.jsonl", events)
+        golden_types = Counter(g.data["type"] for g in goldens)
+        # Persons known only from role and shareholding rows (no person record): golden
+        # persons too, new in this run.
+        mention_only = sum(
+            1 for g in goldens if g.data["type"] == "Person" and not g.data.get("members")
+        )
+        edge_sources = Counter(e["type"] for e in edges)
+        n_events = len(events)
+    else:
+        golden_types = streamed.golden.counts
+        mention_only = streamed.mention_only_persons
+        edge_sources = streamed.edges.counts
+        n_events = streamed.events.lines
     with (out / "rejects.csv").open("w", encoding="utf-8", newline="") as fh:
         w = safe_writer(fh)
         w.writerow(["dept", "file", "line", "record_id", "reason", "message"])
@@ -1235,7 +1290,6 @@ def _write_outputs(
     read = sum(f.read for f in files)
     accepted = sum(f.accepted for f in files)
     rejected = sum(f.rejected for f in files)
-    edge_sources = Counter(e["type"] for e in edges)
     return {
         "batch_id": manifest.batch_id,
         "as_of": manifest.as_of.isoformat(),
@@ -1262,14 +1316,10 @@ def _write_outputs(
         },
         "links_rows": dict(links_rows),
         "entities": {k: r.stats for k, r in results.items()},
-        "golden_entities": Counter(g.data["type"] for g in goldens),
-        # Persons known only from role and shareholding rows (no person record): golden
-        # persons too, new in this run.
-        "mention_only_persons": sum(
-            1 for g in goldens if g.data["type"] == "Person" and not g.data.get("members")
-        ),
+        "golden_entities": golden_types,
+        "mention_only_persons": mention_only,
         "edges": dict(edge_sources),
-        "events": len(events),
+        "events": n_events,
         "mentions": {k: dict(v) for k, v in mention_stats.items()},
         "conflicts": n_conflicts,
     }
