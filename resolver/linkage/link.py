@@ -159,11 +159,13 @@ def link_kind(
     # block too large to compare in full is not skipped: its records are compared with their
     # neighbours in several sort orders (sorted neighbourhood), so its likely pairs survive.
     table = KeyTable.build(ers)
+    clock.lap("keys")
     pairs, windowed = candidate_pairs(ers, table, cfg.max_block, cfg.window)
+    clock.lap("blocking")
     roots = np.asarray(det_root, dtype=np.int64)
     pairs = pairs[roots[pairs[:, 0]] != roots[pairs[:, 1]]]
     candidates = pairs[mergeable(uf, roots, pairs)]
-    clock.lap("blocking")
+    clock.lap("constraints")
     stats: dict[str, Any] = {
         "records": len(records),
         "candidate_pairs": len(candidates),
