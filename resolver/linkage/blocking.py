@@ -88,7 +88,13 @@ def _tag_code(tag: str) -> int:
 def _offset_pairs(
     recs: IntArray, groups: IntArray, max_offset: int, chunks: list[IntArray]
 ) -> None:
-    """Pairs of rows ``d`` apart (1 ≤ d ≤ max_offset) in the same group; rows sorted by group."""
+    """Pairs of rows ``d`` apart (1 ≤ d ≤ max_offset) in the same group; rows sorted by group.
+    A group of ``s`` rows is done after offset ``s - 1`` and leaves the arrays then (most
+    blocks hold two or three records)."""
+    if not len(recs):
+        return
+    _, inverse, counts = np.unique(groups, return_inverse=True, return_counts=True)
+    size = counts[inverse]
     for d in range(1, max_offset + 1):
         if d >= len(recs):
             break
@@ -96,6 +102,8 @@ def _offset_pairs(
         if not same.any():
             break
         chunks.append(np.stack([recs[:-d][same], recs[d:][same]], axis=1))
+        keep = size > d + 1
+        recs, groups, size = recs[keep], groups[keep], size[keep]
 
 
 def candidate_pairs(
@@ -118,8 +126,9 @@ def candidate_pairs(
         members = np.unique(big_recs)
         for sort_key in NEIGHBOURHOOD_ORDERS:
             rank = np.zeros(table.n, dtype=np.int64)
-            ranked = sorted(members.tolist(), key=lambda i: (sort_key(ers[i]), i))
-            rank[ranked] = np.arange(len(ranked))
+            # members are in index order: a stable sort breaks ties by index
+            values = np.asarray([sort_key(ers[i]) for i in members.tolist()])
+            rank[members[np.argsort(values, kind="stable")]] = np.arange(len(members))
             order = np.lexsort((rank[big_recs], big_keys))
             _offset_pairs(big_recs[order], big_keys[order], window - 1, chunks)
     if not chunks:
