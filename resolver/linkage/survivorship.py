@@ -8,6 +8,7 @@ import hmac
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from resolver.ingest.rows import Record
@@ -229,6 +230,12 @@ def id_hash(id18: str, salt: str) -> str:
     return hmac.new(salt.encode(), id18.encode(), hashlib.sha256).hexdigest()[:32]
 
 
+def _authority(rank: dict[str, int], cand: tuple[Record, Any]) -> tuple[int, str, str]:
+    """Order of sources that agree on a value: authority, then department and record."""
+    rec = cand[0]
+    return (rank.get(rec.dept, len(rank)), rec.dept, rec.record_id)
+
+
 def build_golden(
     gid: str,
     kind: str,
@@ -257,8 +264,14 @@ def build_golden(
         cands = [(rec, v) for rec in members if (v := get(rec)) is not None]
         if not cands:
             continue
-        freq = Counter(key for _, (_, key) in cands)
         rank = ranks.get(attr, {})
+        first_key = cands[0][1][1]
+        if all(v[1] == first_key for _, v in cands):  # all sources agree: authority decides
+            best, (value, _) = min(cands, key=partial(_authority, rank))
+            chosen[attr] = value
+            provenance[attr] = {"dept": best.dept, "record_id": best.record_id, "as_of": as_of}
+            continue
+        freq = Counter(key for _, (_, key) in cands)
 
         def score(
             item: tuple[Record, tuple[Any, str]],
