@@ -260,9 +260,15 @@ def compare_enterprises(a: list[EntityRecord], b: list[EntityRecord]) -> Levels:
             name[k] = 4
         elif sim[k] >= 90:
             name[k] = 3
-        elif x.stem and y.stem and (short_name_of(x.stem, y.stem) or short_name_of(y.stem, x.stem)):
-            name[k] = 2
-        elif (x.core and x.core == y.core) or (x.lead and x.lead == y.lead):
+        elif x.lead and x.lead == y.lead:  # a short name keeps the 字号 (lead): else level 1
+            name[k] = (
+                2
+                if x.stem
+                and y.stem
+                and (short_name_of(x.stem, y.stem) or short_name_of(y.stem, x.stem))
+                else 1
+            )
+        elif x.core and x.core == y.core:
             name[k] = 1
         else:
             name[k] = 0
