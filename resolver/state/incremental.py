@@ -42,7 +42,7 @@ from resolver.linkage.link import (
     mention_enterprise_key,
     run_info,
 )
-from resolver.linkage.mentions import name_stem
+from resolver.linkage.mentions import mention_tokens, name_stem
 from resolver.linkage.survivorship import Golden, build_golden, id_hash
 from resolver.standardize.names import normalise_person_name
 from resolver.state import graphsync, run_files
@@ -106,6 +106,10 @@ class StateResolver(Resolver):
         #: Mention names whose stored candidates are already in the subject index.
         self._prepared: set[str] = set()
         self._indexed: set[str] = set()
+        #: Look-ups in the stored state, which does not change while mentions resolve (the
+        #: batch is written afterwards): key -> entity, entity -> current entity.
+        self._key_cache: dict[str, str | None] = {}
+        self._current: dict[str, str] = {}
 
     def prepare_subject(self, rec: Record) -> None:
         """Add the stored entities a mention's name may stand for to the subject index: the
@@ -129,7 +133,7 @@ class StateResolver(Resolver):
                 ).fetchall()
             )
         stored = {
-            self.state.resolve(eid)[0]
+            self.current(eid)
             for key, eid in self.state.entity_of(found).items()
             if key not in self.superseded
         }
@@ -178,7 +182,16 @@ class StateResolver(Resolver):
         self.new_mention_enterprises[h] = gid
         return gid, True
 
+    def current(self, entity_id: str) -> str:
+        """The entity a stored ID stands for now (redirects followed), remembered."""
+        found = self._current.get(entity_id)
+        if found is None:
+            found = self._current[entity_id] = self.state.resolve(entity_id)[0]
+        return found
+
     def _by_key(self, key: str) -> str | None:
+        if key in self._key_cache:
+            return self._key_cache[key]
         # Records this batch delivers again or withdraws count with their new content (in
         # memory), never with what the state still holds for them.
         rows = self.state.db.execute(
@@ -187,16 +200,16 @@ class StateResolver(Resolver):
             "WHERE k.key = ? AND r.withdrawn = 0 AND r.entity_id IS NOT NULL LIMIT 200",
             (self.state.sealer.key_token(key),),
         ).fetchall()
-        ids = {
-            self.state.resolve(eid)[0] for d, k, r, eid in rows if (d, k, r) not in self.superseded
-        }
-        return next(iter(ids)) if len(ids) == 1 and not ids & self.gone else None
+        ids = {self.current(eid) for d, k, r, eid in rows if (d, k, r) not in self.superseded}
+        found = next(iter(ids)) if len(ids) == 1 and not ids & self.gone else None
+        self._key_cache[key] = found
+        return found
 
     def _registered(self, key: str, salt: str) -> str | None:
         found = graphsync.mention_person(self.state.db, id_hash(key, salt))
         if found is None:
             return None
-        gid = self.state.resolve(found)[0]
+        gid = self.current(found)
         return None if gid in self.gone or self.state.entity_status(gid) == "retired" else gid
 
     def enterprise(
@@ -501,7 +514,23 @@ def run_link_stateful(
             )
         } | set(withdrawn_entities.values())
         batch_keys = {r.key for r in batch}
-        stale = graphsync.stale_mentions(state.db, changed_ids, batch_keys | set(withdrawn))
+        # Loose rows (by name, unresolved) are resolved again where they share a token with
+        # a record whose entity may have changed: the re-linked clusters' members (their new
+        # content) and what changed or withdrawn records said before. A state whose loose
+        # rows have no tokens yet resolves every loose row once, which gives them tokens.
+        keyed = state.sealer.keyed_hash
+        tokens: set[str] | None = None
+        if state.meta(graphsync.TOKENS_META) == "1":
+            tokens = set()
+            for ch in changes.values():
+                for rec in ch.result.records:
+                    tokens |= mention_tokens(rec, keyed)
+            for rec in state.records_of(
+                [r.key for r in touched if r.key in stored and r.kind in ENTITY_KINDS]
+                + [k for k in withdrawn if k[1] in ENTITY_KINDS]
+            ):
+                tokens |= mention_tokens(rec, keyed)
+        stale = graphsync.stale_mentions(state.db, changed_ids, batch_keys | set(withdrawn), tokens)
         stale_kind: dict[str, list[Record]] = defaultdict(list)
         for rec in state.records_of(stale):
             stale_kind[rec.kind].append(rec)
@@ -632,7 +661,16 @@ def run_link_stateful(
                     ),
                 )
                 state.add_history(g.data["id"], "create", batch_id, {"from": "mentions"})
-            mention_ids, changed_mentions = graphsync.save_mentions(db, mention_rows, withdrawn)
+            loose_tokens = {
+                key: mention_tokens(rec, keyed)
+                for rec in (*batch, *(x for recs in stale_kind.values() for x in recs))
+                if (key := rec.key) in mention_rows
+                and any(graphsync.is_loose(p) for p in mention_rows[key][1])
+            }
+            mention_ids, changed_mentions = graphsync.save_mentions(
+                db, mention_rows, withdrawn, loose_tokens
+            )
+            state.set_meta(graphsync.TOKENS_META, "1")
             relinked: list[tuple[RecordKey, float, str]] = [
                 (rec.key, float(ch.result.score[i]), ch.result.decision[i])
                 for ch in changes.values()

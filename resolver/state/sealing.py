@@ -21,6 +21,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+import msgspec
 from cryptography.fernet import Fernet, InvalidToken
 
 KEY_ENV = "CREDGRAPH_STATE_KEY"
@@ -112,7 +113,7 @@ class Sealer:
         )
 
     def unseal(self, text: str) -> dict[str, Any]:
-        values: dict[str, Any] = json.loads(text)
+        values: dict[str, Any] = msgspec.json.decode(text)
         for k in SECRET_FIELDS.intersection(values):
             v = values[k]
             if isinstance(v, str) and v.startswith(SEALED_PREFIX):
