@@ -365,8 +365,10 @@ def test_loose_mentions_rechecked_by_token_equal_a_full_recheck(
     parts: list[Path], five_batches: tuple[Path, list[set[str]]], tmp_path: Path
 ) -> None:
     """Rows resolved by name (or not at all) are resolved again only where they share a
-    name or identifier token with a record whose entity may have changed; after five batches
-    the mention rows equal those of resolving every loose row again in every batch."""
+    name or identifier token with a record whose entity may have changed, rows pointing at an
+    entity that kept its ID and records only where a touched record shares an identifier
+    with it; after five batches the mention rows equal those of the full recheck (every
+    loose row, every row of a re-linked entity) in every batch."""
     narrowed, _ = five_batches
     full = tmp_path / "full"
     for k, part in enumerate(parts):

@@ -90,10 +90,16 @@ def mention_tokens(rec: Record, keyed_hash: Callable[[str], str]) -> set[str]:
         if stem := name_stem(name):
             out.add("s|" + stem)
         out.add("p|" + normalise_person_name(name))
-    for field_name in TOKEN_ID_FIELDS:
-        if isinstance(v := rec.std.get(field_name), str) and v:
-            out.add("i|" + keyed_hash(v))
-    return out
+    return out | identifier_tokens(rec, keyed_hash)
+
+
+def identifier_tokens(rec: Record, keyed_hash: Callable[[str], str]) -> set[str]:
+    """The identifier part of :func:`mention_tokens`."""
+    return {
+        "i|" + keyed_hash(v)
+        for field_name in TOKEN_ID_FIELDS
+        if isinstance(v := rec.std.get(field_name), str) and v
+    }
 
 
 def looks_like_person_name(name: str) -> bool:

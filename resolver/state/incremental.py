@@ -19,7 +19,7 @@ import signal
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +42,7 @@ from resolver.linkage.link import (
     mention_enterprise_key,
     run_info,
 )
-from resolver.linkage.mentions import mention_tokens, name_stem
+from resolver.linkage.mentions import identifier_tokens, mention_tokens, name_stem
 from resolver.linkage.survivorship import Golden, build_golden, id_hash
 from resolver.standardize.names import normalise_person_name
 from resolver.state import graphsync, run_files
@@ -81,6 +81,9 @@ class _Change:
     retired: list[str]
     history: list[tuple[str, str, dict[str, Any]]]  # (entity, event, detail)
     model: FSModel | None
+    #: Re-linked entities that keep their ID and exactly their stored records (none of them
+    #: touched by the batch): rows found by their identifiers resolve as before.
+    same: set[str] = field(default_factory=set)
 
 
 class StateResolver(Resolver):
@@ -318,6 +321,8 @@ def _apply_kind(
     owned: dict[int, list[str]] = defaultdict(list)
     for oid, c in owner.items():
         owned[c].append(oid)
+    stored_size = Counter(old_id_of.values())
+    same: set[str] = set()
     gid_of: dict[RecordKey, str] = {}
     goldens: list[Golden] = []
     new_ids: list[str] = []
@@ -329,6 +334,12 @@ def _apply_kind(
         ids_here = sorted(owned.get(c, []), key=_id_number)
         if ids_here:
             gid = ids_here[0]
+            if (
+                len(ids_here) == 1
+                and len(members) == stored_size[gid]
+                and all(old_id_of.get(r.key) == gid for r in members)
+            ):
+                same.add(gid)
             for other in ids_here[1:]:
                 merged[other] = gid
                 cause: dict[str, Any] = {
@@ -397,6 +408,7 @@ def _apply_kind(
         retired,
         history,
         res.model if model is None else None,
+        same,
     )
 
 
@@ -518,19 +530,35 @@ def run_link_stateful(
         # a record whose entity may have changed: the re-linked clusters' members (their new
         # content) and what changed or withdrawn records said before. A state whose loose
         # rows have no tokens yet resolves every loose row once, which gives them tokens.
+        # Rows pointing at an entity that kept its ID and exactly its records are resolved
+        # again only if a touched record shares an identifier with that entity's records
+        # (the identifier may have become ambiguous).
         keyed = state.sealer.keyed_hash
         tokens: set[str] | None = None
+        recheck_ids = changed_ids
         if state.meta(graphsync.TOKENS_META) == "1":
             tokens = set()
             for ch in changes.values():
                 for rec in ch.result.records:
                     tokens |= mention_tokens(rec, keyed)
+            touched_ids: set[str] = set()
+            for rec in touched:
+                touched_ids |= identifier_tokens(rec, keyed)
             for rec in state.records_of(
                 [r.key for r in touched if r.key in stored and r.kind in ENTITY_KINDS]
                 + [k for k in withdrawn if k[1] in ENTITY_KINDS]
             ):
                 tokens |= mention_tokens(rec, keyed)
-        stale = graphsync.stale_mentions(state.db, changed_ids, batch_keys | set(withdrawn), tokens)
+                touched_ids |= identifier_tokens(rec, keyed)
+            same = {e for ch in changes.values() for e in ch.same}
+            shared = {
+                gid_of[rec.key]
+                for ch in changes.values()
+                for rec in ch.result.records
+                if gid_of[rec.key] in same and identifier_tokens(rec, keyed) & touched_ids
+            }
+            recheck_ids = changed_ids - (same - shared - set(withdrawn_entities.values()))
+        stale = graphsync.stale_mentions(state.db, recheck_ids, batch_keys | set(withdrawn), tokens)
         stale_kind: dict[str, list[Record]] = defaultdict(list)
         for rec in state.records_of(stale):
             stale_kind[rec.kind].append(rec)
