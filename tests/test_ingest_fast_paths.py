@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from resolver.gcpause import paused_gc
 from resolver.ingest.check import run_check
 from resolver.ingest.manifest import load_manifest
-from resolver.ingest.rows import Record, Reject, gc_paused, ingest
+from resolver.ingest.rows import Record, Reject, ingest
 from resolver.linkage.link import _ingest, source_groups
 from resolver.standardize import identifiers as ids
 from tests.conftest import SAMPLE
@@ -115,15 +116,15 @@ def test_link_ingest_with_workers_equals_one_process() -> None:
     assert any(isinstance(r, Reject) and r.reason == "superseded" for r in rej1)
 
 
-def test_gc_paused_restores_collection_even_on_error() -> None:
+def test_paused_gc_restores_collection_even_on_error() -> None:
     assert gc.isenabled()
-    with pytest.raises(RuntimeError, match="boom"), gc_paused():
+    with pytest.raises(RuntimeError, match="boom"), paused_gc():
         assert not gc.isenabled()
         raise RuntimeError("boom")
     assert gc.isenabled()
     gc.disable()
     try:
-        with gc_paused():
+        with paused_gc():
             pass
         assert not gc.isenabled()  # a caller that had it off keeps it off
     finally:

@@ -15,9 +15,10 @@ from pathlib import Path
 from typing import Any
 
 from resolver.csvsafe import safe_writer
+from resolver.gcpause import paused_gc
 from resolver.ingest.manifest import Manifest, SourceSpec, load_manifest
 from resolver.ingest.quality import QualityReport, write_quality
-from resolver.ingest.rows import FileStats, Reject, gc_paused, ingest
+from resolver.ingest.rows import FileStats, Reject, ingest
 from resolver.workers import worker_pool
 
 REJECTS_HEADER = ["dept", "file", "line", "record_id", "reason", "message"]
@@ -47,7 +48,7 @@ def _check_sources(manifest: Manifest, sources: list[SourceSpec], features: bool
         quality.add_file(stats)  # a file without any row still has its figures and warnings
         done.append(stats)
 
-    with gc_paused():
+    with paused_gc():
         for stats, event in ingest(
             manifest, features=features, sources=sources, on_file=finished, extra=False
         ):

@@ -10,9 +10,7 @@ department that share an id are different records (DESIGN.md, Contract 1).
 
 from __future__ import annotations
 
-import gc
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -290,20 +288,6 @@ class SourceIngest:
             spec.dept, spec.file, row.line, rid, spec.kind, raw, result.std, flags, extra
         )
         return record if superseded is None else (superseded, record)
-
-
-@contextmanager
-def gc_paused() -> Iterator[None]:
-    """No cyclic garbage collection while a batch is ingested: ingest makes no reference
-    cycles, but every collection walks all the records built so far, which costs 10-20 % of
-    the ingest time on a large batch. Collection resumes (as before) when the block ends."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 def ingest(
