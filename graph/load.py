@@ -33,6 +33,8 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from itertools import repeat
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -76,7 +78,9 @@ MENTION_RELS = "LEGAL_REP_OF|SERVES_AS|HOLDS_SHARES|BRANCH_OF|SUBJECT_OF"
 #: What a row of the run is, per relationship type, for the load summary.
 REPORTED = ("RESOLVED_TO", "LEGAL_REP_OF", "SERVES_AS", "HOLDS_SHARES", "BRANCH_OF", "SUBJECT_OF")
 RELATIONSHIP_TYPES = frozenset({*REPORTED, "LOCATED_AT", "USES_PHONE", "CONCERNS", "EVIDENCED_BY"})
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+#: Characters no property value keeps (escaped as ``\\uXXXX`` text): control characters
+#: other than newline and tab, and lone surrogates (no UTF-8 can carry them).
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
 LoadProgress = Callable[[str, int], None]
 Row = dict[str, Any]
 
@@ -162,8 +166,8 @@ def _jsonl(path: Path) -> Iterator[dict[str, Any]]:
 
 
 #: Escapes (and DEL) whose absence from a line means its decoded strings hold no control
-#: character (see :class:`_Cleaner`).
-_UNPLAIN = (b"\\u00", b"\\b", b"\\f", b"\x7f")
+#: character and no lone surrogate (see :class:`_Cleaner`).
+_UNPLAIN = (b"\\u00", b"\\b", b"\\f", b"\x7f", b"\\ud", b"\\uD")
 
 
 def _jsonl_plain(path: Path, kind: type | None = None) -> Iterator[tuple[Any, bool]]:
@@ -600,7 +604,7 @@ def plan(
             Step(
                 f"nodes:{lab}",
                 node_query.format(label=label(lab), props=queries.row_map(cols, 1, uid=True)),
-                [[r["uid"], *(r["props"].get(c) for c in cols)] for r in rows],
+                _table(rows, ("uid",), cols),
             )
         )
     if g.resolved_sources:
@@ -617,7 +621,7 @@ def plan(
                     rel=label_rel(rel),
                     props=queries.row_map(cols, 3),
                 ),
-                [[r["src"], r["dst"], r["w"], *(r["props"].get(c) for c in cols)] for r in rows],
+                _table(rows, ("src", "dst", "w"), cols),
                 rel,
             )
         )
@@ -636,6 +640,15 @@ def plan(
                 Step(f"gc:{lab}", queries.DELETE_UNUSED.format(label=label(lab)), [{"uid": lab}])
             )
     return steps
+
+
+def _table(rows: list[Row], fields: tuple[str, ...], cols: list[str]) -> list[list[Any]]:
+    """Rows as lists: ``fields`` of the row, then the properties ``cols`` (None where a row
+    has none) — built column by column with ``map``, no Python code per value."""
+    props = list(map(itemgetter("props"), rows))
+    columns = [list(map(itemgetter(f), rows)) for f in fields]
+    columns += [list(map(dict.get, props, repeat(c))) for c in cols]
+    return list(map(list, zip(*columns, strict=True)))
 
 
 def label_rel(rel: str) -> str:
@@ -710,7 +723,9 @@ def load_run(
         )
         # caches keyed by the version see the change (a reload of the same run is none)
         marker.mark(store, token + "|loading", unless=(token,))
-        for step in plan(run_dir, graph, fresh):
+        with paused_gc():
+            steps = plan(run_dir, graph, fresh)
+        for step in steps:
             start = done_steps.get(step.name, 0)
             if start >= len(step.rows) and step.name in done_steps:
                 summary.steps_skipped += 1
