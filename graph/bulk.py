@@ -25,10 +25,12 @@ import csv
 import multiprocessing
 import queue
 import struct
+import time
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import closing
+from dataclasses import dataclass, field
 from itertools import chain, repeat
 from operator import itemgetter
 from pathlib import Path
@@ -45,6 +47,9 @@ ARRAY_DELIMITER = "\x1f"  # never in a value: control characters are escaped
 #: Entries per GRAPH.BULK token (one call each): small enough to keep a call's payload to a
 #: few megabytes, large enough that the calls' overhead does not count.
 CHUNK = 50_000
+#: Seconds a GRAPH.BULK call refused with BUSY (the server preparing a fork for an AOF
+#: rewrite or snapshot, which a bulk load's own writes trigger) is tried again.
+BUSY_WAIT = 60.0
 
 
 class BulkError(GraphStoreError):
@@ -284,9 +289,11 @@ class _RelPacker:
             self.proc = None
 
 
-def written_counts(graph: RunGraph) -> Counter[str]:
-    """Source rows per relationship step whose both end nodes are in the tables."""
-    ids = {lab: dict.fromkeys(map(_UID, rows), 0) for lab, rows in graph.nodes.items()}
+def written_counts(graph: RunGraph, ids: dict[str, dict[str, int]] | None = None) -> Counter[str]:
+    """Source rows per relationship step whose both end nodes are in the tables (``ids``:
+    the tables' node IDs, when already made)."""
+    if ids is None:
+        ids = node_ids(graph)
     out: Counter[str] = Counter()
     for (rel, a, b), rows in graph.rels.items():
         present = _present(rows, ids.get(a, {}), ids.get(b, {}))
@@ -294,27 +301,51 @@ def written_counts(graph: RunGraph) -> Counter[str]:
     return out
 
 
-def load(store: GraphStore, graph: RunGraph, progress: LoadProgress | None = None) -> Counter[str]:
-    """Build the (empty) target graph with GRAPH.BULK; returns rows written per step. The
-    next call's payload is packed while the server works on the previous one."""
+@dataclass(slots=True)
+class BulkResult:
+    """What a bulk load wrote: source rows per relationship step (as the MERGE path counts
+    them), and nodes per label and relationships per type as the server's replies said."""
+
+    written: Counter[str] = field(default_factory=Counter)
+    nodes: Counter[str] = field(default_factory=Counter)
+    relationships: Counter[str] = field(default_factory=Counter)
+
+
+def load(store: GraphStore, graph: RunGraph, progress: LoadProgress | None = None) -> BulkResult:
+    """Build the (empty) target graph with GRAPH.BULK. The next call's payload is packed
+    while the server works on the previous one, the relationships' by another process."""
     name = store.uri.database  # type: ignore[attr-defined]
     command = store.command  # type: ignore[attr-defined]
-    sent = {"nodes": 0, "rels": 0}
+    result = BulkResult()
 
     def send(first: bool, nodes: int, rels: int, token: bytes) -> None:
         args: list[Any] = ["BEGIN"] if first else []
         args += [nodes, rels, 1 if nodes else 0, 0 if nodes else 1, token]
-        try:
-            reply = command("GRAPH.BULK", name, *args)
-        except Exception as e:  # the server's reply, said in one line
-            raise BulkError(f"bulk load failed: {str(e).splitlines()[0]}") from e
+        deadline, pause = time.monotonic() + BUSY_WAIT, 0.05
+        while True:
+            try:
+                reply = command("GRAPH.BULK", name, *args)
+                break
+            except Exception as e:  # the server's reply, said in one line
+                said = (str(e).splitlines() or [type(e).__name__])[0]
+                # "BUSY preparing to fork": the server is starting a background AOF rewrite
+                # or snapshot and refused (did not run) the call; it is sent again.
+                if said.startswith("BUSY") and time.monotonic() < deadline:
+                    time.sleep(pause)
+                    pause = min(pause * 2, 1.0)
+                    continue
+                raise BulkError(f"bulk load failed: {said}") from e
         text = reply.decode() if isinstance(reply, bytes) else str(reply)
         made = [int(part.split()[0]) for part in text.split(", ")[:2]]
-        sent["nodes"] += made[0]
-        sent["rels"] += made[1]
+        what = token[: token.index(b"\x00")].decode()  # the token's label or type
+        if made[0]:
+            result.nodes[what] += made[0]
+        if made[1]:
+            result.relationships[what] += made[1]
 
+    ids = node_ids(graph)
     # the packing process is forked first, before the sender thread exists
-    packer = _RelPacker(graph, node_ids(graph))
+    packer = _RelPacker(graph, ids)
     with paused_gc(), closing(packer), ThreadPoolExecutor(max_workers=1) as pool:
         pending: Future[None] | None = None
         first = True
@@ -328,11 +359,14 @@ def load(store: GraphStore, graph: RunGraph, progress: LoadProgress | None = Non
         if pending is not None:
             pending.result()
     if first:  # nothing to send: the graph stays empty, as the MERGE path would leave it
-        return Counter()
+        return result
     expected_nodes = sum(len(r) for r in graph.nodes.values())
-    if sent["nodes"] != expected_nodes:
-        raise BulkError(f"bulk load created {sent['nodes']} nodes, expected {expected_nodes}")
-    return written_counts(graph)
+    if sum(result.nodes.values()) != expected_nodes:
+        raise BulkError(
+            f"bulk load created {sum(result.nodes.values())} nodes, expected {expected_nodes}"
+        )
+    result.written = written_counts(graph, ids)
+    return result
 
 
 # -- Neo4j import files ------------------------------------------------------------------------

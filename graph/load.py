@@ -440,6 +440,8 @@ def _read_sources(
         target.append({"src": uid, "dst": dst, "props": rel_props, "w": 1})
         if stateful:
             out.resolved_sources.append({"src": uid, "dst": dst})
+    if not source_nodes:
+        del nodes["SourceRecord"]  # no table for a label without nodes
 
 
 _UNRESOLVED = {
@@ -705,7 +707,11 @@ def load_run(
 
     if not done_steps and bulk is not False and bulk_path.available(store):
         if bulk_path.graph_is_empty(store):
-            written.update(bulk_path.load(store, graph, progress))
+            made = bulk_path.load(store, graph, progress)
+            written.update(made.written)
+            # the graph was empty: it holds what the server's replies say they created
+            summary.nodes = dict(sorted(made.nodes.items()))
+            summary.relationships = dict(sorted(made.relationships.items()))
             summary.path = "bulk"
             for lab, node_rows in graph.nodes.items():
                 summary.rows[f"nodes:{lab}"] = len(node_rows)
@@ -772,7 +778,7 @@ def load_run(
     marker.mark(store, token)
     for (rel, a, b), rows in graph.rels.items():
         count = graph.counts[rel]
-        sent = sum(r["w"] for r in rows)
+        sent = sum(map(itemgetter("w"), rows))
         done = written.get(f"rels:{rel}:{a}:{b}", 0)
         count.written += done
         if sent > done:
@@ -786,10 +792,13 @@ def load_run(
     }
     subjects.update(u for u in graph.affected if entity_label(u) == "Enterprise")
     summary.credit_subjects = sorted(subjects)
-    summary.nodes = {
-        r["label"]: r["n"] for r in store.read(queries.COUNT_NODES) if r["label"] != marker.LABEL
-    }
-    summary.relationships = {r["rel"]: r["n"] for r in store.read(queries.COUNT_RELS)}
+    if summary.path == "merge":
+        summary.nodes = {
+            r["label"]: r["n"]
+            for r in store.read(queries.COUNT_NODES)
+            if r["label"] != marker.LABEL
+        }
+        summary.relationships = {r["rel"]: r["n"] for r in store.read(queries.COUNT_RELS)}
     summary.seconds = time.perf_counter() - t0
     return summary
 
