@@ -369,6 +369,23 @@ def load(store: GraphStore, graph: RunGraph, progress: LoadProgress | None = Non
     return result
 
 
+def wait_for_indexes(store: GraphStore, timeout: float = 600.0) -> None:
+    """Return once the graph's indexes are built. FalkorDB builds an index created over
+    existing nodes in the background; until it is done, look-ups by ``uid`` scan their
+    label — so a bulk load is finished when its indexes are."""
+    deadline, pause = time.monotonic() + timeout, 0.05
+    while True:
+        rows = store.read("CALL db.indexes()")
+        # e.g. "[Indexing] 0/0: UNDER CONSTRUCTION", then "OPERATIONAL"
+        building = [r for r in rows if "CONSTRUCTION" in str(r.get("status", "")).upper()]
+        if not building:
+            return
+        if time.monotonic() > deadline:
+            raise BulkError(f"{len(building)} indexes still being built after {timeout:.0f} s")
+        time.sleep(pause)
+        pause = min(pause * 2, 0.5)
+
+
 # -- Neo4j import files ------------------------------------------------------------------------
 def _columns(rows: list[dict[str, Any]]) -> list[tuple[str, type]]:
     """Each property's column type: the type most of its values have. A CSV column holds one

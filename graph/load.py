@@ -720,6 +720,8 @@ def load_run(
         elif bulk:
             raise bulk_path.BulkError("the bulk path needs an empty graph")
     ensure_schema(store)
+    if summary.path == "bulk":
+        bulk_path.wait_for_indexes(store)
     token = marker.run_token(run_dir)
     if summary.path == "merge":
         fresh = frozenset(
