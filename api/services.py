@@ -20,7 +20,7 @@ class Services:
 
     @classmethod
     def open(cls, settings: ApiSettings) -> Services:
-        from resolver.state import default_state_dir
+        from resolver.state.store import default_state_dir
 
         settings.prepare()
         state_dir = settings.state_dir or default_state_dir()

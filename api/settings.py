@@ -58,7 +58,7 @@ class ApiSettings:
     def prepare(self) -> None:
         """Create the data directory owner-only (keys and audit records live there); an
         existing directory holding other things keeps its mode (the files are 0600)."""
-        from resolver.run_files import private_dir
+        from resolver.state.run_files import private_dir
 
         private_dir(self.data_dir, own=("keys.db", "audit.db", "audit.secret", "jobs"))
         self.jobs_dir.mkdir(exist_ok=True)

@@ -47,7 +47,7 @@ def build_graph(uri: str, n_enterprises: int, seed: int) -> tuple[list[str], lis
     from graph import queries
     from graph.dialect import ensure_schema
     from graph.store import open_store
-    from resolver.identifiers import uscc_org_code
+    from resolver.standardize.identifiers import uscc_org_code
 
     pop = build_population(n_enterprises, int(n_enterprises * 1.4), seed)
     store = open_store(uri)

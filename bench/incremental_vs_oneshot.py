@@ -12,11 +12,10 @@ import argparse
 import csv
 import shutil
 import subprocess
-import sys
 import time
 from pathlib import Path
 
-from bench.results import record
+from bench.results import credgraph_cli, generate_batch, record
 
 OUT = Path(__file__).resolve().parent / "out"
 
@@ -44,9 +43,9 @@ def main() -> None:
     )
     args = ap.parse_args()
     from fixtures.split import split_batch
-    from resolver.evaluate import cluster_scores
+    from resolver.linkage.evaluate import cluster_scores
 
-    credgraph = str(Path(sys.executable).with_name("credgraph"))
+    credgraph = credgraph_cli()
     which = "inc-heldout" if args.heldout else "inc"
     root = OUT / f"{which}-e{args.enterprises}-p{args.persons}"
     shutil.rmtree(root, ignore_errors=True)
@@ -55,22 +54,7 @@ def main() -> None:
 
         generate_heldout(root / "gen", args.enterprises, args.persons)
     else:
-        subprocess.run(
-            [
-                credgraph,
-                "generate",
-                "--out",
-                str(root / "gen"),
-                "--enterprises",
-                str(args.enterprises),
-                "--persons",
-                str(args.persons),
-                "--seed",
-                "7",
-            ],
-            check=True,
-            capture_output=True,
-        )
+        generate_batch(root / "gen", args.enterprises, args.persons)
     parts = split_batch(root / "gen" / "batch", root / "parts", args.parts)
     seconds = []
     for k, part in enumerate(parts):

@@ -25,7 +25,7 @@ def main() -> None:
         [credgraph, "link", str(GEN / "batch"), "--out", str(run_dir), "--no-state"]
     )
     report = json.loads((run_dir / "report.json").read_text("utf-8"))
-    from resolver.evaluate import evaluate
+    from resolver.linkage.evaluate import evaluate
 
     scores = evaluate(run_dir, GEN / "truth")
     lines = [

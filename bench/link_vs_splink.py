@@ -14,13 +14,12 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 from bench.recordlinkage_baseline import link_with_recordlinkage
-from bench.results import record, run_tree_measured
+from bench.results import credgraph_cli, generate_batch, record, run_tree_measured
 
 OUT = Path(__file__).resolve().parent / "out"
 
@@ -28,8 +27,8 @@ OUT = Path(__file__).resolve().parent / "out"
 def _frames(batch: Path) -> tuple[Any, Any, dict[str, dict[tuple[str, str], str]]]:
     import pandas as pd
 
-    from resolver.ingest import Record, ingest
-    from resolver.manifest import load_manifest
+    from resolver.ingest.manifest import load_manifest
+    from resolver.ingest.rows import Record, ingest
 
     ent: list[dict[str, Any]] = []
     per: list[dict[str, Any]] = []
@@ -165,33 +164,18 @@ def main() -> None:
         help="use the held-out generator (fixtures.heldout): --enterprises firms, --persons residents",
     )
     args = ap.parse_args()
-    from resolver.evaluate import cluster_scores, evaluate
+    from resolver.linkage.evaluate import cluster_scores, evaluate
 
     which = "heldout" if args.heldout else "link"
     gen = OUT / f"{which}-e{args.enterprises}-p{args.persons}"
-    credgraph = str(Path(sys.executable).with_name("credgraph"))
+    credgraph = credgraph_cli()
     if args.heldout and not (gen / "batch" / "manifest.yaml").exists():
         from fixtures.heldout.departments import generate_heldout
 
         generate_heldout(gen, args.enterprises, args.persons)
     if not (gen / "batch" / "manifest.yaml").exists():
         shutil.rmtree(gen, ignore_errors=True)
-        run_tree_measured(
-            [
-                credgraph,
-                "generate",
-                "--out",
-                str(gen),
-                "--enterprises",
-                str(args.enterprises),
-                "--persons",
-                str(args.persons),
-                "--departments",
-                "32",
-                "--seed",
-                "7",
-            ]
-        )
+        generate_batch(gen, args.enterprises, args.persons)
     summary = json.loads((gen / "truth" / "summary.json").read_text("utf-8"))
     run_dir = gen / "run"
     shutil.rmtree(run_dir, ignore_errors=True)

@@ -107,6 +107,30 @@ def _load() -> str:
 GEN_1M = Path(__file__).resolve().parent / "out" / "gen1m"
 
 
+def credgraph_cli() -> str:
+    """The ``credgraph`` command of the interpreter running the benchmark."""
+    return str(Path(sys.executable).with_name("credgraph"))
+
+
+def generate_batch(out: Path, enterprises: int, persons: int, *extra: str) -> None:
+    """``credgraph generate`` (seed 7 unless ``extra`` says otherwise) into a fresh ``out``."""
+    subprocess.run(
+        [
+            credgraph_cli(),
+            "generate",
+            "--out",
+            str(out),
+            "--enterprises",
+            str(enterprises),
+            "--persons",
+            str(persons),
+            *(extra or ("--seed", "7")),
+        ],
+        check=True,
+        capture_output=True,
+    )
+
+
 def ensure_1m_batch() -> Path:
     """The one-million-record batch of bench/generate_1m.py, generated when missing."""
     if not (GEN_1M / "batch" / "manifest.yaml").exists():

@@ -15,12 +15,11 @@ import argparse
 import csv
 import json
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
-from bench.results import record, run_tree_measured
+from bench.results import credgraph_cli, generate_batch, record, run_tree_measured
 
 OUT = Path(__file__).resolve().parent / "out"
 
@@ -66,29 +65,14 @@ def main() -> None:
     ap.add_argument("--master", default="local[2]")
     ap.add_argument("--shuffle-partitions", type=int, default=8)
     args = ap.parse_args()
-    from resolver.evaluate import cluster_scores
+    from resolver.linkage.evaluate import cluster_scores
 
-    credgraph = str(Path(sys.executable).with_name("credgraph"))
+    credgraph = credgraph_cli()
     root = OUT / f"spark-e{args.enterprises}-p{args.persons}"
     batch = root / "gen" / "batch"
     if not (batch / "manifest.yaml").exists():
         shutil.rmtree(root, ignore_errors=True)
-        subprocess.run(
-            [
-                credgraph,
-                "generate",
-                "--out",
-                str(root / "gen"),
-                "--enterprises",
-                str(args.enterprises),
-                "--persons",
-                str(args.persons),
-                "--seed",
-                "7",
-            ],
-            check=True,
-            capture_output=True,
-        )
+        generate_batch(root / "gen", args.enterprises, args.persons)
     runs = {}
     for engine in ("local", "spark"):
         out = root / engine

@@ -182,7 +182,7 @@ def synthetic_run(run: Path, n: int, seed: int = 5) -> int:
 
 def generated_run(work: Path, n: int) -> None:
     from fixtures.generate import GenerateConfig, generate
-    from resolver.link import run_link
+    from resolver.linkage.link import run_link
 
     generate(GenerateConfig(out=work, enterprises=n, persons=int(n * 1.3), departments=32, seed=5))
     run_link(work / "batch", work / "run")

@@ -141,9 +141,9 @@ def generate(
 )
 def check(batch_dir: Path, out: Path, features: bool, workers: int | None) -> None:
     """Ingest and standardise a batch; write rejects and the per-department quality report."""
-    from resolver.check import run_check
-    from resolver.manifest import ManifestError, load_manifest
-    from resolver.readers import FileProblem
+    from resolver.ingest.check import run_check
+    from resolver.ingest.manifest import ManifestError, load_manifest
+    from resolver.ingest.readers import FileProblem
 
     try:
         manifest = load_manifest(batch_dir)
@@ -299,11 +299,11 @@ def link(
     """Link a batch into golden entities; write links, golden records, edges, events, reports."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from resolver.link import Engine, LinkConfig, LocalEngine, run_link
-    from resolver.manifest import ManifestError
-    from resolver.readers import FileProblem
-    from resolver.sealing import StateKeyError
-    from resolver.state import StateError
+    from resolver.ingest.manifest import ManifestError
+    from resolver.ingest.readers import FileProblem
+    from resolver.linkage.link import Engine, LinkConfig, LocalEngine, run_link
+    from resolver.state.sealing import StateKeyError
+    from resolver.state.store import StateError
 
     if match_threshold < review_threshold:
         raise click.UsageError("--match-threshold must not be below --review-threshold")
@@ -352,8 +352,8 @@ def link(
             if no_state:
                 result = run_link(batch_dir, out, cfg, progress, backend)
             else:
-                from resolver.incremental import run_link_stateful
-                from resolver.state import default_state_dir
+                from resolver.state.incremental import run_link_stateful
+                from resolver.state.store import default_state_dir
 
                 result = run_link_stateful(
                     batch_dir,
@@ -388,7 +388,7 @@ def link(
     if "state" in r:
         click.echo(state_summary_text(r["state"]))
     elif no_state:
-        from resolver.manifest import load_manifest
+        from resolver.ingest.manifest import load_manifest
 
         if n_withdrawn := len(load_manifest(batch_dir, check_headers=False).withdrawn):
             click.echo(
@@ -432,7 +432,7 @@ def evaluate(run_dir: Path, truth: Path, as_json: bool) -> None:
     """Score a resolution run against ground truth (pairwise, B-cubed, over-merged and split clusters)."""
     import json as _json
 
-    from resolver.evaluate import evaluate as run_evaluate
+    from resolver.linkage.evaluate import evaluate as run_evaluate
 
     for path, what in (
         (run_dir / "links.csv", "a resolution run (`credgraph link … --out RUN_DIR`)"),

@@ -24,8 +24,8 @@ STATE_OPTION = click.option(
 
 
 def open_state(state_dir: Path | None) -> Any:
-    from resolver.sealing import StateKeyError
-    from resolver.state import State, StateError, default_state_dir
+    from resolver.state.sealing import StateKeyError
+    from resolver.state.store import State, StateError, default_state_dir
 
     path = state_dir or default_state_dir()
     if not (path / "state.db").exists():
@@ -40,7 +40,7 @@ def open_state(state_dir: Path | None) -> Any:
 
 def resolve_or_fail(state: Any, entity_id: str) -> tuple[str, list[str]]:
     """Follow an ID's redirects, or fail with a clear message for an unknown ID."""
-    from resolver.state import StateError
+    from resolver.state.store import StateError
 
     try:
         current, path = state.resolve(entity_id)

@@ -223,7 +223,7 @@ def load(
     from credit.service import refresh_grades as regrade
     from graph.load import load_run
     from graph.store import GraphStoreError
-    from resolver.run_files import IncompleteRunError, verify
+    from resolver.state.run_files import IncompleteRunError, verify
 
     try:
         verify(run_dir)  # an interrupted or tampered run is refused before anything is loaded

@@ -30,7 +30,7 @@ from credgraph.common import (
 def links_cmd(state_dir: Path | None, out: Path | None) -> None:
     """Export links.csv for every record in the state, with current golden IDs."""
     from resolver.csvsafe import safe_writer
-    from resolver.state import export_links
+    from resolver.state.store import export_links
 
     with open_state(state_dir) as state:
         fh = out.open("w", encoding="utf-8", newline="") if out else sys.stdout
@@ -67,8 +67,8 @@ def resolve_id(key: str, state_dir: Path | None) -> None:
 def _entity_ids(state: Any, key: str) -> list[str]:
     """The golden IDs a key names in the state: an ID itself, the entity a record belongs
     to, or the entities holding a USCC (the state's ``U|`` identifier key)."""
-    from resolver.identifiers import check_resident_id, check_uscc, normalise_identifier
-    from resolver.standardize import mask_identifier
+    from resolver.standardize.identifiers import check_resident_id, check_uscc, normalise_identifier
+    from resolver.standardize.records import mask_identifier
 
     text = key.strip()
     if ":" in text:

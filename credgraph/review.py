@@ -84,7 +84,7 @@ def mask_phone(phone: str) -> str:
 
 def evidence_line(key: tuple[str, str, str], rec: Any) -> str:
     """A record's evidence for a steward: department, names, address, masked phone and ID."""
-    from resolver.survivorship import mask_id_number
+    from resolver.linkage.survivorship import mask_id_number
 
     if rec is None:
         return f"{key[0]}:{key[2]} ({key[1]}; no longer in the state)"
@@ -131,7 +131,7 @@ def review_decide(
     lock_wait: float,
 ) -> None:
     """Record a judgement between two records (DEPT:RECORD_ID); it wins in every later run."""
-    from resolver.state import StateError
+    from resolver.state.store import StateError
 
     a, b = record_ref(record_a), record_ref(record_b)
     with open_state(state_dir) as state:
@@ -189,7 +189,7 @@ def review_export(state_dir: Path | None, out: Path) -> None:
 def review_import(csv_file: Path, state_dir: Path | None, lock_wait: float) -> None:
     """Load judgements from a CSV file written by `review export` (or by hand, same columns)."""
     from resolver.csvsafe import read_rows
-    from resolver.state import StateError
+    from resolver.state.store import StateError
 
     try:
         text = csv_file.read_bytes().decode("utf-8-sig")

@@ -69,8 +69,8 @@ def _out() -> Console:
 
 def _state(state_dir: Path | None) -> Any:
     """The resolution state when there is one (never created here)."""
-    from resolver.sealing import StateKeyError
-    from resolver.state import State, StateError, default_state_dir
+    from resolver.state.sealing import StateKeyError
+    from resolver.state.store import State, StateError, default_state_dir
 
     path = state_dir or default_state_dir()
     if not (path / "state.db").exists():
@@ -90,8 +90,8 @@ def _id_salt(state_dir: Path | None) -> str:
     state = _state(state_dir)
     if state is not None:
         with state:
-            return str(state.salt)  # kept sealed in the state (resolver/sealing.py)
-    from resolver.sealing import installation_salt
+            return str(state.salt)  # kept sealed in the state (resolver/state/sealing.py)
+    from resolver.state.sealing import installation_salt
 
     return installation_salt()
 

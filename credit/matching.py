@@ -1,5 +1,5 @@
 """Resolving what a procurement or bidding office types (a USCC or an enterprise name) to a
-golden enterprise, with the linker's standardisation (resolver/identifiers.py, names.py).
+golden enterprise, with the linker's standardisation (resolver/standardize/identifiers.py, names.py).
 
 exact     a valid USCC of one enterprise, or the canonical name of exactly one enterprise
 probable  the canonical name is one enterprise's former name, or the name without its
@@ -13,8 +13,8 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from resolver.identifiers import check_uscc, normalise_identifier
-from resolver.names import (
+from resolver.standardize.identifiers import check_uscc, normalise_identifier
+from resolver.standardize.names import (
     _leading_region,
     canonical_enterprise_name,
     canonical_enterprise_names,

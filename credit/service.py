@@ -425,8 +425,8 @@ _PERSONAL_KINDS = ("resident_id", "id15", "hmt_permit", "foreign_permanent_resid
 
 def _shown(key: str) -> str:
     """The key for a message: what may be a personal ID number is masked, never echoed."""
-    from resolver.identifiers import classify_identifier, normalise_identifier
-    from resolver.standardize import mask_identifier
+    from resolver.standardize.identifiers import classify_identifier, normalise_identifier
+    from resolver.standardize.records import mask_identifier
 
     norm = normalise_identifier(key) or ""
     found = classify_identifier(norm) if norm else None
@@ -436,7 +436,7 @@ def _shown(key: str) -> str:
 
 def _resolve_plan(key: str) -> Plan[tuple[str, str, Row, str | None]]:
     """(label, uid, node properties, redirected-from) for a golden ID, USCC or exact name."""
-    from resolver.identifiers import check_uscc, normalise_identifier
+    from resolver.standardize.identifiers import check_uscc, normalise_identifier
 
     key = key.strip()
     candidates: list[tuple[str, str]] = []
@@ -448,7 +448,7 @@ def _resolve_plan(key: str) -> Plan[tuple[str, str, Row, str | None]]:
             rows = yield q.ENTERPRISE_BY_USCC, {"uscc": norm}
             candidates += [("Enterprise", r["uid"]) for r in rows]
         if not candidates:
-            from resolver.names import canonical_enterprise_name
+            from resolver.standardize.names import canonical_enterprise_name
 
             for name in dict.fromkeys((key, canonical_enterprise_name(key)[0])):
                 rows = yield q.ENTERPRISE_BY_NAME, {"name": name}

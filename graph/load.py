@@ -10,7 +10,7 @@ Contract 3 lists them. Two ways to write them:
   stopped, and a load into another graph starts from the beginning;
 - the bulk path (:mod:`graph.bulk`) for a run loaded into an empty graph.
 
-A stateful run (``changes.json``, see resolver/graphsync.py) also says what goes: the
+A stateful run (``changes.json``, see resolver/state/graphsync.py) also says what goes: the
 relationships of its affected entities are replaced by the run's, RESOLVED_TO of its records
 by the state's, withdrawn records' nodes are deleted, addresses and phones nobody uses any
 more are removed. Only ``graph/`` touches the store; this module reads the run's files,

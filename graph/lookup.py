@@ -2,7 +2,7 @@
 
 A KEY is a golden ID (an old, merged ID follows its ``merged_into`` redirects), a USCC,
 organisation code, registration number or personal ID number (standardised and checked with
-:mod:`resolver.identifiers`; ID numbers are matched by their salted hash ``id_hash``, so the
+:mod:`resolver.standardize.identifiers`; ID numbers are matched by their salted hash ``id_hash``, so the
 salt of the resolution run is needed), a department record ``DEPT:RECORD_ID``, or a name
 fragment (a short ranked list to pick from).
 
@@ -260,7 +260,7 @@ def _identifier_steps(
     key: str, text: str, salt: str | None, limit: int
 ) -> Steps[Resolution] | None:
     """Steps for an identifier-shaped key, None when the key is not one."""
-    from resolver import identifiers as ids
+    from resolver.standardize import identifiers as ids
 
     value = ids.normalise_identifier(text)
     if value is None or not _IDENTIFIER_SHAPE.match(value):
@@ -311,7 +311,7 @@ def _identifier_steps(
 
 
 def _invalid_message(check: Any) -> str:
-    from resolver import identifiers as ids
+    from resolver.standardize import identifiers as ids
 
     names = {
         "uscc": "USCC",
@@ -354,7 +354,7 @@ def _by_enterprise_identifier(key: str, kind: str, value: str, limit: int) -> St
 
 
 def _by_id_hash(key: str, id18: str, salt: str, limit: int) -> Steps[Resolution]:
-    from resolver.survivorship import id_hash
+    from resolver.linkage.survivorship import id_hash
 
     rows = yield queries.PERSON_BY_ID_HASH, {"value": id_hash(id18, salt), "limit": limit}
     if not rows:
@@ -399,7 +399,7 @@ def _record_steps(key: str, dept: str, record_id: str) -> Steps[Resolution]:
 
 
 def _name_steps(key: str, text: str, limit: int) -> Steps[Resolution]:
-    from resolver.names import basic_normalise
+    from resolver.standardize.names import basic_normalise
 
     fragment = basic_normalise(text) or text
     hits: list[tuple[int, int, str, str, str | None]] = []
@@ -432,7 +432,7 @@ def _name_steps(key: str, text: str, limit: int) -> Steps[Resolution]:
 
 def key_needs_salt(key: str) -> bool:
     """True when the key is a personal ID number (matched by its salted hash)."""
-    from resolver import identifiers as ids
+    from resolver.standardize import identifiers as ids
 
     value = ids.normalise_identifier(key.strip())
     if value is None or ":" in key or not _IDENTIFIER_SHAPE.match(value):

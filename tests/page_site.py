@@ -19,7 +19,7 @@ from api.settings import ApiSettings, Limits
 from fixtures.generate import GenerateConfig, generate
 from graph.load import load_run
 from graph.store import open_store
-from resolver.link import run_link
+from resolver.linkage.link import run_link
 
 #: The committed sample's generator settings (Makefile `fixtures`).
 SAMPLE_CONFIG = {"enterprises": 240, "persons": 320, "departments": 32, "seed": 2026}

@@ -14,7 +14,7 @@ import pytest
 from graph import bulk
 from graph.load import load_run
 from graph.store import FalkorStore, open_store
-from resolver.run_files import write_run
+from resolver.state.run_files import write_run
 from tests.test_graph import graph_digest
 
 AWKWARD = [

@@ -73,7 +73,7 @@ def test_generate_check_link_evaluate(tmp_path: Path) -> None:
 
 
 def test_link_is_deterministic(tmp_path: Path) -> None:
-    from resolver.link import run_link
+    from resolver.linkage.link import run_link
     from tests.conftest import SAMPLE
 
     run_link(SAMPLE / "batch", tmp_path / "a")

@@ -16,7 +16,7 @@ import pytest
 from graph.load import load_run
 from graph.server import ServerInfo
 from graph.store import open_store
-from resolver.incremental import run_link_stateful
+from resolver.state.incremental import run_link_stateful
 from tests.conftest import SAMPLE
 
 #: An ID number in the form of the sample's, with its check digit wrong (…1710 for …171X).
@@ -178,7 +178,7 @@ def test_review_import_reports_bad_files_in_one_line(
 
 
 def _review_pair(state_dir: str) -> tuple[str, str]:
-    from resolver.state import State
+    from resolver.state.store import State
 
     with State(Path(state_dir)) as state:
         p = state.review_pairs(None, 1)[0]
@@ -292,8 +292,8 @@ def test_control_characters_in_department_data_never_reach_a_terminal_raw() -> N
     (the golden name was stored with them), and a steward's `review list` evidence shows
     raw values with the control characters escaped."""
     from credgraph.review import evidence_line
-    from resolver.ingest import Record
-    from resolver.names import normalise_enterprise_name, normalise_person_name
+    from resolver.ingest.rows import Record
+    from resolver.standardize.names import normalise_enterprise_name, normalise_person_name
 
     hostile = "恶意\x1b]0;pwned\x07科技有限公司"
     name = normalise_enterprise_name(hostile).normalised

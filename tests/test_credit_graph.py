@@ -35,8 +35,8 @@ from graph import marker
 from graph.load import load_run
 from graph.server import ServerInfo
 from graph.store import FalkorStore, open_async_store, open_store
-from resolver.link import run_link
-from resolver.names import canonical_enterprise_name
+from resolver.linkage.link import run_link
+from resolver.standardize.names import canonical_enterprise_name
 from tests.conftest import SAMPLE
 from tests.credit_truth_eval import Truth, score
 
@@ -317,7 +317,7 @@ CHECK_GRAPH = [
 
 
 def _check_store(uri: str) -> FalkorStore:
-    from resolver.identifiers import check_uscc
+    from resolver.standardize.identifiers import check_uscc
 
     s = open_store(uri)
     assert isinstance(s, FalkorStore)

@@ -14,7 +14,7 @@ from click.testing import CliRunner
 from credgraph.cli import main
 from credit.service import credit_grade
 from graph.store import open_store
-from resolver.incremental import run_link_stateful
+from resolver.state.incremental import run_link_stateful
 from tests.conftest import SAMPLE
 
 NEW_ROW = {

@@ -190,7 +190,7 @@ def test_expired_and_repaired_events_do_not_count() -> None:
 
 
 def test_batch_canonical_names_equal_one_by_one() -> None:
-    from resolver.names import canonical_enterprise_name, canonical_enterprise_names
+    from resolver.standardize.names import canonical_enterprise_name, canonical_enterprise_names
 
     names = [
         "深圳市騰訊計算機系統有限責任公司",

@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from fixtures.generate import KINDS, GenerateConfig, Summary, generate
-from resolver import identifiers as ids
+from resolver.standardize import identifiers as ids
 from tests.conftest import SAMPLE
 
 ID_CHECKERS = {

@@ -18,7 +18,7 @@ from graph import server
 from graph.load import load_run, resolve_uid
 from graph.server import ServerInfo
 from graph.store import FalkorStore, GraphStoreError, open_store
-from resolver.link import run_link
+from resolver.linkage.link import run_link
 from tests.conftest import REPO, SAMPLE
 
 ROUND_TRIP = [

@@ -19,7 +19,7 @@ from graph import server
 from graph.load import load_run
 from graph.server import ServerInfo, ServerLimits
 from graph.store import open_store
-from resolver.incremental import run_link_stateful
+from resolver.state.incremental import run_link_stateful
 from tests.conftest import SAMPLE
 
 
@@ -94,7 +94,7 @@ def test_start_status_query_stop_without_a_typed_password(own_server: tuple[Path
     # The graph does not exist yet: a clear error, then `load` creates it.
     missing = one_line_error(cli("graph", "query", "RETURN 1 AS one", "--data-dir", str(data)))
     assert "no graph 'credgraph'" in missing and "credgraph load RUN_DIR" in missing
-    from resolver.run_files import write_run
+    from resolver.state.run_files import write_run
 
     run = data.parent / "run"
     golden = {"id": "E000000001", "type": "Enterprise", "attributes": {"name": "甲公司"}}

@@ -21,10 +21,10 @@ import yaml
 from fixtures.split import split_batch
 from graph.load import load_run
 from graph.store import FalkorStore, open_store
-from resolver.graphsync import export_run
-from resolver.incremental import run_link_stateful
-from resolver.link import run_link
-from resolver.state import State
+from resolver.linkage.link import run_link
+from resolver.state.graphsync import export_run
+from resolver.state.incremental import run_link_stateful
+from resolver.state.store import State
 from tests.conftest import SAMPLE
 from tests.test_graph import graph_digest
 from tests.test_incremental import USCC, _with_extra
@@ -321,7 +321,7 @@ def test_checkpoint_belongs_to_its_target_graph(graph_uri: str, run: Path, tmp_p
 
 
 def test_control_characters_are_escaped_with_a_warning(graph_uri: str, tmp_path: Path) -> None:
-    from resolver.run_files import write_run
+    from resolver.state.run_files import write_run
 
     run = tmp_path / "run"
     golden = [
@@ -360,7 +360,7 @@ def test_a_stateful_run_replaces_whole_relationships_only(tmp_path: Path) -> Non
     """An enterprise record gives a BRANCH_OF to a changed parent and a LEGAL_REP_OF that
     other departments report too: the run carries the BRANCH_OF, never the LEGAL_REP_OF
     alone (its relationship would lose the other sources)."""
-    from resolver import graphsync
+    from resolver.state import graphsync
 
     def edge(rid: str, typ: str, a: str, b: str) -> dict[str, Any]:
         amr = rid.startswith("A")

@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 
 from fixtures.heldout.departments import generate_heldout, sources
-from resolver.evaluate import cluster_scores, evaluate
-from resolver.link import LinkConfig, _ingest, link_kind, run_link
-from resolver.manifest import load_manifest
+from resolver.ingest.manifest import load_manifest
+from resolver.linkage.evaluate import cluster_scores, evaluate
+from resolver.linkage.link import LinkConfig, _ingest, link_kind, run_link
 
 FIRMS, RESIDENTS, SEED = 600, 900, 11
 

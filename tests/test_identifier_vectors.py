@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from resolver import identifiers as ids
+from resolver.standardize import identifiers as ids
 
 HERE = Path(__file__).parent
 SHARED = HERE.parent.parent / "shared" / "domain" / "test_vectors.json"

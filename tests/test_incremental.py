@@ -15,11 +15,11 @@ import pytest
 import yaml
 
 from fixtures.split import split_batch
-from resolver import identifiers as ids
-from resolver.evaluate import cluster_scores
-from resolver.incremental import run_link_stateful
-from resolver.link import run_link
-from resolver.state import State, export_links
+from resolver.linkage.evaluate import cluster_scores
+from resolver.linkage.link import run_link
+from resolver.standardize import identifiers as ids
+from resolver.state.incremental import run_link_stateful
+from resolver.state.store import State, export_links
 from tests.conftest import SAMPLE
 
 
@@ -324,9 +324,9 @@ def test_same_model_gives_exactly_the_one_shot_clusters(
     """With the match model the state holds, linking the whole batch at once gives exactly the
     clusters the five incremental batches built (the only difference between an incremental
     and a one-shot run is the model each trains)."""
-    from resolver.fellegi_sunter import FSModel
-    from resolver.link import LinkConfig, _ingest, link_kind
-    from resolver.manifest import load_manifest
+    from resolver.ingest.manifest import load_manifest
+    from resolver.linkage.fellegi_sunter import FSModel
+    from resolver.linkage.link import LinkConfig, _ingest, link_kind
 
     state, _ = five_batches
     inc = _links(state)
@@ -340,3 +340,47 @@ def test_same_model_gives_exactly_the_one_shot_clusters(
         res = link_kind(kind, recs, LinkConfig(), model=models[kind])
         one = {(r.dept, r.record_id): str(res.cluster_of[i]) for i, r in enumerate(recs)}
         assert cluster_scores(inc[kind], one)["pairwise"]["f1"] == 1.0, kind
+
+
+def _mention_rows(state_dir: Path) -> list[tuple[object, ...]]:
+    db = sqlite3.connect(state_dir / "state.db")
+    rows = [
+        ("mentions", *r)
+        for r in db.execute(
+            "SELECT dept, kind, record_id, part, payload, loose FROM mentions "
+            "ORDER BY dept, kind, record_id, part"
+        )
+    ] + [
+        ("ends", *r)
+        for r in db.execute(
+            "SELECT entity_id, dept, kind, record_id FROM mention_ends "
+            "ORDER BY entity_id, dept, kind, record_id"
+        )
+    ]
+    db.close()
+    return rows
+
+
+def test_loose_mentions_rechecked_by_token_equal_a_full_recheck(
+    parts: list[Path], five_batches: tuple[Path, list[set[str]]], tmp_path: Path
+) -> None:
+    """Rows resolved by name (or not at all) are resolved again only where they share a
+    name or identifier token with a record whose entity may have changed, rows pointing at an
+    entity that kept its ID and records only where a touched record shares an identifier
+    with it; after five batches the mention rows equal those of the full recheck (every
+    loose row, every row of a re-linked entity) in every batch."""
+    narrowed, _ = five_batches
+    full = tmp_path / "full"
+    for k, part in enumerate(parts):
+        if (full / "state.db").exists():  # forget the tokens: every loose row is rechecked
+            db = sqlite3.connect(full / "state.db")
+            with db:
+                db.execute("DELETE FROM meta WHERE key = 'loose_tokens'")
+            db.close()
+        run_link_stateful(part, tmp_path / f"run{k}", full)
+    db = sqlite3.connect(narrowed / "state.db")
+    loose = db.execute("SELECT count(*) FROM mentions WHERE loose = 1").fetchone()[0]
+    tokens = db.execute("SELECT count(DISTINCT token) FROM loose_tokens").fetchone()[0]
+    db.close()
+    assert loose > 0 and tokens > 0
+    assert _mention_rows(narrowed) == _mention_rows(full)

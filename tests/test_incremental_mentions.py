@@ -14,8 +14,8 @@ from pathlib import Path
 
 import yaml
 
-from resolver.incremental import run_link_stateful
-from resolver.link import LinkConfig
+from resolver.linkage.link import LinkConfig
+from resolver.state.incremental import run_link_stateful
 from tests.conftest import SAMPLE
 
 

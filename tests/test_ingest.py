@@ -11,9 +11,9 @@ import pytest
 import yaml
 
 from fixtures.generate import Summary
-from resolver.check import run_check
-from resolver.ingest import Record, Reject, ingest
-from resolver.manifest import ManifestError, load_manifest
+from resolver.ingest.check import run_check
+from resolver.ingest.manifest import ManifestError, load_manifest
+from resolver.ingest.rows import Record, Reject, ingest
 from tests.conftest import SAMPLE
 
 # Noise that must leave a flag on the field (kept raw, not used as evidence).

@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 import yaml
 
-from resolver import identifiers as ids
-from resolver.evaluate import evaluate
-from resolver.fellegi_sunter import FSModel
-from resolver.link import LinkResult, run_link
+from resolver.linkage.evaluate import evaluate
+from resolver.linkage.fellegi_sunter import FSModel
+from resolver.linkage.link import LinkResult, run_link
+from resolver.standardize import identifiers as ids
 from tests.conftest import SAMPLE
 
 PARENT_USCC = ids.make_uscc("9", "1", "440605", "7A3B5C2D")

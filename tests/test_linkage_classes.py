@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 import yaml
 
-from resolver import identifiers as ids
-from resolver.link import LinkResult, run_link
-from resolver.mentions import SubjectIndex, masked_id_pattern
+from resolver.linkage.link import LinkResult, run_link
+from resolver.linkage.mentions import SubjectIndex, masked_id_pattern
+from resolver.standardize import identifiers as ids
 from tests.conftest import SAMPLE
 
 FIRM_USCC = ids.make_uscc("9", "1", "510104", "7C3D5E2F")

@@ -1,4 +1,4 @@
-"""Training of the Fellegi–Sunter model (resolver.fellegi_sunter.train) on level matrices
+"""Training of the Fellegi–Sunter model (resolver.linkage.fellegi_sunter.train) on level matrices
 made by hand: what it learns must not depend on how many homonyms a batch happens to hold,
 and namesake districts compare by the district the other side names."""
 
@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from resolver.compare import (
+from resolver.ingest.rows import Record
+from resolver.linkage.compare import (
     DISAGREEMENT_LEVELS,
     PERSON_FEATURES,
     PERSON_LEVELS,
@@ -14,8 +15,7 @@ from resolver.compare import (
     entity_record,
     training_eligibility,
 )
-from resolver.fellegi_sunter import M_FLOOR, NULL, train
-from resolver.ingest import Record
+from resolver.linkage.fellegi_sunter import M_FLOOR, NULL, train
 
 M = NULL  # missing
 # name, birth_date, gender, phone, address, employer
@@ -79,7 +79,7 @@ def test_levels_never_reach_zero() -> None:
 
 def _person(idx: int, rid: str, name: str, address: str, birth: str = "") -> Record:
     std: dict[str, object] = {"name_norm": name, "name_pinyin": name}
-    from resolver.addresses import parse_address
+    from resolver.standardize.addresses import parse_address
 
     a = parse_address(address)
     std["address_norm"] = a.canonical

@@ -29,8 +29,8 @@ from graph.lookup import (
 )
 from graph.server import ServerInfo
 from graph.store import FalkorStore, open_async_store, open_store
-from resolver.incremental import run_link_stateful
-from resolver.state import State
+from resolver.state.incremental import run_link_stateful
+from resolver.state.store import State
 from tests.conftest import SAMPLE
 
 
@@ -124,7 +124,7 @@ def test_enterprise_identifiers_resolve(store: FalkorStore, sample: Sample, attr
 
 
 def test_bad_uscc_check_is_named(store: FalkorStore, sample: Sample) -> None:
-    from resolver.identifiers import uscc_check_char
+    from resolver.standardize.identifiers import uscc_check_char
 
     value = _enterprise_with(sample, "uscc")["attributes"]["uscc"]
     wrong = value[:17] + ("1" if value[17] != "1" else "2")

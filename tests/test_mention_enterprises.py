@@ -15,9 +15,9 @@ import yaml
 
 from graph.load import load_run
 from graph.store import FalkorStore, open_store
-from resolver import identifiers as ids
-from resolver.incremental import run_link_stateful
-from resolver.state import State
+from resolver.standardize import identifiers as ids
+from resolver.state.incremental import run_link_stateful
+from resolver.state.store import State
 from tests.conftest import SAMPLE
 from tests.test_incremental import USCC, _with_extra
 

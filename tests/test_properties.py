@@ -16,8 +16,8 @@ import datetime as dt
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from resolver import identifiers as ids
-from resolver.names import normalise_enterprise_name, normalise_person_name
+from resolver.standardize import identifiers as ids
+from resolver.standardize.names import normalise_enterprise_name, normalise_person_name
 
 ORG_BODY = st.text(alphabet="0123456789ABCDEFGHJKLMNPQRTUWXY", min_size=8, max_size=8)
 REGION = st.sampled_from(["440605", "440300", "110105", "310108", "650102", "100000"])

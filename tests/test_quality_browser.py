@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from resolver.check import run_check
+from resolver.ingest.check import run_check
 from tests.browser import browser
 from tests.conftest import SAMPLE
 

@@ -16,10 +16,10 @@ import pytest
 from click.testing import CliRunner
 
 from credgraph.cli import main
-from resolver.incremental import run_link_stateful
-from resolver.link import run_link
+from resolver.linkage.link import run_link
 from resolver.spark.link import SparkEngine
 from resolver.spark.session import spark_session
+from resolver.state.incremental import run_link_stateful
 from tests.conftest import SAMPLE
 
 BATCH = SAMPLE / "batch"

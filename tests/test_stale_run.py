@@ -14,7 +14,7 @@ import pytest
 from fixtures.split import split_batch
 from graph.load import StaleRunError, load_run
 from graph.store import FalkorStore, open_store
-from resolver.incremental import run_link_stateful
+from resolver.state.incremental import run_link_stateful
 from tests.conftest import SAMPLE
 from tests.test_graph import graph_digest
 

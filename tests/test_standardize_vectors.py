@@ -6,10 +6,14 @@ from typing import Any
 
 import pytest
 
-from resolver.addresses import parse_address
-from resolver.dates import parse_date, parse_money, parse_period
-from resolver.names import normalise_enterprise_name, normalise_person_name, person_pinyin_key
-from resolver.phones import parse_phone
+from resolver.standardize.addresses import parse_address
+from resolver.standardize.dates import parse_date, parse_money, parse_period
+from resolver.standardize.names import (
+    normalise_enterprise_name,
+    normalise_person_name,
+    person_pinyin_key,
+)
+from resolver.standardize.phones import parse_phone
 from tests.test_identifier_vectors import VECTORS
 
 

@@ -18,7 +18,7 @@ from fixtures import tax_truth
 from fixtures.generate import Summary
 from graph.load import load_run
 from graph.store import open_store
-from resolver.link import run_link
+from resolver.linkage.link import run_link
 from tax import queries, service
 from tax.catalog import CATALOG_DIR, CatalogError, load_catalog
 from tax.periods import parse_period

@@ -13,8 +13,8 @@ from api.enterprise import dataloaders, filters
 from api.loaders import node
 from api.pagination import encode_cursor, page_request
 from graph import api_queries
-from resolver.identifiers import normalise_identifier
-from resolver.names import basic_normalise
+from resolver.standardize.identifiers import normalise_identifier
+from resolver.standardize.names import basic_normalise
 
 MAX_REDIRECT_HOPS = 20
 _ID_PREFIX = re.compile(r"^[0-9A-Z]{4,18}$")

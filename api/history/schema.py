@@ -13,7 +13,7 @@ from api.history.types import EntityHistory
 
 
 def _history(state_dir: Any, uid: str) -> dict[str, Any] | None:
-    from resolver.state import State, StateError
+    from resolver.state.store import State, StateError
 
     if not (state_dir / "state.db").exists():
         return None

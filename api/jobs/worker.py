@@ -17,7 +17,7 @@ def run(db_path: Path, job_id: str, graph_uri: str) -> int:
     from api.jobs import store
     from graph.load import load_run
     from graph.store import open_store
-    from resolver.incremental import run_link_stateful
+    from resolver.state.incremental import run_link_stateful
 
     db = store.connect(db_path)
     job = store.get(db, job_id)

@@ -20,7 +20,7 @@ class ReviewKind(graphene.Enum):
 
 
 def _queue(state_dir: Path, kind: str | None, limit: int) -> list[dict[str, Any]]:
-    from resolver.state import State
+    from resolver.state.store import State
 
     if not (state_dir / "state.db").exists():
         return []
@@ -60,7 +60,7 @@ def _ref(text: str) -> tuple[str, str]:
 
 
 def _decide(state_dir: Path, a: str, b: str, match: bool, by: str, reason: str) -> dict[str, Any]:
-    from resolver.state import State, StateError
+    from resolver.state.store import State, StateError
 
     if not (state_dir / "state.db").exists():
         raise GraphQLError("no resolution state: run a linkage job first")

@@ -4,22 +4,22 @@ the local engine's own code inside the tasks (``mapInPandas`` / ``applyInPandas`
 Per entity kind:
 
 1. The deterministic stage (strong identifiers, judgements) on the driver — one linear pass
-   of the local :func:`resolver.link.deterministic_stage`; its component roots and identity
+   of the local :func:`resolver.linkage.link.deterministic_stage`; its component roots and identity
    sets go to Spark with the records (pickled, one binary column).
-2. Blocking keys per record (``mapInPandas`` of :func:`resolver.compare.blocking_keys`), block
+2. Blocking keys per record (``mapInPandas`` of :func:`resolver.linkage.compare.blocking_keys`), block
    sizes by aggregation, candidate pairs by a self-join of the small blocks and the sorted
-   neighbourhood (:func:`resolver.compare.neighbourhood_pairs`) over each oversized block
+   neighbourhood (:func:`resolver.linkage.compare.neighbourhood_pairs`) over each oversized block
    (``applyInPandas`` per block); pairs inside one deterministic component or across
    conflicting identities are dropped with column expressions.
-3. The model trained on the driver (:func:`resolver.link.train_model`) from a sample of the
+3. The model trained on the driver (:func:`resolver.linkage.link.train_model`) from a sample of the
    candidate pairs; every pair compared and scored in ``mapInPandas`` batches
-   (:func:`resolver.compare.compare_enterprises` / ``compare_persons``,
-   :func:`resolver.link.score_pairs`).
+   (:func:`resolver.linkage.compare.compare_enterprises` / ``compare_persons``,
+   :func:`resolver.linkage.link.score_pairs`).
 4. Connected components (large-star / small-star, :mod:`resolver.spark.components`) of the
    deterministic components joined by pairs at or above the match threshold; each component
-   is then clustered by the local constrained merging (:func:`resolver.link.merge_candidates`,
+   is then clustered by the local constrained merging (:func:`resolver.linkage.link.merge_candidates`,
    with the contradiction guard and cannot-link constraints) in a cogrouped ``applyInPandas``.
-5. Clusters, decisions and review pairs assembled on the driver (:func:`resolver.link.finish_kind`).
+5. Clusters, decisions and review pairs assembled on the driver (:func:`resolver.linkage.link.finish_kind`).
 """
 
 from __future__ import annotations
@@ -35,8 +35,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from resolver.clustering import ConstrainedUnionFind
-from resolver.compare import (
+from resolver.ingest.manifest import Manifest
+from resolver.ingest.rows import Record
+from resolver.linkage.clustering import ConstrainedUnionFind
+from resolver.linkage.compare import (
     EntityRecord,
     blocking_keys,
     compare_enterprises,
@@ -44,9 +46,8 @@ from resolver.compare import (
     entity_record,
     neighbourhood_pairs,
 )
-from resolver.fellegi_sunter import FSModel, Levels
-from resolver.ingest import Record
-from resolver.link import (
+from resolver.linkage.fellegi_sunter import FSModel, Levels
+from resolver.linkage.link import (
     Ingested,
     IngestResult,
     KindResult,
@@ -61,7 +62,6 @@ from resolver.link import (
     score_pairs,
     train_model,
 )
-from resolver.manifest import Manifest
 from resolver.spark.costs import Meter, metered_batches, metered_cogroup, metered_group
 
 if TYPE_CHECKING:
@@ -280,7 +280,7 @@ class SparkEngine:
 
     def ingest(self, manifest: Manifest, progress: Progress | None) -> Ingested:
         """Ingest and standardise each department's files as one Spark task (the local
-        engine's :func:`resolver.link._ingest_group`); the records come back to the driver,
+        engine's :func:`resolver.linkage.link._ingest_group`); the records come back to the driver,
         which keeps them for survivorship and mentions. The executors must see the batch
         directory (local mode, or a shared file system on a cluster)."""
         groups = department_groups(manifest)
@@ -333,7 +333,7 @@ class SparkEngine:
         must_link: list[tuple[int, int]] | None = None,
         cannot_link: list[tuple[int, int]] | None = None,
     ) -> KindResult:
-        """Cluster the records of one kind, as :func:`resolver.link.link_kind` does."""
+        """Cluster the records of one kind, as :func:`resolver.linkage.link.link_kind` does."""
         from pyspark import StorageLevel
         from pyspark.sql import functions as F
 

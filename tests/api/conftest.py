@@ -21,10 +21,10 @@ from api.settings import ApiSettings, Limits
 from graph.load import load_run
 from graph.server import ServerInfo
 from graph.store import open_store
-from resolver import identifiers as ids
-from resolver.incremental import run_link_stateful
-from resolver.link import LinkConfig
-from resolver.state import State
+from resolver.linkage.link import LinkConfig
+from resolver.standardize import identifiers as ids
+from resolver.state.incremental import run_link_stateful
+from resolver.state.store import State
 from tests.conftest import SAMPLE
 
 MERGE_USCC = ids.make_uscc("9", "1", "440605", "6A2B4C1D")

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import yaml
 
-from resolver.state import State, export_links
+from resolver.state.store import State, export_links
 
 ENTERPRISE_COLUMNS = {
     "统一社会信用代码": "uscc",

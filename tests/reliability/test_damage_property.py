@@ -13,8 +13,8 @@ import openpyxl
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from resolver.ingest import FileStats, Record, Reject, ingest
-from resolver.manifest import load_manifest
+from resolver.ingest.manifest import load_manifest
+from resolver.ingest.rows import FileStats, Record, Reject, ingest
 from tests.reliability.batchkit import HEADER, Source, csv_text, good_row, write_batch
 
 DAMAGE = st.lists(

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from resolver.manifest import ManifestError, load_manifest
+from resolver.ingest.manifest import ManifestError, load_manifest
 from tests.reliability.batchkit import Source, check, csv_text, good_row, write_batch
 
 

@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from credgraph.cli import main
 from resolver.csvsafe import neutralise, read_rows, restore
-from resolver.identifiers import make_uscc
+from resolver.standardize.identifiers import make_uscc
 from tests.reliability.batchkit import (
     HEADER,
     REPO_ROOT,

@@ -17,9 +17,9 @@ from credgraph.cli import main
 from graph.load import load_run
 from graph.server import ServerInfo
 from graph.store import open_store
-from resolver import graphsync
-from resolver.incremental import run_link_stateful
-from resolver.state import SCHEMA_VERSION, State
+from resolver.state import graphsync
+from resolver.state.incremental import run_link_stateful
+from resolver.state.store import SCHEMA_VERSION, State
 from tests.reliability.batchkit import (
     ROLE_COLUMNS,
     ROLE_HEADER,
@@ -311,7 +311,7 @@ def test_a_version_1_state_is_migrated_with_nothing_lost(tmp_path: Path) -> None
 
 
 def test_a_state_of_an_unknown_schema_is_refused(tmp_path: Path) -> None:
-    from resolver.state import StateError
+    from resolver.state.store import StateError
 
     state = tmp_path / "st"
     with State(state) as st, st.transaction():

@@ -16,11 +16,11 @@ import psutil
 import pytest
 
 from fixtures.split import split_batch
-from resolver.incremental import run_link_stateful
+from resolver.state.incremental import run_link_stateful
 from tests.conftest import SAMPLE
 from tests.reliability.helpers import run
 
-MARKER = "run.json"  # the completion marker (resolver/run_files.py)
+MARKER = "run.json"  # the completion marker (resolver/state/run_files.py)
 COMPARED = ("links.csv", "golden.jsonl", "edges.jsonl", "events.jsonl", "conflicts.csv")
 
 
@@ -48,7 +48,7 @@ def test_kill_right_after_the_state_commit_then_rerun_writes_the_complete_run(
     )  # fmt: skip
     assert killed.returncode == -signal.SIGKILL
     assert not (out / MARKER).exists()
-    from resolver.run_files import IncompleteRunError, verify
+    from resolver.state.run_files import IncompleteRunError, verify
 
     with pytest.raises(IncompleteRunError, match="not a complete run"):
         verify(out)

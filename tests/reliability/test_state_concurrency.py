@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from fixtures.split import split_batch
-from resolver.incremental import run_link_stateful
-from resolver.state import State
+from resolver.state.incremental import run_link_stateful
+from resolver.state.store import State
 from tests.conftest import SAMPLE
 from tests.reliability.helpers import credgraph, run, state_view, with_rows
 from tests.test_incremental import _dump

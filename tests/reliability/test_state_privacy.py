@@ -26,10 +26,10 @@ from cryptography.fernet import Fernet
 from fixtures.split import split_batch
 from graph.load import load_run
 from graph.store import open_store
-from resolver.incremental import run_link_stateful
-from resolver.link import _ingest, run_link
-from resolver.manifest import load_manifest
-from resolver.state import State
+from resolver.ingest.manifest import load_manifest
+from resolver.linkage.link import _ingest, run_link
+from resolver.state.incremental import run_link_stateful
+from resolver.state.store import State
 from tests.conftest import SAMPLE
 
 WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
@@ -233,7 +233,7 @@ def test_state_run_and_key_files_are_owner_only(
     assert {"links.csv", "golden.jsonl", "run.json"} <= {f.name for f in files}
     assert all(_mode(f) == 0o600 for f in files), [(f.name, oct(_mode(f))) for f in files]
     # A key file others can read is refused.
-    from resolver.sealing import StateKeyError
+    from resolver.state.sealing import StateKeyError
 
     (state / "state.key").chmod(0o644)
     with pytest.raises(StateKeyError, match="readable by other users"):
@@ -266,7 +266,7 @@ def test_no_id_number_or_salt_in_clear_in_the_state(
     assert leaked == []
     assert salt.encode() not in data
     # Another key does not open the state.
-    from resolver.sealing import StateKeyError
+    from resolver.state.sealing import StateKeyError
 
     monkeypatch.setenv("CREDGRAPH_STATE_KEY", Fernet.generate_key().decode())
     with pytest.raises(StateKeyError, match="not the one this state was sealed with"):

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from fixtures.split import split_batch
-from resolver import identifiers as ids
+from resolver.standardize import identifiers as ids
 from tests.conftest import SAMPLE
 from tests.reliability.helpers import run, with_rows
 
@@ -75,7 +75,7 @@ def test_link_summaries_are_readable_text(parts: list[Path], tmp_path: Path) -> 
 
 
 def test_conflicts_report_real_disagreements_only(tmp_path: Path) -> None:
-    from resolver.survivorship import real_disagreement
+    from resolver.linkage.survivorship import real_disagreement
 
     assert not real_disagreement("industry", ["C", "制造业"])
     assert not real_disagreement("industry", ["C3311", "制造业", "C"])

@@ -6,7 +6,7 @@ many records of each, how blocks fill up):
 - ``u`` from uniformly sampled random record pairs (almost all non-matches), with the
   agreement level of value-equality features replaced by its exact value from the value
   counts (the chance that two different entities share a phone, an address …), as Splink does;
-  name agreement is further adjusted per value by term frequency (:mod:`resolver.term_frequency`).
+  name agreement is further adjusted per value by term frequency (:mod:`resolver.linkage.term_frequency`).
 - the prior is the chance that two random records match, measured where it can be measured:
   among the records that carry a valid strong identifier (pairs inside identifier
   components over all pairs of such records). Together with random-pair ``u`` this is the
@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from resolver.term_frequency import TermFrequencies
+from resolver.linkage.term_frequency import TermFrequencies
 
 NULL = -1  # comparison level for "one side missing": contributes no evidence
 #: Bumped when training or comparison change meaning: a stored model of another engine

@@ -12,7 +12,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from functools import lru_cache
 
-from resolver.divisions import load_divisions, strip_place_suffix
+from resolver.standardize.divisions import load_divisions, strip_place_suffix
 
 #: Historical county names mapped forward to today's district codes.
 HISTORICAL_NAMES: dict[str, str] = {

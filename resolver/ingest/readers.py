@@ -18,9 +18,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-from resolver.encodings import BOM, EncodingChoice, detect_encoding
-from resolver.manifest import SourceSpec, normalise_column
-from resolver.workbooks import WorkbookError, cell_text, read_sheets
+from resolver.ingest.encodings import BOM, EncodingChoice, detect_encoding
+from resolver.ingest.manifest import SourceSpec, normalise_column
+from resolver.ingest.workbooks import WorkbookError, cell_text, read_sheets
 
 #: Longest field (characters) a CSV row may hold; a longer one rejects the row.
 FIELD_CAP = 1024 * 1024

@@ -11,17 +11,17 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from resolver import identifiers as ids
-from resolver.addresses import parse_address
-from resolver.dates import parse_date, parse_money, parse_period, parse_ratio
-from resolver.names import (
+from resolver.standardize import identifiers as ids
+from resolver.standardize.addresses import parse_address
+from resolver.standardize.dates import parse_date, parse_money, parse_period, parse_ratio
+from resolver.standardize.names import (
     EnterpriseName,
     normalise_enterprise_name,
     normalise_person_name,
     person_pinyin_key,
     region_code,
 )
-from resolver.phones import parse_phone
+from resolver.standardize.phones import parse_phone
 
 ENTERPRISE_ID_FIELDS = ("uscc", "org_code", "reg_no", "tax_id", "any_id")
 PERSON_ID_FIELDS = ("id_number", "legal_rep_id", "holder_id_number")

@@ -9,8 +9,8 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
-from resolver.ingest import Record
-from resolver.status import registration_status
+from resolver.ingest.rows import Record
+from resolver.standardize.status import registration_status
 
 #: Source authority per attribute: earlier departments win (DOMAIN.md: AMR for names and
 #: registration data, PSB for persons, TAX for tax data). Unlisted departments rank after.

@@ -15,9 +15,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from resolver.manifest import Manifest, SourceSpec, normalise_column
-from resolver.readers import RawRow, SourceReader, open_reader
-from resolver.standardize import SUBJECT_ID_FIELDS, SUBJECT_NAME_FIELDS, Flag, Standardiser
+from resolver.ingest.manifest import Manifest, SourceSpec, normalise_column
+from resolver.ingest.readers import RawRow, SourceReader, open_reader
+from resolver.standardize.records import SUBJECT_ID_FIELDS, SUBJECT_NAME_FIELDS, Flag, Standardiser
 
 REJECT_REASONS = (
     "undecodable",

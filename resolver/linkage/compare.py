@@ -16,10 +16,10 @@ import numpy as np
 from numpy.typing import NDArray
 from rapidfuzz import fuzz, process
 
-from resolver.addresses import parse_address
-from resolver.divisions import load_divisions
-from resolver.fellegi_sunter import NULL, Levels
-from resolver.ingest import Record
+from resolver.ingest.rows import Record
+from resolver.linkage.fellegi_sunter import NULL, Levels
+from resolver.standardize.addresses import parse_address
+from resolver.standardize.divisions import load_divisions
 
 
 @dataclass(slots=True)

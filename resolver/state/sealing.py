@@ -21,6 +21,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+import msgspec
 from cryptography.fernet import Fernet, InvalidToken
 
 KEY_ENV = "CREDGRAPH_STATE_KEY"
@@ -48,7 +49,7 @@ def key_id(key: bytes) -> str:
 
 def installation_salt() -> str:
     """The salt of one-shot runs: that of the default state's key."""
-    from resolver.state import default_state_dir
+    from resolver.state.store import default_state_dir
 
     return derive_salt(load_key(default_state_dir()))
 
@@ -59,7 +60,7 @@ def load_key(state_dir: Path) -> bytes:
     if env:
         key = env.strip().encode()
     else:
-        from resolver.run_files import private_dir
+        from resolver.state.run_files import private_dir
 
         path = private_dir(state_dir, own=(KEY_FILE, "state.db")) / KEY_FILE
         if not path.exists():
@@ -112,7 +113,7 @@ class Sealer:
         )
 
     def unseal(self, text: str) -> dict[str, Any]:
-        values: dict[str, Any] = json.loads(text)
+        values: dict[str, Any] = msgspec.json.decode(text)
         for k in SECRET_FIELDS.intersection(values):
             v = values[k]
             if isinstance(v, str) and v.startswith(SEALED_PREFIX):

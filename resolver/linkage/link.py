@@ -24,9 +24,11 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from resolver import run_files
-from resolver.clustering import ConstrainedUnionFind
-from resolver.compare import (
+from resolver.csvsafe import safe_writer
+from resolver.ingest.manifest import Manifest, SourceSpec, load_manifest
+from resolver.ingest.rows import FileStats, Record, RecordKey, Reject, ingest
+from resolver.linkage.clustering import ConstrainedUnionFind
+from resolver.linkage.compare import (
     DISAGREEMENT_LEVELS,
     ENTERPRISE_FEATURES,
     ENTERPRISE_LEVELS,
@@ -44,14 +46,12 @@ from resolver.compare import (
     neighbourhood_pairs,
     training_eligibility,
 )
-from resolver.csvsafe import safe_writer
-from resolver.fellegi_sunter import FSModel, Levels, train
-from resolver.ingest import FileStats, Record, RecordKey, Reject, ingest
-from resolver.manifest import Manifest, SourceSpec, load_manifest
-from resolver.mentions import SubjectIndex, resolve_without_identifier
-from resolver.sealing import installation_salt
-from resolver.survivorship import Golden, build_golden, id_hash, mask_id_number
-from resolver.term_frequency import TermFrequencies, count_terms, value_agreement_u
+from resolver.linkage.fellegi_sunter import FSModel, Levels, train
+from resolver.linkage.mentions import SubjectIndex, resolve_without_identifier
+from resolver.linkage.survivorship import Golden, build_golden, id_hash, mask_id_number
+from resolver.linkage.term_frequency import TermFrequencies, count_terms, value_agreement_u
+from resolver.state import run_files
+from resolver.state.sealing import installation_salt
 from resolver.workers import worker_pool
 
 Progress = Callable[[str, int, int], None]
@@ -74,7 +74,9 @@ class LinkConfig:
     random_pairs: int = 50_000  # u of the lower levels; the top levels' u come from value counts
     train_pairs: int = 200_000  # candidate pairs EM trains on at most (a uniform sample of them)
     seed: int = 1
-    salt: str = ""  # ID-hash salt; empty: the installation's secret salt (resolver/sealing.py)
+    salt: str = (
+        ""  # ID-hash salt; empty: the installation's secret salt (resolver/state/sealing.py)
+    )
 
 
 @dataclass(slots=True)
@@ -186,7 +188,7 @@ def link_kind(
     }
     if progress:
         progress(f"{kind}: {len(candidates):,} candidate pairs", 0, 0)
-    # 3. Training (see resolver.fellegi_sunter), then scoring of every candidate pair.
+    # 3. Training (see resolver.linkage.fellegi_sunter), then scoring of every candidate pair.
     probs = np.zeros(0)
     levels = np.zeros((0, 0), dtype=np.int8)
     adjust = np.zeros(0)
@@ -247,7 +249,7 @@ def train_model(
     cfg: LinkConfig,
     rng: random.Random,
 ) -> tuple[FSModel, dict[str, Any]]:
-    """Train the model (see resolver.fellegi_sunter): sure matches (shared strong identifier),
+    """Train the model (see resolver.linkage.fellegi_sunter): sure matches (shared strong identifier),
     uniformly random pairs, value counts and term frequencies over identifier components, and
     expectation-maximisation over ``candidates`` (all candidate pairs, or a sample of them;
     at most ``cfg.train_pairs``) whose comparison levels are ``levels``."""
@@ -478,7 +480,7 @@ def term_log_frequencies(
 
 
 def name_frequency_adjustment(levels: Levels, log_freq: np.ndarray, model: FSModel) -> np.ndarray:
-    """The term-frequency adjustment of the name weight (resolver.term_frequency):
+    """The term-frequency adjustment of the name weight (resolver.linkage.term_frequency):
     log2(u_level / tf(value)) where the level agrees on a value, else 0."""
     if not len(log_freq):
         return np.zeros(0)

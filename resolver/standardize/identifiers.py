@@ -417,7 +417,7 @@ def region_code_plausible(code: str) -> bool:
     """Shape check of a 6-digit division code: known province, or the national registrar.
 
     Codes change over time, so an unknown county part is never a failure; see
-    :mod:`resolver.divisions` for the full table.
+    :mod:`resolver.standardize.divisions` for the full table.
     """
     if len(code) != 6 or not code.isdigit():
         return False

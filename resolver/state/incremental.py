@@ -19,15 +19,15 @@ import signal
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from resolver import graphsync, run_files
-from resolver.compare import COMPARISONS, blocking_keys, entity_record
-from resolver.fellegi_sunter import FSModel
-from resolver.ingest import Record, RecordKey
-from resolver.link import (
+from resolver.ingest.manifest import Manifest, load_manifest
+from resolver.ingest.rows import Record, RecordKey
+from resolver.linkage.compare import COMPARISONS, blocking_keys, entity_record
+from resolver.linkage.fellegi_sunter import FSModel
+from resolver.linkage.link import (
     Engine,
     KindResult,
     LinkConfig,
@@ -41,11 +41,11 @@ from resolver.link import (
     mention_enterprise_key,
     run_info,
 )
-from resolver.manifest import Manifest, load_manifest
-from resolver.mentions import name_stem
-from resolver.names import normalise_person_name
-from resolver.state import KEY_MATCH, BatchConflict, State, now
-from resolver.survivorship import Golden, build_golden, id_hash
+from resolver.linkage.mentions import identifier_tokens, mention_tokens, name_stem
+from resolver.linkage.survivorship import Golden, build_golden, id_hash
+from resolver.standardize.names import normalise_person_name
+from resolver.state import graphsync, run_files
+from resolver.state.store import KEY_MATCH, BatchConflict, State, now
 
 ENTITY_KINDS = ("enterprise", "person")
 EVENT_LABELS = {"credit_event": "CreditEvent", "fact": "Fact", "tax_declaration": "TaxDeclaration"}
@@ -80,6 +80,9 @@ class _Change:
     retired: list[str]
     history: list[tuple[str, str, dict[str, Any]]]  # (entity, event, detail)
     model: FSModel | None
+    #: Re-linked entities that keep their ID and exactly their stored records (none of them
+    #: touched by the batch): rows found by their identifiers resolve as before.
+    same: set[str] = field(default_factory=set)
 
 
 class StateResolver(Resolver):
@@ -105,6 +108,10 @@ class StateResolver(Resolver):
         #: Mention names whose stored candidates are already in the subject index.
         self._prepared: set[str] = set()
         self._indexed: set[str] = set()
+        #: Look-ups in the stored state, which does not change while mentions resolve (the
+        #: batch is written afterwards): key -> entity, entity -> current entity.
+        self._key_cache: dict[str, str | None] = {}
+        self._current: dict[str, str] = {}
 
     def prepare_subject(self, rec: Record) -> None:
         """Add the stored entities a mention's name may stand for to the subject index: the
@@ -128,7 +135,7 @@ class StateResolver(Resolver):
                 ).fetchall()
             )
         stored = {
-            self.state.resolve(eid)[0]
+            self.current(eid)
             for key, eid in self.state.entity_of(found).items()
             if key not in self.superseded
         }
@@ -177,7 +184,16 @@ class StateResolver(Resolver):
         self.new_mention_enterprises[h] = gid
         return gid, True
 
+    def current(self, entity_id: str) -> str:
+        """The entity a stored ID stands for now (redirects followed), remembered."""
+        found = self._current.get(entity_id)
+        if found is None:
+            found = self._current[entity_id] = self.state.resolve(entity_id)[0]
+        return found
+
     def _by_key(self, key: str) -> str | None:
+        if key in self._key_cache:
+            return self._key_cache[key]
         # Records this batch delivers again or withdraws count with their new content (in
         # memory), never with what the state still holds for them.
         rows = self.state.db.execute(
@@ -186,16 +202,16 @@ class StateResolver(Resolver):
             "WHERE k.key = ? AND r.withdrawn = 0 AND r.entity_id IS NOT NULL LIMIT 200",
             (self.state.sealer.key_token(key),),
         ).fetchall()
-        ids = {
-            self.state.resolve(eid)[0] for d, k, r, eid in rows if (d, k, r) not in self.superseded
-        }
-        return next(iter(ids)) if len(ids) == 1 and not ids & self.gone else None
+        ids = {self.current(eid) for d, k, r, eid in rows if (d, k, r) not in self.superseded}
+        found = next(iter(ids)) if len(ids) == 1 and not ids & self.gone else None
+        self._key_cache[key] = found
+        return found
 
     def _registered(self, key: str, salt: str) -> str | None:
         found = graphsync.mention_person(self.state.db, id_hash(key, salt))
         if found is None:
             return None
-        gid = self.state.resolve(found)[0]
+        gid = self.current(found)
         return None if gid in self.gone or self.state.entity_status(gid) == "retired" else gid
 
     def enterprise(
@@ -304,6 +320,8 @@ def _apply_kind(
     owned: dict[int, list[str]] = defaultdict(list)
     for oid, c in owner.items():
         owned[c].append(oid)
+    stored_size = Counter(old_id_of.values())
+    same: set[str] = set()
     gid_of: dict[RecordKey, str] = {}
     goldens: list[Golden] = []
     new_ids: list[str] = []
@@ -315,6 +333,12 @@ def _apply_kind(
         ids_here = sorted(owned.get(c, []), key=_id_number)
         if ids_here:
             gid = ids_here[0]
+            if (
+                len(ids_here) == 1
+                and len(members) == stored_size[gid]
+                and all(old_id_of.get(r.key) == gid for r in members)
+            ):
+                same.add(gid)
             for other in ids_here[1:]:
                 merged[other] = gid
                 cause: dict[str, Any] = {
@@ -383,6 +407,7 @@ def _apply_kind(
         retired,
         history,
         res.model if model is None else None,
+        same,
     )
 
 
@@ -499,7 +524,39 @@ def run_link_stateful(
             )
         } | set(withdrawn_entities.values())
         batch_keys = {r.key for r in batch}
-        stale = graphsync.stale_mentions(state.db, changed_ids, batch_keys | set(withdrawn))
+        # Loose rows (by name, unresolved) are resolved again where they share a token with
+        # a record whose entity may have changed: the re-linked clusters' members (their new
+        # content) and what changed or withdrawn records said before. A state whose loose
+        # rows have no tokens yet resolves every loose row once, which gives them tokens.
+        # Rows pointing at an entity that kept its ID and exactly its records are resolved
+        # again only if a touched record shares an identifier with that entity's records
+        # (the identifier may have become ambiguous).
+        keyed = state.sealer.keyed_hash
+        tokens: set[str] | None = None
+        recheck_ids = changed_ids
+        if state.meta(graphsync.TOKENS_META) == "1":
+            tokens = set()
+            for ch in changes.values():
+                for rec in ch.result.records:
+                    tokens |= mention_tokens(rec, keyed)
+            touched_ids: set[str] = set()
+            for rec in touched:
+                touched_ids |= identifier_tokens(rec, keyed)
+            for rec in state.records_of(
+                [r.key for r in touched if r.key in stored and r.kind in ENTITY_KINDS]
+                + [k for k in withdrawn if k[1] in ENTITY_KINDS]
+            ):
+                tokens |= mention_tokens(rec, keyed)
+                touched_ids |= identifier_tokens(rec, keyed)
+            same = {e for ch in changes.values() for e in ch.same}
+            shared = {
+                gid_of[rec.key]
+                for ch in changes.values()
+                for rec in ch.result.records
+                if gid_of[rec.key] in same and identifier_tokens(rec, keyed) & touched_ids
+            }
+            recheck_ids = changed_ids - (same - shared - set(withdrawn_entities.values()))
+        stale = graphsync.stale_mentions(state.db, recheck_ids, batch_keys | set(withdrawn), tokens)
         stale_kind: dict[str, list[Record]] = defaultdict(list)
         for rec in state.records_of(stale):
             stale_kind[rec.kind].append(rec)
@@ -630,7 +687,16 @@ def run_link_stateful(
                     ),
                 )
                 state.add_history(g.data["id"], "create", batch_id, {"from": "mentions"})
-            mention_ids, changed_mentions = graphsync.save_mentions(db, mention_rows, withdrawn)
+            loose_tokens = {
+                key: mention_tokens(rec, keyed)
+                for rec in (*batch, *(x for recs in stale_kind.values() for x in recs))
+                if (key := rec.key) in mention_rows
+                and any(graphsync.is_loose(p) for p in mention_rows[key][1])
+            }
+            mention_ids, changed_mentions = graphsync.save_mentions(
+                db, mention_rows, withdrawn, loose_tokens
+            )
+            state.set_meta(graphsync.TOKENS_META, "1")
             relinked: list[tuple[RecordKey, float, str]] = [
                 (rec.key, float(ch.result.score[i]), ch.result.decision[i])
                 for ch in changes.values()
@@ -670,7 +736,7 @@ def run_link_stateful(
                 gid_of[key] = current[eid]
             _restrict_to_batch(results, {r.key for r in batch if r.kind in ENTITY_KINDS}, batch)
             goldens = [g for ch in changes.values() for g in ch.goldens] + extra_persons
-            # What the graph must change: see resolver/graphsync.py (read inside the
+            # What the graph must change: see resolver/state/graphsync.py (read inside the
             # transaction, which sees its own writes).
             gone = sorted(
                 {e for ch in changes.values() for e in (*ch.merged, *ch.retired)}

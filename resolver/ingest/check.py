@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from resolver.csvsafe import safe_writer
-from resolver.ingest import FileStats, Reject, ingest
-from resolver.manifest import Manifest, SourceSpec, load_manifest
-from resolver.quality import QualityReport, write_quality
+from resolver.ingest.manifest import Manifest, SourceSpec, load_manifest
+from resolver.ingest.quality import QualityReport, write_quality
+from resolver.ingest.rows import FileStats, Reject, ingest
 from resolver.workers import worker_pool
 
 REJECTS_HEADER = ["dept", "file", "line", "record_id", "reason", "message"]

@@ -29,9 +29,11 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+import msgspec
+
 from resolver.csvsafe import safe_writer
-from resolver.ingest import RecordKey
-from resolver.state import KEY_MATCH, State
+from resolver.ingest.rows import RecordKey
+from resolver.state.store import KEY_MATCH, State
 
 TABLES = """
 CREATE TABLE IF NOT EXISTS resolutions (
@@ -48,10 +50,18 @@ CREATE TABLE IF NOT EXISTS mention_ends (
 CREATE INDEX IF NOT EXISTS mention_ends_entity ON mention_ends (entity_id);
 CREATE INDEX IF NOT EXISTS mention_ends_record_kind ON mention_ends (dept, kind, record_id);
 CREATE TABLE IF NOT EXISTS mention_persons (id_hash TEXT PRIMARY KEY, entity_id TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS loose_tokens (
+    token TEXT NOT NULL, dept TEXT NOT NULL, kind TEXT NOT NULL, record_id TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS loose_tokens_token ON loose_tokens (token);
+CREATE INDEX IF NOT EXISTS loose_tokens_record ON loose_tokens (dept, kind, record_id);
 """
+#: Meta key set once every loose mention row of the state has its tokens in ``loose_tokens``.
+TOKENS_META = "loose_tokens"
 EVENT_KINDS = ("credit_event", "fact", "tax_declaration")
-#: Resolutions that may change without the entity they point at changing.
-LOOSE = frozenset({"unresolved", "by_name"})
+#: Resolutions that may change without the entity they point at changing: a name (or a
+#: name with a masked ID number) that another entity may come to carry.
+LOOSE = frozenset({"unresolved", "by_name", "by_name_stem", "by_masked_id", "by_name_masked_id"})
 RESOLVED_HEADER = ["dept", "record_id", "kind", "entity_id", "score", "decision", "batch_id"]
 
 Key = RecordKey
@@ -79,7 +89,7 @@ def ends(payload: dict[str, Any]) -> set[str]:
     return {v for k in ("from", "to", "subject") if (v := payload.get(k))}
 
 
-def _loose(payload: dict[str, Any]) -> bool:
+def is_loose(payload: dict[str, Any]) -> bool:
     resolved = payload.get("resolved")
     hows = list(resolved.values()) if isinstance(resolved, dict) else [resolved]
     return not resolved or any(h in LOOSE for h in hows)
@@ -91,15 +101,31 @@ def _part(kind: str, payload: dict[str, Any]) -> str:
     return str(payload["type"]) if kind == "enterprise" else ""
 
 
-def stale_mentions(db: sqlite3.Connection, changed: set[str], skip: set[Key]) -> set[Key]:
-    """Stored mention rows whose resolution may have changed: loose ones (unresolved, by
-    name) and those pointing at an entity the batch changed."""
-    out: set[Key] = {
-        (d, k, r)
-        for d, k, r in db.execute(
-            "SELECT DISTINCT dept, kind, record_id FROM mentions WHERE loose = 1"
-        )
-    }
+def stale_mentions(
+    db: sqlite3.Connection, changed: set[str], skip: set[Key], tokens: set[str] | None = None
+) -> set[Key]:
+    """Stored mention rows whose resolution may have changed: those pointing at an entity the
+    batch changed, and loose ones (unresolved, by name) — every loose row when ``tokens`` is
+    None, else those sharing a token (:func:`resolver.linkage.mentions.mention_tokens`) with
+    a record whose entity may have changed."""
+    if tokens is None:  # every loose row, by what LOOSE says now (not the stored flag)
+        out: set[Key] = {
+            (d, k, r)
+            for d, k, r, text in db.execute("SELECT dept, kind, record_id, payload FROM mentions")
+            if is_loose(msgspec.json.decode(text))
+        }
+    else:
+        out = set()
+        ordered = sorted(tokens)
+        for i in range(0, len(ordered), 500):
+            chunk = ordered[i : i + 500]
+            out.update(
+                db.execute(
+                    "SELECT DISTINCT dept, kind, record_id FROM loose_tokens "
+                    f"WHERE token IN ({','.join('?' * len(chunk))})",
+                    chunk,
+                )
+            )
     ids = sorted(changed)
     for i in range(0, len(ids), 500):
         chunk = ids[i : i + 500]
@@ -113,12 +139,19 @@ def stale_mentions(db: sqlite3.Connection, changed: set[str], skip: set[Key]) ->
     return out - skip
 
 
+def _canonical(payload: Any) -> bytes:
+    """A mention row as compact JSON with sorted keys (what ``mentions.payload`` holds)."""
+    return msgspec.json.encode(payload, order="sorted")
+
+
 def save_mentions(
     db: sqlite3.Connection,
     rows: dict[Key, tuple[str, list[dict[str, Any]]]],
     withdrawn: Iterable[Key],
+    tokens: dict[Key, set[str]] | None = None,
 ) -> tuple[set[str], set[Key]]:
-    """Store the rows each processed record gives (none for a withdrawn one); returns (the
+    """Store the rows each processed record gives (none for a withdrawn one) and, given
+    ``tokens``, the tokens of each processed record whose rows are loose; returns (the
     entities at either end of a row that changed, before or after; the records whose rows
     changed)."""
     touched_ids: set[str] = set()
@@ -126,19 +159,29 @@ def save_mentions(
     updates: dict[Key, tuple[str, list[dict[str, Any]]]] = dict(rows)
     for key in withdrawn:
         updates[key] = (key[1], [])
+    if tokens is not None:
+        for key, (_kind, payloads) in updates.items():
+            db.execute(f"DELETE FROM loose_tokens WHERE {KEY_MATCH}", key)
+            if any(is_loose(p) for p in payloads):
+                db.executemany(
+                    "INSERT INTO loose_tokens VALUES (?, ?, ?, ?)",
+                    [(t, *key) for t in sorted(tokens.get(key, ()))],
+                )
     for key, (kind, payloads) in updates.items():
+        # Rows compare as compact JSON with sorted keys, the stored side re-encoded, so that
+        # a row stored in another spelling of the same JSON (separators) compares equal.
         old = {
-            part: text
+            part: _canonical(msgspec.json.decode(text))
             for part, text in db.execute(
                 f"SELECT part, payload FROM mentions WHERE {KEY_MATCH}", key
             )
         }
-        new = {_part(kind, p): json.dumps(p, ensure_ascii=False, sort_keys=True) for p in payloads}
+        new = {_part(kind, p): _canonical(p) for p in payloads}
         if old == new:
             continue
         changed.add(key)
         for text in old.values():
-            touched_ids |= ends(json.loads(text))
+            touched_ids |= ends(msgspec.json.decode(text))
         db.execute(f"DELETE FROM mentions WHERE {KEY_MATCH}", key)
         db.execute(f"DELETE FROM mention_ends WHERE {KEY_MATCH}", key)
         dept, _kind, rid = key
@@ -146,7 +189,7 @@ def save_mentions(
             touched_ids |= ends(p)
             db.execute(
                 "INSERT INTO mentions VALUES (?, ?, ?, ?, ?, ?)",
-                (dept, rid, _part(kind, p), kind, new[_part(kind, p)], int(_loose(p))),
+                (dept, rid, _part(kind, p), kind, new[_part(kind, p)].decode(), int(is_loose(p))),
             )
         db.executemany(
             "INSERT INTO mention_ends VALUES (?, ?, ?, ?)",
@@ -186,7 +229,7 @@ def lifecycle_golden(state: State, entity_id: str) -> dict[str, Any] | None:
 
 def _payloads(db: sqlite3.Connection, sql: str, params: list[Any]) -> Iterator[tuple[str, Any]]:
     for kind, text in db.execute(sql, params):
-        yield kind, json.loads(text)
+        yield kind, msgspec.json.decode(text)
 
 
 def payloads_touching(

@@ -19,10 +19,15 @@ from __future__ import annotations
 
 import unicodedata
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from resolver.ingest import Record
-from resolver.names import leading_region_codes, normalise_enterprise_name, normalise_person_name
+from resolver.ingest.rows import Record
+from resolver.standardize.names import (
+    leading_region_codes,
+    normalise_enterprise_name,
+    normalise_person_name,
+)
 
 Resolution = tuple[str | None, str, str]  # golden ID, how, reason when unresolved
 
@@ -45,6 +50,42 @@ def name_stem(name: str) -> str | None:
     if body and en.form and not en.is_branch and body.endswith(en.form):
         body = body[: -len(en.form)]
     return body or None
+
+
+#: Standardised fields that hold identifiers, in any record kind.
+TOKEN_ID_FIELDS = ("uscc", "org_code", "reg_no", "id18", "parent_uscc", "holder_id_number")
+
+
+def mention_tokens(rec: Record, keyed_hash: Callable[[str], str]) -> set[str]:
+    """What a record can be looked up by when a mention is resolved: each name it carries
+    normalised as an enterprise name, as its stem (字号 + industry) and as a person name,
+    and each identifier (as ``keyed_hash`` of it: no identifier is stored in clear).
+
+    Name look-ups of mention subjects are exact on these forms (``SubjectIndex``, the
+    state's name keys), so a row resolved by name — or not at all — can only resolve
+    differently after a batch that changes the entity of a record sharing a token with it.
+    Both sides use this one function."""
+    names = {v for k, v in rec.std.items() if k.endswith("name_norm") and isinstance(v, str)}
+    if isinstance(raw := rec.raw.get("name"), str):
+        names.add(raw)
+    out: set[str] = set()
+    for name in names:
+        if not name:
+            continue
+        out.add("e|" + normalise_enterprise_name(name).normalised)
+        if stem := name_stem(name):
+            out.add("s|" + stem)
+        out.add("p|" + normalise_person_name(name))
+    return out | identifier_tokens(rec, keyed_hash)
+
+
+def identifier_tokens(rec: Record, keyed_hash: Callable[[str], str]) -> set[str]:
+    """The identifier part of :func:`mention_tokens`."""
+    return {
+        "i|" + keyed_hash(v)
+        for field_name in TOKEN_ID_FIELDS
+        if isinstance(v := rec.std.get(field_name), str) and v
+    }
 
 
 def looks_like_person_name(name: str) -> bool:

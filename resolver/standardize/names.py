@@ -14,7 +14,7 @@ from functools import cache, lru_cache
 import opencc
 from pypinyin import lazy_pinyin
 
-from resolver.divisions import load_divisions, strip_place_suffix
+from resolver.standardize.divisions import load_divisions, strip_place_suffix
 
 #: Variants that opencc's t2s leaves alone (DOMAIN.md 2, step 3).
 VARIANTS = str.maketrans(

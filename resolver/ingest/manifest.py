@@ -242,7 +242,7 @@ def load_manifest(batch_dir: Path, check_headers: bool = True) -> Manifest:
     With ``check_headers`` each file's header is read to make sure every mapped column and the
     record-id column exist (a file with no header row at all is reported too).
     """
-    from resolver.readers import read_header  # late: readers import this module's types
+    from resolver.ingest.readers import read_header  # late: readers import this module's types
 
     path = batch_dir / "manifest.yaml"
     if not path.is_file():
@@ -421,7 +421,7 @@ def _near_file(root: Path, file: str) -> str:
 
 
 def _header_problems(spec: SourceSpec, read_header: Any) -> list[str]:
-    from resolver.readers import FileProblem
+    from resolver.ingest.readers import FileProblem
 
     try:
         header: list[str] | None = read_header(spec)

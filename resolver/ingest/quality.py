@@ -10,9 +10,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from resolver.ingest import FileStats, FillPattern, Record, Reject
-from resolver.manifest import Manifest
-from resolver.standardize import (
+from resolver.ingest.manifest import Manifest
+from resolver.ingest.rows import FileStats, FillPattern, Record, Reject
+from resolver.standardize.records import (
     DATE_FIELDS,
     ENTERPRISE_ID_FIELDS,
     MONEY_FIELDS,

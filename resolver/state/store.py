@@ -15,7 +15,7 @@ they can always be written again).
 One writer at a time: a run that changes the state holds an exclusive lock on STATE_DIR/lock
 (``flock``, released by the kernel when the process dies, however it dies) for its whole
 duration, so its reads and its transaction see no other writer. ID numbers are sealed at
-rest (resolver/sealing.py); the directory is 0700, the database files 0600.
+rest (resolver/state/sealing.py); the directory is 0700, the database files 0600.
 """
 
 from __future__ import annotations
@@ -34,9 +34,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from resolver.ingest import Record, RecordKey
-from resolver.run_files import private_dir
-from resolver.sealing import (
+from resolver.ingest.rows import Record, RecordKey
+from resolver.state.run_files import private_dir
+from resolver.state.sealing import (
     KEY_ENV,
     KEY_FILE,
     Sealer,
@@ -127,7 +127,7 @@ INSERT INTO judgements SELECT coalesce(r.kind, 'enterprise'), j.* FROM judgement
     LEFT JOIN records r ON r.dept = j.a_dept AND r.record_id = j.a_record;
 DROP TABLE judgements_v1;
 """
-#: The same for the graph-sync tables (resolver/graphsync.py), when the state has them.
+#: The same for the graph-sync tables (resolver/state/graphsync.py), when the state has them.
 MIGRATE_V1_SYNC = """
 ALTER TABLE resolutions RENAME TO resolutions_v1;
 CREATE TABLE resolutions (

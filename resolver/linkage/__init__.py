@@ -1,0 +1,1 @@
+"""Linkage: comparison, the match model, clustering, survivorship, mention subjects, evaluation."""

@@ -1,0 +1,1 @@
+"""Standardisation: identifiers, names, addresses, phones, dates, statuses, whole records."""
