@@ -249,12 +249,16 @@ class _RelPacker:
     """The relationship tokens, packed by a forked process (it shares the tables without
     copying them) while this one packs and sends the nodes: Python packing is the slow part
     of a bulk load, and the machine's second core takes half of it. Started on creation;
-    in-process where ``fork`` does not exist."""
+    in-process where ``fork`` does not exist or this process may not have children."""
 
     def __init__(self, graph: RunGraph, ids: dict[str, dict[str, int]]) -> None:
         self.graph, self.ids = graph, ids
         self.proc: Any = None
-        if "fork" in multiprocessing.get_all_start_methods():
+        # (a daemonic process may not have children: it packs them itself)
+        if (
+            "fork" in multiprocessing.get_all_start_methods()
+            and not multiprocessing.current_process().daemon
+        ):
             ctx = multiprocessing.get_context("fork")
             self.results: Any = ctx.Queue()
             self.proc = ctx.Process(target=_pack_rels, args=(graph, ids, self.results))
