@@ -1,6 +1,6 @@
 """The cyclic garbage collector paused for the length of a run.
 
-A link run holds a million records (a few million dicts and strings) and allocates millions
+A link run or a graph load holds a million records (a few million dicts and strings) and allocates millions
 of small objects on top of them; each full collection walks all of them, and CPython starts
 one whenever enough new objects have survived — at a million records that is most of the
 run's time spent in collections that free nothing (the run's data holds no reference
