@@ -25,7 +25,6 @@ from graphql import (
     DocumentNode,
     ExecutionResult,
     GraphQLError,
-    MiddlewareManager,
     OperationDefinitionNode,
     execute,
     parse,
@@ -47,7 +46,7 @@ from starlette.staticfiles import StaticFiles
 from api import logs, permissions, persisted, protection
 from api.context import RequestContext
 from api.enterprise.name_index import NameIndexHolder
-from api.field_guard import FieldGuard
+from api.field_guard import GUARD
 from api.graphio import ApiGraph, GraphTimeout, GraphUnavailable
 from api.graphiql import PAGE
 from api.keys import ApiKey
@@ -248,10 +247,18 @@ class GraphQLApp:
             raise Refused(400, "BAD_REQUEST", "variables must be a JSON object")
         if operation is not None and not isinstance(operation, str):
             raise Refused(400, "BAD_REQUEST", "operationName must be a string")
+        ext = data.get("extensions")
+        pq = ext.get("persistedQuery") if isinstance(ext, dict) else None
+        pid = data.get("id") or (pq.get("sha256Hash") if isinstance(pq, dict) else None)
+        sent_both = isinstance(pid, str) and pid and isinstance(query, str) and query.strip()
+        if sent_both and not persisted.matches(str(query), str(pid)):
+            raise Refused(
+                400,
+                "PERSISTED_QUERY_MISMATCH",
+                "the query text is not the operation of the persisted-query id sent with it; "
+                "send the id alone or its own text",
+            )
         if c.role == permissions.PUBLIC and self.settings.public_persisted_only:
-            ext = data.get("extensions")
-            pq = ext.get("persistedQuery") if isinstance(ext, dict) else None
-            pid = data.get("id") or (pq.get("sha256Hash") if isinstance(pq, dict) else None)
             allowed = persisted.lookup(
                 query if isinstance(query, str) else None, pid if isinstance(pid, str) else None
             )
@@ -298,7 +305,7 @@ class GraphQLApp:
             context_value=c,
             variable_values=variables,
             operation_name=operation,
-            middleware=MiddlewareManager(FieldGuard()),
+            middleware=GUARD,
         )
         if not isinstance(result, ExecutionResult):
             result = await result
@@ -344,7 +351,12 @@ class GraphQLApp:
                 shown.append(_with_path(e, "the graph query took too long", "GRAPH_TIMEOUT", c))
                 logs.log(logging.WARNING, "graph timeout", request_id=c.request_id)
             elif original is None or isinstance(original, GraphQLError):
+                # the client's own mistake, wherever it surfaced (variables that did not
+                # coerce, an argument a resolver refused, a nullable or non-null field):
+                # 4xx whatever else the response carries (docs/api-errors.md)
                 shown.append(self._shown(e, c.request_id, "BAD_USER_INPUT"))
+                code = shown[-1]["extensions"]["code"]
+                status = max(status, 403 if code == "FORBIDDEN" else 400)
             else:
                 status = max(status, 500)
                 shown.append(
@@ -363,8 +375,6 @@ class GraphQLApp:
                     error=f"{type(original).__name__}: {original}",
                     traceback="".join(_format_tb(original)),
                 )
-        if result.data is None and status == 200 and shown:
-            status = 400  # variables that did not coerce, and the like: nothing ran
         body: dict[str, Any] = {"data": result.data}
         if shown:
             body["errors"] = shown

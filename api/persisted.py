@@ -5,7 +5,10 @@ Each operation's id is the SHA-256 of its printed text; the server publishes
 ``{operationName: id}`` at ``/page/queries.json`` and the page sends the id (Apollo's
 ``extensions.persistedQuery.sha256Hash``, or ``{"id": …}``), never a document. A public
 request with the exact text of an allowed operation is accepted too; anything else is
-refused with HTTP 403 before it is parsed.
+refused with HTTP 403 before it is parsed. A request carrying both an id and a query text
+must mean one operation: a text that is not the id's operation (nor, for an id outside the
+allowlist, hashes to the id as Apollo's automatic persisted queries do) is refused
+(:func:`matches`) rather than one of the two silently ignored.
 """
 
 from __future__ import annotations
@@ -53,9 +56,23 @@ def lookup(query: str | None, persisted_id: str | None) -> str | None:
     if query is not None:
         if query_id(query) in allowlist():
             return query
-        try:
-            printed = print_ast(parse(query, max_tokens=2000))
-        except Exception:
-            return None
-        return printed if query_id(printed) in allowlist() else None
+        printed = _printed(query)
+        return printed if printed is not None and query_id(printed) in allowlist() else None
     return None
+
+
+def _printed(query: str) -> str | None:
+    try:
+        return print_ast(parse(query, max_tokens=2000))
+    except Exception:
+        return None
+
+
+def matches(query: str, persisted_id: str) -> bool:
+    """Whether a query text sent with a persisted-query id is that id's operation: the
+    allowed text (exactly or as printed) for an allowlisted id, else a text whose SHA-256
+    is the id."""
+    allowed = allowlist().get(persisted_id)
+    if allowed is None:
+        return query_id(query) == persisted_id
+    return query == allowed or _printed(query) == allowed

@@ -149,12 +149,32 @@ async def _load(
 
 
 def generator_main(args: argparse.Namespace) -> None:
-    """The load generator (a separate process): reads its plan, prints its results."""
+    """The load generator (a separate process): reads its plan, prints its results and its
+    own CPU time (it shares the cores with the server it measures)."""
     spec = json.loads(Path(args.plan).read_text("utf-8"))
-    res = asyncio.run(
-        _load(spec["url"], spec["token"], spec["plan"], spec["rate"], spec["max_seconds"])
-    )
-    print(json.dumps(res))
+    cpu0, t0 = time.process_time(), time.perf_counter()
+    if spec["client"] == "httpx":
+        res = asyncio.run(
+            _load(spec["url"], spec["token"], spec["plan"], spec["rate"], spec["max_seconds"])
+        )
+    else:
+        from bench import loadgen
+
+        headers = {"Authorization": f"Bearer {spec['token']}"}
+        plan = [
+            loadgen.Request(name, loadgen.encode_post(spec["url"], "/graphql", body, headers))
+            for name, body in spec["plan"]
+        ]
+        cpu0, t0 = time.process_time(), time.perf_counter()
+        res = loadgen.run(spec["url"], plan, spec["rate"], spec["max_seconds"])
+    wall = time.perf_counter() - t0
+    print(json.dumps({"results": res, "cpu_s": time.process_time() - cpu0, "wall_s": wall}))
+
+
+def _cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) a process has used so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -175,6 +195,13 @@ def main() -> None:
         help="Serve the graph a previous run left in bench/out/api_load (skips the build).",
     )
     ap.add_argument("--build-only", action="store_true", help="Build the graph and stop.")
+    ap.add_argument(
+        "--client",
+        choices=("raw", "httpx"),
+        default="raw",
+        help="The generator's HTTP client: raw = bench/loadgen.py (httptools over keep-alive "
+        "connections, little CPU), httpx = the httpx2 client of the earlier figures.",
+    )
     ap.add_argument("--generator", help=argparse.SUPPRESS)  # the child process's plan file
     ap.add_argument("--plan", help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -267,10 +294,12 @@ def main() -> None:
                     "plan": plan,
                     "rate": args.rate,
                     "max_seconds": args.max_seconds,
+                    "client": args.client,
                 }
             ),
             "utf-8",
         )
+        cpu_before = {"api": _cpu_s(serve.pid), "graph": _cpu_s(info.pid)}
         t1 = time.perf_counter()
         child = subprocess.run(
             [sys.executable, "-m", "bench.api_load", "--plan", str(plan_file)],
@@ -280,13 +309,20 @@ def main() -> None:
             timeout=args.max_seconds + 60,
         )
         wall = time.perf_counter() - t1
+        cpu = {
+            k: _cpu_s(pid) - cpu_before[k] for k, pid in (("api", serve.pid), ("graph", info.pid))
+        }
         load_avg = os.getloadavg()
-        results = json.loads(child.stdout)
+        out = json.loads(child.stdout)
+        results = out["results"]
+        cpu["generator"] = out["cpu_s"]
+        wall = out["wall_s"]
     finally:
         if serve is not None:
             serve.send_signal(signal.SIGINT)
             serve.wait(timeout=30)
         server.stop(OUT / "graph")
+    n_req = max(1, len(results))
     lines = [
         f"- graph: {len(uids):,} enterprises (population generator, written as golden nodes with "
         "legal representatives, shareholdings and bench/credit_check.py's credit events)"
@@ -299,6 +335,9 @@ def main() -> None:
         f"process over loopback HTTP in {wall:.1f} s (achieved {len(results) / wall:.0f} req/s); "
         f"machine load average at the end {load_avg[0]:.1f} (other work shares the 2 cores); "
         "latencies of the answered requests",
+        f"- CPU per request during the load: API server {cpu['api'] / n_req * 1000:.2f} ms, "
+        f"graph server {cpu['graph'] / n_req * 1000:.2f} ms, load generator "
+        f"{cpu['generator'] / n_req * 1000:.2f} ms (`--client {args.client}`)",
     ]
     goals = {"profile": 50.0, "search": 100.0}
     for name in ("profile", "search"):
@@ -319,7 +358,9 @@ def main() -> None:
     )
     cmd = (
         f"python -m bench.api_load --enterprises {args.enterprises} --rate {args.rate:g} "
-        f"--requests {args.requests}" + (" --reuse-graph" if reuse else "")
+        f"--requests {args.requests}"
+        + (" --reuse-graph" if reuse else "")
+        + (f" --client {args.client}" if args.client != "raw" else "")
     )
     record(f"API: GraphQL under load (api_load, {args.rate:g} req/s)", cmd, lines)
     os.sync()

@@ -32,6 +32,12 @@ def main() -> None:
         f"- rows read: {report['ingest']['read']:,}; wall {run.seconds:.1f} s (goal ≤ 60 s); "
         f"peak memory (PSS) of the process tree {run.peak_rss_mib:,.0f} MiB (goal ≤ 3,072 MiB)",
         "- stage timings (s): " + ", ".join(f"{k} {v}" for k, v in report["timings"].items()),
+        *(
+            f"- {kind} linkage steps (s): "
+            + ", ".join(f"{k} {v}" for k, v in ent.get("timings", {}).items())
+            + f"; {ent['candidate_pairs']:,} candidate pairs"
+            for kind, ent in report["entities"].items()
+        ),
     ]
     for kind in ("enterprise", "person"):
         s = scores[kind]

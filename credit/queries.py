@@ -37,18 +37,16 @@ NEIGHBOURHOOD = (
     "x.decision_no AS decision_no, x.date AS date, x.severity AS severity, "
     "x.authority AS authority, x.amount AS amount, x.description AS description"
 )
-#: Many nodes of one label by golden ID (batched profiles).
-NODES_MANY = "UNWIND $uids AS u MATCH (n:{label} {{uid: u}}) RETURN n"
-#: :data:`NEIGHBOURHOOD` of many nodes of one label, each row keyed by its node's uid.
-NEIGHBOURHOOD_MANY = (
-    "UNWIND $uids AS u "
-    "MATCH (n:{label} {{uid: u}})-[r:SUBJECT_OF|LEGAL_REP_OF|SERVES_AS|HOLDS_SHARES|BRANCH_OF]-(x) "
-    "RETURN n.uid AS key, type(r) AS rel, startNode(r).uid = n.uid AS outgoing, "
-    "labels(x)[0] AS label, x.uid AS uid, x.name AS name, r.role AS role, r.start AS start, "
-    "r.end AS end, r.ratio AS ratio, x.event_type AS event_type, x.dept AS dept, "
-    "x.record_id AS record_id, x.decision_no AS decision_no, x.date AS date, "
-    "x.severity AS severity, x.authority AS authority, x.amount AS amount, "
-    "x.description AS description"
+#: Many nodes of one label with their :data:`NEIGHBOURHOOD` each, in one round trip (batched
+#: profiles): a node without neighbours has one all-null entry in ``near`` (OPTIONAL MATCH).
+PROFILES_MANY = (
+    "UNWIND $uids AS u MATCH (n:{label} {{uid: u}}) "
+    "OPTIONAL MATCH (n)-[r:SUBJECT_OF|LEGAL_REP_OF|SERVES_AS|HOLDS_SHARES|BRANCH_OF]-(x) "
+    "RETURN n, collect({{rel: type(r), outgoing: startNode(r).uid = n.uid, "
+    "label: labels(x)[0], uid: x.uid, name: x.name, role: r.role, start: r.start, end: r.end, "
+    "ratio: r.ratio, event_type: x.event_type, dept: x.dept, record_id: x.record_id, "
+    "decision_no: x.decision_no, date: x.date, severity: x.severity, "
+    "authority: x.authority, amount: x.amount, description: x.description}}) AS near"
 )
 #: Credit events of one subject.
 EVENTS_OF = "MATCH (s:{label} {{uid: $uid}})-[:SUBJECT_OF]->(c:CreditEvent) RETURN " + EVENT_FIELDS

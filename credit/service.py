@@ -546,9 +546,10 @@ def _profiles_plan(
     catalog: Catalog, lab: str, uids: list[str], day: dt.date, include_restricted: bool
 ) -> Plan[dict[str, CreditProfile]]:
     """The profiles of many golden IDs of one label (redirects followed) in a bounded number
-    of round trips whatever their number: the nodes (one more per redirect hop), the
-    neighbourhoods, and for persons the events of the enterprises they hold roles in."""
+    of round trips whatever their number: the nodes with their neighbourhoods (one more per
+    redirect hop), and for persons the events of the enterprises they hold roles in."""
     props_of: dict[str, Row] = {}
+    near: dict[str, list[Row]] = {}
     asked: set[str] = set()
     current = {u: u for u in uids}
     redirected: dict[str, str] = {}
@@ -556,8 +557,10 @@ def _profiles_plan(
         need = sorted({c for c in current.values() if c not in asked})
         if need:
             asked.update(need)
-            for r in (yield q.NODES_MANY.format(label=label(lab)), {"uids": need}):
-                props_of[r["n"]["uid"]] = r["n"]
+            for r in (yield q.PROFILES_MANY.format(label=label(lab)), {"uids": need}):
+                uid = r["n"]["uid"]
+                props_of[uid] = r["n"]
+                near[uid] = [m for m in r["near"] if m["rel"] is not None]
         moved = False
         for u, c in current.items():
             nxt = props_of.get(c, {}).get("merged_into")
@@ -570,7 +573,6 @@ def _profiles_plan(
     live = sorted({c for c in current.values() if c in props_of})
     if not live:
         return {}
-    near = _by_subject((yield q.NEIGHBOURHOOD_MANY.format(label=label(lab)), {"uids": live}), "key")
     firms = sorted({f for u in live for f in _firms_of(lab, near.get(u, []))})
     firm_events: dict[str, list[Row]] = {}
     if firms:

@@ -22,14 +22,22 @@ and tab (graph.load._Cleaner), so both paths give the same graph.
 from __future__ import annotations
 
 import csv
+import multiprocessing
+import queue
 import struct
+import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import closing
+from dataclasses import dataclass, field
+from itertools import chain, repeat
+from operator import itemgetter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from graph.store import GraphStore, GraphStoreError
+from resolver.gcpause import paused_gc
 
 if TYPE_CHECKING:
     from graph.load import LoadProgress, Row, RunGraph
@@ -39,6 +47,9 @@ ARRAY_DELIMITER = "\x1f"  # never in a value: control characters are escaped
 #: Entries per GRAPH.BULK token (one call each): small enough to keep a call's payload to a
 #: few megabytes, large enough that the calls' overhead does not count.
 CHUNK = 50_000
+#: Seconds a GRAPH.BULK call refused with BUSY (the server preparing a fork for an AOF
+#: rewrite or snapshot, which a bulk load's own writes trigger) is tried again.
+BUSY_WAIT = 60.0
 
 
 class BulkError(GraphStoreError):
@@ -93,84 +104,256 @@ def _value(v: Any) -> bytes:
     raise BulkError(f"cannot store a {t.__name__} value")
 
 
-def _column(rows: list[Row], key: str) -> list[bytes]:
-    """One property's values for these rows, packed: all-string columns (most of them) take
-    a short path."""
-    values = [r["props"].get(key) for r in rows]
-    if all(type(v) is str or v is None for v in values):
-        return [_NONE if v is None else b"\x03" + v.encode() + b"\x00" for v in values]
-    return [_value(v) for v in values]
+#: Pieces of a token are built as text and encoded once: binary pieces (numbers, node IDs)
+#: enter the text through ``surrogateescape``, which gives their bytes back on encoding.
+#: Property strings never hold a lone surrogate (graph.load._Cleaner escapes them).
+_SE = "surrogateescape"
+_BOOLS = {True: "\x01\x01", False: "\x01\x00"}
+_NONE_TYPE = type(None)
 
 
-def _token(name: str, keys: list[str], columns: list[list[bytes]]) -> bytes:
-    """Header and entries: the entries' values interleaved row by row."""
+def _as_text(pieces: Iterable[bytes]) -> list[str]:
+    return list(map(bytes.decode, pieces, repeat("utf-8"), repeat(_SE)))
+
+
+def _value_text(v: Any) -> str:
+    return _value(v).decode("utf-8", _SE)
+
+
+def _streams(values: list[Any]) -> list[str | list[str]]:
+    """One property's values as per-row pieces (a list) or a constant piece every row has
+    (a str), to interleave row by row (see :func:`_token`). A column whose values share one
+    type is packed at once — strings framed by constant type and end bytes, numbers by
+    ``map`` — so no Python code runs per value on these paths."""
+    types = set(map(type, values))
+    if types == {str}:
+        return ["\x03", values, "\x00"]
+    if types <= {str, _NONE_TYPE}:
+        return [["\x00" if v is None else "\x03" + v + "\x00" for v in values]]
+    if types == {float}:
+        return [_as_text(map(_DOUBLE, repeat(2), values))]
+    if types == {int}:
+        return [_as_text(map(_LONG, repeat(4), values))]
+    if types == {bool}:
+        return [list(map(_BOOLS.__getitem__, values))]
+    return [list(map(_value_text, values))]
+
+
+def _token(
+    name: str, keys: list[str], props: list[dict[str, Any]], ends: list[bytes] | None = None
+) -> bytes:
+    """Header and entries: for each row its ends (relationships) and its values, in the
+    order of ``keys``."""
     head = [name.encode() + b"\x00", struct.pack("=I", len(keys))]
     head += [k.encode() + b"\x00" for k in keys]
-    body = b"".join([b for row in zip(*columns, strict=True) for b in row])
-    return b"".join(head) + body
+    parts: list[str | list[str]] = [_as_text(ends)] if ends is not None else []
+    for k in keys:
+        parts += _streams(list(map(dict.get, props, repeat(k))))
+    # adjacent constant pieces joined, each then repeated on every row
+    streams: list[Iterable[str]] = []
+    constant = ""
+    for part in parts:
+        if isinstance(part, str):
+            constant += part
+            continue
+        if constant:
+            streams.append(repeat(constant))
+            constant = ""
+        streams.append(part)
+    if not any(isinstance(st, list) for st in streams):  # no per-row piece: no values
+        return b"".join(head)
+    if constant:
+        streams.append(repeat(constant))
+    # the lists all have one piece per row; the repeated constants are endless
+    body = "".join(chain.from_iterable(zip(*streams, strict=False)))
+    return b"".join(head) + body.encode("utf-8", _SE)
 
 
-def _keys(rows: list[Row]) -> list[str]:
-    return sorted({k for r in rows for k in r["props"]})
+def _keys(props: list[dict[str, Any]]) -> list[str]:
+    return sorted(set().union(*props))
+
+
+_PROPS = itemgetter("props")
+_UID = itemgetter("uid")
+_SRC = itemgetter("src")
+_DST = itemgetter("dst")
+
+
+def _present(rows: list[Row], src_ids: dict[str, int], dst_ids: dict[str, int]) -> list[Row]:
+    """The rows whose both end nodes are in the tables."""
+    if all(map(src_ids.__contains__, map(_SRC, rows))) and all(
+        map(dst_ids.__contains__, map(_DST, rows))
+    ):
+        return rows
+    return [r for r in rows if r["src"] in src_ids and r["dst"] in dst_ids]
+
+
+def node_ids(graph: RunGraph) -> dict[str, dict[str, int]]:
+    """Each node's ID in the new graph: its position in the order the nodes are sent."""
+    ids: dict[str, dict[str, int]] = {}
+    next_id = 0
+    for lab, rows in graph.nodes.items():
+        ids[lab] = dict(zip(map(_UID, rows), range(next_id, next_id + len(rows)), strict=True))
+        next_id += len(rows)
+    return ids
 
 
 def payloads(graph: RunGraph) -> Iterator[tuple[int, int, bytes, int]]:
     """(nodes, relationships, token, rows) per GRAPH.BULK call, nodes first; relationships
     whose end node is not in the tables are left out (counted by :func:`written_counts`)."""
-    ids: dict[str, dict[str, int]] = {}
-    next_id = 0
+    yield from _node_payloads(graph)
+    yield from _rel_payloads(graph, node_ids(graph))
+
+
+def _node_payloads(graph: RunGraph) -> Iterator[tuple[int, int, bytes, int]]:
     for lab, rows in graph.nodes.items():
-        ids[lab] = {r["uid"]: next_id + i for i, r in enumerate(rows)}
-        next_id += len(rows)
-        keys = _keys(rows)
+        props = list(map(_PROPS, rows))
+        keys = _keys(props)
         for i in range(0, len(rows), CHUNK):
-            chunk = rows[i : i + CHUNK]
-            yield len(chunk), 0, _token(lab, keys, [_column(chunk, k) for k in keys]), len(chunk)
+            chunk = props[i : i + CHUNK]
+            yield len(chunk), 0, _token(lab, keys, chunk), len(chunk)
+
+
+def _rel_payloads(
+    graph: RunGraph, ids: dict[str, dict[str, int]]
+) -> Iterator[tuple[int, int, bytes, int]]:
     for (rel, a, b), rows in graph.rels.items():
         src_ids, dst_ids = ids.get(a, {}), ids.get(b, {})
-        present = [r for r in rows if r["src"] in src_ids and r["dst"] in dst_ids]
-        keys = _keys(present)
+        present = _present(rows, src_ids, dst_ids)
+        props = list(map(_PROPS, present))
+        keys = _keys(props)
         for i in range(0, len(present), CHUNK):
             chunk = present[i : i + CHUNK]
-            ends = [_ENDS(src_ids[r["src"]], dst_ids[r["dst"]]) for r in chunk]
-            token = _token(rel, keys, [ends, *(_column(chunk, k) for k in keys)])
+            ends = list(
+                map(
+                    _ENDS,
+                    map(src_ids.__getitem__, map(_SRC, chunk)),
+                    map(dst_ids.__getitem__, map(_DST, chunk)),
+                )
+            )
+            token = _token(rel, keys, props[i : i + CHUNK], ends)
             yield 0, len(chunk), token, len(chunk)
 
 
-def written_counts(graph: RunGraph) -> Counter[str]:
-    """Source rows per relationship step whose both end nodes are in the tables."""
-    ids = {lab: {r["uid"] for r in rows} for lab, rows in graph.nodes.items()}
+def _pack_rels(graph: RunGraph, ids: dict[str, dict[str, int]], out: Any) -> None:
+    """In the packing process: every relationship token, then None (or the error's text)."""
+    try:
+        for item in _rel_payloads(graph, ids):
+            out.put(item)
+        out.put(None)
+    except Exception as exc:
+        out.put(f"{type(exc).__name__}: {exc}")
+
+
+class _RelPacker:
+    """The relationship tokens, packed by a forked process (it shares the tables without
+    copying them) while this one packs and sends the nodes: Python packing is the slow part
+    of a bulk load, and the machine's second core takes half of it. Started on creation;
+    in-process where ``fork`` does not exist or this process may not have children."""
+
+    def __init__(self, graph: RunGraph, ids: dict[str, dict[str, int]]) -> None:
+        self.graph, self.ids = graph, ids
+        self.proc: Any = None
+        # (a daemonic process may not have children: it packs them itself)
+        if (
+            "fork" in multiprocessing.get_all_start_methods()
+            and not multiprocessing.current_process().daemon
+        ):
+            ctx = multiprocessing.get_context("fork")
+            self.results: Any = ctx.Queue()
+            self.proc = ctx.Process(target=_pack_rels, args=(graph, ids, self.results))
+            self.proc.daemon = True
+            self.proc.start()
+
+    def __iter__(self) -> Iterator[tuple[int, int, bytes, int]]:
+        if self.proc is None:
+            yield from _rel_payloads(self.graph, self.ids)
+            return
+        while True:
+            try:
+                item = self.results.get(timeout=1.0)
+            except queue.Empty:
+                if self.proc.is_alive():
+                    continue
+                raise BulkError(
+                    f"the packing process stopped (exit code {self.proc.exitcode})"
+                ) from None
+            if item is None:
+                return
+            if isinstance(item, str):
+                raise BulkError(f"packing the relationships failed: {item}")
+            yield item
+
+    def close(self) -> None:
+        if self.proc is not None:
+            if self.proc.is_alive():
+                self.proc.terminate()
+            self.proc.join()
+            self.results.close()
+            self.proc = None
+
+
+def written_counts(graph: RunGraph, ids: dict[str, dict[str, int]] | None = None) -> Counter[str]:
+    """Source rows per relationship step whose both end nodes are in the tables (``ids``:
+    the tables' node IDs, when already made)."""
+    if ids is None:
+        ids = node_ids(graph)
     out: Counter[str] = Counter()
     for (rel, a, b), rows in graph.rels.items():
-        out[f"rels:{rel}:{a}:{b}"] = sum(
-            r["w"] for r in rows if r["src"] in ids.get(a, ()) and r["dst"] in ids.get(b, ())
-        )
+        present = _present(rows, ids.get(a, {}), ids.get(b, {}))
+        out[f"rels:{rel}:{a}:{b}"] = sum(map(itemgetter("w"), present))
     return out
 
 
-def load(store: GraphStore, graph: RunGraph, progress: LoadProgress | None = None) -> Counter[str]:
-    """Build the (empty) target graph with GRAPH.BULK; returns rows written per step. The
-    next call's payload is packed while the server works on the previous one."""
+@dataclass(slots=True)
+class BulkResult:
+    """What a bulk load wrote: source rows per relationship step (as the MERGE path counts
+    them), and nodes per label and relationships per type as the server's replies said."""
+
+    written: Counter[str] = field(default_factory=Counter)
+    nodes: Counter[str] = field(default_factory=Counter)
+    relationships: Counter[str] = field(default_factory=Counter)
+
+
+def load(store: GraphStore, graph: RunGraph, progress: LoadProgress | None = None) -> BulkResult:
+    """Build the (empty) target graph with GRAPH.BULK. The next call's payload is packed
+    while the server works on the previous one, the relationships' by another process."""
     name = store.uri.database  # type: ignore[attr-defined]
     command = store.command  # type: ignore[attr-defined]
-    sent = {"nodes": 0, "rels": 0}
+    result = BulkResult()
 
     def send(first: bool, nodes: int, rels: int, token: bytes) -> None:
         args: list[Any] = ["BEGIN"] if first else []
         args += [nodes, rels, 1 if nodes else 0, 0 if nodes else 1, token]
-        try:
-            reply = command("GRAPH.BULK", name, *args)
-        except Exception as e:  # the server's reply, said in one line
-            raise BulkError(f"bulk load failed: {str(e).splitlines()[0]}") from e
+        deadline, pause = time.monotonic() + BUSY_WAIT, 0.05
+        while True:
+            try:
+                reply = command("GRAPH.BULK", name, *args)
+                break
+            except Exception as e:  # the server's reply, said in one line
+                said = (str(e).splitlines() or [type(e).__name__])[0]
+                # "BUSY preparing to fork": the server is starting a background AOF rewrite
+                # or snapshot and refused (did not run) the call; it is sent again.
+                if said.startswith("BUSY") and time.monotonic() < deadline:
+                    time.sleep(pause)
+                    pause = min(pause * 2, 1.0)
+                    continue
+                raise BulkError(f"bulk load failed: {said}") from e
         text = reply.decode() if isinstance(reply, bytes) else str(reply)
         made = [int(part.split()[0]) for part in text.split(", ")[:2]]
-        sent["nodes"] += made[0]
-        sent["rels"] += made[1]
+        what = token[: token.index(b"\x00")].decode()  # the token's label or type
+        if made[0]:
+            result.nodes[what] += made[0]
+        if made[1]:
+            result.relationships[what] += made[1]
 
-    with ThreadPoolExecutor(max_workers=1) as pool:
+    ids = node_ids(graph)
+    # the packing process is forked first, before the sender thread exists
+    packer = _RelPacker(graph, ids)
+    with paused_gc(), closing(packer), ThreadPoolExecutor(max_workers=1) as pool:
         pending: Future[None] | None = None
         first = True
-        for nodes, rels, token, rows in payloads(graph):
+        for nodes, rels, token, rows in chain(_node_payloads(graph), packer):
             if pending is not None:
                 pending.result()
             pending = pool.submit(send, first, nodes, rels, token)
@@ -180,11 +363,31 @@ def load(store: GraphStore, graph: RunGraph, progress: LoadProgress | None = Non
         if pending is not None:
             pending.result()
     if first:  # nothing to send: the graph stays empty, as the MERGE path would leave it
-        return Counter()
+        return result
     expected_nodes = sum(len(r) for r in graph.nodes.values())
-    if sent["nodes"] != expected_nodes:
-        raise BulkError(f"bulk load created {sent['nodes']} nodes, expected {expected_nodes}")
-    return written_counts(graph)
+    if sum(result.nodes.values()) != expected_nodes:
+        raise BulkError(
+            f"bulk load created {sum(result.nodes.values())} nodes, expected {expected_nodes}"
+        )
+    result.written = written_counts(graph, ids)
+    return result
+
+
+def wait_for_indexes(store: GraphStore, timeout: float = 600.0) -> None:
+    """Return once the graph's indexes are built. FalkorDB builds an index created over
+    existing nodes in the background; until it is done, look-ups by ``uid`` scan their
+    label — so a bulk load is finished when its indexes are."""
+    deadline, pause = time.monotonic() + timeout, 0.05
+    while True:
+        rows = store.read("CALL db.indexes()")
+        # e.g. "[Indexing] 0/0: UNDER CONSTRUCTION", then "OPERATIONAL"
+        building = [r for r in rows if "CONSTRUCTION" in str(r.get("status", "")).upper()]
+        if not building:
+            return
+        if time.monotonic() > deadline:
+            raise BulkError(f"{len(building)} indexes still being built after {timeout:.0f} s")
+        time.sleep(pause)
+        pause = min(pause * 2, 0.5)
 
 
 # -- Neo4j import files ------------------------------------------------------------------------

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import io
 import json
 import os
 import re
@@ -30,6 +31,8 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from itertools import repeat
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +42,7 @@ from graph import marker, queries
 from graph.dialect import ensure_schema, label
 from graph.store import GraphStore, GraphStoreError, Neo4jStore
 from resolver.csvsafe import restore
+from resolver.gcpause import paused_gc
 
 CHECKPOINT_PREFIX = ".graph-load-"
 EVENT_LABELS = {"credit_event": "CreditEvent", "fact": "Fact", "tax_declaration": "TaxDeclaration"}
@@ -73,7 +77,9 @@ MENTION_RELS = "LEGAL_REP_OF|SERVES_AS|HOLDS_SHARES|BRANCH_OF|SUBJECT_OF"
 #: What a row of the run is, per relationship type, for the load summary.
 REPORTED = ("RESOLVED_TO", "LEGAL_REP_OF", "SERVES_AS", "HOLDS_SHARES", "BRANCH_OF", "SUBJECT_OF")
 RELATIONSHIP_TYPES = frozenset({*REPORTED, "LOCATED_AT", "USES_PHONE", "CONCERNS", "EVIDENCED_BY"})
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+#: Characters no property value keeps (escaped as ``\\uXXXX`` text): control characters
+#: other than newline and tab, and lone surrogates (no UTF-8 can carry them).
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
 LoadProgress = Callable[[str, int], None]
 Row = dict[str, Any]
 
@@ -158,32 +164,53 @@ def _jsonl(path: Path) -> Iterator[dict[str, Any]]:
         yield obj
 
 
-def _jsonl_plain(
-    path: Path, decode: Callable[[str], Any] | None = None
-) -> Iterator[tuple[Any, bool]]:
+#: Escapes (and DEL) whose absence from a line means its decoded strings hold no control
+#: character and no lone surrogate (see :class:`_Cleaner`).
+_UNPLAIN = (b"\\u00", b"\\b", b"\\f", b"\x7f", b"\\ud", b"\\uD")
+
+
+def _jsonl_plain(path: Path, kind: type | None = None) -> Iterator[tuple[Any, bool]]:
     """Objects of a JSON-lines file, each with ``plain``: True when its line cannot hold a
     control character once decoded (no ``\\u00…``, ``\\b``, ``\\f`` escape, no DEL), so its
-    strings need trimming only (see :class:`_Cleaner`). Decoded by msgspec (several times
-    faster than ``json``; ``decode`` a typed decoder), a line msgspec refuses (NaN) by
-    ``json``."""
-    decode = decode or _DECODE_ANY
-    if path.exists():
-        with path.open(encoding="utf-8") as fh:
-            for line in fh:
-                if line.strip():
-                    plain = (
-                        "\\u00" not in line
-                        and "\\b" not in line
-                        and "\\f" not in line
-                        and "\x7f" not in line
-                    )
-                    try:
-                        obj = decode(line)
-                    except msgspec.DecodeError:
-                        obj = json.loads(line)
-                        if decode is not _DECODE_ANY:
-                            obj = msgspec.convert(obj, _GoldenLine)
-                    yield obj, plain
+    strings need trimming only (see :class:`_Cleaner`). ``kind``: a msgspec Struct naming
+    the fields wanted (the others are skipped unread), else plain dicts.
+
+    The whole file is decoded by msgspec in one call when no line holds such an escape
+    (the common case: several times faster than line by line); otherwise, or when msgspec
+    refuses a line (NaN), line by line, a refused line by ``json``."""
+    if not path.exists():
+        return
+    decoder = _decoder(kind)
+    buf = path.read_bytes()
+    if (b"\\" not in buf and b"\x7f" not in buf) or not any(mark in buf for mark in _UNPLAIN):
+        try:
+            objs = decoder.decode_lines(buf)
+        except msgspec.DecodeError:
+            pass
+        else:
+            del buf
+            for obj in objs:
+                yield obj, True
+            return
+    for raw in buf.splitlines():
+        if raw.strip():
+            plain = not any(mark in raw for mark in _UNPLAIN)
+            try:
+                obj = decoder.decode(raw)
+            except msgspec.DecodeError:
+                obj = json.loads(raw)
+                if kind is not None:
+                    obj = msgspec.convert(obj, kind)
+            yield obj, plain
+
+
+_DECODERS: dict[type | None, msgspec.json.Decoder[Any]] = {}
+
+
+def _decoder(kind: type | None) -> msgspec.json.Decoder[Any]:
+    if kind not in _DECODERS:
+        _DECODERS[kind] = msgspec.json.Decoder(kind) if kind else msgspec.json.Decoder()
+    return _DECODERS[kind]
 
 
 class _GoldenLine(msgspec.Struct):
@@ -199,22 +226,18 @@ class _GoldenLine(msgspec.Struct):
     id_masked: str | None = None
     members: list[msgspec.Raw] = []
 
-    def fields(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "type": self.type,
-            "attributes": self.attributes,
-            "lifecycle": self.lifecycle,
-            "merged_into": self.merged_into,
-            "known_from": self.known_from,
-            "id_hash": self.id_hash,
-            "id_masked": self.id_masked,
-            "members": self.members,
-        }
-
-
-_DECODE_ANY = msgspec.json.Decoder().decode
-_DECODE_GOLDEN = msgspec.json.Decoder(_GoldenLine).decode
+    def props(self, clean: _Cleaner, plain: bool) -> dict[str, Any]:
+        """The properties of a golden entity's node (DESIGN.md Contract 3)."""
+        props: dict[str, Any] = {"uid": self.id}
+        for k, v in self.attributes.items():
+            props[ATTRIBUTE_NAMES.get(k, k)] = v
+        props["lifecycle"] = self.lifecycle
+        props["merged_into"] = self.merged_into
+        props["known_from"] = self.known_from
+        props["id_hash"] = self.id_hash
+        props["id_masked"] = self.id_masked
+        props["members"] = len(self.members)
+        return clean.props(props, plain)
 
 
 def _fault(point: str) -> None:
@@ -241,13 +264,16 @@ class _Cleaner:
         self.escaped += 1
         return _CONTROL.sub(lambda m: f"\\u{ord(m.group()):04x}", s).strip()
 
-    def value(self, v: Any) -> Any:
+    def value(self, v: Any, plain: bool = False) -> Any:
         if isinstance(v, str):
             return self.text(v) or None
         if isinstance(v, (bool, int, float)):
             return v
         if isinstance(v, list) and v and all(isinstance(x, (str, int, float)) for x in v):
-            items = [self.text(str(x)) for x in v]
+            if plain:
+                items = [x.strip() if type(x) is str else str(x).strip() for x in v]
+            else:
+                items = [self.text(str(x)) for x in v]
             return items if all(items) else None
         return None
 
@@ -262,32 +288,18 @@ class _Cleaner:
                     out[k] = v
             elif t is int or t is float or t is bool:
                 out[k] = v
-            elif v is not None and (clean := self.value(v)) is not None:
+            elif v is not None and (clean := self.value(v, plain)) is not None:
                 out[k] = clean
         return out
 
 
-def entity_props(
-    g: dict[str, Any], clean: _Cleaner | None = None, plain: bool = False
-) -> dict[str, Any]:
-    """The properties of a golden entity's node (DESIGN.md Contract 3)."""
-    clean = clean or _Cleaner()
-    props: dict[str, Any] = {"uid": g["id"]}
-    for k, v in g.get("attributes", {}).items():
-        props[ATTRIBUTE_NAMES.get(k, k)] = v
-    props.update(
-        lifecycle=g.get("lifecycle", "active"),
-        merged_into=g.get("merged_into"),
-        known_from=g.get("known_from"),
-        id_hash=g.get("id_hash"),
-        id_masked=g.get("id_masked"),
-        members=len(g.get("members", [])),
-    )
-    return clean.props(props, plain)
-
-
 def read_run(run_dir: Path) -> RunGraph:
     """The run's node and relationship tables (see the module docstring)."""
+    with paused_gc():
+        return _read_run(run_dir)
+
+
+def _read_run(run_dir: Path) -> RunGraph:
     out = RunGraph()
     clean = _Cleaner()
     nodes: dict[str, dict[str, Row]] = defaultdict(dict)
@@ -299,11 +311,10 @@ def read_run(run_dir: Path) -> RunGraph:
         for w in changes.get("withdrawn", []):
             out.withdrawn.setdefault(w["label"], []).append(clean.text(w["uid"]))
         out.state = changes.get("state")
-    for line, plain in _jsonl_plain(run_dir / "golden.jsonl", _DECODE_GOLDEN):
-        g = line.fields()
-        props = entity_props(g, clean, plain)
+    for line, plain in _jsonl_plain(run_dir / "golden.jsonl", _GoldenLine):
+        props = line.props(clean, plain)
         uid = props["uid"]
-        lab = "Enterprise" if g["type"] == "Enterprise" else "Person"
+        lab = "Enterprise" if line.type == "Enterprise" else "Person"
         nodes[lab][uid] = {"uid": uid, "props": props}
         out.golden_ids.append(uid)
         if lab != "Enterprise" or props.get("lifecycle") != "active":
@@ -346,22 +357,48 @@ def _read_sources(
         json.loads(report_path.read_text("utf-8")).get("batch_id") if report_path.exists() else None
     )
     count = out.counts["RESOLVED_TO"]
-    with path.open(encoding="utf-8", newline="") as fh:
-        reader = csv.reader(fh)
-        col = {name: i for i, name in enumerate(next(reader, []))}
-        i_dept, i_rec, i_kind = col["dept"], col["record_id"], col["kind"]
-        i_ent, i_score, i_dec = col["entity_id"], col["score"], col["decision"]
-        i_batch = col.get("batch_id")
-        for raw in reader:
-            if raw[i_kind] not in ("enterprise", "person"):
-                continue
-            count.rows += 1
-            if not raw[i_ent]:
-                count.skipped["unresolved record"] += 1
-                continue
+    text = path.read_text("utf-8")
+    reader = csv.reader(io.StringIO(text, newline=""))
+    col = {name: i for i, name in enumerate(next(reader, []))}
+    i_dept, i_rec, i_kind = col["dept"], col["record_id"], col["kind"]
+    i_ent, i_score, i_dec = col["entity_id"], col["score"], col["decision"]
+    i_batch = col.get("batch_id")
+    # No control character and no neutralised cell (resolver/csvsafe.py) in the whole file
+    # (the common case): cells need trimming only.
+    plain_file = _CONTROL.search(text) is None and "'" not in text
+    del text
+    source_nodes = nodes["SourceRecord"]
+    targets: dict[str, list[Row]] = {}
+    for raw in reader:
+        kind = raw[i_kind]
+        if kind != "enterprise" and kind != "person":
+            continue
+        count.rows += 1
+        if not raw[i_ent]:
+            count.skipped["unresolved record"] += 1
+            continue
+        if plain_file:
+            dept, record_id, entity, decision = raw[i_dept], raw[i_rec], raw[i_ent], raw[i_dec]
+            batch = (raw[i_batch] if i_batch is not None else "") or run_batch
+            uid = f"{dept}|{kind}|{record_id}".strip()
+            props = {"uid": uid}
+            if dept := dept.strip():
+                props["dept"] = dept
+            props["kind"] = kind
+            if record_id := record_id.strip():
+                props["record_id"] = record_id
+            if isinstance(batch, str):
+                if batch := batch.strip():
+                    props["batch_id"] = batch
+            elif batch is not None:
+                props.update(clean.props({"batch_id": batch}, True))
+            dst = entity.strip()
+            rel_props: dict[str, Any] = {"score": float(raw[i_score] or 0)}
+            if decision := decision.strip():
+                rel_props["decision"] = decision
+        else:
             plain = _CONTROL.search("".join(raw)) is None
             dept, record_id = restore(raw[i_dept]), restore(raw[i_rec])
-            kind = raw[i_kind]
             batch_id = (restore(raw[i_batch]) if i_batch is not None else "") or run_batch
             # (dept, kind, record_id) is a record's key (Contract 1): an enterprise and a
             # person record of one department may share a record_id.
@@ -377,22 +414,20 @@ def _read_sources(
                 },
                 plain,
             )
-            nodes["SourceRecord"][uid] = {"uid": uid, "props": props}
             entity = restore(raw[i_ent])
             dst = entity.strip() if plain else clean.text(entity)
-            rels[("RESOLVED_TO", "SourceRecord", entity_label(dst))].append(
-                {
-                    "src": uid,
-                    "dst": dst,
-                    "props": clean.props(
-                        {"score": float(raw[i_score] or 0), "decision": restore(raw[i_dec])},
-                        plain,
-                    ),
-                    "w": 1,
-                }
+            rel_props = clean.props(
+                {"score": float(raw[i_score] or 0), "decision": restore(raw[i_dec])}, plain
             )
-            if stateful:
-                out.resolved_sources.append({"src": uid, "dst": dst})
+        source_nodes[uid] = {"uid": uid, "props": props}
+        lab = entity_label(dst)
+        if (target := targets.get(lab)) is None:
+            target = targets[lab] = rels[("RESOLVED_TO", "SourceRecord", lab)]
+        target.append({"src": uid, "dst": dst, "props": rel_props, "w": 1})
+        if stateful:
+            out.resolved_sources.append({"src": uid, "dst": dst})
+    if not source_nodes:
+        del nodes["SourceRecord"]  # no table for a label without nodes
 
 
 _UNRESOLVED = {
@@ -403,46 +438,89 @@ _UNRESOLVED = {
 }
 
 
+class _Source(msgspec.Struct):
+    """Where an edge or event row came from (its department's record)."""
+
+    dept: str
+    record_id: str
+    kind: str = ""
+
+
+class _EdgeLine(msgspec.Struct, kw_only=True, rename={"from_": "from"}):
+    """What the graph takes from an edges.jsonl line."""
+
+    type: str
+    from_: str | None = None
+    to: str | None = None
+    role: Any = None
+    ratio: Any = None
+    amount: Any = None
+    start: Any = None
+    end: Any = None
+    source: _Source
+
+    def props(self) -> dict[str, Any]:
+        """The relationship properties this row has (EDGE_PROPERTIES, in that order)."""
+        pairs = (
+            ("role", self.role),
+            ("ratio", self.ratio),
+            ("amount", self.amount),
+            ("start", self.start),
+            ("end", self.end),
+        )
+        return {k: v for k, v in pairs if v is not None}
+
+
+class _EventLine(msgspec.Struct, kw_only=True):
+    """What the graph takes from an events.jsonl line."""
+
+    kind: str
+    subject: str | None = None
+    values: dict[str, Any] = {}
+    source: _Source
+
+
 def _read_edges(
     run_dir: Path, out: RunGraph, rels: dict[tuple[str, str, str], list[Row]], clean: _Cleaner
 ) -> None:
     """Roles, shareholdings and branches. Several departments reporting the same
     relationship make one relationship: its properties taken source by source in a fixed
     order, all sources listed — so the result does not depend on row order."""
-    grouped: dict[tuple[str, str, str], list[dict[str, Any]]] = defaultdict(list)
+    grouped: dict[tuple[str, str, str], list[_EdgeLine]] = defaultdict(list)
     all_plain = True
-    for e, plain in _jsonl_plain(run_dir / "edges.jsonl"):
-        count = out.counts[e["type"]]
+    counts = out.counts
+    for e, plain in _jsonl_plain(run_dir / "edges.jsonl", _EdgeLine):
+        count = counts[e.type]
         count.rows += 1
-        if not e.get("from") or not e.get("to"):
-            no_from, no_to = _UNRESOLVED.get(e["type"], ("unresolved end", "unresolved end"))
-            count.skipped[no_from if not e.get("from") else no_to] += 1
+        if not e.from_ or not e.to:
+            no_from, no_to = _UNRESOLVED.get(e.type, ("unresolved end", "unresolved end"))
+            count.skipped[no_from if not e.from_ else no_to] += 1
             continue
         all_plain = all_plain and plain
         if plain:
-            grouped[(e["type"], e["from"].strip(), e["to"].strip())].append(e)
+            grouped[(e.type, e.from_.strip(), e.to.strip())].append(e)
         else:
-            grouped[(e["type"], clean.text(e["from"]), clean.text(e["to"]))].append(e)
-    for (rel, a, b), group in sorted(grouped.items()):
-        if len(group) > 1:
-            group.sort(
-                key=lambda e: (
-                    e["source"]["dept"],
-                    e["source"]["record_id"],
-                    e["source"].get("kind", ""),
-                )
-            )
-        merged: dict[str, Any] = {}
-        for e in group:
-            for k in EDGE_PROPERTIES:
-                if e.get(k) is not None and k not in merged:
-                    merged[k] = e[k]
-        merged["sources"] = [f"{e['source']['dept']}|{e['source']['record_id']}" for e in group]
-        # which kind of record asserted each source (same order): a role row and an
-        # enterprise row of one department may share a record_id
-        merged["source_kinds"] = [e["source"].get("kind") or "unknown" for e in group]
+            grouped[(e.type, clean.text(e.from_), clean.text(e.to))].append(e)
+    for (rel, a, b), group in grouped.items():
+        if len(group) == 1:
+            e = group[0]
+            merged = e.props()
+            merged["sources"] = [f"{e.source.dept}|{e.source.record_id}"]
+            merged["source_kinds"] = [e.source.kind or "unknown"]
+            w = 1
+        else:
+            group.sort(key=lambda e: (e.source.dept, e.source.record_id, e.source.kind))
+            merged = {}
+            for e in group:
+                for k, v in e.props().items():
+                    merged.setdefault(k, v)
+            merged["sources"] = [f"{e.source.dept}|{e.source.record_id}" for e in group]
+            # which kind of record asserted each source (same order): a role row and an
+            # enterprise row of one department may share a record_id
+            merged["source_kinds"] = [e.source.kind or "unknown" for e in group]
+            w = len(group)
         rels[(rel, entity_label(a), "Enterprise")].append(
-            {"src": a, "dst": b, "props": clean.props(merged, all_plain), "w": len(group)}
+            {"src": a, "dst": b, "props": clean.props(merged, all_plain), "w": w}
         )
 
 
@@ -454,30 +532,26 @@ def _read_events(
     clean: _Cleaner,
 ) -> None:
     count = out.counts["SUBJECT_OF"]
-    for ev, plain in _jsonl_plain(run_dir / "events.jsonl"):
-        lab = EVENT_LABELS[ev["kind"]]
-        uid = f"{ev['source']['dept']}|{ev['source']['record_id']}"
+    for ev, plain in _jsonl_plain(run_dir / "events.jsonl", _EventLine):
+        lab = EVENT_LABELS[ev.kind]
+        dept, record_id = ev.source.dept, ev.source.record_id
+        uid = f"{dept}|{record_id}"
         uid = uid.strip() if plain else clean.text(uid)
-        raw_values = ev.get("values", {})
-        values = {k: raw_values.get(k) for k in EVENT_PROPERTIES}
-        values["subject_name"] = raw_values.get("name")
-        nodes[lab][uid] = {
-            "uid": uid,
-            "props": clean.props(
-                {
-                    "uid": uid,
-                    **values,
-                    "dept": ev["source"]["dept"],
-                    "record_id": ev["source"]["record_id"],
-                },
-                plain,
-            ),
-        }
+        raw_values = ev.values
+        values = {"uid": uid}
+        for k in EVENT_PROPERTIES:
+            if (v := raw_values.get(k)) is not None:
+                values[k] = v
+        if (name := raw_values.get("name")) is not None:
+            values["subject_name"] = name
+        values["dept"] = dept
+        values["record_id"] = record_id
+        nodes[lab][uid] = {"uid": uid, "props": clean.props(values, plain)}
         count.rows += 1
-        if not ev.get("subject"):
+        if not ev.subject:
             count.skipped["unresolved subject"] += 1
             continue
-        subject = ev["subject"].strip() if plain else clean.text(ev["subject"])
+        subject = ev.subject.strip() if plain else clean.text(ev.subject)
         rels[("SUBJECT_OF", entity_label(subject), lab)].append(
             {"src": subject, "dst": uid, "props": {}, "w": 1}
         )
@@ -522,7 +596,7 @@ def plan(
             Step(
                 f"nodes:{lab}",
                 node_query.format(label=label(lab), props=queries.row_map(cols, 1, uid=True)),
-                [[r["uid"], *(r["props"].get(c) for c in cols)] for r in rows],
+                _table(rows, ("uid",), cols),
             )
         )
     if g.resolved_sources:
@@ -539,7 +613,7 @@ def plan(
                     rel=label_rel(rel),
                     props=queries.row_map(cols, 3),
                 ),
-                [[r["src"], r["dst"], r["w"], *(r["props"].get(c) for c in cols)] for r in rows],
+                _table(rows, ("src", "dst", "w"), cols),
                 rel,
             )
         )
@@ -558,6 +632,15 @@ def plan(
                 Step(f"gc:{lab}", queries.DELETE_UNUSED.format(label=label(lab)), [{"uid": lab}])
             )
     return steps
+
+
+def _table(rows: list[Row], fields: tuple[str, ...], cols: list[str]) -> list[list[Any]]:
+    """Rows as lists: ``fields`` of the row, then the properties ``cols`` (None where a row
+    has none) — built column by column with ``map``, no Python code per value."""
+    props = list(map(itemgetter("props"), rows))
+    columns = [list(map(itemgetter(f), rows)) for f in fields]
+    columns += [list(map(dict.get, props, repeat(c))) for c in cols]
+    return list(map(list, zip(*columns, strict=True)))
 
 
 def label_rel(rel: str) -> str:
@@ -614,7 +697,11 @@ def load_run(
 
     if not done_steps and bulk is not False and bulk_path.available(store):
         if bulk_path.graph_is_empty(store):
-            written.update(bulk_path.load(store, graph, progress))
+            made = bulk_path.load(store, graph, progress)
+            written.update(made.written)
+            # the graph was empty: it holds what the server's replies say they created
+            summary.nodes = dict(sorted(made.nodes.items()))
+            summary.relationships = dict(sorted(made.relationships.items()))
             summary.path = "bulk"
             for lab, node_rows in graph.nodes.items():
                 summary.rows[f"nodes:{lab}"] = len(node_rows)
@@ -623,6 +710,8 @@ def load_run(
         elif bulk:
             raise bulk_path.BulkError("the bulk path needs an empty graph")
     ensure_schema(store)
+    if summary.path == "bulk":
+        bulk_path.wait_for_indexes(store)
     token = marker.run_token(run_dir)
     if summary.path == "merge":
         fresh = frozenset(
@@ -632,7 +721,9 @@ def load_run(
         )
         # caches keyed by the version see the change (a reload of the same run is none)
         marker.mark(store, token + "|loading", unless=(token,))
-        for step in plan(run_dir, graph, fresh):
+        with paused_gc():
+            steps = plan(run_dir, graph, fresh)
+        for step in steps:
             start = done_steps.get(step.name, 0)
             if start >= len(step.rows) and step.name in done_steps:
                 summary.steps_skipped += 1
@@ -679,7 +770,7 @@ def load_run(
     marker.mark(store, token)
     for (rel, a, b), rows in graph.rels.items():
         count = graph.counts[rel]
-        sent = sum(r["w"] for r in rows)
+        sent = sum(map(itemgetter("w"), rows))
         done = written.get(f"rels:{rel}:{a}:{b}", 0)
         count.written += done
         if sent > done:
@@ -693,10 +784,13 @@ def load_run(
     }
     subjects.update(u for u in graph.affected if entity_label(u) == "Enterprise")
     summary.credit_subjects = sorted(subjects)
-    summary.nodes = {
-        r["label"]: r["n"] for r in store.read(queries.COUNT_NODES) if r["label"] != marker.LABEL
-    }
-    summary.relationships = {r["rel"]: r["n"] for r in store.read(queries.COUNT_RELS)}
+    if summary.path == "merge":
+        summary.nodes = {
+            r["label"]: r["n"]
+            for r in store.read(queries.COUNT_NODES)
+            if r["label"] != marker.LABEL
+        }
+        summary.relationships = {r["rel"]: r["n"] for r in store.read(queries.COUNT_RELS)}
     summary.seconds = time.perf_counter() - t0
     return summary
 

@@ -26,6 +26,7 @@ AWKWARD = [
     "[not, an, array]",
     "123",  # digits as text stay text
 ]
+LONE = "孤\udc80立 😀"
 
 
 def _run(tmp_path: Path) -> Path:
@@ -75,8 +76,17 @@ def _run(tmp_path: Path) -> Path:
             "source": {"dept": "AMR", "record_id": "S-missing"},
         }
     )
+    # A lone surrogate (only an escape can carry one; UTF-8 cannot) beside an escaped emoji.
+    lone = {
+        "id": "P000000002",
+        "type": "Person",
+        "lifecycle": "active",
+        "attributes": {"name": LONE},
+        "members": [],
+    }
+    lines = [json.dumps(g, ensure_ascii=False) for g in golden] + [json.dumps(lone)]
     files = [
-        ("golden.jsonl", "".join(json.dumps(g, ensure_ascii=False) + "\n" for g in golden)),
+        ("golden.jsonl", "".join(line + "\n" for line in lines)),
         ("edges.jsonl", "".join(json.dumps(e, ensure_ascii=False) + "\n" for e in edges)),
     ]
     run = tmp_path / "run"
@@ -114,6 +124,8 @@ def test_bulk_payload_equals_the_merge_path(
         assert rows[1]["former"] == [AWKWARD[1][:50], "旧名1"]
         assert [r["branch"] for r in rows[:2]] == [True, False]
         assert [r["employees"] for r in rows] == list(range(len(AWKWARD)))
+        person = fast.read("MATCH (p:Person {uid: 'P000000002'}) RETURN p.name AS name")
+        assert person == [{"name": "孤\\udc80立 😀"}]  # the lone surrogate kept as its escape
         ratios = fast.read(
             "MATCH (:Person)-[h:HOLDS_SHARES]->(e:Enterprise) RETURN e.uid AS uid, "
             "h.ratio AS ratio, h.amount AS amount, h.sources AS sources ORDER BY e.uid"

@@ -7,13 +7,13 @@ from __future__ import annotations
 import numpy as np
 
 from resolver.ingest.rows import Record
+from resolver.linkage.blocking import training_eligibility
 from resolver.linkage.compare import (
     DISAGREEMENT_LEVELS,
     PERSON_FEATURES,
     PERSON_LEVELS,
     compare_persons,
     entity_record,
-    training_eligibility,
 )
 from resolver.linkage.fellegi_sunter import M_FLOOR, NULL, train
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import asdict
+from functools import cached_property
 from typing import Any
 
 from graphql import GraphQLError
@@ -78,25 +79,49 @@ def _explanation(p: Any, public: bool) -> list[dict[str, Any]]:
     return lines
 
 
-def shape_profile(p: Any, public: bool) -> dict[str, Any]:
+class ShapedProfile:
     """A credit profile as GraphQL returns it. ``public``: only what credit publicity allows
     (the catalog's ``disclosure: public`` events that are active and published — never
-    after their publicity period or a repair — and the listings based on them)."""
-    grade = p.grade
-    disclosed = {e.uid for e in p.events if e.public}
-    lists = [m for m in p.lists if not public or m.basis_event in disclosed]
-    return {
-        "entity_id": p.entity_id,
-        "entity_type": p.entity_type,
-        "name": p.name,
-        "as_of": p.as_of.isoformat(),
-        "grade": grade.grade if grade else None,
-        "score": grade.score if grade else None,
-        "scorecard": grade.scorecard if grade else None,
-        "explanation": _explanation(p, public),
-        "black_lists": [_listing(m) for m in lists if m.kind == "punishment"],
-        "red_lists": [_listing(m) for m in lists if m.kind == "incentive"],
-        "penalties": [
+    after their publicity period or a repair — and the listings based on them).
+
+    The lists are shaped when a query asks for them (an attribute read by the default
+    resolver), not for every request: ``events`` alone costs more than the rest together."""
+
+    def __init__(self, p: Any, public: bool) -> None:
+        self.p, self.public = p, public
+        grade = p.grade
+        self.entity_id = p.entity_id
+        self.entity_type = p.entity_type
+        self.name = p.name
+        self.as_of = p.as_of.isoformat()
+        self.grade = grade.grade if grade else None
+        self.score = grade.score if grade else None
+        self.scorecard = grade.scorecard if grade else None
+        self.redirected_from = p.redirected_from
+
+    @cached_property
+    def _disclosed(self) -> set[str]:
+        return {e.uid for e in self.p.events if e.public}
+
+    @cached_property
+    def _lists(self) -> list[Any]:
+        return [m for m in self.p.lists if not self.public or m.basis_event in self._disclosed]
+
+    @cached_property
+    def explanation(self) -> list[dict[str, Any]]:
+        return _explanation(self.p, self.public)
+
+    @cached_property
+    def black_lists(self) -> list[dict[str, Any]]:
+        return [_listing(m) for m in self._lists if m.kind == "punishment"]
+
+    @cached_property
+    def red_lists(self) -> list[dict[str, Any]]:
+        return [_listing(m) for m in self._lists if m.kind == "incentive"]
+
+    @cached_property
+    def penalties(self) -> list[dict[str, Any]]:
+        return [
             {
                 "decision_no": e.decision_no,
                 "date": _iso(e.date),
@@ -104,12 +129,17 @@ def shape_profile(p: Any, public: bool) -> dict[str, Any]:
                 "description": e.description,
                 "publicity_until": _iso(e.until),
             }
-            for e in p.events
+            for e in self.p.events
             if e.category == "penalty" and e.public
-        ],
-        "events": [e.as_dict() for e in p.events],
-        "redirected_from": p.redirected_from,
-    }
+        ]
+
+    @cached_property
+    def events(self) -> list[dict[str, Any]]:
+        return [e.as_dict() for e in self.p.events]
+
+
+def shape_profile(p: Any, public: bool) -> ShapedProfile:
+    return ShapedProfile(p, public)
 
 
 async def credit_profile(c: RequestContext, uid: str, as_of: str | None) -> Any:

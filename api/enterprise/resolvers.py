@@ -163,6 +163,10 @@ async def search(
     else:
         total_rows = await c.graph.read(api_queries.ENTERPRISE_COUNT.format(where=cond), params)
         total = int(total_rows[0]["n"])
+    if with_persons and person_matches is None and c.name_index is not None:
+        # the page was full of enterprises: the persons still count, from the same index
+        # (a CONTAINS count over every person would scan the graph on each search)
+        person_matches = (await c.name_index.get_persons()).search(name)
     if person_matches is not None:
         total += len(person_matches)
     elif with_persons:

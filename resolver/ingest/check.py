@@ -1,7 +1,8 @@
 """``credgraph check``: ingest and standardise a batch, write rejects and the quality report.
 
-Departments are independent (record keys are per department), so they are checked in a pool
-of worker processes, one department per task, and the figures merged.
+A department's files of one kind are independent of the rest (record keys, and so duplicates
+and superseding, are per department and kind), so they are checked in a pool of worker
+processes, one such group per task, and the figures merged in manifest order.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from resolver.csvsafe import safe_writer
+from resolver.gcpause import paused_gc
 from resolver.ingest.manifest import Manifest, SourceSpec, load_manifest
 from resolver.ingest.quality import QualityReport, write_quality
 from resolver.ingest.rows import FileStats, Reject, ingest
@@ -46,10 +48,13 @@ def _check_sources(manifest: Manifest, sources: list[SourceSpec], features: bool
         quality.add_file(stats)  # a file without any row still has its figures and warnings
         done.append(stats)
 
-    for stats, event in ingest(manifest, features=features, sources=sources, on_file=finished):
-        quality.add(stats, event)
-        if isinstance(event, Reject):
-            rejects.append(event)
+    with paused_gc():
+        for stats, event in ingest(
+            manifest, features=features, sources=sources, on_file=finished, extra=False
+        ):
+            quality.add(stats, event)
+            if isinstance(event, Reject):
+                rejects.append(event)
     return _DeptResult(quality, rejects, done)
 
 
@@ -63,11 +68,12 @@ def run_check(
     """Ingest every row of the batch; write ``rejects.csv``, ``quality.json`` and ``quality.html``."""
     manifest = load_manifest(batch_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    by_dept: dict[str, list[SourceSpec]] = {}
+    # Superseding is decided within one department's files of one kind: such groups are
+    # independent. Largest first, so the pool stays busy to the end.
+    by_key: dict[tuple[str, str], list[SourceSpec]] = {}
     for spec in manifest.sources:
-        by_dept.setdefault(spec.dept, []).append(spec)
-    # Largest departments first, so the pool stays busy to the end.
-    groups = sorted(by_dept.values(), key=lambda g: -sum(s.path.stat().st_size for s in g))
+        by_key.setdefault((spec.dept, spec.kind), []).append(spec)
+    groups = sorted(by_key.values(), key=lambda g: -sum(s.path.stat().st_size for s in g))
     workers = max(1, min(workers or os.cpu_count() or 1, len(groups)))
     results: list[_DeptResult] = []
     if workers == 1:
@@ -86,10 +92,12 @@ def run_check(
                         progress(st)
     quality = QualityReport(manifest)
     rejects: list[Reject] = []
+    order = {(s.dept, s.file): i for i, s in enumerate(manifest.sources)}
+    # Merged in manifest order (not the order the tasks finished in): the same examples each run.
+    results.sort(key=lambda r: min((order[(s.dept, s.file)] for s in r.stats), default=0))
     for r in results:
         quality.merge(r.quality)
         rejects.extend(r.rejects)
-    order = {(s.dept, s.file): i for i, s in enumerate(manifest.sources)}
     rejects.sort(key=lambda r: (order.get((r.dept, r.file), 0), r.line))
     rejects_path = out_dir / "rejects.csv"
     with rejects_path.open("w", encoding="utf-8", newline="") as fh:

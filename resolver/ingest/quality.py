@@ -54,6 +54,9 @@ class QualityReport:
         self.reject_examples: dict[tuple[str, str], list[str]] = {}
         self.notes: dict[tuple[str, str], Counter[str]] = {}
         self.files: dict[tuple[str, str], FileStats] = {}
+        # Accepted rows counted by the fields they fill, folded into ``fields`` when read
+        # (one count per row instead of one per field).
+        self._filled: dict[tuple[str, str], Counter[tuple[str, ...]]] = {}
 
     def add_file(self, stats: FileStats) -> None:
         """The figures of a file read to its end (also one that yielded no row)."""
@@ -69,15 +72,14 @@ class QualityReport:
             if event.undo is not None:
                 self._take_out((event.dept, event.file), event.undo)
             return
-        per_field = self.fields.get(key)
-        if per_field is None:
-            per_field = self.fields[key] = {}
-        for fld in event.raw:
-            fstats = per_field.get(fld)
-            if fstats is None:
-                fstats = per_field[fld] = _FieldStats()
-            fstats.filled += 1
+        filled = self._filled.get(key)
+        if filled is None:
+            filled = self._filled[key] = Counter()
+        filled[tuple(event.raw)] += 1
         if event.flags:
+            per_field = self.fields.get(key)
+            if per_field is None:
+                per_field = self.fields[key] = {}
             self.flagged_rows[key] += 1
             seen: set[str] = set()
             for f in event.flags:
@@ -98,9 +100,7 @@ class QualityReport:
         """Take a superseded record out of the field figures (it is no longer accepted)."""
         per_field = self.fields.get(key, {})
         filled, flags = undo
-        for fld in filled:
-            if fld in per_field:
-                per_field[fld].filled -= 1
+        self._filled.setdefault(key, Counter())[filled] -= 1
         if flags:
             self.flagged_rows[key] -= 1
             seen: set[str] = set()
@@ -115,8 +115,22 @@ class QualityReport:
                     fs.flagged -= 1
                     seen.add(fld)
 
+    def _fold(self) -> None:
+        """Move the counts of filled fields into ``fields``."""
+        for key, counts in self._filled.items():
+            per_field = self.fields.setdefault(key, {})
+            for pattern, n in counts.items():
+                for fld in pattern:
+                    fstats = per_field.get(fld)
+                    if fstats is None:
+                        fstats = per_field[fld] = _FieldStats()
+                    fstats.filled += n
+        self._filled.clear()
+
     def merge(self, other: QualityReport) -> None:
         """Fold in the figures of another report over different files of the same batch."""
+        self._fold()
+        other._fold()
         self.fields.update(other.fields)
         self.flagged_rows.update(other.flagged_rows)
         for k, ex in other.reject_examples.items():
@@ -127,6 +141,7 @@ class QualityReport:
         self.files.update(other.files)
 
     def to_dict(self) -> dict[str, Any]:
+        self._fold()
         m = self.manifest
         depts: dict[str, dict[str, Any]] = {}
         for spec in m.sources:

@@ -10,7 +10,6 @@ department that share an id are different records (DESIGN.md, Contract 1).
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -127,19 +126,31 @@ class DeptKeys:
 
     def __init__(self) -> None:
         # record_id -> (row hash, file, line, what the record added to the quality figures)
-        self.seen: dict[str, tuple[bytes, str, int, FillPattern]] = {}
+        self.seen: dict[str, tuple[int, str, int, FillPattern]] = {}
         self.patterns: dict[FillPattern, FillPattern] = {}
 
 
-def _row_hash(values: list[str]) -> bytes:
-    return hashlib.blake2b("\x1f".join(values).encode("utf-8"), digest_size=12).digest()
+def _row_hash(values: list[str]) -> int:
+    """Identity of a row's content within this process (equal rows, equal hash): a repeat of a
+    record_id with the same hash is a duplicate, with another one it supersedes."""
+    return hash(tuple(values))
 
 
 class SourceIngest:
-    """Turns the raw rows of one file into Records and Rejects."""
+    """Turns the raw rows of one file into Records and Rejects.
+
+    ``extra`` False leaves the unmapped columns out of the records (``check`` does not use
+    them), which saves a dictionary per row.
+    """
 
     def __init__(
-        self, manifest: Manifest, spec: SourceSpec, keys: DeptKeys, stats: FileStats, features: bool
+        self,
+        manifest: Manifest,
+        spec: SourceSpec,
+        keys: DeptKeys,
+        stats: FileStats,
+        features: bool,
+        extra: bool = True,
     ) -> None:
         self.spec = spec
         self.keys = keys
@@ -148,6 +159,7 @@ class SourceIngest:
         self.header: list[str] | None = None
         self.index: list[tuple[int, str]] = []
         self.extra_index: list[tuple[int, str]] = []
+        self.keep_extra = extra
         self.rid_at = -1
         self.subject_fields = tuple(
             f for f in (*SUBJECT_NAME_FIELDS, *SUBJECT_ID_FIELDS) if f in spec.columns.values()
@@ -183,28 +195,37 @@ class SourceIngest:
             self.stats.encoding_warning = reader.choice.warning
             if reader.header is not None:
                 self._bind(reader.header)
+            stats = self.stats
+            row_event = self._row
             for row in reader.rows():
-                self.stats.read += 1
-                yield from self._row(row)
+                stats.read += 1
+                event = row_event(row)
+                if type(event) is tuple:  # a superseded earlier row, then this record
+                    yield event[0]
+                    yield event[1]
+                else:
+                    yield event  # type: ignore[misc]
             self.stats.take_counts(reader)
 
-    def _row(self, row: RawRow) -> Iterator[Event]:
+    def _row(self, row: RawRow) -> Event | tuple[Reject, Record]:
+        """The event of one row: its Record or Reject, or (superseded earlier row, Record)."""
         spec = self.spec
         if row.error is not None:
             rid = ""
             if row.cells is not None and 0 <= self.rid_at < len(row.cells):
                 rid = row.cells[self.rid_at].strip()
-            yield self._reject(row, rid, row.error, row.detail)
-            return
+            return self._reject(row, rid, row.error, row.detail)
+        extra: dict[str, str] = {}
         if row.values is not None:  # JSONL: by key
             values = row.values
-            cells = [values.get(c, "") for c in (self.header or [])]
-            extra = {
-                k: v
-                for k, v in values.items()
-                if k not in spec.columns and k != spec.record_id and v
-            }
+            if self.keep_extra:
+                extra = {
+                    k: v
+                    for k, v in values.items()
+                    if k not in spec.columns and k != spec.record_id and v
+                }
             raw = {canon: values.get(col, "").strip() for col, canon in spec.columns.items()}
+            raw = {k: v for k, v in raw.items() if v}
             rid = values.get(spec.record_id, "").strip()
             hash_cells = [f"{k}={v}" for k, v in values.items()]
         else:
@@ -214,37 +235,37 @@ class SourceIngest:
                 v = cells[i].strip()
                 if v:
                     raw[canon] = v
-            extra = {c: v for i, c in self.extra_index if (v := cells[i].strip())}
+            if self.keep_extra:
+                extra = {c: v for i, c in self.extra_index if (v := cells[i].strip())}
             rid = cells[self.rid_at].strip() if self.rid_at >= 0 else ""
             hash_cells = cells
             if rid == spec.record_id and self.header is not None and self._is_header(cells):
-                yield self._reject(
+                return self._reject(
                     row, "", "repeated_header", "the header row again (files concatenated?)"
                 )
-                return
-        if row.values is not None:
-            raw = {k: v for k, v in raw.items() if v}
         if not rid:
-            yield self._reject(row, "", "no_record_id", f"{spec.record_id} is blank")
-            return
-        if not any(f in raw for f in self.subject_fields):
-            yield self._reject(
+            return self._reject(row, "", "no_record_id", f"{spec.record_id} is blank")
+        for f in self.subject_fields:
+            if f in raw:
+                break
+        else:
+            return self._reject(
                 row, rid, "no_name_no_id", "no name and no identifier of the subject"
             )
-            return
         digest = _row_hash(hash_cells)
-        earlier = self.keys.seen.get(rid)
+        seen = self.keys.seen
+        earlier = seen.get(rid)
+        superseded: Reject | None = None
         if earlier is not None:
             if earlier[0] == digest:
-                yield self._reject(
+                return self._reject(
                     row,
                     rid,
                     "duplicate_row",
                     f"identical to line {earlier[2]} of {earlier[1]} ({spec.record_id}={rid!r})",
                 )
-                return
             # The earlier row is superseded: it moves from accepted to rejected in its file.
-            yield Reject(
+            superseded = Reject(
                 spec.dept,
                 earlier[1],
                 earlier[2],
@@ -259,12 +280,14 @@ class SourceIngest:
             tuple(raw),
             tuple([(f.field, f.code) for f in flags]) if flags else (),
         )
-        pattern = self.keys.patterns.setdefault(pattern, pattern)
-        self.keys.seen[rid] = (digest, spec.file, row.line, pattern)
+        patterns = self.keys.patterns
+        pattern = patterns.setdefault(pattern, pattern)
+        seen[rid] = (digest, spec.file, row.line, pattern)
         self.stats.accepted += 1
-        yield Record(
-            spec.dept, spec.file, row.line, rid, spec.kind, raw, result.std, result.flags, extra
+        record = Record(
+            spec.dept, spec.file, row.line, rid, spec.kind, raw, result.std, flags, extra
         )
+        return record if superseded is None else (superseded, record)
 
 
 def ingest(
@@ -272,11 +295,13 @@ def ingest(
     features: bool = True,
     sources: list[SourceSpec] | None = None,
     on_file: Callable[[FileStats], None] | None = None,
+    extra: bool = True,
 ) -> Iterator[tuple[FileStats, Event]]:
     """Stream (file stats, record or reject) for every row of the batch, file by file.
 
     A ``superseded`` reject refers to a row yielded earlier as a Record; consumers keep the
     last record of each key. Stats are complete once the file's last event has been yielded.
+    ``extra`` False leaves the unmapped columns out of the records.
     """
     keys: dict[tuple[str, str], DeptKeys] = {}
     stats_by_file: dict[tuple[str, str], FileStats] = {}
@@ -284,7 +309,7 @@ def ingest(
         stats = FileStats(spec.dept, spec.file, spec.kind, spec.encoding)
         stats_by_file[(spec.dept, spec.file)] = stats
         dept_keys = keys.setdefault((spec.dept, spec.kind), DeptKeys())
-        ing = SourceIngest(manifest, spec, dept_keys, stats, features)
+        ing = SourceIngest(manifest, spec, dept_keys, stats, features, extra)
         for event in ing.rows():
             if isinstance(event, Reject) and event.reason == "superseded":
                 owner = stats_by_file[(event.dept, event.file)]

@@ -260,9 +260,15 @@ def compare_enterprises(a: list[EntityRecord], b: list[EntityRecord]) -> Levels:
             name[k] = 4
         elif sim[k] >= 90:
             name[k] = 3
-        elif x.stem and y.stem and (short_name_of(x.stem, y.stem) or short_name_of(y.stem, x.stem)):
-            name[k] = 2
-        elif (x.core and x.core == y.core) or (x.lead and x.lead == y.lead):
+        elif x.lead and x.lead == y.lead:  # a short name keeps the 字号 (lead): else level 1
+            name[k] = (
+                2
+                if x.stem
+                and y.stem
+                and (short_name_of(x.stem, y.stem) or short_name_of(y.stem, x.stem))
+                else 1
+            )
+        elif x.core and x.core == y.core:
             name[k] = 1
         else:
             name[k] = 0
@@ -376,33 +382,6 @@ BLOCK_FEATURES: dict[str, dict[str, frozenset[int]]] = {
 }
 
 
-def training_eligibility(
-    kind: str, ers: list[EntityRecord], pairs: list[tuple[int, int]], n_features: int
-) -> NDArray[np.bool_]:
-    """(pairs × features): whether a pair shares a blocking key not built on that feature —
-    then it would have been compared whatever that feature says, and may train its ``m``."""
-    tags = BLOCK_FEATURES[kind]
-    everything = frozenset(range(n_features))
-    keys: dict[int, set[tuple[str, ...]]] = {}
-    out = np.zeros((len(pairs), n_features), dtype=bool)
-    for k, (a, b) in enumerate(pairs):
-        ka = keys.get(a)
-        if ka is None:
-            ka = keys[a] = set(blocking_keys(ers[a]))
-        kb = keys.get(b)
-        if kb is None:
-            kb = keys[b] = set(blocking_keys(ers[b]))
-        shared = ka & kb
-        if not shared:  # compared through a neighbourhood window or a judgement: unbiased
-            out[k] = True
-            continue
-        biased = everything
-        for key in shared:
-            biased = biased & tags.get(key[0], everything)
-        out[k, [f for f in range(n_features) if f not in biased]] = True
-    return out
-
-
 #: Per kind: feature -> the value whose equality is that feature's top level. Its u is
 #: measured from value counts rather than sampled (see fellegi_sunter.train).
 EXACT_VALUES: dict[str, dict[int, Callable[[EntityRecord], str | None]]] = {
@@ -445,7 +424,7 @@ def name_term(e: EntityRecord, table: str) -> str | None:
 
 #: Sort orders of the sorted-neighbourhood pass over an oversized block: records that agree
 #: on one of these sit next to each other in that order.
-_NEIGHBOURHOOD_ORDERS: tuple[Callable[[EntityRecord], str], ...] = (
+NEIGHBOURHOOD_ORDERS: tuple[Callable[[EntityRecord], str], ...] = (
     lambda e: e.phone or "\uffff",
     lambda e: e.address or "\uffff",
     lambda e: e.birth or e.established or "\uffff",
@@ -457,7 +436,7 @@ def neighbourhood_pairs(members: list[EntityRecord], window: int) -> Iterator[tu
     """Candidate pairs of a block too large to compare in full: every record with the next
     ``window - 1`` records in each sort order (phone, address, date, employer or
     representative). Linear in the block size; a pair agreeing on any of these keys is kept."""
-    for order in _NEIGHBOURHOOD_ORDERS:
+    for order in NEIGHBOURHOOD_ORDERS:
         ranked = sorted(members, key=lambda e: (order(e), e.idx))
         for i, x in enumerate(ranked):
             for y in ranked[i + 1 : i + window]:

@@ -15,18 +15,20 @@ import os
 import random
 import time
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from concurrent.futures import as_completed
 from dataclasses import dataclass, field, replace
-from itertools import combinations
 from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
+from numpy.typing import NDArray
 
 from resolver.csvsafe import safe_writer
+from resolver.gcpause import paused_gc, without_gc
 from resolver.ingest.manifest import Manifest, SourceSpec, load_manifest
 from resolver.ingest.rows import FileStats, Record, RecordKey, Reject, ingest
+from resolver.linkage.blocking import KeyTable, Pairs, candidate_pairs, training_eligibility
 from resolver.linkage.clustering import ConstrainedUnionFind
 from resolver.linkage.compare import (
     DISAGREEMENT_LEVELS,
@@ -37,14 +39,11 @@ from resolver.linkage.compare import (
     PERSON_LEVELS,
     TF_TABLES,
     EntityRecord,
-    blocking_keys,
     compare_enterprises,
     compare_persons,
     entity_record,
     name_term,
     name_terms,
-    neighbourhood_pairs,
-    training_eligibility,
 )
 from resolver.linkage.fellegi_sunter import FSModel, Levels, train
 from resolver.linkage.mentions import SubjectIndex, resolve_without_identifier
@@ -127,9 +126,10 @@ def mention_enterprise_key(
     return None
 
 
-def _compare(kind: str, ers: list[EntityRecord], pairs: list[tuple[int, int]]) -> Levels:
-    a = [ers[i] for i, _ in pairs]
-    b = [ers[j] for _, j in pairs]
+def _compare(kind: str, ers: list[EntityRecord], pairs: Pairs | list[tuple[int, int]]) -> Levels:
+    arr = np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
+    a = [ers[i] for i in arr[:, 0].tolist()]
+    b = [ers[j] for j in arr[:, 1].tolist()]
     return compare_enterprises(a, b) if kind == "enterprise" else compare_persons(a, b)
 
 
@@ -149,38 +149,23 @@ def link_kind(
     negative one also blocks every transitive merge.
     """
     rng = random.Random(f"{cfg.seed}:{kind}")
+    clock = _StageClock()
     ers = [entity_record(i, r) for i, r in enumerate(records)]
+    clock.lap("records")
     uf, det_root = deterministic_stage(kind, ers, must_link, cannot_link)
+    clock.lap("deterministic")
     det_refusals = len(uf.refusals)
     # 2. Blocking: candidate pairs across deterministic components that may be merged. A
     # block too large to compare in full is not skipped: its records are compared with their
     # neighbours in several sort orders (sorted neighbourhood), so its likely pairs survive.
-    blocks: dict[tuple[str, ...], list[int]] = defaultdict(list)
-    for e in ers:
-        for bkey in blocking_keys(e):
-            blocks[bkey].append(e.idx)
-    seen: set[tuple[int, int]] = set()
-    candidates: list[tuple[int, int]] = []
-    windowed = 0
-    for members in blocks.values():
-        if len(members) < 2:
-            continue
-        if len(members) > cfg.max_block:
-            windowed += 1
-            block_pairs: Iterable[tuple[int, int]] = neighbourhood_pairs(
-                [ers[i] for i in members], cfg.window
-            )
-        else:
-            block_pairs = combinations(members, 2)
-        for a, b in block_pairs:
-            if det_root[a] == det_root[b]:
-                continue
-            pair = (a, b) if a < b else (b, a)
-            if pair in seen:
-                continue
-            seen.add(pair)
-            if uf.conflict(a, b) is None:
-                candidates.append(pair)
+    table = KeyTable.build(ers)
+    clock.lap("keys")
+    pairs, windowed = candidate_pairs(ers, table, cfg.max_block, cfg.window)
+    clock.lap("blocking")
+    roots = np.asarray(det_root, dtype=np.int64)
+    pairs = pairs[roots[pairs[:, 0]] != roots[pairs[:, 1]]]
+    candidates = pairs[mergeable(uf, roots, pairs)]
+    clock.lap("constraints")
     stats: dict[str, Any] = {
         "records": len(records),
         "candidate_pairs": len(candidates),
@@ -192,27 +177,76 @@ def link_kind(
     probs = np.zeros(0)
     levels = np.zeros((0, 0), dtype=np.int8)
     adjust = np.zeros(0)
-    if candidates:
+    if len(candidates):
         levels = _compare(kind, ers, candidates)
+        clock.lap("compare")
         if model is None:
             model, stats["training"] = train_model(
-                kind, ers, det_root, levels, candidates, cfg, rng
+                kind, ers, det_root, levels, candidates, cfg, rng, table.tag_columns()
             )
+            clock.lap("train")
         probs, adjust = score_pairs(kind, ers, candidates, levels, model)
+        clock.lap("score")
     # 4. Constrained merging, best component pairs first.
     merged = merge_candidates(uf, det_root, candidates, probs, cfg)
+    clock.lap("merge")
     left = [k for k in merged.review if uf.find(candidates[k][0]) != uf.find(candidates[k][1])]
-    pairs = [candidates[k] for k in left]
-    review = review_entries(kind, records, model, pairs, left, probs, levels, adjust)
+    review = review_entries(
+        kind, records, model, candidates[left].tolist(), left, probs, levels, adjust
+    )
     stats.update(
         probabilistic_merges=merged.merges,
         contradicted_merges=merged.contradicted,
         deterministic_refusals=det_refusals,
         refusals=dict(Counter(r.reason for r in uf.refusals)),
     )
-    return finish_kind(
+    clock.lap("review")
+    result = finish_kind(
         kind, records, list(uf.clusters().values()), det_root, merged.attach, review, model, stats
     )
+    clock.lap("clusters")
+    stats["timings"] = clock.laps
+    return result
+
+
+class _StageClock:
+    """Seconds spent in each step of a stage (the report's per-kind ``timings``)."""
+
+    def __init__(self) -> None:
+        self.laps: dict[str, float] = {}
+        self._t = time.perf_counter()
+
+    def lap(self, name: str) -> None:
+        t = time.perf_counter()
+        self.laps[name] = round(t - self._t, 3)
+        self._t = t
+
+
+def mergeable(
+    uf: ConstrainedUnionFind, roots: NDArray[np.int64], pairs: Pairs
+) -> NDArray[np.bool_]:
+    """Per pair: whether the cannot-link constraints allow merging its two clusters
+    (:meth:`ConstrainedUnionFind.conflict` over whole arrays; ``roots``: each record's
+    cluster root, the union-find unchanged since)."""
+    a, b = roots[pairs[:, 0]], roots[pairs[:, 1]]
+    ok = np.ones(len(pairs), dtype=bool)
+    for table in (uf.usccs, uf.ids):
+        codes: dict[frozenset[str], int] = {}
+        ident = np.full(uf.n, -1, dtype=np.int64)
+        for root, values in table.items():
+            ident[root] = codes.setdefault(values, len(codes))
+        ia, ib = ident[a], ident[b]
+        ok &= ~((ia >= 0) & (ib >= 0) & (ia != ib))
+    branch = np.full(uf.n, -1, dtype=np.int64)
+    for root, flags in uf.branch.items():
+        if len(flags) == 1:
+            branch[root] = int(next(iter(flags)))
+    ba, bb = branch[a], branch[b]
+    ok &= ~((ba >= 0) & (bb >= 0) & (ba != bb))
+    if uf.forbidden:  # human negative judgements: few, checked one by one
+        for k in np.flatnonzero(ok).tolist():
+            ok[k] = uf.conflict(int(pairs[k, 0]), int(pairs[k, 1])) is None
+    return ok
 
 
 def deterministic_stage(
@@ -245,9 +279,10 @@ def train_model(
     ers: list[EntityRecord],
     det_root: list[int],
     levels: Levels,
-    candidates: list[tuple[int, int]],
+    candidates: Pairs | list[tuple[int, int]],
     cfg: LinkConfig,
     rng: random.Random,
+    columns: dict[str, NDArray[np.int64]] | None = None,
 ) -> tuple[FSModel, dict[str, Any]]:
     """Train the model (see resolver.linkage.fellegi_sunter): sure matches (shared strong identifier),
     uniformly random pairs, value counts and term frequencies over identifier components, and
@@ -279,7 +314,7 @@ def train_model(
     prior = _random_match_prior(ers, det_root)
     if len(candidates) > cfg.train_pairs:
         pick = sorted(rng.sample(range(len(candidates)), cfg.train_pairs))
-        candidates = [candidates[k] for k in pick]
+        candidates = np.asarray(candidates, dtype=np.int64)[pick]
         levels = levels[pick]
     log_freq = term_log_frequencies(kind, ers, candidates, levels, tf)
     model = train(
@@ -292,7 +327,7 @@ def train_model(
         exact_u,
         tf,
         lambda mdl: name_frequency_adjustment(levels, log_freq, mdl),
-        training_eligibility(kind, ers, candidates, len(names)),
+        training_eligibility(kind, ers, candidates, len(names), columns),
         DISAGREEMENT_LEVELS[kind],
     )
     return model, {
@@ -307,7 +342,7 @@ def train_model(
 def score_pairs(
     kind: str,
     ers: list[EntityRecord],
-    pairs: list[tuple[int, int]],
+    pairs: Pairs | list[tuple[int, int]],
     levels: Levels,
     model: FSModel,
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -330,18 +365,25 @@ class Merged:
 def merge_candidates(
     uf: ConstrainedUnionFind,
     det_root: list[int],
-    candidates: list[tuple[int, int]],
+    candidates: Pairs | list[tuple[int, int]],
     probs: np.ndarray,
     cfg: LinkConfig,
 ) -> Merged:
     """4. Merge clusters through their best candidate pair, most probable first, unless a
     cannot-link constraint or contradicting evidence forbids it."""
-    best: dict[tuple[int, int], int] = {}
-    for k, (a, b) in enumerate(candidates):
-        comp_pair = (min(det_root[a], det_root[b]), max(det_root[a], det_root[b]))
-        if comp_pair not in best or probs[k] > probs[best[comp_pair]]:
-            best[comp_pair] = k
-    order = sorted(best.values(), key=lambda k: -probs[k])
+    cand = np.asarray(candidates, dtype=np.int64).reshape(-1, 2)
+    roots = np.asarray(det_root, dtype=np.int64)
+    root_a, root_b = roots[cand[:, 0]], roots[cand[:, 1]]
+    comp = np.minimum(root_a, root_b) * max(uf.n, 1) + np.maximum(root_a, root_b)
+    # the best pair of each pair of components (the earliest among equals) ...
+    ks = np.arange(len(cand))
+    by_comp = np.lexsort((ks, -probs, comp))
+    first = np.ones(len(by_comp), dtype=bool)
+    first[1:] = comp[by_comp][1:] != comp[by_comp][:-1]
+    best = by_comp[first]
+    # ... most probable first; below the review threshold nothing happens to a pair
+    best = best[probs[best] >= cfg.review_threshold]
+    order = best[np.lexsort((best, -probs[best]))].tolist()
     attach = [0.0] * uf.n
     merges = 0
     review_idx: list[int] = []
@@ -349,17 +391,17 @@ def merge_candidates(
     # cfg.contradiction, e.g. same name but another birth date and gender). Two clusters that
     # hold such a pair are not merged through a third record that resembles both.
     against: dict[int, set[int]] = defaultdict(set)
-    for neg in np.flatnonzero(probs < cfg.contradiction).tolist():
-        a, b = candidates[neg]
+    neg = cand[probs < cfg.contradiction]
+    for a, b in zip(neg[:, 0].tolist(), neg[:, 1].tolist(), strict=True):
         against[a].add(b)
         against[b].add(a)
     cluster_members: dict[int, list[int]] = defaultdict(list)
     for i in range(uf.n):
         cluster_members[uf.find(i)].append(i)
     contradicted = 0
-    for k in order:
+    pair_list = cand[order].tolist()
+    for k, (a, b) in zip(order, pair_list, strict=True):
         p = float(probs[k])
-        a, b = candidates[k]
         if p >= cfg.match_threshold:
             ra, rb = uf.find(a), uf.find(b)
             if ra == rb:
@@ -460,7 +502,7 @@ def finish_kind(
 def term_log_frequencies(
     kind: str,
     ers: list[EntityRecord],
-    pairs: list[tuple[int, int]],
+    pairs: Pairs | list[tuple[int, int]],
     levels: Levels,
     tf: TermFrequencies,
 ) -> np.ndarray:
@@ -470,9 +512,11 @@ def term_log_frequencies(
     out = np.full(len(pairs), np.nan)
     tables = TF_TABLES[kind]
     name_levels = levels[:, 0] if len(pairs) else np.zeros(0, dtype=np.int8)
+    first = np.asarray(pairs, dtype=np.int64).reshape(-1, 2)[:, 0]
     for level, table in tables.items():
-        for k in np.flatnonzero(name_levels == level).tolist():
-            value = name_term(ers[pairs[k][0]], table)
+        rows = np.flatnonzero(name_levels == level)
+        for k, i in zip(rows.tolist(), first[rows].tolist(), strict=True):
+            value = name_term(ers[i], table)
             if value:
                 out[k] = tf.freq(table, value)
     logged: np.ndarray = np.log2(out)
@@ -598,12 +642,17 @@ def _ingest_group(
     records: dict[tuple[str, str, str], Record] = {}
     rejects: list[Reject] = []
     files: list[FileStats] = []
-    for _stats, event in ingest(manifest, features=True, sources=sources, on_file=files.append):
-        if isinstance(event, Record):
-            records[(event.dept, event.kind, event.record_id)] = event
-        else:
-            rejects.append(event)
-    rows = [(r.dept, r.file, r.line, r.record_id, r.kind, r.raw, r.std) for r in records.values()]
+    with paused_gc():
+        for _stats, event in ingest(
+            manifest, features=True, sources=sources, on_file=files.append, extra=False
+        ):
+            if isinstance(event, Record):
+                records[(event.dept, event.kind, event.record_id)] = event
+            else:
+                rejects.append(event)
+        rows = [
+            (r.dept, r.file, r.line, r.record_id, r.kind, r.raw, r.std) for r in records.values()
+        ]
     return rows, rejects, files
 
 
@@ -619,9 +668,19 @@ def department_groups(manifest: Manifest) -> list[list[SourceSpec]]:
     return sorted(by_dept.values(), key=lambda g: -sum(s.path.stat().st_size for s in g))
 
 
+def source_groups(manifest: Manifest) -> list[list[SourceSpec]]:
+    """The manifest's files grouped by department and kind (superseding is decided within
+    one department's files of one kind, so the groups are independent), largest first:
+    finer tasks than whole departments keep both workers busy to the end."""
+    by_key: dict[tuple[str, str], list[SourceSpec]] = defaultdict(list)
+    for spec in manifest.sources:
+        by_key[(spec.dept, spec.kind)].append(spec)
+    return sorted(by_key.values(), key=lambda g: -sum(s.path.stat().st_size for s in g))
+
+
 def _ingest(manifest: Manifest, progress: Progress | None, workers: int | None = None) -> Ingested:
     """Ingest every department, in a pool of worker processes when there are several cores."""
-    groups = department_groups(manifest)
+    groups = source_groups(manifest)
     workers = max(1, min(workers or os.cpu_count() or 1, len(groups)))
     records: dict[tuple[str, str, str], Record] = {}
     rejects: list[Reject] = []
@@ -638,15 +697,16 @@ def _ingest(manifest: Manifest, progress: Progress | None, workers: int | None =
                 f"ingested {', '.join(s.file for s in stats)}", len(files), len(manifest.sources)
             )
 
-    if workers == 1:
-        for group in groups:
-            collect(_ingest_group(manifest, group))
-    else:
-        # (A fresh spawned worker per department lowers the peak memory by ~0.8 GB but costs
-        # ~35 s of interpreter start-up at 1M records: measured, not worth it.)
-        with worker_pool(workers) as pool:
-            for fut in as_completed([pool.submit(_ingest_group, manifest, g) for g in groups]):
-                collect(fut.result())
+    with paused_gc():  # a million records built here: no collection walks them meanwhile
+        if workers == 1:
+            for group in groups:
+                collect(_ingest_group(manifest, group))
+        else:
+            # (A fresh spawned worker per department lowers the peak memory by ~0.8 GB but
+            # costs ~35 s of interpreter start-up at 1M records: measured, not worth it.)
+            with worker_pool(workers) as pool:
+                for fut in as_completed([pool.submit(_ingest_group, manifest, g) for g in groups]):
+                    collect(fut.result())
     order = {(s.dept, s.file): i for i, s in enumerate(manifest.sources)}
     files.sort(key=lambda f: order[(f.dept, f.file)])
     rejects.sort(key=lambda r: (order.get((r.dept, r.file), 0), r.line))
@@ -690,6 +750,25 @@ class LocalEngine:
         return link_kind(kind, records, cfg, progress, model, must_link, cannot_link)
 
 
+@dataclass(slots=True)
+class Streamed:
+    """The JSON-lines files of a run written while it runs; what the report needs of them."""
+
+    golden: run_files.JsonLinesWriter
+    edges: run_files.JsonLinesWriter
+    events: run_files.JsonLinesWriter
+    conflicted: list[Golden] = field(default_factory=list)  # for conflicts.csv
+    mention_only_persons: int = 0
+
+    def add_golden(self, g: Golden) -> None:
+        self.golden.add(g.data)
+        if g.conflicts:
+            self.conflicted.append(Golden({"id": g.data["id"]}, g.conflicts))
+        if g.data["type"] == "Person" and not g.data.get("members"):
+            self.mention_only_persons += 1
+
+
+@without_gc
 def run_link(
     batch_dir: Path,
     out_dir: Path,
@@ -719,43 +798,55 @@ def run_link(
             progress(f"linking {kind} records", 0, 0)
         results[kind] = engine.link_kind(kind, by_kind.get(kind, []), cfg, progress)
         timings[f"link_{kind}"] = time.perf_counter() - t
+    del records  # the by_kind lists hold the records; the ingest's key index is not needed
     t = time.perf_counter()
     staging = run_files.begin(out_dir)
     resolver = Resolver()
-    goldens: list[Golden] = []
     gid_of: dict[RecordKey, str] = {}
-    for kind, res in results.items():
-        for members_idx in res.clusters:
-            members = [res.records[i] for i in members_idx]
-            gid = golden_id(kind, members)
-            for rec in members:
-                gid_of[rec.key] = gid
-                if kind == "enterprise":
-                    resolver.add_enterprise(gid, rec)
-                else:
-                    resolver.add_person(gid, rec)
-            goldens.append(build_golden(gid, kind, members, manifest.as_of.isoformat(), cfg.salt))
-    timings["survivorship"] = time.perf_counter() - t
-    t = time.perf_counter()
-    edges, events, mention_links, mention_stats, extra_persons = _resolve_mentions(
-        by_kind, resolver, cfg
+    # golden.jsonl, edges.jsonl and events.jsonl are written as their lines are made: at a
+    # million records their payloads as objects took over a GiB.
+    streamed = Streamed(
+        run_files.JsonLinesWriter(staging / "golden.jsonl", "type"),
+        run_files.JsonLinesWriter(staging / "edges.jsonl", "type"),
+        run_files.JsonLinesWriter(staging / "events.jsonl"),
     )
-    goldens.extend(extra_persons)
-    timings["mentions"] = time.perf_counter() - t
+    with streamed.golden, streamed.edges, streamed.events:
+        for kind, res in results.items():
+            for members_idx in res.clusters:
+                members = [res.records[i] for i in members_idx]
+                gid = golden_id(kind, members)
+                for rec in members:
+                    gid_of[rec.key] = gid
+                    if kind == "enterprise":
+                        resolver.add_enterprise(gid, rec)
+                    else:
+                        resolver.add_person(gid, rec)
+                streamed.add_golden(
+                    build_golden(gid, kind, members, manifest.as_of.isoformat(), cfg.salt)
+                )
+        timings["survivorship"] = time.perf_counter() - t
+        t = time.perf_counter()
+        _edges, _events, mention_links, mention_stats, extra = _resolve_mentions(
+            by_kind, resolver, cfg, streamed.edges.add, streamed.events.add
+        )
+        for g in extra:
+            streamed.add_golden(g)
+        timings["mentions"] = time.perf_counter() - t
     t = time.perf_counter()
     report = _write_outputs(
         staging,
         manifest,
         results,
         gid_of,
-        goldens,
-        edges,
-        events,
+        streamed.conflicted,
+        [],
+        [],
         mention_links,
         rejects,
         files,
         mention_stats,
         timings,
+        streamed,
     )
     timings["write"] = time.perf_counter() - t
     finish_report(staging, report, timings, t0)
@@ -787,7 +878,11 @@ def finish_report(
 
 
 def _resolve_mentions(
-    by_kind: dict[str, list[Record]], resolver: Resolver, cfg: LinkConfig
+    by_kind: dict[str, list[Record]],
+    resolver: Resolver,
+    cfg: LinkConfig,
+    add_edge: Callable[[dict[str, Any]], None] | None = None,
+    add_event: Callable[[dict[str, Any]], None] | None = None,
 ) -> tuple[
     list[dict[str, Any]],
     list[dict[str, Any]],
@@ -795,8 +890,12 @@ def _resolve_mentions(
     dict[str, Counter[str]],
     list[Golden],
 ]:
+    # Edges and events go to the sinks when given (a one-shot run writes them as they come),
+    # else they are returned.
     edges: list[dict[str, Any]] = []
     events: list[dict[str, Any]] = []
+    add_edge = add_edge or edges.append
+    add_event = add_event or events.append
     links: list[tuple[Record, str | None, str, str]] = []
     stats: dict[str, Counter[str]] = defaultdict(Counter)
     # Persons known only from mentions (a legal representative's ID in a role record, …)
@@ -902,7 +1001,7 @@ def _resolve_mentions(
         role = rec.raw.get("role", "")
         stats["role"][f"enterprise_{ehow}"] += 1
         stats["role"][f"person_{phow}"] += 1
-        edges.append(
+        add_edge(
             {
                 "type": "LEGAL_REP_OF" if role in LEGAL_REP_ROLES else "SERVES_AS",
                 "role": role,
@@ -932,7 +1031,7 @@ def _resolve_mentions(
             )
         stats["shareholding"][f"enterprise_{ehow}"] += 1
         stats["shareholding"][f"holder_{hhow}"] += 1
-        edges.append(
+        add_edge(
             {
                 "type": "HOLDS_SHARES",
                 "holder_type": "Person" if holder_person else "Enterprise",
@@ -957,7 +1056,7 @@ def _resolve_mentions(
             # The enterprise record names its legal representative: a LEGAL_REP_OF row.
             rgid, rhow = person_gid(s.get("legal_rep_id"), rec, s.get("legal_rep_name_norm"), bgid)
             stats["legal_rep"][f"person_{rhow}"] += 1
-            edges.append(
+            add_edge(
                 {
                     "type": "LEGAL_REP_OF",
                     "role": "法定代表人",
@@ -978,7 +1077,7 @@ def _resolve_mentions(
         # Every reporting record is a source (the load makes one relationship per pair);
         # a branch resolved to its own parent is no relationship.
         if not (bgid and bgid == pgid):
-            edges.append(
+            add_edge(
                 {
                     "type": "BRANCH_OF",
                     "from": bgid,
@@ -1011,7 +1110,7 @@ def _resolve_mentions(
                 stats[kind][f"unresolved_{reason}"] += 1
             links.append((rec, gid, how, reason))
             values = {k: v for k, v in s.items() if not k.startswith("_") and k not in ("id18",)}
-            events.append(
+            add_event(
                 {
                     "kind": kind,
                     "subject": gid,
@@ -1093,7 +1192,10 @@ def _write_outputs(
     files: list[FileStats],
     mention_stats: dict[str, Counter[str]],
     timings: dict[str, float],
+    streamed: Streamed | None = None,
 ) -> dict[str, Any]:
+    """The Contract 2 files (golden.jsonl, edges.jsonl and events.jsonl only when not
+    ``streamed`` already: then ``goldens`` are those with conflicts) and the report."""
     links_rows: Counter[str] = Counter()
     with (out / "links.csv").open("w", encoding="utf-8", newline="") as fh:
         w = safe_writer(fh)
@@ -1125,15 +1227,23 @@ def _write_outputs(
                 ]
             )
             links_rows[rec.kind] += 1
-    with (out / "golden.jsonl").open("w", encoding="utf-8") as fh:
-        for g in goldens:
-            fh.write(json.dumps(g.data, ensure_ascii=False) + "\n")
-    with (out / "edges.jsonl").open("w", encoding="utf-8") as fh:
-        for e in edges:
-            fh.write(json.dumps(e, ensure_ascii=False) + "\n")
-    with (out / "events.jsonl").open("w", encoding="utf-8") as fh:
-        for ev in events:
-            fh.write(json.dumps(ev, ensure_ascii=False) + "\n")
+    if streamed is None:
+        run_files.write_json_lines(out / "golden.jsonl", (g.data for g in goldens))
+        run_files.write_json_lines(out / "edges.jsonl", edges)
+        run_files.write_json_lines(out / "events.jsonl", events)
+        golden_types = Counter(g.data["type"] for g in goldens)
+        # Persons known only from role and shareholding rows (no person record): golden
+        # persons too, new in this run.
+        mention_only = sum(
+            1 for g in goldens if g.data["type"] == "Person" and not g.data.get("members")
+        )
+        edge_sources = Counter(e["type"] for e in edges)
+        n_events = len(events)
+    else:
+        golden_types = streamed.golden.counts
+        mention_only = streamed.mention_only_persons
+        edge_sources = streamed.edges.counts
+        n_events = streamed.events.lines
     with (out / "rejects.csv").open("w", encoding="utf-8", newline="") as fh:
         w = safe_writer(fh)
         w.writerow(["dept", "file", "line", "record_id", "reason", "message"])
@@ -1198,7 +1308,6 @@ def _write_outputs(
     read = sum(f.read for f in files)
     accepted = sum(f.accepted for f in files)
     rejected = sum(f.rejected for f in files)
-    edge_sources = Counter(e["type"] for e in edges)
     return {
         "batch_id": manifest.batch_id,
         "as_of": manifest.as_of.isoformat(),
@@ -1225,14 +1334,10 @@ def _write_outputs(
         },
         "links_rows": dict(links_rows),
         "entities": {k: r.stats for k, r in results.items()},
-        "golden_entities": Counter(g.data["type"] for g in goldens),
-        # Persons known only from role and shareholding rows (no person record): golden
-        # persons too, new in this run.
-        "mention_only_persons": sum(
-            1 for g in goldens if g.data["type"] == "Person" and not g.data.get("members")
-        ),
+        "golden_entities": golden_types,
+        "mention_only_persons": mention_only,
         "edges": dict(edge_sources),
-        "events": len(events),
+        "events": n_events,
         "mentions": {k: dict(v) for k, v in mention_stats.items()},
         "conflicts": n_conflicts,
     }

@@ -52,6 +52,20 @@ def name_stem(name: str) -> str | None:
     return body or None
 
 
+def record_stem(rec: Record) -> str | None:
+    """:func:`name_stem` of an enterprise record's name, from the name features ingest
+    already standardised (the same normalisation) when the record carries them."""
+    s = rec.std
+    if "name_body" not in s:
+        raw = rec.raw.get("name")
+        return name_stem(raw) if raw else None
+    body: str | None = s["name_body"]
+    form: str | None = s.get("form")
+    if body and form and not s.get("is_branch") and body.endswith(form):
+        body = body[: -len(form)]
+    return body or None
+
+
 #: Standardised fields that hold identifiers, in any record kind.
 TOKEN_ID_FIELDS = ("uscc", "org_code", "reg_no", "id18", "parent_uscc", "holder_id_number")
 
@@ -115,7 +129,7 @@ class SubjectIndex:
             if s.get(fld):
                 self.enterprise_names[s[fld]].add(gid)
         raw = rec.raw.get("name")
-        if raw and (stem := name_stem(raw)):
+        if raw and (stem := record_stem(rec)):
             self.enterprise_stems[stem].add(gid)
         for code in (s.get("district_code"), s.get("name_region_code")):
             if code:

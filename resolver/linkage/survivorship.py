@@ -6,7 +6,9 @@ from __future__ import annotations
 import hashlib
 import hmac
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from resolver.ingest.rows import Record
@@ -57,36 +59,90 @@ ENTERPRISE_ATTRS = (
 PERSON_ATTRS = ("name", "gender", "birth_date", "phone", "address", "employer")
 
 
-def _value(rec: Record, attr: str) -> tuple[Any, str] | None:
-    """(display value, comparison key) of an attribute in one record, or None when absent/invalid."""
-    s, r = rec.std, rec.raw
-    if attr in ("uscc", "org_code", "reg_no", "established", "reg_capital", "gender", "birth_date"):
-        v = s.get(attr)
+Value = tuple[Any, str] | None  # (display value, comparison key), None when absent/invalid
+
+
+def _std(field: str) -> Callable[[Record], Value]:
+    def get(rec: Record) -> Value:
+        v = rec.std.get(field)
         return (v, str(v)) if v not in (None, "") else None
-    if attr == "name":
-        v = s.get("name_norm")
+
+    return get
+
+
+def _std_text(field: str) -> Callable[[Record], Value]:
+    def get(rec: Record) -> Value:
+        v = rec.std.get(field)
         return (v, v) if v else None
-    if attr == "former_name":
-        v = s.get("former_name_norm")
-        return (v, v) if v else None
-    if attr == "legal_rep_name":
-        v = s.get("legal_rep_name_norm")
-        return (v, v) if v else None
-    if attr == "address":
-        if not r.get("address"):
-            return None
-        return (r["address"], s.get("address_norm") or r["address"])
-    if attr == "phone":
-        v = s.get("phone")
-        return (v, v) if v else None
-    if attr == "status":
-        v = registration_status(r.get("status"))
-        return (v, v) if v else None
-    if attr == "employer":
-        v = s.get("employer_uscc") or s.get("employer_name_norm")
-        return (v, v) if v else None
-    v = r.get(attr)
+
+    return get
+
+
+def _address(rec: Record) -> Value:
+    raw = rec.raw.get("address")
+    if not raw:
+        return None
+    return (raw, rec.std.get("address_norm") or raw)
+
+
+def _status(rec: Record) -> Value:
+    v = registration_status(rec.raw.get("status"))
     return (v, v) if v else None
+
+
+def _employer(rec: Record) -> Value:
+    v = rec.std.get("employer_uscc") or rec.std.get("employer_name_norm")
+    return (v, v) if v else None
+
+
+def _raw(field: str) -> Callable[[Record], Value]:
+    def get(rec: Record) -> Value:
+        v = rec.raw.get(field)
+        return (v, v) if v else None
+
+    return get
+
+
+#: Attribute -> how a record gives its (display value, comparison key).
+_GETTERS: dict[str, Callable[[Record], Value]] = {
+    **{
+        a: _std(a)
+        for a in (
+            "uscc",
+            "org_code",
+            "reg_no",
+            "established",
+            "reg_capital",
+            "gender",
+            "birth_date",
+        )
+    },
+    "name": _std_text("name_norm"),
+    "former_name": _std_text("former_name_norm"),
+    "legal_rep_name": _std_text("legal_rep_name_norm"),
+    "address": _address,
+    "phone": _std_text("phone"),
+    "status": _status,
+    "employer": _employer,
+}
+
+
+def _value(rec: Record, attr: str) -> Value:
+    """(display value, comparison key) of an attribute in one record, or None when absent/invalid."""
+    get = _GETTERS.get(attr)
+    return get(rec) if get is not None else _raw(attr)(rec)
+
+
+#: Per kind: attribute -> its getter, in output order.
+_KIND_GETTERS: dict[str, list[tuple[str, Callable[[Record], Value]]]] = {
+    "enterprise": [(a, _GETTERS.get(a) or _raw(a)) for a in ENTERPRISE_ATTRS],
+    "person": [(a, _GETTERS.get(a) or _raw(a)) for a in PERSON_ATTRS],
+}
+#: Per kind and attribute: department -> rank (lower wins; unlisted rank after all).
+_RANKS: dict[str, dict[str, dict[str, int]]] = {
+    kind: {attr: {d: i for i, d in enumerate(order)} for attr, order in by_attr.items()}
+    for kind, by_attr in AUTHORITY.items()
+}
 
 
 #: GB/T 4754-2017 sections: a department may report the letter (or a class code starting
@@ -174,6 +230,12 @@ def id_hash(id18: str, salt: str) -> str:
     return hmac.new(salt.encode(), id18.encode(), hashlib.sha256).hexdigest()[:32]
 
 
+def _authority(rank: dict[str, int], cand: tuple[Record, Any]) -> tuple[int, str, str]:
+    """Order of sources that agree on a value: authority, then department and record."""
+    rec = cand[0]
+    return (rank.get(rec.dept, len(rank)), rec.dept, rec.record_id)
+
+
 def build_golden(
     gid: str,
     kind: str,
@@ -183,18 +245,33 @@ def build_golden(
     extra_ids: list[str] | None = None,
 ) -> Golden:
     """Pick the best value of each attribute and keep where it came from."""
-    attrs = ENTERPRISE_ATTRS if kind == "enterprise" else PERSON_ATTRS
-    authority = AUTHORITY[kind]
     chosen: dict[str, Any] = {}
     provenance: dict[str, dict[str, str]] = {}
     conflicts: list[dict[str, Any]] = []
-    for attr in attrs:
-        cands = [(rec, v) for rec in members if (v := _value(rec, attr)) is not None]
+    ranks = _RANKS[kind]
+    single = len(members) == 1
+    for attr, get in _KIND_GETTERS[kind]:
+        if single:  # one source: its value, nothing to weigh or report
+            v = get(members[0])
+            if v is not None:
+                chosen[attr] = v[0]
+                provenance[attr] = {
+                    "dept": members[0].dept,
+                    "record_id": members[0].record_id,
+                    "as_of": as_of,
+                }
+            continue
+        cands = [(rec, v) for rec in members if (v := get(rec)) is not None]
         if not cands:
             continue
+        rank = ranks.get(attr, {})
+        first_key = cands[0][1][1]
+        if all(v[1] == first_key for _, v in cands):  # all sources agree: authority decides
+            best, (value, _) = min(cands, key=partial(_authority, rank))
+            chosen[attr] = value
+            provenance[attr] = {"dept": best.dept, "record_id": best.record_id, "as_of": as_of}
+            continue
         freq = Counter(key for _, (_, key) in cands)
-        order = authority.get(attr, ())
-        rank = {d: i for i, d in enumerate(order)}
 
         def score(
             item: tuple[Record, tuple[Any, str]],

@@ -16,7 +16,7 @@ run adjusts exactly as the run that trained the model did.
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -44,30 +44,25 @@ class TermFrequencies:
 
 def count_terms(terms: Iterable[tuple[str, str, int]]) -> TermFrequencies:
     """Frequencies from (table, value, component) triples."""
-    holders: dict[tuple[str, str], set[int]] = defaultdict(set)
-    components: set[int] = set()
-    for table, value, comp in terms:
-        holders[(table, value)].add(comp)
-        components.add(comp)
-    n = max(1, len(components))
+    # each (table, value, component) once, in first-seen order; the number of components
+    # holding a value is then the count of its distinct triples (counted in C)
+    distinct = dict.fromkeys(terms)
+    n = max(1, len({comp for _t, _v, comp in distinct}))
+    holders = Counter((table, value) for table, value, _comp in distinct)
     tables: dict[str, dict[str, float]] = defaultdict(dict)
-    for (table, value), comps in holders.items():
-        if len(comps) >= 2:
-            tables[table][value] = len(comps) / n
+    for (table, value), count in holders.items():
+        if count >= 2:
+            tables[table][value] = count / n
     return TermFrequencies(dict(tables), 1.0 / n)
 
 
 def value_agreement_u(values: Iterable[tuple[str, int]]) -> float | None:
     """The chance that two different entities, both with a value, share it: sum over values
     of c(c-1) / (N(N-1)), counting each (value, component) once. None when too few values."""
-    seen: set[tuple[str, int]] = set(values)
-    counts: dict[str, int] = defaultdict(int)
-    comps: set[int] = set()
-    for value, comp in seen:
-        counts[value] += 1
-        comps.add(comp)
-    n = len(comps)
+    seen = set(values)
+    n = len({comp for _value, comp in seen})
     if n < 50:
         return None
+    counts = Counter(value for value, _comp in seen)
     agree = sum(c * (c - 1) for c in counts.values())
     return max(agree / (n * (n - 1)), 1.0 / (n * (n - 1)))

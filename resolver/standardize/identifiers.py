@@ -14,6 +14,7 @@ import re
 import unicodedata
 from dataclasses import dataclass, field
 from functools import lru_cache
+from operator import mul
 
 USCC_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
 _USCC_VALUE = {c: i for i, c in enumerate(USCC_ALPHABET)}
@@ -21,6 +22,11 @@ _USCC_WEIGHTS = tuple(pow(3, i, 31) for i in range(17))
 _ORG_WEIGHTS = (3, 7, 9, 10, 5, 8, 4, 2)
 _ID_WEIGHTS = tuple(pow(2, 17 - i, 11) for i in range(17))
 _ID_CHECK = "10X98765432"
+_USCC_CHARS = frozenset(USCC_ALPHABET)
+_ORG_VALUE = {c: int(c) if c.isdigit() else ord(c) - 55 for c in map(chr, range(128))}
+_DIGIT = {str(d): d for d in range(10)}
+#: ISO 7064 MOD 11,10: the state after a digit, by (state, digit).
+_MOD11_10 = {(p, d): (2 * (((p + d) % 10) or 10)) % 11 for p in range(11) for d in range(10)}
 
 #: Order in which failure reasons are reported; the first one present is the primary reason.
 REASON_PRECEDENCE = (
@@ -91,7 +97,17 @@ class IdCheck:
         return self.failures[0] if self.failures else None
 
 
+def _digits(text: str) -> list[int]:
+    """The values of a string of decimal digits (ASCII by table, any other script by int)."""
+    try:
+        return list(map(_DIGIT.__getitem__, text))
+    except KeyError:
+        return [int(c) for c in text]
+
+
 def _ordered(failures: set[str]) -> tuple[str, ...]:
+    if not failures:
+        return ()
     return tuple(r for r in REASON_PRECEDENCE if r in failures)
 
 
@@ -104,6 +120,10 @@ def normalise_identifier(raw: str | None) -> str | None:
     """
     if raw is None:
         return None
+    if raw.isascii() and raw.isalnum():  # the common case: nothing to normalise but the case
+        if ("e" in raw or "E" in raw) and _EXCEL_FLOAT.match(raw):
+            return None
+        return raw.upper()
     text = unicodedata.normalize("NFKC", str(raw)).strip()
     if text.startswith("'"):
         text = text[1:]
@@ -128,7 +148,9 @@ def is_excel_float(raw: str | None) -> bool:
 
 def uscc_check_char(body17: str) -> str:
     """The GB 32100 mod-31 check character for the first 17 characters."""
-    total = sum(_USCC_VALUE[c] * w for c, w in zip(body17, _USCC_WEIGHTS, strict=True))
+    if len(body17) != 17:
+        raise ValueError("a USCC body has 17 characters")
+    total = sum(map(mul, map(_USCC_VALUE.__getitem__, body17), _USCC_WEIGHTS))
     return USCC_ALPHABET[(31 - total % 31) % 31]
 
 
@@ -138,7 +160,7 @@ def check_uscc(raw: str | None) -> IdCheck:
     value = normalise_identifier(raw) or ""
     if len(value) != 18:
         return IdCheck("uscc", value, ("bad_length",))
-    if any(c not in _USCC_VALUE for c in value):
+    if not _USCC_CHARS.issuperset(value):
         return IdCheck("uscc", value, ("bad_charset",))
     if not value[2:8].isdigit():
         return IdCheck("uscc", value, ("bad_format",))
@@ -205,7 +227,13 @@ def _org_value(c: str) -> int:
 
 def org_code_check_char(body8: str) -> str:
     """The GB 11714 check character (``0``-``9`` or ``X``) for 8 body characters."""
-    total = sum(_org_value(c) * w for c, w in zip(body8, _ORG_WEIGHTS, strict=True))
+    if len(body8) != 8:
+        raise ValueError("an organisation code body has 8 characters")
+    try:
+        values = list(map(_ORG_VALUE.__getitem__, body8))
+    except KeyError:  # a non-ASCII character
+        values = [_org_value(c) for c in body8]
+    total = sum(map(mul, values, _ORG_WEIGHTS))
     check = 11 - total % 11
     return "X" if check == 10 else "0" if check == 11 else str(check)
 
@@ -228,9 +256,8 @@ def check_org_code(raw: str | None) -> IdCheck:
 
 def _mod11_10_state(digits: str) -> int:
     p = 10
-    for d in digits:
-        s = (p + int(d)) % 10
-        p = (2 * (s or 10)) % 11
+    for d in _digits(digits):
+        p = _MOD11_10[p, d]
     return p
 
 
@@ -258,7 +285,9 @@ def check_reg_no(raw: str | None) -> IdCheck:
 
 def id_check_char(body17: str) -> str:
     """GB 11643 / ISO 7064 MOD 11-2 check character for 17 digits."""
-    return _ID_CHECK[sum(int(c) * w for c, w in zip(body17, _ID_WEIGHTS, strict=True)) % 11]
+    if len(body17) != 17:
+        raise ValueError("an identity number body has 17 digits")
+    return _ID_CHECK[sum(map(mul, _digits(body17), _ID_WEIGHTS)) % 11]
 
 
 def _parse_birth(yyyymmdd: str, as_of: dt.date | None) -> dt.date | None:

@@ -13,6 +13,7 @@ from functools import cache, lru_cache
 
 import opencc
 from pypinyin import lazy_pinyin
+from pypinyin.constants import PHRASES_DICT, RE_HANS
 
 from resolver.standardize.divisions import load_divisions, strip_place_suffix
 
@@ -276,9 +277,30 @@ def _leading_region(name: str) -> tuple[str, str]:
     return "".join(region), rest
 
 
+@cache  # bounded by the character set
+def _char_pinyin(han: str) -> str:
+    return "".join(lazy_pinyin(han))
+
+
+def syllables(text: str) -> list[str]:
+    """``lazy_pinyin(text)``, read character by character where that is what pypinyin does:
+    a text of hanzi none of whose substrings is in pypinyin's phrase table is read one
+    character at a time, each by its default reading (several times faster than a
+    lazy_pinyin call, which segments the text first). Any other text goes to lazy_pinyin."""
+    if not RE_HANS.match(text) or len(text) > 12:
+        return list(lazy_pinyin(text))
+    n = len(text)
+    for i in range(n):
+        for j in range(i + 1, n + 1):
+            if text[i:j] in PHRASES_DICT:
+                return list(lazy_pinyin(text))
+    out = [_char_pinyin(c) for c in text]
+    return out if all(out) else list(lazy_pinyin(text))
+
+
 @lru_cache(maxsize=200_000)
 def _pinyin(text: str) -> str:
-    return "".join(lazy_pinyin(text))
+    return "".join(syllables(text))
 
 
 def canonical_enterprise_name(raw: str) -> tuple[str, str | None]:
@@ -383,7 +405,13 @@ def person_pinyin_key(name: str) -> str:
     """Toneless pinyin of a normalised name, syllables separated by spaces (blocking only)."""
     if not _CJK.search(name):
         return name.lower()
-    return " ".join(s for s in lazy_pinyin(name.replace("·", " ")) if s.strip())
+    return " ".join(s for s in _person_syllables(name) if s.strip())
+
+
+def _person_syllables(name: str) -> list[str]:
+    if "·" in name:
+        return list(lazy_pinyin(name.replace("·", " ")))
+    return syllables(name)
 
 
 @lru_cache(maxsize=10_000)

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from resolver.gcpause import without_gc
 from resolver.ingest.manifest import Manifest, load_manifest
 from resolver.ingest.rows import Record, RecordKey
 from resolver.linkage.compare import COMPARISONS, blocking_keys, entity_record
@@ -411,6 +412,7 @@ def _apply_kind(
     )
 
 
+@without_gc
 def run_link_stateful(
     batch_dir: Path,
     out_dir: Path,

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import opencc
 import pytest
 
+from api.settings import ApiSettings, Limits
 from graph import analytics
+from graph.server import ServerInfo
 from graph.store import open_store
-from tests.api.conftest import MERGE_USCC, Api, World
+from tests.api.conftest import MERGE_USCC, Api, World, make_api
 
 ENT = "uid name uscc registrationStatus lifecycle legalRepresentative { name }"
 
@@ -95,6 +99,48 @@ def test_search_returns_persons_only_to_signed_in_roles(open_api: Api, world: Wo
     public = open_api.data("public", q, {"t": person["name"]})["search"]["edges"]
     assert "Person" in {e["node"]["__typename"] for e in signed}
     assert "Person" not in {e["node"]["__typename"] for e in public}
+
+
+def test_search_total_counts_persons_behind_a_page_full_of_enterprises(
+    graph_server: ServerInfo, tmp_path: Path
+) -> None:
+    """A page filled by enterprises still counts (and then pages through) the persons that
+    match after them: three enterprises and two persons share the text 海明."""
+    uri = graph_server.uri.rsplit("/", 1)[0] + "/api_search_count"
+    store = open_store(uri)
+    try:
+        store.run("MATCH (n) DETACH DELETE n")
+        for i, name in enumerate(
+            ("海明五金有限公司", "广州海明贸易有限公司", "深圳市海明科技有限公司")
+        ):
+            store.run(
+                "CREATE (:Enterprise {uid: $u, name: $n, lifecycle: 'active'})",
+                {"u": f"E{i:09d}", "n": name},
+            )
+        for i, name in enumerate(("李海明", "王海明", "张伟")):
+            store.run(
+                "CREATE (:Person {uid: $u, name: $n, lifecycle: 'active'})",
+                {"u": f"P{i:09d}", "n": name},
+            )
+    finally:
+        store.close()
+    limits = Limits(rate_signed_in="100000/second")
+    settings = ApiSettings(graph_uri=uri, data_dir=tmp_path / "api", limits=limits)
+    for api in make_api(replace(settings, state_dir=tmp_path / "state")):
+        page = api.data("regulator", SEARCH, {"text": "海明", "first": 2})["search"]
+        assert [e["node"]["__typename"] for e in page["edges"]] == ["Enterprise", "Enterprise"]
+        assert page["totalCount"] == 5
+        before = api.graph_queries  # the index is built: the page's nodes are one batch,
+        api.data("regulator", SEARCH, {"text": "海明", "first": 2})  # the count none
+        assert api.graph_queries - before == 1
+        nodes = _all_pages(api, "regulator", SEARCH, {"text": "海明", "first": 2}, "search")
+        assert [n["name"] for n in nodes] == [  # name length, then uid
+            "海明五金有限公司",
+            "广州海明贸易有限公司",
+            "深圳市海明科技有限公司",
+            "李海明",
+            "王海明",
+        ]
 
 
 def test_enterprise_by_uid_and_uscc_and_old_ids_resolve(api: Api, world: World) -> None:
