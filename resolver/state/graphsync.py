@@ -33,7 +33,7 @@ import msgspec
 
 from resolver.csvsafe import safe_writer
 from resolver.ingest.rows import RecordKey
-from resolver.state.store import KEY_MATCH, State
+from resolver.state.store import KEY_MATCH, State, current_ids
 
 TABLES = """
 CREATE TABLE IF NOT EXISTS resolutions (
@@ -274,13 +274,11 @@ def _resolved_rows(state: State, keys: set[Key] | None) -> Iterator[list[Any]]:
         "ON s.dept = r.dept AND s.kind = r.kind AND s.record_id = r.record_id "
         "WHERE r.withdrawn = 0 AND r.kind IN ('enterprise', 'person') AND r.entity_id IS NOT NULL"
     )
-    current: dict[str, str] = {}
+    current = current_ids(state)
 
     def row(values: tuple[Any, ...]) -> list[Any]:
         dept, rid, kind, eid, score, decision, batch = values
-        if eid not in current:
-            current[eid] = state.resolve(eid)[0]
-        return [dept, rid, kind, current[eid], score, decision or "", batch or ""]
+        return [dept, rid, kind, current(eid), score, decision or "", batch or ""]
 
     if keys is None:
         for values in state.db.execute(sql + " ORDER BY r.dept, r.record_id, r.kind"):

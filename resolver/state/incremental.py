@@ -46,7 +46,7 @@ from resolver.linkage.mentions import identifier_tokens, mention_tokens, name_st
 from resolver.linkage.survivorship import Golden, build_golden, id_hash
 from resolver.standardize.names import normalise_person_name
 from resolver.state import graphsync, run_files
-from resolver.state.store import KEY_MATCH, BatchConflict, State, now
+from resolver.state.store import KEY_MATCH, BatchConflict, State, current_ids, now
 
 ENTITY_KINDS = ("enterprise", "person")
 EVENT_LABELS = {"credit_event": "CreditEvent", "fact": "Fact", "tax_declaration": "TaxDeclaration"}
@@ -110,9 +110,9 @@ class StateResolver(Resolver):
         self._prepared: set[str] = set()
         self._indexed: set[str] = set()
         #: Look-ups in the stored state, which does not change while mentions resolve (the
-        #: batch is written afterwards): key -> entity, entity -> current entity.
+        #: batch is written afterwards): key -> entity, and where a stored ID points now.
         self._key_cache: dict[str, str | None] = {}
-        self._current: dict[str, str] = {}
+        self.current = current_ids(state)
 
     def prepare_subject(self, rec: Record) -> None:
         """Add the stored entities a mention's name may stand for to the subject index: the
@@ -184,13 +184,6 @@ class StateResolver(Resolver):
         gid = f"E{self.enterprise_seq[0]:09d}"
         self.new_mention_enterprises[h] = gid
         return gid, True
-
-    def current(self, entity_id: str) -> str:
-        """The entity a stored ID stands for now (redirects followed), remembered."""
-        found = self._current.get(entity_id)
-        if found is None:
-            found = self._current[entity_id] = self.state.resolve(entity_id)[0]
-        return found
 
     def _by_key(self, key: str) -> str | None:
         if key in self._key_cache:
@@ -731,11 +724,9 @@ def run_link_stateful(
             results = {k: ch.result for k, ch in changes.items()}
             # Unchanged records of untouched clusters: their stored IDs, in one look-up.
             missing = [r.key for r in batch if r.kind in ENTITY_KINDS and r.key not in gid_of]
-            current: dict[str, str] = {}
+            current = current_ids(state)
             for key, eid in state.entity_of(missing).items():
-                if eid not in current:
-                    current[eid] = state.resolve(eid)[0]
-                gid_of[key] = current[eid]
+                gid_of[key] = current(eid)
             _restrict_to_batch(results, {r.key for r in batch if r.kind in ENTITY_KINDS}, batch)
             goldens = [g for ch in changes.values() for g in ch.goldens] + extra_persons
             # What the graph must change: see resolver/state/graphsync.py (read inside the

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import datetime as dt
 import fcntl
+import functools
 import json
 import os
 import sqlite3
@@ -779,15 +780,21 @@ def default_state_dir() -> Path:
     return Path(user_data_dir("credgraph")) / "state"
 
 
+def current_ids(state: State) -> Callable[[str], str]:
+    """The entity a stored ID stands for now (redirects followed), each answer remembered:
+    for as long as the state's entities do not change (a read, or one stage of a batch)."""
+
+    @functools.cache
+    def current(entity_id: str) -> str:
+        return state.resolve(entity_id)[0]
+
+    return current
+
+
 def export_links(state: State) -> Iterator[tuple[str, str, str, str]]:
     """(dept, record_id, kind, current entity ID) for every stored, not withdrawn record;
     IDs follow redirects, so an old ID never appears. Role and shareholding records (no
     single subject) have an empty ID."""
-    cache: dict[str, str] = {}
+    current = current_ids(state)
     for rec, eid in state.all_records():
-        current = ""
-        if eid:
-            if eid not in cache:
-                cache[eid] = state.resolve(eid)[0]
-            current = cache[eid]
-        yield rec.dept, rec.record_id, rec.kind, current
+        yield rec.dept, rec.record_id, rec.kind, current(eid) if eid else ""
