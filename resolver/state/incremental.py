@@ -158,31 +158,30 @@ class StateResolver(Resolver):
     def mention_person(self, id18: str, salt: str) -> tuple[str, bool]:
         """A registry ID (``P…`` from the state's sequence) for a person known only from
         mentions; the same ID number always gets the same ID."""
-        h = id_hash(id18, salt)
-        if h in self.new_mention_persons:
-            return self.new_mention_persons[h], True
-        found = self._registered(id18, salt)
-        if found is not None:
-            return found, False
-        self.person_seq[0] += 1
-        gid = f"P{self.person_seq[0]:09d}"
-        self.new_mention_persons[h] = gid
-        return gid, True
+        return self._registry_id(id18, salt, self.new_mention_persons, self.person_seq, "P")
 
     def mention_enterprise(self, key: str, salt: str) -> tuple[str, bool]:
         """A registry ID (``E…`` from the state's sequence) for an enterprise known only from
         mentions; the same mention key always gets the same ID (registry ``mention_persons``,
         keyed by the salted hash of ``enterprise`` + key)."""
-        reg_key = f"enterprise\x1f{key}"
+        return self._registry_id(
+            f"enterprise\x1f{key}", salt, self.new_mention_enterprises, self.enterprise_seq, "E"
+        )
+
+    def _registry_id(
+        self, reg_key: str, salt: str, new: dict[str, str], seq: list[int], prefix: str
+    ) -> tuple[str, bool]:
+        """(ID, first seen in this batch) of a registry key: one this batch already gave an
+        ID, else one the state holds, else the next ID of the kind's sequence."""
         h = id_hash(reg_key, salt)
-        if h in self.new_mention_enterprises:
-            return self.new_mention_enterprises[h], True
+        if h in new:
+            return new[h], True
         found = self._registered(reg_key, salt)
         if found is not None:
             return found, False
-        self.enterprise_seq[0] += 1
-        gid = f"E{self.enterprise_seq[0]:09d}"
-        self.new_mention_enterprises[h] = gid
+        seq[0] += 1
+        gid = f"{prefix}{seq[0]:09d}"
+        new[h] = gid
         return gid, True
 
     def _by_key(self, key: str) -> str | None:
