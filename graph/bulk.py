@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 
 from graph import bulkpack
 from graph.bulkpack import BulkError as BulkError
+from graph.dialect import ensure_schema
 from graph.store import GraphStore
 from resolver.gcpause import paused_gc
 
@@ -227,9 +228,14 @@ class BulkResult:
     relationships: Counter[str] = field(default_factory=Counter)
 
 
+#: Where the node tokens end (see :func:`load`).
+_INDEXES: tuple[int, int, bytes, int] = (0, 0, b"", 0)
+
+
 def load(store: GraphStore, graph: RunGraph, progress: LoadProgress | None = None) -> BulkResult:
-    """Build the (empty) target graph with GRAPH.BULK. The next call's payload is packed
-    while the server works on the previous one, the relationships' by another process."""
+    """Build the (empty) target graph with GRAPH.BULK, its indexes created once the nodes
+    are in. The next call's payload is packed while the server works on the previous one,
+    the relationships' by another process."""
     name = store.uri.database  # type: ignore[attr-defined]
     command = store.command  # type: ignore[attr-defined]
     result = BulkResult()
@@ -263,11 +269,18 @@ def load(store: GraphStore, graph: RunGraph, progress: LoadProgress | None = Non
     # the packing process is forked first, before the sender thread exists
     packer = _RelPacker(graph, ids)
     with paused_gc(), closing(packer), ThreadPoolExecutor(max_workers=1) as pool:
-        pending: Future[None] | None = None
+        pending: Future[Any] | None = None
         first = True
-        for nodes, rels, token, rows in chain(_node_payloads(graph), packer):
+        for item in chain(_node_payloads(graph), [_INDEXES], packer):
             if pending is not None:
                 pending.result()
+            if item is _INDEXES:
+                # the nodes are in: their indexes are built by the server while it takes
+                # the relationships (an index covers node properties only)
+                if not first:
+                    pending = pool.submit(ensure_schema, store)
+                continue
+            nodes, rels, token, rows = item
             pending = pool.submit(send, first, nodes, rels, token)
             first = False
             if progress:

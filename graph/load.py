@@ -42,7 +42,7 @@ from graph import marker, queries
 from graph.dialect import ensure_schema, label
 from graph.store import GraphStore, GraphStoreError, Neo4jStore
 from resolver.csvsafe import restore
-from resolver.gcpause import paused_gc
+from resolver.gcpause import paused_gc, without_gc
 
 CHECKPOINT_PREFIX = ".graph-load-"
 EVENT_LABELS = {"credit_event": "CreditEvent", "fact": "Fact", "tax_declaration": "TaxDeclaration"}
@@ -664,18 +664,21 @@ def checkpoint_path(run_dir: Path, store: GraphStore) -> Path:
     return run_dir / f"{CHECKPOINT_PREFIX}{digest}.json"
 
 
+@without_gc  # millions of table rows (trees, no cycles): collections would only walk them
 def load_run(
     store: GraphStore,
     run_dir: Path,
     batch_size: int = 5000,
     progress: LoadProgress | None = None,
     bulk: bool | None = None,
+    tables: RunGraph | None = None,
 ) -> LoadSummary:
     """Load a run directory into the store (see the module docstring). ``bulk``: None
-    takes the bulk path when the target graph is empty and the backend has one."""
+    takes the bulk path when the target graph is empty and the backend has one.
+    ``tables``: the run's :func:`read_run`, when the caller has read it already."""
     t0 = time.perf_counter()
     summary = LoadSummary()
-    graph = read_run(run_dir)
+    graph = tables if tables is not None else read_run(run_dir)
     summary.escaped = graph.escaped
     check_not_stale(store, run_dir, graph.state)
     ckpt_path = checkpoint_path(run_dir, store)
