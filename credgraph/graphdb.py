@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -12,7 +11,8 @@ from credgraph.common import console, graph_data_dir, plural
 from credgraph.graphconn import OptionRefused, graph_options, open_graph, query_failed
 from graph.server import DEFAULT_QUERY_MEMORY_MB, DEFAULT_QUERY_TIMEOUT_S
 
-T = TypeVar("T")
+if TYPE_CHECKING:
+    from graph.load import RunGraph
 
 
 @click.group()
@@ -226,7 +226,7 @@ def load(
     from rich.progress import Progress, TextColumn, TimeElapsedColumn
 
     from credit.service import refresh_grades as regrade
-    from graph.load import load_run, read_run
+    from graph.load import load_run
     from graph.store import GraphStoreError
 
     with Progress(
@@ -239,7 +239,7 @@ def load(
         task = bar.add_task("reading the run", total=None)
         started = time.perf_counter()
         # an interrupted or tampered run is refused before the graph is contacted
-        tables = _read_verified(run_dir, read_run)
+        tables = _read_verified(run_dir)
         read_seconds = time.perf_counter() - started
         store = open_graph(uri, data_dir, password_file, require_graph=False)
         try:
@@ -289,29 +289,16 @@ def load(
         )
 
 
-def _read_verified(run_dir: Path, read: Callable[[Path], T]) -> T:
-    """``read(run_dir)`` while the run's checksums are verified in a thread beside it
-    (hashing releases the GIL); an incomplete or changed run is refused, also when it
-    could not be read."""
-    from concurrent.futures import Future, ThreadPoolExecutor
-
+def _read_verified(run_dir: Path) -> RunGraph:
+    """The run's tables, its checksums verified beside the reading (hashing releases the
+    GIL): an incomplete or changed run is refused, also when it could not be read."""
+    from graph.load import read_run
     from resolver.state.run_files import IncompleteRunError, verify
 
-    def verified(check: Future[Any]) -> None:
-        try:
-            check.result()
-        except IncompleteRunError as exc:
-            raise click.ClickException(str(exc)) from exc
-
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        check = pool.submit(verify, run_dir)
-        try:
-            out = read(run_dir)
-        except Exception:
-            verified(check)
-            raise
-        verified(check)
-    return out
+    try:
+        return read_run(run_dir, check=lambda: verify(run_dir))
+    except IncompleteRunError as exc:
+        raise click.ClickException(str(exc)) from exc
 
 
 @graph.command("export-neo4j")

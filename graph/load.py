@@ -23,6 +23,7 @@ import csv
 import hashlib
 import io
 import json
+import multiprocessing
 import os
 import re
 import signal
@@ -82,6 +83,7 @@ RELATIONSHIP_TYPES = frozenset({*REPORTED, "LOCATED_AT", "USES_PHONE", "CONCERNS
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
 LoadProgress = Callable[[str, int], None]
 Row = dict[str, Any]
+_Rels = dict[tuple[str, str, str], list[Row]]
 
 
 @dataclass(slots=True)
@@ -293,13 +295,112 @@ class _Cleaner:
         return out
 
 
-def read_run(run_dir: Path) -> RunGraph:
-    """The run's node and relationship tables (see the module docstring)."""
+#: Bytes of edges.jsonl and events.jsonl from which a second process reads them (below,
+#: forking costs more than it saves).
+SPLIT_READ_BYTES = 8 << 20
+
+
+def read_run(run_dir: Path, check: Callable[[], object] | None = None) -> RunGraph:
+    """The run's node and relationship tables (see the module docstring). ``check``: run
+    in a thread beside the reading (e.g. the run's checksums, whose hashing releases the
+    GIL); its exception is raised once the reading is over, before the reading's own."""
     with paused_gc():
-        return _read_run(run_dir)
+        # the second reader is forked before the check's thread exists
+        mentions = _MentionReader(run_dir)
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            checked = pool.submit(check) if check is not None else None
+            try:
+                return _read_run(run_dir, mentions)
+            finally:
+                mentions.close()
+                if checked is not None:
+                    checked.result()
 
 
-def _read_run(run_dir: Path) -> RunGraph:
+def _read_mentions(run_dir: Path) -> tuple[RunGraph, dict[str, dict[str, Row]], _Rels, int]:
+    """edges.jsonl and events.jsonl: their counts, nodes, relationships, escaped values."""
+    out = RunGraph()
+    clean = _Cleaner()
+    nodes: dict[str, dict[str, Row]] = defaultdict(dict)
+    rels: _Rels = defaultdict(list)
+    _read_edges(run_dir, out, rels, clean)
+    _read_events(run_dir, out, nodes, rels, clean)
+    return out, nodes, rels, clean.escaped
+
+
+def _send_mentions(run_dir: Path, conn: Any) -> None:
+    """In the second reader: :func:`_read_mentions` as MessagePack (b"" if it failed: the
+    first reader then reads them itself)."""
+    try:
+        out, nodes, rels, escaped = _read_mentions(run_dir)
+        counts = {k: [c.rows, dict(c.skipped)] for k, c in out.counts.items()}
+        payload = msgspec.msgpack.encode(
+            [
+                [[lab, list(rows.values())] for lab, rows in nodes.items()],
+                [[list(key), rows] for key, rows in rels.items()],
+                counts,
+                escaped,
+            ]
+        )
+    except Exception:
+        payload = b""
+    conn.send_bytes(payload)
+    conn.close()
+
+
+class _MentionReader:
+    """edges.jsonl and events.jsonl read by a forked process while this one reads
+    golden.jsonl and the links (the two halves take about as long); its tables come back
+    as MessagePack. Inline for small runs, where ``fork`` does not exist, or in a process
+    that may not have children."""
+
+    def __init__(self, run_dir: Path) -> None:
+        self.run_dir = run_dir
+        self.proc: Any = None
+        size = sum(
+            p.stat().st_size
+            for p in (run_dir / "edges.jsonl", run_dir / "events.jsonl")
+            if p.exists()
+        )
+        if (
+            size >= SPLIT_READ_BYTES
+            and "fork" in multiprocessing.get_all_start_methods()
+            and not multiprocessing.current_process().daemon
+        ):
+            ctx = multiprocessing.get_context("fork")
+            self.conn, child = ctx.Pipe(duplex=False)
+            self.proc = ctx.Process(target=_send_mentions, args=(run_dir, child))
+            self.proc.daemon = True
+            self.proc.start()
+            child.close()
+
+    def result(self) -> tuple[RunGraph, dict[str, dict[str, Row]], _Rels, int]:
+        if self.proc is not None:
+            try:
+                payload = self.conn.recv_bytes()
+            except (EOFError, OSError):
+                payload = b""
+            self.close()
+            if payload:
+                node_list, rel_list, counts, escaped = msgspec.msgpack.decode(payload)
+                out = RunGraph()
+                for k, (n, skipped) in counts.items():
+                    out.counts[k] = RelCount(rows=n, skipped=Counter(skipped))
+                nodes = {lab: {r["uid"]: r for r in rows} for lab, rows in node_list}
+                rels = {(k[0], k[1], k[2]): rows for k, rows in rel_list}
+                return out, nodes, rels, escaped
+        return _read_mentions(self.run_dir)
+
+    def close(self) -> None:
+        if self.proc is not None:
+            if self.proc.is_alive():
+                self.proc.terminate()
+            self.proc.join()
+            self.conn.close()
+            self.proc = None
+
+
+def _read_run(run_dir: Path, mentions: _MentionReader) -> RunGraph:
     out = RunGraph()
     clean = _Cleaner()
     nodes: dict[str, dict[str, Row]] = defaultdict(dict)
@@ -330,11 +431,15 @@ def _read_run(run_dir: Path) -> RunGraph:
                 {"src": uid, "dst": phone, "props": {}, "w": 1}
             )
     _read_sources(run_dir, out, nodes, rels, clean)
-    _read_edges(run_dir, out, rels, clean)
-    _read_events(run_dir, out, nodes, rels, clean)
+    # edges and events add their own labels, relationship types and counts only
+    more, more_nodes, more_rels, escaped = mentions.result()
+    for k, count in more.counts.items():
+        out.counts[k] = count
+    nodes.update(more_nodes)
+    rels.update(more_rels)
     out.nodes = {lab: list(rows.values()) for lab, rows in sorted(nodes.items())}
     out.rels = dict(sorted(rels.items()))
-    out.escaped = clean.escaped
+    out.escaped = clean.escaped + escaped
     return out
 
 
