@@ -228,14 +228,17 @@ class BulkResult:
     relationships: Counter[str] = field(default_factory=Counter)
 
 
-#: Where the indexes are created among the calls (see :func:`load`).
-_INDEXES: tuple[int, int, bytes, int] = (0, 0, b"", 0)
+#: Where the indexes are created among the calls, and where the written rows are counted
+#: (see :func:`load`).
+_INDEXES: tuple[int, int, bytes, int] = (0, 0, b"indexes", 0)
+_COUNTS: tuple[int, int, bytes, int] = (0, 0, b"counts", 0)
 
 
 def load(store: GraphStore, graph: RunGraph, progress: LoadProgress | None = None) -> BulkResult:
     """Build the (empty) target graph with GRAPH.BULK, its indexes created right after the
-    first call (the calls after it fill them as they go). The next call's payload is packed while the server works on the previous one,
-    the relationships' by another process."""
+    first call (the calls after it fill them as they go). The next call's payload is
+    packed while the server works on the previous one, the relationships' by another
+    process."""
     name = store.uri.database  # type: ignore[attr-defined]
     command = store.command  # type: ignore[attr-defined]
     result = BulkResult()
@@ -272,7 +275,13 @@ def load(store: GraphStore, graph: RunGraph, progress: LoadProgress | None = Non
         pending: Future[Any] | None = None
         first = True
         node_tokens = _node_payloads(graph)
-        for item in chain(islice(node_tokens, 1), [_INDEXES], node_tokens, packer):
+        written: Counter[str] | None = None
+        for item in chain(islice(node_tokens, 1), [_INDEXES], node_tokens, [_COUNTS], packer):
+            if item is _COUNTS:
+                # counted here while the server takes the last nodes and the other process
+                # packs the relationships (this one would wait for both)
+                written = written_counts(graph, ids)
+                continue
             if pending is not None:
                 pending.result()
             if item is _INDEXES:
@@ -297,7 +306,7 @@ def load(store: GraphStore, graph: RunGraph, progress: LoadProgress | None = Non
         raise BulkError(
             f"bulk load created {sum(result.nodes.values())} nodes, expected {expected_nodes}"
         )
-    result.written = written_counts(graph, ids)
+    result.written = written if written is not None else written_counts(graph, ids)
     return result
 
 
