@@ -15,7 +15,7 @@ characters and surrogates), so a string column's NUL bytes mark where each value
 from __future__ import annotations
 
 import struct
-from itertools import compress, repeat
+from itertools import chain, compress, repeat
 from operator import is_not
 from typing import Any
 
@@ -90,6 +90,32 @@ def _fixed(values: list[Any], dtype: np.dtype[Any], tag: int) -> NDArray[np.uint
     return rec.view(np.uint8)
 
 
+def _string_lists(values: list[list[str]]) -> tuple[NDArray[np.uint8], Ints] | None:
+    """Arrays of strings (each row: type 5, int64 count, its framed strings) and each
+    one's length; None if a list is empty, holds something other than a string, or a NUL."""
+    counts = np.fromiter(map(len, values), dtype=np.int64, count=len(values))
+    if not counts.all():
+        return None
+    flat = list(chain.from_iterable(values))
+    if set(map(type, flat)) != {str}:
+        return None
+    framed = _strings(flat)
+    if framed is None:
+        return None
+    items, item_lengths = framed
+    # each row: its 9-byte header, then its items' bytes back to back
+    blob = np.add.reduceat(item_lengths, np.cumsum(counts) - counts)
+    heads = np.empty(len(values), dtype=_INT)
+    heads["t"] = 5
+    heads["v"] = counts
+    nine = np.full(len(values), 9, dtype=np.int64)
+    rows = entries(
+        [Column(heads.view(np.uint8), nine, None, nine), Column(items, blob, None, blob)],
+        len(values),
+    )
+    return _bytes(rows), nine + blob
+
+
 def column(values: list[Any]) -> Column:
     """A property's values (one per row, None where a row has none) as bytes."""
     n = len(values)
@@ -117,6 +143,8 @@ def column(values: list[Any]) -> Column:
             flags[:, 0] = 1
             flags[:, 1] = np.array(kept, dtype=bool)
             packed = flags.reshape(-1), np.full(len(kept), 2, dtype=np.int64)
+        elif present == {list}:
+            packed = _string_lists(kept)
     except OverflowError:  # an integer beyond 64 bits: the general path says so
         packed = None
     if packed is None:

@@ -272,6 +272,9 @@ class _Cleaner:
             return self.text(v) or None
         if isinstance(v, (bool, int, float)):
             return v
+        if type(v) is list and v and set(map(type, v)) == {str}:  # the common case
+            items = list(map(str.strip, v)) if plain else list(map(self.text, v))
+            return items if all(items) else None
         if isinstance(v, list) and v and all(isinstance(x, (str, int, float)) for x in v):
             if plain:
                 items = [x.strip() if type(x) is str else str(x).strip() for x in v]
