@@ -31,10 +31,10 @@ from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import closing
 from dataclasses import dataclass, field
-from itertools import chain, islice, repeat
+from itertools import chain, compress, islice, repeat
 from operator import itemgetter
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from graph import bulkpack
 from graph.bulkpack import BulkError as BulkError
@@ -95,6 +95,10 @@ _SRC = itemgetter("src")
 _DST = itemgetter("dst")
 
 
+def _both(src: int | None, dst: int | None) -> bool:
+    return src is not None and dst is not None
+
+
 def _present(rows: list[Row], src_ids: dict[str, int], dst_ids: dict[str, int]) -> list[Row]:
     """The rows whose both end nodes are in the tables."""
     if all(map(src_ids.__contains__, map(_SRC, rows))) and all(
@@ -134,18 +138,21 @@ def _rel_payloads(
     graph: RunGraph, ids: dict[str, dict[str, int]]
 ) -> Iterator[tuple[int, int, bytes, int]]:
     for (rel, a, b), rows in graph.rels.items():
-        src_ids, dst_ids = ids.get(a, {}), ids.get(b, {})
-        present = _present(rows, src_ids, dst_ids)
-        props = list(map(_PROPS, present))
+        # each end's node ID looked up once (None: not in the tables, the row left out)
+        src = list(map(ids.get(a, {}).get, map(_SRC, rows)))
+        dst = list(map(ids.get(b, {}).get, map(_DST, rows)))
+        if None in src or None in dst:
+            keep = list(map(_both, src, dst))
+            rows = list(compress(rows, keep))
+            src, dst = list(compress(src, keep)), list(compress(dst, keep))
+        src_ids, dst_ids = cast(list[int], src), cast(list[int], dst)  # no None left
+        props = list(map(_PROPS, rows))
         keys = _keys(props)
-        for i in range(0, len(present), CHUNK):
-            chunk = present[i : i + CHUNK]
-            ends = bulkpack.ends(
-                list(map(src_ids.__getitem__, map(_SRC, chunk))),
-                list(map(dst_ids.__getitem__, map(_DST, chunk))),
-            )
+        for i in range(0, len(rows), CHUNK):
+            ends = bulkpack.ends(src_ids[i : i + CHUNK], dst_ids[i : i + CHUNK])
             token = _token(rel, keys, props[i : i + CHUNK], ends)
-            yield 0, len(chunk), token, len(chunk)
+            n = min(CHUNK, len(rows) - i)
+            yield 0, n, token, n
 
 
 def _pack_rels(graph: RunGraph, ids: dict[str, dict[str, int]], out: Any) -> None:
