@@ -321,15 +321,16 @@ def read_run(run_dir: Path, check: Callable[[], object] | None = None) -> RunGra
                     checked.result()
 
 
-def _read_mentions(run_dir: Path) -> tuple[RunGraph, dict[str, dict[str, Row]], _Rels, int]:
-    """edges.jsonl and events.jsonl: their counts, nodes, relationships, escaped values."""
+def _read_mentions(run_dir: Path) -> tuple[RunGraph, dict[str, list[Row]], _Rels, int]:
+    """edges.jsonl and events.jsonl: their counts, nodes (a list per label), relationships,
+    escaped values."""
     out = RunGraph()
     clean = _Cleaner()
     nodes: dict[str, dict[str, Row]] = defaultdict(dict)
     rels: _Rels = defaultdict(list)
     _read_edges(run_dir, out, rels, clean)
     _read_events(run_dir, out, nodes, rels, clean)
-    return out, nodes, rels, clean.escaped
+    return out, {lab: list(rows.values()) for lab, rows in nodes.items()}, rels, clean.escaped
 
 
 def _send_mentions(run_dir: Path, conn: Any) -> None:
@@ -340,7 +341,7 @@ def _send_mentions(run_dir: Path, conn: Any) -> None:
         counts = {k: [c.rows, dict(c.skipped)] for k, c in out.counts.items()}
         payload = msgspec.msgpack.encode(
             [
-                [[lab, list(rows.values())] for lab, rows in nodes.items()],
+                [[lab, rows] for lab, rows in nodes.items()],
                 [[list(key), rows] for key, rows in rels.items()],
                 counts,
                 escaped,
@@ -378,7 +379,7 @@ class _MentionReader:
             self.proc.start()
             child.close()
 
-    def result(self) -> tuple[RunGraph, dict[str, dict[str, Row]], _Rels, int]:
+    def result(self) -> tuple[RunGraph, dict[str, list[Row]], _Rels, int]:
         if self.proc is not None:
             try:
                 payload = self.conn.recv_bytes()
@@ -390,7 +391,7 @@ class _MentionReader:
                 out = RunGraph()
                 for k, (n, skipped) in counts.items():
                     out.counts[k] = RelCount(rows=n, skipped=Counter(skipped))
-                nodes = {lab: {r["uid"]: r for r in rows} for lab, rows in node_list}
+                nodes = {lab: rows for lab, rows in node_list}
                 rels = {(k[0], k[1], k[2]): rows for k, rows in rel_list}
                 return out, nodes, rels, escaped
         return _read_mentions(self.run_dir)
@@ -439,9 +440,10 @@ def _read_run(run_dir: Path, mentions: _MentionReader) -> RunGraph:
     more, more_nodes, more_rels, escaped = mentions.result()
     for k, count in more.counts.items():
         out.counts[k] = count
-    nodes.update(more_nodes)
+    tables = {lab: list(rows.values()) for lab, rows in nodes.items()}
+    tables.update(more_nodes)
     rels.update(more_rels)
-    out.nodes = {lab: list(rows.values()) for lab, rows in sorted(nodes.items())}
+    out.nodes = dict(sorted(tables.items()))
     out.rels = dict(sorted(rels.items()))
     out.escaped = clean.escaped + escaped
     return out
