@@ -34,6 +34,9 @@ COLUMNS: dict[str, list[Any]] = {
     "bools": [True, False, True, True, False, False],
     "sparse_bools": [None, False, None, True, None, None],
     "lists": [["a", "乙"], ["x"], ["😀", "b", "c"], ["d"], ["e"], ["f"]],
+    "sparse_lists": [None, ['q"uote', "行\n二"], None, ["lone \udc80"], ["", "长" * 300], None],
+    # an empty list and a NUL inside an item leave the column-wise path (value by value)
+    "odd_lists": [["a"], [], ["b\x00c"], ["d"], ["e"], ["f"]],
     "mixed": [1000.5, "一百万元", None, 3, True, ["l"]],
     "empty": [None] * 6,
 }
