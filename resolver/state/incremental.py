@@ -142,14 +142,14 @@ class StateResolver(Resolver):
         }
         stored -= self.gone | self._indexed
         self._indexed |= stored
-        for eid in sorted(stored):
-            for member in self.state.members([eid]):
-                if member.key in self.superseded:
-                    continue
-                if member.kind == "enterprise":
-                    self.subjects.add_enterprise(eid, member)
-                else:
-                    self.subjects.add_person(eid, member)
+        # (The subject index reads no ID field of an enterprise record: those stay sealed.)
+        for eid, member in self.state.members_by_entity(stored, frozenset({"enterprise"})):
+            if member.key in self.superseded:
+                continue
+            if member.kind == "enterprise":
+                self.subjects.add_enterprise(eid, member)
+            else:
+                self.subjects.add_person(eid, member)
 
     def person_at(self, egid: str, name: str, salt: str) -> str | None:
         gid = super().person_at(egid, name, salt)

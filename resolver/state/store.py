@@ -513,14 +513,23 @@ class State:
 
     def members(self, entity_ids: Iterable[str]) -> Iterator[Record]:
         """Stored, not withdrawn records of the given entities."""
+        for _eid, rec in self.members_by_entity(entity_ids):
+            yield rec
+
+    def members_by_entity(
+        self, entity_ids: Iterable[str], sealed_kinds: frozenset[str] = frozenset()
+    ) -> Iterator[tuple[str, Record]]:
+        """(entity ID, record) of the stored, not withdrawn records of the given entities, by
+        entity ID. Records of a kind in ``sealed_kinds`` keep their ID fields sealed (for a
+        reader that does not use them: opening each costs more than reading the record)."""
         for chunk in _chunks(sorted(set(entity_ids)), 500):
             q = ",".join("?" * len(chunk))
             for row in self.db.execute(
                 f"SELECT dept, file, line, record_id, kind, raw, std, entity_id FROM records "
-                f"WHERE entity_id IN ({q}) AND withdrawn = 0",
+                f"WHERE entity_id IN ({q}) AND withdrawn = 0 ORDER BY entity_id",
                 chunk,
             ):
-                yield self._record(row)
+                yield row[7], self._record(row, row[4] not in sealed_kinds)
 
     def records_of(self, keys: Iterable[RecordKey]) -> Iterator[Record]:
         """Stored, not withdrawn records with the given keys."""
@@ -544,11 +553,10 @@ class State:
         for row in self.db.execute(sql + " ORDER BY dept, record_id, kind", params):
             yield self._record(row), row[7]
 
-    def _record(self, row: tuple[Any, ...]) -> Record:
+    def _record(self, row: tuple[Any, ...], open_ids: bool = True) -> Record:
         dept, file, line, rid, kind, raw, std = row[:7]
-        return Record(
-            dept, file, line, rid, kind, self.sealer.unseal(raw), self.sealer.unseal(std), [], {}
-        )
+        unseal = self.sealer.unseal if open_ids else self.sealer.decode
+        return Record(dept, file, line, rid, kind, unseal(raw), unseal(std), [], {})
 
     # -- entities -----------------------------------------------------------------------------
     def resolve(self, entity_id: str) -> tuple[str, list[str]]:
