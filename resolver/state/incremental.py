@@ -142,8 +142,7 @@ class StateResolver(Resolver):
         }
         stored -= self.gone | self._indexed
         self._indexed |= stored
-        # (The subject index reads no ID field of an enterprise record: those stay sealed.)
-        for eid, member in self.state.members_by_entity(stored, frozenset({"enterprise"})):
+        for eid, member in self.state.members_by_entity(stored, index_view=True):
             if member.key in self.superseded:
                 continue
             if member.kind == "enterprise":
@@ -528,11 +527,14 @@ def run_link_stateful(
         keyed = state.sealer.keyed_hash
         tokens: set[str] | None = None
         recheck_ids = changed_ids
+        # Tokens of the re-linked records (their content in this run), kept for loose_tokens.
+        tokens_of: dict[RecordKey, set[str]] = {}
         if state.meta(graphsync.TOKENS_META) == "1":
             tokens = set()
             for ch in changes.values():
                 for rec in ch.result.records:
-                    tokens |= mention_tokens(rec, keyed)
+                    tokens_of[rec.key] = mention_tokens(rec, keyed)
+                    tokens |= tokens_of[rec.key]
             touched_ids: set[str] = set()
             for rec in touched:
                 touched_ids |= identifier_tokens(rec, keyed)
@@ -682,7 +684,7 @@ def run_link_stateful(
                 )
                 state.add_history(g.data["id"], "create", batch_id, {"from": "mentions"})
             loose_tokens = {
-                key: mention_tokens(rec, keyed)
+                key: tokens_of[key] if key in tokens_of else mention_tokens(rec, keyed)
                 for rec in (*batch, *(x for recs in stale_kind.values() for x in recs))
                 if (key := rec.key) in mention_rows
                 and any(graphsync.is_loose(p) for p in mention_rows[key][1])
@@ -828,15 +830,17 @@ def _moved_records(state: State, gid_of: dict[RecordKey, str], changes: dict[str
     merged: dict[str, str] = {}
     for ch in changes.values():
         merged.update(ch.merged)
+    now_at: dict[str, str] = {}  # (one look-up per stored ID, not one per record)
     moved = 0
     for key, old in state.entity_of(gid_of).items():
         seen: set[str] = set()
         while old in merged and old not in seen:
             seen.add(old)
             old = merged[old]
-        if state.entity_status(old) == "merged":
-            old = state.resolve(old)[0]
-        if old != gid_of[key]:
+        if old not in now_at:
+            merged_away = state.entity_status(old) == "merged"
+            now_at[old] = state.resolve(old)[0] if merged_away else old
+        if now_at[old] != gid_of[key]:
             moved += 1
     return moved
 

@@ -517,11 +517,12 @@ class State:
             yield rec
 
     def members_by_entity(
-        self, entity_ids: Iterable[str], sealed_kinds: frozenset[str] = frozenset()
+        self, entity_ids: Iterable[str], index_view: bool = False
     ) -> Iterator[tuple[str, Record]]:
         """(entity ID, record) of the stored, not withdrawn records of the given entities, by
-        entity ID. Records of a kind in ``sealed_kinds`` keep their ID fields sealed (for a
-        reader that does not use them: opening each costs more than reading the record)."""
+        entity ID. ``index_view``: the record as the mention subject index reads it, with
+        only a person's standardised ID number (``id18``) opened and every other ID field
+        left sealed (opening a value costs more than reading the record)."""
         for chunk in _chunks(sorted(set(entity_ids)), 500):
             q = ",".join("?" * len(chunk))
             for row in self.db.execute(
@@ -529,7 +530,17 @@ class State:
                 f"WHERE entity_id IN ({q}) AND withdrawn = 0 ORDER BY entity_id",
                 chunk,
             ):
-                yield row[7], self._record(row, row[4] not in sealed_kinds)
+                if not index_view:
+                    yield row[7], self._record(row)
+                    continue
+                dept, file, line, rid, kind, raw, std = row[:7]
+                values = self.sealer.decode(std)
+                if kind == "person" and isinstance(token := values.get("id18"), str):
+                    values["id18"] = self.sealer.decrypt(token, "record field id18")
+                yield (
+                    row[7],
+                    Record(dept, file, line, rid, kind, self.sealer.decode(raw), values, [], {}),
+                )
 
     def records_of(self, keys: Iterable[RecordKey]) -> Iterator[Record]:
         """Stored, not withdrawn records with the given keys."""
@@ -553,10 +564,11 @@ class State:
         for row in self.db.execute(sql + " ORDER BY dept, record_id, kind", params):
             yield self._record(row), row[7]
 
-    def _record(self, row: tuple[Any, ...], open_ids: bool = True) -> Record:
+    def _record(self, row: tuple[Any, ...]) -> Record:
         dept, file, line, rid, kind, raw, std = row[:7]
-        unseal = self.sealer.unseal if open_ids else self.sealer.decode
-        return Record(dept, file, line, rid, kind, unseal(raw), unseal(std), [], {})
+        return Record(
+            dept, file, line, rid, kind, self.sealer.unseal(raw), self.sealer.unseal(std), [], {}
+        )
 
     # -- entities -----------------------------------------------------------------------------
     def resolve(self, entity_id: str) -> tuple[str, list[str]]:
