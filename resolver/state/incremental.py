@@ -576,9 +576,13 @@ def run_link_stateful(
                 (batch_id, manifest.as_of.isoformat(), now(), info["batch_digest"]),
             )
             touched_keys = {r.key for r in touched}
-            for rec in touched:
-                db.execute(
-                    "INSERT OR REPLACE INTO records VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0)",
+            # One executemany per statement; the key rows sorted (the index takes them in
+            # order): deleting every touched record's keys first, then inserting, is what
+            # deleting and inserting record by record gives (the record keys are distinct).
+            as_of = manifest.as_of.isoformat()
+            db.executemany(
+                "INSERT OR REPLACE INTO records VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0)",
+                [
                     (
                         rec.dept,
                         rec.record_id,
@@ -586,27 +590,33 @@ def run_link_stateful(
                         rec.file,
                         rec.line,
                         batch_id,
-                        manifest.as_of.isoformat(),
+                        as_of,
                         hashes[rec.key],
                         state.sealer.seal(rec.raw),
                         state.sealer.seal(
                             {k: v for k, v in rec.std.items() if not k.startswith("_")}
                         ),
                         gid_of.get(rec.key) or mention_gid.get(rec.key),
-                    ),
-                )
-                db.execute(f"DELETE FROM keys WHERE {KEY_MATCH}", rec.key)
-                if rec.kind in ENTITY_KINDS:
-                    db.executemany(
-                        "INSERT INTO keys VALUES (?, ?, ?, ?)",
-                        [(state.sealer.key_token(k), *rec.key) for k in set(record_keys(rec))],
                     )
-            for key, gid in gid_of.items():
-                if key not in touched_keys:
-                    db.execute(
-                        f"UPDATE records SET entity_id = ? WHERE {KEY_MATCH}",
-                        (gid, *key),
-                    )
+                    for rec in touched
+                ],
+            )
+            db.executemany(f"DELETE FROM keys WHERE {KEY_MATCH}", sorted(touched_keys))
+            db.executemany(
+                "INSERT INTO keys VALUES (?, ?, ?, ?)",
+                sorted(
+                    {
+                        (state.sealer.key_token(k), *rec.key)
+                        for rec in touched
+                        if rec.kind in ENTITY_KINDS
+                        for k in record_keys(rec)
+                    }
+                ),
+            )
+            db.executemany(
+                f"UPDATE records SET entity_id = ? WHERE {KEY_MATCH}",
+                [(gid, *key) for key, gid in gid_of.items() if key not in touched_keys],
+            )
             for key in withdrawn:
                 db.execute(f"UPDATE records SET withdrawn = 1 WHERE {KEY_MATCH}", key)
                 db.execute(f"DELETE FROM keys WHERE {KEY_MATCH}", key)
