@@ -19,7 +19,7 @@ from collections.abc import Callable
 from concurrent.futures import as_completed
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Generic, Protocol, TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
@@ -51,13 +51,15 @@ from resolver.linkage.survivorship import Golden, build_golden, id_hash, mask_id
 from resolver.linkage.term_frequency import TermFrequencies, count_terms, value_agreement_u
 from resolver.state import run_files
 from resolver.state.sealing import installation_salt
-from resolver.workers import worker_pool
+from resolver.workers import ForkedCall, can_fork, worker_pool
 
 Progress = Callable[[str, int, int], None]
 LEGAL_REP_ROLES = frozenset(
     {"法定代表人", "负责人", "经营者", "理事长", "执行事务合伙人", "投资人"}
 )
 MENTION_KINDS = ("credit_event", "fact", "tax_declaration")
+T = TypeVar("T")
+T_co = TypeVar("T_co", covariant=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +75,7 @@ class LinkConfig:
     random_pairs: int = 50_000  # u of the lower levels; the top levels' u come from value counts
     train_pairs: int = 200_000  # candidate pairs EM trains on at most (a uniform sample of them)
     seed: int = 1
+    parallel: bool = True  # independent stages in a forked worker when a core is free
     salt: str = (
         ""  # ID-hash salt; empty: the installation's secret salt (resolver/state/sealing.py)
     )
@@ -791,47 +794,55 @@ def run_link(
     # Manifest order, whatever order the workers finished in: same batch, same result.
     for rec in sorted(records.values(), key=lambda r: (order[(r.dept, r.file)], r.line)):
         by_kind[rec.kind].append(rec)
-    results: dict[str, KindResult] = {}
-    for kind in ("enterprise", "person"):
-        t = time.perf_counter()
-        if progress:
-            progress(f"linking {kind} records", 0, 0)
-        results[kind] = engine.link_kind(kind, by_kind.get(kind, []), cfg, progress)
-        timings[f"link_{kind}"] = time.perf_counter() - t
+    results = _link_kinds(engine, by_kind, cfg, progress, timings)
     del records  # the by_kind lists hold the records; the ingest's key index is not needed
     t = time.perf_counter()
     staging = run_files.begin(out_dir)
+    as_of = manifest.as_of.isoformat()
+    timings["survivorship"] = 0.0  # the worker's own seconds, below
+    gids = {
+        kind: [golden_id(kind, [res.records[i] for i in c]) for c in res.clusters]
+        for kind, res in results.items()
+    }
+    # Golden records are written to golden.jsonl by a forked worker while this process
+    # indexes the clusters and resolves the mentions: the two read the same clusters and
+    # write different files (at a million records each took 9-10 s).
+    goldens = _start(
+        lambda: _write_goldens(staging / "golden.jsonl", results, gids, as_of, cfg.salt),
+        cfg.parallel,
+    )
     resolver = Resolver()
     gid_of: dict[RecordKey, str] = {}
-    # golden.jsonl, edges.jsonl and events.jsonl are written as their lines are made: at a
-    # million records their payloads as objects took over a GiB.
-    streamed = Streamed(
-        run_files.JsonLinesWriter(staging / "golden.jsonl", "type"),
-        run_files.JsonLinesWriter(staging / "edges.jsonl", "type"),
-        run_files.JsonLinesWriter(staging / "events.jsonl"),
-    )
-    with streamed.golden, streamed.edges, streamed.events:
-        for kind, res in results.items():
-            for members_idx in res.clusters:
-                members = [res.records[i] for i in members_idx]
-                gid = golden_id(kind, members)
-                for rec in members:
-                    gid_of[rec.key] = gid
-                    if kind == "enterprise":
-                        resolver.add_enterprise(gid, rec)
-                    else:
-                        resolver.add_person(gid, rec)
-                streamed.add_golden(
-                    build_golden(gid, kind, members, manifest.as_of.isoformat(), cfg.salt)
-                )
-        timings["survivorship"] = time.perf_counter() - t
-        t = time.perf_counter()
+    for kind, res in results.items():
+        add = resolver.add_enterprise if kind == "enterprise" else resolver.add_person
+        for gid, members_idx in zip(gids[kind], res.clusters, strict=True):
+            for i in members_idx:
+                rec = res.records[i]
+                gid_of[rec.key] = gid
+                add(gid, rec)
+    # edges.jsonl and events.jsonl are written as their lines are made: at a million
+    # records their payloads as objects took over a GiB.
+    edges_out = run_files.JsonLinesWriter(staging / "edges.jsonl", "type")
+    events_out = run_files.JsonLinesWriter(staging / "events.jsonl")
+    with edges_out, events_out:
         _edges, _events, mention_links, mention_stats, extra = _resolve_mentions(
-            by_kind, resolver, cfg, streamed.edges.add, streamed.events.add
+            by_kind, resolver, cfg, edges_out.add, events_out.add
         )
+    timings["mentions"] = time.perf_counter() - t  # with the mention index
+    part = goldens.result()
+    timings["survivorship"] = part.seconds
+    streamed = Streamed(
+        run_files.JsonLinesWriter(staging / "golden.jsonl", "type", append=True),
+        edges_out,
+        events_out,
+        part.conflicted,
+    )
+    streamed.golden.counts.update(part.counts)
+    streamed.golden.lines = part.lines
+    with streamed.golden:
         for g in extra:
             streamed.add_golden(g)
-        timings["mentions"] = time.perf_counter() - t
+    timings["resolution"] = time.perf_counter() - t
     t = time.perf_counter()
     report = _write_outputs(
         staging,
@@ -852,6 +863,108 @@ def run_link(
     finish_report(staging, report, timings, t0)
     run_files.publish(staging, out_dir, run_files.seal(staging, run_info(manifest)))
     return LinkResult(report, out_dir)
+
+
+def _start(func: Callable[[], T], parallel: bool = True) -> Running[T]:
+    """``func`` in a forked worker process when this machine has a core to spare for it
+    (:func:`resolver.workers.can_fork`), else here and now."""
+    if parallel and can_fork():
+        return ForkedCall(func)
+    return Done(func())
+
+
+class Running(Protocol[T_co]):
+    def result(self) -> T_co: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Done(Generic[T]):
+    """A result computed in this process (the sequential form of :class:`ForkedCall`)."""
+
+    value: T
+
+    def result(self) -> T:
+        return self.value
+
+
+def _link_kinds(
+    engine: Engine,
+    by_kind: dict[str, list[Record]],
+    cfg: LinkConfig,
+    progress: Progress | None,
+    timings: dict[str, float],
+) -> dict[str, KindResult]:
+    """Link the enterprise and the person records. The two kinds are independent: with the
+    local engine, persons link in a forked worker while enterprises link here; the worker
+    sends back the clusters, decisions, review pairs and model (not the records)."""
+    t = time.perf_counter()
+    enterprises, persons = by_kind.get("enterprise", []), by_kind.get("person", [])
+
+    def link_persons() -> tuple[_KindPart, float]:
+        t1 = time.perf_counter()
+        res = link_kind("person", persons, cfg)
+        part = (res.cluster_of, res.clusters, res.decision, res.score, res.review, res.model)
+        return (*part, res.stats), time.perf_counter() - t1
+
+    results: dict[str, KindResult] = {}
+    job = (
+        _start(link_persons, cfg.parallel and bool(enterprises) and bool(persons))
+        if isinstance(engine, LocalEngine)
+        else None
+    )
+    if progress:
+        progress("linking enterprise records", 0, 0)
+    results["enterprise"] = engine.link_kind("enterprise", enterprises, cfg, progress)
+    timings["link_enterprise"] = time.perf_counter() - t
+    if job is not None:
+        part, seconds = job.result()
+        results["person"] = KindResult(persons, *part)
+        timings["link_person"] = seconds  # the worker's own seconds (alongside enterprises)
+    else:
+        t1 = time.perf_counter()
+        if progress:
+            progress("linking person records", 0, 0)
+        results["person"] = engine.link_kind("person", persons, cfg, progress)
+        timings["link_person"] = time.perf_counter() - t1
+    timings["linkage"] = time.perf_counter() - t  # both kinds, wall
+    return results
+
+
+_KindPart = tuple[
+    list[int],
+    list[list[int]],
+    list[str],
+    list[float],
+    list[dict[str, Any]],
+    "FSModel | None",
+    dict[str, Any],
+]
+
+
+@dataclass(frozen=True, slots=True)
+class GoldenPart:
+    """What writing the clusters' golden records leaves for the report."""
+
+    counts: Counter[str]
+    lines: int
+    conflicted: list[Golden]  # the golden records with conflicts (id and conflicts only)
+    seconds: float
+
+
+def _write_goldens(
+    path: Path, results: dict[str, KindResult], gids: dict[str, list[str]], as_of: str, salt: str
+) -> GoldenPart:
+    """Survivorship: the golden record of every cluster, written to ``path`` as it is made."""
+    t = time.perf_counter()
+    conflicted: list[Golden] = []
+    with run_files.JsonLinesWriter(path, "type") as out:
+        for kind, res in results.items():
+            for gid, members_idx in zip(gids[kind], res.clusters, strict=True):
+                g = build_golden(gid, kind, [res.records[i] for i in members_idx], as_of, salt)
+                out.add(g.data)
+                if g.conflicts:
+                    conflicted.append(Golden({"id": gid}, g.conflicts))
+    return GoldenPart(out.counts, out.lines, conflicted, time.perf_counter() - t)
 
 
 def run_info(manifest: Manifest) -> dict[str, Any]:

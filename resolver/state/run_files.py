@@ -65,10 +65,11 @@ _LINES_PER_CHUNK = 20_000
 class JsonLinesWriter:
     """One compact JSON document per line (UTF-8), encoded by msgspec (several times faster
     than ``json.dumps``) in chunks as items arrive, so that a run need not hold a file's
-    payloads as objects until the end. ``counts`` tallies the values of ``count_key``."""
+    payloads as objects until the end. ``counts`` tallies the values of ``count_key``
+    (of the lines written by this writer; ``append`` adds to an existing file)."""
 
-    def __init__(self, path: Path, count_key: str | None = None) -> None:
-        self._fh = path.open("wb")
+    def __init__(self, path: Path, count_key: str | None = None, append: bool = False) -> None:
+        self._fh = path.open("ab" if append else "wb")
         self._chunk: list[Any] = []
         self._count_key = count_key
         self.lines = 0
