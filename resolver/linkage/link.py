@@ -105,6 +105,23 @@ def golden_id(kind: str, members: list[Record]) -> str:
     )
 
 
+def golden_ids(kind: str, records: list[Record], clusters: list[list[int]]) -> list[str]:
+    """:func:`golden_id` of every cluster (record indices into ``records``), in one base32
+    encoding of all digests (10 bytes encode to 16 characters, so the IDs are its slices)."""
+    digests = bytearray()
+    for members in clusters:
+        rec = records[members[0]]
+        first = (
+            (rec.dept, rec.record_id)
+            if len(members) == 1
+            else min((records[i].dept, records[i].record_id) for i in members)
+        )
+        digests += hashlib.sha1(f"{kind}\x1f{first[0]}\x1f{first[1]}".encode()).digest()[:10]
+    text = base64.b32encode(bytes(digests)).decode()
+    prefix = "E" if kind == "enterprise" else "P"
+    return [prefix + text[k : k + 16] for k in range(0, len(text), 16)]
+
+
 def mention_person_id(id18: str, salt: str) -> str:
     """The golden ID of a person known only from mentions (no person record): derived from
     the salted hash of the ID number, so every mention of the same person gets the same ID."""
@@ -799,18 +816,11 @@ def run_link(
     t = time.perf_counter()
     staging = run_files.begin(out_dir)
     as_of = manifest.as_of.isoformat()
-    timings["survivorship"] = 0.0  # the worker's own seconds, below
-    gids = {
-        kind: [golden_id(kind, [res.records[i] for i in c]) for c in res.clusters]
-        for kind, res in results.items()
-    }
-    # Golden records are written to golden.jsonl by a forked worker while this process
-    # indexes the clusters and resolves the mentions: the two read the same clusters and
-    # write different files (at a million records each took 9-10 s).
-    goldens = _start(
-        lambda: _write_goldens(staging / "golden.jsonl", results, gids, as_of, cfg.salt),
-        cfg.parallel,
-    )
+    gids = {kind: golden_ids(kind, res.records, res.clusters) for kind, res in results.items()}
+    # (Writing the golden records in a forked worker while mentions resolve here was tried:
+    # at 300k records it raised the run's peak memory by ~600 MB, as the worker touches
+    # every record and each page it touches is copied. Dropped.)
+    part = _write_goldens(staging / "golden.jsonl", results, gids, as_of, cfg.salt)
     resolver = Resolver()
     gid_of: dict[RecordKey, str] = {}
     for kind, res in results.items():
@@ -820,6 +830,8 @@ def run_link(
                 rec = res.records[i]
                 gid_of[rec.key] = gid
                 add(gid, rec)
+    timings["survivorship"] = time.perf_counter() - t
+    t = time.perf_counter()
     # edges.jsonl and events.jsonl are written as their lines are made: at a million
     # records their payloads as objects took over a GiB.
     edges_out = run_files.JsonLinesWriter(staging / "edges.jsonl", "type")
@@ -828,9 +840,6 @@ def run_link(
         _edges, _events, mention_links, mention_stats, extra = _resolve_mentions(
             by_kind, resolver, cfg, edges_out.add, events_out.add
         )
-    timings["mentions"] = time.perf_counter() - t  # with the mention index
-    part = goldens.result()
-    timings["survivorship"] = part.seconds
     streamed = Streamed(
         run_files.JsonLinesWriter(staging / "golden.jsonl", "type", append=True),
         edges_out,
@@ -842,7 +851,7 @@ def run_link(
     with streamed.golden:
         for g in extra:
             streamed.add_golden(g)
-    timings["resolution"] = time.perf_counter() - t
+    timings["mentions"] = time.perf_counter() - t
     t = time.perf_counter()
     report = _write_outputs(
         staging,
@@ -948,14 +957,12 @@ class GoldenPart:
     counts: Counter[str]
     lines: int
     conflicted: list[Golden]  # the golden records with conflicts (id and conflicts only)
-    seconds: float
 
 
 def _write_goldens(
     path: Path, results: dict[str, KindResult], gids: dict[str, list[str]], as_of: str, salt: str
 ) -> GoldenPart:
     """Survivorship: the golden record of every cluster, written to ``path`` as it is made."""
-    t = time.perf_counter()
     conflicted: list[Golden] = []
     with run_files.JsonLinesWriter(path, "type") as out:
         for kind, res in results.items():
@@ -964,7 +971,7 @@ def _write_goldens(
                 out.add(g.data)
                 if g.conflicts:
                     conflicted.append(Golden({"id": gid}, g.conflicts))
-    return GoldenPart(out.counts, out.lines, conflicted, time.perf_counter() - t)
+    return GoldenPart(out.counts, out.lines, conflicted)
 
 
 def run_info(manifest: Manifest) -> dict[str, Any]:
