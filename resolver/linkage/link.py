@@ -1087,15 +1087,19 @@ def _resolve_mentions(
             mention_enterprises[key][rec.key] = (rec, raw_name or name_norm or "")
         return gid, "by_id_mention" if key.startswith("U|") else "by_name_mention"
 
+    found_at: dict[int, tuple[str | None, str]] = {}  # id(record) -> enterprise_at's answer
+
     def enterprise_at(rec: Record) -> tuple[str | None, str]:
-        """The enterprise a role or shareholding row is about."""
-        if rec.kind == "enterprise":
-            return enterprise_of(rec)
-        s = rec.std
+        """The enterprise a role or shareholding row is about (asked twice of rows naming a
+        person with an ID number: answered once)."""
+        if (known := found_at.get(id(rec))) is not None:
+            return known
         gid, how = enterprise_of(rec)
-        if gid is not None:
-            return gid, how
-        return enterprise_end(rec, s.get("uscc"), s.get("name_norm"), rec.raw.get("name"))
+        if gid is None and rec.kind != "enterprise":
+            s = rec.std
+            gid, how = enterprise_end(rec, s.get("uscc"), s.get("name_norm"), rec.raw.get("name"))
+        found_at[id(rec)] = (gid, how)
+        return gid, how
 
     # People seen with an ID number at an enterprise: name-only rows there are the same.
     for rec in (
@@ -1321,32 +1325,24 @@ def _write_outputs(
         w = safe_writer(fh)
         w.writerow(["dept", "record_id", "kind", "entity_id", "score", "decision", "reason"])
         for kind, res in results.items():
-            for i, rec in enumerate(res.records):
-                w.writerow(
-                    [
-                        rec.dept,
-                        rec.record_id,
-                        kind,
-                        gid_of[rec.key],
-                        res.score[i],
-                        res.decision[i],
-                        "",
-                    ]
-                )
-                links_rows[kind] += 1
-        for rec, gid, how, reason in mention_links:
-            w.writerow(
-                [
-                    rec.dept,
-                    rec.record_id,
-                    rec.kind,
-                    gid or "",
-                    1.0 if how == "by_id" else 0.9 if gid else "",
-                    how,
-                    reason,
-                ]
+            w.writerows(
+                (rec.dept, rec.record_id, kind, gid_of[rec.key], score, decision, "")
+                for rec, score, decision in zip(res.records, res.score, res.decision, strict=True)
             )
-            links_rows[rec.kind] += 1
+            links_rows[kind] += len(res.records)
+        w.writerows(
+            (
+                rec.dept,
+                rec.record_id,
+                rec.kind,
+                gid or "",
+                1.0 if how == "by_id" else 0.9 if gid else "",
+                how,
+                reason,
+            )
+            for rec, gid, how, reason in mention_links
+        )
+        links_rows.update(rec.kind for rec, _gid, _how, _reason in mention_links)
     if streamed is None:
         run_files.write_json_lines(out / "golden.jsonl", (g.data for g in goldens))
         run_files.write_json_lines(out / "edges.jsonl", edges)
