@@ -13,13 +13,15 @@ import hashlib
 import json
 import os
 import random
+import shutil
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable
 from concurrent.futures import as_completed
 from dataclasses import dataclass, field, replace
+from itertools import compress
 from pathlib import Path
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, Protocol
 
 import numpy as np
 from numpy.typing import NDArray
@@ -58,8 +60,6 @@ LEGAL_REP_ROLES = frozenset(
     {"法定代表人", "负责人", "经营者", "理事长", "执行事务合伙人", "投资人"}
 )
 MENTION_KINDS = ("credit_event", "fact", "tax_declaration")
-T = TypeVar("T")
-T_co = TypeVar("T_co", covariant=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -326,11 +326,13 @@ def train_model(
         if det_root[a] != det_root[b]:
             randoms.append((a, b))
     tf = count_terms((table, value, det_root[e.idx]) for e in ers for table, value in name_terms(e))
-    exact_u = {
-        f: u
-        for f, get in EXACT_VALUES[kind].items()
-        if (u := value_agreement_u((v, det_root[e.idx]) for e in ers if (v := get(e)))) is not None
-    }
+    exact_u: dict[int, float] = {}
+    for f, get in EXACT_VALUES[kind].items():
+        values = list(map(get, ers))  # ers[i].idx == i: det_root[i] is its component
+        if (
+            u := value_agreement_u(compress(zip(values, det_root, strict=True), values))
+        ) is not None:
+            exact_u[f] = u
     prior = _random_match_prior(ers, det_root)
     if len(candidates) > cfg.train_pairs:
         pick = sorted(rng.sample(range(len(candidates)), cfg.train_pairs))
@@ -811,16 +813,25 @@ def run_link(
     # Manifest order, whatever order the workers finished in: same batch, same result.
     for rec in sorted(records.values(), key=lambda r: (order[(r.dept, r.file)], r.line)):
         by_kind[rec.kind].append(rec)
-    results = _link_kinds(engine, by_kind, cfg, progress, timings)
-    del records  # the by_kind lists hold the records; the ingest's key index is not needed
-    t = time.perf_counter()
     staging = run_files.begin(out_dir)
     as_of = manifest.as_of.isoformat()
-    gids = {kind: golden_ids(kind, res.records, res.clusters) for kind, res in results.items()}
-    # (Writing the golden records in a forked worker while mentions resolve here was tried:
+    person_file = staging / "golden-person.jsonl"
+    results, person_side = _link_kinds(engine, by_kind, cfg, progress, timings, person_file, as_of)
+    del records  # the by_kind lists hold the records; the ingest's key index is not needed
+    t = time.perf_counter()
+    ent = results["enterprise"]
+    gids = {
+        "enterprise": golden_ids("enterprise", ent.records, ent.clusters),
+        "person": person_side.gids,
+    }
+    # (Writing all golden records in a forked worker while mentions resolve here was tried:
     # at 300k records it raised the run's peak memory by ~600 MB, as the worker touches
-    # every record and each page it touches is copied. Dropped.)
-    part = _write_goldens(staging / "golden.jsonl", results, gids, as_of, cfg.salt)
+    # every enterprise record and each page it touches is copied. The person worker above
+    # touches the person records anyway.)
+    part = _write_goldens(staging / "golden.jsonl", {"enterprise": ent}, gids, as_of, cfg.salt)
+    with (staging / "golden.jsonl").open("ab") as out, person_file.open("rb") as src:
+        shutil.copyfileobj(src, out, 1 << 20)
+    person_file.unlink()
     resolver = Resolver()
     gid_of: dict[RecordKey, str] = {}
     for kind, res in results.items():
@@ -844,10 +855,11 @@ def run_link(
         run_files.JsonLinesWriter(staging / "golden.jsonl", "type", append=True),
         edges_out,
         events_out,
-        part.conflicted,
+        part.conflicted + person_side.goldens.conflicted,
     )
     streamed.golden.counts.update(part.counts)
-    streamed.golden.lines = part.lines
+    streamed.golden.counts.update(person_side.goldens.counts)
+    streamed.golden.lines = part.lines + person_side.goldens.lines
     with streamed.golden:
         for g in extra:
             streamed.add_golden(g)
@@ -874,69 +886,51 @@ def run_link(
     return LinkResult(report, out_dir)
 
 
-def _start(func: Callable[[], T], parallel: bool = True) -> Running[T]:
-    """``func`` in a forked worker process when this machine has a core to spare for it
-    (:func:`resolver.workers.can_fork`), else here and now."""
-    if parallel and can_fork():
-        return ForkedCall(func)
-    return Done(func())
-
-
-class Running(Protocol[T_co]):
-    def result(self) -> T_co: ...
-
-
-@dataclass(frozen=True, slots=True)
-class Done(Generic[T]):
-    """A result computed in this process (the sequential form of :class:`ForkedCall`)."""
-
-    value: T
-
-    def result(self) -> T:
-        return self.value
-
-
 def _link_kinds(
     engine: Engine,
     by_kind: dict[str, list[Record]],
     cfg: LinkConfig,
     progress: Progress | None,
     timings: dict[str, float],
-) -> dict[str, KindResult]:
-    """Link the enterprise and the person records. The two kinds are independent: with the
-    local engine, persons link in a forked worker while enterprises link here; the worker
-    sends back the clusters, decisions, review pairs and model (not the records)."""
+    person_goldens: Path,
+    as_of: str,
+) -> tuple[dict[str, KindResult], PersonSide]:
+    """Link the enterprise and the person records, and write the persons' golden records to
+    ``person_goldens``. The kinds are independent: with the local engine (and a core to
+    spare, :func:`resolver.workers.can_fork`) persons link and their golden records are
+    written in a forked worker while enterprises link here; the worker sends back the
+    clusters, decisions, review pairs, model and golden IDs, not the records."""
     t = time.perf_counter()
     enterprises, persons = by_kind.get("enterprise", []), by_kind.get("person", [])
 
-    def link_persons() -> tuple[_KindPart, float]:
+    def person_side(link: Callable[[], KindResult]) -> PersonSide:
         t1 = time.perf_counter()
-        res = link_kind("person", persons, cfg)
-        part = (res.cluster_of, res.clusters, res.decision, res.score, res.review, res.model)
-        return (*part, res.stats), time.perf_counter() - t1
+        res = link()
+        t2 = time.perf_counter()
+        gids = golden_ids("person", persons, res.clusters)
+        goldens = _write_goldens(person_goldens, {"person": res}, {"person": gids}, as_of, cfg.salt)
+        kind = (res.cluster_of, res.clusters, res.decision, res.score, res.review, res.model)
+        return PersonSide((*kind, res.stats), gids, goldens, t2 - t1, time.perf_counter() - t2)
 
-    results: dict[str, KindResult] = {}
+    fork = isinstance(engine, LocalEngine) and cfg.parallel and bool(enterprises) and can_fork()
     job = (
-        _start(link_persons, cfg.parallel and bool(enterprises) and bool(persons))
-        if isinstance(engine, LocalEngine)
-        else None
+        ForkedCall(lambda: person_side(lambda: link_kind("person", persons, cfg))) if fork else None
     )
     if progress:
         progress("linking enterprise records", 0, 0)
-    results["enterprise"] = engine.link_kind("enterprise", enterprises, cfg, progress)
+    ent = engine.link_kind("enterprise", enterprises, cfg, progress)
     timings["link_enterprise"] = time.perf_counter() - t
     if job is not None:
-        part, seconds = job.result()
-        results["person"] = KindResult(persons, *part)
-        timings["link_person"] = seconds  # the worker's own seconds (alongside enterprises)
+        side = job.result()
     else:
-        t1 = time.perf_counter()
         if progress:
             progress("linking person records", 0, 0)
-        results["person"] = engine.link_kind("person", persons, cfg, progress)
-        timings["link_person"] = time.perf_counter() - t1
-    timings["linkage"] = time.perf_counter() - t  # both kinds, wall
-    return results
+        side = person_side(lambda: engine.link_kind("person", persons, cfg, progress))
+    # with the worker: its own seconds, alongside the enterprises
+    timings["link_person"] = side.link_seconds
+    timings["survivorship_person"] = side.golden_seconds
+    timings["linkage"] = time.perf_counter() - t  # both kinds and the persons' golden records
+    return {"enterprise": ent, "person": KindResult(persons, *side.kind)}, side
 
 
 _KindPart = tuple[
@@ -948,6 +942,17 @@ _KindPart = tuple[
     "FSModel | None",
     dict[str, Any],
 ]
+
+
+@dataclass(frozen=True, slots=True)
+class PersonSide:
+    """What linking the persons (in the forked worker or here) sends back."""
+
+    kind: _KindPart  # KindResult's fields after its records
+    gids: list[str]  # per cluster
+    goldens: GoldenPart  # their golden records, written to a file of their own
+    link_seconds: float
+    golden_seconds: float
 
 
 @dataclass(frozen=True, slots=True)
