@@ -14,6 +14,7 @@ import multiprocessing
 import os
 import signal
 import sys
+import threading
 import traceback
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
@@ -59,16 +60,25 @@ class ForkedCall(Generic[R]):
         )
         self._proc.start()
         child_end.close()
+        self._outcome: tuple[str, Any] = ("error", "the worker process ended without a result")
+        # The result is taken off the pipe as soon as the child sends it, so that the child
+        # (and the memory it holds) is gone even if this process is still busy.
+        self._receiver = threading.Thread(target=self._receive, daemon=True)
+        self._receiver.start()
 
-    def result(self) -> R:
-        """Wait for the child and return what the function returned."""
+    def _receive(self) -> None:
         try:
-            status, payload = self._conn.recv()
+            self._outcome = self._conn.recv()
         except EOFError:
-            status, payload = "error", "the worker process ended without a result"
+            pass
         finally:
             self._conn.close()
             self._proc.join()
+
+    def result(self) -> R:
+        """Wait for the child and return what the function returned."""
+        self._receiver.join()
+        status, payload = self._outcome
         if status != "ok":
             raise RuntimeError(f"{payload} (exit code {self._proc.exitcode})")
         result: R = payload

@@ -42,16 +42,15 @@ class KeyTable:
     @classmethod
     def build(cls, ers: list[EntityRecord]) -> KeyTable:
         ids: dict[tuple[str, ...], int] = {}
+        number = ids.setdefault
         recs: list[int] = []
         keys: list[int] = []
-        for e in ers:
-            mine: set[int] = set()
+        add_rec, add_key = recs.append, keys.append
+        for e in ers:  # (blocking_keys gives each key of a record once)
+            idx = e.idx
             for k in blocking_keys(e):
-                kid = ids.setdefault(k, len(ids))
-                if kid not in mine:  # a former name equal to the name: one row
-                    mine.add(kid)
-                    recs.append(e.idx)
-                    keys.append(kid)
+                add_rec(idx)
+                add_key(number(k, len(ids)))
         tags = [k[0] for k in ids]
         return cls(
             len(ers), np.asarray(recs, dtype=np.int64), np.asarray(keys, dtype=np.int64), tags

@@ -813,11 +813,13 @@ def run_link(
     # Manifest order, whatever order the workers finished in: same batch, same result.
     for rec in sorted(records.values(), key=lambda r: (order[(r.dept, r.file)], r.line)):
         by_kind[rec.kind].append(rec)
+    # the by_kind lists hold the records; the ingest's key index goes before the person
+    # worker forks
+    del records
     staging = run_files.begin(out_dir)
     as_of = manifest.as_of.isoformat()
     person_file = staging / "golden-person.jsonl"
     results, person_side = _link_kinds(engine, by_kind, cfg, progress, timings, person_file, as_of)
-    del records  # the by_kind lists hold the records; the ingest's key index is not needed
     t = time.perf_counter()
     ent = results["enterprise"]
     gids = {
