@@ -268,7 +268,8 @@ def main() -> None:
         )
     title = "held-out set" if args.heldout else "main generator"
     record(
-        f"Linkage: credgraph vs Splink 5 and recordlinkage, {title} ({summary['rows']:,} records)",
+        f"Linkage: credgraph vs Splink 5{'' if args.no_recordlinkage else ' and recordlinkage'}, "
+        f"{title} ({summary['rows']:,} records)",
         f"python -m bench.link_vs_splink --enterprises {args.enterprises} --persons {args.persons}"
         + (" --heldout" if args.heldout else "")
         + (" --no-recordlinkage" if args.no_recordlinkage else ""),

@@ -17,7 +17,7 @@ import shutil
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable
-from concurrent.futures import as_completed
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field, replace
 from itertools import compress
 from pathlib import Path
@@ -820,6 +820,11 @@ def run_link(
     as_of = manifest.as_of.isoformat()
     person_file = staging / "golden-person.jsonl"
     results, person_side = _link_kinds(engine, by_kind, cfg, progress, timings, person_file, as_of)
+    # The batch digest (SHA-256 of every input file) for the completion marker, in a thread
+    # while the stages below run: hashing and reading release the GIL.
+    digest_pool = ThreadPoolExecutor(max_workers=1)
+    info = digest_pool.submit(run_info, manifest)
+    digest_pool.shutdown(wait=False)
     t = time.perf_counter()
     ent = results["enterprise"]
     gids = {
@@ -884,7 +889,7 @@ def run_link(
     )
     timings["write"] = time.perf_counter() - t
     finish_report(staging, report, timings, t0)
-    run_files.publish(staging, out_dir, run_files.seal(staging, run_info(manifest)))
+    run_files.publish(staging, out_dir, run_files.seal(staging, info.result()))
     return LinkResult(report, out_dir)
 
 
