@@ -13,6 +13,7 @@ hundreds of MiB).
 
 from __future__ import annotations
 
+from array import array
 from dataclasses import dataclass
 
 import numpy as np
@@ -43,8 +44,8 @@ class KeyTable:
     def build(cls, ers: list[EntityRecord]) -> KeyTable:
         ids: dict[tuple[str, ...], int] = {}
         number = ids.setdefault
-        recs: list[int] = []
-        keys: list[int] = []
+        # machine integers, not a list of int objects: millions of rows at 1M records
+        recs, keys = array("q"), array("q")
         add_rec, add_key = recs.append, keys.append
         for e in ers:  # (blocking_keys gives each key of a record once)
             idx = e.idx
@@ -52,8 +53,12 @@ class KeyTable:
                 add_rec(idx)
                 add_key(number(k, len(ids)))
         tags = [k[0] for k in ids]
+        del ids
         return cls(
-            len(ers), np.asarray(recs, dtype=np.int64), np.asarray(keys, dtype=np.int64), tags
+            len(ers),
+            np.frombuffer(recs, dtype=np.int64),
+            np.frombuffer(keys, dtype=np.int64),
+            tags,
         )
 
     def tag_columns(self) -> dict[str, NDArray[np.int64]]:
