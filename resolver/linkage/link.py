@@ -21,7 +21,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field, replace
 from itertools import compress
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Generic, Protocol, TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
@@ -60,6 +60,7 @@ LEGAL_REP_ROLES = frozenset(
     {"法定代表人", "负责人", "经营者", "理事长", "执行事务合伙人", "投资人"}
 )
 MENTION_KINDS = ("credit_event", "fact", "tax_declaration")
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -820,25 +821,27 @@ def run_link(
     as_of = manifest.as_of.isoformat()
     person_file = staging / "golden-person.jsonl"
     results, person_side = _link_kinds(engine, by_kind, cfg, progress, timings, person_file, as_of)
-    # The batch digest (SHA-256 of every input file) for the completion marker, in a thread
-    # while the stages below run: hashing and reading release the GIL.
-    digest_pool = ThreadPoolExecutor(max_workers=1)
-    info = digest_pool.submit(run_info, manifest)
-    digest_pool.shutdown(wait=False)
     t = time.perf_counter()
     ent = results["enterprise"]
     gids = {
         "enterprise": golden_ids("enterprise", ent.records, ent.clusters),
         "person": person_side.gids,
     }
-    # (Writing all golden records in a forked worker while mentions resolve here was tried:
-    # at 300k records it raised the run's peak memory by ~600 MB, as the worker touches
-    # every enterprise record and each page it touches is copied. The person worker above
-    # touches the person records anyway.)
-    part = _write_goldens(staging / "golden.jsonl", {"enterprise": ent}, gids, as_of, cfg.salt)
-    with (staging / "golden.jsonl").open("ab") as out, person_file.open("rb") as src:
-        shutil.copyfileobj(src, out, 1 << 20)
-    person_file.unlink()
+    # The enterprises' golden records are written by a second forked worker while this
+    # process indexes the clusters and resolves the mentions. It starts once the person
+    # worker has ended, so the pages of enterprise records it copies stay below the peak of
+    # the linkage (both kinds' working sets and the person worker's copies).
+    enterprise_goldens = _start(
+        lambda: _write_goldens(
+            staging / "golden.jsonl", {"enterprise": ent}, gids, as_of, cfg.salt
+        ),
+        cfg.parallel and isinstance(engine, LocalEngine),
+    )
+    # The batch digest (SHA-256 of every input file) for the completion marker, in a thread
+    # while the stages below run: hashing and reading release the GIL.
+    digest_pool = ThreadPoolExecutor(max_workers=1)
+    info = digest_pool.submit(run_info, manifest)
+    digest_pool.shutdown(wait=False)
     resolver = Resolver()
     gid_of: dict[RecordKey, str] = {}
     for kind, res in results.items():
@@ -848,6 +851,7 @@ def run_link(
                 rec = res.records[i]
                 gid_of[rec.key] = gid
                 add(gid, rec)
+    # (with the worker: the golden records are written alongside the index and the mentions)
     timings["survivorship"] = time.perf_counter() - t
     t = time.perf_counter()
     # edges.jsonl and events.jsonl are written as their lines are made: at a million
@@ -858,6 +862,13 @@ def run_link(
         _edges, _events, mention_links, mention_stats, extra = _resolve_mentions(
             by_kind, resolver, cfg, edges_out.add, events_out.add
         )
+    t1 = time.perf_counter()
+    part = enterprise_goldens.result()
+    with (staging / "golden.jsonl").open("ab") as out, person_file.open("rb") as src:
+        shutil.copyfileobj(src, out, 1 << 20)
+    person_file.unlink()
+    waited = time.perf_counter() - t1
+    timings["survivorship"] += waited
     streamed = Streamed(
         run_files.JsonLinesWriter(staging / "golden.jsonl", "type", append=True),
         edges_out,
@@ -870,7 +881,7 @@ def run_link(
     with streamed.golden:
         for g in extra:
             streamed.add_golden(g)
-    timings["mentions"] = time.perf_counter() - t
+    timings["mentions"] = time.perf_counter() - t - waited
     t = time.perf_counter()
     report = _write_outputs(
         staging,
@@ -891,6 +902,24 @@ def run_link(
     finish_report(staging, report, timings, t0)
     run_files.publish(staging, out_dir, run_files.seal(staging, info.result()))
     return LinkResult(report, out_dir)
+
+
+def _start(func: Callable[[], T], parallel: bool) -> ForkedCall[T] | Done[T]:
+    """``func`` in a forked worker process when ``parallel`` and this machine has a core to
+    spare for it (:func:`resolver.workers.can_fork`), else here and now."""
+    if parallel and can_fork():
+        return ForkedCall(func)
+    return Done(func())
+
+
+@dataclass(frozen=True, slots=True)
+class Done(Generic[T]):
+    """A result computed in this process (the sequential form of :class:`ForkedCall`)."""
+
+    value: T
+
+    def result(self) -> T:
+        return self.value
 
 
 def _link_kinds(
