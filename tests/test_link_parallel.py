@@ -1,4 +1,4 @@
-"""The one-shot run's forked person worker changes nothing but the time: the same files, byte
+"""The one-shot run's forked workers (persons, enterprise golden records) change nothing but the time: the same files, byte
 for byte, as the run in one process; and the pieces it relies on (resolver.workers.ForkedCall,
 golden_ids, csvsafe's fast path) agree with their plain forms."""
 
@@ -40,7 +40,7 @@ def _without_timings(report: dict[str, object]) -> dict[str, object]:
     return out
 
 
-def test_forked_person_worker_writes_the_same_run_as_one_process(tmp_path: Path) -> None:
+def test_forked_workers_write_the_same_run_as_one_process(tmp_path: Path) -> None:
     if not can_fork():
         pytest.skip("one core: the run never forks here")
     cfg = LinkConfig(salt="parallel-test")
