@@ -93,6 +93,9 @@ def _run_forked(func: Callable[[], Any], conn: Connection, parent_pid: int) -> N
         out = ("error", traceback.format_exc())
     conn.send(out)
     conn.close()
+    # Out now: multiprocessing's own exit flushes stdout, whose lock another thread of the
+    # parent (a progress display) may have held at the fork — a child waiting on it forever.
+    os._exit(0)
 
 
 def can_fork() -> bool:
