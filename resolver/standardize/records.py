@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from resolver.standardize import id_columns
 from resolver.standardize import identifiers as ids
 from resolver.standardize.addresses import parse_address
 from resolver.standardize.dates import parse_date, parse_money, parse_period, parse_ratio
@@ -33,6 +34,12 @@ PERSON_NAME_FIELDS = ("legal_rep_name", "person_name")
 #: Fields that carry an identifier or a name of the record's subject (the no_name_no_id rule).
 SUBJECT_NAME_FIELDS = ("name",)
 SUBJECT_ID_FIELDS = (*ENTERPRISE_ID_FIELDS, "id_number")
+#: Identifier fields whose values are checked a chunk of rows at a time (:meth:`prevalidate`).
+PREVALIDATED_FIELDS = frozenset((*ENTERPRISE_ID_FIELDS, *PERSON_ID_FIELDS, *RELATED_USCC_FIELDS))
+
+#: What a valid identifier of the common form adds to a record: (std key, value) pairs, each
+#: set unless an earlier field set it (as ``_use`` does).
+IdUse = tuple[tuple[str, str], ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +91,10 @@ class Standardiser:
         self.as_of = as_of
         self.features = features
         self.handlers = self._bind_handlers(set(columns.values()))
+        self.prevalidated = frozenset(columns.values()) & PREVALIDATED_FIELDS
+        # Per prevalidated field: the values of the current chunk found valid at once.
+        self._known_ids: dict[str, dict[str, IdUse]] = {}
+        self._known_values: dict[str, set[str]] = {}
         self.money_hint = {
             canon: "万元" for col, canon in columns.items() if "万元" in col or col.endswith("万")
         }
@@ -104,7 +115,26 @@ class Standardiser:
         )
 
     # -- identifiers --------------------------------------------------------------------------
+    def prevalidate(self, fld: str, values: list[str]) -> None:
+        """Check the values of an identifier field in the next chunk of rows at once
+        (:mod:`id_columns`): those of the common valid form then take no per-value check.
+        The others, and the values of fields not prevalidated, take the general path."""
+        if fld in PERSON_ID_FIELDS:
+            self._known_values[fld] = id_columns.valid_resident_ids(values, self.as_of)
+        elif fld in RELATED_USCC_FIELDS:
+            self._known_values[fld] = id_columns.valid_usccs(values)
+        elif fld in ENTERPRISE_ID_FIELDS:
+            self._known_ids[fld] = _known_enterprise_ids(fld, values, self.as_of)
+
     def _enterprise_id(self, out: Standardised, fld: str, value: str, line: int) -> None:
+        known = self._known_ids.get(fld)
+        if known is not None:
+            use = known.get(value)
+            if use is not None:
+                std = out.std
+                for key, v in use:
+                    std.setdefault(key, v)
+                return
         if ids.is_excel_float(value):
             self.flag(
                 out, fld, "excel_float", line, value, " identifier mangled into a number by Excel"
@@ -258,11 +288,19 @@ class Standardiser:
         return [(fld, table[fld]) for fld in table if fld in mapped]
 
     def _person_id_field(self, out: Standardised, fld: str, value: str, line: int) -> None:
+        known = self._known_values.get(fld)
+        if known is not None and value in known:
+            out.std["id18" if fld == "id_number" else fld] = value
+            return
         id18 = self._person_id(out, fld, value, line)
         if id18:
             out.std["id18" if fld == "id_number" else fld] = id18
 
     def _related_uscc(self, out: Standardised, fld: str, value: str, line: int) -> None:
+        known = self._known_values.get(fld)
+        if known is not None and value in known:
+            out.std[fld] = value
+            return
         res = ids.check_uscc(value)
         if res.valid:
             out.std[fld] = res.value
@@ -374,6 +412,34 @@ class Standardiser:
             std["address_norm"] = a.canonical
             if a.district_code:
                 std["district_code"] = a.district_code
+
+
+def _known_enterprise_ids(fld: str, values: list[str], as_of: dt.date) -> dict[str, IdUse]:
+    """The values of an enterprise identifier field that are valid in their common form, and
+    what each adds to the record — exactly what ``Standardiser._enterprise_id`` makes of
+    them on its general path (tests/test_id_columns.py)."""
+    known: dict[str, IdUse] = {}
+    if fld in ("uscc", "any_id"):
+        # any_id: a USCC passing every check wins over the identity-number reading.
+        for v in id_columns.valid_usccs(values):
+            known[v] = (("uscc", v), ("org_code", v[8:17]))
+    if fld == "tax_id":  # an 18-character tax number is the USCC
+        for v in id_columns.valid_usccs(values):
+            known[v] = (("uscc", v), ("org_code", v[8:17]), ("tax_id", v))
+        for v in id_columns.valid_legacy_tax_ids(values):
+            known[v] = (("legacy_tax_id", v), ("org_code", v[6:15]), ("tax_id", v))
+    if fld in ("reg_no", "any_id"):
+        for v in id_columns.valid_reg_nos(values):
+            known[v] = (("reg_no", v),)
+    if fld in ("org_code", "any_id"):
+        for v in id_columns.valid_org_codes(values):
+            known[v] = (("org_code", v),)
+    if fld == "any_id":
+        # 18 characters without a valid USCC check character: an identity number, if valid.
+        people = id_columns.valid_resident_ids(values, as_of)
+        for v in people & id_columns.uscc_check_fails(list(people)):
+            known[v] = (("id18", v),)
+    return known
 
 
 def _enterprise_name_features(en: EnterpriseName, std: dict[str, Any]) -> None:

@@ -1,0 +1,191 @@
+"""Identifier checks over a whole column of values at once (numpy), for ingest's fast path.
+
+Most identifier values in a department file occur once, so a memo per value does not pay;
+the check characters of a column's values can be computed together instead. Each function
+here returns the values of a column that are *certainly* valid in their common form, with
+nothing to flag or note: every check of :mod:`resolver.standardize.identifiers` passes and
+no warning flag (``unknown_region``, ``unknown_type`` …) is raised. A value not returned is
+not thereby invalid — the per-value functions decide it as before — so these sets only ever
+skip work, never change an outcome (tests/test_id_columns.py compares them with the
+per-value checks).
+
+Values are taken as given: a value with spaces, lower case, full-width characters or any
+other form that needs normalising is never returned (the general path normalises it).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+
+import numpy as np
+from numpy.typing import NDArray
+
+from resolver.standardize import identifiers as ids
+
+U8 = NDArray[np.uint8]
+I64 = NDArray[np.int64]
+Mask = NDArray[np.bool_]
+
+_NOT = -1
+
+
+def _table(pairs: dict[str, int]) -> I64:
+    t = np.full(256, _NOT, dtype=np.int64)
+    for c, v in pairs.items():
+        t[ord(c)] = v
+    return t
+
+
+_DIGIT_VALUE = _table({str(d): d for d in range(10)})
+_USCC_VALUE = _table({c: i for i, c in enumerate(ids.USCC_ALPHABET)})
+#: GB 11714 character values: digits and upper-case ASCII letters (check_org_code's charset).
+_ORG_VALUE = _table(
+    {**{str(d): d for d in range(10)}, **{chr(c): c - 55 for c in range(ord("A"), ord("Z") + 1)}}
+)
+_USCC_W = np.array(ids._USCC_WEIGHTS, dtype=np.int64)
+_ORG_W = np.array(ids._ORG_WEIGHTS, dtype=np.int64)
+_ID_W = np.array(ids._ID_WEIGHTS, dtype=np.int64)
+#: The check character of a MOD 11-2 remainder, and of a GB 11714 remainder, as bytes.
+_ID_CHECK = np.frombuffer(ids._ID_CHECK.encode("ascii"), dtype=np.uint8)
+_ORG_CHECK = np.frombuffer(b"0X987654321", dtype=np.uint8)  # index: total % 11
+#: Province codes (first two digits) a division code may start with.
+_PROVINCE = np.zeros(100, dtype=bool)
+_PROVINCE[[int(p) for p in ids.PROVINCE_CODES]] = True
+#: Provinces of the Mainland resident identity number (81, 82: the HK/Macau permits).
+_RESIDENT_PROVINCE = _PROVINCE.copy()
+_RESIDENT_PROVINCE[[81, 82, 83]] = False
+#: (authority, type) pairs of GB 32100 that raise no flag.
+_AUTHORITY_TYPE = np.zeros((256, 256), dtype=bool)
+for _auth, _types in ids.USCC_AUTHORITY_TYPES.items():
+    for _t in _types:
+        _AUTHORITY_TYPE[ord(_auth), ord(_t)] = True
+_DAYS = np.array([0, 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31], dtype=np.int64)
+_E = ord("E")
+
+
+def _fixed(values: Sequence[str], width: int) -> tuple[list[str], U8]:
+    """The values of exactly ``width`` characters and their bytes as a (n, width) array; a
+    character outside ASCII becomes ``?`` (which no check accepts)."""
+    same = [v for v in values if len(v) == width]
+    data = "".join(same).encode("ascii", "replace")
+    return same, np.frombuffer(data, dtype=np.uint8).reshape(len(same), width)
+
+
+def _picked(same: list[str], ok: Mask) -> set[str]:
+    return {v for v, good in zip(same, ok.tolist(), strict=True) if good}
+
+
+def _not_excel_float(a: U8, digit: I64) -> Mask:
+    """False for digits around one ``E`` (``110105E17``): Excel's float notation, which the
+    general path flags rather than reads."""
+    nondigit = digit < 0
+    return ~((nondigit.sum(axis=1) == 1) & (a == _E).any(axis=1))
+
+
+def _org_check_ok(body: I64, check: U8) -> Mask:
+    """GB 11714: the check character of 8 body values (-1 where a character is not allowed)."""
+    total = (body * _ORG_W).sum(axis=1) % 11
+    return (body >= 0).all(axis=1) & (_ORG_CHECK[total] == check)
+
+
+def _uscc_ok(a: U8) -> Mask:
+    """Rows of ``a`` (n, 18) that are USCCs passing both check characters, with a known
+    authority and type and a plausible registrar region."""
+    v = _USCC_VALUE[a]
+    digit = _DIGIT_VALUE[a]
+    total = (v[:, :17] * _USCC_W).sum(axis=1) % 31
+    ok = (v >= 0).all(axis=1) & (v[:, 17] == (31 - total) % 31)
+    ok &= (digit[:, 2:8] >= 0).all(axis=1)
+    ok &= _PROVINCE[np.clip(digit[:, 2] * 10 + digit[:, 3], 0, 99)]
+    ok &= _AUTHORITY_TYPE[a[:, 0], a[:, 1]]
+    ok &= _org_check_ok(_ORG_VALUE[a[:, 8:16]], a[:, 16])
+    return ok & _not_excel_float(a, digit)
+
+
+def valid_usccs(values: Sequence[str]) -> set[str]:
+    """The values that :func:`identifiers.check_uscc` finds valid without a flag."""
+    same, a = _fixed(values, 18)
+    return _picked(same, _uscc_ok(a)) if same else set()
+
+
+def _resident_ok(a: U8, as_of: dt.date) -> Mask:
+    """Rows of ``a`` (n, 18) that are Mainland resident identity numbers passing every check
+    of :func:`identifiers.check_resident_id` (kind ``resident_id``, no flag)."""
+    d = _DIGIT_VALUE[a]
+    ok = (d[:, :17] >= 0).all(axis=1) & ((d[:, 17] >= 0) | (a[:, 17] == ord("X")))
+    d = np.where(d < 0, 0, d)
+    ok &= a[:, 0] != ord("9")
+    ok &= _RESIDENT_PROVINCE[d[:, 0] * 10 + d[:, 1]]
+    year = d[:, 6] * 1000 + d[:, 7] * 100 + d[:, 8] * 10 + d[:, 9]
+    month = d[:, 10] * 10 + d[:, 11]
+    day = d[:, 12] * 10 + d[:, 13]
+    leap = ((year % 4 == 0) & (year % 100 != 0)) | (year % 400 == 0)
+    good_month = (month >= 1) & (month <= 12)
+    days = _DAYS[np.where(good_month, month, 0)] - ((month == 2) & ~leap)
+    ok &= good_month & (day >= 1) & (day <= days)
+    ok &= (year >= ids.MIN_BIRTH_YEAR) & (
+        year * 10000 + month * 100 + day <= as_of.year * 10000 + as_of.month * 100 + as_of.day
+    )
+    ok &= (d[:, 14] + d[:, 15] + d[:, 16]) > 0  # sequence 000 is not issued
+    total = (d[:, :17] * _ID_W).sum(axis=1) % 11
+    return ok & (_ID_CHECK[total] == a[:, 17])
+
+
+def valid_resident_ids(values: Sequence[str], as_of: dt.date) -> set[str]:
+    """The values that :func:`identifiers.check_resident_id` (as of ``as_of``) finds valid, of
+    kind ``resident_id``, without a flag."""
+    same, a = _fixed(values, 18)
+    return _picked(same, _resident_ok(a, as_of)) if same else set()
+
+
+def _reg_no_ok(a: U8) -> Mask:
+    """Rows of ``a`` (n, 15): 15-digit registration numbers passing ISO 7064 MOD 11,10 with a
+    plausible region."""
+    d = _DIGIT_VALUE[a]
+    ok = (d >= 0).all(axis=1)
+    d = np.where(d < 0, 0, d)
+    p = np.full(len(a), 10, dtype=np.int64)
+    for j in range(14):
+        s = (p + d[:, j]) % 10
+        p = (2 * np.where(s == 0, 10, s)) % 11
+    ok &= (p + d[:, 14]) % 10 == 1
+    return ok & _PROVINCE[d[:, 0] * 10 + d[:, 1]]
+
+
+def valid_reg_nos(values: Sequence[str]) -> set[str]:
+    """The values that :func:`identifiers.check_reg_no` finds valid without a flag."""
+    same, a = _fixed(values, 15)
+    return _picked(same, _reg_no_ok(a)) if same else set()
+
+
+def valid_org_codes(values: Sequence[str]) -> set[str]:
+    """The compact (9-character) values :func:`identifiers.check_org_code` finds valid."""
+    same, a = _fixed(values, 9)
+    if not same:
+        return set()
+    ok = _org_check_ok(_ORG_VALUE[a[:, :8]], a[:, 8])
+    return _picked(same, ok & _not_excel_float(a, _DIGIT_VALUE[a]))
+
+
+def valid_legacy_tax_ids(values: Sequence[str]) -> set[str]:
+    """15-character legacy tax numbers (6-digit division + organisation code) that
+    :func:`identifiers.check_tax_id` finds valid."""
+    same, a = _fixed(values, 15)
+    if not same:
+        return set()
+    digit = _DIGIT_VALUE[a]
+    ok = (digit[:, :6] >= 0).all(axis=1) & _org_check_ok(_ORG_VALUE[a[:, 6:14]], a[:, 14])
+    return _picked(same, ok & _not_excel_float(a, digit))
+
+
+def uscc_check_fails(values: Sequence[str]) -> set[str]:
+    """Values of 18 USCC characters whose USCC check character is wrong (``bad_check``): no
+    USCC, so that :func:`identifiers.classify_identifier` reads a valid identity number
+    among them as one."""
+    same, a = _fixed(values, 18)
+    if not same:
+        return set()
+    v = _USCC_VALUE[a]
+    total = (v[:, :17] * _USCC_W).sum(axis=1) % 31
+    return _picked(same, (v >= 0).all(axis=1) & (v[:, 17] != (31 - total) % 31))
