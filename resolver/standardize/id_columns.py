@@ -9,13 +9,16 @@ not thereby invalid — the per-value functions decide it as before — so these
 skip work, never change an outcome (tests/test_id_columns.py compares them with the
 per-value checks).
 
-Values are taken as given: a value with spaces, lower case, full-width characters or any
-other form that needs normalising is never returned (the general path normalises it).
+The functions take values already normalised (:func:`quick_normal`: ASCII values, cased and
+stripped as :func:`identifiers.normalise_identifier` does); a value of any other form is
+left to the general path.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import re
+import unicodedata
 from collections.abc import Sequence
 
 import numpy as np
@@ -60,8 +63,33 @@ _AUTHORITY_TYPE = np.zeros((256, 256), dtype=bool)
 for _auth, _types in ids.USCC_AUTHORITY_TYPES.items():
     for _t in _types:
         _AUTHORITY_TYPE[ord(_auth), ord(_t)] = True
+_EXTRA_REGIONS = np.array([100000, *map(int, ids.HMT_PERMIT_PREFIXES)], dtype=np.int64)
 _DAYS = np.array([0, 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31], dtype=np.int64)
 _E = ord("E")
+
+
+_STRIP = re.compile(r"[\s\-_.]+")
+
+
+def quick_normal(values: Sequence[str]) -> list[str]:
+    """Each value as :func:`identifiers.normalise_identifier` gives it, where that is plain to
+    see (ASCII after NFKC: a leading ``'``, whitespace, ``-``, ``_`` and ``.`` dropped, upper
+    case); ``""`` for the rest. An Excel float (``1.10105E17``) keeps its ``E`` between digits,
+    which no check below accepts."""
+    out = []
+    for v in values:
+        if not v.isascii():
+            v = unicodedata.normalize("NFKC", v)  # full-width digits and letters
+        if v.isascii():
+            if not v.isalnum():
+                v = v.strip()
+                v = _STRIP.sub("", v[1:] if v.startswith("'") else v)
+                if not v.isalnum():
+                    v = ""
+            out.append(v.upper())
+        else:
+            out.append("")
+    return out
 
 
 def _fixed(values: Sequence[str], width: int) -> tuple[list[str], U8]:
@@ -77,16 +105,25 @@ def _picked(same: list[str], ok: Mask) -> set[str]:
 
 
 def _not_excel_float(a: U8, digit: I64) -> Mask:
-    """False for digits around one ``E`` (``110105E17``): Excel's float notation, which the
-    general path flags rather than reads."""
+    """False for digits on both sides of one ``E`` (``110105E17``): Excel's float notation,
+    which the general path flags rather than reads (a USCC may end in ``E``)."""
     nondigit = digit < 0
-    return ~((nondigit.sum(axis=1) == 1) & (a == _E).any(axis=1))
+    out: Mask = ~((nondigit.sum(axis=1) == 1) & (a[:, 1:-1] == _E).any(axis=1))
+    return out
+
+
+def _region_plausible(d: I64) -> Mask:
+    """:func:`identifiers.region_code_plausible` of six digit values per row (all >= 0)."""
+    code = (d * np.array([100000, 10000, 1000, 100, 10, 1], dtype=np.int64)).sum(axis=1)
+    out: Mask = _PROVINCE[code // 10000] | np.isin(code, _EXTRA_REGIONS)
+    return out
 
 
 def _org_check_ok(body: I64, check: U8) -> Mask:
     """GB 11714: the check character of 8 body values (-1 where a character is not allowed)."""
     total = (body * _ORG_W).sum(axis=1) % 11
-    return (body >= 0).all(axis=1) & (_ORG_CHECK[total] == check)
+    out: Mask = (body >= 0).all(axis=1) & (_ORG_CHECK[total] == check)
+    return out
 
 
 def _uscc_ok(a: U8) -> Mask:
@@ -96,11 +133,12 @@ def _uscc_ok(a: U8) -> Mask:
     digit = _DIGIT_VALUE[a]
     total = (v[:, :17] * _USCC_W).sum(axis=1) % 31
     ok = (v >= 0).all(axis=1) & (v[:, 17] == (31 - total) % 31)
-    ok &= (digit[:, 2:8] >= 0).all(axis=1)
-    ok &= _PROVINCE[np.clip(digit[:, 2] * 10 + digit[:, 3], 0, 99)]
+    region = digit[:, 2:8]
+    ok &= (region >= 0).all(axis=1) & _region_plausible(np.where(region < 0, 0, region))
     ok &= _AUTHORITY_TYPE[a[:, 0], a[:, 1]]
     ok &= _org_check_ok(_ORG_VALUE[a[:, 8:16]], a[:, 16])
-    return ok & _not_excel_float(a, digit)
+    out: Mask = ok & _not_excel_float(a, digit)
+    return out
 
 
 def valid_usccs(values: Sequence[str]) -> set[str]:
@@ -129,7 +167,8 @@ def _resident_ok(a: U8, as_of: dt.date) -> Mask:
     )
     ok &= (d[:, 14] + d[:, 15] + d[:, 16]) > 0  # sequence 000 is not issued
     total = (d[:, :17] * _ID_W).sum(axis=1) % 11
-    return ok & (_ID_CHECK[total] == a[:, 17])
+    out: Mask = ok & (_ID_CHECK[total] == a[:, 17])
+    return out
 
 
 def valid_resident_ids(values: Sequence[str], as_of: dt.date) -> set[str]:
@@ -150,7 +189,34 @@ def _reg_no_ok(a: U8) -> Mask:
         s = (p + d[:, j]) % 10
         p = (2 * np.where(s == 0, 10, s)) % 11
     ok &= (p + d[:, 14]) % 10 == 1
-    return ok & _PROVINCE[d[:, 0] * 10 + d[:, 1]]
+    out: Mask = ok & _region_plausible(d[:, :6])
+    return out
+
+
+def id15_upgrades(values: Sequence[str]) -> dict[str, str]:
+    """Valid 15-digit identity numbers (:func:`identifiers.check_id15`) and their 18-digit
+    form (:func:`identifiers.upgrade_id15`)."""
+    same, a = _fixed(values, 15)
+    if not same:
+        return {}
+    d = _DIGIT_VALUE[a]
+    ok = (d >= 0).all(axis=1)
+    d = np.where(d < 0, 0, d)
+    ok &= _PROVINCE[d[:, 0] * 10 + d[:, 1]]
+    year = 1900 + d[:, 6] * 10 + d[:, 7]
+    month = d[:, 8] * 10 + d[:, 9]
+    day = d[:, 10] * 10 + d[:, 11]
+    leap = ((year % 4 == 0) & (year % 100 != 0)) | (year % 400 == 0)
+    good_month = (month >= 1) & (month <= 12)
+    days = _DAYS[np.where(good_month, month, 0)] - ((month == 2) & ~leap)
+    ok &= good_month & (day >= 1) & (day <= days)
+    body = np.concatenate([d[:, :6], np.tile([1, 9], (len(d), 1)), d[:, 6:15]], axis=1)
+    checks = _ID_CHECK[(body * _ID_W).sum(axis=1) % 11].tobytes().decode("ascii")
+    return {
+        v: f"{v[:6]}19{v[6:]}{c}"
+        for v, c, good in zip(same, checks, ok.tolist(), strict=True)
+        if good
+    }
 
 
 def valid_reg_nos(values: Sequence[str]) -> set[str]:

@@ -37,9 +37,9 @@ SUBJECT_ID_FIELDS = (*ENTERPRISE_ID_FIELDS, "id_number")
 #: Identifier fields whose values are checked a chunk of rows at a time (:meth:`prevalidate`).
 PREVALIDATED_FIELDS = frozenset((*ENTERPRISE_ID_FIELDS, *PERSON_ID_FIELDS, *RELATED_USCC_FIELDS))
 
-#: What a valid identifier of the common form adds to a record: (std key, value) pairs, each
-#: set unless an earlier field set it (as ``_use`` does).
-IdUse = tuple[tuple[str, str], ...]
+#: What a valid identifier of a common form adds to a record: (std key, value) pairs, each
+#: set unless an earlier field set it (as ``_use`` does), and a mapping note or "".
+IdUse = tuple[tuple[tuple[str, str], ...], str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,9 +92,10 @@ class Standardiser:
         self.features = features
         self.handlers = self._bind_handlers(set(columns.values()))
         self.prevalidated = frozenset(columns.values()) & PREVALIDATED_FIELDS
-        # Per prevalidated field: the values of the current chunk found valid at once.
+        # Per prevalidated field: the values of the current chunk found valid at once, and
+        # what they add (enterprise identifiers) or the value they set (the others).
         self._known_ids: dict[str, dict[str, IdUse]] = {}
-        self._known_values: dict[str, set[str]] = {}
+        self._known_values: dict[str, dict[str, str]] = {}
         self.money_hint = {
             canon: "万元" for col, canon in columns.items() if "万元" in col or col.endswith("万")
         }
@@ -119,12 +120,24 @@ class Standardiser:
         """Check the values of an identifier field in the next chunk of rows at once
         (:mod:`id_columns`): those of the common valid form then take no per-value check.
         The others, and the values of fields not prevalidated, take the general path."""
+        norms = id_columns.quick_normal(values)
         if fld in PERSON_ID_FIELDS:
-            self._known_values[fld] = id_columns.valid_resident_ids(values, self.as_of)
+            # The value an identity number gives: itself, or a 15-digit one's 18-digit form.
+            table = {v: v for v in id_columns.valid_resident_ids(norms, self.as_of)}
+            table.update(id_columns.id15_upgrades(norms))
+            self._known_values[fld] = {
+                raw: table[n] for raw, n in zip(values, norms, strict=True) if n in table
+            }
         elif fld in RELATED_USCC_FIELDS:
-            self._known_values[fld] = id_columns.valid_usccs(values)
+            usccs = id_columns.valid_usccs(norms)
+            self._known_values[fld] = {
+                raw: n for raw, n in zip(values, norms, strict=True) if n in usccs
+            }
         elif fld in ENTERPRISE_ID_FIELDS:
-            self._known_ids[fld] = _known_enterprise_ids(fld, values, self.as_of)
+            uses = _enterprise_id_uses(fld, norms, self.as_of)
+            self._known_ids[fld] = {
+                raw: uses[n] for raw, n in zip(values, norms, strict=True) if n in uses
+            }
 
     def _enterprise_id(self, out: Standardised, fld: str, value: str, line: int) -> None:
         known = self._known_ids.get(fld)
@@ -132,8 +145,10 @@ class Standardiser:
             use = known.get(value)
             if use is not None:
                 std = out.std
-                for key, v in use:
+                for key, v in use[0]:
                     std.setdefault(key, v)
+                if use[1]:
+                    std.setdefault("_mapping_notes", []).append(use[1])
                 return
         if ids.is_excel_float(value):
             self.flag(
@@ -289,8 +304,8 @@ class Standardiser:
 
     def _person_id_field(self, out: Standardised, fld: str, value: str, line: int) -> None:
         known = self._known_values.get(fld)
-        if known is not None and value in known:
-            out.std["id18" if fld == "id_number" else fld] = value
+        if known is not None and (id18 := known.get(value)) is not None:
+            out.std["id18" if fld == "id_number" else fld] = id18
             return
         id18 = self._person_id(out, fld, value, line)
         if id18:
@@ -298,8 +313,8 @@ class Standardiser:
 
     def _related_uscc(self, out: Standardised, fld: str, value: str, line: int) -> None:
         known = self._known_values.get(fld)
-        if known is not None and value in known:
-            out.std[fld] = value
+        if known is not None and (uscc := known.get(value)) is not None:
+            out.std[fld] = uscc
             return
         res = ids.check_uscc(value)
         if res.valid:
@@ -414,32 +429,32 @@ class Standardiser:
                 std["district_code"] = a.district_code
 
 
-def _known_enterprise_ids(fld: str, values: list[str], as_of: dt.date) -> dict[str, IdUse]:
-    """The values of an enterprise identifier field that are valid in their common form, and
-    what each adds to the record — exactly what ``Standardiser._enterprise_id`` makes of
+def _enterprise_id_uses(fld: str, norms: list[str], as_of: dt.date) -> dict[str, IdUse]:
+    """Normalised values of an enterprise identifier field that are valid in a common form,
+    and what each adds to the record — exactly what ``Standardiser._enterprise_id`` makes of
     them on its general path (tests/test_id_columns.py)."""
-    known: dict[str, IdUse] = {}
-    if fld in ("uscc", "any_id"):
-        # any_id: a USCC passing every check wins over the identity-number reading.
-        for v in id_columns.valid_usccs(values):
-            known[v] = (("uscc", v), ("org_code", v[8:17]))
-    if fld == "tax_id":  # an 18-character tax number is the USCC
-        for v in id_columns.valid_usccs(values):
-            known[v] = (("uscc", v), ("org_code", v[8:17]), ("tax_id", v))
-        for v in id_columns.valid_legacy_tax_ids(values):
-            known[v] = (("legacy_tax_id", v), ("org_code", v[6:15]), ("tax_id", v))
+    uses: dict[str, IdUse] = {}
+    # A USCC passing every check is read as one in every identifier column (in any_id over
+    # the identity-number reading; in a legacy column with a note for the quality report).
+    note = f"uscc_in_{fld}_column" if fld in ("reg_no", "org_code") else ""
+    for v in id_columns.valid_usccs(norms):
+        pairs = (("uscc", v), ("org_code", v[8:17]))
+        uses[v] = ((*pairs, ("tax_id", v)) if fld == "tax_id" else pairs, note)
+    if fld == "tax_id":
+        for v in id_columns.valid_legacy_tax_ids(norms):
+            uses[v] = ((("legacy_tax_id", v), ("org_code", v[6:15]), ("tax_id", v)), "")
     if fld in ("reg_no", "any_id"):
-        for v in id_columns.valid_reg_nos(values):
-            known[v] = (("reg_no", v),)
+        for v in id_columns.valid_reg_nos(norms):
+            uses[v] = ((("reg_no", v),), "")
     if fld in ("org_code", "any_id"):
-        for v in id_columns.valid_org_codes(values):
-            known[v] = (("org_code", v),)
+        for v in id_columns.valid_org_codes(norms):
+            uses[v] = ((("org_code", v),), "")
     if fld == "any_id":
         # 18 characters without a valid USCC check character: an identity number, if valid.
-        people = id_columns.valid_resident_ids(values, as_of)
+        people = id_columns.valid_resident_ids(norms, as_of)
         for v in people & id_columns.uscc_check_fails(list(people)):
-            known[v] = (("id18", v),)
-    return known
+            uses[v] = ((("id18", v),), "")
+    return uses
 
 
 def _enterprise_name_features(en: EnterpriseName, std: dict[str, Any]) -> None:
