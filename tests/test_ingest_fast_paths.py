@@ -149,3 +149,23 @@ def test_pinyin_by_character_equals_lazy_pinyin() -> None:
         expected = " ".join(s for s in lazy_pinyin(text.replace("·", " ")) if s.strip())
         if names._CJK.search(text):
             assert names.person_pinyin_key(text) == expected, text
+
+
+@pytest.mark.parametrize("hint", [None, "万元", "元", "亿元"])
+def test_plain_amounts_take_the_general_paths_value(hint: str | None) -> None:
+    """parse_money's shortcut for bare decimal numbers gives what the general path gives."""
+    import random
+
+    from resolver.standardize.dates import _parse_money, parse_money
+
+    rng = random.Random(5)
+    values = ["0", "-0", "+12", "007", "1.005", "2.675", "123456789.125", "-3.14159"]
+    values += [f"{rng.uniform(-1e9, 1e9):.{rng.randrange(0, 6)}f}" for _ in range(2000)]
+    for v in values:
+        assert parse_money(v, hint) == _parse_money(v, hint), v
+    # not plain: the general path (units, thousands separators, full-width digits, junk)
+    assert (
+        parse_money("1,200.50", hint) == 1200.5 * {None: 1, "元": 1, "万元": 1e4, "亿元": 1e8}[hint]
+    )
+    assert parse_money("５００万元", hint) == 5_000_000
+    assert parse_money("1e5", hint) is None and parse_money("١٢", hint) == _parse_money("١٢", hint)
