@@ -69,6 +69,7 @@ _E = ord("E")
 
 
 _STRIP = re.compile(r"[\s\-_.]+")
+_ODD = re.compile(r"[^0-9A-Za-z\n]")
 
 
 def quick_normal(values: Sequence[str]) -> list[str]:
@@ -76,20 +77,38 @@ def quick_normal(values: Sequence[str]) -> list[str]:
     see (ASCII after NFKC: a leading ``'``, whitespace, ``-``, ``_`` and ``.`` dropped, upper
     case); ``""`` for the rest. An Excel float (``1.10105E17``) keeps its ``E`` between digits,
     which no check below accepts."""
-    out = []
-    for v in values:
-        if not v.isascii():
-            v = unicodedata.normalize("NFKC", v)  # full-width digits and letters
-        if v.isascii():
-            if not v.isalnum():
-                v = v.strip()
-                v = _STRIP.sub("", v[1:] if v.startswith("'") else v)
-                if not v.isalnum():
-                    v = ""
-            out.append(v.upper())
-        else:
-            out.append("")
+    if not values:
+        return []
+    joined = "\n".join(values)
+    if joined.count("\n") != len(values) - 1:  # a value holds a line break
+        return [_normal_one(v) for v in values]
+    out = joined.upper().split("\n")
+    # Only the values holding another character than an ASCII letter or digit need more:
+    # found in the joined text, each by counting the line breaks before it.
+    line = start = 0
+    done = -1
+    for m in _ODD.finditer(joined):
+        line += joined.count("\n", start, m.start())
+        start = m.start()
+        if line != done:
+            out[line] = _normal_one(values[line])
+            done = line
     return out
+
+
+def _normal_one(v: str) -> str:
+    """:func:`quick_normal` of one value."""
+    if v.isascii():
+        compact = v.replace("-", "")  # 12345678-9
+        if compact.isalnum():
+            return compact.upper()
+    else:
+        v = unicodedata.normalize("NFKC", v)  # full-width digits and letters
+        if not v.isascii():
+            return ""
+    v = v.strip()
+    v = _STRIP.sub("", v[1:] if v.startswith("'") else v)
+    return v.upper() if v.isalnum() else ""
 
 
 def _fixed(values: Sequence[str], width: int) -> tuple[list[str], U8]:
