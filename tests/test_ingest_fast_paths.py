@@ -169,3 +169,24 @@ def test_plain_amounts_take_the_general_paths_value(hint: str | None) -> None:
     )
     assert parse_money("５００万元", hint) == 5_000_000
     assert parse_money("1e5", hint) is None and parse_money("١٢", hint) == _parse_money("١٢", hint)
+
+
+def test_plain_mobile_numbers_are_what_parse_phone_makes_of_them() -> None:
+    from resolver.standardize.phones import is_plain_mobile, parse_phone
+
+    plain = ["13812345678", "19900000000", "15012345678"]
+    for v in plain:
+        assert is_plain_mobile(v)
+        ph = parse_phone(v)
+        assert (ph.type, ph.key, ph.national) == ("mobile", "+86" + v, v)
+    # other forms take parse_phone: separators, country code, landlines, short, other scripts
+    for v in [
+        "138-1234-5678",
+        "+8613812345678",
+        "12812345678",
+        "1381234567",
+        "075512345678",
+        "１３８１２３４５６７８",
+        "١٣٨١٢٣٤٥٦٧٨",
+    ]:
+        assert not is_plain_mobile(v), v

@@ -22,7 +22,7 @@ from resolver.standardize.names import (
     person_pinyin_key,
     region_code,
 )
-from resolver.standardize.phones import parse_phone
+from resolver.standardize.phones import is_plain_mobile, parse_phone
 
 ENTERPRISE_ID_FIELDS = ("uscc", "org_code", "reg_no", "tax_id", "any_id")
 PERSON_ID_FIELDS = ("id_number", "legal_rep_id", "holder_id_number")
@@ -370,6 +370,10 @@ class Standardiser:
             out.std[fld] = r
 
     def _phone(self, out: Standardised, fld: str, value: str, line: int) -> None:
+        if is_plain_mobile(value):  # most numbers, mostly distinct: no Phone, no memo
+            out.std["phone"] = "+86" + value
+            out.std["phone_type"] = "mobile"
+            return
         ph = parse_phone(value)
         if ph.valid:
             out.std["phone"] = ph.key
