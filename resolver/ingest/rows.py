@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from itertools import islice
+from operator import itemgetter
 from typing import Any
 
 from resolver.ingest.manifest import Manifest, SourceSpec, normalise_column
@@ -227,7 +228,7 @@ class SourceIngest:
         else:
             for i, canon in self.index:
                 if canon in std.prevalidated:
-                    std.prevalidate(canon, [c[i] for c in cells])
+                    std.prevalidate(canon, list(map(itemgetter(i), cells)))
 
     def _row(self, row: RawRow) -> Event | tuple[Reject, Record]:
         """The event of one row: its Record or Reject, or (superseded earlier row, Record)."""

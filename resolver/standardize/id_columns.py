@@ -19,7 +19,8 @@ from __future__ import annotations
 import datetime as dt
 import re
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from itertools import compress
 
 import numpy as np
 from numpy.typing import NDArray
@@ -66,6 +67,8 @@ for _auth, _types in ids.USCC_AUTHORITY_TYPES.items():
 _EXTRA_REGIONS = np.array([100000, *map(int, ids.HMT_PERMIT_PREFIXES)], dtype=np.int64)
 _DAYS = np.array([0, 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31], dtype=np.int64)
 _E = ord("E")
+#: A 15-digit number's birth date is in the 1900s: always before any batch's date.
+_LATEST = dt.date(1999, 12, 31)
 
 
 _STRIP = re.compile(r"[\s\-_.]+")
@@ -85,14 +88,14 @@ def quick_normal(values: Sequence[str]) -> list[str]:
     out = joined.upper().split("\n")
     # Only the values holding another character than an ASCII letter or digit need more:
     # found in the joined text, each by counting the line breaks before it.
-    line = start = 0
-    done = -1
-    for m in _ODD.finditer(joined):
-        line += joined.count("\n", start, m.start())
-        start = m.start()
-        if line != done:
-            out[line] = _normal_one(values[line])
-            done = line
+    line = pos = 0
+    while (m := _ODD.search(joined, pos)) is not None:
+        line += joined.count("\n", pos, m.start())
+        out[line] = _normal_one(values[line])
+        pos = joined.find("\n", m.start()) + 1  # on with the next value
+        if pos == 0:
+            break
+        line += 1
     return out
 
 
@@ -111,16 +114,71 @@ def _normal_one(v: str) -> str:
     return v.upper() if v.isalnum() else ""
 
 
-def _fixed(values: Sequence[str], width: int) -> tuple[list[str], U8]:
-    """The values of exactly ``width`` characters and their bytes as a (n, width) array; a
-    character outside ASCII becomes ``?`` (which no check accepts)."""
-    same = [v for v in values if len(v) == width]
-    data = "".join(same).encode("ascii", "replace")
-    return same, np.frombuffer(data, dtype=np.uint8).reshape(len(same), width)
+class Column:
+    """A chunk's normalised values of one field as a (n, 20) array of character codes (a
+    character beyond Latin-1 as 255, which no check accepts), with their lengths."""
 
+    WIDTH = 20
 
-def _picked(same: list[str], ok: Mask) -> set[str]:
-    return {v for v, good in zip(same, ok.tolist(), strict=True) if good}
+    def __init__(self, norms: Sequence[str]) -> None:
+        n = len(norms)
+        self.values = list(norms)
+        self.length = np.fromiter(map(len, norms), dtype=np.int64, count=n)
+        # Longer values are cut here; their length keeps them out of every check.
+        wide = np.array(self.values, dtype=f"U{self.WIDTH}").view(np.uint32)
+        self.codes: U8 = np.minimum(wide.reshape(n, self.WIDTH), 255).astype(np.uint8)
+
+    def _rows(self, width: int, check: Callable[[U8], Mask]) -> Mask:
+        """``check`` over the values of ``width`` characters; False for the others."""
+        sel = self.length == width
+        out = np.zeros(len(self.values), dtype=bool)
+        if sel.any():
+            out[sel] = check(self.codes[sel, :width])
+        return out
+
+    def usccs(self) -> Mask:
+        """USCCs that :func:`identifiers.check_uscc` finds valid without a flag."""
+        return self._rows(18, _uscc_ok)
+
+    def resident_ids(self, as_of: dt.date) -> Mask:
+        """Identity numbers :func:`identifiers.check_resident_id` (as of ``as_of``) finds
+        valid, of kind ``resident_id``, without a flag."""
+        return self._rows(18, lambda a: _resident_ok(a, as_of))
+
+    def reg_nos(self) -> Mask:
+        """Registration numbers :func:`identifiers.check_reg_no` finds valid without a flag."""
+        return self._rows(15, _reg_no_ok)
+
+    def org_codes(self) -> Mask:
+        """Compact (9-character) organisation codes :func:`identifiers.check_org_code` finds
+        valid."""
+        return self._rows(9, _org_code_ok)
+
+    def legacy_tax_ids(self) -> Mask:
+        """15-character legacy tax numbers (6-digit division + organisation code) that
+        :func:`identifiers.check_tax_id` finds valid."""
+        return self._rows(15, _legacy_tax_id_ok)
+
+    def uscc_check_fails(self) -> Mask:
+        """Values of 18 USCC characters whose USCC check character is wrong (``bad_check``):
+        no USCC, so that :func:`identifiers.classify_identifier` reads a valid identity
+        number among them as one."""
+        return self._rows(18, _uscc_check_fails)
+
+    def id15s(self) -> tuple[Mask, list[str]]:
+        """Valid 15-digit identity numbers (:func:`identifiers.check_id15`), and their
+        18-digit forms (:func:`identifiers.upgrade_id15`) in the order of the mask."""
+        ok = self._rows(15, _id15_ok)
+        picked = list(compress(self.values, ok.tolist()))
+        if not picked:
+            return ok, []
+        d = _DIGIT_VALUE[self.codes[ok, :15]]
+        body = np.concatenate([d[:, :6], np.tile([1, 9], (len(d), 1)), d[:, 6:15]], axis=1)
+        checks = _ID_CHECK[(body * _ID_W).sum(axis=1) % 11].tobytes().decode("ascii")
+        return ok, [f"{v[:6]}19{v[6:]}{c}" for v, c in zip(picked, checks, strict=True)]
+
+    def picked(self, mask: Mask) -> set[str]:
+        return set(compress(self.values, mask.tolist()))
 
 
 def _not_excel_float(a: U8, digit: I64) -> Mask:
@@ -162,8 +220,8 @@ def _uscc_ok(a: U8) -> Mask:
 
 def valid_usccs(values: Sequence[str]) -> set[str]:
     """The values that :func:`identifiers.check_uscc` finds valid without a flag."""
-    same, a = _fixed(values, 18)
-    return _picked(same, _uscc_ok(a)) if same else set()
+    col = Column(values)
+    return col.picked(col.usccs())
 
 
 def _resident_ok(a: U8, as_of: dt.date) -> Mask:
@@ -175,26 +233,48 @@ def _resident_ok(a: U8, as_of: dt.date) -> Mask:
     ok &= a[:, 0] != ord("9")
     ok &= _RESIDENT_PROVINCE[d[:, 0] * 10 + d[:, 1]]
     year = d[:, 6] * 1000 + d[:, 7] * 100 + d[:, 8] * 10 + d[:, 9]
-    month = d[:, 10] * 10 + d[:, 11]
-    day = d[:, 12] * 10 + d[:, 13]
-    leap = ((year % 4 == 0) & (year % 100 != 0)) | (year % 400 == 0)
-    good_month = (month >= 1) & (month <= 12)
-    days = _DAYS[np.where(good_month, month, 0)] - ((month == 2) & ~leap)
-    ok &= good_month & (day >= 1) & (day <= days)
-    ok &= (year >= ids.MIN_BIRTH_YEAR) & (
-        year * 10000 + month * 100 + day <= as_of.year * 10000 + as_of.month * 100 + as_of.day
-    )
+    ok &= _date_ok(year, d[:, 10] * 10 + d[:, 11], d[:, 12] * 10 + d[:, 13], as_of)
     ok &= (d[:, 14] + d[:, 15] + d[:, 16]) > 0  # sequence 000 is not issued
     total = (d[:, :17] * _ID_W).sum(axis=1) % 11
     out: Mask = ok & (_ID_CHECK[total] == a[:, 17])
     return out
 
 
+def _date_ok(year: I64, month: I64, day: I64, latest: dt.date) -> Mask:
+    """Possible dates from MIN_BIRTH_YEAR to ``latest`` (identifiers._parse_birth)."""
+    leap = ((year % 4 == 0) & (year % 100 != 0)) | (year % 400 == 0)
+    good_month = (month >= 1) & (month <= 12)
+    days = _DAYS[np.where(good_month, month, 0)] - ((month == 2) & ~leap)
+    out: Mask = (
+        good_month
+        & (day >= 1)
+        & (day <= days)
+        & (year >= ids.MIN_BIRTH_YEAR)
+        & (
+            year * 10000 + month * 100 + day
+            <= latest.year * 10000 + latest.month * 100 + latest.day
+        )
+    )
+    return out
+
+
+def _id15_ok(a: U8) -> Mask:
+    """Rows of ``a`` (n, 15): pre-1999 identity numbers :func:`identifiers.check_id15` finds
+    valid (digits, province, a possible 19xx birth date)."""
+    d = _DIGIT_VALUE[a]
+    ok = (d >= 0).all(axis=1)
+    d = np.where(d < 0, 0, d)
+    ok &= _PROVINCE[d[:, 0] * 10 + d[:, 1]]
+    year = 1900 + d[:, 6] * 10 + d[:, 7]
+    out: Mask = ok & _date_ok(year, d[:, 8] * 10 + d[:, 9], d[:, 10] * 10 + d[:, 11], _LATEST)
+    return out
+
+
 def valid_resident_ids(values: Sequence[str], as_of: dt.date) -> set[str]:
     """The values that :func:`identifiers.check_resident_id` (as of ``as_of``) finds valid, of
     kind ``resident_id``, without a flag."""
-    same, a = _fixed(values, 18)
-    return _picked(same, _resident_ok(a, as_of)) if same else set()
+    col = Column(values)
+    return col.picked(col.resident_ids(as_of))
 
 
 def _reg_no_ok(a: U8) -> Mask:
@@ -215,62 +295,51 @@ def _reg_no_ok(a: U8) -> Mask:
 def id15_upgrades(values: Sequence[str]) -> dict[str, str]:
     """Valid 15-digit identity numbers (:func:`identifiers.check_id15`) and their 18-digit
     form (:func:`identifiers.upgrade_id15`)."""
-    same, a = _fixed(values, 15)
-    if not same:
-        return {}
-    d = _DIGIT_VALUE[a]
-    ok = (d >= 0).all(axis=1)
-    d = np.where(d < 0, 0, d)
-    ok &= _PROVINCE[d[:, 0] * 10 + d[:, 1]]
-    year = 1900 + d[:, 6] * 10 + d[:, 7]
-    month = d[:, 8] * 10 + d[:, 9]
-    day = d[:, 10] * 10 + d[:, 11]
-    leap = ((year % 4 == 0) & (year % 100 != 0)) | (year % 400 == 0)
-    good_month = (month >= 1) & (month <= 12)
-    days = _DAYS[np.where(good_month, month, 0)] - ((month == 2) & ~leap)
-    ok &= good_month & (day >= 1) & (day <= days)
-    body = np.concatenate([d[:, :6], np.tile([1, 9], (len(d), 1)), d[:, 6:15]], axis=1)
-    checks = _ID_CHECK[(body * _ID_W).sum(axis=1) % 11].tobytes().decode("ascii")
-    return {
-        v: f"{v[:6]}19{v[6:]}{c}"
-        for v, c, good in zip(same, checks, ok.tolist(), strict=True)
-        if good
-    }
+    col = Column(values)
+    ok, upgraded = col.id15s()
+    return dict(zip(compress(col.values, ok.tolist()), upgraded, strict=True))
 
 
 def valid_reg_nos(values: Sequence[str]) -> set[str]:
     """The values that :func:`identifiers.check_reg_no` finds valid without a flag."""
-    same, a = _fixed(values, 15)
-    return _picked(same, _reg_no_ok(a)) if same else set()
+    col = Column(values)
+    return col.picked(col.reg_nos())
+
+
+def _org_code_ok(a: U8) -> Mask:
+    ok = _org_check_ok(_ORG_VALUE[a[:, :8]], a[:, 8])
+    out: Mask = ok & _not_excel_float(a, _DIGIT_VALUE[a])
+    return out
 
 
 def valid_org_codes(values: Sequence[str]) -> set[str]:
     """The compact (9-character) values :func:`identifiers.check_org_code` finds valid."""
-    same, a = _fixed(values, 9)
-    if not same:
-        return set()
-    ok = _org_check_ok(_ORG_VALUE[a[:, :8]], a[:, 8])
-    return _picked(same, ok & _not_excel_float(a, _DIGIT_VALUE[a]))
+    col = Column(values)
+    return col.picked(col.org_codes())
+
+
+def _legacy_tax_id_ok(a: U8) -> Mask:
+    digit = _DIGIT_VALUE[a]
+    ok = (digit[:, :6] >= 0).all(axis=1) & _org_check_ok(_ORG_VALUE[a[:, 6:14]], a[:, 14])
+    out: Mask = ok & _not_excel_float(a, digit)
+    return out
 
 
 def valid_legacy_tax_ids(values: Sequence[str]) -> set[str]:
     """15-character legacy tax numbers (6-digit division + organisation code) that
     :func:`identifiers.check_tax_id` finds valid."""
-    same, a = _fixed(values, 15)
-    if not same:
-        return set()
-    digit = _DIGIT_VALUE[a]
-    ok = (digit[:, :6] >= 0).all(axis=1) & _org_check_ok(_ORG_VALUE[a[:, 6:14]], a[:, 14])
-    return _picked(same, ok & _not_excel_float(a, digit))
+    col = Column(values)
+    return col.picked(col.legacy_tax_ids())
+
+
+def _uscc_check_fails(a: U8) -> Mask:
+    v = _USCC_VALUE[a]
+    total = (v[:, :17] * _USCC_W).sum(axis=1) % 31
+    out: Mask = (v >= 0).all(axis=1) & (v[:, 17] != (31 - total) % 31)
+    return out
 
 
 def uscc_check_fails(values: Sequence[str]) -> set[str]:
-    """Values of 18 USCC characters whose USCC check character is wrong (``bad_check``): no
-    USCC, so that :func:`identifiers.classify_identifier` reads a valid identity number
-    among them as one."""
-    same, a = _fixed(values, 18)
-    if not same:
-        return set()
-    v = _USCC_VALUE[a]
-    total = (v[:, :17] * _USCC_W).sum(axis=1) % 31
-    return _picked(same, (v >= 0).all(axis=1) & (v[:, 17] != (31 - total) % 31))
+    """Values of 18 USCC characters whose USCC check character is wrong (``bad_check``)."""
+    col = Column(values)
+    return col.picked(col.uscc_check_fails())

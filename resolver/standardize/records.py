@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from itertools import compress, repeat
 from typing import Any
 
 from resolver.standardize import id_columns
@@ -36,10 +37,6 @@ SUBJECT_NAME_FIELDS = ("name",)
 SUBJECT_ID_FIELDS = (*ENTERPRISE_ID_FIELDS, "id_number")
 #: Identifier fields whose values are checked a chunk of rows at a time (:meth:`prevalidate`).
 PREVALIDATED_FIELDS = frozenset((*ENTERPRISE_ID_FIELDS, *PERSON_ID_FIELDS, *RELATED_USCC_FIELDS))
-
-#: What a valid identifier of a common form adds to a record: (std key, value) pairs, each
-#: set unless an earlier field set it (as ``_use`` does), and a mapping note or "".
-IdUse = tuple[tuple[tuple[str, str], ...], str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,7 +91,7 @@ class Standardiser:
         self.prevalidated = frozenset(columns.values()) & PREVALIDATED_FIELDS
         # Per prevalidated field: the values of the current chunk found valid at once, and
         # what they add (enterprise identifiers) or the value they set (the others).
-        self._known_ids: dict[str, dict[str, IdUse]] = {}
+        self._known_ids: dict[str, dict[str, tuple[str, str]]] = {}
         self._known_values: dict[str, dict[str, str]] = {}
         self.money_hint = {
             canon: "万元" for col, canon in columns.items() if "万元" in col or col.endswith("万")
@@ -118,37 +115,43 @@ class Standardiser:
     # -- identifiers --------------------------------------------------------------------------
     def prevalidate(self, fld: str, values: list[str]) -> None:
         """Check the values of an identifier field in the next chunk of rows at once
-        (:mod:`id_columns`): those of the common valid form then take no per-value check.
+        (:mod:`id_columns`): those of a common valid form then take no per-value check.
         The others, and the values of fields not prevalidated, take the general path."""
         norms = id_columns.quick_normal(values)
+        col = id_columns.Column(norms)
         if fld in PERSON_ID_FIELDS:
             # The value an identity number gives: itself, or a 15-digit one's 18-digit form.
-            table = {v: v for v in id_columns.valid_resident_ids(norms, self.as_of)}
-            table.update(id_columns.id15_upgrades(norms))
-            self._known_values[fld] = {
-                raw: table[n] for raw, n in zip(values, norms, strict=True) if n in table
-            }
+            ok = col.resident_ids(self.as_of).tolist()
+            known = dict(compress(zip(values, norms, strict=True), ok))
+            ok15, upgraded = col.id15s()
+            known.update(zip(compress(values, ok15.tolist()), upgraded, strict=True))
+            self._known_values[fld] = known
         elif fld in RELATED_USCC_FIELDS:
-            usccs = id_columns.valid_usccs(norms)
-            self._known_values[fld] = {
-                raw: n for raw, n in zip(values, norms, strict=True) if n in usccs
-            }
+            ok = col.usccs().tolist()
+            self._known_values[fld] = dict(compress(zip(values, norms, strict=True), ok))
         elif fld in ENTERPRISE_ID_FIELDS:
-            uses = _enterprise_id_uses(fld, norms, self.as_of)
-            self._known_ids[fld] = {
-                raw: uses[n] for raw, n in zip(values, norms, strict=True) if n in uses
-            }
+            self._known_ids[fld] = _enterprise_id_forms(fld, values, col, self.as_of)
 
     def _enterprise_id(self, out: Standardised, fld: str, value: str, line: int) -> None:
         known = self._known_ids.get(fld)
         if known is not None:
-            use = known.get(value)
-            if use is not None:
+            hit = known.get(value)
+            if hit is not None:
+                form, v = hit
                 std = out.std
-                for key, v in use[0]:
-                    std.setdefault(key, v)
-                if use[1]:
-                    std.setdefault("_mapping_notes", []).append(use[1])
+                if form == "uscc":
+                    std.setdefault("uscc", v)
+                    std.setdefault("org_code", v[8:17])
+                    if fld == "tax_id":
+                        std.setdefault("tax_id", v)
+                    elif fld in ("reg_no", "org_code"):  # noted for the quality report
+                        std.setdefault("_mapping_notes", []).append(f"uscc_in_{fld}_column")
+                elif form == "legacy_tax_id":
+                    std.setdefault("legacy_tax_id", v)
+                    std.setdefault("org_code", v[6:15])
+                    std.setdefault("tax_id", v)
+                else:  # reg_no, org_code, id18
+                    std.setdefault(form, v)
                 return
         if ids.is_excel_float(value):
             self.flag(
@@ -433,32 +436,31 @@ class Standardiser:
                 std["district_code"] = a.district_code
 
 
-def _enterprise_id_uses(fld: str, norms: list[str], as_of: dt.date) -> dict[str, IdUse]:
-    """Normalised values of an enterprise identifier field that are valid in a common form,
-    and what each adds to the record — exactly what ``Standardiser._enterprise_id`` makes of
-    them on its general path (tests/test_id_columns.py)."""
-    uses: dict[str, IdUse] = {}
-    # A USCC passing every check is read as one in every identifier column (in any_id over
-    # the identity-number reading; in a legacy column with a note for the quality report).
-    note = f"uscc_in_{fld}_column" if fld in ("reg_no", "org_code") else ""
-    for v in id_columns.valid_usccs(norms):
-        pairs = (("uscc", v), ("org_code", v[8:17]))
-        uses[v] = ((*pairs, ("tax_id", v)) if fld == "tax_id" else pairs, note)
+def _enterprise_id_forms(
+    fld: str, values: list[str], col: id_columns.Column, as_of: dt.date
+) -> dict[str, tuple[str, str]]:
+    """The raw values of an enterprise identifier field that are valid in a common form:
+    (form, normalised value), from which ``Standardiser._enterprise_id`` sets exactly what
+    its general path sets (tests/test_id_columns.py). A USCC passing every check is read as
+    one in every identifier column (in any_id over the identity-number reading)."""
+    masks: list[tuple[str, id_columns.Mask]] = []
+    masks.append(("uscc", col.usccs()))
     if fld == "tax_id":
-        for v in id_columns.valid_legacy_tax_ids(norms):
-            uses[v] = ((("legacy_tax_id", v), ("org_code", v[6:15]), ("tax_id", v)), "")
+        masks.append(("legacy_tax_id", col.legacy_tax_ids()))
     if fld in ("reg_no", "any_id"):
-        for v in id_columns.valid_reg_nos(norms):
-            uses[v] = ((("reg_no", v),), "")
+        masks.append(("reg_no", col.reg_nos()))
     if fld in ("org_code", "any_id"):
-        for v in id_columns.valid_org_codes(norms):
-            uses[v] = ((("org_code", v),), "")
+        masks.append(("org_code", col.org_codes()))
     if fld == "any_id":
         # 18 characters without a valid USCC check character: an identity number, if valid.
-        people = id_columns.valid_resident_ids(norms, as_of)
-        for v in people & id_columns.uscc_check_fails(list(people)):
-            uses[v] = ((("id18", v),), "")
-    return uses
+        masks.append(("id18", col.resident_ids(as_of) & col.uscc_check_fails()))
+    known: dict[str, tuple[str, str]] = {}
+    for form, mask in masks:
+        ok = mask.tolist()
+        known.update(
+            zip(compress(values, ok), zip(repeat(form), compress(col.values, ok)), strict=True)
+        )
+    return known
 
 
 def _enterprise_name_features(en: EnterpriseName, std: dict[str, Any]) -> None:
