@@ -10,7 +10,7 @@ department that share an id are different records (DESIGN.md, Contract 1).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import islice
 from operator import itemgetter
@@ -52,8 +52,8 @@ class Record:
     kind: str
     raw: dict[str, str]
     std: dict[str, Any]
-    flags: list[Flag]
-    extra: dict[str, str]
+    flags: Sequence[Flag]
+    extra: Mapping[str, str]
 
     @property
     def key(self) -> RecordKey:

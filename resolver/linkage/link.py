@@ -15,7 +15,7 @@ import os
 import random
 import time
 from collections import Counter, defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import as_completed
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -49,6 +49,7 @@ from resolver.linkage.fellegi_sunter import FSModel, Levels, train
 from resolver.linkage.mentions import SubjectIndex, resolve_without_identifier
 from resolver.linkage.survivorship import Golden, build_golden, id_hash, mask_id_number
 from resolver.linkage.term_frequency import TermFrequencies, count_terms, value_agreement_u
+from resolver.standardize.records import Flag
 from resolver.state import run_files
 from resolver.state.sealing import installation_salt
 from resolver.workers import worker_pool
@@ -657,6 +658,11 @@ def _ingest_group(
 
 
 IngestResult = tuple[list[RecordTuple], list[Reject], list[FileStats]]
+#: What the parent's records carry instead of flags and extra columns (link uses neither):
+#: one shared empty value, not an empty list and dict per record (~120 MiB at 1M records).
+#: Read-only by type (Record.flags is a Sequence, Record.extra a Mapping), picklable.
+_NO_FLAGS: tuple[Flag, ...] = ()
+_NO_EXTRA: Mapping[str, str] = {}
 Ingested = tuple[dict[tuple[str, str, str], Record], list[Reject], list[FileStats]]
 
 
@@ -689,7 +695,9 @@ def _ingest(manifest: Manifest, progress: Progress | None, workers: int | None =
     def collect(result: IngestResult) -> None:
         rows, rejs, stats = result
         for dept, file, line, rid, kind, raw, std in rows:
-            records[(dept, kind, rid)] = Record(dept, file, line, rid, kind, raw, std, [], {})
+            records[(dept, kind, rid)] = Record(
+                dept, file, line, rid, kind, raw, std, _NO_FLAGS, _NO_EXTRA
+            )
         rejects.extend(rejs)
         files.extend(stats)
         if progress:
