@@ -206,3 +206,35 @@ def test_quick_normal_of_a_chunk_is_that_of_each_value() -> None:
             for _ in range(rng.randrange(0, 12))
         ]
         assert id_columns.quick_normal(values) == [id_columns._normal_one(v) for v in values]
+
+
+def test_domain_vectors_through_the_standardiser_with_and_without_column_checks() -> None:
+    """Every identifier of ../shared/domain/test_vectors.json (valid, invalid, suspicious,
+    written in other forms): the same outcome whether the column checks ran or not."""
+    from tests.test_identifier_vectors import VECTORS
+
+    values: list[str] = []
+    for section in (
+        "uscc",
+        "org_code",
+        "reg_no_15",
+        "resident_id",
+        "hmt_residence_permit",
+        "foreign_permanent_resident_2023",
+        "tax_id",
+    ):
+        for part in VECTORS[section].values():
+            values += [c["value"] for c in part if isinstance(c, dict) and "value" in c]
+    for section in ("uscc_normalise", "resident_id_normalise", "id15_to_id18", "id15_invalid"):
+        values += [c.get("input") or c.get("value") or c.get("id15") for c in VECTORS[section]]
+    values = [v for v in values if isinstance(v, str) and v]
+    assert len(values) > 60
+    taken = 0
+    for fld in (*ENTERPRISE_ID_FIELDS, *PERSON_ID_FIELDS, *RELATED_USCC_FIELDS):
+        general = Standardiser("enterprise", {"列": fld}, AS_OF, features=False)
+        fast = Standardiser("enterprise", {"列": fld}, AS_OF, features=False)
+        fast.prevalidate(fld, values)
+        taken += len(fast._known_ids.get(fld) or fast._known_values.get(fld) or ())
+        for v in values:
+            assert _outcome(fast, fld, v) == _outcome(general, fld, v), (fld, v)
+    assert taken > 30
