@@ -122,8 +122,8 @@ def main() -> None:
             f"{raw:,.0f} rows/s before the loads, {raw_after:,.0f} rows/s after; yardstick {max(raw, raw_after):,.0f}",
             f"- MERGE path (`credgraph load --no-bulk`): {rows:,} rows in {merge_s:.1f} s = **{rows / merge_s:,.0f} rows/s** "
             f"= {rows / merge_s / max(raw, raw_after):.2f} × raw (goal ≥ 0.8 ×); loader peak PSS {merge_mib:,.0f} MiB",
-            f"  - the command's own line (its clock starts after the run's files are verified, stops "
-            f"before grading): {_first[0]}",
+            f"  - the command's own line (its clock starts when it reads the run, checksums "
+            f"verified beside the reading, and stops before grading): {_first[0]}",
             f"- bulk path (`credgraph load`, empty graph → GRAPH.BULK): {bulk_rows:,} rows in {bulk_s:.1f} s = "
             f"**{bulk_rows / bulk_s:,.0f} rows/s** = {bulk_rows / bulk_s / max(raw, raw_after):.2f} × raw (goal ≥ 2.5 ×); "
             f"loader peak PSS {bulk_mib:,.0f} MiB; server PSS after both loads {server_mib:,.0f} MiB",

@@ -27,16 +27,19 @@ import queue
 import struct
 import time
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import closing
 from dataclasses import dataclass, field
-from itertools import chain, repeat
+from itertools import chain, islice, repeat
 from operator import itemgetter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from graph.store import GraphStore, GraphStoreError
+from graph import bulkpack
+from graph.bulkpack import BulkError as BulkError
+from graph.dialect import ensure_schema
+from graph.store import GraphStore
 from resolver.gcpause import paused_gc
 
 if TYPE_CHECKING:
@@ -50,10 +53,6 @@ CHUNK = 50_000
 #: Seconds a GRAPH.BULK call refused with BUSY (the server preparing a fork for an AOF
 #: rewrite or snapshot, which a bulk load's own writes trigger) is tried again.
 BUSY_WAIT = 60.0
-
-
-class BulkError(GraphStoreError):
-    """The bulk path cannot be used or failed."""
 
 
 def available(store: GraphStore) -> bool:
@@ -74,99 +73,16 @@ def graph_is_empty(store: GraphStore) -> bool:
 
 
 # -- GRAPH.BULK payload ----------------------------------------------------------------------
-_NONE = b"\x00"
-_TRUE, _FALSE = b"\x01\x01", b"\x01\x00"
-_DOUBLE = struct.Struct("=Bd").pack
-_LONG = struct.Struct("=Bq").pack
-_ARRAY = struct.Struct("=Bq").pack
-_ENDS = struct.Struct("=QQ").pack
-
-
-def _string(v: str) -> bytes:
-    return b"\x03" + v.encode() + b"\x00"
-
-
-def _value(v: Any) -> bytes:
-    """One typed property value (see the module docstring)."""
-    t = type(v)
-    if isinstance(v, str):
-        return _string(v)
-    if v is None:
-        return _NONE
-    if t is bool:
-        return _TRUE if v else _FALSE
-    if t is int:
-        return _LONG(4, v)
-    if t is float:
-        return _DOUBLE(2, v)
-    if t is list:
-        return _ARRAY(5, len(v)) + b"".join(_string(str(x)) for x in v)
-    raise BulkError(f"cannot store a {t.__name__} value")
-
-
-#: Pieces of a token are built as text and encoded once: binary pieces (numbers, node IDs)
-#: enter the text through ``surrogateescape``, which gives their bytes back on encoding.
-#: Property strings never hold a lone surrogate (graph.load._Cleaner escapes them).
-_SE = "surrogateescape"
-_BOOLS = {True: "\x01\x01", False: "\x01\x00"}
-_NONE_TYPE = type(None)
-
-
-def _as_text(pieces: Iterable[bytes]) -> list[str]:
-    return list(map(bytes.decode, pieces, repeat("utf-8"), repeat(_SE)))
-
-
-def _value_text(v: Any) -> str:
-    return _value(v).decode("utf-8", _SE)
-
-
-def _streams(values: list[Any]) -> list[str | list[str]]:
-    """One property's values as per-row pieces (a list) or a constant piece every row has
-    (a str), to interleave row by row (see :func:`_token`). A column whose values share one
-    type is packed at once — strings framed by constant type and end bytes, numbers by
-    ``map`` — so no Python code runs per value on these paths."""
-    types = set(map(type, values))
-    if types == {str}:
-        return ["\x03", values, "\x00"]
-    if types <= {str, _NONE_TYPE}:
-        return [["\x00" if v is None else "\x03" + v + "\x00" for v in values]]
-    if types == {float}:
-        return [_as_text(map(_DOUBLE, repeat(2), values))]
-    if types == {int}:
-        return [_as_text(map(_LONG, repeat(4), values))]
-    if types == {bool}:
-        return [list(map(_BOOLS.__getitem__, values))]
-    return [list(map(_value_text, values))]
-
-
 def _token(
-    name: str, keys: list[str], props: list[dict[str, Any]], ends: list[bytes] | None = None
+    name: str, keys: list[str], props: list[dict[str, Any]], ends: bulkpack.Column | None = None
 ) -> bytes:
     """Header and entries: for each row its ends (relationships) and its values, in the
-    order of ``keys``."""
+    order of ``keys`` (packed column by column, graph/bulkpack.py)."""
     head = [name.encode() + b"\x00", struct.pack("=I", len(keys))]
     head += [k.encode() + b"\x00" for k in keys]
-    parts: list[str | list[str]] = [_as_text(ends)] if ends is not None else []
-    for k in keys:
-        parts += _streams(list(map(dict.get, props, repeat(k))))
-    # adjacent constant pieces joined, each then repeated on every row
-    streams: list[Iterable[str]] = []
-    constant = ""
-    for part in parts:
-        if isinstance(part, str):
-            constant += part
-            continue
-        if constant:
-            streams.append(repeat(constant))
-            constant = ""
-        streams.append(part)
-    if not any(isinstance(st, list) for st in streams):  # no per-row piece: no values
-        return b"".join(head)
-    if constant:
-        streams.append(repeat(constant))
-    # the lists all have one piece per row; the repeated constants are endless
-    body = "".join(chain.from_iterable(zip(*streams, strict=False)))
-    return b"".join(head) + body.encode("utf-8", _SE)
+    columns = [ends] if ends is not None else []
+    columns += [bulkpack.column(list(map(dict.get, props, repeat(k)))) for k in keys]
+    return b"".join(head) + bulkpack.entries(columns, len(props))
 
 
 def _keys(props: list[dict[str, Any]]) -> list[str]:
@@ -224,12 +140,9 @@ def _rel_payloads(
         keys = _keys(props)
         for i in range(0, len(present), CHUNK):
             chunk = present[i : i + CHUNK]
-            ends = list(
-                map(
-                    _ENDS,
-                    map(src_ids.__getitem__, map(_SRC, chunk)),
-                    map(dst_ids.__getitem__, map(_DST, chunk)),
-                )
+            ends = bulkpack.ends(
+                list(map(src_ids.__getitem__, map(_SRC, chunk))),
+                list(map(dst_ids.__getitem__, map(_DST, chunk))),
             )
             token = _token(rel, keys, props[i : i + CHUNK], ends)
             yield 0, len(chunk), token, len(chunk)
@@ -315,9 +228,17 @@ class BulkResult:
     relationships: Counter[str] = field(default_factory=Counter)
 
 
+#: Where the indexes are created among the calls, and where the written rows are counted
+#: (see :func:`load`).
+_INDEXES: tuple[int, int, bytes, int] = (0, 0, b"indexes", 0)
+_COUNTS: tuple[int, int, bytes, int] = (0, 0, b"counts", 0)
+
+
 def load(store: GraphStore, graph: RunGraph, progress: LoadProgress | None = None) -> BulkResult:
-    """Build the (empty) target graph with GRAPH.BULK. The next call's payload is packed
-    while the server works on the previous one, the relationships' by another process."""
+    """Build the (empty) target graph with GRAPH.BULK, its indexes created right after the
+    first call (the calls after it fill them as they go). The next call's payload is
+    packed while the server works on the previous one, the relationships' by another
+    process."""
     name = store.uri.database  # type: ignore[attr-defined]
     command = store.command  # type: ignore[attr-defined]
     result = BulkResult()
@@ -351,11 +272,27 @@ def load(store: GraphStore, graph: RunGraph, progress: LoadProgress | None = Non
     # the packing process is forked first, before the sender thread exists
     packer = _RelPacker(graph, ids)
     with paused_gc(), closing(packer), ThreadPoolExecutor(max_workers=1) as pool:
-        pending: Future[None] | None = None
+        pending: Future[Any] | None = None
         first = True
-        for nodes, rels, token, rows in chain(_node_payloads(graph), packer):
+        node_tokens = _node_payloads(graph)
+        written: Counter[str] | None = None
+        for item in chain(islice(node_tokens, 1), [_INDEXES], node_tokens, [_COUNTS], packer):
+            if item is _COUNTS:
+                # counted here while the server takes the last nodes and the other process
+                # packs the relationships (this one would wait for both)
+                written = written_counts(graph, ids)
+                continue
             if pending is not None:
                 pending.result()
+            if item is _INDEXES:
+                # the first call made the graph: its indexes are created now, nearly
+                # empty, and GRAPH.BULK keeps them up to date node by node — cheaper
+                # for the server than building them over the finished graph (measured:
+                # 7.8 -> 5.6 s server CPU on the 1M run)
+                if not first:
+                    pending = pool.submit(ensure_schema, store)
+                continue
+            nodes, rels, token, rows = item
             pending = pool.submit(send, first, nodes, rels, token)
             first = False
             if progress:
@@ -369,7 +306,7 @@ def load(store: GraphStore, graph: RunGraph, progress: LoadProgress | None = Non
         raise BulkError(
             f"bulk load created {sum(result.nodes.values())} nodes, expected {expected_nodes}"
         )
-    result.written = written_counts(graph, ids)
+    result.written = written if written is not None else written_counts(graph, ids)
     return result
 
 

@@ -23,18 +23,20 @@ import csv
 import hashlib
 import io
 import json
+import multiprocessing
 import os
 import re
 import signal
 import time
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from itertools import repeat
 from operator import itemgetter
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
 import msgspec
 
@@ -42,7 +44,7 @@ from graph import marker, queries
 from graph.dialect import ensure_schema, label
 from graph.store import GraphStore, GraphStoreError, Neo4jStore
 from resolver.csvsafe import restore
-from resolver.gcpause import paused_gc
+from resolver.gcpause import paused_gc, without_gc
 
 CHECKPOINT_PREFIX = ".graph-load-"
 EVENT_LABELS = {"credit_event": "CreditEvent", "fact": "Fact", "tax_declaration": "TaxDeclaration"}
@@ -82,6 +84,7 @@ RELATIONSHIP_TYPES = frozenset({*REPORTED, "LOCATED_AT", "USES_PHONE", "CONCERNS
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
 LoadProgress = Callable[[str, int], None]
 Row = dict[str, Any]
+_Rels = dict[tuple[str, str, str], list[Row]]
 
 
 @dataclass(slots=True)
@@ -116,7 +119,7 @@ class RunGraph:
 class Step:
     name: str
     query: str
-    rows: list[Any]
+    rows: Sequence[Any]
     rel: str | None = None  # counted relationship type (the query returns the rows written)
 
 
@@ -293,13 +296,112 @@ class _Cleaner:
         return out
 
 
-def read_run(run_dir: Path) -> RunGraph:
-    """The run's node and relationship tables (see the module docstring)."""
+#: Bytes of edges.jsonl and events.jsonl from which a second process reads them (below,
+#: forking costs more than it saves).
+SPLIT_READ_BYTES = 8 << 20
+
+
+def read_run(run_dir: Path, check: Callable[[], object] | None = None) -> RunGraph:
+    """The run's node and relationship tables (see the module docstring). ``check``: run
+    in a thread beside the reading (e.g. the run's checksums, whose hashing releases the
+    GIL); its exception is raised once the reading is over, before the reading's own."""
     with paused_gc():
-        return _read_run(run_dir)
+        # the second reader is forked before the check's thread exists
+        mentions = _MentionReader(run_dir)
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            checked = pool.submit(check) if check is not None else None
+            try:
+                return _read_run(run_dir, mentions)
+            finally:
+                mentions.close()
+                if checked is not None:
+                    checked.result()
 
 
-def _read_run(run_dir: Path) -> RunGraph:
+def _read_mentions(run_dir: Path) -> tuple[RunGraph, dict[str, dict[str, Row]], _Rels, int]:
+    """edges.jsonl and events.jsonl: their counts, nodes, relationships, escaped values."""
+    out = RunGraph()
+    clean = _Cleaner()
+    nodes: dict[str, dict[str, Row]] = defaultdict(dict)
+    rels: _Rels = defaultdict(list)
+    _read_edges(run_dir, out, rels, clean)
+    _read_events(run_dir, out, nodes, rels, clean)
+    return out, nodes, rels, clean.escaped
+
+
+def _send_mentions(run_dir: Path, conn: Any) -> None:
+    """In the second reader: :func:`_read_mentions` as MessagePack (b"" if it failed: the
+    first reader then reads them itself)."""
+    try:
+        out, nodes, rels, escaped = _read_mentions(run_dir)
+        counts = {k: [c.rows, dict(c.skipped)] for k, c in out.counts.items()}
+        payload = msgspec.msgpack.encode(
+            [
+                [[lab, list(rows.values())] for lab, rows in nodes.items()],
+                [[list(key), rows] for key, rows in rels.items()],
+                counts,
+                escaped,
+            ]
+        )
+    except Exception:
+        payload = b""
+    conn.send_bytes(payload)
+    conn.close()
+
+
+class _MentionReader:
+    """edges.jsonl and events.jsonl read by a forked process while this one reads
+    golden.jsonl and the links (the two halves take about as long); its tables come back
+    as MessagePack. Inline for small runs, where ``fork`` does not exist, or in a process
+    that may not have children."""
+
+    def __init__(self, run_dir: Path) -> None:
+        self.run_dir = run_dir
+        self.proc: Any = None
+        size = sum(
+            p.stat().st_size
+            for p in (run_dir / "edges.jsonl", run_dir / "events.jsonl")
+            if p.exists()
+        )
+        if (
+            size >= SPLIT_READ_BYTES
+            and "fork" in multiprocessing.get_all_start_methods()
+            and not multiprocessing.current_process().daemon
+        ):
+            ctx = multiprocessing.get_context("fork")
+            self.conn, child = ctx.Pipe(duplex=False)
+            self.proc = ctx.Process(target=_send_mentions, args=(run_dir, child))
+            self.proc.daemon = True
+            self.proc.start()
+            child.close()
+
+    def result(self) -> tuple[RunGraph, dict[str, dict[str, Row]], _Rels, int]:
+        if self.proc is not None:
+            try:
+                payload = self.conn.recv_bytes()
+            except (EOFError, OSError):
+                payload = b""
+            self.close()
+            if payload:
+                node_list, rel_list, counts, escaped = msgspec.msgpack.decode(payload)
+                out = RunGraph()
+                for k, (n, skipped) in counts.items():
+                    out.counts[k] = RelCount(rows=n, skipped=Counter(skipped))
+                nodes = {lab: {r["uid"]: r for r in rows} for lab, rows in node_list}
+                rels = {(k[0], k[1], k[2]): rows for k, rows in rel_list}
+                return out, nodes, rels, escaped
+        return _read_mentions(self.run_dir)
+
+    def close(self) -> None:
+        if self.proc is not None:
+            if self.proc.is_alive():
+                self.proc.terminate()
+            self.proc.join()
+            self.conn.close()
+            self.proc = None
+
+
+def _read_run(run_dir: Path, mentions: _MentionReader) -> RunGraph:
     out = RunGraph()
     clean = _Cleaner()
     nodes: dict[str, dict[str, Row]] = defaultdict(dict)
@@ -330,11 +432,15 @@ def _read_run(run_dir: Path) -> RunGraph:
                 {"src": uid, "dst": phone, "props": {}, "w": 1}
             )
     _read_sources(run_dir, out, nodes, rels, clean)
-    _read_edges(run_dir, out, rels, clean)
-    _read_events(run_dir, out, nodes, rels, clean)
+    # edges and events add their own labels, relationship types and counts only
+    more, more_nodes, more_rels, escaped = mentions.result()
+    for k, count in more.counts.items():
+        out.counts[k] = count
+    nodes.update(more_nodes)
+    rels.update(more_rels)
     out.nodes = {lab: list(rows.values()) for lab, rows in sorted(nodes.items())}
     out.rels = dict(sorted(rels.items()))
-    out.escaped = clean.escaped
+    out.escaped = clean.escaped + escaped
     return out
 
 
@@ -590,20 +696,22 @@ def plan(
                 )
             )
     for lab, rows in g.nodes.items():
-        cols = sorted({k for r in rows for k in r["props"]} - {"uid"})
+        cols = sorted(set().union(*map(itemgetter("props"), rows)) - {"uid"})
         node_query = queries.CREATE_NODE_ROWS if lab in fresh else queries.MERGE_NODE_ROWS
         steps.append(
             Step(
                 f"nodes:{lab}",
                 node_query.format(label=label(lab), props=queries.row_map(cols, 1, uid=True)),
-                _table(rows, ("uid",), cols),
+                _Table(rows, ("uid",), cols),
             )
         )
     if g.resolved_sources:
         steps.append(Step("unlink:RESOLVED_TO", queries.UNLINK_RESOLVED_TO, g.resolved_sources))
     for (rel, a, b), rows in g.rels.items():
-        cols = sorted({k for r in rows for k in r["props"]})
-        new = (a in fresh or b in fresh) and len({(r["src"], r["dst"]) for r in rows}) == len(rows)
+        cols = sorted(set().union(*map(itemgetter("props"), rows)))
+        new = (a in fresh or b in fresh) and len(
+            set(zip(map(itemgetter("src"), rows), map(itemgetter("dst"), rows), strict=True))
+        ) == len(rows)
         steps.append(
             Step(
                 f"rels:{rel}:{a}:{b}",
@@ -613,7 +721,7 @@ def plan(
                     rel=label_rel(rel),
                     props=queries.row_map(cols, 3),
                 ),
-                _table(rows, ("src", "dst", "w"), cols),
+                _Table(rows, ("src", "dst", "w"), cols),
                 rel,
             )
         )
@@ -634,13 +742,35 @@ def plan(
     return steps
 
 
-def _table(rows: list[Row], fields: tuple[str, ...], cols: list[str]) -> list[list[Any]]:
+class _Table(Sequence[list[Any]]):
     """Rows as lists: ``fields`` of the row, then the properties ``cols`` (None where a row
-    has none) — built column by column with ``map``, no Python code per value."""
-    props = list(map(itemgetter("props"), rows))
-    columns = [list(map(itemgetter(f), rows)) for f in fields]
-    columns += [list(map(dict.get, props, repeat(c))) for c in cols]
-    return list(map(list, zip(*columns, strict=True)))
+    has none). Built a slice at a time, column by column with ``map`` (no Python code per
+    value), when a batch is rendered — in the thread that renders it while the server
+    runs the previous batch."""
+
+    def __init__(self, rows: list[Row], fields: tuple[str, ...], cols: list[str]) -> None:
+        self.rows, self.fields, self.cols = rows, fields, cols
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    @overload
+    def __getitem__(self, i: int) -> list[Any]: ...
+    @overload
+    def __getitem__(self, i: slice) -> list[list[Any]]: ...
+    def __getitem__(self, i: int | slice) -> list[Any] | list[list[Any]]:
+        if isinstance(i, slice):
+            return self._build(self.rows[i])
+        return self._build([self.rows[i]])[0]
+
+    def __iter__(self) -> Iterator[list[Any]]:
+        return iter(self._build(self.rows))
+
+    def _build(self, rows: list[Row]) -> list[list[Any]]:
+        props = list(map(itemgetter("props"), rows))
+        columns = [list(map(itemgetter(f), rows)) for f in self.fields]
+        columns += [list(map(dict.get, props, repeat(c))) for c in self.cols]
+        return list(map(list, zip(*columns, strict=True)))
 
 
 def label_rel(rel: str) -> str:
@@ -664,18 +794,65 @@ def checkpoint_path(run_dir: Path, store: GraphStore) -> Path:
     return run_dir / f"{CHECKPOINT_PREFIX}{digest}.json"
 
 
+#: FalkorDB's setting that starts a background AOF rewrite whenever the append-only file
+#: has grown by that percentage: during a load, rewrite after rewrite (each a fork that
+#: serialises the whole graph, taking a core from the load).
+AOF_REWRITE = "auto-aof-rewrite-percentage"
+
+
+@contextmanager
+def aof_rewrites_deferred(store: GraphStore) -> Iterator[None]:
+    """No automatic AOF rewrite while the block writes (FalkorDB); the setting is restored
+    afterwards, and the server then rewrites once. Every write still reaches the AOF. Left
+    alone where CONFIG is refused, or already 0 (set by its owner or by a load running)."""
+    command = getattr(store, "command", None)
+    old: str | None = None
+    if command is not None:
+        try:
+            reply = command("CONFIG", "GET", AOF_REWRITE)
+            value = reply.get(AOF_REWRITE) if isinstance(reply, dict) else reply[1]
+            old = value.decode() if isinstance(value, bytes) else str(value)
+            if old == "0":
+                old = None
+            else:
+                command("CONFIG", "SET", AOF_REWRITE, "0")
+        except Exception:  # CONFIG refused (ACL, renamed command): load as configured
+            old = None
+    try:
+        yield
+    finally:
+        if old is not None and command is not None:
+            with suppress(Exception):
+                command("CONFIG", "SET", AOF_REWRITE, old)
+
+
+@without_gc  # millions of table rows (trees, no cycles): collections would only walk them
 def load_run(
     store: GraphStore,
     run_dir: Path,
     batch_size: int = 5000,
     progress: LoadProgress | None = None,
     bulk: bool | None = None,
+    tables: RunGraph | None = None,
 ) -> LoadSummary:
     """Load a run directory into the store (see the module docstring). ``bulk``: None
-    takes the bulk path when the target graph is empty and the backend has one."""
+    takes the bulk path when the target graph is empty and the backend has one.
+    ``tables``: the run's :func:`read_run`, when the caller has read it already."""
+    with aof_rewrites_deferred(store):
+        return _load_run(store, run_dir, batch_size, progress, bulk, tables)
+
+
+def _load_run(
+    store: GraphStore,
+    run_dir: Path,
+    batch_size: int,
+    progress: LoadProgress | None,
+    bulk: bool | None,
+    tables: RunGraph | None,
+) -> LoadSummary:
     t0 = time.perf_counter()
     summary = LoadSummary()
-    graph = read_run(run_dir)
+    graph = tables if tables is not None else read_run(run_dir)
     summary.escaped = graph.escaped
     check_not_stale(store, run_dir, graph.state)
     ckpt_path = checkpoint_path(run_dir, store)
@@ -741,19 +918,19 @@ def load_run(
                 if progress:
                     progress(step.name, len(step.rows))
                 continue
-            for i, chunk, text in _prepared(store, step.query, step.rows, start, batch_size):
+            for i, n, chunk, text in _prepared(store, step.query, step.rows, start, batch_size):
                 if text is None:
                     result = store.run(step.query, {"rows": chunk})
                 else:
                     result = store.run_prepared(text, step.query)  # type: ignore[attr-defined]
                 if step.rel is not None:
                     written[step.name] += int(result[0]["n"] or 0) if result else 0
-                done_steps[step.name] = i + len(chunk)
+                done_steps[step.name] = i + n
                 save()
-                summary.rows[step.name] += len(chunk)
+                summary.rows[step.name] += n
                 _fault(f"load:{step.name}")
                 if progress:
-                    progress(step.name, len(chunk))
+                    progress(step.name, n)
             done_steps.setdefault(step.name, 0)
             save()
             summary.steps_done += 1
@@ -796,29 +973,29 @@ def load_run(
 
 
 def _prepared(
-    store: GraphStore, query: str, rows: list[dict[str, Any]], start: int, batch_size: int
-) -> Iterator[tuple[int, list[dict[str, Any]], str | None]]:
-    """Batches with their statement text rendered one batch ahead in a helper thread, so that
-    rendering parameters (Python) overlaps the server executing the previous batch."""
+    store: GraphStore, query: str, rows: Sequence[Any], start: int, batch_size: int
+) -> Iterator[tuple[int, int, Sequence[Any] | None, str | None]]:
+    """Batches (start, size, rows — or the statement text with its rows rendered in): the
+    text is made one batch ahead in a helper thread (the batch's rows built there too), so
+    that Python overlaps the server executing the previous batch."""
     starts = list(range(start, len(rows), batch_size))
     if not hasattr(store, "prepare"):
         for i in starts:
-            yield i, rows[i : i + batch_size], None
+            chunk = rows[i : i + batch_size]
+            yield i, len(chunk), chunk, None
         return
     prepare = store.prepare
+
+    def render(i: int) -> str:
+        return str(prepare(query, {"rows": rows[i : i + batch_size]}))
+
     with ThreadPoolExecutor(max_workers=1) as pool:
-        pending = None
+        pending = pool.submit(render, starts[0]) if starts else None
         for k, i in enumerate(starts):
-            if pending is None:
-                pending = pool.submit(prepare, query, {"rows": rows[i : i + batch_size]})
+            assert pending is not None
             text = pending.result()
-            nxt = starts[k + 1] if k + 1 < len(starts) else None
-            pending = (
-                pool.submit(prepare, query, {"rows": rows[nxt : nxt + batch_size]})
-                if nxt is not None
-                else None
-            )
-            yield i, rows[i : i + batch_size], text
+            pending = pool.submit(render, starts[k + 1]) if k + 1 < len(starts) else None
+            yield i, min(batch_size, len(rows) - i), None, text
 
 
 def resolve_uid(store: GraphStore, uid: str) -> str:
