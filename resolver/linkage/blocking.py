@@ -13,6 +13,7 @@ hundreds of MiB).
 
 from __future__ import annotations
 
+from array import array
 from dataclasses import dataclass
 
 import numpy as np
@@ -42,19 +43,22 @@ class KeyTable:
     @classmethod
     def build(cls, ers: list[EntityRecord]) -> KeyTable:
         ids: dict[tuple[str, ...], int] = {}
-        recs: list[int] = []
-        keys: list[int] = []
-        for e in ers:
-            mine: set[int] = set()
+        number = ids.setdefault
+        # machine integers, not a list of int objects: millions of rows at 1M records
+        recs, keys = array("q"), array("q")
+        add_rec, add_key = recs.append, keys.append
+        for e in ers:  # (blocking_keys gives each key of a record once)
+            idx = e.idx
             for k in blocking_keys(e):
-                kid = ids.setdefault(k, len(ids))
-                if kid not in mine:  # a former name equal to the name: one row
-                    mine.add(kid)
-                    recs.append(e.idx)
-                    keys.append(kid)
+                add_rec(idx)
+                add_key(number(k, len(ids)))
         tags = [k[0] for k in ids]
+        del ids
         return cls(
-            len(ers), np.asarray(recs, dtype=np.int64), np.asarray(keys, dtype=np.int64), tags
+            len(ers),
+            np.frombuffer(recs, dtype=np.int64),
+            np.frombuffer(keys, dtype=np.int64),
+            tags,
         )
 
     def tag_columns(self) -> dict[str, NDArray[np.int64]]:

@@ -60,43 +60,52 @@ class EntityRecord:
 def entity_record(idx: int, rec: Record) -> EntityRecord:
     """Build the linkage view of an accepted enterprise or person record."""
     s = rec.std
+    get = s.get  # a million records: each field looked up once
+    kind = rec.kind
+    enterprise = kind == "enterprise"
     keys: list[tuple[str, str]] = []
-    if rec.kind == "enterprise":
-        for tag, fld in (("U", "uscc"), ("O", "org_code"), ("R", "reg_no")):
-            if s.get(fld):
-                keys.append((tag, s[fld]))
-    elif s.get("id18"):
-        keys.append(("I", s["id18"]))
-    addr = s.get("address_norm")
-    stem = _stem(s) if rec.kind == "enterprise" else None
+    uscc = get("uscc")
+    if enterprise:
+        if uscc:
+            keys.append(("U", uscc))
+        if org := get("org_code"):
+            keys.append(("O", org))
+        if reg := get("reg_no"):
+            keys.append(("R", reg))
+        id18 = None
+    elif id18 := get("id18"):
+        keys.append(("I", id18))
+    addr = get("address_norm")
+    district = get("district_code")
+    stem = _stem(s) if enterprise else None
     return EntityRecord(
-        idx=idx,
-        kind=rec.kind,
-        record=rec,
-        keys=tuple(keys),
-        uscc=s.get("uscc"),
-        id18=s.get("id18") if rec.kind == "person" else None,
-        name=s.get("name_norm"),
-        body=s.get("name_body"),
-        stem=stem,
-        lead=stem[:2] if stem and len(stem) >= 3 else None,
-        core=s.get("name_core"),
-        former=s.get("former_name_norm"),
-        core_pinyin=s.get("name_core_pinyin"),
-        region=s.get("name_region_code"),
-        form=s.get("form"),
-        is_branch=bool(s.get("is_branch")),
-        branch_part=s.get("branch_part"),
-        pinyin=s.get("name_pinyin"),
-        district=s.get("district_code"),
-        address=addr if addr and addr.split("|")[2] else None,
-        unanchored=_unanchored(rec.raw.get("address"), s.get("district_code")),
-        phone=s.get("phone") if s.get("phone_type") != "service" else None,
-        rep=s.get("legal_rep_name_norm"),
-        established=s.get("established"),
-        birth=s.get("birth_date"),
-        gender=s.get("gender"),
-        employer=s.get("employer_uscc") or s.get("employer_name_norm"),
+        idx,
+        kind,
+        rec,
+        tuple(keys),
+        uscc,
+        id18,
+        get("name_norm"),
+        get("name_body"),
+        stem,
+        stem[:2] if stem and len(stem) >= 3 else None,
+        get("name_core"),
+        get("former_name_norm"),
+        get("name_core_pinyin"),
+        get("name_region_code"),
+        get("form"),
+        bool(get("is_branch")),
+        get("branch_part"),
+        get("name_pinyin"),
+        district,
+        addr if addr and addr.split("|")[2] else None,
+        _unanchored(rec.raw.get("address"), district),
+        get("phone") if get("phone_type") != "service" else None,
+        get("legal_rep_name_norm"),
+        get("established"),
+        get("birth_date"),
+        get("gender"),
+        get("employer_uscc") or get("employer_name_norm"),
     )
 
 
@@ -309,12 +318,12 @@ def compare_persons(a: list[EntityRecord], b: list[EntityRecord]) -> Levels:
 
 
 def blocking_keys(r: EntityRecord) -> list[tuple[str, ...]]:
-    """Keys that put possible matches of a record into the same block."""
+    """Keys that put possible matches of a record into the same block (each once)."""
     keys: list[tuple[str, ...]] = []
     if r.kind == "enterprise":
         if r.name:
             keys.append(("n", r.name))
-        if r.former:
+        if r.former and r.former != r.name:
             keys.append(("n", r.former))
         if r.body:
             keys.append(("b", r.body))

@@ -13,13 +13,15 @@ import hashlib
 import json
 import os
 import random
+import shutil
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Mapping
-from concurrent.futures import as_completed
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field, replace
+from itertools import compress
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Generic, Protocol, TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
@@ -52,13 +54,14 @@ from resolver.linkage.term_frequency import TermFrequencies, count_terms, value_
 from resolver.standardize.records import Flag
 from resolver.state import run_files
 from resolver.state.sealing import installation_salt
-from resolver.workers import worker_pool
+from resolver.workers import ForkedCall, can_fork, worker_pool
 
 Progress = Callable[[str, int, int], None]
 LEGAL_REP_ROLES = frozenset(
     {"法定代表人", "负责人", "经营者", "理事长", "执行事务合伙人", "投资人"}
 )
 MENTION_KINDS = ("credit_event", "fact", "tax_declaration")
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +77,7 @@ class LinkConfig:
     random_pairs: int = 50_000  # u of the lower levels; the top levels' u come from value counts
     train_pairs: int = 200_000  # candidate pairs EM trains on at most (a uniform sample of them)
     seed: int = 1
+    parallel: bool = True  # independent stages in a forked worker when a core is free
     salt: str = (
         ""  # ID-hash salt; empty: the installation's secret salt (resolver/state/sealing.py)
     )
@@ -101,6 +105,23 @@ def golden_id(kind: str, members: list[Record]) -> str:
     return ("E" if kind == "enterprise" else "P") + base64.b32encode(digest[:10]).decode().rstrip(
         "="
     )
+
+
+def golden_ids(kind: str, records: list[Record], clusters: list[list[int]]) -> list[str]:
+    """:func:`golden_id` of every cluster (record indices into ``records``), in one base32
+    encoding of all digests (10 bytes encode to 16 characters, so the IDs are its slices)."""
+    digests = bytearray()
+    for members in clusters:
+        rec = records[members[0]]
+        first = (
+            (rec.dept, rec.record_id)
+            if len(members) == 1
+            else min((records[i].dept, records[i].record_id) for i in members)
+        )
+        digests += hashlib.sha1(f"{kind}\x1f{first[0]}\x1f{first[1]}".encode()).digest()[:10]
+    text = base64.b32encode(bytes(digests)).decode()
+    prefix = "E" if kind == "enterprise" else "P"
+    return [prefix + text[k : k + 16] for k in range(0, len(text), 16)]
 
 
 def mention_person_id(id18: str, salt: str) -> str:
@@ -307,11 +328,13 @@ def train_model(
         if det_root[a] != det_root[b]:
             randoms.append((a, b))
     tf = count_terms((table, value, det_root[e.idx]) for e in ers for table, value in name_terms(e))
-    exact_u = {
-        f: u
-        for f, get in EXACT_VALUES[kind].items()
-        if (u := value_agreement_u((v, det_root[e.idx]) for e in ers if (v := get(e)))) is not None
-    }
+    exact_u: dict[int, float] = {}
+    for f, get in EXACT_VALUES[kind].items():
+        values = list(map(get, ers))  # ers[i].idx == i: det_root[i] is its component
+        if (
+            u := value_agreement_u(compress(zip(values, det_root, strict=True), values))
+        ) is not None:
+            exact_u[f] = u
     prior = _random_match_prior(ers, det_root)
     if len(candidates) > cfg.train_pairs:
         pick = sorted(rng.sample(range(len(candidates)), cfg.train_pairs))
@@ -799,47 +822,74 @@ def run_link(
     # Manifest order, whatever order the workers finished in: same batch, same result.
     for rec in sorted(records.values(), key=lambda r: (order[(r.dept, r.file)], r.line)):
         by_kind[rec.kind].append(rec)
-    results: dict[str, KindResult] = {}
-    for kind in ("enterprise", "person"):
-        t = time.perf_counter()
-        if progress:
-            progress(f"linking {kind} records", 0, 0)
-        results[kind] = engine.link_kind(kind, by_kind.get(kind, []), cfg, progress)
-        timings[f"link_{kind}"] = time.perf_counter() - t
-    del records  # the by_kind lists hold the records; the ingest's key index is not needed
-    t = time.perf_counter()
+    # the by_kind lists hold the records; the ingest's key index goes before the person
+    # worker forks
+    del records
     staging = run_files.begin(out_dir)
+    as_of = manifest.as_of.isoformat()
+    person_file = staging / "golden-person.jsonl"
+    results, person_side = _link_kinds(engine, by_kind, cfg, progress, timings, person_file, as_of)
+    t = time.perf_counter()
+    ent = results["enterprise"]
+    gids = {
+        "enterprise": golden_ids("enterprise", ent.records, ent.clusters),
+        "person": person_side.gids,
+    }
+    # The enterprises' golden records are written by a second forked worker while this
+    # process indexes the clusters and resolves the mentions. It starts once the person
+    # worker has ended, so the pages of enterprise records it copies stay below the peak of
+    # the linkage (both kinds' working sets and the person worker's copies).
+    enterprise_goldens = _start(
+        lambda: _write_goldens(
+            staging / "golden.jsonl", {"enterprise": ent}, gids, as_of, cfg.salt
+        ),
+        cfg.parallel and isinstance(engine, LocalEngine),
+    )
+    # The batch digest (SHA-256 of every input file) for the completion marker, in a thread
+    # while the stages below run: hashing and reading release the GIL.
+    digest_pool = ThreadPoolExecutor(max_workers=1)
+    info = digest_pool.submit(run_info, manifest)
+    digest_pool.shutdown(wait=False)
     resolver = Resolver()
     gid_of: dict[RecordKey, str] = {}
-    # golden.jsonl, edges.jsonl and events.jsonl are written as their lines are made: at a
-    # million records their payloads as objects took over a GiB.
-    streamed = Streamed(
-        run_files.JsonLinesWriter(staging / "golden.jsonl", "type"),
-        run_files.JsonLinesWriter(staging / "edges.jsonl", "type"),
-        run_files.JsonLinesWriter(staging / "events.jsonl"),
-    )
-    with streamed.golden, streamed.edges, streamed.events:
-        for kind, res in results.items():
-            for members_idx in res.clusters:
-                members = [res.records[i] for i in members_idx]
-                gid = golden_id(kind, members)
-                for rec in members:
-                    gid_of[rec.key] = gid
-                    if kind == "enterprise":
-                        resolver.add_enterprise(gid, rec)
-                    else:
-                        resolver.add_person(gid, rec)
-                streamed.add_golden(
-                    build_golden(gid, kind, members, manifest.as_of.isoformat(), cfg.salt)
-                )
-        timings["survivorship"] = time.perf_counter() - t
-        t = time.perf_counter()
+    for kind, res in results.items():
+        add = resolver.add_enterprise if kind == "enterprise" else resolver.add_person
+        for gid, members_idx in zip(gids[kind], res.clusters, strict=True):
+            for i in members_idx:
+                rec = res.records[i]
+                gid_of[rec.key] = gid
+                add(gid, rec)
+    # (with the worker: the golden records are written alongside the index and the mentions)
+    timings["survivorship"] = time.perf_counter() - t
+    t = time.perf_counter()
+    # edges.jsonl and events.jsonl are written as their lines are made: at a million
+    # records their payloads as objects took over a GiB.
+    edges_out = run_files.JsonLinesWriter(staging / "edges.jsonl", "type")
+    events_out = run_files.JsonLinesWriter(staging / "events.jsonl")
+    with edges_out, events_out:
         _edges, _events, mention_links, mention_stats, extra = _resolve_mentions(
-            by_kind, resolver, cfg, streamed.edges.add, streamed.events.add
+            by_kind, resolver, cfg, edges_out.add, events_out.add
         )
+    t1 = time.perf_counter()
+    part = enterprise_goldens.result()
+    with (staging / "golden.jsonl").open("ab") as out, person_file.open("rb") as src:
+        shutil.copyfileobj(src, out, 1 << 20)
+    person_file.unlink()
+    waited = time.perf_counter() - t1
+    timings["survivorship"] += waited
+    streamed = Streamed(
+        run_files.JsonLinesWriter(staging / "golden.jsonl", "type", append=True),
+        edges_out,
+        events_out,
+        part.conflicted + person_side.goldens.conflicted,
+    )
+    streamed.golden.counts.update(part.counts)
+    streamed.golden.counts.update(person_side.goldens.counts)
+    streamed.golden.lines = part.lines + person_side.goldens.lines
+    with streamed.golden:
         for g in extra:
             streamed.add_golden(g)
-        timings["mentions"] = time.perf_counter() - t
+    timings["mentions"] = time.perf_counter() - t - waited
     t = time.perf_counter()
     report = _write_outputs(
         staging,
@@ -858,8 +908,119 @@ def run_link(
     )
     timings["write"] = time.perf_counter() - t
     finish_report(staging, report, timings, t0)
-    run_files.publish(staging, out_dir, run_files.seal(staging, run_info(manifest)))
+    run_files.publish(staging, out_dir, run_files.seal(staging, info.result()))
     return LinkResult(report, out_dir)
+
+
+def _start(func: Callable[[], T], parallel: bool) -> ForkedCall[T] | Done[T]:
+    """``func`` in a forked worker process when ``parallel`` and this machine has a core to
+    spare for it (:func:`resolver.workers.can_fork`), else here and now."""
+    if parallel and can_fork():
+        return ForkedCall(func)
+    return Done(func())
+
+
+@dataclass(frozen=True, slots=True)
+class Done(Generic[T]):
+    """A result computed in this process (the sequential form of :class:`ForkedCall`)."""
+
+    value: T
+
+    def result(self) -> T:
+        return self.value
+
+
+def _link_kinds(
+    engine: Engine,
+    by_kind: dict[str, list[Record]],
+    cfg: LinkConfig,
+    progress: Progress | None,
+    timings: dict[str, float],
+    person_goldens: Path,
+    as_of: str,
+) -> tuple[dict[str, KindResult], PersonSide]:
+    """Link the enterprise and the person records, and write the persons' golden records to
+    ``person_goldens``. The kinds are independent: with the local engine (and a core to
+    spare, :func:`resolver.workers.can_fork`) persons link and their golden records are
+    written in a forked worker while enterprises link here; the worker sends back the
+    clusters, decisions, review pairs, model and golden IDs, not the records."""
+    t = time.perf_counter()
+    enterprises, persons = by_kind.get("enterprise", []), by_kind.get("person", [])
+
+    def person_side(link: Callable[[], KindResult]) -> PersonSide:
+        t1 = time.perf_counter()
+        res = link()
+        t2 = time.perf_counter()
+        gids = golden_ids("person", persons, res.clusters)
+        goldens = _write_goldens(person_goldens, {"person": res}, {"person": gids}, as_of, cfg.salt)
+        kind = (res.cluster_of, res.clusters, res.decision, res.score, res.review, res.model)
+        return PersonSide((*kind, res.stats), gids, goldens, t2 - t1, time.perf_counter() - t2)
+
+    fork = isinstance(engine, LocalEngine) and cfg.parallel and bool(enterprises) and can_fork()
+    job = (
+        ForkedCall(lambda: person_side(lambda: link_kind("person", persons, cfg))) if fork else None
+    )
+    if progress:
+        progress("linking enterprise records", 0, 0)
+    ent = engine.link_kind("enterprise", enterprises, cfg, progress)
+    timings["link_enterprise"] = time.perf_counter() - t
+    if job is not None:
+        side = job.result()
+    else:
+        if progress:
+            progress("linking person records", 0, 0)
+        side = person_side(lambda: engine.link_kind("person", persons, cfg, progress))
+    # with the worker: its own seconds, alongside the enterprises
+    timings["link_person"] = side.link_seconds
+    timings["survivorship_person"] = side.golden_seconds
+    timings["linkage"] = time.perf_counter() - t  # both kinds and the persons' golden records
+    return {"enterprise": ent, "person": KindResult(persons, *side.kind)}, side
+
+
+_KindPart = tuple[
+    list[int],
+    list[list[int]],
+    list[str],
+    list[float],
+    list[dict[str, Any]],
+    "FSModel | None",
+    dict[str, Any],
+]
+
+
+@dataclass(frozen=True, slots=True)
+class PersonSide:
+    """What linking the persons (in the forked worker or here) sends back."""
+
+    kind: _KindPart  # KindResult's fields after its records
+    gids: list[str]  # per cluster
+    goldens: GoldenPart  # their golden records, written to a file of their own
+    link_seconds: float
+    golden_seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class GoldenPart:
+    """What writing the clusters' golden records leaves for the report."""
+
+    counts: Counter[str]
+    lines: int
+    conflicted: list[Golden]  # the golden records with conflicts (id and conflicts only)
+
+
+def _write_goldens(
+    path: Path, results: dict[str, KindResult], gids: dict[str, list[str]], as_of: str, salt: str
+) -> GoldenPart:
+    """Survivorship: the golden record of every cluster, written to ``path`` as it is made."""
+    conflicted: list[Golden] = []
+    with run_files.JsonLinesWriter(path, "type") as out:
+        for kind, res in results.items():
+            for gid, members_idx in zip(gids[kind], res.clusters, strict=True):
+                g = build_golden(gid, kind, [res.records[i] for i in members_idx], as_of, salt)
+                out.add(g.data)
+                if g.conflicts:
+                    conflicted.append(Golden({"id": gid}, g.conflicts))
+    return GoldenPart(out.counts, out.lines, conflicted)
 
 
 def run_info(manifest: Manifest) -> dict[str, Any]:
@@ -975,15 +1136,19 @@ def _resolve_mentions(
             mention_enterprises[key][rec.key] = (rec, raw_name or name_norm or "")
         return gid, "by_id_mention" if key.startswith("U|") else "by_name_mention"
 
+    found_at: dict[int, tuple[str | None, str]] = {}  # id(record) -> enterprise_at's answer
+
     def enterprise_at(rec: Record) -> tuple[str | None, str]:
-        """The enterprise a role or shareholding row is about."""
-        if rec.kind == "enterprise":
-            return enterprise_of(rec)
-        s = rec.std
+        """The enterprise a role or shareholding row is about (asked twice of rows naming a
+        person with an ID number: answered once)."""
+        if (known := found_at.get(id(rec))) is not None:
+            return known
         gid, how = enterprise_of(rec)
-        if gid is not None:
-            return gid, how
-        return enterprise_end(rec, s.get("uscc"), s.get("name_norm"), rec.raw.get("name"))
+        if gid is None and rec.kind != "enterprise":
+            s = rec.std
+            gid, how = enterprise_end(rec, s.get("uscc"), s.get("name_norm"), rec.raw.get("name"))
+        found_at[id(rec)] = (gid, how)
+        return gid, how
 
     # People seen with an ID number at an enterprise: name-only rows there are the same.
     for rec in (
@@ -1209,32 +1374,24 @@ def _write_outputs(
         w = safe_writer(fh)
         w.writerow(["dept", "record_id", "kind", "entity_id", "score", "decision", "reason"])
         for kind, res in results.items():
-            for i, rec in enumerate(res.records):
-                w.writerow(
-                    [
-                        rec.dept,
-                        rec.record_id,
-                        kind,
-                        gid_of[rec.key],
-                        res.score[i],
-                        res.decision[i],
-                        "",
-                    ]
-                )
-                links_rows[kind] += 1
-        for rec, gid, how, reason in mention_links:
-            w.writerow(
-                [
-                    rec.dept,
-                    rec.record_id,
-                    rec.kind,
-                    gid or "",
-                    1.0 if how == "by_id" else 0.9 if gid else "",
-                    how,
-                    reason,
-                ]
+            w.writerows(
+                (rec.dept, rec.record_id, kind, gid_of[rec.key], score, decision, "")
+                for rec, score, decision in zip(res.records, res.score, res.decision, strict=True)
             )
-            links_rows[rec.kind] += 1
+            links_rows[kind] += len(res.records)
+        w.writerows(
+            (
+                rec.dept,
+                rec.record_id,
+                rec.kind,
+                gid or "",
+                1.0 if how == "by_id" else 0.9 if gid else "",
+                how,
+                reason,
+            )
+            for rec, gid, how, reason in mention_links
+        )
+        links_rows.update(rec.kind for rec, _gid, _how, _reason in mention_links)
     if streamed is None:
         run_files.write_json_lines(out / "golden.jsonl", (g.data for g in goldens))
         run_files.write_json_lines(out / "edges.jsonl", edges)

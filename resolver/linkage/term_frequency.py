@@ -56,7 +56,7 @@ def count_terms(terms: Iterable[tuple[str, str, int]]) -> TermFrequencies:
     return TermFrequencies(dict(tables), 1.0 / n)
 
 
-def value_agreement_u(values: Iterable[tuple[str, int]]) -> float | None:
+def value_agreement_u(values: Iterable[tuple[str | None, int]]) -> float | None:
     """The chance that two different entities, both with a value, share it: sum over values
     of c(c-1) / (N(N-1)), counting each (value, component) once. None when too few values."""
     seen = set(values)

@@ -153,49 +153,60 @@ def save_mentions(
     """Store the rows each processed record gives (none for a withdrawn one) and, given
     ``tokens``, the tokens of each processed record whose rows are loose; returns (the
     entities at either end of a row that changed, before or after; the records whose rows
-    changed)."""
+    changed). The stored rows are read per chunk of records and the changes written with
+    one ``executemany`` per statement, in key order."""
     touched_ids: set[str] = set()
-    changed: set[Key] = set()
     updates: dict[Key, tuple[str, list[dict[str, Any]]]] = dict(rows)
     for key in withdrawn:
         updates[key] = (key[1], [])
+    keys = sorted(updates)
     if tokens is not None:
-        for key, (_kind, payloads) in updates.items():
-            db.execute(f"DELETE FROM loose_tokens WHERE {KEY_MATCH}", key)
-            if any(is_loose(p) for p in payloads):
-                db.executemany(
-                    "INSERT INTO loose_tokens VALUES (?, ?, ?, ?)",
-                    [(t, *key) for t in sorted(tokens.get(key, ()))],
-                )
-    for key, (kind, payloads) in updates.items():
-        # Rows compare as compact JSON with sorted keys, the stored side re-encoded, so that
-        # a row stored in another spelling of the same JSON (separators) compares equal.
-        old = {
-            part: _canonical(msgspec.json.decode(text))
-            for part, text in db.execute(
-                f"SELECT part, payload FROM mentions WHERE {KEY_MATCH}", key
-            )
-        }
+        db.executemany(f"DELETE FROM loose_tokens WHERE {KEY_MATCH}", keys)
+        db.executemany(
+            "INSERT INTO loose_tokens VALUES (?, ?, ?, ?)",
+            [
+                (t, *key)
+                for key in keys
+                if any(is_loose(p) for p in updates[key][1])
+                for t in sorted(tokens.get(key, ()))
+            ],
+        )
+    stored: dict[Key, dict[str, bytes]] = {}
+    for i in range(0, len(keys), 300):
+        chunk = keys[i : i + 300]
+        q = " OR ".join([KEY_MATCH] * len(chunk))
+        for dept, kind, rid, part, text in db.execute(
+            f"SELECT dept, kind, record_id, part, payload FROM mentions WHERE {q}",
+            [x for k in chunk for x in k],
+        ):
+            # Rows compare as compact JSON with sorted keys, the stored side re-encoded, so
+            # that a row stored in another spelling of the same JSON (separators) compares
+            # equal.
+            stored.setdefault((dept, kind, rid), {})[part] = _canonical(msgspec.json.decode(text))
+    changed: list[Key] = []
+    inserts: list[tuple[str, str, str, str, str, int]] = []
+    end_rows: list[tuple[str, str, str, str]] = []
+    for key in keys:
+        kind, payloads = updates[key]
+        old = stored.get(key, {})
         new = {_part(kind, p): _canonical(p) for p in payloads}
         if old == new:
             continue
-        changed.add(key)
+        changed.append(key)
         for text in old.values():
             touched_ids |= ends(msgspec.json.decode(text))
-        db.execute(f"DELETE FROM mentions WHERE {KEY_MATCH}", key)
-        db.execute(f"DELETE FROM mention_ends WHERE {KEY_MATCH}", key)
         dept, _kind, rid = key
         for p in payloads:
             touched_ids |= ends(p)
-            db.execute(
-                "INSERT INTO mentions VALUES (?, ?, ?, ?, ?, ?)",
-                (dept, rid, _part(kind, p), kind, new[_part(kind, p)].decode(), int(is_loose(p))),
+            inserts.append(
+                (dept, rid, _part(kind, p), kind, new[_part(kind, p)].decode(), int(is_loose(p)))
             )
-        db.executemany(
-            "INSERT INTO mention_ends VALUES (?, ?, ?, ?)",
-            sorted({(e, *key) for p in payloads for e in ends(p)}),
-        )
-    return touched_ids, changed
+        end_rows.extend(sorted({(e, *key) for p in payloads for e in ends(p)}))
+    db.executemany(f"DELETE FROM mentions WHERE {KEY_MATCH}", changed)
+    db.executemany(f"DELETE FROM mention_ends WHERE {KEY_MATCH}", changed)
+    db.executemany("INSERT INTO mentions VALUES (?, ?, ?, ?, ?, ?)", inserts)
+    db.executemany("INSERT INTO mention_ends VALUES (?, ?, ?, ?)", end_rows)
+    return touched_ids, set(changed)
 
 
 def save_resolutions(db: sqlite3.Connection, rows: Iterable[tuple[Key, float, str]]) -> None:

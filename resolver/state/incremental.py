@@ -142,14 +142,13 @@ class StateResolver(Resolver):
         }
         stored -= self.gone | self._indexed
         self._indexed |= stored
-        for eid in sorted(stored):
-            for member in self.state.members([eid]):
-                if member.key in self.superseded:
-                    continue
-                if member.kind == "enterprise":
-                    self.subjects.add_enterprise(eid, member)
-                else:
-                    self.subjects.add_person(eid, member)
+        for eid, member in self.state.members_by_entity(stored, index_view=True):
+            if member.key in self.superseded:
+                continue
+            if member.kind == "enterprise":
+                self.subjects.add_enterprise(eid, member)
+            else:
+                self.subjects.add_person(eid, member)
 
     def person_at(self, egid: str, name: str, salt: str) -> str | None:
         gid = super().person_at(egid, name, salt)
@@ -528,11 +527,14 @@ def run_link_stateful(
         keyed = state.sealer.keyed_hash
         tokens: set[str] | None = None
         recheck_ids = changed_ids
+        # Tokens of the re-linked records (their content in this run), kept for loose_tokens.
+        tokens_of: dict[RecordKey, set[str]] = {}
         if state.meta(graphsync.TOKENS_META) == "1":
             tokens = set()
             for ch in changes.values():
                 for rec in ch.result.records:
-                    tokens |= mention_tokens(rec, keyed)
+                    tokens_of[rec.key] = mention_tokens(rec, keyed)
+                    tokens |= tokens_of[rec.key]
             touched_ids: set[str] = set()
             for rec in touched:
                 touched_ids |= identifier_tokens(rec, keyed)
@@ -574,9 +576,13 @@ def run_link_stateful(
                 (batch_id, manifest.as_of.isoformat(), now(), info["batch_digest"]),
             )
             touched_keys = {r.key for r in touched}
-            for rec in touched:
-                db.execute(
-                    "INSERT OR REPLACE INTO records VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0)",
+            # One executemany per statement; the key rows sorted (the index takes them in
+            # order): deleting every touched record's keys first, then inserting, is what
+            # deleting and inserting record by record gives (the record keys are distinct).
+            as_of = manifest.as_of.isoformat()
+            db.executemany(
+                "INSERT OR REPLACE INTO records VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0)",
+                [
                     (
                         rec.dept,
                         rec.record_id,
@@ -584,27 +590,33 @@ def run_link_stateful(
                         rec.file,
                         rec.line,
                         batch_id,
-                        manifest.as_of.isoformat(),
+                        as_of,
                         hashes[rec.key],
                         state.sealer.seal(rec.raw),
                         state.sealer.seal(
                             {k: v for k, v in rec.std.items() if not k.startswith("_")}
                         ),
                         gid_of.get(rec.key) or mention_gid.get(rec.key),
-                    ),
-                )
-                db.execute(f"DELETE FROM keys WHERE {KEY_MATCH}", rec.key)
-                if rec.kind in ENTITY_KINDS:
-                    db.executemany(
-                        "INSERT INTO keys VALUES (?, ?, ?, ?)",
-                        [(state.sealer.key_token(k), *rec.key) for k in set(record_keys(rec))],
                     )
-            for key, gid in gid_of.items():
-                if key not in touched_keys:
-                    db.execute(
-                        f"UPDATE records SET entity_id = ? WHERE {KEY_MATCH}",
-                        (gid, *key),
-                    )
+                    for rec in touched
+                ],
+            )
+            db.executemany(f"DELETE FROM keys WHERE {KEY_MATCH}", sorted(touched_keys))
+            db.executemany(
+                "INSERT INTO keys VALUES (?, ?, ?, ?)",
+                sorted(
+                    {
+                        (state.sealer.key_token(k), *rec.key)
+                        for rec in touched
+                        if rec.kind in ENTITY_KINDS
+                        for k in record_keys(rec)
+                    }
+                ),
+            )
+            db.executemany(
+                f"UPDATE records SET entity_id = ? WHERE {KEY_MATCH}",
+                [(gid, *key) for key, gid in gid_of.items() if key not in touched_keys],
+            )
             for key in withdrawn:
                 db.execute(f"UPDATE records SET withdrawn = 1 WHERE {KEY_MATCH}", key)
                 db.execute(f"DELETE FROM keys WHERE {KEY_MATCH}", key)
@@ -682,7 +694,7 @@ def run_link_stateful(
                 )
                 state.add_history(g.data["id"], "create", batch_id, {"from": "mentions"})
             loose_tokens = {
-                key: mention_tokens(rec, keyed)
+                key: tokens_of[key] if key in tokens_of else mention_tokens(rec, keyed)
                 for rec in (*batch, *(x for recs in stale_kind.values() for x in recs))
                 if (key := rec.key) in mention_rows
                 and any(graphsync.is_loose(p) for p in mention_rows[key][1])
@@ -828,15 +840,17 @@ def _moved_records(state: State, gid_of: dict[RecordKey, str], changes: dict[str
     merged: dict[str, str] = {}
     for ch in changes.values():
         merged.update(ch.merged)
+    now_at: dict[str, str] = {}  # (one look-up per stored ID, not one per record)
     moved = 0
     for key, old in state.entity_of(gid_of).items():
         seen: set[str] = set()
         while old in merged and old not in seen:
             seen.add(old)
             old = merged[old]
-        if state.entity_status(old) == "merged":
-            old = state.resolve(old)[0]
-        if old != gid_of[key]:
+        if old not in now_at:
+            merged_away = state.entity_status(old) == "merged"
+            now_at[old] = state.resolve(old)[0] if merged_away else old
+        if now_at[old] != gid_of[key]:
             moved += 1
     return moved
 

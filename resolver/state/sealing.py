@@ -1,14 +1,20 @@
 """Personal ID numbers at rest: encrypted in the state, keyed hashes where matching needs them.
 
-The state key is a Fernet key (AES-128-CBC + HMAC-SHA256, from the `cryptography` package)
+The state key is a Fernet key (32 url-safe base64 bytes, from the `cryptography` package)
 taken from ``CREDGRAPH_STATE_KEY`` or, failing that, from ``state.key`` beside the state,
 created owner-only (0600) on first use. A copy of ``state.db`` alone (a backup, a file
 shared by mistake) then holds no ID number in clear: the ID fields of every stored record
-are Fernet tokens, the key table holds keyed hashes of ID numbers (the look-up of a mention
+are sealed, the key table holds keyed hashes of ID numbers (the look-up of a mention
 by its ID number still works: same number, same hash), and the hash salt is derived from
 the key (HMAC-SHA256), so it is stored nowhere (a state made before sealing keeps its old
 salt, stored encrypted). One-shot runs (``--no-state``) take their salt from the default
 state's key, so that a published ``id_hash`` can never be recomputed from a public salt.
+
+A sealed value is ``aesgcm:`` + url-safe base64 of a random 96-bit nonce and the AES-256-GCM
+ciphertext with its tag (authenticated, like Fernet, at a fifth of its cost: a batch seals
+and opens tens of thousands of values); the AES key is derived from the state key
+(HMAC-SHA256), so the key file is unchanged. Values sealed earlier as Fernet tokens
+(``fernet:`` + token) are still opened, and replaced as their records are written again.
 """
 
 from __future__ import annotations
@@ -16,19 +22,23 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import json
 import os
 from pathlib import Path
 from typing import Any
 
 import msgspec
+from cryptography.exceptions import InvalidTag
 from cryptography.fernet import Fernet, InvalidToken
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 KEY_ENV = "CREDGRAPH_STATE_KEY"
 KEY_FILE = "state.key"
 #: Record fields (raw or standardised) that hold a personal ID number.
 SECRET_FIELDS = frozenset({"id_number", "legal_rep_id", "holder_id_number", "id18"})
-SEALED_PREFIX = "fernet:"
+#: Prefix of a value sealed with AES-256-GCM (what :meth:`Sealer.encrypt` writes).
+SEALED_PREFIX = "aesgcm:"
+#: Prefix of a value sealed with Fernet (states written before AES-GCM): still opened.
+FERNET_PREFIX = "fernet:"
 
 
 class StateKeyError(RuntimeError):
@@ -39,6 +49,12 @@ def derive_salt(key: bytes) -> str:
     """The ID-hash salt of a key: secret as long as the key is, and never stored."""
     raw = base64.urlsafe_b64decode(key)
     return hmac.new(raw, b"credgraph id-hash salt v1", hashlib.sha256).hexdigest()
+
+
+def aead_key(key: bytes) -> bytes:
+    """The AES-256-GCM key of a state key (so that one key file serves both formats)."""
+    raw = base64.urlsafe_b64decode(key)
+    return hmac.new(raw, b"credgraph aes-gcm seal v1", hashlib.sha256).digest()
 
 
 def key_id(key: bytes) -> str:
@@ -89,34 +105,45 @@ class Sealer:
 
     def __init__(self, key: bytes) -> None:
         self.fernet = Fernet(key)
+        self.aead = AESGCM(aead_key(key))
         self.salt: str = ""
 
     def encrypt(self, text: str) -> str:
-        return SEALED_PREFIX + self.fernet.encrypt(text.encode()).decode()
+        nonce = os.urandom(12)
+        sealed = nonce + self.aead.encrypt(nonce, text.encode(), None)
+        return SEALED_PREFIX + base64.urlsafe_b64encode(sealed).decode()
 
     def decrypt(self, token: str, what: str) -> str:
-        if not token.startswith(SEALED_PREFIX):
-            return token
         try:
-            return self.fernet.decrypt(token[len(SEALED_PREFIX) :].encode()).decode()
-        except InvalidToken as exc:
+            if token.startswith(SEALED_PREFIX):
+                data = base64.urlsafe_b64decode(token[len(SEALED_PREFIX) :])
+                return self.aead.decrypt(data[:12], data[12:], None).decode()
+            if token.startswith(FERNET_PREFIX):
+                return self.fernet.decrypt(token[len(FERNET_PREFIX) :].encode()).decode()
+        except (InvalidTag, InvalidToken, ValueError) as exc:
             raise StateKeyError(f"{what}: the state key does not open this state") from exc
+        return token
 
     def seal(self, values: dict[str, Any]) -> str:
         """JSON of a record's values with every ID field encrypted."""
-        return json.dumps(
+        return msgspec.json.encode(
             {
                 k: self.encrypt(v) if k in SECRET_FIELDS and isinstance(v, str) and v else v
                 for k, v in values.items()
-            },
-            ensure_ascii=False,
-        )
+            }
+        ).decode()
+
+    @staticmethod
+    def decode(text: str) -> dict[str, Any]:
+        """A record's values with the ID fields left sealed."""
+        values: dict[str, Any] = msgspec.json.decode(text)
+        return values
 
     def unseal(self, text: str) -> dict[str, Any]:
         values: dict[str, Any] = msgspec.json.decode(text)
         for k in SECRET_FIELDS.intersection(values):
             v = values[k]
-            if isinstance(v, str) and v.startswith(SEALED_PREFIX):
+            if isinstance(v, str) and v.startswith((SEALED_PREFIX, FERNET_PREFIX)):
                 values[k] = self.decrypt(v, f"record field {k}")
         return values
 

@@ -312,3 +312,36 @@ def test_a_state_written_before_sealing_is_sealed_when_opened(
     db = sqlite3.connect(state / "state.db")
     assert db.execute("SELECT COUNT(*) FROM keys WHERE key = ?", (f"I|{id18}",)).fetchone()[0] == 0
     db.close()
+
+
+def test_id_fields_sealed_with_fernet_by_an_older_credgraph_still_open(
+    sample_part: Path, tmp_path: Path
+) -> None:
+    """ID fields are sealed with AES-GCM (``aesgcm:``); a state whose values were sealed as
+    Fernet tokens (``fernet:``) opens with the same key, and a tampered value is refused."""
+    from resolver.state.sealing import FERNET_PREFIX, SEALED_PREFIX, StateKeyError
+
+    state = tmp_path / "state"
+    run_link_stateful(sample_part, tmp_path / "r1", state)
+    with State(state) as st:
+        person = next(rec for rec, _ in st.all_records(("person",)) if rec.std.get("id18"))
+        id18 = person.std["id18"]
+        std_text = st.db.execute(
+            "SELECT std FROM records WHERE dept = ? AND kind = ? AND record_id = ?", person.key
+        ).fetchone()[0]
+        assert json.loads(std_text)["id18"].startswith(SEALED_PREFIX)
+        fernet = Fernet(st.key)
+        old = {
+            k: FERNET_PREFIX + fernet.encrypt(v.encode()).decode() if k == "id18" else v
+            for k, v in person.std.items()
+        }
+        st.db.execute(
+            "UPDATE records SET std = ? WHERE dept = ? AND kind = ? AND record_id = ?",
+            (json.dumps(old), *person.key),
+        )
+    with State(state) as st:
+        assert st.record(person.key).std["id18"] == id18  # type: ignore[union-attr]
+        token = json.loads(std_text)["id18"]
+        tampered = token[:-4] + ("AAAA" if not token.endswith("AAAA") else "BBBB")
+        with pytest.raises(StateKeyError, match="record field id18: the state key does not"):
+            st.sealer.unseal(json.dumps({"id18": tampered}))

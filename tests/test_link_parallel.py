@@ -1,0 +1,101 @@
+"""The one-shot run's forked workers (persons; the enterprises' golden records) change nothing
+but the time: the same files, byte for byte, as the run in one process; and the pieces they
+rely on (resolver.workers.ForkedCall, golden_ids, csvsafe's fast path) agree with their plain
+forms."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from resolver.csvsafe import neutralise, safe_writer
+from resolver.ingest.manifest import load_manifest
+from resolver.linkage.link import LinkConfig, _ingest, golden_id, golden_ids, link_kind, run_link
+from resolver.workers import ForkedCall, can_fork
+from tests.conftest import SAMPLE
+
+RUN_FILES = (
+    "golden.jsonl",
+    "edges.jsonl",
+    "events.jsonl",
+    "links.csv",
+    "conflicts.csv",
+    "review.csv",
+    "model.json",
+    "rejects.csv",
+)
+
+
+def _without_timings(report: dict[str, object]) -> dict[str, object]:
+    out = {k: v for k, v in report.items() if k != "timings"}
+    entities = report["entities"]
+    assert isinstance(entities, dict)
+    out["entities"] = {
+        kind: {k: v for k, v in stats.items() if k != "timings"} for kind, stats in entities.items()
+    }
+    return out
+
+
+def test_forked_workers_write_the_same_run_as_one_process(tmp_path: Path) -> None:
+    if not can_fork():
+        pytest.skip("one core: the run never forks here")
+    cfg = LinkConfig(salt="parallel-test")
+    forked = run_link(SAMPLE / "batch", tmp_path / "forked", cfg)
+    alone = run_link(
+        SAMPLE / "batch", tmp_path / "alone", LinkConfig(salt="parallel-test", parallel=False)
+    )
+    for name in RUN_FILES:
+        a = (tmp_path / "forked" / name).read_bytes()
+        b = (tmp_path / "alone" / name).read_bytes()
+        assert a == b, name
+    assert _without_timings(forked.report) == _without_timings(alone.report)
+    golden = (tmp_path / "forked" / "golden.jsonl").read_text("utf-8").splitlines()
+    types = [json.loads(line)["type"] for line in golden]
+    persons = sum(1 for t in types if t == "Person")
+    # enterprises first, then the persons the worker wrote, then mention-only entities
+    assert types[: types.index("Person")] == ["Enterprise"] * types.index("Person")
+    assert persons == forked.report["golden_entities"]["Person"]
+    assert not list((tmp_path / "forked").glob("golden-person*"))
+    assert forked.report["timings"]["linkage"] >= forked.report["timings"]["link_enterprise"]
+
+
+def test_golden_ids_equal_golden_id_per_cluster() -> None:
+    records, _rejects, _files = _ingest(load_manifest(SAMPLE / "batch"), None, workers=1)
+    persons = [r for r in records.values() if r.kind == "person"]
+    res = link_kind("person", persons, LinkConfig(salt="x"))
+    assert len(res.clusters) > 10
+    expected = [golden_id("person", [persons[i] for i in c]) for c in res.clusters]
+    assert golden_ids("person", persons, res.clusters) == expected
+    assert golden_ids("person", persons, []) == []
+
+
+def _boom() -> int:
+    raise ValueError("bad value in the worker")
+
+
+def test_forked_call_returns_the_result_and_raises_the_worker_error() -> None:
+    if not can_fork():
+        pytest.skip("one core")
+    parent = os.getpid()
+    assert ForkedCall(lambda: (os.getpid() != parent, [1, 2, 3])).result() == (True, [1, 2, 3])
+    with pytest.raises(RuntimeError, match="ValueError: bad value in the worker"):
+        ForkedCall(_boom).result()
+
+
+@pytest.mark.parametrize(
+    "cell",
+    ["=1+2", "+7", "-12.5", "-x", "@a", "\tx", "\rx", "'=x", "''", "'a", "a", "", "中文", "1.0"],
+)
+def test_safe_writer_writes_what_neutralise_gives(cell: str) -> None:
+    fast, plain = io.StringIO(), io.StringIO()
+    safe_writer(fast).writerows([[cell, 1.5, None, cell]])
+    safe_writer(fast).writerow([cell])
+    w = csv.writer(plain, lineterminator="\n")
+    w.writerow([neutralise(cell), 1.5, None, neutralise(cell)])
+    w.writerow([neutralise(cell)])
+    assert fast.getvalue() == plain.getvalue()
