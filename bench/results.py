@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import platform
@@ -89,13 +90,17 @@ def run_tree_measured(cmd: list[str], interval: float = 1.0) -> Run:
             except psutil.NoSuchProcess:
                 break
             peak = max(peak, sum(size(p) for p in procs))
-            time.sleep(interval)
+            # Waiting on the process (not sleeping) ends the wall time when the command ends,
+            # not up to ``interval`` later.
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=interval)
         proc.wait()
+        end = time.perf_counter()
         out_file.seek(0)
         out = out_file.read()
     if proc.returncode != 0:
         raise subprocess.CalledProcessError(proc.returncode, cmd, out)
-    return Run(time.perf_counter() - start, peak / 2**20, out)
+    return Run(end - start, peak / 2**20, out)
 
 
 def _load() -> str:

@@ -149,3 +149,69 @@ def test_pinyin_by_character_equals_lazy_pinyin() -> None:
         expected = " ".join(s for s in lazy_pinyin(text.replace("·", " ")) if s.strip())
         if names._CJK.search(text):
             assert names.person_pinyin_key(text) == expected, text
+
+
+@pytest.mark.parametrize("hint", [None, "万元", "元", "亿元"])
+def test_plain_amounts_take_the_general_paths_value(hint: str | None) -> None:
+    """parse_money's shortcut for bare decimal numbers gives what the general path gives."""
+    import random
+
+    from resolver.standardize.dates import _parse_money, parse_money
+
+    rng = random.Random(5)
+    values = ["0", "-0", "+12", "007", "1.005", "2.675", "123456789.125", "-3.14159"]
+    values += [f"{rng.uniform(-1e9, 1e9):.{rng.randrange(0, 6)}f}" for _ in range(2000)]
+    for v in values:
+        assert parse_money(v, hint) == _parse_money(v, hint), v
+    # not plain: the general path (units, thousands separators, full-width digits, junk)
+    assert (
+        parse_money("1,200.50", hint) == 1200.5 * {None: 1, "元": 1, "万元": 1e4, "亿元": 1e8}[hint]
+    )
+    assert parse_money("５００万元", hint) == 5_000_000
+    assert parse_money("1e5", hint) is None and parse_money("١٢", hint) == _parse_money("١٢", hint)
+
+
+def test_plain_mobile_numbers_are_what_parse_phone_makes_of_them() -> None:
+    from resolver.standardize.phones import is_plain_mobile, parse_phone
+
+    plain = ["13812345678", "19900000000", "15012345678"]
+    for v in plain:
+        assert is_plain_mobile(v)
+        ph = parse_phone(v)
+        assert (ph.type, ph.key, ph.national) == ("mobile", "+86" + v, v)
+    # other forms take parse_phone: separators, country code, landlines, short, other scripts
+    for v in [
+        "138-1234-5678",
+        "+8613812345678",
+        "12812345678",
+        "1381234567",
+        "075512345678",
+        "１３８１２３４５６７８",
+        "١٣٨١٢٣٤٥٦٧٨",
+    ]:
+        assert not is_plain_mobile(v), v
+
+
+def test_chunked_identifier_checks_give_the_same_records_at_any_chunk_size(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Rows are read a chunk ahead for the column checks: small chunks (many boundaries, a
+    superseded row and its replacement in different chunks) give the same events."""
+    import resolver.ingest.rows as rows_module
+
+    manifest = load_manifest(SAMPLE / "batch")
+
+    def events() -> list[tuple[object, ...]]:
+        out: list[tuple[object, ...]] = []
+        for stats, ev in ingest(manifest, features=True):
+            if isinstance(ev, Record):
+                out.append((ev.key, ev.line, ev.raw, ev.std, [(f.field, f.code) for f in ev.flags]))
+            else:
+                out.append((ev.dept, ev.file, ev.line, ev.reason, stats.accepted))
+        return out
+
+    whole = events()
+    monkeypatch.setattr(rows_module, "CHUNK_ROWS", 3)
+    assert events() == whole
+    assert sum(1 for e in whole if len(e) == 5 and e[3] == "superseded") > 0
+    assert sum(1 for e in whole if isinstance(e[0], tuple)) > 1000

@@ -10,8 +10,10 @@ department that share an id are different records (DESIGN.md, Contract 1).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import islice
+from operator import itemgetter
 from typing import Any
 
 from resolver.ingest.manifest import Manifest, SourceSpec, normalise_column
@@ -35,6 +37,8 @@ REJECT_REASONS = (
 
 #: The identity of a source record: (dept, kind, record_id).
 RecordKey = tuple[str, str, str]
+#: Rows read ahead so that their identifier columns are checked together (id_columns).
+CHUNK_ROWS = 4096
 
 
 @dataclass(slots=True)
@@ -48,8 +52,8 @@ class Record:
     kind: str
     raw: dict[str, str]
     std: dict[str, Any]
-    flags: list[Flag]
-    extra: dict[str, str]
+    flags: Sequence[Flag]
+    extra: Mapping[str, str]
 
     @property
     def key(self) -> RecordKey:
@@ -197,15 +201,34 @@ class SourceIngest:
                 self._bind(reader.header)
             stats = self.stats
             row_event = self._row
-            for row in reader.rows():
-                stats.read += 1
-                event = row_event(row)
-                if type(event) is tuple:  # a superseded earlier row, then this record
-                    yield event[0]
-                    yield event[1]
-                else:
-                    yield event  # type: ignore[misc]
+            it = reader.rows()
+            while chunk := list(islice(it, CHUNK_ROWS)):
+                self._prevalidate(chunk)
+                for row in chunk:
+                    stats.read += 1
+                    event = row_event(row)
+                    if type(event) is tuple:  # a superseded earlier row, then this record
+                        yield event[0]
+                        yield event[1]
+                    else:
+                        yield event  # type: ignore[misc]
             self.stats.take_counts(reader)
+
+    def _prevalidate(self, chunk: list[RawRow]) -> None:
+        """Hand the chunk's values of each identifier column to the standardiser at once."""
+        std = self.standardiser
+        if not std.prevalidated:
+            return
+        cells = [r.cells for r in chunk if r.error is None and r.cells is not None]
+        by_key = [r.values for r in chunk if r.error is None and r.values is not None]
+        if by_key:  # JSONL
+            for col, canon in self.spec.columns.items():
+                if canon in std.prevalidated:
+                    std.prevalidate(canon, [v.get(col, "") for v in by_key])
+        else:
+            for i, canon in self.index:
+                if canon in std.prevalidated:
+                    std.prevalidate(canon, list(map(itemgetter(i), cells)))
 
     def _row(self, row: RawRow) -> Event | tuple[Reject, Record]:
         """The event of one row: its Record or Reject, or (superseded earlier row, Record)."""

@@ -124,13 +124,26 @@ _MONEY = re.compile(
 )
 
 
-@lru_cache(maxsize=100_000)
+_PLAIN_NUMBER = re.compile(r"[+-]?[0-9]+(?:\.[0-9]+)?")
+_UNIT = {"万": 10_000.0, "亿": 100_000_000.0}
+
+
 def parse_money(raw: str, unit_hint: str | None = None) -> float | None:
     """An amount in yuan from ``500万元``, ``5,000,000元``, ``¥1,200.50`` or a bare number.
 
     A bare number is in ``unit_hint`` (``万元`` when the column name says so) or yuan.
     Returns None when the text is not an amount.
     """
+    if _PLAIN_NUMBER.fullmatch(raw):  # the common case, mostly distinct values: no memo
+        value = float(raw)
+        if unit_hint:
+            value *= _UNIT.get(unit_hint[0], 1.0)
+        return round(value, 2)
+    return _parse_money(raw, unit_hint)
+
+
+@lru_cache(maxsize=100_000)
+def _parse_money(raw: str, unit_hint: str | None) -> float | None:
     text = unicodedata.normalize("NFKC", raw).strip().replace(",", "").replace(" ", "")
     m = _MONEY.match(text)
     if not m:

@@ -37,6 +37,22 @@ def _area_code_length(digits: str) -> int:
     return 3 if digits.startswith(("010", "02")) else 4
 
 
+_MOBILE_SECOND = frozenset("3456789")
+
+
+def is_plain_mobile(raw: str) -> bool:
+    """True for 11 ASCII digits of a mobile number (``13812345678``), the common form: then
+    :func:`parse_phone` gives ``Phone("mobile", national=raw, e164="+86" + raw)``, and a
+    caller that needs only the key and type can skip building it."""
+    return (
+        len(raw) == 11
+        and raw[0] == "1"
+        and raw[1] in _MOBILE_SECOND
+        and raw.isdigit()
+        and raw.isascii()
+    )
+
+
 @lru_cache(maxsize=200_000)
 def parse_phone(raw: str) -> Phone:
     """Parse a phone number as departments write it (``+86``, ``(0757)``, ``转8012`` …)."""

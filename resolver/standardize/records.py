@@ -9,8 +9,10 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from itertools import compress, repeat
 from typing import Any
 
+from resolver.standardize import id_columns
 from resolver.standardize import identifiers as ids
 from resolver.standardize.addresses import parse_address
 from resolver.standardize.dates import parse_date, parse_money, parse_period, parse_ratio
@@ -21,7 +23,7 @@ from resolver.standardize.names import (
     person_pinyin_key,
     region_code,
 )
-from resolver.standardize.phones import parse_phone
+from resolver.standardize.phones import is_plain_mobile, parse_phone
 
 ENTERPRISE_ID_FIELDS = ("uscc", "org_code", "reg_no", "tax_id", "any_id")
 PERSON_ID_FIELDS = ("id_number", "legal_rep_id", "holder_id_number")
@@ -33,6 +35,8 @@ PERSON_NAME_FIELDS = ("legal_rep_name", "person_name")
 #: Fields that carry an identifier or a name of the record's subject (the no_name_no_id rule).
 SUBJECT_NAME_FIELDS = ("name",)
 SUBJECT_ID_FIELDS = (*ENTERPRISE_ID_FIELDS, "id_number")
+#: Identifier fields whose values are checked a chunk of rows at a time (:meth:`prevalidate`).
+PREVALIDATED_FIELDS = frozenset((*ENTERPRISE_ID_FIELDS, *PERSON_ID_FIELDS, *RELATED_USCC_FIELDS))
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +88,11 @@ class Standardiser:
         self.as_of = as_of
         self.features = features
         self.handlers = self._bind_handlers(set(columns.values()))
+        self.prevalidated = frozenset(columns.values()) & PREVALIDATED_FIELDS
+        # Per prevalidated field: the values of the current chunk found valid at once, and
+        # what they add (enterprise identifiers) or the value they set (the others).
+        self._known_ids: dict[str, dict[str, tuple[str, str]]] = {}
+        self._known_values: dict[str, dict[str, str]] = {}
         self.money_hint = {
             canon: "万元" for col, canon in columns.items() if "万元" in col or col.endswith("万")
         }
@@ -104,7 +113,46 @@ class Standardiser:
         )
 
     # -- identifiers --------------------------------------------------------------------------
+    def prevalidate(self, fld: str, values: list[str]) -> None:
+        """Check the values of an identifier field in the next chunk of rows at once
+        (:mod:`id_columns`): those of a common valid form then take no per-value check.
+        The others, and the values of fields not prevalidated, take the general path."""
+        norms = id_columns.quick_normal(values)
+        col = id_columns.Column(norms)
+        if fld in PERSON_ID_FIELDS:
+            # The value an identity number gives: itself, or a 15-digit one's 18-digit form.
+            ok = col.resident_ids(self.as_of).tolist()
+            known = dict(compress(zip(values, norms, strict=True), ok))
+            ok15, upgraded = col.id15s()
+            known.update(zip(compress(values, ok15.tolist()), upgraded, strict=True))
+            self._known_values[fld] = known
+        elif fld in RELATED_USCC_FIELDS:
+            ok = col.usccs().tolist()
+            self._known_values[fld] = dict(compress(zip(values, norms, strict=True), ok))
+        elif fld in ENTERPRISE_ID_FIELDS:
+            self._known_ids[fld] = _enterprise_id_forms(fld, values, col, self.as_of)
+
     def _enterprise_id(self, out: Standardised, fld: str, value: str, line: int) -> None:
+        known = self._known_ids.get(fld)
+        if known is not None:
+            hit = known.get(value)
+            if hit is not None:
+                form, v = hit
+                std = out.std
+                if form == "uscc":
+                    std.setdefault("uscc", v)
+                    std.setdefault("org_code", v[8:17])
+                    if fld == "tax_id":
+                        std.setdefault("tax_id", v)
+                    elif fld in ("reg_no", "org_code"):  # noted for the quality report
+                        std.setdefault("_mapping_notes", []).append(f"uscc_in_{fld}_column")
+                elif form == "legacy_tax_id":
+                    std.setdefault("legacy_tax_id", v)
+                    std.setdefault("org_code", v[6:15])
+                    std.setdefault("tax_id", v)
+                else:  # reg_no, org_code, id18
+                    std.setdefault(form, v)
+                return
         if ids.is_excel_float(value):
             self.flag(
                 out, fld, "excel_float", line, value, " identifier mangled into a number by Excel"
@@ -258,11 +306,19 @@ class Standardiser:
         return [(fld, table[fld]) for fld in table if fld in mapped]
 
     def _person_id_field(self, out: Standardised, fld: str, value: str, line: int) -> None:
+        known = self._known_values.get(fld)
+        if known is not None and (id18 := known.get(value)) is not None:
+            out.std["id18" if fld == "id_number" else fld] = id18
+            return
         id18 = self._person_id(out, fld, value, line)
         if id18:
             out.std["id18" if fld == "id_number" else fld] = id18
 
     def _related_uscc(self, out: Standardised, fld: str, value: str, line: int) -> None:
+        known = self._known_values.get(fld)
+        if known is not None and (uscc := known.get(value)) is not None:
+            out.std[fld] = uscc
+            return
         res = ids.check_uscc(value)
         if res.valid:
             out.std[fld] = res.value
@@ -317,6 +373,10 @@ class Standardiser:
             out.std[fld] = r
 
     def _phone(self, out: Standardised, fld: str, value: str, line: int) -> None:
+        if is_plain_mobile(value):  # most numbers, mostly distinct: no Phone, no memo
+            out.std["phone"] = "+86" + value
+            out.std["phone_type"] = "mobile"
+            return
         ph = parse_phone(value)
         if ph.valid:
             out.std["phone"] = ph.key
@@ -374,6 +434,33 @@ class Standardiser:
             std["address_norm"] = a.canonical
             if a.district_code:
                 std["district_code"] = a.district_code
+
+
+def _enterprise_id_forms(
+    fld: str, values: list[str], col: id_columns.Column, as_of: dt.date
+) -> dict[str, tuple[str, str]]:
+    """The raw values of an enterprise identifier field that are valid in a common form:
+    (form, normalised value), from which ``Standardiser._enterprise_id`` sets exactly what
+    its general path sets (tests/test_id_columns.py). A USCC passing every check is read as
+    one in every identifier column (in any_id over the identity-number reading)."""
+    masks: list[tuple[str, id_columns.Mask]] = []
+    masks.append(("uscc", col.usccs()))
+    if fld == "tax_id":
+        masks.append(("legacy_tax_id", col.legacy_tax_ids()))
+    if fld in ("reg_no", "any_id"):
+        masks.append(("reg_no", col.reg_nos()))
+    if fld in ("org_code", "any_id"):
+        masks.append(("org_code", col.org_codes()))
+    if fld == "any_id":
+        # 18 characters without a valid USCC check character: an identity number, if valid.
+        masks.append(("id18", col.resident_ids(as_of) & col.uscc_check_fails()))
+    known: dict[str, tuple[str, str]] = {}
+    for form, mask in masks:
+        ok = mask.tolist()
+        known.update(
+            zip(compress(values, ok), zip(repeat(form), compress(col.values, ok)), strict=True)
+        )
+    return known
 
 
 def _enterprise_name_features(en: EnterpriseName, std: dict[str, Any]) -> None:
