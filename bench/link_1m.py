@@ -1,6 +1,7 @@
 """Benchmark: `credgraph link` on the one-million-record batch (goal ≤ 60 s, ≤ 3 GB).
 
-Reuses the batch of bench/generate_1m.py (`--keep`) when present, else generates it.
+Runs it twice: as a user runs it (forked workers for ingest and linkage), then with
+`--workers 1` (one process: the lowest peak memory). Reuses the batch of bench/generate_1m.py (`--keep`) when present, else generates it.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from bench.results import ensure_1m_batch, record, run_tree_measured
 
 ROOT = Path(__file__).resolve().parent / "out"
 GEN = ROOT / "gen1m"
+WORKERS_1 = ("--workers", "1")
 
 
 def main() -> None:
@@ -49,6 +51,23 @@ def main() -> None:
     m = scores["mentions"]
     lines.append(
         f"- mentions (events, facts, declarations): resolved {m['resolved_rate']:.4f}, precision {m['precision']:.4f}"
+    )
+    one_dir = ROOT / "link1m-one-process"
+    shutil.rmtree(one_dir, ignore_errors=True)
+    one = run_tree_measured(
+        [credgraph, "link", str(GEN / "batch"), "--out", str(one_dir), "--no-state", *WORKERS_1]
+    )
+    same = all(
+        (one_dir / name).read_bytes() == (run_dir / name).read_bytes()
+        for name in ("golden.jsonl", "edges.jsonl", "events.jsonl", "links.csv")
+    )
+    one_report = json.loads((one_dir / "report.json").read_text("utf-8"))
+    shutil.rmtree(one_dir)
+    lines.append(
+        f"- the same with `--workers 1` (one process): wall {one.seconds:.1f} s; peak memory "
+        f"(PSS) {one.peak_rss_mib:,.0f} MiB; stage timings (s): "
+        + ", ".join(f"{k} {v}" for k, v in one_report["timings"].items())
+        + f"; run files {'identical to' if same else 'DIFFERENT from'} the forked run's"
     )
     record(
         "Linkage: credgraph link on the one-million-record batch", "python -m bench.link_1m", lines

@@ -289,6 +289,13 @@ def check(batch_dir: Path, out: Path, features: bool, workers: int | None) -> No
     help="Write the run's per-step, per-partition costs (records, rows, seconds, shuffle "
     "bytes) as JSON to this file (--engine spark).",
 )
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 64),
+    default=None,
+    help="Processes for ingest and linkage (default: one per core). 1 keeps the run in one "
+    "process: slower, but the lowest peak memory (forked workers copy the pages they touch).",
+)
 def link(
     batch_dir: Path,
     out: Path,
@@ -301,6 +308,7 @@ def link(
     shuffle_partitions: int,
     spark_costs: Path | None,
     lock_wait: float,
+    workers: int | None,
 ) -> None:
     """Link a batch into golden entities; write links, golden records, edges, events, reports."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -321,8 +329,14 @@ def link(
         raise click.UsageError(
             "--state and --no-state contradict each other: pass one of them, not both"
         )
-    cfg = LinkConfig(match_threshold=match_threshold, review_threshold=review_threshold)
-    backend: Engine = LocalEngine()
+    if workers is not None and engine != "local":
+        raise click.UsageError("--workers is for --engine local (Spark sizes its own executors)")
+    cfg = LinkConfig(
+        match_threshold=match_threshold,
+        review_threshold=review_threshold,
+        parallel=workers != 1,
+    )
+    backend: Engine = LocalEngine(workers)
     spark = None
     meter = None
     if engine == "spark":

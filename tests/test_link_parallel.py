@@ -99,3 +99,37 @@ def test_safe_writer_writes_what_neutralise_gives(cell: str) -> None:
     w.writerow([neutralise(cell), 1.5, None, neutralise(cell)])
     w.writerow([neutralise(cell)])
     assert fast.getvalue() == plain.getvalue()
+
+
+def test_link_workers_1_stays_in_one_process_and_writes_the_same_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`credgraph link --workers 1` (the lowest peak memory) forks nothing, neither for
+    ingest nor for linkage, and writes what the default run writes."""
+    from click.testing import CliRunner
+
+    from credgraph.cli import main
+
+    runner = CliRunner()
+    args = ["link", str(SAMPLE / "batch"), "--no-state", "--out"]
+    res = runner.invoke(main, [*args, str(tmp_path / "default")])
+    assert res.exit_code == 0, res.output
+
+    def no_fork() -> int:
+        raise AssertionError("--workers 1 forked a process")
+
+    monkeypatch.setattr(os, "fork", no_fork)
+    res = runner.invoke(main, [*args, str(tmp_path / "one"), "--workers", "1"])
+    assert res.exit_code == 0, res.output
+    for name in RUN_FILES:
+        assert (tmp_path / "one" / name).read_bytes() == (
+            tmp_path / "default" / name
+        ).read_bytes(), name
+    res = runner.invoke(main, [*args, str(tmp_path / "two"), "--workers", "2"])
+    # the default and N > 1 do fork (here os.fork refuses)
+    assert res.exit_code != 0 and "forked a process" in f"{res.output}{res.exception!r}"
+
+    res = runner.invoke(
+        main, [*args, str(tmp_path / "spark"), "--workers", "1", "--engine", "spark"]
+    )
+    assert res.exit_code == 2 and "--workers is for --engine local" in res.output

@@ -763,10 +763,16 @@ class Engine(Protocol):
 
 
 class LocalEngine:
-    """This machine's engine: worker processes for ingest, everything else in process."""
+    """This machine's engine: worker processes for ingest, everything else in process.
+
+    ``workers`` caps the ingest pool (``None``: one per core); with 1 the whole run stays in
+    one process (also :attr:`LinkConfig.parallel` off, see ``credgraph link --workers``)."""
+
+    def __init__(self, workers: int | None = None) -> None:
+        self.workers = workers
 
     def ingest(self, manifest: Manifest, progress: Progress | None) -> Ingested:
-        return _ingest(manifest, progress)
+        return _ingest(manifest, progress, self.workers)
 
     def link_kind(
         self,
