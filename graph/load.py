@@ -45,6 +45,7 @@ from graph.dialect import ensure_schema, label
 from graph.store import GraphStore, GraphStoreError, Neo4jStore
 from resolver.csvsafe import restore
 from resolver.gcpause import paused_gc, without_gc
+from resolver.workers import die_with_parent
 
 CHECKPOINT_PREFIX = ".graph-load-"
 EVENT_LABELS = {"credit_event": "CreditEvent", "fact": "Fact", "tax_declaration": "TaxDeclaration"}
@@ -333,9 +334,11 @@ def _read_mentions(run_dir: Path) -> tuple[RunGraph, dict[str, list[Row]], _Rels
     return out, {lab: list(rows.values()) for lab, rows in nodes.items()}, rels, clean.escaped
 
 
-def _send_mentions(run_dir: Path, conn: Any) -> None:
+def _send_mentions(run_dir: Path, conn: Any, parent_pid: int) -> None:
     """In the second reader: :func:`_read_mentions` as MessagePack (b"" if it failed: the
-    first reader then reads them itself)."""
+    first reader then reads them itself). It dies with the first reader, however that dies
+    (a ``credgraph load`` killed with SIGKILL leaves no reader behind)."""
+    die_with_parent(parent_pid)
     try:
         out, nodes, rels, escaped = _read_mentions(run_dir)
         counts = {k: [c.rows, dict(c.skipped)] for k, c in out.counts.items()}
@@ -374,7 +377,7 @@ class _MentionReader:
         ):
             ctx = multiprocessing.get_context("fork")
             self.conn, child = ctx.Pipe(duplex=False)
-            self.proc = ctx.Process(target=_send_mentions, args=(run_dir, child))
+            self.proc = ctx.Process(target=_send_mentions, args=(run_dir, child, os.getpid()))
             self.proc.daemon = True
             self.proc.start()
             child.close()
@@ -803,32 +806,108 @@ def checkpoint_path(run_dir: Path, store: GraphStore) -> Path:
 #: has grown by that percentage: during a load, rewrite after rewrite (each a fork that
 #: serialises the whole graph, taking a core from the load).
 AOF_REWRITE = "auto-aof-rewrite-percentage"
+#: The loads holding the rewrites deferred: a hash on the server, one field per load (the
+#: server's run ID and the client ID of the load's own connection), each holding the setting
+#: found before the first of them. A load killed with SIGKILL cannot put the setting back,
+#: but its field stays and its connection is gone: the next load sees that the 0 it finds
+#: was a dead load's, and puts the setting back when it ends.
+AOF_HOLDERS = "credgraph:aof-rewrite-deferred"
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+_CLIENT_ID = re.compile(r"(?:^|\s)id=(\d+)")
+
+
+class _AofLease:
+    """One load's hold on the deferred rewrites (see :data:`AOF_HOLDERS`), on a connection
+    of its own that lives exactly as long as the holder does. Raw commands, replies parsed
+    here (the client library's reply types vary with its version and protocol)."""
+
+    def __init__(self, conn: Any, run_id: str, me: str, original: str) -> None:
+        self.conn, self.run_id, self.me, self.original = conn, run_id, me, original
+
+    @classmethod
+    def take(cls, store: GraphStore) -> _AofLease | None:
+        """Defer the rewrites; None where CONFIG is refused (ACL, renamed command), the store
+        has no such setting, or the setting is 0 by its owner's choice (no load holds it)."""
+        connect = getattr(store, "own_connection", None)
+        if connect is None:
+            return None
+        conn: Any = None
+        try:
+            conn = connect()
+            cmd = conn.execute_command
+            server = conn.info("server")
+            run_id = _text(server["run_id"])
+            me = f"{run_id}:{int(cmd('CLIENT', 'ID'))}"
+            reply = cmd("CONFIG", "GET", AOF_REWRITE)
+            value = reply.get(AOF_REWRITE) if isinstance(reply, dict) else reply[1]
+            current = _text(value)
+            raw = cmd("HGETALL", AOF_HOLDERS)
+            pairs = (
+                list(raw.items())
+                if isinstance(raw, dict)
+                else list(zip(raw[::2], raw[1::2], strict=True))
+            )
+            holders = {_text(k): _text(v) for k, v in pairs}
+            if current != "0":
+                original = current
+            elif holders:  # set to 0 by loads, running or killed: theirs to give back
+                original = next(iter(holders.values()))
+            else:
+                conn.close()
+                return None
+            lease = cls(conn, run_id, me, original)
+            cmd("HSET", AOF_HOLDERS, me, original)
+            live = lease._live()
+            if dead := [f for f in holders if f not in live]:
+                cmd("HDEL", AOF_HOLDERS, *dead)
+            if current != "0":
+                cmd("CONFIG", "SET", AOF_REWRITE, "0")
+            return lease
+        except Exception:  # load as configured
+            if conn is not None:
+                with suppress(Exception):
+                    conn.close()
+            return None
+
+    def _live(self) -> set[str]:
+        """The holder fields whose connection the server still has."""
+        listing = _text(self.conn.execute_command("CLIENT", "LIST"))
+        return {f"{self.run_id}:{m}" for m in _CLIENT_ID.findall(listing)}
+
+    def release(self) -> None:
+        """Give the hold up; the last live holder puts the setting back."""
+        cmd = self.conn.execute_command
+        try:
+            cmd("HDEL", AOF_HOLDERS, self.me)
+            rest = [_text(f) for f in cmd("HKEYS", AOF_HOLDERS)]
+            if not self._live().intersection(rest):
+                cmd("CONFIG", "SET", AOF_REWRITE, self.original)
+                if rest:
+                    cmd("HDEL", AOF_HOLDERS, *rest)
+        except Exception:  # the server went away: its restart resets the setting anyway
+            pass
+        finally:
+            with suppress(Exception):
+                self.conn.close()
 
 
 @contextmanager
 def aof_rewrites_deferred(store: GraphStore) -> Iterator[None]:
     """No automatic AOF rewrite while the block writes (FalkorDB); the setting is restored
-    afterwards, and the server then rewrites once. Every write still reaches the AOF. Left
-    alone where CONFIG is refused, or already 0 (set by its owner or by a load running)."""
-    command = getattr(store, "command", None)
-    old: str | None = None
-    if command is not None:
-        try:
-            reply = command("CONFIG", "GET", AOF_REWRITE)
-            value = reply.get(AOF_REWRITE) if isinstance(reply, dict) else reply[1]
-            old = value.decode() if isinstance(value, bytes) else str(value)
-            if old == "0":
-                old = None
-            else:
-                command("CONFIG", "SET", AOF_REWRITE, "0")
-        except Exception:  # CONFIG refused (ACL, renamed command): load as configured
-            old = None
+    afterwards by the last load holding it, and the server then rewrites once. Every write
+    still reaches the AOF. Left alone where CONFIG is refused, or already 0 by its owner's
+    choice; a 0 left by a load killed on the way is put back (:data:`AOF_HOLDERS`)."""
+    lease = _AofLease.take(store)
     try:
         yield
     finally:
-        if old is not None and command is not None:
-            with suppress(Exception):
-                command("CONFIG", "SET", AOF_REWRITE, old)
+        if lease is not None:
+            lease.release()
 
 
 @without_gc  # millions of table rows (trees, no cycles): collections would only walk them
@@ -861,19 +940,20 @@ def _load_run(
     summary.escaped = graph.escaped
     check_not_stale(store, run_dir, graph.state)
     ckpt_path = checkpoint_path(run_dir, store)
-    checkpoint: dict[str, Any] = (
-        json.loads(ckpt_path.read_text("utf-8")) if ckpt_path.exists() else {}
-    )
+    checkpoint = _read_checkpoint(ckpt_path)
     if checkpoint.get("target") not in (None, target_identity(store)):
         checkpoint = {}
     done_steps: dict[str, int] = checkpoint.get("steps", {})
     written: Counter[str] = Counter(checkpoint.get("written", {}))
+    ckpt_tmp = ckpt_path.with_name(f"{ckpt_path.name}.tmp-{os.getpid()}")
 
     def save() -> None:
-        ckpt_path.write_text(
+        # a new file renamed over the old: a load killed while saving leaves one whole
+        ckpt_tmp.write_text(
             json.dumps({"target": target_identity(store), "steps": done_steps, "written": written}),
             "utf-8",
         )
+        os.replace(ckpt_tmp, ckpt_path)
 
     from graph import bulk as bulk_path
 
@@ -949,6 +1029,8 @@ def _load_run(
             },
         )
     ckpt_path.unlink(missing_ok=True)  # a complete load needs no checkpoint
+    for stray in run_dir.glob(f"{ckpt_path.name}.tmp-*"):  # of loads killed while saving
+        stray.unlink(missing_ok=True)
     marker.mark(store, token)
     for (rel, a, b), rows in graph.rels.items():
         count = graph.counts[rel]
@@ -975,6 +1057,21 @@ def _load_run(
         summary.relationships = {r["rel"]: r["n"] for r in store.read(queries.COUNT_RELS)}
     summary.seconds = time.perf_counter() - t0
     return summary
+
+
+def _read_checkpoint(path: Path) -> dict[str, Any]:
+    """A load's checkpoint; empty when there is none or it cannot be read (one cut short by
+    an older credgraph killed while writing it): the load then starts over, which the MERGE
+    path's idempotence makes safe."""
+    try:
+        data = json.loads(path.read_text("utf-8"))
+    except FileNotFoundError:
+        return {}
+    except ValueError:  # truncated or garbled (also not UTF-8)
+        return {}
+    if not isinstance(data, dict) or not isinstance(data.get("steps", {}), dict):
+        return {}
+    return data
 
 
 def _prepared(

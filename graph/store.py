@@ -198,6 +198,12 @@ class FalkorStore:
         """A raw server command (index/constraint management that is not Cypher)."""
         return self.db.connection.execute_command(*args)
 
+    def own_connection(self) -> Any:
+        """A client holding one server connection of its own until closed (taken from the
+        pool, so it lives as long as this process): what the server sees of a holder that
+        must be known dead once its process dies (graph.load.aof_rewrites_deferred)."""
+        return self.db.connection.client()
+
     def close(self) -> None:
         self.db.connection.close()
 
