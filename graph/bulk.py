@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import csv
 import multiprocessing
+import os
 import queue
 import struct
 import time
@@ -41,6 +42,7 @@ from graph.bulkpack import BulkError as BulkError
 from graph.dialect import ensure_schema
 from graph.store import GraphStore
 from resolver.gcpause import paused_gc
+from resolver.workers import die_with_parent
 
 if TYPE_CHECKING:
     from graph.load import LoadProgress, Row, RunGraph
@@ -155,8 +157,11 @@ def _rel_payloads(
             yield 0, n, token, n
 
 
-def _pack_rels(graph: RunGraph, ids: dict[str, dict[str, int]], out: Any) -> None:
-    """In the packing process: every relationship token, then None (or the error's text)."""
+def _pack_rels(graph: RunGraph, ids: dict[str, dict[str, int]], out: Any, parent_pid: int) -> None:
+    """In the packing process: every relationship token, then None (or the error's text).
+    It dies with the loading process, however that dies: orphaned, it would wait forever
+    on a full queue that nobody reads (it holds the queue's reading end itself)."""
+    die_with_parent(parent_pid)
     try:
         for item in _rel_payloads(graph, ids):
             out.put(item)
@@ -181,7 +186,7 @@ class _RelPacker:
         ):
             ctx = multiprocessing.get_context("fork")
             self.results: Any = ctx.Queue()
-            self.proc = ctx.Process(target=_pack_rels, args=(graph, ids, self.results))
+            self.proc = ctx.Process(target=_pack_rels, args=(graph, ids, self.results, os.getpid()))
             self.proc.daemon = True
             self.proc.start()
 
