@@ -316,6 +316,7 @@ def link(
     from resolver.ingest.manifest import ManifestError
     from resolver.ingest.readers import FileProblem
     from resolver.linkage.link import Engine, LinkConfig, LocalEngine, run_link
+    from resolver.state.run_files import RunDirBusyError
     from resolver.state.sealing import StateKeyError
     from resolver.state.store import StateError
 
@@ -389,7 +390,7 @@ def link(
                 progress("reading Spark's task metrics", 0, 0)
                 costs = meter.report()
                 spark_costs.write_text(json.dumps(costs, indent=1) + "\n", "utf-8")
-        except (ManifestError, FileProblem, StateError, StateKeyError) as exc:
+        except (ManifestError, FileProblem, RunDirBusyError, StateError, StateKeyError) as exc:
             raise click.ClickException(str(exc)) from exc
         finally:
             if spark is not None:

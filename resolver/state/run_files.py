@@ -132,15 +132,51 @@ def describe(path: Path) -> FileEntry:
     return FileEntry(path.name, size, rows, digest.hexdigest())
 
 
+class RunDirBusyError(RuntimeError):
+    """Another running process is writing a run into the same directory."""
+
+
+def _process_tag(pid: int) -> str | None:
+    """``pid`` and its start time (Linux: a PID used again later is another process), or
+    None when no such process runs."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return None
+    except OSError:  # no /proc: the PID alone
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return None
+        except PermissionError:
+            pass
+        return str(pid)
+    fields = stat.rsplit(")", 1)[1].split()
+    return None if fields[0] == "Z" else f"{pid}-{fields[19]}"
+
+
 def begin(out_dir: Path) -> Path:
     """Start (re)writing a run: drop the old marker first, so that a directory being
-    rewritten never looks complete, and return a fresh private staging directory."""
+    rewritten never looks complete, and return a fresh private staging directory. Staging
+    left by a process that died on the way is removed; one of a process still writing
+    there is refused (RunDirBusyError): two runs would put their files over each other's."""
     private_dir(out_dir)
-    (out_dir / MARKER).unlink(missing_ok=True)
-    for old in out_dir.glob(STAGING_PREFIX + "*"):
-        shutil.rmtree(old, ignore_errors=True)
-    staging = out_dir / f"{STAGING_PREFIX}{os.getpid()}"
+    staging = out_dir / f"{STAGING_PREFIX}{_process_tag(os.getpid()) or os.getpid()}"
+    shutil.rmtree(staging, ignore_errors=True)  # this process's own, from a failed attempt
     staging.mkdir(mode=DIR_MODE)
+    for other in out_dir.glob(STAGING_PREFIX + "*"):
+        if other == staging:
+            continue
+        tag = other.name[len(STAGING_PREFIX) :]
+        pid = tag.split("-", 1)[0]
+        if pid.isdigit() and int(pid) != os.getpid() and _process_tag(int(pid)) in (tag, pid):
+            shutil.rmtree(staging, ignore_errors=True)
+            raise RunDirBusyError(
+                f"{out_dir}: another process (pid {pid}) is writing a run there; wait for it "
+                "to finish, or write to another directory"
+            )
+        shutil.rmtree(other, ignore_errors=True)
+    (out_dir / MARKER).unlink(missing_ok=True)
     return staging
 
 
