@@ -121,7 +121,10 @@ class Sealer:
             if token.startswith(FERNET_PREFIX):
                 return self.fernet.decrypt(token[len(FERNET_PREFIX) :].encode()).decode()
         except (InvalidTag, InvalidToken, ValueError) as exc:
-            raise StateKeyError(f"{what}: the state key does not open this state") from exc
+            raise StateKeyError(
+                f"{what}: the state key does not open this value (it is damaged, or was "
+                "sealed with another key)"
+            ) from exc
         return token
 
     def seal(self, values: dict[str, Any]) -> str:
@@ -139,12 +142,14 @@ class Sealer:
         values: dict[str, Any] = msgspec.json.decode(text)
         return values
 
-    def unseal(self, text: str) -> dict[str, Any]:
+    def unseal(self, text: str, where: str = "") -> dict[str, Any]:
+        """A record's values with the ID fields opened; ``where`` names the record in
+        errors (e.g. ``"record AMR/person/R1, "``)."""
         values: dict[str, Any] = msgspec.json.decode(text)
         for k in SECRET_FIELDS.intersection(values):
             v = values[k]
             if isinstance(v, str) and v.startswith((SEALED_PREFIX, FERNET_PREFIX)):
-                values[k] = self.decrypt(v, f"record field {k}")
+                values[k] = self.decrypt(v, f"{where}record field {k}")
         return values
 
     def key_token(self, key: str) -> str:

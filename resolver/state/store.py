@@ -536,7 +536,9 @@ class State:
                 dept, file, line, rid, kind, raw, std = row[:7]
                 values = self.sealer.decode(std)
                 if kind == "person" and isinstance(token := values.get("id18"), str):
-                    values["id18"] = self.sealer.decrypt(token, "record field id18")
+                    values["id18"] = self.sealer.decrypt(
+                        token, f"record {dept}/{kind}/{rid}, record field id18"
+                    )
                 yield (
                     row[7],
                     Record(dept, file, line, rid, kind, self.sealer.decode(raw), values, [], {}),
@@ -566,8 +568,17 @@ class State:
 
     def _record(self, row: tuple[Any, ...]) -> Record:
         dept, file, line, rid, kind, raw, std = row[:7]
+        where = f"record {dept}/{kind}/{rid}, "
         return Record(
-            dept, file, line, rid, kind, self.sealer.unseal(raw), self.sealer.unseal(std), [], {}
+            dept,
+            file,
+            line,
+            rid,
+            kind,
+            self.sealer.unseal(raw, where),
+            self.sealer.unseal(std, where),
+            [],
+            {},
         )
 
     # -- entities -----------------------------------------------------------------------------
