@@ -20,7 +20,13 @@ from credgraph.graphconn import graph_options, open_graph, query_failed
 @click.option(
     "--pick", type=click.IntRange(1), default=None, help="Show hit N of a name-fragment list."
 )
-@click.option("--limit", type=click.IntRange(1, 1000), default=200, show_default=True)
+@click.option(
+    "--limit",
+    type=click.IntRange(1, 1000),
+    default=200,
+    show_default=True,
+    help="At most this many rows in each list of the view (member records, officers, …).",
+)
 def show(
     key: str,
     uri: str | None,
