@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
 @click.group()
 def graph() -> None:
-    """The embedded graph server (FalkorDB on 127.0.0.1) and read-only queries."""
+    """The embedded graph server (FalkorDB on 127.0.0.1), read-only queries, Neo4j import files."""
 
 
 DATA_DIR_OPTION = click.option(
@@ -327,10 +327,11 @@ def _read_verified(run_dir: Path) -> RunGraph:
 def graph_export_neo4j(run_dir: Path, out: Path, database: str) -> None:
     """Write a run as CSV files for `neo4j-admin database import full` (initial loads)."""
     from graph.bulk import BulkError, export_neo4j
-    from graph.load import read_run
 
+    # as `load`: an interrupted or changed run is refused before anything is written
+    tables = _read_verified(run_dir)
     try:
-        command, left = export_neo4j(read_run(run_dir), out, database)
+        command, left = export_neo4j(tables, out, database)
     except BulkError as exc:
         raise click.ClickException(str(exc)) from exc
     n = sum(1 for _ in out.glob("*.csv"))
