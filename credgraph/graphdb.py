@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
 @click.group()
 def graph() -> None:
-    """The embedded graph server (FalkorDB on 127.0.0.1) and read-only queries."""
+    """The embedded graph server (FalkorDB on 127.0.0.1), read-only queries, Neo4j import files."""
 
 
 DATA_DIR_OPTION = click.option(
@@ -30,7 +30,13 @@ DATA_DIR_OPTION = click.option(
 
 @graph.command("start")
 @DATA_DIR_OPTION
-@click.option("--port", type=click.IntRange(1024, 65535), default=16379, show_default=True)
+@click.option(
+    "--port",
+    type=click.IntRange(1024, 65535),
+    default=16379,
+    show_default=True,
+    help="Port on 127.0.0.1 the server listens on.",
+)
 @click.option(
     "--query-timeout",
     type=click.IntRange(1),
@@ -206,7 +212,13 @@ def print_rows(rows: list[dict[str, Any]]) -> None:
 @click.command()
 @click.argument("run_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @graph_options
-@click.option("--batch-size", type=click.IntRange(1), default=5000, show_default=True)
+@click.option(
+    "--batch-size",
+    type=click.IntRange(1),
+    default=5000,
+    show_default=True,
+    help="Rows per write on the MERGE path; each is checkpointed, so an interrupted load resumes.",
+)
 @click.option(
     "--bulk/--no-bulk",
     default=None,
@@ -303,15 +315,23 @@ def _read_verified(run_dir: Path) -> RunGraph:
 
 @graph.command("export-neo4j")
 @click.argument("run_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path))
-@click.option("--database", default="neo4j", show_default=True)
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Directory for the CSV files and import.sh.",
+)
+@click.option(
+    "--database", default="neo4j", show_default=True, help="Neo4j database to import into."
+)
 def graph_export_neo4j(run_dir: Path, out: Path, database: str) -> None:
     """Write a run as CSV files for `neo4j-admin database import full` (initial loads)."""
     from graph.bulk import BulkError, export_neo4j
-    from graph.load import read_run
 
+    # as `load`: an interrupted or changed run is refused before anything is written
+    tables = _read_verified(run_dir)
     try:
-        command, left = export_neo4j(read_run(run_dir), out, database)
+        command, left = export_neo4j(tables, out, database)
     except BulkError as exc:
         raise click.ClickException(str(exc)) from exc
     n = sum(1 for _ in out.glob("*.csv"))

@@ -20,7 +20,13 @@ from credgraph.graphconn import graph_options, open_graph, query_failed
 @click.option(
     "--pick", type=click.IntRange(1), default=None, help="Show hit N of a name-fragment list."
 )
-@click.option("--limit", type=click.IntRange(1, 1000), default=200, show_default=True)
+@click.option(
+    "--limit",
+    type=click.IntRange(1, 1000),
+    default=200,
+    show_default=True,
+    help="At most this many rows in each list of the view (member records, officers, …).",
+)
 def show(
     key: str,
     uri: str | None,
@@ -32,7 +38,7 @@ def show(
 ) -> None:
     """Show an entity: KEY is a golden ID, USCC, organisation code, registration number,
     ID number, DEPT:RECORD_ID or part of a name (several hits print a numbered list)."""
-    from graph.lookup import LookupFailed, entity_view, key_needs_salt, resolve_key
+    from graph.lookup import LookupFailed, NotFound, entity_view, key_needs_salt, resolve_key
     from graph.store import GraphStoreError
 
     salt = _id_salt(state_dir) if key_needs_salt(key) else None
@@ -51,7 +57,12 @@ def show(
             return
         view = entity_view(store, uid, limit=limit)
     except LookupFailed as exc:
-        raise click.ClickException(str(exc)) from exc
+        hint = (
+            ": give the state the loaded run was linked with (--state STATE_DIR)"
+            if isinstance(exc, NotFound) and salt is not None and state_dir is None
+            else ""
+        )
+        raise click.ClickException(str(exc) + hint) from exc
     except GraphStoreError as exc:
         raise query_failed(exc) from exc
     finally:

@@ -289,6 +289,21 @@ def test_show_and_resolve_id(loaded: dict[str, str]) -> None:
     assert "nothing in the graph matches" in one_line_error(unknown)
 
 
+def test_show_of_an_unknown_id_number_names_the_state_option(loaded: dict[str, str]) -> None:
+    from resolver.standardize.identifiers import id_check_char
+
+    body = "11010119000101999"  # a valid ID number no generated person holds (born 1900)
+    id18 = body + id_check_char(body)
+    without = one_line_error(cli("show", id18, *_target(loaded)))
+    assert without.startswith("Error: no person with ID number 1101**********999")
+    hint = "give the state the loaded run was linked with (--state STATE_DIR)"
+    assert without.endswith(hint), without
+    assert id18 not in without
+    given = one_line_error(cli("show", id18, *_target(loaded), "--state", loaded["state"]))
+    assert given.startswith("Error: no person with ID number 1101**********999")
+    assert "--state" not in given
+
+
 def test_query_limits(own_server: tuple[Path, int]) -> None:
     data, port = own_server
     info = server.start(data, port)

@@ -77,9 +77,18 @@ def test_load_refuses_a_truncated_or_unmarked_run(parts: list[Path], tmp_path: P
     refused = run("load", str(out), "--uri", "falkordb://127.0.0.1:1/never")
     assert refused.returncode == 1
     assert "links.csv does not match run.json" in refused.stderr
+    neo = tmp_path / "neo4j-import"
+    refused = run("graph", "export-neo4j", str(out), "--out", str(neo))
+    assert refused.returncode == 1
+    assert "links.csv does not match run.json" in refused.stderr
+    assert not neo.exists()
     (out / MARKER).unlink()
     refused = run("load", str(out), "--uri", "falkordb://127.0.0.1:1/never")
     assert "no run.json" in refused.stderr
+    refused = run("graph", "export-neo4j", str(out), "--out", str(neo))
+    assert refused.returncode == 1
+    assert "no run.json" in refused.stderr
+    assert not neo.exists()
 
 
 def test_an_applied_batch_into_a_new_out_gets_its_files_from_the_state(
