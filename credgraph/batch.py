@@ -497,15 +497,6 @@ def evaluate(run_dir: Path, truth: Path, as_json: bool) -> None:
             click.echo(f"  unresolved: {reasons}")
 
 
-STATE_OPTION = click.option(
-    "--state",
-    "state_dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help="Resolution state directory (default: the user data directory).",
-)
-
-
 def counts_text(counts: dict[str, int]) -> str:
     """``{'a': 1, 'b': 20}`` as ``a 1, b 20`` (``none`` when empty): no dicts on the terminal."""
     return ", ".join(f"{k} {v:,}" for k, v in counts.items()) or "none"
