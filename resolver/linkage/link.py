@@ -51,7 +51,7 @@ from resolver.linkage.fellegi_sunter import FSModel, Levels, train
 from resolver.linkage.mentions import SubjectIndex, resolve_without_identifier
 from resolver.linkage.survivorship import Golden, build_golden, id_hash, mask_id_number
 from resolver.linkage.term_frequency import TermFrequencies, count_terms, value_agreement_u
-from resolver.standardize.records import Flag
+from resolver.standardize.records import Flag, clear_memo
 from resolver.state import run_files
 from resolver.state.sealing import installation_salt
 from resolver.workers import ForkedCall, can_fork, worker_pool
@@ -707,13 +707,44 @@ def source_groups(manifest: Manifest) -> list[list[SourceSpec]]:
     return sorted(by_key.values(), key=lambda g: -sum(s.path.stat().st_size for s in g))
 
 
+def _ingest_here(
+    manifest: Manifest,
+    sources: list[SourceSpec],
+    records: dict[tuple[str, str, str], Record],
+    rejects: list[Reject],
+    files: list[FileStats],
+) -> None:
+    """Ingest one group of files in this process, straight into the run's records (the last
+    row of each key wins), without the tuples a worker's records travel as."""
+    for _stats, event in ingest(
+        manifest, features=True, sources=sources, on_file=files.append, extra=False
+    ):
+        if type(event) is Record:
+            event.flags = _NO_FLAGS
+            event.extra = _NO_EXTRA
+            records[(event.dept, event.kind, event.record_id)] = event
+        else:
+            rejects.append(event)  # type: ignore[arg-type]
+
+
 def _ingest(manifest: Manifest, progress: Progress | None, workers: int | None = None) -> Ingested:
-    """Ingest every department, in a pool of worker processes when there are several cores."""
+    """Ingest every department: in this process, and with several cores also in a pool of
+    ``workers - 1`` worker processes that take groups from the same list.
+
+    This process takes each group no worker has started yet (its records need no pickling
+    on the way back, which at a million records costs about as much as their
+    standardisation), and collects the workers' groups as they finish."""
     groups = source_groups(manifest)
     workers = max(1, min(workers or os.cpu_count() or 1, len(groups)))
     records: dict[tuple[str, str, str], Record] = {}
     rejects: list[Reject] = []
     files: list[FileStats] = []
+
+    def note(stats: list[FileStats]) -> None:
+        if progress:
+            progress(
+                f"ingested {', '.join(s.file for s in stats)}", len(files), len(manifest.sources)
+            )
 
     def collect(result: IngestResult) -> None:
         rows, rejs, stats = result
@@ -723,21 +754,41 @@ def _ingest(manifest: Manifest, progress: Progress | None, workers: int | None =
             )
         rejects.extend(rejs)
         files.extend(stats)
-        if progress:
-            progress(
-                f"ingested {', '.join(s.file for s in stats)}", len(files), len(manifest.sources)
-            )
+        note(stats)
 
-    with paused_gc():  # a million records built here: no collection walks them meanwhile
-        if workers == 1:
-            for group in groups:
-                collect(_ingest_group(manifest, group))
-        else:
-            # (A fresh spawned worker per department lowers the peak memory by ~0.8 GB but
-            # costs ~35 s of interpreter start-up at 1M records: measured, not worth it.)
-            with worker_pool(workers) as pool:
-                for fut in as_completed([pool.submit(_ingest_group, manifest, g) for g in groups]):
-                    collect(fut.result())
+    def here(group: list[SourceSpec]) -> None:
+        before = len(files)
+        _ingest_here(manifest, group, records, rejects, files)
+        note(files[before:])
+
+    try:
+        with paused_gc():  # a million records built here: no collection walks them meanwhile
+            if workers == 1:
+                for group in groups:
+                    here(group)
+            else:
+                # (A fresh spawned worker per department lowers the peak memory by ~0.8 GB but
+                # costs ~35 s of interpreter start-up at 1M records: measured, not worth it.)
+                with worker_pool(workers - 1) as pool:
+                    futures = [pool.submit(_ingest_group, manifest, g) for g in groups]
+                    try:
+                        pending = []
+                        for group, fut in zip(groups, futures, strict=True):
+                            if fut.cancel():  # no worker has started it: this process takes it
+                                here(group)
+                            else:
+                                pending.append(fut)
+                            for done in [f for f in pending if f.done()]:
+                                pending.remove(done)
+                                collect(done.result())
+                        for fut in as_completed(pending):
+                            collect(fut.result())
+                    except BaseException:
+                        for fut in futures:  # a failed group ends the run: no more work
+                            fut.cancel()
+                        raise
+    finally:
+        clear_memo()  # the memoised name and address features: memory for the linkage
     order = {(s.dept, s.file): i for i, s in enumerate(manifest.sources)}
     files.sort(key=lambda f: order[(f.dept, f.file)])
     rejects.sort(key=lambda r: (order.get((r.dept, r.file), 0), r.line))

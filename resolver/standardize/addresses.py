@@ -122,6 +122,11 @@ def _match(
 @lru_cache(maxsize=131_072)
 def parse_address(raw: str, city_hint: str | None = None) -> ParsedAddress:
     """Split an address; ``city_hint`` (a 4-digit city code) resolves ambiguous districts."""
+    return address_parts(raw, city_hint)
+
+
+def address_parts(raw: str, city_hint: str | None = None) -> ParsedAddress:
+    """:func:`parse_address` without its memo (for callers that keep their own)."""
     idx = _index()
     div = load_divisions()
     text = "".join(unicodedata.normalize("NFKC", raw).split())

@@ -338,6 +338,11 @@ def _canonical_form(text: str) -> tuple[str, str | None]:
 @lru_cache(maxsize=131_072)
 def normalise_enterprise_name(raw: str) -> EnterpriseName:
     """All comparison forms of an enterprise name (see DOMAIN.md 2, normalisation recipe)."""
+    return enterprise_name_forms(raw)
+
+
+def enterprise_name_forms(raw: str) -> EnterpriseName:
+    """:func:`normalise_enterprise_name` without its memo (for callers that keep their own)."""
     text, former = canonical_enterprise_name(raw)
     branch = split_branch(text)
     base = branch[0] if branch else text

@@ -14,11 +14,12 @@ from typing import Any
 
 from resolver.standardize import id_columns
 from resolver.standardize import identifiers as ids
-from resolver.standardize.addresses import parse_address
+from resolver.standardize.addresses import address_parts
 from resolver.standardize.dates import parse_date, parse_money, parse_period, parse_ratio
 from resolver.standardize.names import (
     EnterpriseName,
-    normalise_enterprise_name,
+    canonical_enterprise_name,
+    enterprise_name_forms,
     normalise_person_name,
     person_pinyin_key,
     region_code,
@@ -93,6 +94,16 @@ class Standardiser:
         # what they add (enterprise identifiers) or the value they set (the others).
         self._known_ids: dict[str, dict[str, tuple[str, str]]] = {}
         self._known_values: dict[str, dict[str, str]] = {}
+        mapped = set(columns.values())
+        self.full = kind in ("enterprise", "person")
+        self.events_kind = kind in ("credit_event", "fact", "tax_declaration")
+        self.has_former = "former_name" in mapped
+        self.has_holder = "holder_name" in mapped
+        self.has_address = self.full and "address" in mapped
+        self.enterprise_name_fields = tuple(
+            (f, f"{f}_norm") for f in ENTERPRISE_NAME_FIELDS if f in mapped
+        )
+        self.person_name_fields = tuple((f, f"{f}_norm") for f in PERSON_NAME_FIELDS if f in mapped)
         self.money_hint = {
             canon: "万元" for col, canon in columns.items() if "万元" in col or col.endswith("万")
         }
@@ -390,50 +401,135 @@ class Standardiser:
         )
 
     def _features(self, raw: dict[str, str], std: dict[str, Any]) -> None:
-        """Comparison features for linkage: normalised names, 字号, pinyin, parsed address."""
+        """Comparison features for linkage: normalised names, 字号, pinyin, parsed address.
+
+        Each distinct value is standardised once per process (:class:`FeatureMemo`): names
+        and addresses repeat across departments and rows, and every record takes the
+        memoised keys and values in the order the steps below set them."""
+        memo = MEMO
         name = raw.get("name")
-        person_subject = self.kind == "person" or (
-            self.kind in ("credit_event", "fact", "tax_declaration")
-            and "id18" in std
-            and "uscc" not in std
-        )
-        # Records of the entity kinds get every comparison feature; the others (roles, events,
-        # …) only name their subjects, so normalised names are all they need.
-        full = self.kind in ("enterprise", "person")
-        if name and person_subject:
-            n = normalise_person_name(name)
-            std["name_norm"] = n
-            if full:
-                std["name_pinyin"] = person_pinyin_key(n)
-        elif name:
-            en = normalise_enterprise_name(name)
-            std["name_norm"] = en.normalised
-            if en.former_name:
-                std["former_name_norm"] = normalise_enterprise_name(en.former_name).normalised
-            if full:
-                _enterprise_name_features(en, std)
-        if raw.get("former_name"):
-            std["former_name_norm"] = normalise_enterprise_name(raw["former_name"]).normalised
-        for fld in ENTERPRISE_NAME_FIELDS:
-            if raw.get(fld):
-                std[f"{fld}_norm"] = normalise_enterprise_name(raw[fld]).normalised
-        for fld in PERSON_NAME_FIELDS:
-            if raw.get(fld):
-                std[f"{fld}_norm"] = normalise_person_name(raw[fld])
-        if raw.get("holder_name"):
+        if name:
+            if self.kind == "person" or (
+                self.events_kind and "id18" in std and "uscc" not in std
+            ):  # the subject is a person
+                std.update(memo.person_subject(name, self.full))
+            else:
+                std.update(memo.enterprise_subject(name, self.full))
+        if self.has_former and (former := raw.get("former_name")):
+            std["former_name_norm"] = memo.enterprise_name(former)
+        for fld, key in self.enterprise_name_fields:
+            if value := raw.get(fld):
+                std[key] = memo.enterprise_name(value)
+        for fld, key in self.person_name_fields:
+            if value := raw.get(fld):
+                std[key] = memo.person_name(value)
+        if self.has_holder and (holder := raw.get("holder_name")):
             holder_is_person = bool(std.get("holder_id_number")) or raw.get(
                 "holder_type", ""
             ).startswith("自然人")
             std["holder_name_norm"] = (
-                normalise_person_name(raw["holder_name"])
-                if holder_is_person
-                else normalise_enterprise_name(raw["holder_name"]).normalised
+                memo.person_name(holder) if holder_is_person else memo.enterprise_name(holder)
             )
-        if full and raw.get("address"):
-            a = parse_address(raw["address"])
-            std["address_norm"] = a.canonical
+        if self.has_address and (address := raw.get("address")):
+            std.update(memo.address(address))
+
+
+class FeatureMemo:
+    """The comparison features of each distinct name and address seen in this process, as
+    the keys and values a record takes (``Standardiser._features``).
+
+    Pure functions of the value, so one memo serves every source; bounded (emptied when a
+    table reaches :attr:`limit` values) and emptied by :meth:`clear` once a batch is in."""
+
+    def __init__(self, limit: int = 300_000) -> None:
+        self.limit = limit
+        self._subjects: dict[tuple[str, bool, bool], dict[str, Any]] = {}
+        self._enterprise_names: dict[str, str] = {}
+        self._person_names: dict[str, str] = {}
+        self._addresses: dict[str, dict[str, str]] = {}
+
+    def clear(self) -> None:
+        for table in (
+            self._subjects,
+            self._enterprise_names,
+            self._person_names,
+            self._addresses,
+        ):
+            table.clear()
+
+    def _room(self, table: dict[Any, Any]) -> None:
+        if len(table) >= self.limit:
+            table.clear()
+
+    def enterprise_name(self, raw: str) -> str:
+        """``normalise_enterprise_name(raw).normalised``, without the costlier forms."""
+        found = self._enterprise_names.get(raw)
+        if found is None:
+            self._room(self._enterprise_names)
+            found = self._enterprise_names[raw] = canonical_enterprise_name(raw)[0]
+        return found
+
+    def person_name(self, raw: str) -> str:
+        found = self._person_names.get(raw)
+        if found is None:
+            self._room(self._person_names)
+            found = self._person_names[raw] = normalise_person_name(raw)
+        return found
+
+    def person_subject(self, name: str, full: bool) -> dict[str, Any]:
+        """The name keys of a record whose subject is a person (with pinyin when ``full``)."""
+        key = (name, True, full)
+        found = self._subjects.get(key)
+        if found is None:
+            n = self.person_name(name)
+            found = {"name_norm": n}
+            if full:
+                found["name_pinyin"] = person_pinyin_key(n)
+            self._room(self._subjects)
+            self._subjects[key] = found
+        return found
+
+    def enterprise_subject(self, name: str, full: bool) -> dict[str, Any]:
+        """The name keys of a record whose subject is an enterprise: the normalised name
+        and a （原…） former name; with ``full`` every comparison form as well."""
+        key = (name, False, full)
+        found = self._subjects.get(key)
+        if found is None:
+            found = {}
+            if full:
+                en = enterprise_name_forms(name)
+                found["name_norm"] = en.normalised
+                if en.former_name:
+                    found["former_name_norm"] = self.enterprise_name(en.former_name)
+                _enterprise_name_features(en, found)
+            else:
+                normalised, former = canonical_enterprise_name(name)
+                found["name_norm"] = normalised
+                if former:
+                    found["former_name_norm"] = self.enterprise_name(former)
+            self._room(self._subjects)
+            self._subjects[key] = found
+        return found
+
+    def address(self, raw: str) -> dict[str, str]:
+        found = self._addresses.get(raw)
+        if found is None:
+            a = address_parts(raw)
+            found = {"address_norm": a.canonical}
             if a.district_code:
-                std["district_code"] = a.district_code
+                found["district_code"] = a.district_code
+            self._room(self._addresses)
+            self._addresses[raw] = found
+        return found
+
+
+#: This process's memo of name and address features (see :func:`clear_memo`).
+MEMO = FeatureMemo()
+
+
+def clear_memo() -> None:
+    """Forget the memoised features (a batch's ingest is over: the memory goes to linkage)."""
+    MEMO.clear()
 
 
 def _enterprise_id_forms(
