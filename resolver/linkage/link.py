@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import marshal
 import os
 import random
 import shutil
@@ -654,13 +655,17 @@ RecordTuple = tuple[str, str, int, str, str, dict[str, str], dict[str, Any]]
 
 def _ingest_group(
     manifest: Manifest, sources: list[SourceSpec]
-) -> tuple[list[RecordTuple], list[Reject], list[FileStats]]:
+) -> tuple[bytearray | list[RecordTuple], list[Reject], list[FileStats]]:
     """Ingest one department's files (record keys are per department, so departments are
     independent); the last row of each key wins.
 
     Records travel back from the worker as plain tuples: unknown columns and field flags
-    are reported by `check` and not used here, and tuples of dicts pickle several times
-    faster than dataclass instances.
+    are reported by `check` and not used here, and tuples of dicts serialise several times
+    faster than dataclass instances. They go as one ``marshal`` blob (plain strings, numbers
+    and containers: about twice as fast to write as a pickle, read as fast, and a value
+    shared by many records is written once and shared again when read); a value marshal
+    cannot write would send the tuples themselves. (A bytearray, which the parent empties
+    once read: the finished future keeps its result until the whole ingest is done.)
     """
     # Keyed like ingest's superseding: an enterprise and a role row may share a record_id.
     records: dict[tuple[str, str, str], Record] = {}
@@ -677,10 +682,14 @@ def _ingest_group(
         rows = [
             (r.dept, r.file, r.line, r.record_id, r.kind, r.raw, r.std) for r in records.values()
         ]
-    return rows, rejects, files
+        del records
+        try:
+            return bytearray(marshal.dumps(rows)), rejects, files
+        except ValueError:  # a value of a type marshal does not know
+            return rows, rejects, files
 
 
-IngestResult = tuple[list[RecordTuple], list[Reject], list[FileStats]]
+IngestResult = tuple[bytearray | list[RecordTuple], list[Reject], list[FileStats]]
 #: What the parent's records carry instead of flags and extra columns (link uses neither):
 #: one shared empty value, not an empty list and dict per record (~120 MiB at 1M records).
 #: Read-only by type (Record.flags is a Sequence, Record.extra a Mapping), picklable.
@@ -747,7 +756,13 @@ def _ingest(manifest: Manifest, progress: Progress | None, workers: int | None =
             )
 
     def collect(result: IngestResult) -> None:
-        rows, rejs, stats = result
+        sent, rejs, stats = result
+        rows: list[RecordTuple]
+        if isinstance(sent, bytearray):
+            rows = marshal.loads(sent)
+            sent.clear()
+        else:
+            rows = sent
         for dept, file, line, rid, kind, raw, std in rows:
             records[(dept, kind, rid)] = Record(
                 dept, file, line, rid, kind, raw, std, _NO_FLAGS, _NO_EXTRA

@@ -104,6 +104,8 @@ class Standardiser:
             (f, f"{f}_norm") for f in ENTERPRISE_NAME_FIELDS if f in mapped
         )
         self.person_name_fields = tuple((f, f"{f}_norm") for f in PERSON_NAME_FIELDS if f in mapped)
+        # the memo's tables of this source's record names, by whether the subject is a person
+        self._subjects = {person: MEMO.subjects[(person, self.full)] for person in (False, True)}
         self.money_hint = {
             canon: "万元" for col, canon in columns.items() if "万元" in col or col.endswith("万")
         }
@@ -409,12 +411,11 @@ class Standardiser:
         memo = MEMO
         name = raw.get("name")
         if name:
-            if self.kind == "person" or (
+            person = self.kind == "person" or (
                 self.events_kind and "id18" in std and "uscc" not in std
-            ):  # the subject is a person
-                std.update(memo.person_subject(name, self.full))
-            else:
-                std.update(memo.enterprise_subject(name, self.full))
+            )
+            found = self._subjects[person].get(name)
+            std.update(found if found is not None else memo.subject(name, person, self.full))
         if self.has_former and (former := raw.get("former_name")):
             std["former_name_norm"] = memo.enterprise_name(former)
         for fld, key in self.enterprise_name_fields:
@@ -431,95 +432,98 @@ class Standardiser:
                 memo.person_name(holder) if holder_is_person else memo.enterprise_name(holder)
             )
         if self.has_address and (address := raw.get("address")):
-            std.update(memo.address(address))
+            found = memo.addresses.get(address)
+            std.update(found if found is not None else memo.address(address))
 
 
 class FeatureMemo:
     """The comparison features of each distinct name and address seen in this process, as
     the keys and values a record takes (``Standardiser._features``).
 
-    Pure functions of the value, so one memo serves every source; bounded (emptied when a
-    table reaches :attr:`limit` values) and emptied by :meth:`clear` once a batch is in."""
+    Pure functions of the value, so one memo serves every source; each table is bounded
+    (emptied when it reaches :attr:`limit` values) and :meth:`clear` empties them all once a
+    batch is in. Tables are only ever emptied in place: standardisers hold them."""
 
     def __init__(self, limit: int = 300_000) -> None:
         self.limit = limit
-        self._subjects: dict[tuple[str, bool, bool], dict[str, Any]] = {}
-        self._enterprise_names: dict[str, str] = {}
-        self._person_names: dict[str, str] = {}
-        self._addresses: dict[str, dict[str, str]] = {}
+        #: (person subject?, full features?) -> name -> the keys the record's name gives
+        self.subjects: dict[tuple[bool, bool], dict[str, dict[str, Any]]] = {
+            (person, full): {} for person in (False, True) for full in (False, True)
+        }
+        #: raw enterprise name -> (normalised, （原…） former name as written)
+        self.canonical: dict[str, tuple[str, str | None]] = {}
+        self.person_names: dict[str, str] = {}
+        self.addresses: dict[str, dict[str, str]] = {}
 
     def clear(self) -> None:
-        for table in (
-            self._subjects,
-            self._enterprise_names,
-            self._person_names,
-            self._addresses,
-        ):
+        tables: list[dict[str, Any]] = [*self.subjects.values(), self.canonical]
+        for table in (*tables, self.person_names, self.addresses):
             table.clear()
 
     def _room(self, table: dict[Any, Any]) -> None:
         if len(table) >= self.limit:
             table.clear()
 
+    def canonical_name(self, raw: str) -> tuple[str, str | None]:
+        """:func:`canonical_enterprise_name` of ``raw``."""
+        found = self.canonical.get(raw)
+        if found is None:
+            self._room(self.canonical)
+            found = self.canonical[raw] = canonical_enterprise_name(raw)
+        return found
+
     def enterprise_name(self, raw: str) -> str:
         """``normalise_enterprise_name(raw).normalised``, without the costlier forms."""
-        found = self._enterprise_names.get(raw)
-        if found is None:
-            self._room(self._enterprise_names)
-            found = self._enterprise_names[raw] = canonical_enterprise_name(raw)[0]
-        return found
+        found = self.canonical.get(raw)
+        return (found or self.canonical_name(raw))[0]
 
     def person_name(self, raw: str) -> str:
-        found = self._person_names.get(raw)
+        found = self.person_names.get(raw)
         if found is None:
-            self._room(self._person_names)
-            found = self._person_names[raw] = normalise_person_name(raw)
+            self._room(self.person_names)
+            found = self.person_names[raw] = normalise_person_name(raw)
         return found
 
-    def person_subject(self, name: str, full: bool) -> dict[str, Any]:
-        """The name keys of a record whose subject is a person (with pinyin when ``full``)."""
-        key = (name, True, full)
-        found = self._subjects.get(key)
-        if found is None:
+    def subject(self, name: str, person: bool, full: bool) -> dict[str, Any]:
+        """The keys a record's ``name`` gives: for a person the normalised name (and its
+        pinyin when ``full``); for an enterprise the normalised name and a （原…） former
+        name, and with ``full`` every comparison form as well."""
+        table = self.subjects[(person, full)]
+        found = table.get(name)
+        if found is not None:
+            return found
+        if person:
             n = self.person_name(name)
             found = {"name_norm": n}
             if full:
                 found["name_pinyin"] = person_pinyin_key(n)
-            self._room(self._subjects)
-            self._subjects[key] = found
-        return found
-
-    def enterprise_subject(self, name: str, full: bool) -> dict[str, Any]:
-        """The name keys of a record whose subject is an enterprise: the normalised name
-        and a （原…） former name; with ``full`` every comparison form as well."""
-        key = (name, False, full)
-        found = self._subjects.get(key)
-        if found is None:
-            found = {}
-            if full:
-                en = enterprise_name_forms(name)
-                found["name_norm"] = en.normalised
-                if en.former_name:
-                    found["former_name_norm"] = self.enterprise_name(en.former_name)
-                _enterprise_name_features(en, found)
-            else:
-                normalised, former = canonical_enterprise_name(name)
-                found["name_norm"] = normalised
-                if former:
-                    found["former_name_norm"] = self.enterprise_name(former)
-            self._room(self._subjects)
-            self._subjects[key] = found
+        elif full:
+            en = enterprise_name_forms(name)
+            if name not in self.canonical:
+                self._room(self.canonical)
+                self.canonical[name] = (en.normalised, en.former_name)
+            found = {"name_norm": en.normalised}
+            if en.former_name:
+                found["former_name_norm"] = self.enterprise_name(en.former_name)
+            _enterprise_name_features(en, found)
+        else:
+            normalised, former = self.canonical_name(name)
+            found = {"name_norm": normalised}
+            if former:
+                found["former_name_norm"] = self.enterprise_name(former)
+        self._room(table)
+        table[name] = found
         return found
 
     def address(self, raw: str) -> dict[str, str]:
-        found = self._addresses.get(raw)
+        found = self.addresses.get(raw)
         if found is None:
             a = address_parts(raw)
             found = {"address_norm": a.canonical}
             if a.district_code:
                 found["district_code"] = a.district_code
-            self._room(self._addresses)
-            self._addresses[raw] = found
+            self._room(self.addresses)
+            self.addresses[raw] = found
         return found
 
 
