@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from itertools import compress, repeat
 from typing import Any
 
-from resolver.standardize import id_columns
+from resolver.standardize import dates, id_columns, names, phones
 from resolver.standardize import identifiers as ids
 from resolver.standardize.addresses import address_parts
 from resolver.standardize.dates import parse_date, parse_money, parse_period, parse_ratio
@@ -532,8 +532,27 @@ MEMO = FeatureMemo()
 
 
 def clear_memo() -> None:
-    """Forget the memoised features (a batch's ingest is over: the memory goes to linkage)."""
+    """Forget the memoised features and the per-value memos of the field checks (a batch's
+    ingest is over: the memory goes to linkage; a later call computes again)."""
     MEMO.clear()
+    for memo in (
+        names.to_simplified,
+        names._pinyin,
+        names.person_pinyin_key,
+        names.normalise_person_name,
+        dates.parse_date,
+        dates._parse_money,
+        phones.parse_phone,
+        ids.normalise_identifier,
+        ids.check_uscc,
+        ids.check_org_code,
+        ids.check_reg_no,
+        ids.check_resident_id,
+        ids.check_id15,
+        ids.check_tax_id,
+        ids.classify_identifier,
+    ):
+        memo.cache_clear()
 
 
 def _enterprise_id_forms(
