@@ -52,7 +52,7 @@ from resolver.linkage.fellegi_sunter import FSModel, Levels, train
 from resolver.linkage.mentions import SubjectIndex, resolve_without_identifier
 from resolver.linkage.survivorship import Golden, build_golden, id_hash, mask_id_number
 from resolver.linkage.term_frequency import TermFrequencies, count_terms, value_agreement_u
-from resolver.standardize.records import Flag, clear_memo
+from resolver.standardize.records import Flag, clear_memo, load_tables
 from resolver.state import run_files
 from resolver.state.sealing import installation_salt
 from resolver.workers import ForkedCall, can_fork, worker_pool
@@ -784,6 +784,7 @@ def _ingest(manifest: Manifest, progress: Progress | None, workers: int | None =
             else:
                 # (A fresh spawned worker per department lowers the peak memory by ~0.8 GB but
                 # costs ~35 s of interpreter start-up at 1M records: measured, not worth it.)
+                load_tables()  # before the workers fork: they share the parent's tables
                 with worker_pool(workers - 1) as pool:
                     futures = [pool.submit(_ingest_group, manifest, g) for g in groups]
                     try:

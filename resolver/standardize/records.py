@@ -531,6 +531,15 @@ class FeatureMemo:
 MEMO = FeatureMemo()
 
 
+def load_tables() -> None:
+    """Load the tables standardisation reads (divisions, place names, opencc, pinyin) now: a
+    worker process forked afterwards shares them instead of loading its own."""
+    address_parts("广东省佛山市南海区桂城街道")
+    enterprise_name_forms("佛山市南海区华瑞机械设备有限公司")
+    person_pinyin_key(normalise_person_name("张三"))
+    region_code("佛山南海")
+
+
 def clear_memo() -> None:
     """Forget the memoised features and the per-value memos of the field checks (a batch's
     ingest is over: the memory goes to linkage; a later call computes again)."""
