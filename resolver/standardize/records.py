@@ -105,7 +105,7 @@ class Standardiser:
         )
         self.person_name_fields = tuple((f, f"{f}_norm") for f in PERSON_NAME_FIELDS if f in mapped)
         # the memo's tables of this source's record names, by whether the subject is a person
-        self._subjects = {person: MEMO.subjects[(person, self.full)] for person in (False, True)}
+        self._subjects = MEMO.subjects
         self.money_hint = {
             canon: "万元" for col, canon in columns.items() if "万元" in col or col.endswith("万")
         }
@@ -414,8 +414,16 @@ class Standardiser:
             person = self.kind == "person" or (
                 self.events_kind and "id18" in std and "uscc" not in std
             )
-            found = self._subjects[person].get(name)
-            std.update(found if found is not None else memo.subject(name, person, self.full))
+            if self.full:
+                found = self._subjects[person].get(name)
+                std.update(found if found is not None else memo.subject(name, person))
+            elif person:
+                std["name_norm"] = memo.person_name(name)
+            else:
+                normalised, former = memo.canonical_name(name)
+                std["name_norm"] = normalised
+                if former:
+                    std["former_name_norm"] = memo.enterprise_name(former)
         if self.has_former and (former := raw.get("former_name")):
             std["former_name_norm"] = memo.enterprise_name(former)
         for fld, key in self.enterprise_name_fields:
@@ -432,8 +440,10 @@ class Standardiser:
                 memo.person_name(holder) if holder_is_person else memo.enterprise_name(holder)
             )
         if self.has_address and (address := raw.get("address")):
-            found = memo.addresses.get(address)
-            std.update(found if found is not None else memo.address(address))
+            parts = memo.addresses.get(address) or memo.address(address)
+            std["address_norm"] = parts[0]
+            if parts[1]:
+                std["district_code"] = parts[1]
 
 
 class FeatureMemo:
@@ -446,14 +456,13 @@ class FeatureMemo:
 
     def __init__(self, limit: int = 300_000) -> None:
         self.limit = limit
-        #: (person subject?, full features?) -> name -> the keys the record's name gives
-        self.subjects: dict[tuple[bool, bool], dict[str, dict[str, Any]]] = {
-            (person, full): {} for person in (False, True) for full in (False, True)
-        }
+        #: person subject? -> name -> the keys an enterprise or person record's name gives
+        self.subjects: dict[bool, dict[str, dict[str, Any]]] = {False: {}, True: {}}
         #: raw enterprise name -> (normalised, （原…） former name as written)
         self.canonical: dict[str, tuple[str, str | None]] = {}
         self.person_names: dict[str, str] = {}
-        self.addresses: dict[str, dict[str, str]] = {}
+        #: raw address -> (canonical form, district code or "")
+        self.addresses: dict[str, tuple[str, str]] = {}
 
     def clear(self) -> None:
         tables: list[dict[str, Any]] = [*self.subjects.values(), self.canonical]
@@ -484,20 +493,18 @@ class FeatureMemo:
             found = self.person_names[raw] = normalise_person_name(raw)
         return found
 
-    def subject(self, name: str, person: bool, full: bool) -> dict[str, Any]:
-        """The keys a record's ``name`` gives: for a person the normalised name (and its
-        pinyin when ``full``); for an enterprise the normalised name and a （原…） former
-        name, and with ``full`` every comparison form as well."""
-        table = self.subjects[(person, full)]
+    def subject(self, name: str, person: bool) -> dict[str, Any]:
+        """The keys the ``name`` of an enterprise or person record gives: for a person the
+        normalised name and its pinyin; for an enterprise the normalised name, a （原…）
+        former name and every comparison form."""
+        table = self.subjects[person]
         found = table.get(name)
         if found is not None:
             return found
         if person:
             n = self.person_name(name)
-            found = {"name_norm": n}
-            if full:
-                found["name_pinyin"] = person_pinyin_key(n)
-        elif full:
+            found = {"name_norm": n, "name_pinyin": person_pinyin_key(n)}
+        else:
             en = enterprise_name_forms(name)
             if name not in self.canonical:
                 self._room(self.canonical)
@@ -506,24 +513,16 @@ class FeatureMemo:
             if en.former_name:
                 found["former_name_norm"] = self.enterprise_name(en.former_name)
             _enterprise_name_features(en, found)
-        else:
-            normalised, former = self.canonical_name(name)
-            found = {"name_norm": normalised}
-            if former:
-                found["former_name_norm"] = self.enterprise_name(former)
         self._room(table)
         table[name] = found
         return found
 
-    def address(self, raw: str) -> dict[str, str]:
+    def address(self, raw: str) -> tuple[str, str]:
         found = self.addresses.get(raw)
         if found is None:
             a = address_parts(raw)
-            found = {"address_norm": a.canonical}
-            if a.district_code:
-                found["district_code"] = a.district_code
             self._room(self.addresses)
-            self.addresses[raw] = found
+            found = self.addresses[raw] = (a.canonical, a.district_code or "")
         return found
 
 
