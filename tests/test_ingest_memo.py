@@ -11,7 +11,7 @@ import pytest
 
 from resolver.ingest.manifest import load_manifest
 from resolver.ingest.rows import Record, ingest
-from resolver.linkage.link import _ingest, _ingest_group, source_groups
+from resolver.linkage.link import _ingest, _ingest_group_marshalled, source_groups
 from resolver.standardize import names
 from resolver.standardize.addresses import parse_address
 from resolver.standardize.names import normalise_enterprise_name, normalise_person_name
@@ -82,7 +82,7 @@ def test_link_ingest_leaves_no_memo() -> None:
 def test_worker_records_travel_as_one_marshal_blob() -> None:
     manifest = load_manifest(SAMPLE / "batch")
     group = next(g for g in source_groups(manifest) if g[0].kind == "enterprise")
-    sent, rejects, files = _ingest_group(manifest, group)
+    sent, rejects, files = _ingest_group_marshalled(manifest, group)
     assert isinstance(sent, bytearray)
     rows = marshal.loads(sent)
     expected = {

@@ -655,17 +655,13 @@ RecordTuple = tuple[str, str, int, str, str, dict[str, str], dict[str, Any]]
 
 def _ingest_group(
     manifest: Manifest, sources: list[SourceSpec]
-) -> tuple[bytearray | list[RecordTuple], list[Reject], list[FileStats]]:
+) -> tuple[list[RecordTuple], list[Reject], list[FileStats]]:
     """Ingest one department's files (record keys are per department, so departments are
     independent); the last row of each key wins.
 
     Records travel back from the worker as plain tuples: unknown columns and field flags
-    are reported by `check` and not used here, and tuples of dicts serialise several times
-    faster than dataclass instances. They go as one ``marshal`` blob (plain strings, numbers
-    and containers: about twice as fast to write as a pickle, read as fast, and a value
-    shared by many records is written once and shared again when read); a value marshal
-    cannot write would send the tuples themselves. (A bytearray, which the parent empties
-    once read: the finished future keeps its result until the whole ingest is done.)
+    are reported by `check` and not used here, and tuples of dicts pickle several times
+    faster than dataclass instances.
     """
     # Keyed like ingest's superseding: an enterprise and a role row may share a record_id.
     records: dict[tuple[str, str, str], Record] = {}
@@ -682,14 +678,26 @@ def _ingest_group(
         rows = [
             (r.dept, r.file, r.line, r.record_id, r.kind, r.raw, r.std) for r in records.values()
         ]
-        del records
-        try:
-            return bytearray(marshal.dumps(rows)), rejects, files
-        except ValueError:  # a value of a type marshal does not know
-            return rows, rejects, files
+    return rows, rejects, files
 
 
-IngestResult = tuple[bytearray | list[RecordTuple], list[Reject], list[FileStats]]
+IngestResult = tuple[list[RecordTuple], list[Reject], list[FileStats]]
+PooledResult = tuple[bytearray | list[RecordTuple], list[Reject], list[FileStats]]
+
+
+def _ingest_group_marshalled(manifest: Manifest, sources: list[SourceSpec]) -> PooledResult:
+    """:func:`_ingest_group` in a pool worker, its records sent as one ``marshal`` blob (plain
+    strings, numbers and containers: about twice as fast to write as a pickle, read as fast,
+    and a value shared by many records is written once and shared again when read); a value
+    marshal cannot write sends the tuples themselves. A bytearray, which the parent empties
+    once read: the finished future keeps its result until the whole ingest is done."""
+    rows, rejects, files = _ingest_group(manifest, sources)
+    try:
+        return bytearray(marshal.dumps(rows)), rejects, files
+    except ValueError:  # a value of a type marshal does not know
+        return rows, rejects, files
+
+
 #: What the parent's records carry instead of flags and extra columns (link uses neither):
 #: one shared empty value, not an empty list and dict per record (~120 MiB at 1M records).
 #: Read-only by type (Record.flags is a Sequence, Record.extra a Mapping), picklable.
@@ -755,7 +763,7 @@ def _ingest(manifest: Manifest, progress: Progress | None, workers: int | None =
                 f"ingested {', '.join(s.file for s in stats)}", len(files), len(manifest.sources)
             )
 
-    def collect(result: IngestResult) -> None:
+    def collect(result: PooledResult) -> None:
         sent, rejs, stats = result
         rows: list[RecordTuple]
         if isinstance(sent, bytearray):
@@ -786,7 +794,7 @@ def _ingest(manifest: Manifest, progress: Progress | None, workers: int | None =
                 # costs ~35 s of interpreter start-up at 1M records: measured, not worth it.)
                 load_tables()  # before the workers fork: they share the parent's tables
                 with worker_pool(workers - 1) as pool:
-                    futures = [pool.submit(_ingest_group, manifest, g) for g in groups]
+                    futures = [pool.submit(_ingest_group_marshalled, manifest, g) for g in groups]
                     try:
                         pending = []
                         for group, fut in zip(groups, futures, strict=True):
