@@ -12,12 +12,13 @@ import base64
 import hashlib
 import json
 import os
+import pickle
 import random
 import shutil
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field, replace
 from itertools import compress
 from pathlib import Path
@@ -54,7 +55,7 @@ from resolver.linkage.term_frequency import TermFrequencies, count_terms, value_
 from resolver.standardize.records import Flag
 from resolver.state import run_files
 from resolver.state.sealing import installation_salt
-from resolver.workers import ForkedCall, can_fork, worker_pool
+from resolver.workers import FedCall, can_fork, worker_pool
 
 Progress = Callable[[str, int, int], None]
 LEGAL_REP_ROLES = frozenset(
@@ -674,13 +675,37 @@ def _ingest_group(
                 records[(event.dept, event.kind, event.record_id)] = event
             else:
                 rejects.append(event)
+        # Equal values become one object (a name in the raw and the standardised fields, a
+        # status or a date shared by thousands of rows): pickled once, held once by the
+        # parent — about a third of the records' memory at a million records.
+        same: dict[str, str] = {}
+        share = same.setdefault
         rows = [
-            (r.dept, r.file, r.line, r.record_id, r.kind, r.raw, r.std) for r in records.values()
+            (
+                r.dept,
+                r.file,
+                r.line,
+                r.record_id,
+                r.kind,
+                {k: share(v, v) for k, v in r.raw.items()},
+                {k: share(v, v) if type(v) is str else v for k, v in r.std.items()},
+            )
+            for r in records.values()
         ]
     return rows, rejects, files
 
 
+def _ingest_group_pickled(
+    manifest: Manifest, sources: list[SourceSpec]
+) -> tuple[bytes, list[Reject], list[FileStats]]:
+    """:func:`_ingest_group` with the rows pickled here: the parent passes the same bytes on
+    to the workers that link persons and write golden records (:class:`Helpers`)."""
+    rows, rejects, files = _ingest_group(manifest, sources)
+    return pickle.dumps(rows, pickle.HIGHEST_PROTOCOL), rejects, files
+
+
 IngestResult = tuple[list[RecordTuple], list[Reject], list[FileStats]]
+PickledResult = tuple[bytes, list[Reject], list[FileStats]]
 #: What the parent's records carry instead of flags and extra columns (link uses neither):
 #: one shared empty value, not an empty list and dict per record (~120 MiB at 1M records).
 #: Read-only by type (Record.flags is a Sequence, Record.extra a Mapping), picklable.
@@ -707,16 +732,32 @@ def source_groups(manifest: Manifest) -> list[list[SourceSpec]]:
     return sorted(by_key.values(), key=lambda g: -sum(s.path.stat().st_size for s in g))
 
 
-def _ingest(manifest: Manifest, progress: Progress | None, workers: int | None = None) -> Ingested:
-    """Ingest every department, in a pool of worker processes when there are several cores."""
+def _ingest(
+    manifest: Manifest,
+    progress: Progress | None,
+    workers: int | None = None,
+    forward: Callable[[str, bytes], None] | None = None,
+) -> Ingested:
+    """Ingest every department, in a pool of worker processes when there are several cores.
+
+    ``forward``: called with each group's kind and its rows pickled, in the order the rows
+    are collected here (:meth:`Helpers.forward`)."""
     groups = source_groups(manifest)
     workers = max(1, min(workers or os.cpu_count() or 1, len(groups)))
     records: dict[tuple[str, str, str], Record] = {}
     rejects: list[Reject] = []
     files: list[FileStats] = []
 
-    def collect(result: IngestResult) -> None:
-        rows, rejs, stats = result
+    def collect(result: IngestResult | PickledResult) -> None:
+        data, rejs, stats = result
+        if isinstance(data, bytes):
+            rows: list[RecordTuple] = pickle.loads(data)
+            if forward and stats:
+                forward(stats[0].kind, data)
+        else:
+            rows = data
+            if forward and stats:
+                forward(stats[0].kind, pickle.dumps(rows, pickle.HIGHEST_PROTOCOL))
         for dept, file, line, rid, kind, raw, std in rows:
             records[(dept, kind, rid)] = Record(
                 dept, file, line, rid, kind, raw, std, _NO_FLAGS, _NO_EXTRA
@@ -736,7 +777,12 @@ def _ingest(manifest: Manifest, progress: Progress | None, workers: int | None =
             # (A fresh spawned worker per department lowers the peak memory by ~0.8 GB but
             # costs ~35 s of interpreter start-up at 1M records: measured, not worth it.)
             with worker_pool(workers) as pool:
-                for fut in as_completed([pool.submit(_ingest_group, manifest, g) for g in groups]):
+                futures: list[Future[Any]] = (
+                    [pool.submit(_ingest_group_pickled, manifest, g) for g in groups]
+                    if forward
+                    else [pool.submit(_ingest_group, manifest, g) for g in groups]
+                )
+                for fut in as_completed(futures):
                     collect(fut.result())
     order = {(s.dept, s.file): i for i, s in enumerate(manifest.sources)}
     files.sort(key=lambda f: order[(f.dept, f.file)])
@@ -821,7 +867,29 @@ def run_link(
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     manifest = load_manifest(batch_dir)
-    records, rejects, files = engine.ingest(manifest, progress)
+    parallel = isinstance(engine, LocalEngine) and cfg.parallel and can_fork()
+    helpers = Helpers() if parallel else None
+    try:
+        return _run_link(manifest, out_dir, cfg, progress, engine, helpers, timings, t0)
+    finally:
+        if helpers:
+            helpers.cancel()
+
+
+def _run_link(
+    manifest: Manifest,
+    out_dir: Path,
+    cfg: LinkConfig,
+    progress: Progress | None,
+    engine: Engine,
+    helpers: Helpers | None,
+    timings: dict[str, float],
+    t0: float,
+) -> LinkResult:
+    if helpers and isinstance(engine, LocalEngine):
+        records, rejects, files = _ingest(manifest, progress, engine.workers, helpers.forward)
+    else:
+        records, rejects, files = engine.ingest(manifest, progress)
     timings["ingest"] = time.perf_counter() - t0
     by_kind: dict[str, list[Record]] = defaultdict(list)
     order = {(s.dept, s.file): i for i, s in enumerate(manifest.sources)}
@@ -834,23 +902,28 @@ def run_link(
     staging = run_files.begin(out_dir)
     as_of = manifest.as_of.isoformat()
     person_file = staging / "golden-person.jsonl"
-    results, person_side = _link_kinds(engine, by_kind, cfg, progress, timings, person_file, as_of)
+    results, person_side = _link_kinds(
+        engine, by_kind, cfg, progress, timings, person_file, as_of, helpers, order
+    )
     t = time.perf_counter()
     ent = results["enterprise"]
     gids = {
         "enterprise": golden_ids("enterprise", ent.records, ent.clusters),
         "person": person_side.gids,
     }
-    # The enterprises' golden records are written by a second forked worker while this
-    # process indexes the clusters and resolves the mentions. It starts once the person
-    # worker has ended, so the pages of enterprise records it copies stay below the peak of
-    # the linkage (both kinds' working sets and the person worker's copies).
-    enterprise_goldens = _start(
-        lambda: _write_goldens(
-            staging / "golden.jsonl", {"enterprise": ent}, gids, as_of, cfg.salt
-        ),
-        cfg.parallel and isinstance(engine, LocalEngine),
-    )
+    # The enterprises' golden records are written by the second helper process (it holds
+    # the enterprise rows since ingest, still pickled) while this process indexes the
+    # clusters and resolves the mentions.
+    enterprise_goldens: Helper[GoldenPart] | Done[GoldenPart]
+    if helpers:
+        enterprise_goldens = helpers.enterprise
+        enterprise_goldens.start(
+            (staging / "golden.jsonl", ent.clusters, gids, as_of, cfg.salt, order, len(ent.records))
+        )
+    else:
+        enterprise_goldens = Done(
+            _write_goldens(staging / "golden.jsonl", {"enterprise": ent}, gids, as_of, cfg.salt)
+        )
     # The batch digest (SHA-256 of every input file) for the completion marker, in a thread
     # while the stages below run: hashing and reading release the GIL.
     digest_pool = ThreadPoolExecutor(max_workers=1)
@@ -918,12 +991,75 @@ def run_link(
     return LinkResult(report, out_dir)
 
 
-def _start(func: Callable[[], T], parallel: bool) -> ForkedCall[T] | Done[T]:
-    """``func`` in a forked worker process when ``parallel`` and this machine has a core to
-    spare for it (:func:`resolver.workers.can_fork`), else here and now."""
-    if parallel and can_fork():
-        return ForkedCall(func)
-    return Done(func())
+#: A helper process of a parallel run (:class:`Helpers`).
+Helper = FedCall
+
+
+class Helpers:
+    """The two helper processes of a parallel run, forked before ingest (while this process
+    is small, so that they share none of the records' pages, see
+    :class:`resolver.workers.FedCall`) and fed the person and the enterprise rows as the
+    ingest workers send them, still pickled: one links the persons and writes their golden
+    records while enterprises link here, the other writes the enterprises' golden records
+    while the mentions are resolved here."""
+
+    def __init__(self) -> None:
+        self.person: Helper[PersonSide] = FedCall(_person_task)
+        self.enterprise: Helper[GoldenPart] = FedCall(_enterprise_goldens_task)
+
+    def forward(self, kind: str, rows: bytes) -> None:
+        """Pass one ingest group's pickled rows to the helper of their kind."""
+        if kind == "person":
+            self.person.feed(rows)
+        elif kind == "enterprise":
+            self.enterprise.feed(rows)
+
+    def cancel(self) -> None:
+        """End the helpers not started (the run failed before it needed them)."""
+        self.person.cancel()
+        self.enterprise.cancel()
+
+
+def _fed_records(chunks: list[bytes], order: Mapping[tuple[str, str], int]) -> list[Record]:
+    """The records of pickled ingest rows in run order (as :func:`run_link` orders them)."""
+    records: dict[tuple[str, str, str], Record] = {}
+    for data in chunks:
+        rows: list[RecordTuple] = pickle.loads(data)
+        for dept, file, line, rid, kind, raw, std in rows:
+            records[(dept, kind, rid)] = Record(
+                dept, file, line, rid, kind, raw, std, _NO_FLAGS, _NO_EXTRA
+            )
+    return sorted(records.values(), key=lambda r: (order[(r.dept, r.file)], r.line))
+
+
+def _person_task(
+    chunks: list[bytes], arg: tuple[LinkConfig, Path, str, Mapping[tuple[str, str], int], int]
+) -> PersonSide:
+    """The person helper's work: link the persons and write their golden records."""
+    cfg, path, as_of, order, count = arg
+    with paused_gc():
+        persons = _fed_records(chunks, order)
+        del chunks[:]
+        if len(persons) != count:
+            raise RuntimeError(f"the person helper got {len(persons)} records, not {count}")
+        return _person_side(persons, cfg, path, as_of, lambda: link_kind("person", persons, cfg))
+
+
+def _enterprise_goldens_task(
+    chunks: list[bytes],
+    arg: tuple[
+        Path, list[list[int]], dict[str, list[str]], str, str, Mapping[tuple[str, str], int], int
+    ],
+) -> GoldenPart:
+    """The enterprise helper's work: the enterprises' golden records."""
+    path, clusters, gids, as_of, salt, order, count = arg
+    with paused_gc():
+        records = _fed_records(chunks, order)
+        del chunks[:]
+        if len(records) != count:
+            raise RuntimeError(f"the enterprise helper got {len(records)} records, not {count}")
+        res = KindResult(records, [], clusters, [], [], [], None)
+        return _write_goldens(path, {"enterprise": res}, gids, as_of, salt)
 
 
 @dataclass(frozen=True, slots=True)
@@ -944,28 +1080,19 @@ def _link_kinds(
     timings: dict[str, float],
     person_goldens: Path,
     as_of: str,
+    helpers: Helpers | None = None,
+    order: Mapping[tuple[str, str], int] | None = None,
 ) -> tuple[dict[str, KindResult], PersonSide]:
     """Link the enterprise and the person records, and write the persons' golden records to
-    ``person_goldens``. The kinds are independent: with the local engine (and a core to
-    spare, :func:`resolver.workers.can_fork`) persons link and their golden records are
-    written in a forked worker while enterprises link here; the worker sends back the
+    ``person_goldens``. The kinds are independent: with ``helpers`` (the local engine and a
+    core to spare, :func:`resolver.workers.can_fork`) persons link and their golden records
+    are written in the person helper while enterprises link here; it sends back the
     clusters, decisions, review pairs, model and golden IDs, not the records."""
     t = time.perf_counter()
     enterprises, persons = by_kind.get("enterprise", []), by_kind.get("person", [])
-
-    def person_side(link: Callable[[], KindResult]) -> PersonSide:
-        t1 = time.perf_counter()
-        res = link()
-        t2 = time.perf_counter()
-        gids = golden_ids("person", persons, res.clusters)
-        goldens = _write_goldens(person_goldens, {"person": res}, {"person": gids}, as_of, cfg.salt)
-        kind = (res.cluster_of, res.clusters, res.decision, res.score, res.review, res.model)
-        return PersonSide((*kind, res.stats), gids, goldens, t2 - t1, time.perf_counter() - t2)
-
-    fork = isinstance(engine, LocalEngine) and cfg.parallel and bool(enterprises) and can_fork()
-    job = (
-        ForkedCall(lambda: person_side(lambda: link_kind("person", persons, cfg))) if fork else None
-    )
+    job = helpers.person if helpers else None
+    if job is not None:
+        job.start((cfg, person_goldens, as_of, order, len(persons)))
     if progress:
         progress("linking enterprise records", 0, 0)
     ent = engine.link_kind("enterprise", enterprises, cfg, progress)
@@ -975,12 +1102,31 @@ def _link_kinds(
     else:
         if progress:
             progress("linking person records", 0, 0)
-        side = person_side(lambda: engine.link_kind("person", persons, cfg, progress))
+        side = _person_side(
+            persons,
+            cfg,
+            person_goldens,
+            as_of,
+            lambda: engine.link_kind("person", persons, cfg, progress),
+        )
     # with the worker: its own seconds, alongside the enterprises
     timings["link_person"] = side.link_seconds
     timings["survivorship_person"] = side.golden_seconds
     timings["linkage"] = time.perf_counter() - t  # both kinds and the persons' golden records
     return {"enterprise": ent, "person": KindResult(persons, *side.kind)}, side
+
+
+def _person_side(
+    persons: list[Record], cfg: LinkConfig, path: Path, as_of: str, link: Callable[[], KindResult]
+) -> PersonSide:
+    """Link the persons (``link``) and write their golden records to ``path``."""
+    t1 = time.perf_counter()
+    res = link()
+    t2 = time.perf_counter()
+    gids = golden_ids("person", persons, res.clusters)
+    goldens = _write_goldens(path, {"person": res}, {"person": gids}, as_of, cfg.salt)
+    kind = (res.cluster_of, res.clusters, res.decision, res.score, res.review, res.model)
+    return PersonSide((*kind, res.stats), gids, goldens, t2 - t1, time.perf_counter() - t2)
 
 
 _KindPart = tuple[
