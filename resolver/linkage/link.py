@@ -687,7 +687,8 @@ def _ingest_group(
                 r.line,
                 r.record_id,
                 r.kind,
-                {k: share(v, v) for k, v in r.raw.items()},
+                # (raw values are all strings: shared by map, in C; std ones may be lists)
+                dict(zip(r.raw, map(share, r.raw.values(), r.raw.values()), strict=True)),
                 {k: share(v, v) if type(v) is str else v for k, v in r.std.items()},
             )
             for r in records.values()
