@@ -71,6 +71,8 @@ def test_candidate_pairs_equal_the_per_block_definition(
     got = {(int(a), int(b)) for a, b in pairs.tolist()}
     assert len(got) == len(pairs)  # each pair once
     assert bool(np.all(pairs[:, 0] < pairs[:, 1]))
+    codes = pairs[:, 0] * len(ers) + pairs[:, 1]
+    assert bool(np.all(codes[1:] > codes[:-1]))  # sorted (merging goes in this order)
     assert got == expected
     assert windowed == expected_windowed
     if max_block == 2:

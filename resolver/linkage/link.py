@@ -15,6 +15,7 @@ import os
 import pickle
 import random
 import shutil
+import tempfile
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Mapping
@@ -696,17 +697,24 @@ def _ingest_group(
     return rows, rejects, files
 
 
-def _ingest_group_pickled(
-    manifest: Manifest, sources: list[SourceSpec]
-) -> tuple[bytes, list[Reject], list[FileStats]]:
-    """:func:`_ingest_group` with the rows pickled here: the parent passes the same bytes on
-    to the workers that link persons and write golden records (:class:`Helpers`)."""
+def _ingest_group_spilled(
+    manifest: Manifest, sources: list[SourceSpec], path: Path
+) -> tuple[Path, list[Reject], list[FileStats]]:
+    """:func:`_ingest_group` with the rows pickled to ``path``: the parent reads them from
+    there and the helper processes (:class:`Helpers`) read them again when they need them,
+    so that no process holds them meanwhile."""
     rows, rejects, files = _ingest_group(manifest, sources)
-    return pickle.dumps(rows, pickle.HIGHEST_PROTOCOL), rejects, files
+    _spill(rows, path)
+    return path, rejects, files
+
+
+def _spill(rows: list[RecordTuple], path: Path) -> None:
+    with path.open("wb") as out:
+        pickle.dump(rows, out, pickle.HIGHEST_PROTOCOL)
 
 
 IngestResult = tuple[list[RecordTuple], list[Reject], list[FileStats]]
-PickledResult = tuple[bytes, list[Reject], list[FileStats]]
+SpilledResult = tuple[Path, list[Reject], list[FileStats]]
 #: What the parent's records carry instead of flags and extra columns (link uses neither):
 #: one shared empty value, not an empty list and dict per record (~120 MiB at 1M records).
 #: Read-only by type (Record.flags is a Sequence, Record.extra a Mapping), picklable.
@@ -737,28 +745,30 @@ def _ingest(
     manifest: Manifest,
     progress: Progress | None,
     workers: int | None = None,
-    forward: Callable[[str, bytes], None] | None = None,
+    spill: tuple[Path, Callable[[str, Path], None]] | None = None,
 ) -> Ingested:
     """Ingest every department, in a pool of worker processes when there are several cores.
 
-    ``forward``: called with each group's kind and its rows pickled, in the order the rows
-    are collected here (:meth:`Helpers.forward`)."""
+    ``spill``: a directory where each group's rows are pickled, one file per group, and what
+    to call with the group's kind and file, in the order the rows are collected here
+    (:meth:`Helpers.forward`)."""
     groups = source_groups(manifest)
     workers = max(1, min(workers or os.cpu_count() or 1, len(groups)))
     records: dict[tuple[str, str, str], Record] = {}
     rejects: list[Reject] = []
     files: list[FileStats] = []
 
-    def collect(result: IngestResult | PickledResult) -> None:
+    def collect(result: IngestResult | SpilledResult, path: Path | None = None) -> None:
         data, rejs, stats = result
-        if isinstance(data, bytes):
-            rows: list[RecordTuple] = pickle.loads(data)
-            if forward and stats:
-                forward(stats[0].kind, data)
+        if isinstance(data, Path):
+            rows: list[RecordTuple] = pickle.loads(data.read_bytes())
+            path = data
         else:
             rows = data
-            if forward and stats:
-                forward(stats[0].kind, pickle.dumps(rows, pickle.HIGHEST_PROTOCOL))
+            if path:  # ingested here: spilled here
+                _spill(rows, path)
+        if spill and path and stats:
+            spill[1](stats[0].kind, path)
         for dept, file, line, rid, kind, raw, std in rows:
             records[(dept, kind, rid)] = Record(
                 dept, file, line, rid, kind, raw, std, _NO_FLAGS, _NO_EXTRA
@@ -772,23 +782,28 @@ def _ingest(
 
     with paused_gc():  # a million records built here: no collection walks them meanwhile
         if workers == 1:
-            for group in groups:
-                collect(_ingest_group(manifest, group))
+            for k, group in enumerate(groups):
+                collect(_ingest_group(manifest, group), _spill_path(spill, k))
         else:
             # (A fresh spawned worker per department lowers the peak memory by ~0.8 GB but
             # costs ~35 s of interpreter start-up at 1M records: measured, not worth it.)
             with worker_pool(workers) as pool:
-                futures: list[Future[Any]] = (
-                    [pool.submit(_ingest_group_pickled, manifest, g) for g in groups]
-                    if forward
-                    else [pool.submit(_ingest_group, manifest, g) for g in groups]
-                )
+                futures: list[Future[Any]] = [
+                    pool.submit(_ingest_group_spilled, manifest, g, path)
+                    if (path := _spill_path(spill, k))
+                    else pool.submit(_ingest_group, manifest, g)
+                    for k, g in enumerate(groups)
+                ]
                 for fut in as_completed(futures):
                     collect(fut.result())
     order = {(s.dept, s.file): i for i, s in enumerate(manifest.sources)}
     files.sort(key=lambda f: order[(f.dept, f.file)])
     rejects.sort(key=lambda r: (order.get((r.dept, r.file), 0), r.line))
     return records, rejects, files
+
+
+def _spill_path(spill: tuple[Path, Callable[[str, Path], None]] | None, k: int) -> Path | None:
+    return spill[0] / f"group-{k}.pickle" if spill else None
 
 
 class Engine(Protocol):
@@ -869,12 +884,12 @@ def run_link(
     t0 = time.perf_counter()
     manifest = load_manifest(batch_dir)
     parallel = isinstance(engine, LocalEngine) and cfg.parallel and can_fork()
-    helpers = Helpers() if parallel else None
+    helpers = Helpers(out_dir) if parallel else None
     try:
         return _run_link(manifest, out_dir, cfg, progress, engine, helpers, timings, t0)
     finally:
         if helpers:
-            helpers.cancel()
+            helpers.close()
 
 
 def _run_link(
@@ -888,7 +903,8 @@ def _run_link(
     t0: float,
 ) -> LinkResult:
     if helpers and isinstance(engine, LocalEngine):
-        records, rejects, files = _ingest(manifest, progress, engine.workers, helpers.forward)
+        spill = (helpers.spill_dir, helpers.forward)
+        records, rejects, files = _ingest(manifest, progress, engine.workers, spill)
     else:
         records, rejects, files = engine.ingest(manifest, progress)
     timings["ingest"] = time.perf_counter() - t0
@@ -912,9 +928,9 @@ def _run_link(
         "enterprise": golden_ids("enterprise", ent.records, ent.clusters),
         "person": person_side.gids,
     }
-    # The enterprises' golden records are written by the second helper process (it holds
-    # the enterprise rows since ingest, still pickled) while this process indexes the
-    # clusters and resolves the mentions.
+    # The enterprises' golden records are written by the second helper process (it reads
+    # the enterprise rows spilled by ingest) while this process indexes the clusters and
+    # resolves the mentions.
     enterprise_goldens: Helper[GoldenPart] | Done[GoldenPart]
     if helpers:
         enterprise_goldens = helpers.enterprise
@@ -999,33 +1015,41 @@ Helper = FedCall
 class Helpers:
     """The two helper processes of a parallel run, forked before ingest (while this process
     is small, so that they share none of the records' pages, see
-    :class:`resolver.workers.FedCall`) and fed the person and the enterprise rows as the
-    ingest workers send them, still pickled: one links the persons and writes their golden
-    records while enterprises link here, the other writes the enterprises' golden records
-    while the mentions are resolved here."""
+    :class:`resolver.workers.FedCall`) and told where the ingest workers spilled the person
+    and the enterprise rows (pickled, one file per department and kind, in
+    :attr:`spill_dir`): one links the persons and writes their golden records while
+    enterprises link here, the other writes the enterprises' golden records while the
+    mentions are resolved here. Until then the rows wait on disk, not in memory."""
 
-    def __init__(self) -> None:
+    def __init__(self, out_dir: Path) -> None:
+        # next to the run's directory: on the disk the run writes to
+        out_dir.parent.mkdir(parents=True, exist_ok=True)
+        self.spill_dir = Path(tempfile.mkdtemp(prefix=".credgraph-rows-", dir=out_dir.parent))
         self.person: Helper[PersonSide] = FedCall(_person_task)
         self.enterprise: Helper[GoldenPart] = FedCall(_enterprise_goldens_task)
 
-    def forward(self, kind: str, rows: bytes) -> None:
-        """Pass one ingest group's pickled rows to the helper of their kind."""
+    def forward(self, kind: str, rows: Path) -> None:
+        """Pass one ingest group's file of pickled rows to the helper of their kind."""
         if kind == "person":
             self.person.feed(rows)
         elif kind == "enterprise":
             self.enterprise.feed(rows)
 
-    def cancel(self) -> None:
-        """End the helpers not started (the run failed before it needed them)."""
+    def close(self) -> None:
+        """End the helpers not started (the run failed before it needed them) and delete
+        the spilled rows."""
         self.person.cancel()
         self.enterprise.cancel()
+        shutil.rmtree(self.spill_dir, ignore_errors=True)
 
 
-def _fed_records(chunks: list[bytes], order: Mapping[tuple[str, str], int]) -> list[Record]:
-    """The records of pickled ingest rows in run order (as :func:`run_link` orders them)."""
+def _fed_records(chunks: list[Path], order: Mapping[tuple[str, str], int]) -> list[Record]:
+    """The records of files of pickled ingest rows in run order (as :func:`run_link` orders
+    them); each file is deleted once read."""
     records: dict[tuple[str, str, str], Record] = {}
-    for data in chunks:
-        rows: list[RecordTuple] = pickle.loads(data)
+    for path in chunks:
+        rows: list[RecordTuple] = pickle.loads(path.read_bytes())
+        path.unlink()
         for dept, file, line, rid, kind, raw, std in rows:
             records[(dept, kind, rid)] = Record(
                 dept, file, line, rid, kind, raw, std, _NO_FLAGS, _NO_EXTRA
@@ -1034,20 +1058,19 @@ def _fed_records(chunks: list[bytes], order: Mapping[tuple[str, str], int]) -> l
 
 
 def _person_task(
-    chunks: list[bytes], arg: tuple[LinkConfig, Path, str, Mapping[tuple[str, str], int], int]
+    chunks: list[Path], arg: tuple[LinkConfig, Path, str, Mapping[tuple[str, str], int], int]
 ) -> PersonSide:
     """The person helper's work: link the persons and write their golden records."""
     cfg, path, as_of, order, count = arg
     with paused_gc():
         persons = _fed_records(chunks, order)
-        del chunks[:]
         if len(persons) != count:
             raise RuntimeError(f"the person helper got {len(persons)} records, not {count}")
         return _person_side(persons, cfg, path, as_of, lambda: link_kind("person", persons, cfg))
 
 
 def _enterprise_goldens_task(
-    chunks: list[bytes],
+    chunks: list[Path],
     arg: tuple[
         Path, list[list[int]], dict[str, list[str]], str, str, Mapping[tuple[str, str], int], int
     ],
@@ -1056,7 +1079,6 @@ def _enterprise_goldens_task(
     path, clusters, gids, as_of, salt, order, count = arg
     with paused_gc():
         records = _fed_records(chunks, order)
-        del chunks[:]
         if len(records) != count:
             raise RuntimeError(f"the enterprise helper got {len(records)} records, not {count}")
         res = KindResult(records, [], clusters, [], [], [], None)
