@@ -27,6 +27,8 @@ from resolver.linkage.compare import (
 )
 
 IntArray = NDArray[np.int64]
+#: Rows of the (record, key) table paired at a time (the blocks of at most max_block records).
+SLICE_ROWS = 1 << 18
 #: Candidate pairs: an (n, 2) array of record indices, first < second.
 Pairs = NDArray[np.int64]
 
@@ -141,8 +143,19 @@ def candidate_pairs(
     chunks: list[IntArray] = []
     small = (row_size >= 2) & (row_size <= max_block)
     order = np.lexsort((table.rec[small], table.key[small]))
-    _offset_pairs(table.rec[small][order], table.key[small][order], max_block - 1, n, chunks)
-    _merge_codes(chunks)
+    recs, keys = table.rec[small][order], table.key[small][order]
+    del order
+    # A slice of whole blocks at a time: the offset passes hold a dozen arrays of their rows.
+    start = 0
+    while start < len(recs):
+        end = min(start + SLICE_ROWS, len(recs))
+        if end < len(recs):  # back to the start of the block cut (blocks are ≤ max_block)
+            end = max(int(np.searchsorted(keys, keys[end], side="left")), start + 1)
+            end = int(np.searchsorted(keys, keys[end - 1], side="right"))
+        _offset_pairs(recs[start:end], keys[start:end], max_block - 1, n, chunks)
+        _merge_codes(chunks)
+        start = end
+    del recs, keys
     big = row_size > max_block
     windowed = int(np.count_nonzero(sizes > max_block))
     if windowed:
