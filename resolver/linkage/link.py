@@ -977,7 +977,6 @@ def _run_link(
         run_files.JsonLinesWriter(staging / "golden.jsonl", "type", append=True),
         edges_out,
         events_out,
-        part.conflicted + person_side.goldens.conflicted,
     )
     streamed.golden.counts.update(part.counts)
     streamed.golden.counts.update(person_side.goldens.counts)
@@ -1001,6 +1000,7 @@ def _run_link(
         mention_stats,
         timings,
         streamed,
+        [part.conflicts, person_side.goldens.conflicts],
     )
     timings["write"] = time.perf_counter() - t
     finish_report(staging, report, timings, t0)
@@ -1175,27 +1175,58 @@ class PersonSide:
 
 
 @dataclass(frozen=True, slots=True)
+class ConflictsPart:
+    """Rows of conflicts.csv written apart (by a helper process), without the header."""
+
+    path: Path
+    rows: int
+
+
+@dataclass(frozen=True, slots=True)
 class GoldenPart:
     """What writing the clusters' golden records leaves for the report."""
 
     counts: Counter[str]
     lines: int
-    conflicted: list[Golden]  # the golden records with conflicts (id and conflicts only)
+    conflicts: ConflictsPart  # their conflicts.csv rows
 
 
 def _write_goldens(
     path: Path, results: dict[str, KindResult], gids: dict[str, list[str]], as_of: str, salt: str
 ) -> GoldenPart:
-    """Survivorship: the golden record of every cluster, written to ``path`` as it is made."""
-    conflicted: list[Golden] = []
-    with run_files.JsonLinesWriter(path, "type") as out:
+    """Survivorship: the golden record of every cluster, written to ``path`` as it is made,
+    and the rows of their conflicts to ``path`` with the suffix ``.conflicts.csv`` (not
+    kept in memory until conflicts.csv is written: ~150k rows at a million records)."""
+    conflicts_path = path.with_suffix(".conflicts.csv")
+    rows = 0
+    with (
+        run_files.JsonLinesWriter(path, "type") as out,
+        conflicts_path.open("w", encoding="utf-8", newline="") as fh,
+    ):
+        w = safe_writer(fh)
         for kind, res in results.items():
             for gid, members_idx in zip(gids[kind], res.clusters, strict=True):
                 g = build_golden(gid, kind, [res.records[i] for i in members_idx], as_of, salt)
                 out.add(g.data)
                 if g.conflicts:
-                    conflicted.append(Golden({"id": gid}, g.conflicts))
-    return GoldenPart(out.counts, out.lines, conflicted)
+                    rows += _write_conflicts(w, gid, g.conflicts)
+    return GoldenPart(out.counts, out.lines, ConflictsPart(conflicts_path, rows))
+
+
+def _write_conflicts(w: Any, gid: str, conflicts: list[dict[str, Any]]) -> int:
+    """The conflicts.csv rows of one golden record (``w``: a :func:`safe_writer`)."""
+    for c in conflicts:
+        vals = sorted({str(v["value"]) for v in c["values"]})
+        w.writerow(
+            [
+                gid,
+                c["attribute"],
+                c["chosen"],
+                " | ".join(vals),
+                json.dumps(c["values"], ensure_ascii=False),
+            ]
+        )
+    return len(conflicts)
 
 
 def run_info(manifest: Manifest) -> dict[str, Any]:
@@ -1541,9 +1572,11 @@ def _write_outputs(
     mention_stats: dict[str, Counter[str]],
     timings: dict[str, float],
     streamed: Streamed | None = None,
+    conflict_parts: list[ConflictsPart] | None = None,
 ) -> dict[str, Any]:
     """The Contract 2 files (golden.jsonl, edges.jsonl and events.jsonl only when not
-    ``streamed`` already: then ``goldens`` are those with conflicts) and the report."""
+    ``streamed`` already: then ``goldens`` are those with conflicts) and the report.
+    ``conflict_parts``: conflicts.csv rows written already, first in the file (deleted)."""
     links_rows: Counter[str] = Counter()
     with (out / "links.csv").open("w", encoding="utf-8", newline="") as fh:
         w = safe_writer(fh)
@@ -1593,19 +1626,14 @@ def _write_outputs(
     with (out / "conflicts.csv").open("w", encoding="utf-8", newline="") as fh:
         w = safe_writer(fh)
         w.writerow(["entity_id", "attribute", "chosen", "values", "sources"])
+        for part in conflict_parts or []:
+            with part.path.open(encoding="utf-8", newline="") as src:
+                shutil.copyfileobj(src, fh, 1 << 20)
+            part.path.unlink()
+            n_conflicts += part.rows
         for g in goldens:
-            for c in g.conflicts:
-                n_conflicts += 1
-                vals = sorted({str(v["value"]) for v in c["values"]})
-                w.writerow(
-                    [
-                        g.data["id"],
-                        c["attribute"],
-                        c["chosen"],
-                        " | ".join(vals),
-                        json.dumps(c["values"], ensure_ascii=False),
-                    ]
-                )
+            if g.conflicts:
+                n_conflicts += _write_conflicts(w, g.data["id"], g.conflicts)
     with (out / "review.csv").open("w", encoding="utf-8", newline="") as fh:
         w = safe_writer(fh)
         w.writerow(
