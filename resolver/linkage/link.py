@@ -51,7 +51,13 @@ from resolver.linkage.compare import (
 )
 from resolver.linkage.fellegi_sunter import FSModel, Levels, train
 from resolver.linkage.mentions import SubjectIndex, resolve_without_identifier
-from resolver.linkage.survivorship import Golden, build_golden, id_hash, mask_id_number
+from resolver.linkage.survivorship import (
+    GOLDEN_FIELDS,
+    Golden,
+    build_golden,
+    id_hash,
+    mask_id_number,
+)
 from resolver.linkage.term_frequency import TermFrequencies, count_terms, value_agreement_u
 from resolver.standardize.records import Flag
 from resolver.state import run_files
@@ -64,6 +70,7 @@ LEGAL_REP_ROLES = frozenset(
 )
 MENTION_KINDS = ("credit_event", "fact", "tax_declaration")
 T = TypeVar("T")
+V = TypeVar("V")
 
 
 @dataclass(frozen=True, slots=True)
@@ -1043,18 +1050,30 @@ class Helpers:
         shutil.rmtree(self.spill_dir, ignore_errors=True)
 
 
-def _fed_records(chunks: list[Path], order: Mapping[tuple[str, str], int]) -> list[Record]:
+def _fed_records(
+    chunks: list[Path],
+    order: Mapping[tuple[str, str], int],
+    keep: tuple[frozenset[str], frozenset[str]] | None = None,
+) -> list[Record]:
     """The records of files of pickled ingest rows in run order (as :func:`run_link` orders
-    them); each file is deleted once read."""
+    them); each file is deleted once read. ``keep``: the std and raw fields to keep (all
+    when ``None``)."""
     records: dict[tuple[str, str, str], Record] = {}
     for path in chunks:
         rows: list[RecordTuple] = pickle.loads(path.read_bytes())
         path.unlink()
+        if keep:
+            std_keys, raw_keys = keep
+            rows = [(*row[:5], _only(row[5], raw_keys), _only(row[6], std_keys)) for row in rows]
         for dept, file, line, rid, kind, raw, std in rows:
             records[(dept, kind, rid)] = Record(
                 dept, file, line, rid, kind, raw, std, _NO_FLAGS, _NO_EXTRA
             )
     return sorted(records.values(), key=lambda r: (order[(r.dept, r.file)], r.line))
+
+
+def _only(fields: dict[str, V], keys: frozenset[str]) -> dict[str, V]:
+    return {k: v for k, v in fields.items() if k in keys}
 
 
 def _person_task(
@@ -1078,7 +1097,8 @@ def _enterprise_goldens_task(
     """The enterprise helper's work: the enterprises' golden records."""
     path, clusters, gids, as_of, salt, order, count = arg
     with paused_gc():
-        records = _fed_records(chunks, order)
+        # only what survivorship reads: half the memory of whole records
+        records = _fed_records(chunks, order, GOLDEN_FIELDS["enterprise"])
         if len(records) != count:
             raise RuntimeError(f"the enterprise helper got {len(records)} records, not {count}")
         res = KindResult(records, [], clusters, [], [], [], None)
