@@ -1,7 +1,7 @@
-"""The one-shot run's forked workers (persons; the enterprises' golden records) change nothing
-but the time: the same files, byte for byte, as the run in one process; and the pieces they
-rely on (resolver.workers.ForkedCall, golden_ids, csvsafe's fast path) agree with their plain
-forms."""
+"""The one-shot run's helper processes (persons; the enterprises' golden records) change
+nothing but the time and the memory: the same files, byte for byte, as the run in one
+process; and the pieces they rely on (resolver.workers.ForkedCall and FedCall, golden_ids,
+csvsafe's fast path) agree with their plain forms."""
 
 from __future__ import annotations
 
