@@ -1,17 +1,15 @@
 """Names and addresses standardised once per distinct value (FeatureMemo) give every record
-exactly what standardising each record on its own gives; link's ingest leaves no memo behind;
-a worker's records travel as one marshal blob."""
+exactly what standardising each record on its own gives; link's ingest leaves no memo behind."""
 
 from __future__ import annotations
 
-import marshal
 from typing import Any
 
 import pytest
 
 from resolver.ingest.manifest import load_manifest
 from resolver.ingest.rows import Record, ingest
-from resolver.linkage.link import _ingest, _ingest_group_marshalled, source_groups
+from resolver.linkage.link import _ingest
 from resolver.standardize import names
 from resolver.standardize.addresses import parse_address
 from resolver.standardize.names import normalise_enterprise_name, normalise_person_name
@@ -77,23 +75,3 @@ def test_link_ingest_leaves_no_memo() -> None:
     assert all(not t for t in MEMO.subjects.values())
     assert not MEMO.canonical and not MEMO.person_names and not MEMO.addresses
     assert names.to_simplified.cache_info().currsize == 0
-
-
-def test_worker_records_travel_as_one_marshal_blob() -> None:
-    manifest = load_manifest(SAMPLE / "batch")
-    group = next(g for g in source_groups(manifest) if g[0].kind == "enterprise")
-    sent, rejects, files = _ingest_group_marshalled(manifest, group)
-    assert isinstance(sent, bytearray)
-    rows = marshal.loads(sent)
-    expected = {
-        (e.dept, e.kind, e.record_id): e
-        for _s, e in ingest(manifest, sources=group, extra=False)
-        if isinstance(e, Record)
-    }
-    assert len(rows) == len(expected) > 100
-    for dept, file, line, rid, kind, raw, std in rows:
-        rec = expected[(dept, kind, rid)]
-        assert (file, line, raw) == (rec.file, rec.line, rec.raw)
-        assert list(std.items()) == list(rec.std.items())
-    assert [f.file for f in files] == [s.file for s in group]
-    assert sum(f.rejected for f in files) == len(rejects)
