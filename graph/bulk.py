@@ -36,11 +36,13 @@ from itertools import chain, compress, islice
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
+import numpy as np
+
 from graph import bulkpack
 from graph.bulkpack import BulkError as BulkError
 from graph.dialect import ensure_schema
 from graph.store import GraphStore
-from graph.tables import NodeTable, RelTable
+from graph.tables import NodeTable, RelTable, last_of_each
 from resolver.gcpause import paused_gc
 from resolver.workers import die_with_parent
 
@@ -147,11 +149,30 @@ def _rel_payloads(
             table = table.where(keep)
             src, dst = list(compress(src, keep)), list(compress(dst, keep))
         src_ids, dst_ids = cast(list[int], src), cast(list[int], dst)  # no None left
+        if not table.distinct and (once := _once_per_pair(src_ids, dst_ids)) is not None:
+            # rows naming the same two nodes make one relationship, as MERGE makes it:
+            # the last row's properties (each row still counts as written)
+            table = table.take(once)
+            src_ids, dst_ids = (
+                list(map(src_ids.__getitem__, once)),
+                list(map(dst_ids.__getitem__, once)),
+            )
         keys = table.names()
         for i in range(0, len(table), CHUNK):
             ends = bulkpack.ends(src_ids[i : i + CHUNK], dst_ids[i : i + CHUNK])
             n = min(CHUNK, len(table) - i)
             yield 0, n, _token(rel, keys, _chunk(table.cols, keys, i), n, ends), n
+
+
+def _once_per_pair(src: list[int], dst: list[int]) -> list[int] | None:
+    """One row per (source, destination) pair: at its first row's place, its last row
+    (see :func:`graph.tables.last_of_each`); None when no pair repeats."""
+    if len(src) < 2:
+        return None
+    pairs = np.array(src, dtype=np.uint64) << np.uint64(32) | np.array(dst, dtype=np.uint64)
+    if len(np.unique(pairs)) == len(pairs):
+        return None
+    return last_of_each(list(zip(src, dst, strict=True)))
 
 
 def _pack_rels(graph: RunGraph, ids: dict[str, dict[str, int]], out: Any, parent_pid: int) -> None:

@@ -389,7 +389,7 @@ def _send_mentions(run_dir: Path, conn: Any, parent_pid: int) -> None:
         payload = msgspec.msgpack.encode(
             [
                 [[lab, t.uids, t.cols] for lab, t in nodes.items()],
-                [[list(key), t.src, t.dst, t.w, t.cols] for key, t in rels.items()],
+                [[list(key), t.src, t.dst, t.w, t.cols, t.distinct] for key, t in rels.items()],
                 counts,
                 escaped,
             ]
@@ -440,8 +440,8 @@ class _MentionReader:
                     out.counts[k] = RelCount(rows=n, skipped=Counter(skipped))
                 nodes = {lab: NodeTable(uids, cols) for lab, uids, cols in node_list}
                 rels = {
-                    (k[0], k[1], k[2]): RelTable(src, dst, w, cols)
-                    for k, src, dst, w, cols in rel_list
+                    (k[0], k[1], k[2]): RelTable(src, dst, w, cols, distinct)
+                    for k, src, dst, w, cols, distinct in rel_list
                 }
                 return out, nodes, rels, escaped
         return _read_mentions(self.run_dir)
@@ -1292,7 +1292,8 @@ def _golden_tables(
         src = list(compress(firms.uids, keep))
         unique = list(dict.fromkeys(dst))
         nodes[lab] = NodeTable(unique, {"uid": unique, text: unique})
-        rels[(rel, "Enterprise", lab)] = RelTable(src, dst, [1] * len(dst), {})
+        # golden IDs are distinct: one row per enterprise
+        rels[(rel, "Enterprise", lab)] = RelTable(src, dst, [1] * len(dst), {}, distinct=True)
     return nodes, rels, ids
 
 
@@ -1353,7 +1354,7 @@ def _source_tables(
         "score": [float(s or 0) for s in cells_of("score")],
         "decision": _clean_column(cells_of("decision"), clean),
     }
-    resolved = RelTable(uids, dst, [1] * len(uids), rel_cols)
+    resolved = RelTable(uids, dst, [1] * len(uids), rel_cols, distinct=once is None)
     for lab, at in partition(_label_of(dst)).items():
         rels[("RESOLVED_TO", "SourceRecord", lab)] = resolved.take(at)
     if stateful:
@@ -1425,7 +1426,7 @@ def _edge_tables(lines: list[_EdgeLine], out: RunGraph, clean: _Cleaner) -> dict
         cols[p] = items
     ends = [keys[i] for i in first]
     src = [k[1] for k in ends]
-    table = RelTable(src, [k[2] for k in ends], w, cols)
+    table = RelTable(src, [k[2] for k in ends], w, cols, distinct=True)  # grouped by ends
     by = [(k[0], lab) for k, lab in zip(ends, _label_of(src), strict=True)]
     return {(rel, lab, "Enterprise"): table.take(at) for (rel, lab), at in partition(by).items()}
 
@@ -1453,17 +1454,19 @@ def _event_tables(
     cols["record_id"] = _clean_column(record, clean)
     every = NodeTable(uids, cols)
     nodes: dict[str, NodeTable] = {}
+    distinct = True  # each event's record once: one SUBJECT_OF per event node
     for lab, at in partition(labels).items():
         table = every.take(at)
         once = last_of_each(table.uids)
         nodes[lab] = table if once is None else table.take(once)
+        distinct = distinct and once is None
     subjects = list(map(attrgetter("subject"), lines))
     has = list(map(bool, subjects))
     if missing := has.count(False):
         count.skipped["unresolved subject"] += missing
     src = list(map(str.strip, compress(subjects, has)))
     dst = list(compress(uids, has))
-    about = RelTable(src, dst, [1] * len(src), {})
+    about = RelTable(src, dst, [1] * len(src), {}, distinct)
     by = list(zip(_label_of(src), compress(labels, has), strict=True))
     rels = {("SUBJECT_OF", a, b): about.take(at) for (a, b), at in partition(by).items()}
     return nodes, rels

@@ -10,7 +10,7 @@ kept, so a table's properties are exactly those some row has.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Hashable, Iterable, Iterator, Sequence
 from itertools import compress, repeat
 from operator import itemgetter
 from typing import Any, overload
@@ -90,13 +90,17 @@ class NodeTable(Sequence[Row]):
 
 class RelTable(Sequence[Row]):
     """One (type, from label, to label)'s relationships: ends ``src`` and ``dst``, ``w``
-    (how many rows of the run each one stands for) and property ``cols``."""
+    (how many rows of the run each one stands for) and property ``cols``. ``distinct``:
+    known that no two rows name the same two nodes (else it may be so)."""
 
-    __slots__ = ("cols", "dst", "src", "w")
+    __slots__ = ("cols", "distinct", "dst", "src", "w")
 
-    def __init__(self, src: list[str], dst: list[str], w: list[int], cols: Columns) -> None:
+    def __init__(
+        self, src: list[str], dst: list[str], w: list[int], cols: Columns, distinct: bool = False
+    ) -> None:
         self.src, self.dst, self.w = src, dst, w
         self.cols = _kept(cols, len(src))
+        self.distinct = distinct
 
     @classmethod
     def from_rows(cls, rows: Sequence[Row]) -> RelTable:
@@ -121,6 +125,7 @@ class RelTable(Sequence[Row]):
             list(map(self.dst.__getitem__, get)),
             list(map(self.w.__getitem__, get)),
             {k: list(map(c.__getitem__, get)) for k, c in self.cols.items()},
+            self.distinct,
         )
 
     def where(self, keep: list[bool]) -> RelTable:
@@ -130,6 +135,7 @@ class RelTable(Sequence[Row]):
             list(compress(self.dst, keep)),
             list(compress(self.w, keep)),
             {k: list(compress(c, keep)) for k, c in self.cols.items()},
+            self.distinct,
         )
 
     def __len__(self) -> int:
@@ -182,7 +188,7 @@ def partition(keys: list[Any]) -> dict[Any, list[int]]:
     return out
 
 
-def last_of_each(uids: list[str]) -> list[int] | None:
+def last_of_each(uids: Sequence[Hashable]) -> list[int] | None:
     """Where a uid occurs more than once, one row per uid: at the place of its first
     occurrence, the values of its last (as a dict keyed by uid filled row by row keeps
     them). None when every uid occurs once."""
