@@ -120,7 +120,7 @@ def node_ids(graph: RunGraph) -> dict[str, dict[str, int]]:
 
 def payloads(graph: RunGraph) -> Iterator[tuple[int, int, bytes, int]]:
     """(nodes, relationships, token, rows) per GRAPH.BULK call, nodes first; relationships
-    whose end node is not in the tables are left out (counted by :func:`written_counts`)."""
+    whose end node is not in the tables are left out."""
     yield from _node_payloads(graph)
     yield from _rel_payloads(graph, node_ids(graph))
 
@@ -138,8 +138,10 @@ def _node_payloads(graph: RunGraph) -> Iterator[tuple[int, int, bytes, int]]:
 
 
 def _rel_payloads(
-    graph: RunGraph, ids: dict[str, dict[str, int]]
+    graph: RunGraph, ids: dict[str, dict[str, int]], written: Counter[str] | None = None
 ) -> Iterator[tuple[int, int, bytes, int]]:
+    """The relationship tokens; ``written``: where the source rows per relationship step
+    whose both end nodes are in the tables are counted."""
     for (rel, a, b), table in _rels(graph):
         # each end's node ID looked up once (None: not in the tables, the row left out)
         src = list(map(ids.get(a, {}).get, table.src))
@@ -149,6 +151,8 @@ def _rel_payloads(
             table = table.where(keep)
             src, dst = list(compress(src, keep)), list(compress(dst, keep))
         src_ids, dst_ids = cast(list[int], src), cast(list[int], dst)  # no None left
+        if written is not None:
+            written[f"rels:{rel}:{a}:{b}"] = sum(table.w)
         if not table.distinct and (once := _once_per_pair(src_ids, dst_ids)) is not None:
             # rows naming the same two nodes make one relationship, as MERGE makes it:
             # the last row's properties (each row still counts as written)
@@ -176,13 +180,16 @@ def _once_per_pair(src: list[int], dst: list[int]) -> list[int] | None:
 
 
 def _pack_rels(graph: RunGraph, ids: dict[str, dict[str, int]], out: Any, parent_pid: int) -> None:
-    """In the packing process: every relationship token, then None (or the error's text).
-    It dies with the loading process, however that dies: orphaned, it would wait forever
-    on a full queue that nobody reads (it holds the queue's reading end itself)."""
+    """In the packing process: every relationship token, the written rows per step (a
+    dict), then None (or the error's text). It dies with the loading process, however that
+    dies: orphaned, it would wait forever on a full queue that nobody reads (it holds the
+    queue's reading end itself)."""
     die_with_parent(parent_pid)
     try:
-        for item in _rel_payloads(graph, ids):
+        written: Counter[str] = Counter()
+        for item in _rel_payloads(graph, ids, written):
             out.put(item)
+        out.put(dict(written))
         out.put(None)
     except Exception as exc:
         out.put(f"{type(exc).__name__}: {exc}")
@@ -197,6 +204,9 @@ class _RelPacker:
     def __init__(self, graph: RunGraph, ids: dict[str, dict[str, int]]) -> None:
         self.graph, self.ids = graph, ids
         self.proc: Any = None
+        #: source rows per relationship step whose both end nodes are in the tables (once
+        #: every token is through)
+        self.written: Counter[str] = Counter()
         # (a daemonic process may not have children: it packs them itself)
         if (
             "fork" in multiprocessing.get_all_start_methods()
@@ -210,7 +220,7 @@ class _RelPacker:
 
     def __iter__(self) -> Iterator[tuple[int, int, bytes, int]]:
         if self.proc is None:
-            yield from _rel_payloads(self.graph, self.ids)
+            yield from _rel_payloads(self.graph, self.ids, self.written)
             return
         while True:
             try:
@@ -225,6 +235,9 @@ class _RelPacker:
                 return
             if isinstance(item, str):
                 raise BulkError(f"packing the relationships failed: {item}")
+            if isinstance(item, dict):
+                self.written.update(item)
+                continue
             yield item
 
     def close(self) -> None:
@@ -234,19 +247,6 @@ class _RelPacker:
             self.proc.join()
             self.results.close()
             self.proc = None
-
-
-def written_counts(graph: RunGraph, ids: dict[str, dict[str, int]] | None = None) -> Counter[str]:
-    """Source rows per relationship step whose both end nodes are in the tables (``ids``:
-    the tables' node IDs, when already made)."""
-    if ids is None:
-        ids = node_ids(graph)
-    out: Counter[str] = Counter()
-    for (rel, a, b), table in _rels(graph):
-        src_ids, dst_ids = ids.get(a, {}), ids.get(b, {})
-        present = map(_both, map(src_ids.get, table.src), map(dst_ids.get, table.dst))
-        out[f"rels:{rel}:{a}:{b}"] = sum(compress(table.w, present))
-    return out
 
 
 @dataclass(slots=True)
@@ -259,10 +259,8 @@ class BulkResult:
     relationships: Counter[str] = field(default_factory=Counter)
 
 
-#: Where the indexes are created among the calls, and where the written rows are counted
-#: (see :func:`load`).
+#: Where the indexes are created among the calls (see :func:`load`).
 _INDEXES: tuple[int, int, bytes, int] = (0, 0, b"indexes", 0)
-_COUNTS: tuple[int, int, bytes, int] = (0, 0, b"counts", 0)
 
 
 def load(store: GraphStore, graph: RunGraph, progress: LoadProgress | None = None) -> BulkResult:
@@ -306,13 +304,7 @@ def load(store: GraphStore, graph: RunGraph, progress: LoadProgress | None = Non
         pending: Future[Any] | None = None
         first = True
         node_tokens = _node_payloads(graph)
-        written: Counter[str] | None = None
-        for item in chain(islice(node_tokens, 1), [_INDEXES], node_tokens, [_COUNTS], packer):
-            if item is _COUNTS:
-                # counted here while the server takes the last nodes and the other process
-                # packs the relationships (this one would wait for both)
-                written = written_counts(graph, ids)
-                continue
+        for item in chain(islice(node_tokens, 1), [_INDEXES], node_tokens, packer):
             if pending is not None:
                 pending.result()
             if item is _INDEXES:
@@ -337,7 +329,7 @@ def load(store: GraphStore, graph: RunGraph, progress: LoadProgress | None = Non
         raise BulkError(
             f"bulk load created {sum(result.nodes.values())} nodes, expected {expected_nodes}"
         )
-    result.written = written if written is not None else written_counts(graph, ids)
+    result.written = packer.written
     return result
 
 

@@ -33,12 +33,14 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
-from itertools import compress, repeat
-from operator import attrgetter
+from functools import partial
+from itertools import accumulate, chain, compress, pairwise, repeat
+from operator import attrgetter, is_not
 from pathlib import Path
 from typing import Any, overload
 
 import msgspec
+import numpy as np
 
 from graph import marker, queries
 from graph.dialect import ensure_schema, label
@@ -72,6 +74,7 @@ EVENT_PROPERTIES = (
     "taxable_amount",
     "tax_paid",
 )
+#: (_EventValues names the same fields, and "name".)
 #: Golden attributes stored under another name in the graph (DESIGN.md Contract 3).
 ATTRIBUTE_NAMES = {"status": "registration_status"}
 #: Relationship properties taken from edges.jsonl.
@@ -665,12 +668,37 @@ class _EdgeLine(msgspec.Struct, kw_only=True, rename={"from_": "from"}):
         return {k: v for k, v in pairs if v is not None}
 
 
+class _EventValues(msgspec.Struct):
+    """The values of an events.jsonl line that the graph takes (EVENT_PROPERTIES and the
+    subject's name; the others are skipped unread)."""
+
+    event_type: Any = None
+    decision_no: Any = None
+    authority: Any = None
+    date: Any = None
+    severity: Any = None
+    amount: Any = None
+    publicity_until: Any = None
+    description: Any = None
+    fact_type: Any = None
+    period: Any = None
+    period_start: Any = None
+    period_end: Any = None
+    quantity: Any = None
+    unit: Any = None
+    reference: Any = None
+    tax_type: Any = None
+    taxable_amount: Any = None
+    tax_paid: Any = None
+    name: Any = None
+
+
 class _EventLine(msgspec.Struct, kw_only=True):
     """What the graph takes from an events.jsonl line."""
 
     kind: str
     subject: str | None = None
-    values: dict[str, Any] = {}
+    values: _EventValues = msgspec.field(default_factory=_EventValues)
     source: _Source
 
 
@@ -743,9 +771,9 @@ def _read_events(
         raw_values = ev.values
         values = {"uid": uid}
         for k in EVENT_PROPERTIES:
-            if (v := raw_values.get(k)) is not None:
+            if (v := getattr(raw_values, k)) is not None:
                 values[k] = v
-        if (name := raw_values.get("name")) is not None:
+        if (name := raw_values.name) is not None:
             values["subject_name"] = name
         values["dept"] = dept
         values["record_id"] = record_id
@@ -1205,6 +1233,7 @@ def resolve_uid(store: GraphStore, uid: str) -> str:
 # anything else (escapes, duplicate golden IDs, attribute names that collide) is read by
 # the row readers.
 _NONE = type(None)
+_NOT_NONE = partial(is_not, None)
 _STR_OR_NONE = frozenset({str, _NONE})
 _PRIMITIVE = frozenset({int, float, bool, _NONE})
 
@@ -1362,6 +1391,40 @@ def _source_tables(
     return nodes, rels
 
 
+def _groups(keys: list[Any]) -> tuple[list[int], list[tuple[int, list[int]]]]:
+    """For rows with these keys: the first row of each key (keys in the order they first
+    occur), and each key of several rows as (its place in that order, its rows)."""
+    n = len(keys)
+    distinct = dict.fromkeys(keys)
+    number = dict(zip(distinct, range(len(distinct)), strict=True))
+    if len(number) == n:
+        return list(range(n)), []
+    gid = np.fromiter(map(number.__getitem__, keys), dtype=np.int64, count=n)
+    rows = np.argsort(gid, kind="stable")  # grouped, each group's rows in file order
+    sizes = np.bincount(gid, minlength=len(number))
+    starts = np.cumsum(sizes) - sizes
+    first = rows[starts].tolist()
+    several = np.flatnonzero(sizes > 1)
+    ordered = rows.tolist()
+    spans = zip(starts[several].tolist(), (starts + sizes)[several].tolist(), strict=True)
+    return first, [(j, ordered[a:b]) for j, (a, b) in zip(several.tolist(), spans, strict=True)]
+
+
+def _first_present(values: list[Any], bounds: list[int]) -> list[Any]:
+    """Per group (``values[bounds[i]:bounds[i + 1]]``): its first value that is not None."""
+    out: list[Any] = [None] * (len(bounds) - 1)
+    present = np.flatnonzero(
+        np.fromiter(map(is_not, values, repeat(None)), dtype=bool, count=len(values))
+    )
+    if not len(present):
+        return out
+    group = np.searchsorted(np.asarray(bounds), present, side="right") - 1
+    found, where = np.unique(group, return_index=True)
+    for i, k in zip(found.tolist(), present[where].tolist(), strict=True):
+        out[i] = values[k]
+    return out
+
+
 def _edge_tables(lines: list[_EdgeLine], out: RunGraph, clean: _Cleaner) -> dict[RelKey, RelTable]:
     """Roles, shareholdings and branches of a plain edges.jsonl (see :func:`_read_edges`)."""
     counts = out.counts
@@ -1383,51 +1446,56 @@ def _edge_tables(lines: list[_EdgeLine], out: RunGraph, clean: _Cleaner) -> dict
         )
     if not lines:
         return {}
-    keys = list(zip(types, map(str.strip, froms), map(str.strip, tos), strict=True))
-    groups = partition(keys) if len(set(keys)) != len(keys) else None
-    first = list(range(len(keys))) if groups is None else [g[0] for g in groups.values()]
-    chosen = lines if groups is None else list(map(lines.__getitem__, first))
-    sources = list(map(attrgetter("source"), chosen))
-    cols: dict[str, list[Any]] = {p: list(map(attrgetter(p), chosen)) for p in EDGE_PROPERTIES}
-    cols["sources"] = list(
-        map("{}|{}".format, map(attrgetter("dept"), sources), map(attrgetter("record_id"), sources))
-    )
-    cols["source_kinds"] = [k or "unknown" for k in map(attrgetter("kind"), sources)]
-    w = [1] * len(first)
-    merged_at: dict[int, dict[str, Any]] = {}
-    if groups is not None:
-        for j, group in enumerate(groups.values()):
-            if len(group) == 1:
-                continue
-            rows = sorted(
-                map(lines.__getitem__, group),
-                key=lambda e: (e.source.dept, e.source.record_id, e.source.kind),
-            )
-            merged: dict[str, Any] = {}
-            for e in rows:
-                for k, v in e.props().items():
-                    merged.setdefault(k, v)
-            merged["sources"] = [f"{e.source.dept}|{e.source.record_id}" for e in rows]
-            merged["source_kinds"] = [e.source.kind or "unknown" for e in rows]
-            merged_at[j] = merged
-            w[j] = len(group)
+    froms, tos = list(map(str.strip, froms)), list(map(str.strip, tos))
+    # one text per (type, from, to) (hashed once, unlike a tuple looked up again)
+    keys = list(map("{}\x00{}\x00{}".format, types, froms, tos))
+    sources = list(map(attrgetter("source"), lines))
+    depts = list(map(attrgetter("dept"), sources))
+    records = list(map(attrgetter("record_id"), sources))
+    kinds = list(map(attrgetter("kind"), sources))
+    named = list(map("{}|{}".format, depts, records))
+    kind_names = [k or "unknown" for k in kinds]
+    # Several rows naming one relationship (a group): their values taken row by row in the
+    # order of their sources, the first non-null wins, all sources listed (_read_edges).
+    first, groups = _groups(keys)
+    at = [j for j, _g in groups]  # where each group's relationship is in the table
+    if groups:
+        # (dept, record_id, kind) order: NUL sorts before every character a plain value has
+        order = list(map("{}\x00{}\x00{}".format, depts, records, kinds))
+        for _j, g in groups:
+            g.sort(key=order.__getitem__)
+    flat = list(chain.from_iterable(g for _j, g in groups))
+    sizes = [len(g) for _j, g in groups]
+    bounds = list(accumulate(sizes, initial=0))
+    cols: dict[str, list[Any]] = {}
     for p in EDGE_PROPERTIES:
-        column = cols[p]
-        for j, merged in merged_at.items():
-            column[j] = merged.get(p)
+        values = list(map(attrgetter(p), lines))
+        column = list(map(values.__getitem__, first))
+        if groups:
+            merged = _first_present(list(map(values.__getitem__, flat)), bounds)
+            for j, v in zip(at, merged, strict=True):
+                column[j] = v
         cols[p] = _clean_column(column, clean)
-    for p in ("sources", "source_kinds"):
-        stripped = list(map(str.strip, cols[p]))
+    w = [1] * len(first)
+    for j, size in zip(at, sizes, strict=True):
+        w[j] = size
+    for p, names in (("sources", named), ("source_kinds", kind_names)):
+        stripped = list(map(str.strip, map(names.__getitem__, first)))
         items = list(map(list, zip(stripped)))
         if "" in stripped:
             items = [x if x[0] else None for x in items]  # type: ignore[misc]
-        for j, merged in merged_at.items():
-            items[j] = clean.value(merged[p], True)
+        if groups:
+            every = list(map(str.strip, map(names.__getitem__, flat)))
+            lists = [every[a:b] for a, b in pairwise(bounds)]
+            if "" in every:
+                lists = [x if all(x) else None for x in lists]  # type: ignore[misc]
+            for j, v in zip(at, lists, strict=True):
+                items[j] = v
         cols[p] = items
-    ends = [keys[i] for i in first]
-    src = [k[1] for k in ends]
-    table = RelTable(src, [k[2] for k in ends], w, cols, distinct=True)  # grouped by ends
-    by = [(k[0], lab) for k, lab in zip(ends, _label_of(src), strict=True)]
+    src = list(map(froms.__getitem__, first))
+    dst = list(map(tos.__getitem__, first))
+    table = RelTable(src, dst, w, cols, distinct=True)  # grouped by ends
+    by = list(zip(map(types.__getitem__, first), _label_of(src), strict=True))
     return {(rel, lab, "Enterprise"): table.take(at) for (rel, lab), at in partition(by).items()}
 
 
@@ -1448,8 +1516,8 @@ def _event_tables(
     values = list(map(attrgetter("values"), lines))
     cols: dict[str, list[Any]] = {"uid": _clean_column(uids, clean)}
     for k in EVENT_PROPERTIES:
-        cols[k] = _clean_column(list(map(dict.get, values, repeat(k))), clean)
-    cols["subject_name"] = _clean_column(list(map(dict.get, values, repeat("name"))), clean)
+        cols[k] = _clean_column(list(map(attrgetter(k), values)), clean)
+    cols["subject_name"] = _clean_column(list(map(attrgetter("name"), values)), clean)
     cols["dept"] = _clean_column(dept, clean)
     cols["record_id"] = _clean_column(record, clean)
     every = NodeTable(uids, cols)

@@ -12,16 +12,25 @@ from __future__ import annotations
 
 from collections.abc import Hashable, Iterable, Iterator, Sequence
 from itertools import compress, repeat
-from operator import itemgetter
+from operator import is_not, itemgetter
 from typing import Any, overload
 
 Row = dict[str, Any]
 Columns = dict[str, list[Any]]
 
 
-def _kept(cols: Columns, n: int) -> Columns:
+def _kept(cols: Columns) -> Columns:
     """The columns some row has a value in."""
-    return {k: c for k, c in cols.items() if c.count(None) != n}
+    return {k: c for k, c in cols.items() if any(map(is_not, c, repeat(None)))}
+
+
+def _pick(values: list[Any], index: list[int]) -> list[Any]:
+    """``values`` at ``index`` (a slice where the positions follow each other)."""
+    if index and index[-1] - index[0] + 1 == len(index):
+        first, end = index[0], index[-1] + 1
+        if index == list(range(first, end)):
+            return values if end - first == len(values) else values[first:end]
+    return list(map(values.__getitem__, index))
 
 
 def _props(cols: Columns, rows: Iterable[int]) -> list[Row]:
@@ -31,7 +40,7 @@ def _props(cols: Columns, rows: Iterable[int]) -> list[Row]:
 
 def _columns(props: list[Row]) -> Columns:
     keys = sorted(set().union(*props)) if props else []
-    return _kept({k: list(map(dict.get, props, repeat(k))) for k in keys}, len(props))
+    return _kept({k: list(map(dict.get, props, repeat(k))) for k in keys})
 
 
 class NodeTable(Sequence[Row]):
@@ -41,7 +50,7 @@ class NodeTable(Sequence[Row]):
 
     def __init__(self, uids: list[str], cols: Columns) -> None:
         self.uids = uids
-        self.cols = _kept(cols, len(uids))
+        self.cols = _kept(cols)
 
     @classmethod
     def from_rows(cls, rows: Sequence[Row]) -> NodeTable:
@@ -56,10 +65,7 @@ class NodeTable(Sequence[Row]):
     def take(self, index: Sequence[int]) -> NodeTable:
         """The rows at ``index``, in that order."""
         get = list(index)
-        return NodeTable(
-            list(map(self.uids.__getitem__, get)),
-            {k: list(map(c.__getitem__, get)) for k, c in self.cols.items()},
-        )
+        return NodeTable(_pick(self.uids, get), {k: _pick(c, get) for k, c in self.cols.items()})
 
     def __len__(self) -> int:
         return len(self.uids)
@@ -99,7 +105,7 @@ class RelTable(Sequence[Row]):
         self, src: list[str], dst: list[str], w: list[int], cols: Columns, distinct: bool = False
     ) -> None:
         self.src, self.dst, self.w = src, dst, w
-        self.cols = _kept(cols, len(src))
+        self.cols = _kept(cols)
         self.distinct = distinct
 
     @classmethod
@@ -121,10 +127,10 @@ class RelTable(Sequence[Row]):
         """The rows at ``index``, in that order."""
         get = list(index)
         return RelTable(
-            list(map(self.src.__getitem__, get)),
-            list(map(self.dst.__getitem__, get)),
-            list(map(self.w.__getitem__, get)),
-            {k: list(map(c.__getitem__, get)) for k, c in self.cols.items()},
+            _pick(self.src, get),
+            _pick(self.dst, get),
+            _pick(self.w, get),
+            {k: _pick(c, get) for k, c in self.cols.items()},
             self.distinct,
         )
 
@@ -176,9 +182,11 @@ def partition(keys: list[Any]) -> dict[Any, list[int]]:
     """Row positions per key, keys in the order they first occur."""
     if not keys:
         return {}
-    first = keys[0]
-    if keys.count(first) == len(keys):
-        return {first: list(range(len(keys)))}
+    distinct = dict.fromkeys(keys)
+    if len(distinct) == 1:
+        return {keys[0]: list(range(len(keys)))}
+    if len(distinct) <= 8:  # a pass per key, without Python code per row
+        return {k: list(compress(range(len(keys)), map(k.__eq__, keys))) for k in distinct}
     out: dict[Any, list[int]] = {}
     for i, k in enumerate(keys):
         if (at := out.get(k)) is None:
