@@ -1364,7 +1364,7 @@ def _source_tables(
         list(compress(compress(kinds, wanted), keep)),
     )
     dst = list(map(str.strip, compress(entities, keep)))
-    uids = list(map(str.strip, map("{}|{}|{}".format, dept, kind, record)))
+    uids = list(map(str.strip, map("|".join, zip(dept, kind, record, strict=True))))
     if "batch_id" in col:
         batch = [b or run_batch for b in cells_of("batch_id")]
     else:
@@ -1448,12 +1448,12 @@ def _edge_tables(lines: list[_EdgeLine], out: RunGraph, clean: _Cleaner) -> dict
         return {}
     froms, tos = list(map(str.strip, froms)), list(map(str.strip, tos))
     # one text per (type, from, to) (hashed once, unlike a tuple looked up again)
-    keys = list(map("{}\x00{}\x00{}".format, types, froms, tos))
+    keys = list(map("\x00".join, zip(types, froms, tos, strict=True)))
     sources = list(map(attrgetter("source"), lines))
     depts = list(map(attrgetter("dept"), sources))
     records = list(map(attrgetter("record_id"), sources))
     kinds = list(map(attrgetter("kind"), sources))
-    named = list(map("{}|{}".format, depts, records))
+    named = list(map("|".join, zip(depts, records, strict=True)))
     kind_names = [k or "unknown" for k in kinds]
     # Several rows naming one relationship (a group): their values taken row by row in the
     # order of their sources, the first non-null wins, all sources listed (_read_edges).
@@ -1461,7 +1461,7 @@ def _edge_tables(lines: list[_EdgeLine], out: RunGraph, clean: _Cleaner) -> dict
     at = [j for j, _g in groups]  # where each group's relationship is in the table
     if groups:
         # (dept, record_id, kind) order: NUL sorts before every character a plain value has
-        order = list(map("{}\x00{}\x00{}".format, depts, records, kinds))
+        order = list(map("\x00".join, zip(depts, records, kinds, strict=True)))
         for _j, g in groups:
             g.sort(key=order.__getitem__)
     flat = list(chain.from_iterable(g for _j, g in groups))
@@ -1512,7 +1512,7 @@ def _event_tables(
     sources = list(map(attrgetter("source"), lines))
     dept = list(map(attrgetter("dept"), sources))
     record = list(map(attrgetter("record_id"), sources))
-    uids = list(map(str.strip, map("{}|{}".format, dept, record)))
+    uids = list(map(str.strip, map("|".join, zip(dept, record, strict=True))))
     values = list(map(attrgetter("values"), lines))
     cols: dict[str, list[Any]] = {"uid": _clean_column(uids, clean)}
     for k in EVENT_PROPERTIES:
