@@ -15,7 +15,6 @@ import os
 import pickle
 import random
 import shutil
-import tempfile
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Mapping
@@ -1036,6 +1035,9 @@ def _run_link(
     return LinkResult(report, out_dir)
 
 
+#: Name prefix of the directory of a parallel run's spilled ingest rows (next to --out).
+SPILL_PREFIX = ".credgraph-rows-"
+
 #: A helper process of a parallel run (:class:`Helpers`).
 Helper = FedCall
 
@@ -1051,8 +1053,8 @@ class Helpers:
 
     def __init__(self, out_dir: Path) -> None:
         # next to the run's directory: on the disk the run writes to
-        out_dir.parent.mkdir(parents=True, exist_ok=True)
-        self.spill_dir = Path(tempfile.mkdtemp(prefix=".credgraph-rows-", dir=out_dir.parent))
+        # (named after this process: a killed run's rows are removed by the next run there)
+        self.spill_dir = run_files.owned_temp_dir(out_dir.parent, SPILL_PREFIX)
         self.person: Helper[PersonSide] = FedCall(_person_task)
         self.enterprise: Helper[GoldenPart] = FedCall(_enterprise_goldens_task)
 

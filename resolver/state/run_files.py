@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 import shutil
+import tempfile
 from collections import Counter
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -178,6 +179,23 @@ def begin(out_dir: Path) -> Path:
         shutil.rmtree(other, ignore_errors=True)
     (out_dir / MARKER).unlink(missing_ok=True)
     return staging
+
+
+def owned_temp_dir(parent: Path, prefix: str) -> Path:
+    """A new private directory ``parent/<prefix><pid>-<start>-<random>`` for this process's
+    scratch files. Directories of the same prefix left there by processes that died without
+    cleaning up (``kill -9``, power loss) are removed; those of processes still running
+    (another run writing next to this one) are left alone."""
+    parent.mkdir(parents=True, exist_ok=True)
+    me = _process_tag(os.getpid()) or str(os.getpid())
+    for other in parent.glob(prefix + "*"):
+        owner = other.name[len(prefix) :].rpartition("-")[0]
+        pid = owner.split("-", 1)[0]
+        if not pid.isdigit() or not other.is_dir():
+            continue  # not one of ours (or from before owners were named)
+        if _process_tag(int(pid)) not in (owner, pid):
+            shutil.rmtree(other, ignore_errors=True)
+    return Path(tempfile.mkdtemp(prefix=f"{prefix}{me}-", dir=parent))
 
 
 def seal(staging: Path, info: dict[str, Any]) -> dict[str, Any]:
