@@ -304,11 +304,13 @@ def load(
 def _read_verified(run_dir: Path) -> RunGraph:
     """The run's tables, its checksums verified beside the reading (hashing releases the
     GIL): an incomplete or changed run is refused, also when it could not be read."""
-    from graph.load import read_run
+    from graph.load import RunFileError, read_run
     from resolver.state.run_files import IncompleteRunError, verify
 
     try:
         return read_run(run_dir, check=lambda: verify(run_dir))
+    except RunFileError as exc:
+        raise click.ClickException(f"{run_dir}: {exc}") from exc
     except IncompleteRunError as exc:
         raise click.ClickException(str(exc)) from exc
 

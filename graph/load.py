@@ -20,6 +20,7 @@ never resolver code.
 from __future__ import annotations
 
 import csv
+import functools
 import hashlib
 import io
 import json
@@ -40,6 +41,7 @@ from pathlib import Path
 from typing import Any, overload
 
 import msgspec
+import msgspec.inspect
 import numpy as np
 
 from graph import marker, queries
@@ -196,7 +198,7 @@ def _jsonl_plain(path: Path, kind: type | None = None) -> Iterator[tuple[Any, bo
         for obj in objs:
             yield obj, True
         return
-    yield from _lines_one_by_one(buf, kind)
+    yield from _lines_one_by_one(buf, kind, path.name)
 
 
 def _plain_objects(path: Path, kind: type) -> tuple[list[Any] | None, bytes]:
@@ -221,19 +223,53 @@ def _plain_lines(buf: bytes, kind: type | None) -> list[Any] | None:
     return None
 
 
-def _lines_one_by_one(buf: bytes, kind: type | None) -> Iterator[tuple[Any, bool]]:
-    """Objects line by line, each with ``plain`` (see :func:`_jsonl_plain`)."""
+def _lines_one_by_one(
+    buf: bytes, kind: type | None, name: str = "run file"
+) -> Iterator[tuple[Any, bool]]:
+    """Objects line by line, each with ``plain`` (see :func:`_jsonl_plain`); a line neither
+    msgspec nor ``json`` takes (a lone surrogate is taken by ``json`` only) is refused with a
+    :class:`RunFileError` naming ``name`` and the line."""
     decoder = _decoder(kind)
-    for raw in buf.splitlines():
+    for n, raw in enumerate(buf.splitlines(), 1):
         if raw.strip():
             plain = not any(mark in raw for mark in _UNPLAIN)
             try:
                 obj = decoder.decode(raw)
             except msgspec.DecodeError:
-                obj = json.loads(raw)
-                if kind is not None:
-                    obj = msgspec.convert(obj, kind)
+                try:
+                    obj = json.loads(raw)
+                    if kind is not None:
+                        obj = _converted(obj, kind)
+                except (ValueError, msgspec.ValidationError) as exc:
+                    raise RunFileError(f"{name}: line {n}: {exc}") from None
             yield obj, plain
+
+
+class RunFileError(ValueError):
+    """A run file the graph cannot take (names the file and the line)."""
+
+
+def _converted(obj: Any, kind: type) -> Any:
+    """``obj`` (decoded by ``json``) as ``kind``: its ``msgspec.Raw`` list fields (values
+    kept undecoded) re-encoded first, ASCII-escaped (a lone surrogate stays an escape)."""
+    if isinstance(obj, dict):
+        for field in _raw_lists(kind):
+            if isinstance(items := obj.get(field), list):
+                obj[field] = [msgspec.Raw(json.dumps(v).encode()) for v in items]
+    return msgspec.convert(obj, kind)
+
+
+@functools.cache
+def _raw_lists(kind: type) -> tuple[str, ...]:
+    info = msgspec.inspect.type_info(kind)
+    if not isinstance(info, msgspec.inspect.StructType):
+        return ()
+    return tuple(
+        f.encode_name
+        for f in info.fields
+        if isinstance(f.type, msgspec.inspect.ListType)
+        and isinstance(f.type.item_type, msgspec.inspect.RawType)
+    )
 
 
 _DECODERS: dict[type | None, msgspec.json.Decoder[Any]] = {}
@@ -364,7 +400,7 @@ def _read_mentions(
         tables.update(_edge_tables(edge_lines, out, clean))
     else:
         rels: _Rels = defaultdict(list)
-        _read_edges(run_dir, out, rels, clean, _lines_one_by_one(buf, _EdgeLine))
+        _read_edges(run_dir, out, rels, clean, _lines_one_by_one(buf, _EdgeLine, "edges.jsonl"))
         tables.update({k: RelTable.from_rows(v) for k, v in rels.items()})
     del edge_lines, buf
     event_lines, buf = _plain_objects(run_dir / "events.jsonl", _EventLine)
@@ -375,7 +411,9 @@ def _read_mentions(
     else:
         row_nodes: dict[str, dict[str, Row]] = defaultdict(dict)
         rels = defaultdict(list)
-        _read_events(run_dir, out, row_nodes, rels, clean, _lines_one_by_one(buf, _EventLine))
+        _read_events(
+            run_dir, out, row_nodes, rels, clean, _lines_one_by_one(buf, _EventLine, "events.jsonl")
+        )
         nodes.update({lab: NodeTable.from_rows(list(r.values())) for lab, r in row_nodes.items()})
         tables.update({k: RelTable.from_rows(v) for k, v in rels.items()})
     return out, nodes, tables, clean.escaped
@@ -478,7 +516,11 @@ def _read_run(run_dir: Path, mentions: _MentionReader) -> RunGraph:
         tables, rel_tables, out.golden_ids = made
         del golden, buf
     else:
-        lines = _lines_one_by_one(buf, _GoldenLine) if golden is None else zip(golden, repeat(True))
+        lines = (
+            _lines_one_by_one(buf, _GoldenLine, "golden.jsonl")
+            if golden is None
+            else zip(golden, repeat(True))
+        )
         del buf
         _read_golden(lines, out, nodes, rels, clean)
     _read_sources(run_dir, out, nodes, rels, clean, tables, rel_tables)
@@ -566,7 +608,11 @@ def _read_sources(
         reader = iter(rows)  # type: ignore[assignment]
     source_nodes = nodes["SourceRecord"]
     targets: dict[str, list[Row]] = {}
-    for raw in reader:
+    for n, raw in enumerate(reader, 2):
+        if len(raw) < len(col):
+            raise RunFileError(
+                f"{path.name}: row {n}: {len(raw)} fields, the header names {len(col)}"
+            )
         kind = raw[i_kind]
         if kind != "enterprise" and kind != "person":
             continue
