@@ -393,6 +393,10 @@ def link(
                 spark_costs.write_text(json.dumps(costs, indent=1) + "\n", "utf-8")
         except (ManifestError, FileProblem, RunDirBusyError, StateError, StateKeyError) as exc:
             raise click.ClickException(str(exc)) from exc
+        except OSError as exc:  # OUT (or the spill directory next to it): not made, full
+            raise click.ClickException(
+                f"cannot write the run: {exc.strerror or exc} ({exc.filename or out})"
+            ) from exc
         finally:
             if spark is not None:
                 spark.stop()

@@ -50,7 +50,7 @@ class ForkedCall(Generic[R]):
     its parent like the pool workers above. Use it for independent stages of a run whose
     inputs are large and whose results are small (two entity kinds' linkage, golden records
     written to a file). An exception in the child is raised here as a ``RuntimeError``
-    carrying the child's traceback.
+    carrying the child's traceback; an ``OSError`` (a full disk) as an ``OSError``.
     """
 
     def __init__(self, func: Callable[[], R]) -> None:
@@ -80,6 +80,9 @@ class ForkedCall(Generic[R]):
         """Wait for the child and return what the function returned."""
         self._receiver.join()
         status, payload = self._outcome
+        if status == "oserror":  # (a full or read-only disk: the caller's clear message)
+            errno, strerror, filename, trace = payload
+            raise OSError(errno, strerror, filename) from RuntimeError(trace)
         if status != "ok":
             raise RuntimeError(f"{payload} (exit code {self._proc.exitcode})")
         result: R = payload
@@ -90,6 +93,8 @@ def _run_forked(func: Callable[[], Any], conn: Connection, parent_pid: int) -> N
     die_with_parent(parent_pid)
     try:
         out: tuple[str, Any] = ("ok", func())
+    except OSError as exc:  # raised again as an OSError in the parent
+        out = ("oserror", (exc.errno, exc.strerror, exc.filename, traceback.format_exc()))
     except BaseException:  # the parent re-raises it with the traceback
         out = ("error", traceback.format_exc())
     conn.send(out)

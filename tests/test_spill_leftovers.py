@@ -15,8 +15,9 @@ import pytest
 
 from resolver.linkage.link import SPILL_PREFIX, LinkConfig, run_link
 from resolver.state import run_files
-from resolver.workers import can_fork
+from resolver.workers import ForkedCall, can_fork
 from tests.conftest import SAMPLE
+from tests.test_cli_bad_input import cli
 
 
 def _kill_once_spilling(out: Path) -> str:
@@ -93,3 +94,36 @@ def test_spill_directories_of_running_processes_are_left_alone(tmp_path: Path) -
     finally:
         alive.kill()
         alive.wait()
+
+
+def _write_into(path: Path) -> None:
+    path.write_text("x")  # path's parent is a file: NotADirectoryError
+
+
+def test_a_helper_processes_os_error_arrives_as_an_os_error(tmp_path: Path) -> None:
+    """(a full disk in a helper process: the command's one-line error, not a traceback)"""
+    if not can_fork():
+        pytest.skip("one core")
+    (tmp_path / "file").write_text("")
+    target = tmp_path / "file" / "out.txt"
+    with pytest.raises(NotADirectoryError) as caught:
+        ForkedCall(lambda: _write_into(target)).result()
+    assert caught.value.filename == str(target)
+    assert "_write_into" in str(caught.value.__cause__)  # the child's traceback kept
+
+
+def test_an_out_that_cannot_be_made_is_one_line(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("")
+    for workers in ("1", "2"):
+        proc = cli(
+            *("link", str(SAMPLE / "batch"), "--out", str(tmp_path / "file" / "run")),
+            *("--no-state", "--workers", workers),
+        )
+        assert proc.returncode == 1, proc.stderr
+        assert "Traceback" not in proc.stderr
+        # (one process: the run directory is not made; with helpers: their spill directory)
+        said = proc.stderr.strip().splitlines()
+        assert said in (
+            [f"Error: cannot write the run: File exists ({tmp_path / 'file'})"],
+            [f"Error: cannot write the run: Not a directory ({tmp_path / 'file' / 'run'})"],
+        ), said
