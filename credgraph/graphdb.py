@@ -12,7 +12,11 @@ from credgraph.graphconn import OptionRefused, graph_options, open_graph, query_
 from graph.server import DEFAULT_QUERY_MEMORY_MB, DEFAULT_QUERY_TIMEOUT_S
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from graph.bulk import EarlyBulk
     from graph.load import RunGraph
+    from graph.tables import NodeTable
 
 
 @click.group()
@@ -238,7 +242,7 @@ def load(
     from rich.progress import Progress, TextColumn, TimeElapsedColumn
 
     from credit.service import refresh_grades as regrade
-    from graph.load import load_run
+    from graph.load import begin_bulk, load_run
     from graph.store import GraphStoreError
 
     with Progress(
@@ -250,17 +254,48 @@ def load(
     ) as bar:
         task = bar.add_task("reading the run", total=None)
         started = time.perf_counter()
-        # an interrupted or tampered run is refused before the graph is contacted
-        tables = _read_verified(run_dir)
+        opened: list[Any] = []  # the store, once opened
+        early: list[EarlyBulk] = []
+
+        def begin(golden: dict[str, NodeTable]) -> None:
+            # the server builds golden.jsonl's nodes while the rest of the run is read
+            # (graph/load.py begin_bulk); anything amiss here (no server, a graph that is
+            # not empty) leaves it all to the load below, which says what is wrong
+            try:
+                opened.append(open_graph(uri, data_dir, password_file, require_graph=False))
+                if (made := begin_bulk(opened[0], run_dir, bulk, golden)) is not None:
+                    early.append(made)
+            except Exception:
+                return
+
+        try:
+            # an interrupted or tampered run is refused, the graph left as it was
+            tables = _read_verified(run_dir, begin)
+        except BaseException:
+            for made in early:
+                made.abort()
+            for opened_store in opened:
+                opened_store.close()
+            raise
         read_seconds = time.perf_counter() - started
-        store = open_graph(uri, data_dir, password_file, require_graph=False)
+        store = (
+            opened[0] if opened else open_graph(uri, data_dir, password_file, require_graph=False)
+        )
         try:
             bar.update(task, description="loading")
 
             def progress(step: str, rows: int) -> None:
                 bar.update(task, advance=rows, description=step)
 
-            summary = load_run(store, run_dir, batch_size, progress, bulk=bulk, tables=tables)
+            summary = load_run(
+                store,
+                run_dir,
+                batch_size,
+                progress,
+                bulk=bulk,
+                tables=tables,
+                early=early[0] if early else None,
+            )
             del tables
             summary.seconds += read_seconds
             bar.update(task, description="grading")
@@ -301,14 +336,16 @@ def load(
         )
 
 
-def _read_verified(run_dir: Path) -> RunGraph:
+def _read_verified(
+    run_dir: Path, early: Callable[[dict[str, NodeTable]], object] | None = None
+) -> RunGraph:
     """The run's tables, its checksums verified beside the reading (hashing releases the
     GIL): an incomplete or changed run is refused, also when it could not be read."""
     from graph.load import read_run
     from resolver.state.run_files import IncompleteRunError, verify
 
     try:
-        return read_run(run_dir, check=lambda: verify(run_dir))
+        return read_run(run_dir, check=lambda: verify(run_dir), early=early)
     except IncompleteRunError as exc:
         raise click.ClickException(str(exc)) from exc
 
