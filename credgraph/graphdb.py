@@ -12,11 +12,7 @@ from credgraph.graphconn import OptionRefused, graph_options, open_graph, query_
 from graph.server import DEFAULT_QUERY_MEMORY_MB, DEFAULT_QUERY_TIMEOUT_S
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
-    from graph.bulk import EarlyBulk
-    from graph.load import RunGraph
-    from graph.tables import NodeTable
+    from graph.load import Early, RunGraph
 
 
 @click.group()
@@ -242,7 +238,7 @@ def load(
     from rich.progress import Progress, TextColumn, TimeElapsedColumn
 
     from credit.service import refresh_grades as regrade
-    from graph.load import begin_bulk, load_run
+    from graph.load import EarlyStart, load_run
     from graph.store import GraphStoreError
 
     with Progress(
@@ -254,33 +250,25 @@ def load(
     ) as bar:
         task = bar.add_task("reading the run", total=None)
         started = time.perf_counter()
-        opened: list[Any] = []  # the store, once opened
-        early: list[EarlyBulk] = []
-
-        def begin(golden: dict[str, NodeTable]) -> None:
-            # the server builds golden.jsonl's nodes while the rest of the run is read
-            # (graph/load.py begin_bulk); anything amiss here (no server, a graph that is
-            # not empty) leaves it all to the load below, which says what is wrong
-            try:
-                opened.append(open_graph(uri, data_dir, password_file, require_graph=False))
-                if (made := begin_bulk(opened[0], run_dir, bulk, golden)) is not None:
-                    early.append(made)
-            except Exception:
-                return
-
+        # the server builds golden.jsonl's and the links' tables while the rest of the
+        # run is read (graph/load.py EarlyStart); anything amiss there (no server, a graph
+        # that is not empty) leaves it all to the load below, which says what is wrong
+        start = EarlyStart(
+            lambda: open_graph(uri, data_dir, password_file, require_graph=False),
+            run_dir,
+            bulk,
+            lenient=True,
+        )
         try:
             # an interrupted or tampered run is refused, the graph left as it was
-            tables = _read_verified(run_dir, begin)
+            tables = _read_verified(run_dir, start)
         except BaseException:
-            for made in early:
-                made.abort()
-            for opened_store in opened:
-                opened_store.close()
+            start.abort()
+            if start.store is not None:
+                start.store.close()
             raise
         read_seconds = time.perf_counter() - started
-        store = (
-            opened[0] if opened else open_graph(uri, data_dir, password_file, require_graph=False)
-        )
+        store = start.store or open_graph(uri, data_dir, password_file, require_graph=False)
         try:
             bar.update(task, description="loading")
 
@@ -294,7 +282,7 @@ def load(
                 progress,
                 bulk=bulk,
                 tables=tables,
-                early=early[0] if early else None,
+                early=start.bulk_load,
             )
             del tables
             summary.seconds += read_seconds
@@ -336,9 +324,7 @@ def load(
         )
 
 
-def _read_verified(
-    run_dir: Path, early: Callable[[dict[str, NodeTable]], object] | None = None
-) -> RunGraph:
+def _read_verified(run_dir: Path, early: Early | None = None) -> RunGraph:
     """The run's tables, its checksums verified beside the reading (hashing releases the
     GIL): an incomplete or changed run is refused, also when it could not be read."""
     from graph.load import read_run

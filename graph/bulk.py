@@ -110,10 +110,14 @@ def _rels(graph: RunGraph) -> Iterator[tuple[tuple[str, str, str], RelTable]]:
 def node_ids(graph: RunGraph, order: list[str] | None = None) -> dict[str, dict[str, int]]:
     """Each node's ID in the new graph: its position in the order the nodes are sent
     (``order``: of the labels, else the tables' own)."""
+    labels = order if order is not None else list(graph.nodes)
+    return _ids([(lab, NodeTable.from_rows(graph.nodes[lab])) for lab in labels])
+
+
+def _ids(tables: Iterable[tuple[str, NodeTable]]) -> dict[str, dict[str, int]]:
     ids: dict[str, dict[str, int]] = {}
     next_id = 0
-    for lab in order if order is not None else graph.nodes:
-        table = NodeTable.from_rows(graph.nodes[lab])
+    for lab, table in tables:
         n = len(table)
         ids[lab] = dict(zip(table.uids, range(next_id, next_id + n), strict=True))
         next_id += n
@@ -136,11 +140,18 @@ def _node_payloads(graph: RunGraph) -> Iterator[tuple[int, int, bytes, int]]:
 
 
 def _rel_payloads(
-    graph: RunGraph, ids: dict[str, dict[str, int]], written: Counter[str] | None = None
+    graph: RunGraph | list[tuple[tuple[str, str, str], RelTable]],
+    ids: dict[str, dict[str, int]],
+    written: Counter[str] | None = None,
+    skip: frozenset[tuple[str, str, str]] = frozenset(),
 ) -> Iterator[tuple[int, int, bytes, int]]:
-    """The relationship tokens; ``written``: where the source rows per relationship step
+    """The relationship tokens (of a run's tables, or of the tables given), but those of
+    ``skip`` (sent already); ``written``: where the source rows per relationship step
     whose both end nodes are in the tables are counted."""
-    for (rel, a, b), table in _rels(graph):
+    tables = graph if isinstance(graph, list) else _rels(graph)
+    for (rel, a, b), table in tables:
+        if (rel, a, b) in skip:
+            continue
         # each end's node ID looked up once (None: not in the tables, the row left out)
         src = list(map(ids.get(a, {}).get, table.src))
         dst = list(map(ids.get(b, {}).get, table.dst))
@@ -177,7 +188,13 @@ def _once_per_pair(src: list[int], dst: list[int]) -> list[int] | None:
     return last_of_each(list(zip(src, dst, strict=True)))
 
 
-def _pack_rels(graph: RunGraph, ids: dict[str, dict[str, int]], out: Any, parent_pid: int) -> None:
+def _pack_rels(
+    graph: RunGraph,
+    ids: dict[str, dict[str, int]],
+    out: Any,
+    parent_pid: int,
+    skip: frozenset[tuple[str, str, str]] = frozenset(),
+) -> None:
     """In the packing process: every relationship token, the written rows per step (a
     dict), then None (or the error's text). It dies with the loading process, however that
     dies: orphaned, it would wait forever on a full queue that nobody reads (it holds the
@@ -185,7 +202,7 @@ def _pack_rels(graph: RunGraph, ids: dict[str, dict[str, int]], out: Any, parent
     die_with_parent(parent_pid)
     try:
         written: Counter[str] = Counter()
-        for item in _rel_payloads(graph, ids, written):
+        for item in _rel_payloads(graph, ids, written, skip):
             out.put(item)
         out.put(dict(written))
         out.put(None)
@@ -199,8 +216,13 @@ class _RelPacker:
     of a bulk load, and the machine's second core takes half of it. Started on creation;
     in-process where ``fork`` does not exist or this process may not have children."""
 
-    def __init__(self, graph: RunGraph, ids: dict[str, dict[str, int]]) -> None:
-        self.graph, self.ids = graph, ids
+    def __init__(
+        self,
+        graph: RunGraph,
+        ids: dict[str, dict[str, int]],
+        skip: frozenset[tuple[str, str, str]] = frozenset(),
+    ) -> None:
+        self.graph, self.ids, self.skip = graph, ids, skip
         self.proc: Any = None
         #: source rows per relationship step whose both end nodes are in the tables (once
         #: every token is through)
@@ -212,13 +234,15 @@ class _RelPacker:
         ):
             ctx = multiprocessing.get_context("fork")
             self.results: Any = ctx.Queue()
-            self.proc = ctx.Process(target=_pack_rels, args=(graph, ids, self.results, os.getpid()))
+            self.proc = ctx.Process(
+                target=_pack_rels, args=(graph, ids, self.results, os.getpid(), skip)
+            )
             self.proc.daemon = True
             self.proc.start()
 
     def __iter__(self) -> Iterator[tuple[int, int, bytes, int]]:
         if self.proc is None:
-            yield from _rel_payloads(self.graph, self.ids, self.written)
+            yield from _rel_payloads(self.graph, self.ids, self.written, self.skip)
             return
         while True:
             try:
@@ -342,20 +366,44 @@ class EarlyBulk:
         self.lease = lease  # AOF rewrites deferred until the load is through
         self.result = BulkResult()
         self.sender = _Sender(store, self.result)
-        self.sent: dict[str, NodeTable] = {}
-        self.rows = 0  # nodes packed so far
+        self.sent: dict[str, NodeTable] = {}  # in the order sent
+        self.sent_rels: dict[tuple[str, str, str], RelTable] = {}
+        self.written: Counter[str] = Counter()  # of the relationships sent
+        self.rows = 0  # nodes and relationships packed so far
         self._packer: ThreadPoolExecutor | None = None
         self._packing: Future[None] | None = None
         self.finished = False
 
-    def begin(self, tables: dict[str, NodeTable]) -> None:
-        self.sent = dict(sorted(tables.items()))
-        self._packer = ThreadPoolExecutor(max_workers=1)
-        self._packing = self._packer.submit(self._pack)
+    def more(self, nodes: dict[str, NodeTable], rels: dict[tuple[str, str, str], RelTable]) -> None:
+        """Send these nodes, then those relationships whose both ends' labels are sent."""
+        new = sorted((lab, t) for lab, t in nodes.items() if lab not in self.sent)
+        self.sent.update(new)
+        ends = [
+            (key, t)
+            for key, t in sorted(rels.items())
+            if key[1] in self.sent and key[2] in self.sent and key not in self.sent_rels
+        ]
+        self.sent_rels.update(ends)
+        if self._packer is None:
+            self._packer = ThreadPoolExecutor(max_workers=1)
+        previous = self._packing
+        order = list(self.sent.items())
+        self._packing = self._packer.submit(self._pack, previous, new, ends, order)
 
-    def _pack(self) -> None:
-        with paused_gc():
-            for item in _table_payloads(self.sent.items()):
+    def _pack(
+        self,
+        previous: Future[None] | None,
+        nodes: list[tuple[str, NodeTable]],
+        rels: list[tuple[tuple[str, str, str], RelTable]],
+        order: list[tuple[str, NodeTable]],
+    ) -> None:
+        if previous is not None:
+            previous.result()  # (its error raised here too)
+        for item in _table_payloads(nodes):
+            self.sender.put(item)
+            self.rows += item[3]
+        if rels:
+            for item in _rel_payloads(rels, _ids(order), self.written):
                 self.sender.put(item)
                 self.rows += item[3]
 
@@ -414,6 +462,9 @@ def load(
     for lab, table in early.sent.items():
         if graph.nodes.get(lab) is not table:
             raise BulkError(f"the {lab} nodes changed after they were sent")
+    for key, rels in early.sent_rels.items():
+        if graph.rels.get(key) is not rels:
+            raise BulkError(f"the {key[0]} relationships changed after they were sent")
     if progress and early.rows:
         progress("bulk", early.rows)
     sender, result = early.sender, early.result
@@ -426,7 +477,7 @@ def load(
                 progress("bulk", item[3])
         # the packing process is forked while no other thread runs
         sender.stop()
-        packer = _RelPacker(graph, ids)
+        packer = _RelPacker(graph, ids, frozenset(early.sent_rels))
         with closing(packer):
             for item in packer:
                 sender.put(item)
@@ -441,7 +492,7 @@ def load(
         raise BulkError(
             f"bulk load created {sum(result.nodes.values())} nodes, expected {expected_nodes}"
         )
-    result.written = packer.written
+    result.written = packer.written + early.written
     return result
 
 

@@ -339,13 +339,14 @@ SPLIT_READ_BYTES = 8 << 20
 def read_run(
     run_dir: Path,
     check: Callable[[], object] | None = None,
-    early: Callable[[dict[str, NodeTable]], object] | None = None,
+    early: Early | None = None,
 ) -> RunGraph:
     """The run's node and relationship tables (see the module docstring). ``check``: run
     in a thread beside the reading (e.g. the run's checksums, whose hashing releases the
     GIL); its exception is raised once the reading is over, before the reading's own.
-    ``early``: given golden.jsonl's node tables as soon as they are read (by columns),
-    while the rest is still read (see :func:`begin_bulk`)."""
+    ``early``: given golden.jsonl's tables as soon as they are read (by columns), then the
+    links' (SourceRecord, RESOLVED_TO), while the rest is still read (see
+    :class:`EarlyStart`)."""
     with paused_gc():
         # the second reader is forked before the check's thread exists
         mentions = _MentionReader(run_dir)
@@ -470,7 +471,7 @@ class _MentionReader:
 def _read_run(
     run_dir: Path,
     mentions: _MentionReader,
-    early: Callable[[dict[str, NodeTable]], object] | None = None,
+    early: Early | None = None,
 ) -> RunGraph:
     out = RunGraph()
     clean = _Cleaner()
@@ -491,12 +492,18 @@ def _read_run(
         tables, rel_tables, out.golden_ids = made
         del golden, buf
         if early is not None:
-            early(dict(tables))
+            early(dict(tables), dict(rel_tables))
     else:
         lines = _lines_one_by_one(buf, _GoldenLine) if golden is None else zip(golden, repeat(True))
         del buf
         _read_golden(lines, out, nodes, rels, clean)
+    before = (set(tables), set(rel_tables))
     _read_sources(run_dir, out, nodes, rels, clean, tables, rel_tables)
+    if early is not None and made is not None:
+        new_nodes = {lab: t for lab, t in tables.items() if lab not in before[0]}
+        new_rels = {k: t for k, t in rel_tables.items() if k not in before[1]}
+        if new_nodes or new_rels:
+            early(new_nodes, new_rels)
     # edges and events add their own labels, relationship types and counts only
     more, more_nodes, more_rels, escaped = mentions.result()
     for k, count in more.counts.items():
@@ -1058,19 +1065,13 @@ def load_run(
     ``tables``: the run's :func:`read_run`, when the caller has read it already;
     ``early``: the bulk load :func:`begin_bulk` began while it was read."""
     if tables is None and early is None:
-        begun: list[EarlyBulk] = []
-
-        def begin(golden: dict[str, NodeTable]) -> None:
-            if (made := begin_bulk(store, run_dir, bulk, golden)) is not None:
-                begun.append(made)
-
+        start = EarlyStart(lambda: store, run_dir, bulk)
         try:
-            tables = read_run(run_dir, early=begin)
+            tables = read_run(run_dir, early=start)
         except BaseException:
-            for made in begun:
-                made.abort()
+            start.abort()
             raise
-        early = begun[0] if begun else None
+        early = start.bulk_load
     if early is not None:
         try:
             return _load_run(store, run_dir, batch_size, progress, bulk, tables, early)
@@ -1080,8 +1081,53 @@ def load_run(
         return _load_run(store, run_dir, batch_size, progress, bulk, tables)
 
 
+#: :func:`read_run`'s ``early``: given node tables and relationship tables as they are read
+Early = Callable[[dict[str, NodeTable], dict[RelKey, RelTable]], object]
+
+
+class EarlyStart:
+    """:func:`read_run`'s ``early`` for a load into the store ``opener`` opens: the bulk
+    load begun on the first tables (:func:`begin_bulk`), the later ones sent by it.
+    ``lenient``: a failure to open or begin leaves it all to the load (which says what is
+    wrong) instead of stopping the reading."""
+
+    def __init__(
+        self,
+        opener: Callable[[], GraphStore],
+        run_dir: Path,
+        bulk: bool | None,
+        lenient: bool = False,
+    ) -> None:
+        self.opener, self.run_dir, self.bulk, self.lenient = opener, run_dir, bulk, lenient
+        self.store: GraphStore | None = None
+        self.bulk_load: EarlyBulk | None = None
+        self.tried = False
+
+    def __call__(self, nodes: dict[str, NodeTable], rels: dict[RelKey, RelTable]) -> None:
+        if self.bulk_load is not None:
+            self.bulk_load.more(nodes, rels)
+            return
+        if self.tried:
+            return
+        self.tried = True
+        try:
+            self.store = self.opener()
+            self.bulk_load = begin_bulk(self.store, self.run_dir, self.bulk, nodes, rels)
+        except Exception:
+            if not self.lenient:
+                raise
+
+    def abort(self) -> None:
+        if self.bulk_load is not None:
+            self.bulk_load.abort()
+
+
 def begin_bulk(
-    store: GraphStore, run_dir: Path, bulk: bool | None, tables: dict[str, NodeTable]
+    store: GraphStore,
+    run_dir: Path,
+    bulk: bool | None,
+    tables: dict[str, NodeTable],
+    rels: dict[RelKey, RelTable] | None = None,
 ) -> EarlyBulk | None:
     """The bulk load begun with golden.jsonl's node tables while the rest of the run is
     still read (for :func:`read_run`'s ``early``), where :func:`load_run` will take the
@@ -1107,7 +1153,7 @@ def begin_bulk(
     except BaseException:
         lease.close()
         raise
-    early.begin(tables)
+    early.more(tables, rels or {})
     return early
 
 

@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from graph import bulk
-from graph.load import begin_bulk, load_run, read_run
+from graph.load import RelKey, begin_bulk, load_run, read_run
 from graph.store import FalkorStore, open_store
-from graph.tables import NodeTable
+from graph.tables import NodeTable, RelTable
 from resolver.linkage.link import run_link
 from resolver.state.run_files import IncompleteRunError, verify
 from tests.conftest import SAMPLE
@@ -46,18 +46,27 @@ def test_early_golden_nodes(  # (short: graph names keep 60 characters of it)
         begun: list[bulk.EarlyBulk] = []
         seen: list[list[str]] = []
 
-        def begin(golden: dict[str, NodeTable]) -> None:
-            seen.append(sorted(golden))
-            made = begin_bulk(fast, batch_run, None, golden)
+        def begin(nodes: dict[str, NodeTable], rels: dict[RelKey, RelTable]) -> None:
+            seen.append(sorted(nodes))
+            if begun:
+                begun[0].more(nodes, rels)
+                return
+            made = begin_bulk(fast, batch_run, None, nodes, rels)
             assert made is not None
             begun.append(made)
 
         tables = read_run(batch_run, early=begin)
-        assert seen == [["Address", "Enterprise", "Person", "Phone"]]
+        # golden.jsonl's tables first, then the links'
+        assert seen == [["Address", "Enterprise", "Person", "Phone"], ["SourceRecord"]]
         early = begun[0]
         early.packed()
+        assert list(early.sent) == [*seen[0], *seen[1]]
+        assert sorted(k[0] for k in early.sent_rels) == [
+            "LOCATED_AT", "RESOLVED_TO", "RESOLVED_TO", "USES_PHONE"
+        ]  # fmt: skip
         golden_nodes = sum(len(tables.nodes[lab]) for lab in seen[0])
-        assert early.rows == golden_nodes > 0
+        sent = golden_nodes + len(tables.nodes["SourceRecord"])
+        assert early.rows == sent + sum(map(len, early.sent_rels.values()))
         assert early.sender.calls >= 1  # sent (or on their way) before the load below
         b = load_run(fast, batch_run, tables=tables, early=early)
         assert (a.path, b.path) == ("merge", "bulk")
@@ -114,10 +123,11 @@ def test_early_abort_drops_what_was_sent(graph_uri: str, batch_run: Path, tmp_pa
     store = _store(graph_uri)
     begun: list[bulk.EarlyBulk] = []
 
-    def begin(golden: dict[str, NodeTable]) -> None:
-        made = begin_bulk(store, copy, None, golden)
-        assert made is not None
-        begun.append(made)
+    def begin(nodes: dict[str, NodeTable], rels: dict[RelKey, RelTable]) -> None:
+        if not begun:
+            made = begin_bulk(store, copy, None, nodes, rels)
+            assert made is not None
+            begun.append(made)
 
     try:
         with pytest.raises(IncompleteRunError, match=r"edges\.jsonl does not match run\.json"):
@@ -126,7 +136,8 @@ def test_early_abort_drops_what_was_sent(graph_uri: str, batch_run: Path, tmp_pa
         early.packed()
         early.sender.wait()
         assert early.sender.calls >= 1
-        assert store.read("MATCH (n) RETURN count(n) AS n")[0]["n"] == early.rows > 0
+        sent = sum(map(len, early.sent.values()))
+        assert store.read("MATCH (n) RETURN count(n) AS n")[0]["n"] == sent > 0
         early.abort()
         assert not store.command("EXISTS", graph_uri.rsplit("/", 1)[1])
     finally:
