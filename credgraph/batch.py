@@ -293,9 +293,9 @@ def check(batch_dir: Path, out: Path, features: bool, workers: int | None) -> No
     "--workers",
     type=click.IntRange(1, 64),
     default=None,
-    help="Ingest worker processes (default: one per core); a --no-state run also links "
-    "persons in a forked worker unless this is 1. 1 keeps the run in one process: slower, but "
-    "the lowest peak memory (forked workers copy the pages they touch).",
+    help="Processes that ingest, this one included (default: one per core); a --no-state "
+    "run also links persons in a forked worker unless this is 1. 1 keeps the run in one "
+    "process: slower, but the lowest peak memory (forked workers copy the pages they touch).",
 )
 def link(
     batch_dir: Path,

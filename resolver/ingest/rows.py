@@ -123,6 +123,9 @@ class FileStats:
 
 
 Event = Record | Reject
+#: The extra columns of a record read without them (``extra`` False): one shared empty
+#: mapping rather than an empty dict per row. Never written to.
+NO_EXTRA: Mapping[str, str] = {}
 
 
 class DeptKeys:
@@ -238,7 +241,7 @@ class SourceIngest:
             if row.cells is not None and 0 <= self.rid_at < len(row.cells):
                 rid = row.cells[self.rid_at].strip()
             return self._reject(row, rid, row.error, row.detail)
-        extra: dict[str, str] = {}
+        extra: Mapping[str, str] = NO_EXTRA
         if row.values is not None:  # JSONL: by key
             values = row.values
             if self.keep_extra:
@@ -253,11 +256,7 @@ class SourceIngest:
             hash_cells = [f"{k}={v}" for k, v in values.items()]
         else:
             cells = row.cells or []
-            raw = {}
-            for i, canon in self.index:
-                v = cells[i].strip()
-                if v:
-                    raw[canon] = v
+            raw = {canon: v for i, canon in self.index if (v := cells[i].strip())}
             if self.keep_extra:
                 extra = {c: v for i, c in self.extra_index if (v := cells[i].strip())}
             rid = cells[self.rid_at].strip() if self.rid_at >= 0 else ""

@@ -59,7 +59,7 @@ from resolver.linkage.survivorship import (
     mask_id_number,
 )
 from resolver.linkage.term_frequency import TermFrequencies, count_terms, value_agreement_u
-from resolver.standardize.records import Flag
+from resolver.standardize.records import Flag, clear_memo, load_tables
 from resolver.state import run_files
 from resolver.state.sealing import installation_salt
 from resolver.workers import FedCall, can_fork, worker_pool
@@ -754,7 +754,10 @@ def _ingest(
     workers: int | None = None,
     spill: tuple[Path, Callable[[str, Path], None]] | None = None,
 ) -> Ingested:
-    """Ingest every department, in a pool of worker processes when there are several cores.
+    """Ingest every department: in this process, and with several cores also in a pool of
+    ``workers - 1`` worker processes that take groups from the same list. This process takes
+    each group no worker has started yet (its rows need not cross over from a worker), and
+    collects the workers' groups as they finish.
 
     ``spill``: a directory where each group's rows are pickled, one file per group, and what
     to call with the group's kind and file, in the order the rows are collected here
@@ -787,22 +790,40 @@ def _ingest(
                 f"ingested {', '.join(s.file for s in stats)}", len(files), len(manifest.sources)
             )
 
-    with paused_gc():  # a million records built here: no collection walks them meanwhile
-        if workers == 1:
-            for k, group in enumerate(groups):
-                collect(_ingest_group(manifest, group), _spill_path(spill, k))
-        else:
-            # (A fresh spawned worker per department lowers the peak memory by ~0.8 GB but
-            # costs ~35 s of interpreter start-up at 1M records: measured, not worth it.)
-            with worker_pool(workers) as pool:
-                futures: list[Future[Any]] = [
-                    pool.submit(_ingest_group_spilled, manifest, g, path)
-                    if (path := _spill_path(spill, k))
-                    else pool.submit(_ingest_group, manifest, g)
-                    for k, g in enumerate(groups)
-                ]
-                for fut in as_completed(futures):
-                    collect(fut.result())
+    try:
+        with paused_gc():  # a million records built here: no collection walks them meanwhile
+            if workers == 1:
+                for k, group in enumerate(groups):
+                    collect(_ingest_group(manifest, group), _spill_path(spill, k))
+            else:
+                # (A fresh spawned worker per department lowers the peak memory by ~0.8 GB but
+                # costs ~35 s of interpreter start-up at 1M records: measured, not worth it.)
+                load_tables()  # before the workers fork: they share the parent's tables
+                with worker_pool(workers - 1) as pool:
+                    futures: list[Future[Any]] = [
+                        pool.submit(_ingest_group_spilled, manifest, g, path)
+                        if (path := _spill_path(spill, k))
+                        else pool.submit(_ingest_group, manifest, g)
+                        for k, g in enumerate(groups)
+                    ]
+                    try:
+                        pending: list[Future[Any]] = []
+                        for k, (group, fut) in enumerate(zip(groups, futures, strict=True)):
+                            if fut.cancel():  # no worker has started it: this process takes it
+                                collect(_ingest_group(manifest, group), _spill_path(spill, k))
+                            else:
+                                pending.append(fut)
+                            for done in [f for f in pending if f.done()]:
+                                pending.remove(done)
+                                collect(done.result())
+                        for fut in as_completed(pending):
+                            collect(fut.result())
+                    except BaseException:
+                        for fut in futures:  # a failed group ends the run: no more work
+                            fut.cancel()
+                        raise
+    finally:
+        clear_memo()  # the memoised name and address features: memory for the linkage
     order = {(s.dept, s.file): i for i, s in enumerate(manifest.sources)}
     files.sort(key=lambda f: order[(f.dept, f.file)])
     rejects.sort(key=lambda r: (order.get((r.dept, r.file), 0), r.line))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import unicodedata
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -65,6 +66,21 @@ class _Index:
     cities: dict[str, list[str]]  # name -> city codes
     districts: dict[str, list[str]]  # name -> district codes
     streets: dict[str, dict[str, str]]  # district code -> name (full/short) -> full street name
+    #: Per table: the first two characters of its names -> the longest such name, so that a
+    #: prefix search tries only the lengths that can match (:func:`_reach`).
+    province_reach: dict[str, int]
+    city_reach: dict[str, int]
+    district_reach: dict[str, int]
+    street_reach: dict[str, dict[str, int]]
+
+
+def _reach(names: Iterable[str]) -> dict[str, int]:
+    """The first two characters of each name (of two or more) -> the longest name they begin."""
+    out: dict[str, int] = {}
+    for n in names:
+        if len(n) >= 2 and len(n) > out.get(n[:2], 0):
+            out[n[:2]] = len(n)
+    return out
 
 
 @lru_cache(maxsize=1)
@@ -99,14 +115,30 @@ def _index() -> _Index:
                 for suffix in ("镇", "街道", "乡"):
                     table.setdefault(short + suffix, s.name)
         streets[code] = table
-    return _Index(dict(provinces), dict(cities), dict(districts), streets)
+    return _Index(
+        dict(provinces),
+        dict(cities),
+        dict(districts),
+        streets,
+        _reach(provinces),
+        _reach(cities),
+        _reach(districts),
+        {code: _reach(table) for code, table in streets.items()},
+    )
 
 
 def _match(
-    text: str, table: dict[str, list[str]], allowed: set[str] | None, width: int
+    text: str,
+    table: dict[str, list[str]],
+    allowed: set[str] | None,
+    width: int,
+    reach: dict[str, int],
 ) -> tuple[str, str] | None:
     """Longest prefix of ``text`` naming an entry (restricted to codes starting with ``allowed``)."""
-    for n in range(min(len(text), 12), 1, -1):
+    top = reach.get(text[:2])
+    if top is None:
+        return None
+    for n in range(min(len(text), 12, top), 1, -1):
         codes = table.get(text[:n])
         if not codes:
             continue
@@ -122,16 +154,21 @@ def _match(
 @lru_cache(maxsize=131_072)
 def parse_address(raw: str, city_hint: str | None = None) -> ParsedAddress:
     """Split an address; ``city_hint`` (a 4-digit city code) resolves ambiguous districts."""
+    return address_parts(raw, city_hint)
+
+
+def address_parts(raw: str, city_hint: str | None = None) -> ParsedAddress:
+    """:func:`parse_address` without its memo (for callers that keep their own)."""
     idx = _index()
     div = load_divisions()
     text = "".join(unicodedata.normalize("NFKC", raw).split())
     province = city = None
     pos = 0
-    m = _match(text, idx.provinces, None, 2)
+    m = _match(text, idx.provinces, None, 2, idx.province_reach)
     if m and not m[1].startswith("?"):
         province = m[1]
         pos = len(m[0])
-    m = _match(text[pos:], idx.cities, {province} if province else None, 2)
+    m = _match(text[pos:], idx.cities, {province} if province else None, 2, idx.city_reach)
     if m and not m[1].startswith("?"):
         city = m[1]
         province = province or city[:2]
@@ -146,9 +183,9 @@ def parse_address(raw: str, city_hint: str | None = None) -> ParsedAddress:
     district = None
     historical = None
     ambiguous = False
-    m = _match(text[pos:], idx.districts, allowed, 4)
+    m = _match(text[pos:], idx.districts, allowed, 4, idx.district_reach)
     if m is None and city is None and province is not None:
-        m = _match(text[pos:], idx.districts, {province}, 2)
+        m = _match(text[pos:], idx.districts, {province}, 2, idx.district_reach)
     if m:
         code = m[1]
         if code.startswith("?"):
@@ -165,7 +202,8 @@ def parse_address(raw: str, city_hint: str | None = None) -> ParsedAddress:
     if district and district in idx.streets:
         table = idx.streets[district]
         rest = text[pos:]
-        for n in range(min(len(rest), 12), 1, -1):
+        top = idx.street_reach[district].get(rest[:2], 0)
+        for n in range(min(len(rest), 12, top), 1, -1):
             if rest[:n] in table:
                 street = table[rest[:n]]
                 pos += n

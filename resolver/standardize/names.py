@@ -150,6 +150,12 @@ INDUSTRY_WORDS = tuple(
     )
 )
 
+#: The industry words by length, longest first (a name ends with at most one of each length).
+_INDUSTRY_BY_LENGTH = tuple(
+    (size, frozenset(w for w in INDUSTRY_WORDS if len(w) == size))
+    for size in sorted({len(w) for w in INDUSTRY_WORDS}, reverse=True)
+)
+
 
 @cache
 def _t2s() -> opencc.OpenCC:
@@ -214,6 +220,17 @@ def _place_names() -> tuple[frozenset[str], dict[str, str]]:
 
 
 @lru_cache(maxsize=1)
+def _place_reach() -> dict[str, int]:
+    """The first two characters of each place name -> the longest name they begin, so that
+    :func:`_leading_region` tries only the lengths that can match."""
+    out: dict[str, int] = {}
+    for n in _place_names()[0]:
+        if len(n) > out.get(n[:2], 0):
+            out[n[:2]] = len(n)
+    return out
+
+
+@lru_cache(maxsize=1)
 def _short_place_set() -> frozenset[str]:
     return frozenset(_place_names()[1].values())
 
@@ -264,10 +281,12 @@ def region_code(region: str | None) -> str | None:
 def _leading_region(name: str) -> tuple[str, str]:
     """Strip leading place names (province, city, district); return (region, rest)."""
     places, short = _place_names()
+    reach = _place_reach()
     region: list[str] = []
     rest = name
     for _ in range(3):
-        for n in range(min(len(rest) - 2, 12), 1, -1):  # longest place name first
+        top = reach.get(rest[:2], 0)
+        for n in range(min(len(rest) - 2, 12, top), 1, -1):  # longest place name first
             if rest[:n] in places:
                 region.append(short[rest[:n]])
                 rest = rest[n:]
@@ -338,6 +357,11 @@ def _canonical_form(text: str) -> tuple[str, str | None]:
 @lru_cache(maxsize=131_072)
 def normalise_enterprise_name(raw: str) -> EnterpriseName:
     """All comparison forms of an enterprise name (see DOMAIN.md 2, normalisation recipe)."""
+    return enterprise_name_forms(raw)
+
+
+def enterprise_name_forms(raw: str) -> EnterpriseName:
+    """:func:`normalise_enterprise_name` without its memo (for callers that keep their own)."""
     text, former = canonical_enterprise_name(raw)
     branch = split_branch(text)
     base = branch[0] if branch else text
@@ -363,9 +387,9 @@ def normalise_enterprise_name(raw: str) -> EnterpriseName:
                 rest = rest[: -len(word)]
                 break
     core = rest
-    for word in INDUSTRY_WORDS:
-        if core.endswith(word) and len(core) > len(word) + 1:
-            core = core[: -len(word)]
+    for size, words in _INDUSTRY_BY_LENGTH:  # the longest industry word the name ends with
+        if len(core) > size + 1 and core[-size:] in words:
+            core = core[:-size]
             break
     core = core or rest
     return EnterpriseName(

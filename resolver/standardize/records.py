@@ -12,13 +12,14 @@ from dataclasses import dataclass, field
 from itertools import compress, repeat
 from typing import Any
 
-from resolver.standardize import id_columns
+from resolver.standardize import dates, id_columns, names, phones
 from resolver.standardize import identifiers as ids
-from resolver.standardize.addresses import parse_address
+from resolver.standardize.addresses import address_parts
 from resolver.standardize.dates import parse_date, parse_money, parse_period, parse_ratio
 from resolver.standardize.names import (
     EnterpriseName,
-    normalise_enterprise_name,
+    canonical_enterprise_name,
+    enterprise_name_forms,
     normalise_person_name,
     person_pinyin_key,
     region_code,
@@ -93,6 +94,18 @@ class Standardiser:
         # what they add (enterprise identifiers) or the value they set (the others).
         self._known_ids: dict[str, dict[str, tuple[str, str]]] = {}
         self._known_values: dict[str, dict[str, str]] = {}
+        mapped = set(columns.values())
+        self.full = kind in ("enterprise", "person")
+        self.events_kind = kind in ("credit_event", "fact", "tax_declaration")
+        self.has_former = "former_name" in mapped
+        self.has_holder = "holder_name" in mapped
+        self.has_address = self.full and "address" in mapped
+        self.enterprise_name_fields = tuple(
+            (f, f"{f}_norm") for f in ENTERPRISE_NAME_FIELDS if f in mapped
+        )
+        self.person_name_fields = tuple((f, f"{f}_norm") for f in PERSON_NAME_FIELDS if f in mapped)
+        # the memo's tables of this source's record names, by whether the subject is a person
+        self._subjects = MEMO.subjects
         self.money_hint = {
             canon: "万元" for col, canon in columns.items() if "万元" in col or col.endswith("万")
         }
@@ -390,50 +403,164 @@ class Standardiser:
         )
 
     def _features(self, raw: dict[str, str], std: dict[str, Any]) -> None:
-        """Comparison features for linkage: normalised names, 字号, pinyin, parsed address."""
+        """Comparison features for linkage: normalised names, 字号, pinyin, parsed address.
+
+        Each distinct value is standardised once per process (:class:`FeatureMemo`): names
+        and addresses repeat across departments and rows, and every record takes the
+        memoised keys and values in the order the steps below set them."""
+        memo = MEMO
         name = raw.get("name")
-        person_subject = self.kind == "person" or (
-            self.kind in ("credit_event", "fact", "tax_declaration")
-            and "id18" in std
-            and "uscc" not in std
-        )
-        # Records of the entity kinds get every comparison feature; the others (roles, events,
-        # …) only name their subjects, so normalised names are all they need.
-        full = self.kind in ("enterprise", "person")
-        if name and person_subject:
-            n = normalise_person_name(name)
-            std["name_norm"] = n
-            if full:
-                std["name_pinyin"] = person_pinyin_key(n)
-        elif name:
-            en = normalise_enterprise_name(name)
-            std["name_norm"] = en.normalised
-            if en.former_name:
-                std["former_name_norm"] = normalise_enterprise_name(en.former_name).normalised
-            if full:
-                _enterprise_name_features(en, std)
-        if raw.get("former_name"):
-            std["former_name_norm"] = normalise_enterprise_name(raw["former_name"]).normalised
-        for fld in ENTERPRISE_NAME_FIELDS:
-            if raw.get(fld):
-                std[f"{fld}_norm"] = normalise_enterprise_name(raw[fld]).normalised
-        for fld in PERSON_NAME_FIELDS:
-            if raw.get(fld):
-                std[f"{fld}_norm"] = normalise_person_name(raw[fld])
-        if raw.get("holder_name"):
+        if name:
+            person = self.kind == "person" or (
+                self.events_kind and "id18" in std and "uscc" not in std
+            )
+            if self.full:
+                found = self._subjects[person].get(name)
+                std.update(found if found is not None else memo.subject(name, person))
+            elif person:
+                std["name_norm"] = memo.person_name(name)
+            else:
+                normalised, former = memo.canonical_name(name)
+                std["name_norm"] = normalised
+                if former:
+                    std["former_name_norm"] = memo.enterprise_name(former)
+        if self.has_former and (former := raw.get("former_name")):
+            std["former_name_norm"] = memo.enterprise_name(former)
+        for fld, key in self.enterprise_name_fields:
+            if value := raw.get(fld):
+                std[key] = memo.enterprise_name(value)
+        for fld, key in self.person_name_fields:
+            if value := raw.get(fld):
+                std[key] = memo.person_name(value)
+        if self.has_holder and (holder := raw.get("holder_name")):
             holder_is_person = bool(std.get("holder_id_number")) or raw.get(
                 "holder_type", ""
             ).startswith("自然人")
             std["holder_name_norm"] = (
-                normalise_person_name(raw["holder_name"])
-                if holder_is_person
-                else normalise_enterprise_name(raw["holder_name"]).normalised
+                memo.person_name(holder) if holder_is_person else memo.enterprise_name(holder)
             )
-        if full and raw.get("address"):
-            a = parse_address(raw["address"])
-            std["address_norm"] = a.canonical
-            if a.district_code:
-                std["district_code"] = a.district_code
+        if self.has_address and (address := raw.get("address")):
+            parts = memo.addresses.get(address) or memo.address(address)
+            std["address_norm"] = parts[0]
+            if parts[1]:
+                std["district_code"] = parts[1]
+
+
+class FeatureMemo:
+    """The comparison features of each distinct name and address seen in this process, as
+    the keys and values a record takes (``Standardiser._features``).
+
+    Pure functions of the value, so one memo serves every source; each table is bounded
+    (emptied when it reaches :attr:`limit` values) and :meth:`clear` empties them all once a
+    batch is in. Tables are only ever emptied in place: standardisers hold them."""
+
+    def __init__(self, limit: int = 300_000) -> None:
+        self.limit = limit
+        #: person subject? -> name -> the keys an enterprise or person record's name gives
+        self.subjects: dict[bool, dict[str, dict[str, Any]]] = {False: {}, True: {}}
+        #: raw enterprise name -> (normalised, （原…） former name as written)
+        self.canonical: dict[str, tuple[str, str | None]] = {}
+        self.person_names: dict[str, str] = {}
+        #: raw address -> (canonical form, district code or "")
+        self.addresses: dict[str, tuple[str, str]] = {}
+
+    def clear(self) -> None:
+        tables: list[dict[str, Any]] = [*self.subjects.values(), self.canonical]
+        for table in (*tables, self.person_names, self.addresses):
+            table.clear()
+
+    def _room(self, table: dict[Any, Any]) -> None:
+        if len(table) >= self.limit:
+            table.clear()
+
+    def canonical_name(self, raw: str) -> tuple[str, str | None]:
+        """:func:`canonical_enterprise_name` of ``raw``."""
+        found = self.canonical.get(raw)
+        if found is None:
+            self._room(self.canonical)
+            found = self.canonical[raw] = canonical_enterprise_name(raw)
+        return found
+
+    def enterprise_name(self, raw: str) -> str:
+        """``normalise_enterprise_name(raw).normalised``, without the costlier forms."""
+        found = self.canonical.get(raw)
+        return (found or self.canonical_name(raw))[0]
+
+    def person_name(self, raw: str) -> str:
+        found = self.person_names.get(raw)
+        if found is None:
+            self._room(self.person_names)
+            found = self.person_names[raw] = normalise_person_name(raw)
+        return found
+
+    def subject(self, name: str, person: bool) -> dict[str, Any]:
+        """The keys the ``name`` of an enterprise or person record gives: for a person the
+        normalised name and its pinyin; for an enterprise the normalised name, a （原…）
+        former name and every comparison form."""
+        table = self.subjects[person]
+        found = table.get(name)
+        if found is not None:
+            return found
+        if person:
+            n = self.person_name(name)
+            found = {"name_norm": n, "name_pinyin": person_pinyin_key(n)}
+        else:
+            en = enterprise_name_forms(name)
+            if name not in self.canonical:
+                self._room(self.canonical)
+                self.canonical[name] = (en.normalised, en.former_name)
+            found = {"name_norm": en.normalised}
+            if en.former_name:
+                found["former_name_norm"] = self.enterprise_name(en.former_name)
+            _enterprise_name_features(en, found)
+        self._room(table)
+        table[name] = found
+        return found
+
+    def address(self, raw: str) -> tuple[str, str]:
+        found = self.addresses.get(raw)
+        if found is None:
+            a = address_parts(raw)
+            self._room(self.addresses)
+            found = self.addresses[raw] = (a.canonical, a.district_code or "")
+        return found
+
+
+#: This process's memo of name and address features (see :func:`clear_memo`).
+MEMO = FeatureMemo()
+
+
+def load_tables() -> None:
+    """Load the tables standardisation reads (divisions, place names, opencc, pinyin) now: a
+    worker process forked afterwards shares them instead of loading its own."""
+    address_parts("广东省佛山市南海区桂城街道")
+    enterprise_name_forms("佛山市南海区华瑞机械设备有限公司")
+    person_pinyin_key(normalise_person_name("张三"))
+    region_code("佛山南海")
+
+
+def clear_memo() -> None:
+    """Forget the memoised features and the per-value memos of the field checks (a batch's
+    ingest is over: the memory goes to linkage; a later call computes again)."""
+    MEMO.clear()
+    for memo in (
+        names.to_simplified,
+        names._pinyin,
+        names.person_pinyin_key,
+        names.normalise_person_name,
+        dates.parse_date,
+        dates._parse_money,
+        phones.parse_phone,
+        ids.normalise_identifier,
+        ids.check_uscc,
+        ids.check_org_code,
+        ids.check_reg_no,
+        ids.check_resident_id,
+        ids.check_id15,
+        ids.check_tax_id,
+        ids.classify_identifier,
+    ):
+        memo.cache_clear()
 
 
 def _enterprise_id_forms(
