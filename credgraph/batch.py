@@ -142,7 +142,8 @@ def generate(
     "--workers",
     type=click.IntRange(1, 64),
     default=None,
-    help="Worker processes (default: all cores).",
+    help="Worker processes that check the files (default: one per core); 1 checks them in "
+    "this process. (Unlike `link --workers`, this process only collects.)",
 )
 def check(batch_dir: Path, out: Path, features: bool, workers: int | None) -> None:
     """Ingest and standardise a batch; write rejects and the per-department quality report."""
