@@ -25,7 +25,7 @@ $(STAMP): pyproject.toml | $(PY)
 
 setup: $(STAMP)
 
-## demo: generate a demo batch and run the pipeline that exists so far
+## demo: generate, check, link, evaluate and load a demo batch, then serve the API and the public page
 demo: $(STAMP)
 	-$(VENV)/bin/credgraph graph stop --data-dir $(DEMO_DIR)/graph 2>/dev/null
 	rm -rf $(DEMO_DIR)

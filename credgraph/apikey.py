@@ -34,7 +34,12 @@ def apikey() -> None:
 
 
 @apikey.command("create")
-@click.option("--role", type=click.Choice(["regulator", "tax_officer", "admin"]), required=True)
+@click.option(
+    "--role",
+    type=click.Choice(["regulator", "tax_officer", "admin"]),
+    required=True,
+    help="What the key may see and do (docs/authorisation.md).",
+)
 @click.option("--name", required=True, callback=plain_text, help="Who or what uses the key.")
 @DATA_DIR_OPTION
 def create(role: str, name: str, data_dir: Path | None) -> None:

@@ -142,7 +142,8 @@ def generate(
     "--workers",
     type=click.IntRange(1, 64),
     default=None,
-    help="Worker processes (default: all cores).",
+    help="Worker processes that check the files (default: one per core); 1 checks them in "
+    "this process. (Unlike `link --workers`, this process only collects.)",
 )
 def check(batch_dir: Path, out: Path, features: bool, workers: int | None) -> None:
     """Ingest and standardise a batch; write rejects and the per-department quality report."""
@@ -293,9 +294,10 @@ def check(batch_dir: Path, out: Path, features: bool, workers: int | None) -> No
     "--workers",
     type=click.IntRange(1, 64),
     default=None,
-    help="Processes that ingest, this one included (default: one per core); a --no-state "
-    "run also links persons in a forked worker unless this is 1. 1 keeps the run in one "
-    "process: slower, but the lowest peak memory (forked workers copy the pages they touch).",
+    help="Processes that ingest, this one included (default: one per core). Unless this is "
+    "1, a --no-state run also forks two helpers before ingest (person linkage, enterprise "
+    "golden records) that read the ingested rows from .credgraph-rows-* next to --out "
+    "(deleted at the end). 1 keeps the run in one process: slower, but the lowest peak memory.",
 )
 def link(
     batch_dir: Path,

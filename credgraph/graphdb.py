@@ -12,7 +12,7 @@ from credgraph.graphconn import OptionRefused, graph_options, open_graph, query_
 from graph.server import DEFAULT_QUERY_MEMORY_MB, DEFAULT_QUERY_TIMEOUT_S
 
 if TYPE_CHECKING:
-    from graph.load import RunGraph
+    from graph.load import Early, RunGraph
 
 
 @click.group()
@@ -238,7 +238,7 @@ def load(
     from rich.progress import Progress, TextColumn, TimeElapsedColumn
 
     from credit.service import refresh_grades as regrade
-    from graph.load import load_run
+    from graph.load import EarlyStart, load_run
     from graph.store import GraphStoreError
 
     with Progress(
@@ -250,17 +250,40 @@ def load(
     ) as bar:
         task = bar.add_task("reading the run", total=None)
         started = time.perf_counter()
-        # an interrupted or tampered run is refused before the graph is contacted
-        tables = _read_verified(run_dir)
+        # the server builds golden.jsonl's and the links' tables while the rest of the
+        # run is read (graph/load.py EarlyStart); anything amiss there (no server, a graph
+        # that is not empty) leaves it all to the load below, which says what is wrong
+        start = EarlyStart(
+            lambda: open_graph(uri, data_dir, password_file, require_graph=False),
+            run_dir,
+            bulk,
+            lenient=True,
+        )
+        try:
+            # an interrupted or tampered run is refused, the graph left as it was
+            tables = _read_verified(run_dir, start)
+        except BaseException:
+            start.abort()
+            if start.store is not None:
+                start.store.close()
+            raise
         read_seconds = time.perf_counter() - started
-        store = open_graph(uri, data_dir, password_file, require_graph=False)
+        store = start.store or open_graph(uri, data_dir, password_file, require_graph=False)
         try:
             bar.update(task, description="loading")
 
             def progress(step: str, rows: int) -> None:
                 bar.update(task, advance=rows, description=step)
 
-            summary = load_run(store, run_dir, batch_size, progress, bulk=bulk, tables=tables)
+            summary = load_run(
+                store,
+                run_dir,
+                batch_size,
+                progress,
+                bulk=bulk,
+                tables=tables,
+                early=start.bulk_load,
+            )
             del tables
             summary.seconds += read_seconds
             bar.update(task, description="grading")
@@ -301,14 +324,14 @@ def load(
         )
 
 
-def _read_verified(run_dir: Path) -> RunGraph:
+def _read_verified(run_dir: Path, early: Early | None = None) -> RunGraph:
     """The run's tables, its checksums verified beside the reading (hashing releases the
     GIL): an incomplete or changed run is refused, also when it could not be read."""
     from graph.load import RunFileError, read_run
     from resolver.state.run_files import IncompleteRunError, verify
 
     try:
-        return read_run(run_dir, check=lambda: verify(run_dir))
+        return read_run(run_dir, check=lambda: verify(run_dir), early=early)
     except RunFileError as exc:
         raise click.ClickException(f"{run_dir}: {exc}") from exc
     except IncompleteRunError as exc:

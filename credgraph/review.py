@@ -34,8 +34,15 @@ def review() -> None:
 
 @review.command("list")
 @STATE_OPTION
-@click.option("--kind", type=click.Choice(["enterprise", "person"]), default=None)
-@click.option("--limit", type=click.IntRange(1), default=20, show_default=True)
+@click.option(
+    "--kind",
+    type=click.Choice(["enterprise", "person"]),
+    default=None,
+    help="Only pairs of this kind (default: both).",
+)
+@click.option(
+    "--limit", type=click.IntRange(1), default=20, show_default=True, help="Pairs to show at most."
+)
 @click.option("--all", "show_all", is_flag=True, help="Also list decided pairs.")
 def review_list(state_dir: Path | None, kind: str | None, limit: int, show_all: bool) -> None:
     """Pairs in the review band, most likely matches first: each pair's status, the
@@ -164,6 +171,7 @@ def review_decide(
     type=click.Path(dir_okay=False, path_type=Path),
     callback=output_file,
     required=True,
+    help="CSV file for the judgements (`review import` reads it back).",
 )
 def review_export(state_dir: Path | None, out: Path) -> None:
     """Write every judgement to a CSV file (for bulk review or another state)."""

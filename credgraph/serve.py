@@ -12,7 +12,9 @@ from credgraph.graphconn import uri_with_password
 
 @click.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
-@click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True)
+@click.option(
+    "--port", type=click.IntRange(1, 65535), default=8000, show_default=True, help="Port to bind."
+)
 @click.option(
     "--uri", default=None, help="Graph URI (default: CREDGRAPH_GRAPH_URI or the embedded server)."
 )
@@ -48,7 +50,12 @@ from credgraph.graphconn import uri_with_password
     default=None,
     help="Requests allowed per API key, as `limits` writes it (default 50/second).",
 )
-@click.option("--log-file", type=click.Path(dir_okay=False, path_type=Path), default=None)
+@click.option(
+    "--log-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Also append the JSON log lines to this file (they always go to stderr).",
+)
 @click.option(
     "--allowed-origin",
     default=None,

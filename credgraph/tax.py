@@ -151,8 +151,10 @@ def run_cmd(
 
 
 @tax.command("findings")
-@click.option("--rule", default=None, callback=plain_text)
-@click.option("--status", type=click.Choice(STATUSES), default=None)
+@click.option("--rule", default=None, callback=plain_text, help="Only this rule (T07).")
+@click.option(
+    "--status", type=click.Choice(STATUSES), default=None, help="Only findings in this status."
+)
 @click.option("--period", default=None, callback=_one_quarter, help="A quarter (2026Q3).")
 @click.option("--entity", default=None, callback=plain_text, help="A golden entity ID.")
 @click.option(

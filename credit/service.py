@@ -11,16 +11,19 @@ import datetime as dt
 from collections import defaultdict
 from collections.abc import Generator, Iterable
 from dataclasses import asdict, dataclass, field
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from credit import queries as q
 from credit.catalog import Catalog, default_catalog
-from credit.check_index import CHECK_INDEXES
 from credit.grading import Grade, grade
-from credit.matching import CheckIndex, Match
 from credit.rules import Assessment, Event, Role, assess, parse_date, responsible
 from graph.dialect import label
 from graph.store import AsyncGraphStore, GraphStore, Row
+
+if TYPE_CHECKING:
+    # imported where used: matching reads pypinyin's tables (~0.3 s), which a load's
+    # grading does not need
+    from credit.matching import CheckIndex, Match
 
 T = TypeVar("T")
 Plan = Generator[tuple[str, dict[str, Any]], list[Row], T]
@@ -947,6 +950,8 @@ def credit_check(
 ) -> list[CheckResult]:
     """Resolve each input (USCC or name) and report its list hits with their measures; the
     index of enterprises is built once per graph version (credit.check_index)."""
+    from credit.check_index import CHECK_INDEXES
+
     idx = index or CHECK_INDEXES.get(store)
     return _drive(_check_plan(catalog or default_catalog(), idx, inputs, _today(as_of)), store)
 
@@ -959,6 +964,8 @@ async def credit_check_async(
     index: CheckIndex | None = None,
     catalog: Catalog | None = None,
 ) -> list[CheckResult]:
+    from credit.check_index import CHECK_INDEXES
+
     idx = index or await CHECK_INDEXES.get_async(store)
     return await _drive_async(
         _check_plan(catalog or default_catalog(), idx, inputs, _today(as_of)), store

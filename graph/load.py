@@ -32,13 +32,13 @@ import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager, suppress
+from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass, field
 from functools import partial
 from itertools import accumulate, chain, compress, pairwise, repeat
 from operator import attrgetter, is_not
 from pathlib import Path
-from typing import Any, overload
+from typing import TYPE_CHECKING, Any, overload
 
 import msgspec
 import msgspec.inspect
@@ -51,6 +51,9 @@ from graph.tables import NodeTable, RelTable, last_of_each, partition
 from resolver.csvsafe import restore
 from resolver.gcpause import paused_gc, without_gc
 from resolver.workers import die_with_parent
+
+if TYPE_CHECKING:
+    from graph.bulk import EarlyBulk
 
 CHECKPOINT_PREFIX = ".graph-load-"
 EVENT_LABELS = {"credit_event": "CreditEvent", "fact": "Fact", "tax_declaration": "TaxDeclaration"}
@@ -369,17 +372,24 @@ class _Cleaner:
 SPLIT_READ_BYTES = 8 << 20
 
 
-def read_run(run_dir: Path, check: Callable[[], object] | None = None) -> RunGraph:
+def read_run(
+    run_dir: Path,
+    check: Callable[[], object] | None = None,
+    early: Early | None = None,
+) -> RunGraph:
     """The run's node and relationship tables (see the module docstring). ``check``: run
     in a thread beside the reading (e.g. the run's checksums, whose hashing releases the
-    GIL); its exception is raised once the reading is over, before the reading's own."""
+    GIL); its exception is raised once the reading is over, before the reading's own.
+    ``early``: given golden.jsonl's tables as soon as they are read (by columns), then the
+    links' (SourceRecord, RESOLVED_TO), while the rest is still read (see
+    :class:`EarlyStart`)."""
     with paused_gc():
         # the second reader is forked before the check's thread exists
         mentions = _MentionReader(run_dir)
         with ThreadPoolExecutor(max_workers=1) as pool:
             checked = pool.submit(check) if check is not None else None
             try:
-                return _read_run(run_dir, mentions)
+                return _read_run(run_dir, mentions, early)
             finally:
                 mentions.close()
                 if checked is not None:
@@ -496,7 +506,11 @@ class _MentionReader:
             self.proc = None
 
 
-def _read_run(run_dir: Path, mentions: _MentionReader) -> RunGraph:
+def _read_run(
+    run_dir: Path,
+    mentions: _MentionReader,
+    early: Early | None = None,
+) -> RunGraph:
     out = RunGraph()
     clean = _Cleaner()
     nodes: dict[str, dict[str, Row]] = defaultdict(dict)
@@ -515,6 +529,8 @@ def _read_run(run_dir: Path, mentions: _MentionReader) -> RunGraph:
     if made is not None:
         tables, rel_tables, out.golden_ids = made
         del golden, buf
+        if early is not None:
+            early(dict(tables), dict(rel_tables))
     else:
         lines = (
             _lines_one_by_one(buf, _GoldenLine, "golden.jsonl")
@@ -523,7 +539,13 @@ def _read_run(run_dir: Path, mentions: _MentionReader) -> RunGraph:
         )
         del buf
         _read_golden(lines, out, nodes, rels, clean)
+    before = (set(tables), set(rel_tables))
     _read_sources(run_dir, out, nodes, rels, clean, tables, rel_tables)
+    if early is not None and made is not None:
+        new_nodes = {lab: t for lab, t in tables.items() if lab not in before[0]}
+        new_rels = {k: t for k, t in rel_tables.items() if k not in before[1]}
+        if new_nodes or new_rels:
+            early(new_nodes, new_rels)
     # edges and events add their own labels, relationship types and counts only
     more, more_nodes, more_rels, escaped = mentions.result()
     for k, count in more.counts.items():
@@ -1082,12 +1104,103 @@ def load_run(
     progress: LoadProgress | None = None,
     bulk: bool | None = None,
     tables: RunGraph | None = None,
+    early: EarlyBulk | None = None,
 ) -> LoadSummary:
     """Load a run directory into the store (see the module docstring). ``bulk``: None
     takes the bulk path when the target graph is empty and the backend has one.
-    ``tables``: the run's :func:`read_run`, when the caller has read it already."""
+    ``tables``: the run's :func:`read_run`, when the caller has read it already;
+    ``early``: the bulk load :func:`begin_bulk` began while it was read."""
+    if tables is None and early is None:
+        start = EarlyStart(lambda: store, run_dir, bulk)
+        try:
+            tables = read_run(run_dir, early=start)
+        except BaseException:
+            start.abort()
+            raise
+        early = start.bulk_load
+    if early is not None:
+        try:
+            return _load_run(store, run_dir, batch_size, progress, bulk, tables, early)
+        finally:
+            early.abort()  # (nothing left to undo once the load is through)
     with aof_rewrites_deferred(store):
         return _load_run(store, run_dir, batch_size, progress, bulk, tables)
+
+
+#: :func:`read_run`'s ``early``: given node tables and relationship tables as they are read
+Early = Callable[[dict[str, NodeTable], dict[RelKey, RelTable]], object]
+
+
+class EarlyStart:
+    """:func:`read_run`'s ``early`` for a load into the store ``opener`` opens: the bulk
+    load begun on the first tables (:func:`begin_bulk`), the later ones sent by it.
+    ``lenient``: a failure to open or begin leaves it all to the load (which says what is
+    wrong) instead of stopping the reading."""
+
+    def __init__(
+        self,
+        opener: Callable[[], GraphStore],
+        run_dir: Path,
+        bulk: bool | None,
+        lenient: bool = False,
+    ) -> None:
+        self.opener, self.run_dir, self.bulk, self.lenient = opener, run_dir, bulk, lenient
+        self.store: GraphStore | None = None
+        self.bulk_load: EarlyBulk | None = None
+        self.tried = False
+
+    def __call__(self, nodes: dict[str, NodeTable], rels: dict[RelKey, RelTable]) -> None:
+        if self.bulk_load is not None:
+            self.bulk_load.more(nodes, rels)
+            return
+        if self.tried:
+            return
+        self.tried = True
+        try:
+            self.store = self.opener()
+            self.bulk_load = begin_bulk(self.store, self.run_dir, self.bulk, nodes, rels)
+        except Exception:
+            if not self.lenient:
+                raise
+
+    def abort(self) -> None:
+        if self.bulk_load is not None:
+            self.bulk_load.abort()
+
+
+def begin_bulk(
+    store: GraphStore,
+    run_dir: Path,
+    bulk: bool | None,
+    tables: dict[str, NodeTable],
+    rels: dict[RelKey, RelTable] | None = None,
+) -> EarlyBulk | None:
+    """The bulk load begun with golden.jsonl's node tables while the rest of the run is
+    still read (for :func:`read_run`'s ``early``), where :func:`load_run` will take the
+    bulk path: a batch run (no state to check) into an empty FalkorDB graph, no checkpoint.
+    None where it would not; :meth:`EarlyBulk.abort` undoes it (and lets AOF rewrites run
+    again)."""
+    from graph import bulk as bulk_path
+
+    if (
+        bulk is False
+        or not bulk_path.available(store)
+        or (run_dir / "changes.json").exists()
+        or checkpoint_path(run_dir, store).exists()
+    ):
+        return None
+    lease = ExitStack()
+    lease.enter_context(aof_rewrites_deferred(store))
+    try:
+        if not bulk_path.graph_is_empty(store):
+            lease.close()
+            return None
+        early = bulk_path.EarlyBulk(store, lease)
+    except BaseException:
+        lease.close()
+        raise
+    early.more(tables, rels or {})
+    return early
 
 
 def _load_run(
@@ -1097,6 +1210,7 @@ def _load_run(
     progress: LoadProgress | None,
     bulk: bool | None,
     tables: RunGraph | None,
+    early: EarlyBulk | None = None,
 ) -> LoadSummary:
     t0 = time.perf_counter()
     summary = LoadSummary()
@@ -1122,8 +1236,8 @@ def _load_run(
     from graph import bulk as bulk_path
 
     if not done_steps and bulk is not False and bulk_path.available(store):
-        if bulk_path.graph_is_empty(store):
-            made = bulk_path.load(store, graph, progress)
+        if early is not None or bulk_path.graph_is_empty(store):
+            made = bulk_path.load(store, graph, progress, early)
             written.update(made.written)
             # the graph was empty: it holds what the server's replies say they created
             summary.nodes = dict(sorted(made.nodes.items()))

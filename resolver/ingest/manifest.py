@@ -303,7 +303,13 @@ def load_manifest(batch_dir: Path, check_headers: bool = True) -> Manifest:
     if path.is_dir():
         raise ManifestError(path, [f"{path} is a directory, not the manifest file"])
     if not path.is_file():
-        raise ManifestError(path, [f"no manifest.yaml in {batch_dir}"])
+        inner = batch_dir / "batch"
+        hint = (
+            f" (did you mean {inner}? `credgraph generate --out DIR` writes the batch to DIR/batch)"
+            if (inner / "manifest.yaml").is_file()
+            else ""
+        )
+        raise ManifestError(path, [f"no manifest.yaml in {batch_dir}{hint}"])
     if path.stat().st_size > MANIFEST_MAX_BYTES:
         raise ManifestError(
             path, [f"the manifest is larger than {MANIFEST_MAX_BYTES // 1024:,} KiB; refused"]

@@ -85,7 +85,7 @@ class LinkConfig:
     random_pairs: int = 50_000  # u of the lower levels; the top levels' u come from value counts
     train_pairs: int = 200_000  # candidate pairs EM trains on at most (a uniform sample of them)
     seed: int = 1
-    parallel: bool = True  # independent stages in a forked worker when a core is free
+    parallel: bool = True  # one-shot run: helper processes forked before ingest (Helpers)
     salt: str = (
         ""  # ID-hash salt; empty: the installation's secret salt (resolver/state/sealing.py)
     )
@@ -1208,7 +1208,7 @@ _KindPart = tuple[
 
 @dataclass(frozen=True, slots=True)
 class PersonSide:
-    """What linking the persons (in the forked worker or here) sends back."""
+    """What linking the persons (in the person helper process or here) sends back."""
 
     kind: _KindPart  # KindResult's fields after its records
     gids: list[str]  # per cluster

@@ -116,3 +116,17 @@ def test_file_name_with_a_nul_byte_is_a_problem_not_a_crash(tmp_path: Path) -> N
     assert len(problems) == 1 and "cannot be used as a file name" in problems[0]
     run = check(batch, tmp_path / "out")
     assert run.exit_code != 0
+
+
+def test_the_generate_out_directory_given_for_the_batch_points_at_its_batch(
+    tmp_path: Path,
+) -> None:
+    write_batch(tmp_path / "g" / "batch", [Source("ok.csv", _data())])
+    problems = _problems(tmp_path / "g")
+    assert problems == [
+        f"no manifest.yaml in {tmp_path / 'g'} (did you mean {tmp_path / 'g' / 'batch'}? "
+        "`credgraph generate --out DIR` writes the batch to DIR/batch)"
+    ]
+    run = check(tmp_path / "g", tmp_path / "out")
+    assert run.exit_code == 1 and f"did you mean {tmp_path / 'g' / 'batch'}?" in run.output
+    assert _problems(tmp_path / "empty") == [f"no manifest.yaml in {tmp_path / 'empty'}"]
