@@ -139,6 +139,38 @@ def stale_mentions(
     return out - skip
 
 
+def rows_not_by_id(db: sqlite3.Connection, entity_ids: set[str], skip: set[Key]) -> set[Key]:
+    """Records of stored mention rows with an end in ``entity_ids`` and a resolution other
+    than by identifier (by a name at an enterprise, the mention registry, …), ``skip`` left
+    out: their resolution may depend on other rows of the batch, not only on who holds an
+    identifier."""
+    keys: set[Key] = set()
+    ids = sorted(entity_ids)
+    for i in range(0, len(ids), 500):
+        chunk = ids[i : i + 500]
+        keys.update(
+            db.execute(
+                "SELECT dept, kind, record_id FROM mention_ends "
+                f"WHERE entity_id IN ({','.join('?' * len(chunk))})",
+                chunk,
+            )
+        )
+    out: set[Key] = set()
+    ordered = sorted(keys - skip)
+    for i in range(0, len(ordered), 300):
+        part = ordered[i : i + 300]
+        q = " OR ".join([KEY_MATCH] * len(part))
+        for dept, kind, rid, text in db.execute(
+            f"SELECT dept, kind, record_id, payload FROM mentions WHERE {q}",
+            [x for k in part for x in k],
+        ):
+            resolved = msgspec.json.decode(text).get("resolved")
+            hows = resolved.values() if isinstance(resolved, dict) else [resolved]
+            if any(h != "by_id" for h in hows):
+                out.add((dept, kind, rid))
+    return out
+
+
 def _canonical(payload: Any) -> bytes:
     """A mention row as compact JSON with sorted keys (what ``mentions.payload`` holds)."""
     return msgspec.json.encode(payload, order="sorted")
