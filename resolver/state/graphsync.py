@@ -78,6 +78,22 @@ def mention_person(db: sqlite3.Connection, id_hash: str) -> str | None:
     return None if row is None else str(row[0])
 
 
+def save_registry(db: sqlite3.Connection, rows: list[tuple[str, str]]) -> None:
+    """Keep (ID hash, entity) pairs of the mention registry (a later pair for the same hash
+    wins); pairs stored as they are are not written again."""
+    new = dict(rows)
+    hashes = sorted(new)
+    for i in range(0, len(hashes), 500):
+        chunk = hashes[i : i + 500]
+        for h, gid in db.execute(
+            f"SELECT id_hash, entity_id FROM mention_persons WHERE id_hash IN ({','.join('?' * len(chunk))})",
+            chunk,
+        ):
+            if new[h] == gid:
+                del new[h]
+    db.executemany("INSERT OR REPLACE INTO mention_persons VALUES (?, ?)", sorted(new.items()))
+
+
 def payload_key(payload: dict[str, Any], kind: str | None = None) -> Key:
     """The record a row comes from: (dept, kind, record_id); ``kind`` for rows stored
     before their source carried it."""
@@ -139,41 +155,67 @@ def stale_mentions(
     return out - skip
 
 
+#: How a stored row (compact JSON, sorted keys) says that each of its ends was resolved by
+#: identifier: these texts occur nowhere else in a row (quotes inside values are escaped).
+BY_ID = ('"resolved":{"from":"by_id","to":"by_id"}', '"resolved":"by_id",', '"resolved":"by_id"}')
+
+
 def rows_not_by_id(db: sqlite3.Connection, entity_ids: set[str], skip: set[Key]) -> set[Key]:
     """Records of stored mention rows with an end in ``entity_ids`` and a resolution other
     than by identifier (by a name at an enterprise, the mention registry, …), ``skip`` left
     out: their resolution may depend on other rows of the batch, not only on who holds an
     identifier."""
-    keys: set[Key] = set()
+    out: set[Key] = set()
     ids = sorted(entity_ids)
+    by_id = " AND ".join("instr(m.payload, ?) = 0" for _ in BY_ID)
     for i in range(0, len(ids), 500):
         chunk = ids[i : i + 500]
-        keys.update(
+        out.update(
             db.execute(
-                "SELECT dept, kind, record_id FROM mention_ends "
-                f"WHERE entity_id IN ({','.join('?' * len(chunk))})",
-                chunk,
+                "SELECT DISTINCT m.dept, m.kind, m.record_id FROM mention_ends e JOIN mentions m "
+                "ON m.dept = e.dept AND m.kind = e.kind AND m.record_id = e.record_id "
+                f"WHERE e.entity_id IN ({','.join('?' * len(chunk))}) AND {by_id}",
+                [*chunk, *BY_ID],
             )
         )
-    out: set[Key] = set()
-    ordered = sorted(keys - skip)
-    for i in range(0, len(ordered), 300):
-        part = ordered[i : i + 300]
-        q = " OR ".join([KEY_MATCH] * len(part))
-        for dept, kind, rid, text in db.execute(
-            f"SELECT dept, kind, record_id, payload FROM mentions WHERE {q}",
-            [x for k in part for x in k],
-        ):
-            resolved = msgspec.json.decode(text).get("resolved")
-            hows = resolved.values() if isinstance(resolved, dict) else [resolved]
-            if any(h != "by_id" for h in hows):
-                out.add((dept, kind, rid))
-    return out
+    return out - skip
 
 
 def _canonical(payload: Any) -> bytes:
     """A mention row as compact JSON with sorted keys (what ``mentions.payload`` holds)."""
     return msgspec.json.encode(payload, order="sorted")
+
+
+def _save_tokens(
+    db: sqlite3.Connection,
+    keys: list[Key],
+    updates: dict[Key, tuple[str, list[dict[str, Any]]]],
+    tokens: dict[Key, set[str]],
+) -> None:
+    """The tokens of each processed record whose rows are loose (none for the others): only
+    the rows that differ from the stored ones are deleted or inserted (a batch rechecks many
+    rows whose tokens stay as they were, and rewriting them dirties pages all the same)."""
+    want = {
+        (t, *key)
+        for key in keys
+        if any(is_loose(p) for p in updates[key][1])
+        for t in tokens.get(key, ())
+    }
+    have: set[tuple[str, str, str, str]] = set()
+    for i in range(0, len(keys), 300):
+        chunk = keys[i : i + 300]
+        q = " OR ".join([KEY_MATCH] * len(chunk))
+        have.update(
+            db.execute(
+                f"SELECT token, dept, kind, record_id FROM loose_tokens WHERE {q}",
+                [x for k in chunk for x in k],
+            )
+        )
+    db.executemany(
+        "DELETE FROM loose_tokens WHERE token = ? AND dept = ? AND kind = ? AND record_id = ?",
+        sorted(have - want),
+    )
+    db.executemany("INSERT INTO loose_tokens VALUES (?, ?, ?, ?)", sorted(want - have))
 
 
 def save_mentions(
@@ -193,16 +235,7 @@ def save_mentions(
         updates[key] = (key[1], [])
     keys = sorted(updates)
     if tokens is not None:
-        db.executemany(f"DELETE FROM loose_tokens WHERE {KEY_MATCH}", keys)
-        db.executemany(
-            "INSERT INTO loose_tokens VALUES (?, ?, ?, ?)",
-            [
-                (t, *key)
-                for key in keys
-                if any(is_loose(p) for p in updates[key][1])
-                for t in sorted(tokens.get(key, ()))
-            ],
-        )
+        _save_tokens(db, keys, updates, tokens)
     stored: dict[Key, dict[str, bytes]] = {}
     for i in range(0, len(keys), 300):
         chunk = keys[i : i + 300]
@@ -242,9 +275,22 @@ def save_mentions(
 
 
 def save_resolutions(db: sqlite3.Connection, rows: Iterable[tuple[Key, float, str]]) -> None:
+    """Keep each record's score and decision; rows stored with the same values are left
+    alone (rewriting one dirties its page all the same)."""
+    new = {key: (score, decision) for key, score, decision in rows}
+    keys = sorted(new)
+    for i in range(0, len(keys), 300):
+        chunk = keys[i : i + 300]
+        q = " OR ".join([KEY_MATCH] * len(chunk))
+        for dept, kind, rid, score, decision in db.execute(
+            f"SELECT dept, kind, record_id, score, decision FROM resolutions WHERE {q}",
+            [x for k in chunk for x in k],
+        ):
+            if new.get((dept, kind, rid)) == (score, decision):
+                del new[(dept, kind, rid)]
     db.executemany(
         "INSERT OR REPLACE INTO resolutions VALUES (?, ?, ?, ?, ?)",
-        [(*key, score, decision) for key, score, decision in rows],
+        [(*key, score, decision) for key, (score, decision) in sorted(new.items())],
     )
 
 

@@ -272,12 +272,15 @@ def _apply_kind(
     as_of: str,
     next_seq: list[int],
     engine: Engine,
+    keys_of: dict[RecordKey, list[str]],
 ) -> _Change:
-    """Re-link the clusters the touched records (and judgements, withdrawals) affect."""
+    """Re-link the clusters the touched records (and judgements, withdrawals) affect;
+    ``keys_of`` gets each touched record's :func:`record_keys`."""
     touched_keys = {r.key for r in touched}
     keys: set[str] = set()
     for r in touched:
-        keys.update(record_keys(r))
+        keys_of[r.key] = record_keys(r)
+        keys.update(keys_of[r.key])
     neighbours = state.records_by_key(keys, cfg.max_block)
     affected = set(state.entity_of(neighbours).values())
     affected.update(state.entity_of(touched_keys).values())  # the clusters changed records leave
@@ -465,6 +468,7 @@ def run_link_stateful(
         t = time.perf_counter()
         changes: dict[str, _Change] = {}
         seqs: dict[str, list[int]] = {}
+        keys_of: dict[RecordKey, list[str]] = {}  # touched entity records' key-table keys
         for kind in ENTITY_KINDS:
             w_ids = {
                 eid
@@ -483,6 +487,7 @@ def run_link_stateful(
                 manifest.as_of.isoformat(),
                 seqs[kind],
                 engine,
+                keys_of,
             )
             timings[f"link_{kind}"] = time.perf_counter() - t
             t = time.perf_counter()
@@ -612,21 +617,20 @@ def run_link_stateful(
                     for rec in touched
                 ],
             )
-            db.executemany(f"DELETE FROM keys WHERE {KEY_MATCH}", sorted(touched_keys))
-            db.executemany(
-                "INSERT INTO keys VALUES (?, ?, ?, ?)",
-                sorted(
-                    {
-                        (state.sealer.key_token(k), *rec.key)
-                        for rec in touched
-                        if rec.kind in ENTITY_KINDS
-                        for k in record_keys(rec)
-                    }
-                ),
+            _save_keys(
+                state,
+                {(state.sealer.key_token(k), *key) for key, ks in keys_of.items() for k in ks},
+                [r.key for r in touched if r.key in stored],
             )
+            # Only records whose entity changes: rewriting an unchanged row still dirties its
+            # page and its index entry, and a re-linked cluster mostly keeps its records.
             db.executemany(
                 f"UPDATE records SET entity_id = ? WHERE {KEY_MATCH}",
-                [(gid, *key) for key, gid in gid_of.items() if key not in touched_keys],
+                sorted(
+                    (gid, *key)
+                    for key, gid in gid_of.items()
+                    if key not in touched_keys and stored_entity.get(key) != gid
+                ),
             )
             for key in withdrawn:
                 db.execute(f"UPDATE records SET withdrawn = 1 WHERE {KEY_MATCH}", key)
@@ -652,11 +656,10 @@ def run_link_stateful(
                         "UPDATE entities SET status = 'retired', updated_batch = ? WHERE id = ?",
                         (batch_id, gid),
                     )
-                for g in ch.goldens:
-                    db.execute(
-                        "UPDATE entities SET golden = ?, updated_batch = ? WHERE id = ?",
-                        (json.dumps(g.data, ensure_ascii=False), batch_id, g.data["id"]),
-                    )
+                db.executemany(
+                    "UPDATE entities SET golden = ?, updated_batch = ? WHERE id = ?",
+                    _changed_goldens(state, ch.goldens, batch_id),
+                )
                 for eid, event, detail in ch.history:
                     state.add_history(eid, event, batch_id, detail)
                 if ch.model is not None:
@@ -682,16 +685,17 @@ def run_link_stateful(
                         ),
                     )
             db.execute("UPDATE judgements SET applied = 1")
-            for h, gid in (
-                *resolver.new_mention_persons.items(),
-                *resolver.new_mention_enterprises.items(),
-            ):
-                db.execute("INSERT OR REPLACE INTO mention_persons VALUES (?, ?)", (h, gid))
-            for (egid, name), gid in sorted(resolver.persons_at.items()):
-                db.execute(
-                    "INSERT OR REPLACE INTO mention_persons VALUES (?, ?)",
-                    (id_hash(f"at\x1f{egid}\x1f{name}", cfg.salt), gid),
-                )
+            graphsync.save_registry(
+                db,
+                [
+                    *resolver.new_mention_persons.items(),
+                    *resolver.new_mention_enterprises.items(),
+                    *(
+                        (id_hash(f"at\x1f{egid}\x1f{name}", cfg.salt), gid)
+                        for (egid, name), gid in sorted(resolver.persons_at.items())
+                    ),
+                ],
+            )
             for g in extra_persons:
                 db.execute(
                     "INSERT OR REPLACE INTO entities VALUES (?, ?, 'active', NULL, ?, ?, ?)",
@@ -843,6 +847,45 @@ def _rewrite_applied(
         return LinkResult({**report, "run_files": "not kept"}, out_dir)
     run_files.write_run(out_dir, kept, {**info, "rewritten_from_state": now()})
     return LinkResult({**report, "run_files": "written"}, out_dir)
+
+
+def _save_keys(state: State, want: set[tuple[str, str, str, str]], stored: list[RecordKey]) -> None:
+    """The key-table rows of the touched records: ``want`` for the entity records, none for
+    other stored ones; only rows that differ from the stored ones are deleted or inserted
+    (a changed record mostly keeps its keys; rewriting them dirties index pages)."""
+    have: set[tuple[str, str, str, str]] = set()
+    ordered = sorted(stored)
+    for i in range(0, len(ordered), 300):
+        chunk = ordered[i : i + 300]
+        q = " OR ".join([KEY_MATCH] * len(chunk))
+        have.update(
+            state.db.execute(
+                f"SELECT key, dept, kind, record_id FROM keys WHERE {q}",
+                [x for k in chunk for x in k],
+            )
+        )
+    state.db.executemany(
+        "DELETE FROM keys WHERE key = ? AND dept = ? AND kind = ? AND record_id = ?",
+        sorted(have - want),
+    )
+    state.db.executemany("INSERT INTO keys VALUES (?, ?, ?, ?)", sorted(want - have))
+
+
+def _changed_goldens(
+    state: State, goldens: list[Golden], batch_id: str
+) -> list[tuple[str, str, str]]:
+    """(golden JSON, batch, ID) of the golden records that differ from the stored ones, by
+    ID: a re-linked entity whose golden record comes out the same is not written again."""
+    new = {g.data["id"]: json.dumps(g.data, ensure_ascii=False) for g in goldens}
+    ids = sorted(new)
+    for i in range(0, len(ids), 500):
+        chunk = ids[i : i + 500]
+        for eid, stored in state.db.execute(
+            f"SELECT id, golden FROM entities WHERE id IN ({','.join('?' * len(chunk))})", chunk
+        ):
+            if stored == new[eid]:
+                del new[eid]
+    return [(text, batch_id, eid) for eid, text in sorted(new.items())]
 
 
 def _kept_by_identifier(
