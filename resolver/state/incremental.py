@@ -636,6 +636,12 @@ def run_link_stateful(
                     state.add_history(
                         eid, "withdraw", batch_id, {"record": f"{key[0]}:{key[2]}", "kind": key[1]}
                     )
+            golden_text = {
+                g.data["id"]: json.dumps(g.data, ensure_ascii=False)
+                for ch in changes.values()
+                for g in ch.goldens
+            }
+            golden_same = _unchanged_goldens(state, golden_text)
             for kind, ch in changes.items():
                 for gid in ch.new_ids:
                     db.execute(
@@ -654,7 +660,12 @@ def run_link_stateful(
                     )
                 db.executemany(
                     "UPDATE entities SET golden = ?, updated_batch = ? WHERE id = ?",
-                    _changed_goldens(state, ch.goldens, batch_id),
+                    sorted(
+                        (text, batch_id, gid)
+                        for gid, text in golden_text.items()
+                        if gid not in golden_same
+                        and gid[0] == ("E" if kind == "enterprise" else "P")
+                    ),
                 )
                 for eid, event, detail in ch.history:
                     state.add_history(eid, event, batch_id, detail)
@@ -750,7 +761,14 @@ def run_link_stateful(
             for key, eid in state.entity_of(missing).items():
                 gid_of[key] = current(eid)
             _restrict_to_batch(results, {r.key for r in batch if r.kind in ENTITY_KINDS}, batch)
-            goldens = [g for ch in changes.values() for g in ch.goldens] + extra_persons
+            # golden.jsonl: the entities whose golden record or lifecycle changed. A re-linked
+            # entity that kept its ID, exactly its records and its golden record is left out
+            # (and out of the affected entities) unless one of its rows changed: the graph
+            # holds it as it is.
+            as_before = same & golden_same
+            goldens = [
+                g for ch in changes.values() for g in ch.goldens if g.data["id"] not in as_before
+            ] + extra_persons
             # What the graph must change: see resolver/state/graphsync.py (read inside the
             # transaction, which sees its own writes).
             gone = sorted(
@@ -760,7 +778,7 @@ def run_link_stateful(
             for eid in gone:
                 if (data := graphsync.lifecycle_golden(state, eid)) is not None:
                     goldens.append(Golden(data, []))
-            affected = changed_ids | mention_ids | {g.data["id"] for g in goldens}
+            affected = (changed_ids - as_before) | mention_ids | {g.data["id"] for g in goldens}
             edges, events = graphsync.payloads_touching(state, affected, changed_mentions)
             graphsync.write_resolved(
                 state,
@@ -867,21 +885,22 @@ def _save_keys(state: State, want: set[tuple[str, str, str, str]], stored: list[
     state.db.executemany("INSERT INTO keys VALUES (?, ?, ?, ?)", sorted(want - have))
 
 
-def _changed_goldens(
-    state: State, goldens: list[Golden], batch_id: str
-) -> list[tuple[str, str, str]]:
-    """(golden JSON, batch, ID) of the golden records that differ from the stored ones, by
-    ID: a re-linked entity whose golden record comes out the same is not written again."""
-    new = {g.data["id"]: json.dumps(g.data, ensure_ascii=False) for g in goldens}
-    ids = sorted(new)
+def _unchanged_goldens(state: State, golden_text: dict[str, str]) -> set[str]:
+    """The IDs whose stored golden record is this text already (``golden_text``: ID -> the
+    golden record's JSON): a re-linked entity whose golden record comes out the same is not
+    written again."""
+    out: set[str] = set()
+    ids = sorted(golden_text)
     for i in range(0, len(ids), 500):
         chunk = ids[i : i + 500]
-        for eid, stored in state.db.execute(
-            f"SELECT id, golden FROM entities WHERE id IN ({','.join('?' * len(chunk))})", chunk
-        ):
-            if stored == new[eid]:
-                del new[eid]
-    return [(text, batch_id, eid) for eid, text in sorted(new.items())]
+        out.update(
+            eid
+            for eid, stored in state.db.execute(
+                f"SELECT id, golden FROM entities WHERE id IN ({','.join('?' * len(chunk))})", chunk
+            )
+            if stored == golden_text[eid]
+        )
+    return out
 
 
 def _kept_by_identifier(
