@@ -25,7 +25,8 @@ from __future__ import annotations
 import json
 import sqlite3
 import uuid
-from collections.abc import Iterable, Iterator
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -191,31 +192,41 @@ def _save_tokens(
     keys: list[Key],
     updates: dict[Key, tuple[str, list[dict[str, Any]]]],
     tokens: dict[Key, set[str]],
+    as_stored: dict[Key, Callable[[], set[str]]],
 ) -> None:
-    """The tokens of each processed record whose rows are loose (none for the others): only
-    the rows that differ from the stored ones are deleted or inserted (a batch rechecks many
-    rows whose tokens stay as they were, and rewriting them dirties pages all the same)."""
-    want = {
-        (t, *key)
-        for key in keys
-        if any(is_loose(p) for p in updates[key][1])
-        for t in tokens.get(key, ())
-    }
-    have: set[tuple[str, str, str, str]] = set()
+    """The tokens of each processed record whose rows are loose (none for the others):
+    ``tokens``, or for a record whose content is as stored (``as_stored``) its stored tokens
+    (computed only if it has none). Only the rows that differ from the stored ones are
+    deleted or inserted (a batch rechecks many rows whose tokens stay as they were, and
+    rewriting them dirties pages all the same)."""
+    have: dict[Key, set[str]] = defaultdict(set)
     for i in range(0, len(keys), 300):
         chunk = keys[i : i + 300]
         q = " OR ".join([KEY_MATCH] * len(chunk))
-        have.update(
-            db.execute(
-                f"SELECT token, dept, kind, record_id FROM loose_tokens WHERE {q}",
-                [x for k in chunk for x in k],
-            )
-        )
+        for token, dept, kind, rid in db.execute(
+            f"SELECT token, dept, kind, record_id FROM loose_tokens WHERE {q}",
+            [x for k in chunk for x in k],
+        ):
+            have[(dept, kind, rid)].add(token)
+    delete: list[tuple[str, str, str, str]] = []
+    insert: list[tuple[str, str, str, str]] = []
+    for key in keys:
+        stored = have.get(key, set())
+        if not any(is_loose(p) for p in updates[key][1]):
+            want: set[str] = set()
+        elif key in tokens:
+            want = tokens[key]
+        elif key in as_stored:
+            want = stored or as_stored[key]()
+        else:
+            want = set()
+        delete.extend((t, *key) for t in stored - want)
+        insert.extend((t, *key) for t in want - stored)
     db.executemany(
         "DELETE FROM loose_tokens WHERE token = ? AND dept = ? AND kind = ? AND record_id = ?",
-        sorted(have - want),
+        sorted(delete),
     )
-    db.executemany("INSERT INTO loose_tokens VALUES (?, ?, ?, ?)", sorted(want - have))
+    db.executemany("INSERT INTO loose_tokens VALUES (?, ?, ?, ?)", sorted(insert))
 
 
 def save_mentions(
@@ -223,9 +234,11 @@ def save_mentions(
     rows: dict[Key, tuple[str, list[dict[str, Any]]]],
     withdrawn: Iterable[Key],
     tokens: dict[Key, set[str]] | None = None,
+    as_stored: dict[Key, Callable[[], set[str]]] | None = None,
 ) -> tuple[set[str], set[Key]]:
     """Store the rows each processed record gives (none for a withdrawn one) and, given
-    ``tokens``, the tokens of each processed record whose rows are loose; returns (the
+    ``tokens``, the tokens of each processed record whose rows are loose (``as_stored``:
+    records whose content is as stored, see :func:`_save_tokens`); returns (the
     entities at either end of a row that changed, before or after; the records whose rows
     changed). The stored rows are read per chunk of records and the changes written with
     one ``executemany`` per statement, in key order."""
@@ -235,7 +248,7 @@ def save_mentions(
         updates[key] = (key[1], [])
     keys = sorted(updates)
     if tokens is not None:
-        _save_tokens(db, keys, updates, tokens)
+        _save_tokens(db, keys, updates, tokens, as_stored or {})
     stored: dict[Key, dict[str, bytes]] = {}
     for i in range(0, len(keys), 300):
         chunk = keys[i : i + 300]

@@ -717,12 +717,19 @@ def run_link_stateful(
                 state.add_history(g.data["id"], "create", batch_id, {"from": "mentions"})
             loose_tokens = {
                 key: tokens_of[key] if key in tokens_of else mention_tokens(rec, keyed)
-                for rec in (*batch, *(x for recs in stale_kind.values() for x in recs))
+                for rec in batch
                 if (key := rec.key) in mention_rows
                 and any(graphsync.is_loose(p) for p in mention_rows[key][1])
             }
+            # The rechecked stored records keep their content: their stored tokens hold.
+            as_stored: dict[RecordKey, Callable[[], set[str]]] = {
+                rec.key: functools.partial(mention_tokens, rec, keyed)
+                for recs in stale_kind.values()
+                for rec in recs
+                if rec.key in mention_rows
+            }
             mention_ids, changed_mentions = graphsync.save_mentions(
-                db, mention_rows, withdrawn, loose_tokens
+                db, mention_rows, withdrawn, loose_tokens, as_stored
             )
             state.set_meta(graphsync.TOKENS_META, "1")
             relinked: list[tuple[RecordKey, float, str]] = [
