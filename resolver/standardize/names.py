@@ -65,8 +65,6 @@ _NON_COMPANY_FORMS = (
     "研究会",
     "中心",
 )
-#: Every form normalise_enterprise_name() recognises (``EnterpriseName.form``).
-ALL_FORMS = _FORM_WORDS + _NON_COMPANY_FORMS
 BRANCH_SUFFIXES = (
     "分公司",
     "分店",

@@ -45,7 +45,7 @@ from resolver.linkage.link import (
 )
 from resolver.linkage.mentions import identifier_tokens, mention_tokens, name_stem
 from resolver.linkage.survivorship import Golden, build_golden, id_hash
-from resolver.standardize.names import ALL_FORMS, normalise_person_name
+from resolver.standardize.names import normalise_person_name
 from resolver.state import graphsync, run_files
 from resolver.state.store import KEY_MATCH, BatchConflict, State, current_ids, now
 
@@ -126,12 +126,16 @@ class StateResolver(Resolver):
         keys = {f"nn|{normalise_person_name(raw)}"}
         view = entity_record(0, replace(rec, kind="enterprise"))
         keys.update("|".join(k) for k in blocking_keys(view) if k[0] in ("n", "b"))
-        stem = name_stem(raw)
-        if stem and len(stem) >= 3:
-            # Enterprises whose name has this stem (字号 + industry): their name body is the
-            # stem, or the stem and a legal form (the subject index matches stems exactly).
-            keys.update(f"b|{stem}{form}" for form in ("", *ALL_FORMS))
         found = self.state.records_by_key(keys, 10_000)
+        stem = name_stem(raw)
+        if stem and len(stem) >= 3:  # a short account name keeps the 字号: every district's
+            lo = f"ld|{stem[:2]}|"
+            found.update(
+                self.state.db.execute(
+                    "SELECT dept, kind, record_id FROM keys WHERE key >= ? AND key < ? LIMIT 10000",
+                    (lo, lo + "\uffff"),
+                ).fetchall()
+            )
         stored = {
             self.current(eid)
             for key, eid in self.state.entity_of(found).items()
