@@ -161,25 +161,26 @@ def stale_mentions(
 BY_ID = ('"resolved":{"from":"by_id","to":"by_id"}', '"resolved":"by_id",', '"resolved":"by_id"}')
 
 
-def rows_not_by_id(db: sqlite3.Connection, entity_ids: set[str], skip: set[Key]) -> set[Key]:
-    """Records of stored mention rows with an end in ``entity_ids`` and a resolution other
-    than by identifier (by a name at an enterprise, the mention registry, …), ``skip`` left
-    out: their resolution may depend on other rows of the batch, not only on who holds an
-    identifier."""
-    out: set[Key] = set()
+def not_only_by_id(db: sqlite3.Connection, entity_ids: set[str]) -> set[str]:
+    """The entities among ``entity_ids`` with a stored mention row resolved other than by
+    identifier (by a name at an enterprise, the mention registry, …): such a row may
+    depend on the entity's other rows (a person seen with an ID number at an enterprise
+    names the person that row means), so all of the entity's rows are resolved again."""
+    out: set[str] = set()
     ids = sorted(entity_ids)
     by_id = " AND ".join("instr(m.payload, ?) = 0" for _ in BY_ID)
     for i in range(0, len(ids), 500):
         chunk = ids[i : i + 500]
         out.update(
-            db.execute(
-                "SELECT DISTINCT m.dept, m.kind, m.record_id FROM mention_ends e JOIN mentions m "
+            eid
+            for (eid,) in db.execute(
+                "SELECT DISTINCT e.entity_id FROM mention_ends e JOIN mentions m "
                 "ON m.dept = e.dept AND m.kind = e.kind AND m.record_id = e.record_id "
                 f"WHERE e.entity_id IN ({','.join('?' * len(chunk))}) AND {by_id}",
                 [*chunk, *BY_ID],
             )
         )
-    return out - skip
+    return out
 
 
 def _canonical(payload: Any) -> bytes:

@@ -565,10 +565,9 @@ def run_link_stateful(
                 changed_ids - set(withdrawn_entities.values()),
                 keyed,
             )
+            kept -= graphsync.not_only_by_id(state.db, kept)
             recheck_ids = changed_ids - kept
         stale = graphsync.stale_mentions(state.db, recheck_ids, batch_keys | set(withdrawn), tokens)
-        if kept:
-            stale |= graphsync.rows_not_by_id(state.db, kept, stale | batch_keys | set(withdrawn))
         stale_kind: dict[str, list[Record]] = defaultdict(list)
         for rec in state.records_of(stale):
             stale_kind[rec.kind].append(rec)
