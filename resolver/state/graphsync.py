@@ -156,33 +156,6 @@ def stale_mentions(
     return out - skip
 
 
-#: How a stored row (compact JSON, sorted keys) says that each of its ends was resolved by
-#: identifier: these texts occur nowhere else in a row (quotes inside values are escaped).
-BY_ID = ('"resolved":{"from":"by_id","to":"by_id"}', '"resolved":"by_id",', '"resolved":"by_id"}')
-
-
-def not_only_by_id(db: sqlite3.Connection, entity_ids: set[str]) -> set[str]:
-    """The entities among ``entity_ids`` with a stored mention row resolved other than by
-    identifier (by a name at an enterprise, the mention registry, …): such a row may
-    depend on the entity's other rows (a person seen with an ID number at an enterprise
-    names the person that row means), so all of the entity's rows are resolved again."""
-    out: set[str] = set()
-    ids = sorted(entity_ids)
-    by_id = " AND ".join("instr(m.payload, ?) = 0" for _ in BY_ID)
-    for i in range(0, len(ids), 500):
-        chunk = ids[i : i + 500]
-        out.update(
-            eid
-            for (eid,) in db.execute(
-                "SELECT DISTINCT e.entity_id FROM mention_ends e JOIN mentions m "
-                "ON m.dept = e.dept AND m.kind = e.kind AND m.record_id = e.record_id "
-                f"WHERE e.entity_id IN ({','.join('?' * len(chunk))}) AND {by_id}",
-                [*chunk, *BY_ID],
-            )
-        )
-    return out
-
-
 def _canonical(payload: Any) -> bytes:
     """A mention row as compact JSON with sorted keys (what ``mentions.payload`` holds)."""
     return msgspec.json.encode(payload, order="sorted")

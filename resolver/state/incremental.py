@@ -527,15 +527,14 @@ def run_link_stateful(
         batch_keys = {r.key for r in batch}
         # Loose rows (by name, unresolved) are resolved again where they share a token with
         # a record whose entity may have changed: the re-linked clusters' members (their new
-        # content; not those of entities that kept their ID and exactly their records) and
-        # what changed or withdrawn records said before. A state whose loose rows have no
-        # tokens yet resolves every loose row once, which gives them tokens. Rows pointing at
-        # an entity that kept its ID are resolved again only if one of its identifiers is
-        # now held by other entities than before (:func:`_kept_by_identifier`).
+        # content) and what changed or withdrawn records said before. A state whose loose
+        # rows have no tokens yet resolves every loose row once, which gives them tokens.
+        # Rows pointing at an entity that kept its ID and exactly its records are resolved
+        # again only if a touched record shares an identifier with that entity's records
+        # (the identifier may have become ambiguous).
         keyed = functools.cache(state.sealer.keyed_hash)  # (the run's salt is fixed)
         tokens: set[str] | None = None
         recheck_ids = changed_ids
-        kept: set[str] = set()
         # Tokens of the re-linked records (their content in this run), kept for loose_tokens.
         tokens_of: dict[RecordKey, set[str]] = {}
         same = {e for ch in changes.values() for e in ch.same}
@@ -543,30 +542,24 @@ def run_link_stateful(
             tokens = set()
             for ch in changes.values():
                 for rec in ch.result.records:
-                    # An entity that kept its ID and exactly its records stands for the same
-                    # names, regions and departments as before: its records' tokens cannot
-                    # change how a loose row resolves.
-                    if gid_of[rec.key] not in same:
-                        tokens_of[rec.key] = mention_tokens(rec, keyed)
-                        tokens |= tokens_of[rec.key]
-            before: list[Record] = list(
-                state.records_of(
-                    [r.key for r in touched if r.key in stored and r.kind in ENTITY_KINDS]
-                    + [k for k in withdrawn if k[1] in ENTITY_KINDS]
-                )
-            )
-            for rec in before:
+                    tokens_of[rec.key] = mention_tokens(rec, keyed)
+                    tokens |= tokens_of[rec.key]
+            touched_ids: set[str] = set()
+            for rec in touched:
+                touched_ids |= identifier_tokens(rec, keyed)
+            for rec in state.records_of(
+                [r.key for r in touched if r.key in stored and r.kind in ENTITY_KINDS]
+                + [k for k in withdrawn if k[1] in ENTITY_KINDS]
+            ):
                 tokens |= mention_tokens(rec, keyed)
-            kept = _kept_by_identifier(
-                changes,
-                gid_of,
-                before,
-                stored_entity,
-                changed_ids - set(withdrawn_entities.values()),
-                keyed,
-            )
-            kept -= graphsync.not_only_by_id(state.db, kept)
-            recheck_ids = changed_ids - kept
+                touched_ids |= identifier_tokens(rec, keyed)
+            shared = {
+                gid_of[rec.key]
+                for ch in changes.values()
+                for rec in ch.result.records
+                if gid_of[rec.key] in same and identifier_tokens(rec, keyed) & touched_ids
+            }
+            recheck_ids = changed_ids - (same - shared - set(withdrawn_entities.values()))
         stale = graphsync.stale_mentions(state.db, recheck_ids, batch_keys | set(withdrawn), tokens)
         stale_kind: dict[str, list[Record]] = defaultdict(list)
         for rec in state.records_of(stale):
@@ -911,53 +904,6 @@ def _unchanged_goldens(state: State, golden_text: dict[str, str]) -> set[str]:
             if stored == golden_text[eid]
         )
     return out
-
-
-def _kept_by_identifier(
-    changes: dict[str, _Change],
-    gid_of: dict[RecordKey, str],
-    before: list[Record],
-    stored_entity: dict[RecordKey, str],
-    candidates: set[str],
-    keyed: Callable[[str], str],
-) -> set[str]:
-    """The ``candidates`` (changed entities) whose stored rows found by identifier resolve as
-    before: the entity keeps its ID (not merged away, retired or new) and each identifier
-    its records carry, before or after the batch, is held by the same entities as before.
-
-    A row resolved by identifier names the entities whose records carry the identifier
-    (one: resolved; several: ambiguous). Every stored record sharing an identifier with a
-    touched record is among the re-linked ones, and only re-linked records change entity,
-    so comparing the holders among them — stored entity and old content of each record
-    (``stored_entity``, ``before``: changed and withdrawn records as stored) against the new
-    entity and content — tells whether the identifier's holders changed. Rows resolved by
-    name are rechecked by token, rows with an end at another changed entity through it."""
-    gone = {e for ch in changes.values() for e in (*ch.merged, *ch.retired, *ch.new_ids)}
-    holders_before: dict[str, set[str]] = defaultdict(set)
-    holders_after: dict[str, set[str]] = defaultdict(set)
-    ids_of: dict[str, set[str]] = defaultdict(set)  # entity -> identifiers before or after
-    rewritten = {rec.key for rec in before}
-    for rec in before:
-        if (eid := stored_entity.get(rec.key)) is not None:
-            for token in identifier_tokens(rec, keyed):
-                holders_before[token].add(eid)
-                ids_of[eid].add(token)
-    for ch in changes.values():
-        for rec in ch.result.records:
-            gid = gid_of[rec.key]
-            old = stored_entity.get(rec.key) if rec.key not in rewritten else None
-            for token in identifier_tokens(rec, keyed):
-                holders_after[token].add(gid)
-                ids_of[gid].add(token)
-                if old is not None:  # an untouched record: its content as stored
-                    holders_before[token].add(old)
-                    ids_of[old].add(token)
-    unstable = {
-        t
-        for t in holders_before.keys() | holders_after.keys()
-        if holders_before.get(t) != holders_after.get(t)
-    }
-    return {e for e in candidates - gone if not ids_of.get(e, set()) & unstable}
 
 
 def _moved_records(
