@@ -1,6 +1,6 @@
 """Benchmark: `credgraph link` on the one-million-record batch (goal ≤ 60 s, ≤ 3 GB).
 
-Runs it twice: as a user runs it (forked workers for ingest and linkage), then with
+Runs it twice: as a user runs it (ingest workers, helper processes for linkage), then with
 `--workers 1` (one process: the lowest peak memory). Reuses the batch of bench/generate_1m.py (`--keep`) when present, else generates it.
 """
 

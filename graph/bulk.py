@@ -28,24 +28,26 @@ import queue
 import struct
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import closing
 from dataclasses import dataclass, field
-from itertools import chain, compress, islice, repeat
-from operator import itemgetter
+from itertools import chain, compress, islice
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
+
+import numpy as np
 
 from graph import bulkpack
 from graph.bulkpack import BulkError as BulkError
 from graph.dialect import ensure_schema
 from graph.store import GraphStore
+from graph.tables import NodeTable, RelTable, last_of_each
 from resolver.gcpause import paused_gc
 from resolver.workers import die_with_parent
 
 if TYPE_CHECKING:
-    from graph.load import LoadProgress, Row, RunGraph
+    from graph.load import LoadProgress, RunGraph
 
 _NEO4J_TYPES = {bool: "boolean", int: "long", float: "double", str: "string", list: "string[]"}
 ARRAY_DELIMITER = "\x1f"  # never in a value: control characters are escaped
@@ -76,95 +78,118 @@ def graph_is_empty(store: GraphStore) -> bool:
 
 # -- GRAPH.BULK payload ----------------------------------------------------------------------
 def _token(
-    name: str, keys: list[str], props: list[dict[str, Any]], ends: bulkpack.Column | None = None
+    name: str,
+    keys: list[str],
+    cols: dict[str, list[Any]],
+    n: int,
+    ends: bulkpack.Column | None = None,
 ) -> bytes:
-    """Header and entries: for each row its ends (relationships) and its values, in the
-    order of ``keys`` (packed column by column, graph/bulkpack.py)."""
+    """Header and entries: for each of the ``n`` rows its ends (relationships) and its
+    values, in the order of ``keys`` (packed column by column, graph/bulkpack.py)."""
     head = [name.encode() + b"\x00", struct.pack("=I", len(keys))]
     head += [k.encode() + b"\x00" for k in keys]
     columns = [ends] if ends is not None else []
-    columns += [bulkpack.column(list(map(dict.get, props, repeat(k)))) for k in keys]
-    return b"".join(head) + bulkpack.entries(columns, len(props))
-
-
-def _keys(props: list[dict[str, Any]]) -> list[str]:
-    return sorted(set().union(*props))
-
-
-_PROPS = itemgetter("props")
-_UID = itemgetter("uid")
-_SRC = itemgetter("src")
-_DST = itemgetter("dst")
+    columns += [bulkpack.column(cols[k]) for k in keys]
+    return b"".join(head) + bulkpack.entries(columns, n)
 
 
 def _both(src: int | None, dst: int | None) -> bool:
     return src is not None and dst is not None
 
 
-def _present(rows: list[Row], src_ids: dict[str, int], dst_ids: dict[str, int]) -> list[Row]:
-    """The rows whose both end nodes are in the tables."""
-    if all(map(src_ids.__contains__, map(_SRC, rows))) and all(
-        map(dst_ids.__contains__, map(_DST, rows))
-    ):
-        return rows
-    return [r for r in rows if r["src"] in src_ids and r["dst"] in dst_ids]
+def _nodes(graph: RunGraph) -> Iterator[tuple[str, NodeTable]]:
+    for lab, rows in graph.nodes.items():
+        yield lab, NodeTable.from_rows(rows)
+
+
+def _rels(graph: RunGraph) -> Iterator[tuple[tuple[str, str, str], RelTable]]:
+    for key, rows in graph.rels.items():
+        yield key, RelTable.from_rows(rows)
 
 
 def node_ids(graph: RunGraph) -> dict[str, dict[str, int]]:
     """Each node's ID in the new graph: its position in the order the nodes are sent."""
     ids: dict[str, dict[str, int]] = {}
     next_id = 0
-    for lab, rows in graph.nodes.items():
-        ids[lab] = dict(zip(map(_UID, rows), range(next_id, next_id + len(rows)), strict=True))
-        next_id += len(rows)
+    for lab, table in _nodes(graph):
+        n = len(table)
+        ids[lab] = dict(zip(table.uids, range(next_id, next_id + n), strict=True))
+        next_id += n
     return ids
 
 
 def payloads(graph: RunGraph) -> Iterator[tuple[int, int, bytes, int]]:
     """(nodes, relationships, token, rows) per GRAPH.BULK call, nodes first; relationships
-    whose end node is not in the tables are left out (counted by :func:`written_counts`)."""
+    whose end node is not in the tables are left out."""
     yield from _node_payloads(graph)
     yield from _rel_payloads(graph, node_ids(graph))
 
 
+def _chunk(cols: dict[str, list[Any]], keys: list[str], i: int) -> dict[str, list[Any]]:
+    return {k: cols[k][i : i + CHUNK] for k in keys}
+
+
 def _node_payloads(graph: RunGraph) -> Iterator[tuple[int, int, bytes, int]]:
-    for lab, rows in graph.nodes.items():
-        props = list(map(_PROPS, rows))
-        keys = _keys(props)
-        for i in range(0, len(rows), CHUNK):
-            chunk = props[i : i + CHUNK]
-            yield len(chunk), 0, _token(lab, keys, chunk), len(chunk)
+    for lab, table in _nodes(graph):
+        keys = table.names()
+        for i in range(0, len(table), CHUNK):
+            n = min(CHUNK, len(table) - i)
+            yield n, 0, _token(lab, keys, _chunk(table.cols, keys, i), n), n
 
 
 def _rel_payloads(
-    graph: RunGraph, ids: dict[str, dict[str, int]]
+    graph: RunGraph, ids: dict[str, dict[str, int]], written: Counter[str] | None = None
 ) -> Iterator[tuple[int, int, bytes, int]]:
-    for (rel, a, b), rows in graph.rels.items():
+    """The relationship tokens; ``written``: where the source rows per relationship step
+    whose both end nodes are in the tables are counted."""
+    for (rel, a, b), table in _rels(graph):
         # each end's node ID looked up once (None: not in the tables, the row left out)
-        src = list(map(ids.get(a, {}).get, map(_SRC, rows)))
-        dst = list(map(ids.get(b, {}).get, map(_DST, rows)))
+        src = list(map(ids.get(a, {}).get, table.src))
+        dst = list(map(ids.get(b, {}).get, table.dst))
         if None in src or None in dst:
             keep = list(map(_both, src, dst))
-            rows = list(compress(rows, keep))
+            table = table.where(keep)
             src, dst = list(compress(src, keep)), list(compress(dst, keep))
         src_ids, dst_ids = cast(list[int], src), cast(list[int], dst)  # no None left
-        props = list(map(_PROPS, rows))
-        keys = _keys(props)
-        for i in range(0, len(rows), CHUNK):
+        if written is not None:
+            written[f"rels:{rel}:{a}:{b}"] = sum(table.w)
+        if not table.distinct and (once := _once_per_pair(src_ids, dst_ids)) is not None:
+            # rows naming the same two nodes make one relationship, as MERGE makes it:
+            # the last row's properties (each row still counts as written)
+            table = table.take(once)
+            src_ids, dst_ids = (
+                list(map(src_ids.__getitem__, once)),
+                list(map(dst_ids.__getitem__, once)),
+            )
+        keys = table.names()
+        for i in range(0, len(table), CHUNK):
             ends = bulkpack.ends(src_ids[i : i + CHUNK], dst_ids[i : i + CHUNK])
-            token = _token(rel, keys, props[i : i + CHUNK], ends)
-            n = min(CHUNK, len(rows) - i)
-            yield 0, n, token, n
+            n = min(CHUNK, len(table) - i)
+            yield 0, n, _token(rel, keys, _chunk(table.cols, keys, i), n, ends), n
+
+
+def _once_per_pair(src: list[int], dst: list[int]) -> list[int] | None:
+    """One row per (source, destination) pair: at its first row's place, its last row
+    (see :func:`graph.tables.last_of_each`); None when no pair repeats."""
+    if len(src) < 2:
+        return None
+    pairs = np.array(src, dtype=np.uint64) << np.uint64(32) | np.array(dst, dtype=np.uint64)
+    if len(np.unique(pairs)) == len(pairs):
+        return None
+    return last_of_each(list(zip(src, dst, strict=True)))
 
 
 def _pack_rels(graph: RunGraph, ids: dict[str, dict[str, int]], out: Any, parent_pid: int) -> None:
-    """In the packing process: every relationship token, then None (or the error's text).
-    It dies with the loading process, however that dies: orphaned, it would wait forever
-    on a full queue that nobody reads (it holds the queue's reading end itself)."""
+    """In the packing process: every relationship token, the written rows per step (a
+    dict), then None (or the error's text). It dies with the loading process, however that
+    dies: orphaned, it would wait forever on a full queue that nobody reads (it holds the
+    queue's reading end itself)."""
     die_with_parent(parent_pid)
     try:
-        for item in _rel_payloads(graph, ids):
+        written: Counter[str] = Counter()
+        for item in _rel_payloads(graph, ids, written):
             out.put(item)
+        out.put(dict(written))
         out.put(None)
     except Exception as exc:
         out.put(f"{type(exc).__name__}: {exc}")
@@ -179,6 +204,9 @@ class _RelPacker:
     def __init__(self, graph: RunGraph, ids: dict[str, dict[str, int]]) -> None:
         self.graph, self.ids = graph, ids
         self.proc: Any = None
+        #: source rows per relationship step whose both end nodes are in the tables (once
+        #: every token is through)
+        self.written: Counter[str] = Counter()
         # (a daemonic process may not have children: it packs them itself)
         if (
             "fork" in multiprocessing.get_all_start_methods()
@@ -192,7 +220,7 @@ class _RelPacker:
 
     def __iter__(self) -> Iterator[tuple[int, int, bytes, int]]:
         if self.proc is None:
-            yield from _rel_payloads(self.graph, self.ids)
+            yield from _rel_payloads(self.graph, self.ids, self.written)
             return
         while True:
             try:
@@ -207,6 +235,9 @@ class _RelPacker:
                 return
             if isinstance(item, str):
                 raise BulkError(f"packing the relationships failed: {item}")
+            if isinstance(item, dict):
+                self.written.update(item)
+                continue
             yield item
 
     def close(self) -> None:
@@ -216,18 +247,6 @@ class _RelPacker:
             self.proc.join()
             self.results.close()
             self.proc = None
-
-
-def written_counts(graph: RunGraph, ids: dict[str, dict[str, int]] | None = None) -> Counter[str]:
-    """Source rows per relationship step whose both end nodes are in the tables (``ids``:
-    the tables' node IDs, when already made)."""
-    if ids is None:
-        ids = node_ids(graph)
-    out: Counter[str] = Counter()
-    for (rel, a, b), rows in graph.rels.items():
-        present = _present(rows, ids.get(a, {}), ids.get(b, {}))
-        out[f"rels:{rel}:{a}:{b}"] = sum(map(itemgetter("w"), present))
-    return out
 
 
 @dataclass(slots=True)
@@ -240,10 +259,8 @@ class BulkResult:
     relationships: Counter[str] = field(default_factory=Counter)
 
 
-#: Where the indexes are created among the calls, and where the written rows are counted
-#: (see :func:`load`).
+#: Where the indexes are created among the calls (see :func:`load`).
 _INDEXES: tuple[int, int, bytes, int] = (0, 0, b"indexes", 0)
-_COUNTS: tuple[int, int, bytes, int] = (0, 0, b"counts", 0)
 
 
 def load(store: GraphStore, graph: RunGraph, progress: LoadProgress | None = None) -> BulkResult:
@@ -287,13 +304,7 @@ def load(store: GraphStore, graph: RunGraph, progress: LoadProgress | None = Non
         pending: Future[Any] | None = None
         first = True
         node_tokens = _node_payloads(graph)
-        written: Counter[str] | None = None
-        for item in chain(islice(node_tokens, 1), [_INDEXES], node_tokens, [_COUNTS], packer):
-            if item is _COUNTS:
-                # counted here while the server takes the last nodes and the other process
-                # packs the relationships (this one would wait for both)
-                written = written_counts(graph, ids)
-                continue
+        for item in chain(islice(node_tokens, 1), [_INDEXES], node_tokens, packer):
             if pending is not None:
                 pending.result()
             if item is _INDEXES:
@@ -318,7 +329,7 @@ def load(store: GraphStore, graph: RunGraph, progress: LoadProgress | None = Non
         raise BulkError(
             f"bulk load created {sum(result.nodes.values())} nodes, expected {expected_nodes}"
         )
-    result.written = written if written is not None else written_counts(graph, ids)
+    result.written = packer.written
     return result
 
 
@@ -340,7 +351,7 @@ def wait_for_indexes(store: GraphStore, timeout: float = 600.0) -> None:
 
 
 # -- Neo4j import files ------------------------------------------------------------------------
-def _columns(rows: list[dict[str, Any]]) -> list[tuple[str, type]]:
+def _columns(rows: Iterable[dict[str, Any]]) -> list[tuple[str, type]]:
     """Each property's column type: the type most of its values have. A CSV column holds one
     type; values of another type (a quantity written as text by one department) are left
     out and set by the MERGE load that follows the import."""
@@ -373,7 +384,8 @@ def write_csv(graph: RunGraph, out: Path) -> tuple[list[Any], list[Any], int]:
     rel_files: list[tuple[str, Path]] = []
     ids: dict[str, set[str]] = {}
     left_out = 0
-    for lab, rows in graph.nodes.items():
+    for lab, table in graph.nodes.items():
+        rows = list(table)
         ids[lab] = {r["uid"] for r in rows}
         cols = _columns(rows)
         path = out / f"nodes_{lab}.csv"
@@ -390,8 +402,10 @@ def write_csv(graph: RunGraph, out: Path) -> tuple[list[Any], list[Any], int]:
                     cells.append(_cell(v))
                 w.writerow([*cells, lab])
         node_files.append((lab, path))
-    for (rel, a, b), rows in graph.rels.items():
-        present = [r for r in rows if r["src"] in ids.get(a, ()) and r["dst"] in ids.get(b, ())]
+    for (rel, a, b), rel_table in graph.rels.items():
+        present = [
+            r for r in rel_table if r["src"] in ids.get(a, ()) and r["dst"] in ids.get(b, ())
+        ]
         if not present:
             continue
         cols = _columns(present)

@@ -33,16 +33,19 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
-from itertools import repeat
-from operator import itemgetter
+from functools import partial
+from itertools import accumulate, chain, compress, pairwise, repeat
+from operator import attrgetter, is_not
 from pathlib import Path
 from typing import Any, overload
 
 import msgspec
+import numpy as np
 
 from graph import marker, queries
 from graph.dialect import ensure_schema, label
 from graph.store import GraphStore, GraphStoreError, Neo4jStore
+from graph.tables import NodeTable, RelTable, last_of_each, partition
 from resolver.csvsafe import restore
 from resolver.gcpause import paused_gc, without_gc
 from resolver.workers import die_with_parent
@@ -71,6 +74,7 @@ EVENT_PROPERTIES = (
     "taxable_amount",
     "tax_paid",
 )
+#: (_EventValues names the same fields, and "name".)
 #: Golden attributes stored under another name in the graph (DESIGN.md Contract 3).
 ATTRIBUTE_NAMES = {"status": "registration_status"}
 #: Relationship properties taken from edges.jsonl.
@@ -86,6 +90,7 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
 LoadProgress = Callable[[str, int], None]
 Row = dict[str, Any]
 _Rels = dict[tuple[str, str, str], list[Row]]
+RelKey = tuple[str, str, str]
 
 
 @dataclass(slots=True)
@@ -101,8 +106,8 @@ class RelCount:
 class RunGraph:
     """A run as node and relationship tables (what every write path writes)."""
 
-    nodes: dict[str, list[Row]] = field(default_factory=dict)  # label -> {uid, props}
-    rels: dict[tuple[str, str, str], list[Row]] = field(default_factory=dict)
+    nodes: dict[str, NodeTable] = field(default_factory=dict)  # label -> its nodes
+    rels: dict[RelKey, RelTable] = field(default_factory=dict)
     counts: dict[str, RelCount] = field(default_factory=lambda: defaultdict(RelCount))
     affected: list[str] = field(default_factory=list)  # stateful: entities to re-wire
     withdrawn: dict[str, list[str]] = field(default_factory=dict)  # label -> uids
@@ -184,18 +189,41 @@ def _jsonl_plain(path: Path, kind: type | None = None) -> Iterator[tuple[Any, bo
     refuses a line (NaN), line by line, a refused line by ``json``."""
     if not path.exists():
         return
-    decoder = _decoder(kind)
     buf = path.read_bytes()
+    objs = _plain_lines(buf, kind)
+    if objs is not None:
+        del buf
+        for obj in objs:
+            yield obj, True
+        return
+    yield from _lines_one_by_one(buf, kind)
+
+
+def _plain_objects(path: Path, kind: type) -> tuple[list[Any] | None, bytes]:
+    """All objects of a JSON-lines file when none of its lines can hold a control character
+    once decoded (see :func:`_jsonl_plain`), else None and the file's bytes (for the line by
+    line reading)."""
+    if not path.exists():
+        return [], b""
+    buf = path.read_bytes()
+    objs = _plain_lines(buf, kind)
+    return (objs, b"") if objs is not None else (None, buf)
+
+
+def _plain_lines(buf: bytes, kind: type | None) -> list[Any] | None:
+    """The file decoded in one call, when no line holds an escape that could carry a
+    control character and msgspec takes every line; else None."""
     if (b"\\" not in buf and b"\x7f" not in buf) or not any(mark in buf for mark in _UNPLAIN):
         try:
-            objs = decoder.decode_lines(buf)
+            return _decoder(kind).decode_lines(buf)
         except msgspec.DecodeError:
-            pass
-        else:
-            del buf
-            for obj in objs:
-                yield obj, True
-            return
+            return None
+    return None
+
+
+def _lines_one_by_one(buf: bytes, kind: type | None) -> Iterator[tuple[Any, bool]]:
+    """Objects line by line, each with ``plain`` (see :func:`_jsonl_plain`)."""
+    decoder = _decoder(kind)
     for raw in buf.splitlines():
         if raw.strip():
             plain = not any(mark in raw for mark in _UNPLAIN)
@@ -322,16 +350,35 @@ def read_run(run_dir: Path, check: Callable[[], object] | None = None) -> RunGra
                     checked.result()
 
 
-def _read_mentions(run_dir: Path) -> tuple[RunGraph, dict[str, list[Row]], _Rels, int]:
-    """edges.jsonl and events.jsonl: their counts, nodes (a list per label), relationships,
-    escaped values."""
+def _read_mentions(
+    run_dir: Path,
+) -> tuple[RunGraph, dict[str, NodeTable], dict[RelKey, RelTable], int]:
+    """edges.jsonl and events.jsonl: their counts, nodes (a table per label),
+    relationships, escaped values."""
     out = RunGraph()
     clean = _Cleaner()
-    nodes: dict[str, dict[str, Row]] = defaultdict(dict)
-    rels: _Rels = defaultdict(list)
-    _read_edges(run_dir, out, rels, clean)
-    _read_events(run_dir, out, nodes, rels, clean)
-    return out, {lab: list(rows.values()) for lab, rows in nodes.items()}, rels, clean.escaped
+    nodes: dict[str, NodeTable] = {}
+    tables: dict[RelKey, RelTable] = {}
+    edge_lines, buf = _plain_objects(run_dir / "edges.jsonl", _EdgeLine)
+    if edge_lines is not None:
+        tables.update(_edge_tables(edge_lines, out, clean))
+    else:
+        rels: _Rels = defaultdict(list)
+        _read_edges(run_dir, out, rels, clean, _lines_one_by_one(buf, _EdgeLine))
+        tables.update({k: RelTable.from_rows(v) for k, v in rels.items()})
+    del edge_lines, buf
+    event_lines, buf = _plain_objects(run_dir / "events.jsonl", _EventLine)
+    if event_lines is not None:
+        more_nodes, more_rels = _event_tables(event_lines, out, clean)
+        nodes.update(more_nodes)
+        tables.update(more_rels)
+    else:
+        row_nodes: dict[str, dict[str, Row]] = defaultdict(dict)
+        rels = defaultdict(list)
+        _read_events(run_dir, out, row_nodes, rels, clean, _lines_one_by_one(buf, _EventLine))
+        nodes.update({lab: NodeTable.from_rows(list(r.values())) for lab, r in row_nodes.items()})
+        tables.update({k: RelTable.from_rows(v) for k, v in rels.items()})
+    return out, nodes, tables, clean.escaped
 
 
 def _send_mentions(run_dir: Path, conn: Any, parent_pid: int) -> None:
@@ -344,8 +391,8 @@ def _send_mentions(run_dir: Path, conn: Any, parent_pid: int) -> None:
         counts = {k: [c.rows, dict(c.skipped)] for k, c in out.counts.items()}
         payload = msgspec.msgpack.encode(
             [
-                [[lab, rows] for lab, rows in nodes.items()],
-                [[list(key), rows] for key, rows in rels.items()],
+                [[lab, t.uids, t.cols] for lab, t in nodes.items()],
+                [[list(key), t.src, t.dst, t.w, t.cols, t.distinct] for key, t in rels.items()],
                 counts,
                 escaped,
             ]
@@ -382,7 +429,7 @@ class _MentionReader:
             self.proc.start()
             child.close()
 
-    def result(self) -> tuple[RunGraph, dict[str, list[Row]], _Rels, int]:
+    def result(self) -> tuple[RunGraph, dict[str, NodeTable], dict[RelKey, RelTable], int]:
         if self.proc is not None:
             try:
                 payload = self.conn.recv_bytes()
@@ -394,8 +441,11 @@ class _MentionReader:
                 out = RunGraph()
                 for k, (n, skipped) in counts.items():
                     out.counts[k] = RelCount(rows=n, skipped=Counter(skipped))
-                nodes = {lab: rows for lab, rows in node_list}
-                rels = {(k[0], k[1], k[2]): rows for k, rows in rel_list}
+                nodes = {lab: NodeTable(uids, cols) for lab, uids, cols in node_list}
+                rels = {
+                    (k[0], k[1], k[2]): RelTable(src, dst, w, cols, distinct)
+                    for k, src, dst, w, cols, distinct in rel_list
+                }
                 return out, nodes, rels, escaped
         return _read_mentions(self.run_dir)
 
@@ -413,6 +463,8 @@ def _read_run(run_dir: Path, mentions: _MentionReader) -> RunGraph:
     clean = _Cleaner()
     nodes: dict[str, dict[str, Row]] = defaultdict(dict)
     rels: dict[tuple[str, str, str], list[Row]] = defaultdict(list)
+    tables: dict[str, NodeTable] = {}
+    rel_tables: dict[RelKey, RelTable] = {}
     changes_path = run_dir / "changes.json"
     if changes_path.exists():
         changes = json.loads(changes_path.read_text("utf-8"))
@@ -420,7 +472,39 @@ def _read_run(run_dir: Path, mentions: _MentionReader) -> RunGraph:
         for w in changes.get("withdrawn", []):
             out.withdrawn.setdefault(w["label"], []).append(clean.text(w["uid"]))
         out.state = changes.get("state")
-    for line, plain in _jsonl_plain(run_dir / "golden.jsonl", _GoldenLine):
+    golden, buf = _plain_objects(run_dir / "golden.jsonl", _GoldenLine)
+    made = _golden_tables(golden, clean) if golden is not None else None
+    if made is not None:
+        tables, rel_tables, out.golden_ids = made
+        del golden, buf
+    else:
+        lines = _lines_one_by_one(buf, _GoldenLine) if golden is None else zip(golden, repeat(True))
+        del buf
+        _read_golden(lines, out, nodes, rels, clean)
+    _read_sources(run_dir, out, nodes, rels, clean, tables, rel_tables)
+    # edges and events add their own labels, relationship types and counts only
+    more, more_nodes, more_rels, escaped = mentions.result()
+    for k, count in more.counts.items():
+        out.counts[k] = count
+    tables.update({lab: NodeTable.from_rows(list(rows.values())) for lab, rows in nodes.items()})
+    tables.update(more_nodes)
+    rel_tables.update({k: RelTable.from_rows(rows) for k, rows in rels.items()})
+    rel_tables.update(more_rels)
+    out.nodes = dict(sorted(tables.items()))
+    out.rels = dict(sorted(rel_tables.items()))
+    out.escaped = clean.escaped + escaped
+    return out
+
+
+def _read_golden(
+    lines: Iterator[tuple[_GoldenLine, bool]],
+    out: RunGraph,
+    nodes: dict[str, dict[str, Row]],
+    rels: dict[tuple[str, str, str], list[Row]],
+    clean: _Cleaner,
+) -> None:
+    """Golden entities row by row (see :func:`_golden_tables` for the common case)."""
+    for line, plain in lines:
         props = line.props(clean, plain)
         uid = props["uid"]
         lab = "Enterprise" if line.type == "Enterprise" else "Person"
@@ -438,18 +522,6 @@ def _read_run(run_dir: Path, mentions: _MentionReader) -> RunGraph:
             rels[("USES_PHONE", "Enterprise", "Phone")].append(
                 {"src": uid, "dst": phone, "props": {}, "w": 1}
             )
-    _read_sources(run_dir, out, nodes, rels, clean)
-    # edges and events add their own labels, relationship types and counts only
-    more, more_nodes, more_rels, escaped = mentions.result()
-    for k, count in more.counts.items():
-        out.counts[k] = count
-    tables = {lab: list(rows.values()) for lab, rows in nodes.items()}
-    tables.update(more_nodes)
-    rels.update(more_rels)
-    out.nodes = dict(sorted(tables.items()))
-    out.rels = dict(sorted(rels.items()))
-    out.escaped = clean.escaped + escaped
-    return out
 
 
 def _read_sources(
@@ -458,9 +530,12 @@ def _read_sources(
     nodes: dict[str, dict[str, Row]],
     rels: dict[tuple[str, str, str], list[Row]],
     clean: _Cleaner,
+    tables: dict[str, NodeTable] | None = None,
+    rel_tables: dict[RelKey, RelTable] | None = None,
 ) -> None:
     """SourceRecord nodes and RESOLVED_TO: the state's resolution (resolved.csv) in a
-    stateful run, the batch's links.csv otherwise."""
+    stateful run, the batch's links.csv otherwise. ``tables``, ``rel_tables``: where a
+    plain file's tables go (built as columns); else row by row into ``nodes``, ``rels``."""
     resolved = run_dir / "resolved.csv"
     stateful = resolved.exists()
     path = resolved if stateful else run_dir / "links.csv"
@@ -481,6 +556,14 @@ def _read_sources(
     # (the common case): cells need trimming only.
     plain_file = _CONTROL.search(text) is None and "'" not in text
     del text
+    if plain_file and tables is not None and rel_tables is not None:
+        rows = list(reader)
+        made = _source_tables(rows, col, run_batch, out, stateful, clean)
+        if made is not None:
+            tables.update(made[0])
+            rel_tables.update(made[1])
+            return
+        reader = iter(rows)  # type: ignore[assignment]
     source_nodes = nodes["SourceRecord"]
     targets: dict[str, list[Row]] = {}
     for raw in reader:
@@ -585,17 +668,46 @@ class _EdgeLine(msgspec.Struct, kw_only=True, rename={"from_": "from"}):
         return {k: v for k, v in pairs if v is not None}
 
 
+class _EventValues(msgspec.Struct):
+    """The values of an events.jsonl line that the graph takes (EVENT_PROPERTIES and the
+    subject's name; the others are skipped unread)."""
+
+    event_type: Any = None
+    decision_no: Any = None
+    authority: Any = None
+    date: Any = None
+    severity: Any = None
+    amount: Any = None
+    publicity_until: Any = None
+    description: Any = None
+    fact_type: Any = None
+    period: Any = None
+    period_start: Any = None
+    period_end: Any = None
+    quantity: Any = None
+    unit: Any = None
+    reference: Any = None
+    tax_type: Any = None
+    taxable_amount: Any = None
+    tax_paid: Any = None
+    name: Any = None
+
+
 class _EventLine(msgspec.Struct, kw_only=True):
     """What the graph takes from an events.jsonl line."""
 
     kind: str
     subject: str | None = None
-    values: dict[str, Any] = {}
+    values: _EventValues = msgspec.field(default_factory=_EventValues)
     source: _Source
 
 
 def _read_edges(
-    run_dir: Path, out: RunGraph, rels: dict[tuple[str, str, str], list[Row]], clean: _Cleaner
+    run_dir: Path,
+    out: RunGraph,
+    rels: dict[tuple[str, str, str], list[Row]],
+    clean: _Cleaner,
+    lines: Iterator[tuple[_EdgeLine, bool]] | None = None,
 ) -> None:
     """Roles, shareholdings and branches. Several departments reporting the same
     relationship make one relationship: its properties taken source by source in a fixed
@@ -603,7 +715,9 @@ def _read_edges(
     grouped: dict[tuple[str, str, str], list[_EdgeLine]] = defaultdict(list)
     all_plain = True
     counts = out.counts
-    for e, plain in _jsonl_plain(run_dir / "edges.jsonl", _EdgeLine):
+    if lines is None:
+        lines = _jsonl_plain(run_dir / "edges.jsonl", _EdgeLine)
+    for e, plain in lines:
         count = counts[e.type]
         count.rows += 1
         if not e.from_ or not e.to:
@@ -644,9 +758,12 @@ def _read_events(
     nodes: dict[str, dict[str, Row]],
     rels: dict[tuple[str, str, str], list[Row]],
     clean: _Cleaner,
+    lines: Iterator[tuple[_EventLine, bool]] | None = None,
 ) -> None:
     count = out.counts["SUBJECT_OF"]
-    for ev, plain in _jsonl_plain(run_dir / "events.jsonl", _EventLine):
+    if lines is None:
+        lines = _jsonl_plain(run_dir / "events.jsonl", _EventLine)
+    for ev, plain in lines:
         lab = EVENT_LABELS[ev.kind]
         dept, record_id = ev.source.dept, ev.source.record_id
         uid = f"{dept}|{record_id}"
@@ -654,9 +771,9 @@ def _read_events(
         raw_values = ev.values
         values = {"uid": uid}
         for k in EVENT_PROPERTIES:
-            if (v := raw_values.get(k)) is not None:
+            if (v := getattr(raw_values, k)) is not None:
                 values[k] = v
-        if (name := raw_values.get("name")) is not None:
+        if (name := raw_values.name) is not None:
             values["subject_name"] = name
         values["dept"] = dept
         values["record_id"] = record_id
@@ -704,22 +821,22 @@ def plan(
                 )
             )
     for lab, rows in g.nodes.items():
-        cols = sorted(set().union(*map(itemgetter("props"), rows)) - {"uid"})
+        cols = [c for c in rows.names() if c != "uid"]
         node_query = queries.CREATE_NODE_ROWS if lab in fresh else queries.MERGE_NODE_ROWS
         steps.append(
             Step(
                 f"nodes:{lab}",
                 node_query.format(label=label(lab), props=queries.row_map(cols, 1, uid=True)),
-                _Table(rows, ("uid",), cols),
+                _Table(rows.uids, cols=rows.cols, keys=cols),
             )
         )
     if g.resolved_sources:
         steps.append(Step("unlink:RESOLVED_TO", queries.UNLINK_RESOLVED_TO, g.resolved_sources))
-    for (rel, a, b), rows in g.rels.items():
-        cols = sorted(set().union(*map(itemgetter("props"), rows)))
+    for (rel, a, b), table in g.rels.items():
+        cols = table.names()
         new = (a in fresh or b in fresh) and len(
-            set(zip(map(itemgetter("src"), rows), map(itemgetter("dst"), rows), strict=True))
-        ) == len(rows)
+            set(zip(table.src, table.dst, strict=True))
+        ) == len(table)
         steps.append(
             Step(
                 f"rels:{rel}:{a}:{b}",
@@ -729,19 +846,19 @@ def plan(
                     rel=label_rel(rel),
                     props=queries.row_map(cols, 3),
                 ),
-                _Table(rows, ("src", "dst", "w"), cols),
+                _Table(table.src, table.dst, table.w, cols=table.cols, keys=cols),
                 rel,
             )
         )
     redirects: dict[str, list[Row]] = defaultdict(list)
     for r in _jsonl(run_dir / "redirects.jsonl"):
         redirects[entity_label(r["old"])].append({"old": r["old"], "new": r["new"]})
-    for lab, rows in sorted(redirects.items()):
+    for lab, moved in sorted(redirects.items()):
         lab = label(lab)
-        bare = [{"uid": r["old"]} for r in rows]
+        bare = [{"uid": r["old"]} for r in moved]
         steps.append(Step(f"redirect:nodes:{lab}", queries.MERGE_BARE.format(label=lab), bare))
-        steps.append(Step(f"redirect:detach:{lab}", queries.DETACH_MERGED.format(label=lab), rows))
-        steps.append(Step(f"redirect:mark:{lab}", queries.MARK_MERGED.format(label=lab), rows))
+        steps.append(Step(f"redirect:detach:{lab}", queries.DETACH_MERGED.format(label=lab), moved))
+        steps.append(Step(f"redirect:mark:{lab}", queries.MARK_MERGED.format(label=lab), moved))
     if g.stateful:
         for lab in ("Address", "Phone"):
             steps.append(
@@ -751,16 +868,17 @@ def plan(
 
 
 class _Table(Sequence[list[Any]]):
-    """Rows as lists: ``fields`` of the row, then the properties ``cols`` (None where a row
-    has none). Built a slice at a time, column by column with ``map`` (no Python code per
-    value), when a batch is rendered — in the thread that renders it while the server
-    runs the previous batch."""
+    """Rows as lists: the ``fields`` columns (``uid``, or ``src``, ``dst``, ``w``), then
+    the properties ``keys`` (None where a row has none). Built a slice at a time from the
+    columns when a batch is rendered — in the thread that renders it while the server runs
+    the previous batch."""
 
-    def __init__(self, rows: list[Row], fields: tuple[str, ...], cols: list[str]) -> None:
-        self.rows, self.fields, self.cols = rows, fields, cols
+    def __init__(self, *fields: list[Any], cols: dict[str, list[Any]], keys: list[str]) -> None:
+        self.fields, self.cols, self.keys = fields, cols, keys
+        self.n = len(fields[0])
 
     def __len__(self) -> int:
-        return len(self.rows)
+        return self.n
 
     @overload
     def __getitem__(self, i: int) -> list[Any]: ...
@@ -768,16 +886,16 @@ class _Table(Sequence[list[Any]]):
     def __getitem__(self, i: slice) -> list[list[Any]]: ...
     def __getitem__(self, i: int | slice) -> list[Any] | list[list[Any]]:
         if isinstance(i, slice):
-            return self._build(self.rows[i])
-        return self._build([self.rows[i]])[0]
+            return self._build(i)
+        return self._build(slice(i, i + 1))[0]
 
     def __iter__(self) -> Iterator[list[Any]]:
-        return iter(self._build(self.rows))
+        return iter(self._build(slice(None)))
 
-    def _build(self, rows: list[Row]) -> list[list[Any]]:
-        props = list(map(itemgetter("props"), rows))
-        columns = [list(map(itemgetter(f), rows)) for f in self.fields]
-        columns += [list(map(dict.get, props, repeat(c))) for c in self.cols]
+    def _build(self, part: slice) -> list[list[Any]]:
+        columns = [f[part] for f in self.fields]
+        n = len(columns[0])
+        columns += [self.cols[c][part] if c in self.cols else [None] * n for c in self.keys]
         return list(map(list, zip(*columns, strict=True)))
 
 
@@ -1032,20 +1150,16 @@ def _load_run(
     for stray in run_dir.glob(f"{ckpt_path.name}.tmp-*"):  # of loads killed while saving
         stray.unlink(missing_ok=True)
     marker.mark(store, token)
-    for (rel, a, b), rows in graph.rels.items():
+    for (rel, a, b), table in graph.rels.items():
         count = graph.counts[rel]
-        sent = sum(map(itemgetter("w"), rows))
+        sent = sum(table.w)
         done = written.get(f"rels:{rel}:{a}:{b}", 0)
         count.written += done
         if sent > done:
             count.skipped["end node missing"] += sent - done
     summary.counts = {k: v for k, v in graph.counts.items() if k in REPORTED}
-    subjects = {
-        r["src"]
-        for (rel, a, b), rows in graph.rels.items()
-        if (rel, a, b) == ("SUBJECT_OF", "Enterprise", "CreditEvent")
-        for r in rows
-    }
+    about = graph.rels.get(("SUBJECT_OF", "Enterprise", "CreditEvent"))
+    subjects = set(about.src) if about is not None else set()
     subjects.update(u for u in graph.affected if entity_label(u) == "Enterprise")
     summary.credit_subjects = sorted(subjects)
     if summary.path == "merge":
@@ -1110,3 +1224,317 @@ def resolve_uid(store: GraphStore, uid: str) -> str:
             return current
         current = rows[0]["merged_into"]
     return current
+
+
+# -- column readers -----------------------------------------------------------------------------
+# The common case (no line of the file can hold a control character, nothing unusual):
+# the tables built as columns — one list per property, cleaned column by column — with no
+# dict per row. They give the tables the row readers above give (tests/test_read_split.py);
+# anything else (escapes, duplicate golden IDs, attribute names that collide) is read by
+# the row readers.
+_NONE = type(None)
+_NOT_NONE = partial(is_not, None)
+_STR_OR_NONE = frozenset({str, _NONE})
+_PRIMITIVE = frozenset({int, float, bool, _NONE})
+
+
+def _plain_value(v: Any, clean: _Cleaner) -> Any:
+    t = type(v)
+    if t is str:
+        return v.strip() or None
+    if t is int or t is float or t is bool or v is None:
+        return v
+    return clean.value(v, True)
+
+
+def _clean_column(values: list[Any], clean: _Cleaner) -> list[Any]:
+    """A column's values as :meth:`_Cleaner.props` leaves them in a plain line (None where
+    the property goes)."""
+    types = set(map(type, values))
+    if types == {str}:
+        out = list(map(str.strip, values))
+        return [v or None for v in out] if "" in out else out
+    if types <= _STR_OR_NONE:
+        return [(v.strip() or None) if v is not None else None for v in values]
+    if types <= _PRIMITIVE:
+        return values
+    return [_plain_value(v, clean) for v in values]
+
+
+def _label_of(uids: list[str]) -> list[str]:
+    return ["Person" if u.startswith("P") else "Enterprise" for u in uids]
+
+
+_ENTITY_FIELDS = (
+    "uid",
+    "lifecycle",
+    "merged_into",
+    "known_from",
+    "id_hash",
+    "id_masked",
+    "members",
+)
+
+
+def _golden_tables(
+    lines: list[_GoldenLine], clean: _Cleaner
+) -> tuple[dict[str, NodeTable], dict[RelKey, RelTable], list[str]] | None:
+    """golden.jsonl's nodes (entities, addresses, phones), LOCATED_AT and USES_PHONE, and
+    the golden IDs; None when the row reader must read it."""
+    ids = list(map(str.strip, map(attrgetter("id"), lines)))
+    if "" in ids or len(set(ids)) != len(ids):
+        return None
+    attrs = list(map(attrgetter("attributes"), lines))
+    names = {k: ATTRIBUTE_NAMES.get(k, k) for k in (set().union(*attrs) if attrs else ())}
+    if len(set(names.values())) != len(names) or set(names.values()) & set(_ENTITY_FIELDS):
+        return None
+    cols: dict[str, list[Any]] = {"uid": ids}
+    for k, name in sorted(names.items()):
+        cols[name] = _clean_column(list(map(dict.get, attrs, repeat(k))), clean)
+    for f in _ENTITY_FIELDS[1:-1]:
+        cols[f] = _clean_column(list(map(attrgetter(f), lines)), clean)
+    cols["members"] = list(map(len, map(attrgetter("members"), lines)))
+    labels = [
+        "Enterprise" if t == "Enterprise" else "Person" for t in map(attrgetter("type"), lines)
+    ]
+    everyone = NodeTable(ids, cols)
+    nodes = {lab: everyone.take(at) for lab, at in partition(labels).items()}
+    rels: dict[RelKey, RelTable] = {}
+    firms = nodes.get("Enterprise")
+    if firms is None:
+        return nodes, rels, ids
+    lifecycle = firms.cols.get("lifecycle", [None] * len(firms))
+    active = [x == "active" for x in lifecycle]
+    for prop, lab, rel, text in (
+        ("address", "Address", "LOCATED_AT", "text"),
+        ("phone", "Phone", "USES_PHONE", "number"),
+    ):
+        values = firms.cols.get(prop)
+        if values is None:
+            continue
+        if not set(map(type, values)) <= _STR_OR_NONE:
+            return None
+        keep = [a and v is not None for a, v in zip(active, values, strict=True)]
+        dst = list(compress(values, keep))
+        if not dst:
+            continue
+        src = list(compress(firms.uids, keep))
+        unique = list(dict.fromkeys(dst))
+        nodes[lab] = NodeTable(unique, {"uid": unique, text: unique})
+        # golden IDs are distinct: one row per enterprise
+        rels[(rel, "Enterprise", lab)] = RelTable(src, dst, [1] * len(dst), {}, distinct=True)
+    return nodes, rels, ids
+
+
+def _source_tables(
+    rows: list[list[str]],
+    col: dict[str, int],
+    run_batch: Any,
+    out: RunGraph,
+    stateful: bool,
+    clean: _Cleaner,
+) -> tuple[dict[str, NodeTable], dict[RelKey, RelTable]] | None:
+    """SourceRecord nodes and RESOLVED_TO from the rows of a plain links.csv or
+    resolved.csv (no control character, no neutralised cell); None when the row reader
+    must read them."""
+    if set(map(len, rows)) - {len(col)} or not (run_batch is None or isinstance(run_batch, str)):
+        return None
+    nodes: dict[str, NodeTable] = {}
+    rels: dict[RelKey, RelTable] = {}
+    if not rows:
+        return nodes, rels
+    cells = list(zip(*rows, strict=True))
+    kinds = list(cells[col["kind"]])
+    wanted = [k == "enterprise" or k == "person" for k in kinds]
+    count = out.counts["RESOLVED_TO"]
+    count.rows += sum(wanted)
+    entities = list(compress(cells[col["entity_id"]], wanted))
+    if unresolved := entities.count(""):
+        count.skipped["unresolved record"] += unresolved
+    keep = list(map(bool, entities))
+    if not any(keep):
+        return nodes, rels
+
+    def cells_of(name: str) -> list[str]:
+        return list(compress(compress(cells[col[name]], wanted), keep))
+
+    dept, record, kind = (
+        cells_of("dept"),
+        cells_of("record_id"),
+        list(compress(compress(kinds, wanted), keep)),
+    )
+    dst = list(map(str.strip, compress(entities, keep)))
+    uids = list(map(str.strip, map("|".join, zip(dept, kind, record, strict=True))))
+    if "batch_id" in col:
+        batch = [b or run_batch for b in cells_of("batch_id")]
+    else:
+        batch = [run_batch] * len(uids)
+    props = {
+        "uid": uids,
+        "dept": _clean_column(dept, clean),
+        "kind": kind,
+        "record_id": _clean_column(record, clean),
+        "batch_id": _clean_column(batch, clean),
+    }
+    sources = NodeTable(uids, props)
+    once = last_of_each(uids)
+    nodes["SourceRecord"] = sources if once is None else sources.take(once)
+    rel_cols = {
+        "score": [float(s or 0) for s in cells_of("score")],
+        "decision": _clean_column(cells_of("decision"), clean),
+    }
+    resolved = RelTable(uids, dst, [1] * len(uids), rel_cols, distinct=once is None)
+    for lab, at in partition(_label_of(dst)).items():
+        rels[("RESOLVED_TO", "SourceRecord", lab)] = resolved.take(at)
+    if stateful:
+        out.resolved_sources.extend({"src": s, "dst": d} for s, d in zip(uids, dst, strict=True))
+    return nodes, rels
+
+
+def _groups(keys: list[Any]) -> tuple[list[int], list[tuple[int, list[int]]]]:
+    """For rows with these keys: the first row of each key (keys in the order they first
+    occur), and each key of several rows as (its place in that order, its rows)."""
+    n = len(keys)
+    distinct = dict.fromkeys(keys)
+    number = dict(zip(distinct, range(len(distinct)), strict=True))
+    if len(number) == n:
+        return list(range(n)), []
+    gid = np.fromiter(map(number.__getitem__, keys), dtype=np.int64, count=n)
+    rows = np.argsort(gid, kind="stable")  # grouped, each group's rows in file order
+    sizes = np.bincount(gid, minlength=len(number))
+    starts = np.cumsum(sizes) - sizes
+    first = rows[starts].tolist()
+    several = np.flatnonzero(sizes > 1)
+    ordered = rows.tolist()
+    spans = zip(starts[several].tolist(), (starts + sizes)[several].tolist(), strict=True)
+    return first, [(j, ordered[a:b]) for j, (a, b) in zip(several.tolist(), spans, strict=True)]
+
+
+def _first_present(values: list[Any], bounds: list[int]) -> list[Any]:
+    """Per group (``values[bounds[i]:bounds[i + 1]]``): its first value that is not None."""
+    out: list[Any] = [None] * (len(bounds) - 1)
+    present = np.flatnonzero(
+        np.fromiter(map(is_not, values, repeat(None)), dtype=bool, count=len(values))
+    )
+    if not len(present):
+        return out
+    group = np.searchsorted(np.asarray(bounds), present, side="right") - 1
+    found, where = np.unique(group, return_index=True)
+    for i, k in zip(found.tolist(), present[where].tolist(), strict=True):
+        out[i] = values[k]
+    return out
+
+
+def _edge_tables(lines: list[_EdgeLine], out: RunGraph, clean: _Cleaner) -> dict[RelKey, RelTable]:
+    """Roles, shareholdings and branches of a plain edges.jsonl (see :func:`_read_edges`)."""
+    counts = out.counts
+    types = list(map(attrgetter("type"), lines))
+    for t, n in Counter(types).items():
+        counts[t].rows += n
+    froms = list(map(attrgetter("from_"), lines))
+    tos = list(map(attrgetter("to"), lines))
+    ok = [bool(a and b) for a, b in zip(froms, tos, strict=True)]
+    if not all(ok):
+        for e in compress(lines, [not x for x in ok]):
+            no_from, no_to = _UNRESOLVED.get(e.type, ("unresolved end", "unresolved end"))
+            counts[e.type].skipped[no_from if not e.from_ else no_to] += 1
+        lines = list(compress(lines, ok))
+        types, froms, tos = (
+            list(compress(types, ok)),
+            list(compress(froms, ok)),
+            list(compress(tos, ok)),
+        )
+    if not lines:
+        return {}
+    froms, tos = list(map(str.strip, froms)), list(map(str.strip, tos))
+    # one text per (type, from, to) (hashed once, unlike a tuple looked up again)
+    keys = list(map("\x00".join, zip(types, froms, tos, strict=True)))
+    sources = list(map(attrgetter("source"), lines))
+    depts = list(map(attrgetter("dept"), sources))
+    records = list(map(attrgetter("record_id"), sources))
+    kinds = list(map(attrgetter("kind"), sources))
+    named = list(map("|".join, zip(depts, records, strict=True)))
+    kind_names = [k or "unknown" for k in kinds]
+    # Several rows naming one relationship (a group): their values taken row by row in the
+    # order of their sources, the first non-null wins, all sources listed (_read_edges).
+    first, groups = _groups(keys)
+    at = [j for j, _g in groups]  # where each group's relationship is in the table
+    if groups:
+        # (dept, record_id, kind) order: NUL sorts before every character a plain value has
+        order = list(map("\x00".join, zip(depts, records, kinds, strict=True)))
+        for _j, g in groups:
+            g.sort(key=order.__getitem__)
+    flat = list(chain.from_iterable(g for _j, g in groups))
+    sizes = [len(g) for _j, g in groups]
+    bounds = list(accumulate(sizes, initial=0))
+    cols: dict[str, list[Any]] = {}
+    for p in EDGE_PROPERTIES:
+        values = list(map(attrgetter(p), lines))
+        column = list(map(values.__getitem__, first))
+        if groups:
+            merged = _first_present(list(map(values.__getitem__, flat)), bounds)
+            for j, v in zip(at, merged, strict=True):
+                column[j] = v
+        cols[p] = _clean_column(column, clean)
+    w = [1] * len(first)
+    for j, size in zip(at, sizes, strict=True):
+        w[j] = size
+    for p, names in (("sources", named), ("source_kinds", kind_names)):
+        stripped = list(map(str.strip, map(names.__getitem__, first)))
+        items = list(map(list, zip(stripped)))
+        if "" in stripped:
+            items = [x if x[0] else None for x in items]  # type: ignore[misc]
+        if groups:
+            every = list(map(str.strip, map(names.__getitem__, flat)))
+            lists = [every[a:b] for a, b in pairwise(bounds)]
+            if "" in every:
+                lists = [x if all(x) else None for x in lists]  # type: ignore[misc]
+            for j, v in zip(at, lists, strict=True):
+                items[j] = v
+        cols[p] = items
+    src = list(map(froms.__getitem__, first))
+    dst = list(map(tos.__getitem__, first))
+    table = RelTable(src, dst, w, cols, distinct=True)  # grouped by ends
+    by = list(zip(map(types.__getitem__, first), _label_of(src), strict=True))
+    return {(rel, lab, "Enterprise"): table.take(at) for (rel, lab), at in partition(by).items()}
+
+
+def _event_tables(
+    lines: list[_EventLine], out: RunGraph, clean: _Cleaner
+) -> tuple[dict[str, NodeTable], dict[RelKey, RelTable]]:
+    """Credit events, facts and tax declarations of a plain events.jsonl, and SUBJECT_OF
+    (see :func:`_read_events`)."""
+    count = out.counts["SUBJECT_OF"]
+    count.rows += len(lines)
+    if not lines:
+        return {}, {}
+    labels = [EVENT_LABELS[k] for k in map(attrgetter("kind"), lines)]
+    sources = list(map(attrgetter("source"), lines))
+    dept = list(map(attrgetter("dept"), sources))
+    record = list(map(attrgetter("record_id"), sources))
+    uids = list(map(str.strip, map("|".join, zip(dept, record, strict=True))))
+    values = list(map(attrgetter("values"), lines))
+    cols: dict[str, list[Any]] = {"uid": _clean_column(uids, clean)}
+    for k in EVENT_PROPERTIES:
+        cols[k] = _clean_column(list(map(attrgetter(k), values)), clean)
+    cols["subject_name"] = _clean_column(list(map(attrgetter("name"), values)), clean)
+    cols["dept"] = _clean_column(dept, clean)
+    cols["record_id"] = _clean_column(record, clean)
+    every = NodeTable(uids, cols)
+    nodes: dict[str, NodeTable] = {}
+    distinct = True  # each event's record once: one SUBJECT_OF per event node
+    for lab, at in partition(labels).items():
+        table = every.take(at)
+        once = last_of_each(table.uids)
+        nodes[lab] = table if once is None else table.take(once)
+        distinct = distinct and once is None
+    subjects = list(map(attrgetter("subject"), lines))
+    has = list(map(bool, subjects))
+    if missing := has.count(False):
+        count.skipped["unresolved subject"] += missing
+    src = list(map(str.strip, compress(subjects, has)))
+    dst = list(compress(uids, has))
+    about = RelTable(src, dst, [1] * len(src), {}, distinct)
+    by = list(zip(_label_of(src), compress(labels, has), strict=True))
+    rels = {("SUBJECT_OF", a, b): about.take(at) for (a, b), at in partition(by).items()}
+    return nodes, rels

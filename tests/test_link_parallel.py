@@ -1,7 +1,7 @@
-"""The one-shot run's forked workers (persons; the enterprises' golden records) change nothing
-but the time: the same files, byte for byte, as the run in one process; and the pieces they
-rely on (resolver.workers.ForkedCall, golden_ids, csvsafe's fast path) agree with their plain
-forms."""
+"""The one-shot run's helper processes (persons; the enterprises' golden records) change
+nothing but the time and the memory: the same files, byte for byte, as the run in one
+process; and the pieces they rely on (resolver.workers.ForkedCall and FedCall, golden_ids,
+csvsafe's fast path) agree with their plain forms."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import csv
 import io
 import json
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -16,7 +17,7 @@ import pytest
 from resolver.csvsafe import neutralise, safe_writer
 from resolver.ingest.manifest import load_manifest
 from resolver.linkage.link import LinkConfig, _ingest, golden_id, golden_ids, link_kind, run_link
-from resolver.workers import ForkedCall, can_fork
+from resolver.workers import FedCall, ForkedCall, can_fork
 from tests.conftest import SAMPLE
 
 RUN_FILES = (
@@ -61,6 +62,7 @@ def test_forked_workers_write_the_same_run_as_one_process(tmp_path: Path) -> Non
     assert types[: types.index("Person")] == ["Enterprise"] * types.index("Person")
     assert persons == forked.report["golden_entities"]["Person"]
     assert not list((tmp_path / "forked").glob("golden-person*"))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["alone", "forked"]  # no spilled rows
     assert forked.report["timings"]["linkage"] >= forked.report["timings"]["link_enterprise"]
 
 
@@ -85,6 +87,68 @@ def test_forked_call_returns_the_result_and_raises_the_worker_error() -> None:
     assert ForkedCall(lambda: (os.getpid() != parent, [1, 2, 3])).result() == (True, [1, 2, 3])
     with pytest.raises(RuntimeError, match="ValueError: bad value in the worker"):
         ForkedCall(_boom).result()
+
+
+def _total(items: list[object], arg: object) -> tuple[int, list[object], object]:
+    return os.getpid(), items, arg
+
+
+def _fail_on_items(items: list[object], arg: object) -> int:
+    raise ValueError(f"{len(items)} items, arg {arg}")
+
+
+def test_fed_call_gets_its_items_in_order_and_returns_or_raises() -> None:
+    """The helper processes of a run (forked before ingest, fed afterwards)."""
+    if not can_fork():
+        pytest.skip("one core")
+    call = FedCall(_total)
+    payload = bytes(range(256)) * 4096  # a pickled ingest group: ~1 MiB
+    for item in (b"a", payload, {"x": [1, 2]}):
+        call.feed(item)
+    call.start(("go", 7))
+    pid, items, arg = call.result()
+    assert pid != os.getpid()
+    assert items == [b"a", payload, {"x": [1, 2]}]
+    assert arg == ("go", 7)
+    call.cancel()  # started: nothing to cancel
+
+    failing = FedCall(_fail_on_items)
+    failing.feed(1)
+    failing.start("z")
+    with pytest.raises(RuntimeError, match="ValueError: 1 items, arg z"):
+        failing.result()
+
+    never = FedCall(_total)
+    never.feed(1)
+    never.cancel()
+    with pytest.raises(RuntimeError, match="cancelled before it was started"):
+        never.result()
+
+
+def test_a_failed_run_leaves_no_helper_process(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run that fails after its helper processes were forked (here ingest fails as a disk
+    would) ends them instead of leaving them waiting for rows that never come."""
+    if not can_fork():
+        pytest.skip("one core")
+    import multiprocessing
+
+    from resolver.linkage import link
+
+    def disk_gone(*_args: object) -> None:
+        assert len(multiprocessing.active_children()) == 2  # the helpers, forked already
+        raise OSError("disk gone")
+
+    monkeypatch.setattr(link, "_ingest", disk_gone)
+    with pytest.raises(OSError, match="disk gone"):
+        run_link(SAMPLE / "batch", tmp_path / "out", LinkConfig(salt="x"))
+    # (each helper is joined by its own receiving thread: poll rather than join here)
+    deadline = time.monotonic() + 20
+    while multiprocessing.active_children() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert multiprocessing.active_children() == []
+    assert list(tmp_path.iterdir()) == []  # the spilled rows' directory went too
 
 
 @pytest.mark.parametrize(

@@ -27,6 +27,8 @@ from resolver.linkage.compare import (
 )
 
 IntArray = NDArray[np.int64]
+#: Rows of the (record, key) table paired at a time (the blocks of at most max_block records).
+SLICE_ROWS = 1 << 18
 #: Candidate pairs: an (n, 2) array of record indices, first < second.
 Pairs = NDArray[np.int64]
 
@@ -90,11 +92,12 @@ def _tag_code(tag: str) -> int:
 
 
 def _offset_pairs(
-    recs: IntArray, groups: IntArray, max_offset: int, chunks: list[IntArray]
+    recs: IntArray, groups: IntArray, max_offset: int, n: int, chunks: list[IntArray]
 ) -> None:
     """Pairs of rows ``d`` apart (1 ≤ d ≤ max_offset) in the same group; rows sorted by group.
     A group of ``s`` rows is done after offset ``s - 1`` and leaves the arrays then (most
-    blocks hold two or three records)."""
+    blocks hold two or three records). Each pair of two records goes to ``chunks`` as one
+    code, ``lo * n + hi`` (see :func:`_pair_codes`)."""
     if not len(recs):
         return
     _, inverse, counts = np.unique(groups, return_inverse=True, return_counts=True)
@@ -105,9 +108,37 @@ def _offset_pairs(
         same = groups[:-d] == groups[d:]
         if not same.any():
             break
-        chunks.append(np.stack([recs[:-d][same], recs[d:][same]], axis=1))
+        chunks.append(_pair_codes(recs[:-d][same], recs[d:][same], n))
         keep = size > d + 1
         recs, groups, size = recs[keep], groups[keep], size[keep]
+
+
+def _pair_codes(a: IntArray, b: IntArray, n: int) -> IntArray:
+    """The pairs (a[i], b[i]) of two different records as codes ``lo * n + hi``, distinct and
+    sorted: one int64 per pair instead of two, deduplicated chunk by chunk — the same pair
+    comes from several shared keys and sort orders, and all of them at once, as pairs of
+    indices, took ~0.4 GiB more at a million records."""
+    lo, hi = np.minimum(a, b), np.maximum(a, b)
+    code = lo * n + hi
+    return _distinct(code[lo != hi])
+
+
+def _merge_codes(chunks: list[IntArray]) -> None:
+    """Replace ``chunks`` by one chunk: their distinct codes, sorted."""
+    if len(chunks) > 1:
+        chunks[:] = [_distinct(np.concatenate(chunks))]
+
+
+def _distinct(codes: IntArray) -> IntArray:
+    """The distinct values, sorted (``np.unique``, whose hashing path is several times
+    slower on these arrays than a sort: runs already sorted merge in timsort's ``stable``)."""
+    codes.sort(kind="stable")
+    if len(codes) < 2:
+        return codes
+    keep = np.empty(len(codes), dtype=bool)
+    keep[0] = True
+    np.not_equal(codes[1:], codes[:-1], out=keep[1:])
+    return codes[keep]
 
 
 def candidate_pairs(
@@ -117,12 +148,25 @@ def candidate_pairs(
     of blocks larger than ``max_block`` that were compared by sorted neighbourhood."""
     if not len(table.key):
         return np.zeros((0, 2), dtype=np.int64), 0
+    n = table.n
     sizes = np.bincount(table.key)
     row_size = sizes[table.key]
     chunks: list[IntArray] = []
     small = (row_size >= 2) & (row_size <= max_block)
     order = np.lexsort((table.rec[small], table.key[small]))
-    _offset_pairs(table.rec[small][order], table.key[small][order], max_block - 1, chunks)
+    recs, keys = table.rec[small][order], table.key[small][order]
+    del order
+    # A slice of whole blocks at a time: the offset passes hold a dozen arrays of their rows.
+    start = 0
+    while start < len(recs):
+        end = min(start + SLICE_ROWS, len(recs))
+        if end < len(recs):  # back to the start of the block cut (blocks are ≤ max_block)
+            end = max(int(np.searchsorted(keys, keys[end], side="left")), start + 1)
+            end = int(np.searchsorted(keys, keys[end - 1], side="right"))
+        _offset_pairs(recs[start:end], keys[start:end], max_block - 1, n, chunks)
+        _merge_codes(chunks)
+        start = end
+    del recs, keys
     big = row_size > max_block
     windowed = int(np.count_nonzero(sizes > max_block))
     if windowed:
@@ -134,14 +178,12 @@ def candidate_pairs(
             values = np.asarray([sort_key(ers[i]) for i in members.tolist()])
             rank[members[np.argsort(values, kind="stable")]] = np.arange(len(members))
             order = np.lexsort((rank[big_recs], big_keys))
-            _offset_pairs(big_recs[order], big_keys[order], window - 1, chunks)
+            _offset_pairs(big_recs[order], big_keys[order], window - 1, n, chunks)
+            _merge_codes(chunks)
     if not chunks:
         return np.zeros((0, 2), dtype=np.int64), windowed
-    pairs = np.concatenate(chunks)
-    lo, hi = np.minimum(pairs[:, 0], pairs[:, 1]), np.maximum(pairs[:, 0], pairs[:, 1])
-    keep = lo != hi
-    code = np.unique(lo[keep] * table.n + hi[keep])
-    return np.stack([code // table.n, code % table.n], axis=1), windowed
+    code = chunks[0]
+    return np.stack([code // n, code % n], axis=1), windowed
 
 
 def shared_tags(

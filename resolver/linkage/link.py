@@ -12,12 +12,14 @@ import base64
 import hashlib
 import json
 import os
+import pickle
 import random
 import shutil
+import tempfile
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field, replace
 from itertools import compress
 from pathlib import Path
@@ -49,12 +51,18 @@ from resolver.linkage.compare import (
 )
 from resolver.linkage.fellegi_sunter import FSModel, Levels, train
 from resolver.linkage.mentions import SubjectIndex, resolve_without_identifier
-from resolver.linkage.survivorship import Golden, build_golden, id_hash, mask_id_number
+from resolver.linkage.survivorship import (
+    GOLDEN_FIELDS,
+    Golden,
+    build_golden,
+    id_hash,
+    mask_id_number,
+)
 from resolver.linkage.term_frequency import TermFrequencies, count_terms, value_agreement_u
 from resolver.standardize.records import Flag
 from resolver.state import run_files
 from resolver.state.sealing import installation_salt
-from resolver.workers import ForkedCall, can_fork, worker_pool
+from resolver.workers import FedCall, can_fork, worker_pool
 
 Progress = Callable[[str, int, int], None]
 LEGAL_REP_ROLES = frozenset(
@@ -62,6 +70,7 @@ LEGAL_REP_ROLES = frozenset(
 )
 MENTION_KINDS = ("credit_event", "fact", "tax_declaration")
 T = TypeVar("T")
+V = TypeVar("V")
 
 
 @dataclass(frozen=True, slots=True)
@@ -674,13 +683,45 @@ def _ingest_group(
                 records[(event.dept, event.kind, event.record_id)] = event
             else:
                 rejects.append(event)
+        # Equal values become one object (a name in the raw and the standardised fields, a
+        # status or a date shared by thousands of rows): pickled once, held once by the
+        # parent — about a third of the records' memory at a million records.
+        same: dict[str, str] = {}
+        share = same.setdefault
         rows = [
-            (r.dept, r.file, r.line, r.record_id, r.kind, r.raw, r.std) for r in records.values()
+            (
+                r.dept,
+                r.file,
+                r.line,
+                r.record_id,
+                r.kind,
+                # (raw values are all strings: shared by map, in C; std ones may be lists)
+                dict(zip(r.raw, map(share, r.raw.values(), r.raw.values()), strict=True)),
+                {k: share(v, v) if type(v) is str else v for k, v in r.std.items()},
+            )
+            for r in records.values()
         ]
     return rows, rejects, files
 
 
+def _ingest_group_spilled(
+    manifest: Manifest, sources: list[SourceSpec], path: Path
+) -> tuple[Path, list[Reject], list[FileStats]]:
+    """:func:`_ingest_group` with the rows pickled to ``path``: the parent reads them from
+    there and the helper processes (:class:`Helpers`) read them again when they need them,
+    so that no process holds them meanwhile."""
+    rows, rejects, files = _ingest_group(manifest, sources)
+    _spill(rows, path)
+    return path, rejects, files
+
+
+def _spill(rows: list[RecordTuple], path: Path) -> None:
+    with path.open("wb") as out:
+        pickle.dump(rows, out, pickle.HIGHEST_PROTOCOL)
+
+
 IngestResult = tuple[list[RecordTuple], list[Reject], list[FileStats]]
+SpilledResult = tuple[Path, list[Reject], list[FileStats]]
 #: What the parent's records carry instead of flags and extra columns (link uses neither):
 #: one shared empty value, not an empty list and dict per record (~120 MiB at 1M records).
 #: Read-only by type (Record.flags is a Sequence, Record.extra a Mapping), picklable.
@@ -707,16 +748,34 @@ def source_groups(manifest: Manifest) -> list[list[SourceSpec]]:
     return sorted(by_key.values(), key=lambda g: -sum(s.path.stat().st_size for s in g))
 
 
-def _ingest(manifest: Manifest, progress: Progress | None, workers: int | None = None) -> Ingested:
-    """Ingest every department, in a pool of worker processes when there are several cores."""
+def _ingest(
+    manifest: Manifest,
+    progress: Progress | None,
+    workers: int | None = None,
+    spill: tuple[Path, Callable[[str, Path], None]] | None = None,
+) -> Ingested:
+    """Ingest every department, in a pool of worker processes when there are several cores.
+
+    ``spill``: a directory where each group's rows are pickled, one file per group, and what
+    to call with the group's kind and file, in the order the rows are collected here
+    (:meth:`Helpers.forward`)."""
     groups = source_groups(manifest)
     workers = max(1, min(workers or os.cpu_count() or 1, len(groups)))
     records: dict[tuple[str, str, str], Record] = {}
     rejects: list[Reject] = []
     files: list[FileStats] = []
 
-    def collect(result: IngestResult) -> None:
-        rows, rejs, stats = result
+    def collect(result: IngestResult | SpilledResult, path: Path | None = None) -> None:
+        data, rejs, stats = result
+        if isinstance(data, Path):
+            rows: list[RecordTuple] = pickle.loads(data.read_bytes())
+            path = data
+        else:
+            rows = data
+            if path:  # ingested here: spilled here
+                _spill(rows, path)
+        if spill and path and stats:
+            spill[1](stats[0].kind, path)
         for dept, file, line, rid, kind, raw, std in rows:
             records[(dept, kind, rid)] = Record(
                 dept, file, line, rid, kind, raw, std, _NO_FLAGS, _NO_EXTRA
@@ -730,18 +789,28 @@ def _ingest(manifest: Manifest, progress: Progress | None, workers: int | None =
 
     with paused_gc():  # a million records built here: no collection walks them meanwhile
         if workers == 1:
-            for group in groups:
-                collect(_ingest_group(manifest, group))
+            for k, group in enumerate(groups):
+                collect(_ingest_group(manifest, group), _spill_path(spill, k))
         else:
             # (A fresh spawned worker per department lowers the peak memory by ~0.8 GB but
             # costs ~35 s of interpreter start-up at 1M records: measured, not worth it.)
             with worker_pool(workers) as pool:
-                for fut in as_completed([pool.submit(_ingest_group, manifest, g) for g in groups]):
+                futures: list[Future[Any]] = [
+                    pool.submit(_ingest_group_spilled, manifest, g, path)
+                    if (path := _spill_path(spill, k))
+                    else pool.submit(_ingest_group, manifest, g)
+                    for k, g in enumerate(groups)
+                ]
+                for fut in as_completed(futures):
                     collect(fut.result())
     order = {(s.dept, s.file): i for i, s in enumerate(manifest.sources)}
     files.sort(key=lambda f: order[(f.dept, f.file)])
     rejects.sort(key=lambda r: (order.get((r.dept, r.file), 0), r.line))
     return records, rejects, files
+
+
+def _spill_path(spill: tuple[Path, Callable[[str, Path], None]] | None, k: int) -> Path | None:
+    return spill[0] / f"group-{k}.pickle" if spill else None
 
 
 class Engine(Protocol):
@@ -821,7 +890,30 @@ def run_link(
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     manifest = load_manifest(batch_dir)
-    records, rejects, files = engine.ingest(manifest, progress)
+    parallel = isinstance(engine, LocalEngine) and cfg.parallel and can_fork()
+    helpers = Helpers(out_dir) if parallel else None
+    try:
+        return _run_link(manifest, out_dir, cfg, progress, engine, helpers, timings, t0)
+    finally:
+        if helpers:
+            helpers.close()
+
+
+def _run_link(
+    manifest: Manifest,
+    out_dir: Path,
+    cfg: LinkConfig,
+    progress: Progress | None,
+    engine: Engine,
+    helpers: Helpers | None,
+    timings: dict[str, float],
+    t0: float,
+) -> LinkResult:
+    if helpers and isinstance(engine, LocalEngine):
+        spill = (helpers.spill_dir, helpers.forward)
+        records, rejects, files = _ingest(manifest, progress, engine.workers, spill)
+    else:
+        records, rejects, files = engine.ingest(manifest, progress)
     timings["ingest"] = time.perf_counter() - t0
     by_kind: dict[str, list[Record]] = defaultdict(list)
     order = {(s.dept, s.file): i for i, s in enumerate(manifest.sources)}
@@ -834,23 +926,28 @@ def run_link(
     staging = run_files.begin(out_dir)
     as_of = manifest.as_of.isoformat()
     person_file = staging / "golden-person.jsonl"
-    results, person_side = _link_kinds(engine, by_kind, cfg, progress, timings, person_file, as_of)
+    results, person_side = _link_kinds(
+        engine, by_kind, cfg, progress, timings, person_file, as_of, helpers, order
+    )
     t = time.perf_counter()
     ent = results["enterprise"]
     gids = {
         "enterprise": golden_ids("enterprise", ent.records, ent.clusters),
         "person": person_side.gids,
     }
-    # The enterprises' golden records are written by a second forked worker while this
-    # process indexes the clusters and resolves the mentions. It starts once the person
-    # worker has ended, so the pages of enterprise records it copies stay below the peak of
-    # the linkage (both kinds' working sets and the person worker's copies).
-    enterprise_goldens = _start(
-        lambda: _write_goldens(
-            staging / "golden.jsonl", {"enterprise": ent}, gids, as_of, cfg.salt
-        ),
-        cfg.parallel and isinstance(engine, LocalEngine),
-    )
+    # The enterprises' golden records are written by the second helper process (it reads
+    # the enterprise rows spilled by ingest) while this process indexes the clusters and
+    # resolves the mentions.
+    enterprise_goldens: Helper[GoldenPart] | Done[GoldenPart]
+    if helpers:
+        enterprise_goldens = helpers.enterprise
+        enterprise_goldens.start(
+            (staging / "golden.jsonl", ent.clusters, gids, as_of, cfg.salt, order, len(ent.records))
+        )
+    else:
+        enterprise_goldens = Done(
+            _write_goldens(staging / "golden.jsonl", {"enterprise": ent}, gids, as_of, cfg.salt)
+        )
     # The batch digest (SHA-256 of every input file) for the completion marker, in a thread
     # while the stages below run: hashing and reading release the GIL.
     digest_pool = ThreadPoolExecutor(max_workers=1)
@@ -887,7 +984,6 @@ def run_link(
         run_files.JsonLinesWriter(staging / "golden.jsonl", "type", append=True),
         edges_out,
         events_out,
-        part.conflicted + person_side.goldens.conflicted,
     )
     streamed.golden.counts.update(part.counts)
     streamed.golden.counts.update(person_side.goldens.counts)
@@ -911,6 +1007,7 @@ def run_link(
         mention_stats,
         timings,
         streamed,
+        [part.conflicts, person_side.goldens.conflicts],
     )
     timings["write"] = time.perf_counter() - t
     finish_report(staging, report, timings, t0)
@@ -918,12 +1015,94 @@ def run_link(
     return LinkResult(report, out_dir)
 
 
-def _start(func: Callable[[], T], parallel: bool) -> ForkedCall[T] | Done[T]:
-    """``func`` in a forked worker process when ``parallel`` and this machine has a core to
-    spare for it (:func:`resolver.workers.can_fork`), else here and now."""
-    if parallel and can_fork():
-        return ForkedCall(func)
-    return Done(func())
+#: A helper process of a parallel run (:class:`Helpers`).
+Helper = FedCall
+
+
+class Helpers:
+    """The two helper processes of a parallel run, forked before ingest (while this process
+    is small, so that they share none of the records' pages, see
+    :class:`resolver.workers.FedCall`) and told where the ingest workers spilled the person
+    and the enterprise rows (pickled, one file per department and kind, in
+    :attr:`spill_dir`): one links the persons and writes their golden records while
+    enterprises link here, the other writes the enterprises' golden records while the
+    mentions are resolved here. Until then the rows wait on disk, not in memory."""
+
+    def __init__(self, out_dir: Path) -> None:
+        # next to the run's directory: on the disk the run writes to
+        out_dir.parent.mkdir(parents=True, exist_ok=True)
+        self.spill_dir = Path(tempfile.mkdtemp(prefix=".credgraph-rows-", dir=out_dir.parent))
+        self.person: Helper[PersonSide] = FedCall(_person_task)
+        self.enterprise: Helper[GoldenPart] = FedCall(_enterprise_goldens_task)
+
+    def forward(self, kind: str, rows: Path) -> None:
+        """Pass one ingest group's file of pickled rows to the helper of their kind."""
+        if kind == "person":
+            self.person.feed(rows)
+        elif kind == "enterprise":
+            self.enterprise.feed(rows)
+
+    def close(self) -> None:
+        """End the helpers not started (the run failed before it needed them) and delete
+        the spilled rows."""
+        self.person.cancel()
+        self.enterprise.cancel()
+        shutil.rmtree(self.spill_dir, ignore_errors=True)
+
+
+def _fed_records(
+    chunks: list[Path],
+    order: Mapping[tuple[str, str], int],
+    keep: tuple[frozenset[str], frozenset[str]] | None = None,
+) -> list[Record]:
+    """The records of files of pickled ingest rows in run order (as :func:`run_link` orders
+    them); each file is deleted once read. ``keep``: the std and raw fields to keep (all
+    when ``None``)."""
+    records: dict[tuple[str, str, str], Record] = {}
+    for path in chunks:
+        rows: list[RecordTuple] = pickle.loads(path.read_bytes())
+        path.unlink()
+        if keep:
+            std_keys, raw_keys = keep
+            rows = [(*row[:5], _only(row[5], raw_keys), _only(row[6], std_keys)) for row in rows]
+        for dept, file, line, rid, kind, raw, std in rows:
+            records[(dept, kind, rid)] = Record(
+                dept, file, line, rid, kind, raw, std, _NO_FLAGS, _NO_EXTRA
+            )
+    return sorted(records.values(), key=lambda r: (order[(r.dept, r.file)], r.line))
+
+
+def _only(fields: dict[str, V], keys: frozenset[str]) -> dict[str, V]:
+    return {k: v for k, v in fields.items() if k in keys}
+
+
+def _person_task(
+    chunks: list[Path], arg: tuple[LinkConfig, Path, str, Mapping[tuple[str, str], int], int]
+) -> PersonSide:
+    """The person helper's work: link the persons and write their golden records."""
+    cfg, path, as_of, order, count = arg
+    with paused_gc():
+        persons = _fed_records(chunks, order)
+        if len(persons) != count:
+            raise RuntimeError(f"the person helper got {len(persons)} records, not {count}")
+        return _person_side(persons, cfg, path, as_of, lambda: link_kind("person", persons, cfg))
+
+
+def _enterprise_goldens_task(
+    chunks: list[Path],
+    arg: tuple[
+        Path, list[list[int]], dict[str, list[str]], str, str, Mapping[tuple[str, str], int], int
+    ],
+) -> GoldenPart:
+    """The enterprise helper's work: the enterprises' golden records."""
+    path, clusters, gids, as_of, salt, order, count = arg
+    with paused_gc():
+        # only what survivorship reads: half the memory of whole records
+        records = _fed_records(chunks, order, GOLDEN_FIELDS["enterprise"])
+        if len(records) != count:
+            raise RuntimeError(f"the enterprise helper got {len(records)} records, not {count}")
+        res = KindResult(records, [], clusters, [], [], [], None)
+        return _write_goldens(path, {"enterprise": res}, gids, as_of, salt)
 
 
 @dataclass(frozen=True, slots=True)
@@ -944,28 +1123,19 @@ def _link_kinds(
     timings: dict[str, float],
     person_goldens: Path,
     as_of: str,
+    helpers: Helpers | None = None,
+    order: Mapping[tuple[str, str], int] | None = None,
 ) -> tuple[dict[str, KindResult], PersonSide]:
     """Link the enterprise and the person records, and write the persons' golden records to
-    ``person_goldens``. The kinds are independent: with the local engine (and a core to
-    spare, :func:`resolver.workers.can_fork`) persons link and their golden records are
-    written in a forked worker while enterprises link here; the worker sends back the
+    ``person_goldens``. The kinds are independent: with ``helpers`` (the local engine and a
+    core to spare, :func:`resolver.workers.can_fork`) persons link and their golden records
+    are written in the person helper while enterprises link here; it sends back the
     clusters, decisions, review pairs, model and golden IDs, not the records."""
     t = time.perf_counter()
     enterprises, persons = by_kind.get("enterprise", []), by_kind.get("person", [])
-
-    def person_side(link: Callable[[], KindResult]) -> PersonSide:
-        t1 = time.perf_counter()
-        res = link()
-        t2 = time.perf_counter()
-        gids = golden_ids("person", persons, res.clusters)
-        goldens = _write_goldens(person_goldens, {"person": res}, {"person": gids}, as_of, cfg.salt)
-        kind = (res.cluster_of, res.clusters, res.decision, res.score, res.review, res.model)
-        return PersonSide((*kind, res.stats), gids, goldens, t2 - t1, time.perf_counter() - t2)
-
-    fork = isinstance(engine, LocalEngine) and cfg.parallel and bool(enterprises) and can_fork()
-    job = (
-        ForkedCall(lambda: person_side(lambda: link_kind("person", persons, cfg))) if fork else None
-    )
+    job = helpers.person if helpers else None
+    if job is not None:
+        job.start((cfg, person_goldens, as_of, order, len(persons)))
     if progress:
         progress("linking enterprise records", 0, 0)
     ent = engine.link_kind("enterprise", enterprises, cfg, progress)
@@ -975,12 +1145,31 @@ def _link_kinds(
     else:
         if progress:
             progress("linking person records", 0, 0)
-        side = person_side(lambda: engine.link_kind("person", persons, cfg, progress))
+        side = _person_side(
+            persons,
+            cfg,
+            person_goldens,
+            as_of,
+            lambda: engine.link_kind("person", persons, cfg, progress),
+        )
     # with the worker: its own seconds, alongside the enterprises
     timings["link_person"] = side.link_seconds
     timings["survivorship_person"] = side.golden_seconds
     timings["linkage"] = time.perf_counter() - t  # both kinds and the persons' golden records
     return {"enterprise": ent, "person": KindResult(persons, *side.kind)}, side
+
+
+def _person_side(
+    persons: list[Record], cfg: LinkConfig, path: Path, as_of: str, link: Callable[[], KindResult]
+) -> PersonSide:
+    """Link the persons (``link``) and write their golden records to ``path``."""
+    t1 = time.perf_counter()
+    res = link()
+    t2 = time.perf_counter()
+    gids = golden_ids("person", persons, res.clusters)
+    goldens = _write_goldens(path, {"person": res}, {"person": gids}, as_of, cfg.salt)
+    kind = (res.cluster_of, res.clusters, res.decision, res.score, res.review, res.model)
+    return PersonSide((*kind, res.stats), gids, goldens, t2 - t1, time.perf_counter() - t2)
 
 
 _KindPart = tuple[
@@ -1006,27 +1195,58 @@ class PersonSide:
 
 
 @dataclass(frozen=True, slots=True)
+class ConflictsPart:
+    """Rows of conflicts.csv written apart (by a helper process), without the header."""
+
+    path: Path
+    rows: int
+
+
+@dataclass(frozen=True, slots=True)
 class GoldenPart:
     """What writing the clusters' golden records leaves for the report."""
 
     counts: Counter[str]
     lines: int
-    conflicted: list[Golden]  # the golden records with conflicts (id and conflicts only)
+    conflicts: ConflictsPart  # their conflicts.csv rows
 
 
 def _write_goldens(
     path: Path, results: dict[str, KindResult], gids: dict[str, list[str]], as_of: str, salt: str
 ) -> GoldenPart:
-    """Survivorship: the golden record of every cluster, written to ``path`` as it is made."""
-    conflicted: list[Golden] = []
-    with run_files.JsonLinesWriter(path, "type") as out:
+    """Survivorship: the golden record of every cluster, written to ``path`` as it is made,
+    and the rows of their conflicts to ``path`` with the suffix ``.conflicts.csv`` (not
+    kept in memory until conflicts.csv is written: ~150k rows at a million records)."""
+    conflicts_path = path.with_suffix(".conflicts.csv")
+    rows = 0
+    with (
+        run_files.JsonLinesWriter(path, "type") as out,
+        conflicts_path.open("w", encoding="utf-8", newline="") as fh,
+    ):
+        w = safe_writer(fh)
         for kind, res in results.items():
             for gid, members_idx in zip(gids[kind], res.clusters, strict=True):
                 g = build_golden(gid, kind, [res.records[i] for i in members_idx], as_of, salt)
                 out.add(g.data)
                 if g.conflicts:
-                    conflicted.append(Golden({"id": gid}, g.conflicts))
-    return GoldenPart(out.counts, out.lines, conflicted)
+                    rows += _write_conflicts(w, gid, g.conflicts)
+    return GoldenPart(out.counts, out.lines, ConflictsPart(conflicts_path, rows))
+
+
+def _write_conflicts(w: Any, gid: str, conflicts: list[dict[str, Any]]) -> int:
+    """The conflicts.csv rows of one golden record (``w``: a :func:`safe_writer`)."""
+    for c in conflicts:
+        vals = sorted({str(v["value"]) for v in c["values"]})
+        w.writerow(
+            [
+                gid,
+                c["attribute"],
+                c["chosen"],
+                " | ".join(vals),
+                json.dumps(c["values"], ensure_ascii=False),
+            ]
+        )
+    return len(conflicts)
 
 
 def run_info(manifest: Manifest) -> dict[str, Any]:
@@ -1372,9 +1592,11 @@ def _write_outputs(
     mention_stats: dict[str, Counter[str]],
     timings: dict[str, float],
     streamed: Streamed | None = None,
+    conflict_parts: list[ConflictsPart] | None = None,
 ) -> dict[str, Any]:
     """The Contract 2 files (golden.jsonl, edges.jsonl and events.jsonl only when not
-    ``streamed`` already: then ``goldens`` are those with conflicts) and the report."""
+    ``streamed`` already: then ``goldens`` are those with conflicts) and the report.
+    ``conflict_parts``: conflicts.csv rows written already, first in the file (deleted)."""
     links_rows: Counter[str] = Counter()
     with (out / "links.csv").open("w", encoding="utf-8", newline="") as fh:
         w = safe_writer(fh)
@@ -1424,19 +1646,14 @@ def _write_outputs(
     with (out / "conflicts.csv").open("w", encoding="utf-8", newline="") as fh:
         w = safe_writer(fh)
         w.writerow(["entity_id", "attribute", "chosen", "values", "sources"])
+        for part in conflict_parts or []:
+            with part.path.open(encoding="utf-8", newline="") as src:
+                shutil.copyfileobj(src, fh, 1 << 20)
+            part.path.unlink()
+            n_conflicts += part.rows
         for g in goldens:
-            for c in g.conflicts:
-                n_conflicts += 1
-                vals = sorted({str(v["value"]) for v in c["values"]})
-                w.writerow(
-                    [
-                        g.data["id"],
-                        c["attribute"],
-                        c["chosen"],
-                        " | ".join(vals),
-                        json.dumps(c["values"], ensure_ascii=False),
-                    ]
-                )
+            if g.conflicts:
+                n_conflicts += _write_conflicts(w, g.data["id"], g.conflicts)
     with (out / "review.csv").open("w", encoding="utf-8", newline="") as fh:
         w = safe_writer(fh)
         w.writerow(

@@ -127,6 +127,46 @@ _GETTERS: dict[str, Callable[[Record], Value]] = {
 }
 
 
+#: Per kind: the std and the raw fields :func:`build_golden` reads (its getters above and
+#: the identifiers, former names and branch flag below), nothing else: a process that only
+#: builds golden records keeps these (``tests/test_survivorship.py`` holds it to that).
+GOLDEN_FIELDS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
+    "enterprise": (
+        frozenset(
+            {
+                "uscc",
+                "org_code",
+                "reg_no",
+                "established",
+                "reg_capital",
+                "name_norm",
+                "former_name_norm",
+                "legal_rep_name_norm",
+                "address_norm",
+                "phone",
+                "is_branch",
+            }
+        ),
+        frozenset({"address", "status", "industry"}),
+    ),
+    "person": (
+        frozenset(
+            {
+                "id18",
+                "gender",
+                "birth_date",
+                "name_norm",
+                "phone",
+                "address_norm",
+                "employer_uscc",
+                "employer_name_norm",
+            }
+        ),
+        frozenset({"address", "name"}),
+    ),
+}
+
+
 def _value(rec: Record, attr: str) -> Value:
     """(display value, comparison key) of an attribute in one record, or None when absent/invalid."""
     get = _GETTERS.get(attr)
