@@ -17,6 +17,7 @@ The reasons given for unresolved subjects are the ``reason`` column of links.csv
 
 from __future__ import annotations
 
+import functools
 import unicodedata
 from collections import defaultdict
 from collections.abc import Callable
@@ -24,6 +25,7 @@ from dataclasses import dataclass, field
 
 from resolver.ingest.rows import Record
 from resolver.standardize.names import (
+    EnterpriseName,
     leading_region_codes,
     normalise_enterprise_name,
     normalise_person_name,
@@ -45,7 +47,10 @@ def masked_id_pattern(raw: str | None) -> str | None:
 
 def name_stem(name: str) -> str | None:
     """The name without region and legal form: the 字号 and industry word."""
-    en = normalise_enterprise_name(name)
+    return _stem(normalise_enterprise_name(name))
+
+
+def _stem(en: EnterpriseName) -> str | None:
     body = en.body
     if body and en.form and not en.is_branch and body.endswith(en.form):
         body = body[: -len(en.form)]
@@ -84,13 +89,22 @@ def mention_tokens(rec: Record, keyed_hash: Callable[[str], str]) -> set[str]:
         names.add(raw)
     out: set[str] = set()
     for name in names:
-        if not name:
-            continue
-        out.add("e|" + normalise_enterprise_name(name).normalised)
-        if stem := name_stem(name):
-            out.add("s|" + stem)
-        out.add("p|" + normalise_person_name(name))
+        if name:
+            out.update(_name_tokens(name))
     return out | identifier_tokens(rec, keyed_hash)
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _name_tokens(name: str) -> tuple[str, ...]:
+    """The name part of :func:`mention_tokens` for one name (names recur across records:
+    each is normalised once)."""
+    en = normalise_enterprise_name(name)
+    stem = _stem(en)
+    return (
+        "e|" + en.normalised,
+        *(("s|" + stem,) if stem else ()),
+        "p|" + normalise_person_name(name),
+    )
 
 
 def identifier_tokens(rec: Record, keyed_hash: Callable[[str], str]) -> set[str]:

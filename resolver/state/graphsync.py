@@ -25,7 +25,8 @@ from __future__ import annotations
 import json
 import sqlite3
 import uuid
-from collections.abc import Iterable, Iterator
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -76,6 +77,22 @@ def mention_person(db: sqlite3.Connection, id_hash: str) -> str | None:
         "SELECT entity_id FROM mention_persons WHERE id_hash = ?", (id_hash,)
     ).fetchone()
     return None if row is None else str(row[0])
+
+
+def save_registry(db: sqlite3.Connection, rows: list[tuple[str, str]]) -> None:
+    """Keep (ID hash, entity) pairs of the mention registry (a later pair for the same hash
+    wins); pairs stored as they are are not written again."""
+    new = dict(rows)
+    hashes = sorted(new)
+    for i in range(0, len(hashes), 500):
+        chunk = hashes[i : i + 500]
+        for h, gid in db.execute(
+            f"SELECT id_hash, entity_id FROM mention_persons WHERE id_hash IN ({','.join('?' * len(chunk))})",
+            chunk,
+        ):
+            if new[h] == gid:
+                del new[h]
+    db.executemany("INSERT OR REPLACE INTO mention_persons VALUES (?, ?)", sorted(new.items()))
 
 
 def payload_key(payload: dict[str, Any], kind: str | None = None) -> Key:
@@ -144,14 +161,58 @@ def _canonical(payload: Any) -> bytes:
     return msgspec.json.encode(payload, order="sorted")
 
 
+def _save_tokens(
+    db: sqlite3.Connection,
+    keys: list[Key],
+    updates: dict[Key, tuple[str, list[dict[str, Any]]]],
+    tokens: dict[Key, set[str]],
+    as_stored: dict[Key, Callable[[], set[str]]],
+) -> None:
+    """The tokens of each processed record whose rows are loose (none for the others):
+    ``tokens``, or for a record whose content is as stored (``as_stored``) its stored tokens
+    (computed only if it has none). Only the rows that differ from the stored ones are
+    deleted or inserted (a batch rechecks many rows whose tokens stay as they were, and
+    rewriting them dirties pages all the same)."""
+    have: dict[Key, set[str]] = defaultdict(set)
+    for i in range(0, len(keys), 300):
+        chunk = keys[i : i + 300]
+        q = " OR ".join([KEY_MATCH] * len(chunk))
+        for token, dept, kind, rid in db.execute(
+            f"SELECT token, dept, kind, record_id FROM loose_tokens WHERE {q}",
+            [x for k in chunk for x in k],
+        ):
+            have[(dept, kind, rid)].add(token)
+    delete: list[tuple[str, str, str, str]] = []
+    insert: list[tuple[str, str, str, str]] = []
+    for key in keys:
+        stored = have.get(key, set())
+        if not any(is_loose(p) for p in updates[key][1]):
+            want: set[str] = set()
+        elif key in tokens:
+            want = tokens[key]
+        elif key in as_stored:
+            want = stored or as_stored[key]()
+        else:
+            want = set()
+        delete.extend((t, *key) for t in stored - want)
+        insert.extend((t, *key) for t in want - stored)
+    db.executemany(
+        "DELETE FROM loose_tokens WHERE token = ? AND dept = ? AND kind = ? AND record_id = ?",
+        sorted(delete),
+    )
+    db.executemany("INSERT INTO loose_tokens VALUES (?, ?, ?, ?)", sorted(insert))
+
+
 def save_mentions(
     db: sqlite3.Connection,
     rows: dict[Key, tuple[str, list[dict[str, Any]]]],
     withdrawn: Iterable[Key],
     tokens: dict[Key, set[str]] | None = None,
+    as_stored: dict[Key, Callable[[], set[str]]] | None = None,
 ) -> tuple[set[str], set[Key]]:
     """Store the rows each processed record gives (none for a withdrawn one) and, given
-    ``tokens``, the tokens of each processed record whose rows are loose; returns (the
+    ``tokens``, the tokens of each processed record whose rows are loose (``as_stored``:
+    records whose content is as stored, see :func:`_save_tokens`); returns (the
     entities at either end of a row that changed, before or after; the records whose rows
     changed). The stored rows are read per chunk of records and the changes written with
     one ``executemany`` per statement, in key order."""
@@ -161,16 +222,7 @@ def save_mentions(
         updates[key] = (key[1], [])
     keys = sorted(updates)
     if tokens is not None:
-        db.executemany(f"DELETE FROM loose_tokens WHERE {KEY_MATCH}", keys)
-        db.executemany(
-            "INSERT INTO loose_tokens VALUES (?, ?, ?, ?)",
-            [
-                (t, *key)
-                for key in keys
-                if any(is_loose(p) for p in updates[key][1])
-                for t in sorted(tokens.get(key, ()))
-            ],
-        )
+        _save_tokens(db, keys, updates, tokens, as_stored or {})
     stored: dict[Key, dict[str, bytes]] = {}
     for i in range(0, len(keys), 300):
         chunk = keys[i : i + 300]
@@ -210,9 +262,22 @@ def save_mentions(
 
 
 def save_resolutions(db: sqlite3.Connection, rows: Iterable[tuple[Key, float, str]]) -> None:
+    """Keep each record's score and decision; rows stored with the same values are left
+    alone (rewriting one dirties its page all the same)."""
+    new = {key: (score, decision) for key, score, decision in rows}
+    keys = sorted(new)
+    for i in range(0, len(keys), 300):
+        chunk = keys[i : i + 300]
+        q = " OR ".join([KEY_MATCH] * len(chunk))
+        for dept, kind, rid, score, decision in db.execute(
+            f"SELECT dept, kind, record_id, score, decision FROM resolutions WHERE {q}",
+            [x for k in chunk for x in k],
+        ):
+            if new.get((dept, kind, rid)) == (score, decision):
+                del new[(dept, kind, rid)]
     db.executemany(
         "INSERT OR REPLACE INTO resolutions VALUES (?, ?, ?, ?, ?)",
-        [(*key, score, decision) for key, score, decision in rows],
+        [(*key, score, decision) for key, (score, decision) in sorted(new.items())],
     )
 
 

@@ -13,6 +13,7 @@ applies the batch again from the start. Re-running a completed batch changes not
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import signal
@@ -271,12 +272,15 @@ def _apply_kind(
     as_of: str,
     next_seq: list[int],
     engine: Engine,
+    keys_of: dict[RecordKey, list[str]],
 ) -> _Change:
-    """Re-link the clusters the touched records (and judgements, withdrawals) affect."""
+    """Re-link the clusters the touched records (and judgements, withdrawals) affect;
+    ``keys_of`` gets each touched record's :func:`record_keys`."""
     touched_keys = {r.key for r in touched}
     keys: set[str] = set()
     for r in touched:
-        keys.update(record_keys(r))
+        keys_of[r.key] = record_keys(r)
+        keys.update(keys_of[r.key])
     neighbours = state.records_by_key(keys, cfg.max_block)
     affected = set(state.entity_of(neighbours).values())
     affected.update(state.entity_of(touched_keys).values())  # the clusters changed records leave
@@ -464,6 +468,7 @@ def run_link_stateful(
         t = time.perf_counter()
         changes: dict[str, _Change] = {}
         seqs: dict[str, list[int]] = {}
+        keys_of: dict[RecordKey, list[str]] = {}  # touched entity records' key-table keys
         for kind in ENTITY_KINDS:
             w_ids = {
                 eid
@@ -482,6 +487,7 @@ def run_link_stateful(
                 manifest.as_of.isoformat(),
                 seqs[kind],
                 engine,
+                keys_of,
             )
             timings[f"link_{kind}"] = time.perf_counter() - t
             t = time.perf_counter()
@@ -503,7 +509,9 @@ def run_link_stateful(
             by_kind, resolver, cfg
         )
         mention_gid = {rec.key: gid for rec, gid, _how, _reason in mention_links}
-        moved = _moved_records(state, gid_of, changes)
+        # Where each re-linked (or changed) record was stored before this batch.
+        stored_entity = state.entity_of(gid_of)
+        moved = _moved_records(state, gid_of, changes, stored_entity)
         # Stored role, shareholding, branch and event rows whose resolution may have
         # changed (loose ones, or pointing at a changed entity) are resolved again.
         changed_ids = {
@@ -524,11 +532,12 @@ def run_link_stateful(
         # Rows pointing at an entity that kept its ID and exactly its records are resolved
         # again only if a touched record shares an identifier with that entity's records
         # (the identifier may have become ambiguous).
-        keyed = state.sealer.keyed_hash
+        keyed = functools.cache(state.sealer.keyed_hash)  # (the run's salt is fixed)
         tokens: set[str] | None = None
         recheck_ids = changed_ids
         # Tokens of the re-linked records (their content in this run), kept for loose_tokens.
         tokens_of: dict[RecordKey, set[str]] = {}
+        same = {e for ch in changes.values() for e in ch.same}
         if state.meta(graphsync.TOKENS_META) == "1":
             tokens = set()
             for ch in changes.values():
@@ -544,7 +553,6 @@ def run_link_stateful(
             ):
                 tokens |= mention_tokens(rec, keyed)
                 touched_ids |= identifier_tokens(rec, keyed)
-            same = {e for ch in changes.values() for e in ch.same}
             shared = {
                 gid_of[rec.key]
                 for ch in changes.values()
@@ -601,21 +609,20 @@ def run_link_stateful(
                     for rec in touched
                 ],
             )
-            db.executemany(f"DELETE FROM keys WHERE {KEY_MATCH}", sorted(touched_keys))
-            db.executemany(
-                "INSERT INTO keys VALUES (?, ?, ?, ?)",
-                sorted(
-                    {
-                        (state.sealer.key_token(k), *rec.key)
-                        for rec in touched
-                        if rec.kind in ENTITY_KINDS
-                        for k in record_keys(rec)
-                    }
-                ),
+            _save_keys(
+                state,
+                {(state.sealer.key_token(k), *key) for key, ks in keys_of.items() for k in ks},
+                [r.key for r in touched if r.key in stored],
             )
+            # Only records whose entity changes: rewriting an unchanged row still dirties its
+            # page and its index entry, and a re-linked cluster mostly keeps its records.
             db.executemany(
                 f"UPDATE records SET entity_id = ? WHERE {KEY_MATCH}",
-                [(gid, *key) for key, gid in gid_of.items() if key not in touched_keys],
+                sorted(
+                    (gid, *key)
+                    for key, gid in gid_of.items()
+                    if key not in touched_keys and stored_entity.get(key) != gid
+                ),
             )
             for key in withdrawn:
                 db.execute(f"UPDATE records SET withdrawn = 1 WHERE {KEY_MATCH}", key)
@@ -625,6 +632,12 @@ def run_link_stateful(
                     state.add_history(
                         eid, "withdraw", batch_id, {"record": f"{key[0]}:{key[2]}", "kind": key[1]}
                     )
+            golden_text = {
+                g.data["id"]: json.dumps(g.data, ensure_ascii=False)
+                for ch in changes.values()
+                for g in ch.goldens
+            }
+            golden_same = _unchanged_goldens(state, golden_text)
             for kind, ch in changes.items():
                 for gid in ch.new_ids:
                     db.execute(
@@ -641,11 +654,15 @@ def run_link_stateful(
                         "UPDATE entities SET status = 'retired', updated_batch = ? WHERE id = ?",
                         (batch_id, gid),
                     )
-                for g in ch.goldens:
-                    db.execute(
-                        "UPDATE entities SET golden = ?, updated_batch = ? WHERE id = ?",
-                        (json.dumps(g.data, ensure_ascii=False), batch_id, g.data["id"]),
-                    )
+                db.executemany(
+                    "UPDATE entities SET golden = ?, updated_batch = ? WHERE id = ?",
+                    sorted(
+                        (text, batch_id, gid)
+                        for gid, text in golden_text.items()
+                        if gid not in golden_same
+                        and gid[0] == ("E" if kind == "enterprise" else "P")
+                    ),
+                )
                 for eid, event, detail in ch.history:
                     state.add_history(eid, event, batch_id, detail)
                 if ch.model is not None:
@@ -671,16 +688,17 @@ def run_link_stateful(
                         ),
                     )
             db.execute("UPDATE judgements SET applied = 1")
-            for h, gid in (
-                *resolver.new_mention_persons.items(),
-                *resolver.new_mention_enterprises.items(),
-            ):
-                db.execute("INSERT OR REPLACE INTO mention_persons VALUES (?, ?)", (h, gid))
-            for (egid, name), gid in sorted(resolver.persons_at.items()):
-                db.execute(
-                    "INSERT OR REPLACE INTO mention_persons VALUES (?, ?)",
-                    (id_hash(f"at\x1f{egid}\x1f{name}", cfg.salt), gid),
-                )
+            graphsync.save_registry(
+                db,
+                [
+                    *resolver.new_mention_persons.items(),
+                    *resolver.new_mention_enterprises.items(),
+                    *(
+                        (id_hash(f"at\x1f{egid}\x1f{name}", cfg.salt), gid)
+                        for (egid, name), gid in sorted(resolver.persons_at.items())
+                    ),
+                ],
+            )
             for g in extra_persons:
                 db.execute(
                     "INSERT OR REPLACE INTO entities VALUES (?, ?, 'active', NULL, ?, ?, ?)",
@@ -695,12 +713,19 @@ def run_link_stateful(
                 state.add_history(g.data["id"], "create", batch_id, {"from": "mentions"})
             loose_tokens = {
                 key: tokens_of[key] if key in tokens_of else mention_tokens(rec, keyed)
-                for rec in (*batch, *(x for recs in stale_kind.values() for x in recs))
+                for rec in batch
                 if (key := rec.key) in mention_rows
                 and any(graphsync.is_loose(p) for p in mention_rows[key][1])
             }
+            # The rechecked stored records keep their content: their stored tokens hold.
+            as_stored: dict[RecordKey, Callable[[], set[str]]] = {
+                rec.key: functools.partial(mention_tokens, rec, keyed)
+                for recs in stale_kind.values()
+                for rec in recs
+                if rec.key in mention_rows
+            }
             mention_ids, changed_mentions = graphsync.save_mentions(
-                db, mention_rows, withdrawn, loose_tokens
+                db, mention_rows, withdrawn, loose_tokens, as_stored
             )
             state.set_meta(graphsync.TOKENS_META, "1")
             relinked: list[tuple[RecordKey, float, str]] = [
@@ -739,7 +764,14 @@ def run_link_stateful(
             for key, eid in state.entity_of(missing).items():
                 gid_of[key] = current(eid)
             _restrict_to_batch(results, {r.key for r in batch if r.kind in ENTITY_KINDS}, batch)
-            goldens = [g for ch in changes.values() for g in ch.goldens] + extra_persons
+            # golden.jsonl: the entities whose golden record or lifecycle changed. A re-linked
+            # entity that kept its ID, exactly its records and its golden record is left out
+            # (and out of the affected entities) unless one of its rows changed: the graph
+            # holds it as it is.
+            as_before = same & golden_same
+            goldens = [
+                g for ch in changes.values() for g in ch.goldens if g.data["id"] not in as_before
+            ] + extra_persons
             # What the graph must change: see resolver/state/graphsync.py (read inside the
             # transaction, which sees its own writes).
             gone = sorted(
@@ -749,7 +781,7 @@ def run_link_stateful(
             for eid in gone:
                 if (data := graphsync.lifecycle_golden(state, eid)) is not None:
                     goldens.append(Golden(data, []))
-            affected = changed_ids | mention_ids | {g.data["id"] for g in goldens}
+            affected = (changed_ids - as_before) | mention_ids | {g.data["id"] for g in goldens}
             edges, events = graphsync.payloads_touching(state, affected, changed_mentions)
             graphsync.write_resolved(
                 state,
@@ -834,15 +866,61 @@ def _rewrite_applied(
     return LinkResult({**report, "run_files": "written"}, out_dir)
 
 
-def _moved_records(state: State, gid_of: dict[RecordKey, str], changes: dict[str, _Change]) -> int:
+def _save_keys(state: State, want: set[tuple[str, str, str, str]], stored: list[RecordKey]) -> None:
+    """The key-table rows of the touched records: ``want`` for the entity records, none for
+    other stored ones; only rows that differ from the stored ones are deleted or inserted
+    (a changed record mostly keeps its keys; rewriting them dirties index pages)."""
+    have: set[tuple[str, str, str, str]] = set()
+    ordered = sorted(stored)
+    for i in range(0, len(ordered), 300):
+        chunk = ordered[i : i + 300]
+        q = " OR ".join([KEY_MATCH] * len(chunk))
+        have.update(
+            state.db.execute(
+                f"SELECT key, dept, kind, record_id FROM keys WHERE {q}",
+                [x for k in chunk for x in k],
+            )
+        )
+    state.db.executemany(
+        "DELETE FROM keys WHERE key = ? AND dept = ? AND kind = ? AND record_id = ?",
+        sorted(have - want),
+    )
+    state.db.executemany("INSERT INTO keys VALUES (?, ?, ?, ?)", sorted(want - have))
+
+
+def _unchanged_goldens(state: State, golden_text: dict[str, str]) -> set[str]:
+    """The IDs whose stored golden record is this text already (``golden_text``: ID -> the
+    golden record's JSON): a re-linked entity whose golden record comes out the same is not
+    written again."""
+    out: set[str] = set()
+    ids = sorted(golden_text)
+    for i in range(0, len(ids), 500):
+        chunk = ids[i : i + 500]
+        out.update(
+            eid
+            for eid, stored in state.db.execute(
+                f"SELECT id, golden FROM entities WHERE id IN ({','.join('?' * len(chunk))})", chunk
+            )
+            if stored == golden_text[eid]
+        )
+    return out
+
+
+def _moved_records(
+    state: State,
+    gid_of: dict[RecordKey, str],
+    changes: dict[str, _Change],
+    stored_entity: dict[RecordKey, str],
+) -> int:
     """Records stored before this batch whose entity changes (not counting an ID that was
-    merged into the record's new entity): they moved to another entity."""
+    merged into the record's new entity): they moved to another entity. ``stored_entity``:
+    :meth:`State.entity_of` of ``gid_of``'s records."""
     merged: dict[str, str] = {}
     for ch in changes.values():
         merged.update(ch.merged)
     now_at: dict[str, str] = {}  # (one look-up per stored ID, not one per record)
     moved = 0
-    for key, old in state.entity_of(gid_of).items():
+    for key, old in stored_entity.items():
         seen: set[str] = set()
         while old in merged and old not in seen:
             seen.add(old)
