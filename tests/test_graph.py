@@ -114,6 +114,12 @@ def graph_digest(store: FalkorStore) -> str:
     """A content hash of the whole graph (nodes with properties, relationships with ends),
     without what is derived from it with a time stamp: the change marker (graph/marker.py)
     and the grade history `credgraph load` adds (credit/)."""
+    return hashlib.sha256("\n".join(graph_contents(store)).encode()).hexdigest()
+
+
+def graph_contents(store: FalkorStore) -> list[str]:
+    """What ``graph_digest`` hashes: every node and relationship as canonical JSON, sorted
+    (readable when two graphs differ)."""
     nodes = store.read(
         "MATCH (n) WHERE NOT n:GraphMarker AND NOT n:Grade RETURN labels(n)[0] AS l, n AS props"
     )
@@ -123,7 +129,7 @@ def graph_digest(store: FalkorStore) -> str:
     )
     canon = sorted(json.dumps(n, sort_keys=True, ensure_ascii=False, default=str) for n in nodes)
     canon += sorted(json.dumps(r, sort_keys=True, ensure_ascii=False, default=str) for r in rels)
-    return hashlib.sha256("\n".join(canon).encode()).hexdigest()
+    return canon
 
 
 @pytest.fixture(scope="module")

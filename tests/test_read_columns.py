@@ -19,7 +19,7 @@ from graph.store import FalkorStore, open_store
 from resolver.linkage.link import run_link
 from resolver.state.run_files import write_run
 from tests.conftest import SAMPLE
-from tests.test_graph import graph_digest
+from tests.test_graph import graph_contents, graph_digest
 from tests.test_read_split import _tables
 
 
@@ -222,20 +222,6 @@ def test_column_readers_give_the_row_readers_tables(
     assert "source_kinds" not in held[0]["props"]  # one blank kind: the list is not kept
 
 
-def _contents(store: FalkorStore) -> list[str]:
-    nodes = store.read(
-        "MATCH (n) WHERE NOT n:GraphMarker AND NOT n:Grade RETURN labels(n)[0] AS l, n AS props"
-    )
-    rels = store.read(
-        "MATCH (a)-[r]->(b) WHERE type(r) <> 'GRADED' "
-        "RETURN type(r) AS t, a.uid AS a, b.uid AS b, r AS props"
-    )
-    canon = sorted(json.dumps(n, sort_keys=True, ensure_ascii=False, default=str) for n in nodes)
-    return canon + sorted(
-        json.dumps(r, sort_keys=True, ensure_ascii=False, default=str) for r in rels
-    )
-
-
 def test_bulk_path_loads_the_plain_run_as_the_merge_path(graph_uri: str, tmp_path: Path) -> None:
     run = _plain_run(tmp_path)
     merge = open_store(f"{graph_uri}_cmerge")
@@ -245,7 +231,7 @@ def test_bulk_path_loads_the_plain_run_as_the_merge_path(graph_uri: str, tmp_pat
         a = load.load_run(merge, run, bulk=False)
         b = load.load_run(fast, run, bulk=True)
         assert (a.path, b.path) == ("merge", "bulk")
-        assert Counter(_contents(merge)) == Counter(_contents(fast))
+        assert Counter(graph_contents(merge)) == Counter(graph_contents(fast))
         assert graph_digest(merge) == graph_digest(fast)
         merged = {k: (c.rows, c.written, dict(c.skipped)) for k, c in a.counts.items()}
         bulked = {k: (c.rows, c.written, dict(c.skipped)) for k, c in b.counts.items()}
