@@ -34,7 +34,7 @@ import msgspec
 
 from resolver.csvsafe import safe_writer
 from resolver.ingest.rows import RecordKey
-from resolver.state.store import KEY_MATCH, State, current_ids
+from resolver.state.store import KEY_MATCH, State, current_ids, rows_by_keys
 
 TABLES = """
 CREATE TABLE IF NOT EXISTS resolutions (
@@ -174,14 +174,10 @@ def _save_tokens(
     deleted or inserted (a batch rechecks many rows whose tokens stay as they were, and
     rewriting them dirties pages all the same)."""
     have: dict[Key, set[str]] = defaultdict(set)
-    for i in range(0, len(keys), 300):
-        chunk = keys[i : i + 300]
-        q = " OR ".join([KEY_MATCH] * len(chunk))
-        for token, dept, kind, rid in db.execute(
-            f"SELECT token, dept, kind, record_id FROM loose_tokens WHERE {q}",
-            [x for k in chunk for x in k],
-        ):
-            have[(dept, kind, rid)].add(token)
+    for token, dept, kind, rid in rows_by_keys(
+        db, "SELECT token, dept, kind, record_id FROM loose_tokens WHERE {keys}", keys
+    ):
+        have[(dept, kind, rid)].add(token)
     delete: list[tuple[str, str, str, str]] = []
     insert: list[tuple[str, str, str, str]] = []
     for key in keys:
@@ -224,17 +220,12 @@ def save_mentions(
     if tokens is not None:
         _save_tokens(db, keys, updates, tokens, as_stored or {})
     stored: dict[Key, dict[str, bytes]] = {}
-    for i in range(0, len(keys), 300):
-        chunk = keys[i : i + 300]
-        q = " OR ".join([KEY_MATCH] * len(chunk))
-        for dept, kind, rid, part, text in db.execute(
-            f"SELECT dept, kind, record_id, part, payload FROM mentions WHERE {q}",
-            [x for k in chunk for x in k],
-        ):
-            # Rows compare as compact JSON with sorted keys, the stored side re-encoded, so
-            # that a row stored in another spelling of the same JSON (separators) compares
-            # equal.
-            stored.setdefault((dept, kind, rid), {})[part] = _canonical(msgspec.json.decode(text))
+    for dept, kind, rid, part, text in rows_by_keys(
+        db, "SELECT dept, kind, record_id, part, payload FROM mentions WHERE {keys}", keys
+    ):
+        # Rows compare as compact JSON with sorted keys, the stored side re-encoded, so that
+        # a row stored in another spelling of the same JSON (separators) compares equal.
+        stored.setdefault((dept, kind, rid), {})[part] = _canonical(msgspec.json.decode(text))
     changed: list[Key] = []
     inserts: list[tuple[str, str, str, str, str, int]] = []
     end_rows: list[tuple[str, str, str, str]] = []
@@ -266,15 +257,11 @@ def save_resolutions(db: sqlite3.Connection, rows: Iterable[tuple[Key, float, st
     alone (rewriting one dirties its page all the same)."""
     new = {key: (score, decision) for key, score, decision in rows}
     keys = sorted(new)
-    for i in range(0, len(keys), 300):
-        chunk = keys[i : i + 300]
-        q = " OR ".join([KEY_MATCH] * len(chunk))
-        for dept, kind, rid, score, decision in db.execute(
-            f"SELECT dept, kind, record_id, score, decision FROM resolutions WHERE {q}",
-            [x for k in chunk for x in k],
-        ):
-            if new.get((dept, kind, rid)) == (score, decision):
-                del new[(dept, kind, rid)]
+    for dept, kind, rid, score, decision in rows_by_keys(
+        db, "SELECT dept, kind, record_id, score, decision FROM resolutions WHERE {keys}", keys
+    ):
+        if new.get((dept, kind, rid)) == (score, decision):
+            del new[(dept, kind, rid)]
     db.executemany(
         "INSERT OR REPLACE INTO resolutions VALUES (?, ?, ?, ?, ?)",
         [(*key, score, decision) for key, (score, decision) in sorted(new.items())],

@@ -47,7 +47,7 @@ from resolver.linkage.mentions import identifier_tokens, mention_tokens, name_st
 from resolver.linkage.survivorship import Golden, build_golden, id_hash
 from resolver.standardize.names import normalise_person_name
 from resolver.state import graphsync, run_files
-from resolver.state.store import KEY_MATCH, BatchConflict, State, current_ids, now
+from resolver.state.store import KEY_MATCH, BatchConflict, State, current_ids, now, rows_by_keys
 
 ENTITY_KINDS = ("enterprise", "person")
 EVENT_LABELS = {"credit_event": "CreditEvent", "fact": "Fact", "tax_declaration": "TaxDeclaration"}
@@ -872,15 +872,9 @@ def _save_keys(state: State, want: set[tuple[str, str, str, str]], stored: list[
     (a changed record mostly keeps its keys; rewriting them dirties index pages)."""
     have: set[tuple[str, str, str, str]] = set()
     ordered = sorted(stored)
-    for i in range(0, len(ordered), 300):
-        chunk = ordered[i : i + 300]
-        q = " OR ".join([KEY_MATCH] * len(chunk))
-        have.update(
-            state.db.execute(
-                f"SELECT key, dept, kind, record_id FROM keys WHERE {q}",
-                [x for k in chunk for x in k],
-            )
-        )
+    have.update(
+        rows_by_keys(state.db, "SELECT key, dept, kind, record_id FROM keys WHERE {keys}", ordered)
+    )
     state.db.executemany(
         "DELETE FROM keys WHERE key = ? AND dept = ? AND kind = ? AND record_id = ?",
         sorted(have - want),

@@ -162,6 +162,16 @@ CACHE_KIB = 262_144
 KEY_MATCH = "(dept = ? AND kind = ? AND record_id = ?)"
 
 
+def rows_by_keys(
+    db: sqlite3.Connection, sql: str, keys: Iterable[tuple[str, str, str]]
+) -> Iterator[Any]:
+    """Rows of ``sql`` for the given (dept, kind, record_id) keys: ``{keys}`` in it stands
+    for the keys' match, 300 keys a statement (900 bound values, under SQLite's limit)."""
+    for chunk in _chunks(list(keys), 300):
+        match = "(" + " OR ".join([KEY_MATCH] * len(chunk)) + ")"
+        yield from db.execute(sql.format(keys=match), [x for k in chunk for x in k])
+
+
 class StateError(RuntimeError):
     """A state directory that cannot be used (wrong schema version, unknown ID, …)."""
 
@@ -458,14 +468,12 @@ class State:
     ) -> dict[RecordKey, tuple[str, str | None, int]]:
         """(hash, entity_id, withdrawn) of the given record keys that are stored."""
         out: dict[RecordKey, tuple[str, str | None, int]] = {}
-        for chunk in _chunks(list(keys), 300):
-            q = " OR ".join([KEY_MATCH] * len(chunk))
-            params = [x for k in chunk for x in k]
-            for dept, kind, rid, h, eid, wd in self.db.execute(
-                f"SELECT dept, kind, record_id, hash, entity_id, withdrawn FROM records WHERE {q}",
-                params,
-            ):
-                out[(dept, kind, rid)] = (h, eid, wd)
+        for dept, kind, rid, h, eid, wd in rows_by_keys(
+            self.db,
+            "SELECT dept, kind, record_id, hash, entity_id, withdrawn FROM records WHERE {keys}",
+            keys,
+        ):
+            out[(dept, kind, rid)] = (h, eid, wd)
         return out
 
     def keys_named(
@@ -501,14 +509,13 @@ class State:
 
     def entity_of(self, keys: Iterable[RecordKey]) -> dict[RecordKey, str]:
         out: dict[RecordKey, str] = {}
-        for chunk in _chunks(list(keys), 300):
-            q = " OR ".join([KEY_MATCH] * len(chunk))
-            for dept, kind, rid, eid in self.db.execute(
-                f"SELECT dept, kind, record_id, entity_id FROM records "
-                f"WHERE ({q}) AND entity_id IS NOT NULL",
-                [x for k in chunk for x in k],
-            ):
-                out[(dept, kind, rid)] = eid
+        for dept, kind, rid, eid in rows_by_keys(
+            self.db,
+            "SELECT dept, kind, record_id, entity_id FROM records "
+            "WHERE {keys} AND entity_id IS NOT NULL",
+            keys,
+        ):
+            out[(dept, kind, rid)] = eid
         return out
 
     def members(self, entity_ids: Iterable[str]) -> Iterator[Record]:
@@ -546,14 +553,13 @@ class State:
 
     def records_of(self, keys: Iterable[RecordKey]) -> Iterator[Record]:
         """Stored, not withdrawn records with the given keys."""
-        for chunk in _chunks(sorted(set(keys)), 300):
-            q = " OR ".join([KEY_MATCH] * len(chunk))
-            for row in self.db.execute(
-                f"SELECT dept, file, line, record_id, kind, raw, std, entity_id FROM records "
-                f"WHERE ({q}) AND withdrawn = 0",
-                [x for k in chunk for x in k],
-            ):
-                yield self._record(row)
+        for row in rows_by_keys(
+            self.db,
+            "SELECT dept, file, line, record_id, kind, raw, std, entity_id FROM records "
+            "WHERE {keys} AND withdrawn = 0",
+            sorted(set(keys)),
+        ):
+            yield self._record(row)
 
     def all_records(
         self, kinds: tuple[str, ...] | None = None
