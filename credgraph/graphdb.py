@@ -238,7 +238,6 @@ def load(
 
     from rich.progress import Progress, TextColumn, TimeElapsedColumn
 
-    from credit.service import refresh_grades as regrade
     from graph.load import EarlyStart, load_run
     from graph.store import GraphStoreError
 
@@ -292,8 +291,10 @@ def load(
             if summary.derived:  # graded from the run's tables, written with it
                 graded, stored = len(summary.credit_subjects), grades.stored
             else:
+                from credit.service import refresh_grades
+
                 bar.update(task, description="grading")
-                graded, stored = regrade(store, uids=summary.credit_subjects)
+                graded, stored = refresh_grades(store, uids=summary.credit_subjects)
         except GraphStoreError as exc:
             raise query_failed(exc) from exc
         finally:
