@@ -1047,6 +1047,7 @@ def _grade_rows(
     differs from their ``last`` (as_of, computed_at, digest); ``events``: each uid's credit
     event rows as :data:`credit.queries.EVENTS_OF_MANY` returns them."""
     rows = []
+    on = day.isoformat()
     for uid in uids:
         prev = last.get(uid)
         mine = events.get(uid)
@@ -1057,18 +1058,19 @@ def _grade_rows(
             _assess_all(cat, [_event(r, uid, "Enterprise") for r in mine or ()], day),
             day,
         )
-        if prev and prev[2] == g.digest and prev[0] <= day.isoformat():
+        digest = g.digest  # (a property: a hash of the lines each time)
+        if prev and prev[2] == digest and prev[0] <= on:
             continue
         rows.append(
             {
                 "entity": uid,
-                "uid": f"{uid}|{day.isoformat()}|{g.digest}",
+                "uid": f"{uid}|{on}|{digest}",
                 "props": {
                     "grade": g.grade,
                     "score": g.score,
-                    "as_of": day.isoformat(),
+                    "as_of": on,
                     "scorecard": g.scorecard,
-                    "digest": g.digest,
+                    "digest": digest,
                     "lines": [f"{line.points:+g} {line.reason}" for line in g.lines],
                     "computed_at": computed_at,
                 },
