@@ -17,6 +17,7 @@ from credgraph.cli import main
 from credit.service import credit_grade
 from graph.store import FalkorStore, open_store
 from resolver.linkage.link import run_link
+from resolver.state.incremental import run_link_stateful
 from tests.conftest import SAMPLE
 from tests.test_credit_regrade import _with_new_penalty
 from tests.test_graph import graph_contents
@@ -127,3 +128,28 @@ def test_load_without_credit_events_stores_no_grades(
         assert store.read("MATCH (g:Grade) RETURN count(g) AS n")[0]["n"] == 0
     finally:
         store.close()
+
+
+def test_both_paths_count_the_runs_rows_alike(graph_uri: str, tmp_path: Path) -> None:
+    """`loaded N rows` is the run's nodes and relationships on both paths: a stateful run's
+    MERGE path also detaches and unlinks, and those clean-up rows are not counted."""
+    run_link_stateful(SAMPLE / "batch", tmp_path / "run", tmp_path / "state")
+    counts = {}
+    for path, args in (("bulk", ()), ("MERGE", ("--no-bulk",))):
+        uri = f"{graph_uri}_{path}"
+        res = CliRunner().invoke(
+            main, ["load", str(tmp_path / "run"), *args], env={"CREDGRAPH_GRAPH_URI": uri}
+        )
+        assert res.exit_code == 0, res.output
+        found = re.search(rf"loaded ([\d,]+) rows in .* by the {path} path", res.output)
+        assert found, res.output
+        counts[path] = int(found[1].replace(",", ""))
+        store = _store(uri)
+        try:
+            ours = "NOT (labels(n)[0] IN ['Grade', 'LoadedState', 'GraphMarker'])"
+            nodes = store.read(f"MATCH (n) WHERE {ours} RETURN count(n) AS n")[0]["n"]
+            rels = store.read("MATCH ()-[r]->() WHERE type(r) <> 'GRADED' RETURN count(r) AS n")
+        finally:
+            store.close()
+        assert counts[path] == nodes + rels[0]["n"] > 0
+    assert counts["bulk"] == counts["MERGE"]
