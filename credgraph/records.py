@@ -125,7 +125,8 @@ def _detail(detail: Any) -> str:
 @click.argument("entity_id", callback=plain_text)
 @STATE_OPTION
 def history_cmd(entity_id: str, state_dir: Path | None) -> None:
-    """Show the create/merge/split/retire events of an entity (and of IDs merged into it)."""
+    """Show the create/merge/split/adopt/retire/withdraw events of an entity (and of IDs merged
+    into it)."""
     with open_state(state_dir) as state:
         current, path = resolve_or_fail(state, entity_id)
         events = state.history(current)
