@@ -448,6 +448,11 @@ def link(
             "persons known only from role and shareholding rows: "
             f"{plural(r['mention_only_persons'], 'new golden person')} (no person record)"
         )
+    if r.get("mention_only_enterprises"):
+        click.echo(
+            "enterprises known only from role, shareholding and branch rows: "
+            f"{plural(r['mention_only_enterprises'], 'golden enterprise')} (no enterprise record)"
+        )
     click.echo(
         f"edges: {counts_text(r['edges'])}; events: {r['events']:,}; conflicts: {r['conflicts']:,}"
     )

@@ -897,6 +897,7 @@ class Streamed:
     events: run_files.JsonLinesWriter
     conflicted: list[Golden] = field(default_factory=list)  # for conflicts.csv
     mention_only_persons: int = 0
+    mention_only_enterprises: int = 0
 
     def add_golden(self, g: Golden) -> None:
         self.golden.add(g.data)
@@ -904,6 +905,8 @@ class Streamed:
             self.conflicted.append(Golden({"id": g.data["id"]}, g.conflicts))
         if g.data["type"] == "Person" and not g.data.get("members"):
             self.mention_only_persons += 1
+        elif g.data["type"] == "Enterprise" and g.data.get("known_from") == "mentions":
+            self.mention_only_enterprises += 1
 
 
 @without_gc
@@ -1675,11 +1678,17 @@ def _write_outputs(
         mention_only = sum(
             1 for g in goldens if g.data["type"] == "Person" and not g.data.get("members")
         )
+        mention_only_enterprises = sum(
+            1
+            for g in goldens
+            if g.data["type"] == "Enterprise" and g.data.get("known_from") == "mentions"
+        )
         edge_sources = Counter(e["type"] for e in edges)
         n_events = len(events)
     else:
         golden_types = streamed.golden.counts
         mention_only = streamed.mention_only_persons
+        mention_only_enterprises = streamed.mention_only_enterprises
         edge_sources = streamed.edges.counts
         n_events = streamed.events.lines
     with (out / "rejects.csv").open("w", encoding="utf-8", newline="") as fh:
@@ -1769,6 +1778,7 @@ def _write_outputs(
         "entities": {k: r.stats for k, r in results.items()},
         "golden_entities": golden_types,
         "mention_only_persons": mention_only,
+        "mention_only_enterprises": mention_only_enterprises,
         "edges": dict(edge_sources),
         "events": n_events,
         "mentions": {k: dict(v) for k, v in mention_stats.items()},

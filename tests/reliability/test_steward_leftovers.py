@@ -245,6 +245,38 @@ def test_link_summary_counts_mention_only_persons(tmp_path: Path) -> None:
     assert f"persons known only from role and shareholding rows: {n} new golden persons" in out
 
 
+def test_link_summary_counts_mention_only_enterprises(tmp_path: Path) -> None:
+    """Role rows naming enterprises no record carries: golden enterprises known only from
+    mentions, counted in report.json and the summary as golden.jsonl holds them."""
+    roles = [[f"T{i:06d}", f"重庆市未登记{i}贸易有限公司", f"钱{i}", "监事"] for i in range(1, 3)]
+    roles.append(["T000003", "成都市华瑞1机械设备有限公司", "孙三", "监事"])  # a registered one
+    batch = write_batch(
+        tmp_path / "b",
+        [
+            Source("amr.csv", csv_text([good_row(i) for i in range(1, 3)]).encode()),
+            Source(
+                "roles.csv",
+                csv_text(roles, header=ROLE_HEADER).encode(),
+                "role",
+                record_id="序号",
+                columns=dict(ROLE_COLUMNS),
+            ),
+        ],
+    )
+    for how in ("--no-state", "--state"):
+        run = tmp_path / f"run{how}"
+        args = [how] if how == "--no-state" else [how, str(tmp_path / "state")]
+        out = _ok(cg("link", str(batch), "--out", str(run), *args))
+        golden = [json.loads(x) for x in (run / "golden.jsonl").read_text("utf-8").splitlines()]
+        n = sum(1 for g in golden if g["type"] == "Enterprise" and g.get("known_from"))
+        assert n == 2
+        assert json.loads((run / "report.json").read_text("utf-8"))["mention_only_enterprises"] == n
+        assert (
+            f"enterprises known only from role, shareholding and branch rows: {n} golden "
+            "enterprises (no enterprise record)" in out
+        ), out
+
+
 def test_serve_takes_the_graph_options_of_the_other_graph_commands(tmp_path: Path) -> None:
     """`serve --graph-data-dir D` (the embedded server's address and password) and `serve
     --uri URI --password-file F`, as `show`, `load` and `graph query` take them."""
