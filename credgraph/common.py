@@ -150,6 +150,11 @@ def _counts(counts: object) -> str:
     )
 
 
+#: Planted rows that repeat a record (or a header) rather than carry one of their own: the
+#: generator counts records, `check` reads these as rows too.
+REPEATED_ROWS = ("duplicate_row", "superseded", "repeated_header")
+
+
 def print_generate_summary(s: dict[str, object], elapsed: float) -> None:
     out = Console(file=sys.stdout)
     rows, files, depts = s["rows"], s["files"], s["departments"]
@@ -160,6 +165,16 @@ def print_generate_summary(s: dict[str, object], elapsed: float) -> None:
         f"in {elapsed:.1f} s; population: {_counts(s['population'])}",
         soft_wrap=True,  # one line, not broken at 80 columns when piped
     )
+    rejects = s["rejects"]
+    assert isinstance(rejects, dict)
+    # rows written beside the records: what `check` reads more than the line above says
+    repeats = {k: rejects[k] for k in REPEATED_ROWS if rejects.get(k)}
+    if repeats:
+        out.print(
+            f"  + {plural(sum(repeats.values()), 'planted repeat')} ({_counts(repeats)}): "
+            f"`check` reads {rows + sum(repeats.values()):,} rows",
+            soft_wrap=True,
+        )
     for title, key in (
         ("rows by kind", "rows_by_kind"),
         ("rows by format", "rows_by_format"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 from click.testing import CliRunner
@@ -24,6 +25,14 @@ def test_generate_check_link_evaluate(tmp_path: Path) -> None:
     files = sum(len(d["sources"]) for d in load_catalog()) + len(ISSUE_FILES)
     assert f"rows in {files} files from 32 departments" in res.output
     assert res.output.strip().endswith(str(out / "batch"))
+    # the records, plus the planted repeats `check` reads as rows too: the rows it will read
+    made = re.search(r"^([\d,]+) rows in ", res.output, re.M)
+    repeats = re.search(
+        r"^  \+ ([\d,]+) planted repeats \(.*\): `check` reads ([\d,]+) rows$", res.output, re.M
+    )
+    assert made and repeats, res.output
+    records, extra, to_read = (int(x.replace(",", "")) for x in (made[1], *repeats.groups()))
+    assert records + extra == to_read and extra > 0
     again = runner.invoke(
         main, ["generate", "--out", str(out), "--enterprises", "150", "--persons", "200"]
     )
@@ -34,6 +43,7 @@ def test_generate_check_link_evaluate(tmp_path: Path) -> None:
     )
     assert res.exit_code == 0, res.output
     assert "balanced: yes" in res.output
+    assert f"{to_read:,} rows read in {files} files" in res.output
     assert (tmp_path / "check" / "quality.html").is_file()
 
     res = runner.invoke(
