@@ -57,14 +57,21 @@ def recency_factor(card: Scorecard, decided: dt.date, day: dt.date) -> tuple[flo
 
 
 def grade(card: Scorecard, assessments: list[Assessment], day: dt.date) -> Grade:
-    """Score = base + the points of every active event; the grade is the band reached, or D
-    when an active event of a ``direct_d`` type exists."""
+    """Score = base + the points of every active decision; the grade is the band reached, or D
+    when an active event of a ``direct_d`` type exists. Events of one type with one
+    ``decision_no`` are one decision (delivered again under another record id, or by a second
+    department): it counts once, by its first record (date, then uid)."""
     lines = [ExplanationLine(card.base, f"base score (scorecard {card.version})")]
     direct: list[str] = []
+    counted: set[tuple[str, str]] = set()
     for a in sorted(assessments, key=lambda a: (a.event.date or day, a.event.uid)):
         if a.status != "active" or a.type is None or a.event.date is None:
             continue
         ev = a.event
+        if ev.decision_no:
+            if (a.type.key, ev.decision_no) in counted:
+                continue
+            counted.add((a.type.key, ev.decision_no))
         assert ev.date is not None
         label = f"{a.type.key} {ev.decision_no or ev.record_id} ({ev.dept}, {ev.date})"
         if a.type.key in card.direct_d:

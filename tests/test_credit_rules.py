@@ -189,6 +189,37 @@ def test_expired_and_repaired_events_do_not_count() -> None:
     assert (g.grade, g.score, len(g.lines)) == ("A", 100.0, 1)
 
 
+def test_one_decision_delivered_twice_counts_once() -> None:
+    """A decision delivered again under a new record id (a later batch) or by a second
+    department is one decision: one line, one deduction; another decision still counts."""
+    day = D(2026, 11, 1)
+
+    def penalty(uid: str, decision: str, dept: str = "EE") -> Event:
+        return Event(uid, "行政处罚", dept, uid.split("|")[1], decision, D(2026, 10, 1), "一般")
+
+    once = grade(CAT.scorecard, [assess(CAT, penalty("EE|1", "环罚〔2026〕1号"), day)], day)
+    twice = grade(
+        CAT.scorecard,
+        [
+            assess(CAT, penalty("EE|1", "环罚〔2026〕1号"), day),
+            assess(CAT, penalty("EE|10000001", "环罚〔2026〕1号"), day),
+            assess(CAT, penalty("CREDIT|7", "环罚〔2026〕1号", "CREDIT"), day),
+        ],
+        day,
+    )
+    assert len(once.lines) == 2 and once.score < 100
+    assert (twice.grade, twice.score, len(twice.lines)) == (once.grade, once.score, 2)
+    other = grade(
+        CAT.scorecard,
+        [
+            assess(CAT, penalty("EE|1", "环罚〔2026〕1号"), day),
+            assess(CAT, penalty("EE|2", "环罚〔2026〕2号"), day),
+        ],
+        day,
+    )
+    assert len(other.lines) == 3 and other.score < once.score
+
+
 def test_batch_canonical_names_equal_one_by_one() -> None:
     from resolver.standardize.names import canonical_enterprise_name, canonical_enterprise_names
 
