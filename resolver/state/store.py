@@ -721,13 +721,14 @@ class State:
         }
 
     def review_pairs(self, kind: str | None, limit: int) -> list[dict[str, Any]]:
+        """Pairs in the review band, most likely first; a pair scored again by a later batch
+        (both records re-linked) is shown once, as that batch scored it."""
         sql = "SELECT kind, a_dept, a_record, b_dept, b_record, probability, weights, comparison, name_a, name_b, batch_id FROM review"
         params: list[Any] = []
         if kind:
             sql += " WHERE kind = ?"
             params.append(kind)
-        sql += " ORDER BY probability DESC LIMIT ?"
-        params.append(limit)
+        sql += " ORDER BY rowid"
         cols = [
             "kind",
             "a_dept",
@@ -741,12 +742,15 @@ class State:
             "name_b",
             "batch_id",
         ]
-        out = []
+        latest: dict[tuple[str, ...], dict[str, Any]] = {}
         for row in self.db.execute(sql, params):
             d = dict(zip(cols, row, strict=True))
+            ends = sorted(((d["a_dept"], d["a_record"]), (d["b_dept"], d["b_record"])))
+            latest[(d["kind"], *ends[0], *ends[1])] = d  # a later row replaces the pair's
+        out = sorted(latest.values(), key=lambda d: -d["probability"])[:limit]
+        for d in out:
             d["weights"] = json.loads(d["weights"])
             d["comparison"] = json.loads(d["comparison"])
-            out.append(d)
         return out
 
     def review_queue(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import re
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -138,3 +139,39 @@ def test_review_list_shows_totals_status_and_evidence(parts: list[Path], tmp_pat
         x for x in everything.stdout.splitlines() if f"{pair.group(1)} ~ {pair.group(2)}" in x
     )
     assert re.search(r"\[decided no_match by steward-7 at \d{4}-\d\d-\d\dT", line), line
+
+
+def test_a_pair_scored_again_by_a_later_batch_is_listed_once(
+    parts: list[Path], tmp_path: Path
+) -> None:
+    """Batch 2 re-links the clusters of batch 1's uncertain pairs (a changed row): the state
+    keeps both batches' scorings, and `review list` shows each pair once, as batch 2 scored it."""
+    state = tmp_path / "state"
+    rows = [
+        (f"R{k}{side}", "", f"佛山市测复{k}号贸易有限公司", f"广东省佛山市禅城区{side}路{k}号", f"0757-8{k:03d}{side * 4}")
+        for k in range(1, 4)
+        for side in (1, 2)
+    ]  # fmt: skip
+    for i, part in enumerate(parts[:2]):
+        if i:  # every row again, the first of each pair at another address
+            rows = [
+                (r[0], r[1], r[2], r[3] + "之一" if r[0].endswith("1") else r[3], r[4])
+                for r in rows
+            ]
+        batch = with_rows(part, tmp_path / f"b{i}", rows, f"again-{i}")
+        res = run("link", str(batch), "--out", str(tmp_path / f"r{i}"), "--state", str(state), "--match-threshold", "1.0")  # fmt: skip
+        assert res.returncode == 0, res.stderr
+    db = sqlite3.connect(state / "state.db")
+    try:
+        stored = db.execute(
+            "SELECT a_record, b_record, batch_id FROM review WHERE a_dept = 'TEST' AND b_dept = 'TEST'"
+        ).fetchall()
+    finally:
+        db.close()
+    pairs = {frozenset(p[:2]) for p in stored}
+    assert len(stored) > len(pairs) >= 2  # scored by both batches
+    listed = run("review", "list", "--state", str(state), "--limit", "1000").stdout
+    shown = re.findall(r"#\d+ enterprise  TEST:(\S+) ~ TEST:(\S+)", listed)
+    assert sorted(tuple(sorted(p)) for p in shown) == sorted(tuple(sorted(p)) for p in pairs)
+    head = re.match(r"([\d,]+) pairs awaiting review", listed)
+    assert head and int(head[1].replace(",", "")) == listed.count("[open]")
