@@ -85,6 +85,9 @@ class _Change:
     #: Re-linked entities that keep their ID and exactly their stored records (none of them
     #: touched by the batch): rows found by their identifiers resolve as before.
     same: set[str] = field(default_factory=set)
+    #: Where each re-linked record was stored before this batch (entity ID; records new to
+    #: the state are not in it).
+    stored_entity: dict[RecordKey, str] = field(default_factory=dict)
 
 
 class StateResolver(Resolver):
@@ -273,9 +276,11 @@ def _apply_kind(
     next_seq: list[int],
     engine: Engine,
     keys_of: dict[RecordKey, list[str]],
+    prior: dict[RecordKey, str],
 ) -> _Change:
     """Re-link the clusters the touched records (and judgements, withdrawals) affect;
-    ``keys_of`` gets each touched record's :func:`record_keys`."""
+    ``keys_of`` gets each touched record's :func:`record_keys`; ``prior``: the stored entity
+    of the batch's records that the state holds (:meth:`State.stored_hashes`)."""
     touched_keys = {r.key for r in touched}
     keys: set[str] = set()
     for r in touched:
@@ -283,16 +288,17 @@ def _apply_kind(
         keys.update(keys_of[r.key])
     neighbours = state.records_by_key(keys, cfg.max_block)
     affected = set(state.entity_of(neighbours).values())
-    affected.update(state.entity_of(touched_keys).values())  # the clusters changed records leave
+    left = {k: prior[k] for k in touched_keys if k in prior}
+    affected.update(left.values())  # the clusters changed records leave
     affected.update(withdrawn_ids)
     judged = state.pending_judgement_records()
     affected.update(state.entity_of(judged).values())
-    old = [
-        r
-        for r in state.members(affected)
-        if r.key not in touched_keys and r.key not in withdrawn and r.kind == kind
-    ]
-    old_id_of = state.entity_of([r.key for r in old])
+    old: list[Record] = []
+    old_id_of: dict[RecordKey, str] = {}
+    for eid, r in state.kind_members(affected, kind):
+        if r.key not in touched_keys and r.key not in withdrawn:
+            old.append(r)
+            old_id_of[r.key] = eid
     subset = sorted(old + touched, key=lambda r: (r.dept, r.record_id))
     index = {r.key: i for i, r in enumerate(subset)}
     must: list[tuple[int, int]] = []
@@ -404,6 +410,7 @@ def _apply_kind(
         history,
         res.model if model is None else None,
         same,
+        {**old_id_of, **left},
     )
 
 
@@ -452,6 +459,7 @@ def run_link_stateful(
             for r in batch
             if r.key not in stored or stored[r.key][0] != hashes[r.key] or stored[r.key][2]
         ]
+        prior = {k: eid for k, (_h, eid, _w) in stored.items() if eid is not None}
         unchanged = len(batch) - len(touched)
         seen_before = sum(1 for r in touched if r.key in stored)
         # A withdrawal names (dept, record_id) and, optionally, the kind: without one it
@@ -488,6 +496,7 @@ def run_link_stateful(
                 seqs[kind],
                 engine,
                 keys_of,
+                prior,
             )
             timings[f"link_{kind}"] = time.perf_counter() - t
             t = time.perf_counter()
@@ -510,7 +519,7 @@ def run_link_stateful(
         )
         mention_gid = {rec.key: gid for rec, gid, _how, _reason in mention_links}
         # Where each re-linked (or changed) record was stored before this batch.
-        stored_entity = state.entity_of(gid_of)
+        stored_entity = {k: e for ch in changes.values() for k, e in ch.stored_entity.items()}
         moved = _moved_records(state, gid_of, changes, stored_entity)
         # Stored role, shareholding, branch and event rows whose resolution may have
         # changed (loose ones, or pointing at a changed entity) are resolved again.
@@ -758,11 +767,13 @@ def run_link_stateful(
             t = time.perf_counter()
             # The run's files, written (staged) and kept in the state before the commit.
             results = {k: ch.result for k, ch in changes.items()}
-            # Unchanged records of untouched clusters: their stored IDs, in one look-up.
+            # Unchanged records of untouched clusters: their stored IDs (this batch did not
+            # change them), as read before it.
             missing = [r.key for r in batch if r.kind in ENTITY_KINDS and r.key not in gid_of]
             current = current_ids(state)
-            for key, eid in state.entity_of(missing).items():
-                gid_of[key] = current(eid)
+            for key in missing:
+                if key in prior:
+                    gid_of[key] = current(prior[key])
             _restrict_to_batch(results, {r.key for r in batch if r.kind in ENTITY_KINDS}, batch)
             # golden.jsonl: the entities whose golden record or lifecycle changed. A re-linked
             # entity that kept its ID, exactly its records and its golden record is left out
