@@ -22,7 +22,7 @@ from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from resolver.gcpause import without_gc
 from resolver.ingest.manifest import Manifest, load_manifest
@@ -48,6 +48,7 @@ from resolver.linkage.survivorship import Golden, build_golden, id_hash
 from resolver.standardize.names import normalise_person_name
 from resolver.state import graphsync, run_files
 from resolver.state.store import KEY_MATCH, BatchConflict, State, current_ids, now, rows_by_keys
+from resolver.workers import ForkedCall, can_fork
 
 ENTITY_KINDS = ("enterprise", "person")
 EVENT_LABELS = {"credit_event": "CreditEvent", "fact": "Fact", "tax_declaration": "TaxDeclaration"}
@@ -264,6 +265,37 @@ def _mention_id(
     return None
 
 
+class _KindArgs(NamedTuple):
+    """What :func:`_apply_kind` is given for one kind (besides the state and ``keys_of``)."""
+
+    kind: str
+    touched: list[Record]
+    withdrawn: set[RecordKey]
+    withdrawn_ids: set[str]
+    cfg: LinkConfig
+    progress: Progress | None
+    as_of: str
+    next_seq: list[int]
+    engine: Engine
+    prior: dict[RecordKey, str]
+
+
+#: A kind re-linked in a forked child: its change, its records' keys and where its ID
+#: sequence ended, or the exception it raised (raised again in the parent as it was).
+_KindOutcome = tuple[_Change, dict[RecordKey, list[str]], int] | BaseException
+
+
+def _apply_kind_apart(state: State, args: _KindArgs) -> _KindOutcome:
+    """:func:`_apply_kind` in a forked child (its own connection to the state)."""
+    try:
+        state.reconnect_in_child()
+        keys_of: dict[RecordKey, list[str]] = {}
+        change = _apply_kind(state, *args, keys_of=keys_of)
+        return change, keys_of, args.next_seq[0]
+    except Exception as exc:  # e.g. a StateKeyError: the parent shows its one-line message
+        return exc
+
+
 def _apply_kind(
     state: State,
     kind: str,
@@ -275,8 +307,9 @@ def _apply_kind(
     as_of: str,
     next_seq: list[int],
     engine: Engine,
-    keys_of: dict[RecordKey, list[str]],
     prior: dict[RecordKey, str],
+    *,
+    keys_of: dict[RecordKey, list[str]],
 ) -> _Change:
     """Re-link the clusters the touched records (and judgements, withdrawals) affect;
     ``keys_of`` gets each touched record's :func:`record_keys`; ``prior``: the stored entity
@@ -477,27 +510,41 @@ def run_link_stateful(
         changes: dict[str, _Change] = {}
         seqs: dict[str, list[int]] = {}
         keys_of: dict[RecordKey, list[str]] = {}  # touched entity records' key-table keys
-        for kind in ENTITY_KINDS:
-            w_ids = {
-                eid
-                for eid in withdrawn_entities.values()
-                if eid[0] == ("E" if kind == "enterprise" else "P")
-            }
+
+        def kind_args(kind: str, shown: Progress | None) -> _KindArgs:
             seqs[kind] = [int(state.meta(f"seq_{kind}") or "0")]
-            changes[kind] = _apply_kind(
-                state,
+            return _KindArgs(
                 kind,
                 [r for r in touched if r.kind == kind],
                 set(withdrawn),
-                w_ids,
+                {e for e in withdrawn_entities.values() if e[0] == kind[0].upper()},
                 cfg,
-                progress,
+                shown,
                 manifest.as_of.isoformat(),
                 seqs[kind],
                 engine,
-                keys_of,
                 prior,
             )
+
+        # Persons are re-linked in a forked child while this process re-links enterprises:
+        # the two kinds share nothing until both are done (own records, clusters, ID
+        # sequence; the state is only read), so the child's result is what this process
+        # would have computed.
+        apart: ForkedCall[_KindOutcome] | None = None
+        if isinstance(engine, LocalEngine) and cfg.parallel and can_fork():
+            apart = ForkedCall(
+                functools.partial(_apply_kind_apart, state, kind_args("person", None))
+            )
+        for kind in ENTITY_KINDS:
+            if kind == "person" and apart is not None:
+                outcome = apart.result()
+                if isinstance(outcome, BaseException):
+                    raise outcome
+                changes[kind], their_keys, seqs[kind][0] = outcome
+                keys_of.update(their_keys)
+            else:
+                changes[kind] = _apply_kind(state, *kind_args(kind, progress), keys_of=keys_of)
+            # (with the child: link_person is how long persons took beyond enterprises)
             timings[f"link_{kind}"] = time.perf_counter() - t
             t = time.perf_counter()
         _fault("linked")
