@@ -12,7 +12,8 @@ from credgraph.graphconn import OptionRefused, graph_options, open_graph, query_
 from graph.server import DEFAULT_QUERY_MEMORY_MB, DEFAULT_QUERY_TIMEOUT_S
 
 if TYPE_CHECKING:
-    from graph.load import Early, RunGraph
+    from graph.load import Early, RelKey, RunGraph
+    from graph.tables import NodeTable, RelTable
 
 
 @click.group()
@@ -237,7 +238,6 @@ def load(
 
     from rich.progress import Progress, TextColumn, TimeElapsedColumn
 
-    from credit.service import refresh_grades as regrade
     from graph.load import EarlyStart, load_run
     from graph.store import GraphStoreError
 
@@ -275,6 +275,7 @@ def load(
             def progress(step: str, rows: int) -> None:
                 bar.update(task, advance=rows, description=step)
 
+            grades = _GradesInBulk()
             summary = load_run(
                 store,
                 run_dir,
@@ -283,11 +284,17 @@ def load(
                 bulk=bulk,
                 tables=tables,
                 early=start.bulk_load,
+                derived=grades,
             )
             del tables
             summary.seconds += read_seconds
-            bar.update(task, description="grading")
-            graded, stored = regrade(store, uids=summary.credit_subjects)
+            if summary.derived:  # graded from the run's tables, written with it
+                graded, stored = len(summary.credit_subjects), grades.stored
+            else:
+                from credit.service import refresh_grades
+
+                bar.update(task, description="grading")
+                graded, stored = refresh_grades(store, uids=summary.credit_subjects)
         except GraphStoreError as exc:
             raise query_failed(exc) from exc
         finally:
@@ -322,6 +329,25 @@ def load(
         click.echo(
             f"warning: {summary.escaped:,} values held control characters, stored escaped as \\uXXXX"
         )
+
+
+class _GradesInBulk:
+    """``load_run``'s ``derived`` for `load`: into an empty graph, the grades the
+    re-grading after a load would store (there is no history to compare with), computed
+    from the run's tables and sent with them in the same GRAPH.BULK."""
+
+    def __init__(self) -> None:
+        self.stored = 0
+
+    def __call__(self, run: RunGraph) -> tuple[dict[str, NodeTable], dict[RelKey, RelTable]]:
+        from credit.service import grades_of_new_graph
+        from graph.load import enterprise_credit_events
+
+        nodes, rels = grades_of_new_graph(enterprise_credit_events(run))
+        self.stored = len(nodes)
+        if not nodes:
+            return {}, {}
+        return {"Grade": nodes}, {("GRADED", "Enterprise", "Grade"): rels}
 
 
 def _read_verified(run_dir: Path, early: Early | None = None) -> RunGraph:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Generator, Iterable
+from collections.abc import Generator, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -19,6 +19,7 @@ from credit.grading import Grade, grade
 from credit.rules import Assessment, Event, Role, assess, parse_date, responsible
 from graph.dialect import label
 from graph.store import AsyncGraphStore, GraphStore, Row
+from graph.tables import NodeTable, RelTable
 
 if TYPE_CHECKING:
     # imported where used: matching reads pypinyin's tables (~0.3 s), which a load's
@@ -989,41 +990,90 @@ def refresh_grades(
     chosen = (
         [r["uid"] for r in store.read(q.CURRENT_ENTERPRISES)] if uids is None else sorted(set(uids))
     )
+    computed_at = _computed_at()
     stored = 0
     for i in range(0, len(chosen), 500):
         chunk = chosen[i : i + 500]
-        by_subject: dict[str, list[Event]] = defaultdict(list)
+        by_subject: dict[str, list[Row]] = defaultdict(list)
         for r in store.read(q.EVENTS_OF_MANY, {"uids": chunk}):
-            by_subject[r["subject_uid"]].append(_event(r, r["subject_uid"], "Enterprise"))
+            by_subject[r["subject_uid"]].append(r)
         last: dict[str, tuple[str, str, str]] = {}
         for r in store.read(q.LAST_GRADES, {"uids": chunk}):
             key = (str(r["as_of"]), str(r["computed_at"]), str(r["digest"]))
             if r["uid"] not in last or key > last[r["uid"]]:
                 last[r["uid"]] = key
-        rows = []
-        for uid in chunk:
-            prev = last.get(uid)
-            if uid not in by_subject and prev is None:
-                continue  # at the base grade, never graded otherwise: no history to keep
-            g = grade(cat.scorecard, _assess_all(cat, by_subject.get(uid, []), day), day)
-            if prev and prev[2] == g.digest and prev[0] <= day.isoformat():
-                continue
-            rows.append(
-                {
-                    "entity": uid,
-                    "uid": f"{uid}|{day.isoformat()}|{g.digest}",
-                    "props": {
-                        "grade": g.grade,
-                        "score": g.score,
-                        "as_of": day.isoformat(),
-                        "scorecard": g.scorecard,
-                        "digest": g.digest,
-                        "lines": [f"{line.points:+g} {line.reason}" for line in g.lines],
-                        "computed_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-                    },
-                }
-            )
+        rows = _grade_rows(cat, day, computed_at, chunk, by_subject, last)
         if rows:
             store.write_batch(q.WRITE_GRADES, rows)
             stored += len(rows)
     return len(chosen), stored
+
+
+def grades_of_new_graph(
+    events: Mapping[str, Sequence[Row]],
+    as_of: dt.date | None = None,
+    *,
+    catalog: Catalog | None = None,
+) -> tuple[NodeTable, RelTable]:
+    """What :func:`refresh_grades` would write after a run is loaded into an empty graph
+    (no grade history), computed from the run's own tables instead of read back: ``events``
+    are the credit events each enterprise will have (graph/load.py
+    ``enterprise_credit_events``). Returns the ``Grade`` nodes and the ``GRADED``
+    relationships as tables for the bulk path (the same properties and uids as
+    :data:`credit.queries.WRITE_GRADES` writes)."""
+    cat = catalog or default_catalog()
+    rows = _grade_rows(cat, _today(as_of), _computed_at(), sorted(events), events, {})
+    uids = [r["uid"] for r in rows]
+    names = sorted({k for r in rows for k in r["props"]})
+    cols = {"uid": uids, **{k: [r["props"].get(k) for r in rows] for k in names}}
+    entities = [r["entity"] for r in rows]
+    return NodeTable(uids, cols), RelTable(entities, uids, [1] * len(rows), {}, distinct=True)
+
+
+def _computed_at() -> str:
+    """When a grade was computed (the Grade's ``computed_at``): now, in UTC, to the second."""
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+
+
+def _grade_rows(
+    cat: Catalog,
+    day: dt.date,
+    computed_at: str,
+    uids: Iterable[str],
+    events: Mapping[str, Sequence[Row]],
+    last: Mapping[str, tuple[str, str, str]],
+) -> list[Row]:
+    """:data:`credit.queries.WRITE_GRADES` rows for the ``uids`` whose grade on ``day``
+    differs from their ``last`` (as_of, computed_at, digest); ``events``: each uid's credit
+    event rows as :data:`credit.queries.EVENTS_OF_MANY` returns them."""
+    rows = []
+    on = day.isoformat()
+    for uid in uids:
+        prev = last.get(uid)
+        mine = events.get(uid)
+        if not mine and prev is None:
+            continue  # at the base grade, never graded otherwise: no history to keep
+        g = grade(
+            cat.scorecard,
+            _assess_all(cat, [_event(r, uid, "Enterprise") for r in mine or ()], day),
+            day,
+        )
+        digest = g.digest  # (a property: a hash of the lines each time)
+        if prev and prev[2] == digest and prev[0] <= on:
+            continue
+        rows.append(
+            {
+                "entity": uid,
+                "uid": f"{uid}|{on}|{digest}",
+                "props": {
+                    "grade": g.grade,
+                    "score": g.score,
+                    "as_of": on,
+                    "scorecard": g.scorecard,
+                    "digest": digest,
+                    "lines": [f"{line.points:+g} {line.reason}" for line in g.lines],
+                    "computed_at": computed_at,
+                },
+            }
+        )
+    return rows

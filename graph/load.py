@@ -20,6 +20,7 @@ never resolver code.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import functools
 import hashlib
 import io
@@ -171,6 +172,9 @@ class LoadSummary:
     #: Enterprises whose credit standing the run may change: subjects of its credit events
     #: and (stateful runs) the enterprises it re-wires — what the grades are recomputed for.
     credit_subjects: list[str] = field(default_factory=list)
+    #: The bulk path wrote ``derived``'s nodes and relationships with the run's (see
+    #: :func:`load_run`); the caller need not write them again.
+    derived: bool = False
 
 
 def _jsonl(path: Path) -> Iterator[dict[str, Any]]:
@@ -319,6 +323,46 @@ def _fault(point: str) -> None:
 def entity_label(uid: str) -> str:
     """Golden IDs say what they are: ``E…`` enterprises, ``P…`` persons."""
     return "Person" if uid.startswith("P") else "Enterprise"
+
+
+#: The credit event fields credit/ reads back from the graph (credit/queries.py EVENT_FIELDS).
+CREDIT_EVENT_FIELDS = (
+    "uid",
+    "event_type",
+    "dept",
+    "record_id",
+    "decision_no",
+    "date",
+    "severity",
+    "authority",
+    "amount",
+    "description",
+)
+
+
+def enterprise_credit_events(graph: RunGraph) -> dict[str, list[Row]]:
+    """The credit events each enterprise of the run's tables will have in the graph after
+    the bulk path, as credit/queries.py EVENTS_OF_MANY returns them from it (a field the
+    event lacks is None): from the SUBJECT_OF relationships whose both end nodes are in the
+    tables, one per pair of nodes. Subjects in sorted order, events in the tables' order."""
+    about = graph.rels.get(("SUBJECT_OF", "Enterprise", "CreditEvent"))
+    events = graph.nodes.get("CreditEvent")
+    firms = graph.nodes.get("Enterprise")
+    if about is None or events is None or firms is None:
+        return {}
+    at = dict(zip(events.uids, range(len(events)), strict=True))  # a repeated uid: its last
+    cols = [(k, events.cols.get(k)) for k in CREDIT_EVENT_FIELDS]
+    known = set(firms.uids)
+    out: dict[str, list[Row]] = {}
+    seen: set[tuple[str, str]] = set()
+    for src, dst in zip(about.src, about.dst, strict=True):
+        i = at.get(dst)
+        if i is None or src not in known or (src, dst) in seen:
+            continue
+        seen.add((src, dst))
+        row = {k: (None if c is None else c[i]) for k, c in cols}
+        out.setdefault(src, []).append(row)
+    return dict(sorted(out.items()))
 
 
 class _Cleaner:
@@ -1105,11 +1149,16 @@ def load_run(
     bulk: bool | None = None,
     tables: RunGraph | None = None,
     early: EarlyBulk | None = None,
+    derived: Derived | None = None,
 ) -> LoadSummary:
     """Load a run directory into the store (see the module docstring). ``bulk``: None
     takes the bulk path when the target graph is empty and the backend has one.
     ``tables``: the run's :func:`read_run`, when the caller has read it already;
-    ``early``: the bulk load :func:`begin_bulk` began while it was read."""
+    ``early``: the bulk load :func:`begin_bulk` began while it was read. ``derived``:
+    on the bulk path, nodes and relationships computed from the run's tables (the credit
+    grades, credgraph/graphdb.py), written in the same GRAPH.BULK as the run's and not
+    counted among its rows (``summary.derived`` then says so); the MERGE path leaves them to
+    the caller."""
     if tables is None and early is None:
         start = EarlyStart(lambda: store, run_dir, bulk)
         try:
@@ -1120,15 +1169,17 @@ def load_run(
         early = start.bulk_load
     if early is not None:
         try:
-            return _load_run(store, run_dir, batch_size, progress, bulk, tables, early)
+            return _load_run(store, run_dir, batch_size, progress, bulk, tables, early, derived)
         finally:
             early.abort()  # (nothing left to undo once the load is through)
     with aof_rewrites_deferred(store):
-        return _load_run(store, run_dir, batch_size, progress, bulk, tables)
+        return _load_run(store, run_dir, batch_size, progress, bulk, tables, derived=derived)
 
 
 #: :func:`read_run`'s ``early``: given node tables and relationship tables as they are read
 Early = Callable[[dict[str, NodeTable], dict[RelKey, RelTable]], object]
+#: :func:`load_run`'s ``derived``: given the run's tables, more node and relationship tables
+Derived = Callable[["RunGraph"], tuple[dict[str, NodeTable], dict[RelKey, RelTable]]]
 
 
 class EarlyStart:
@@ -1211,6 +1262,7 @@ def _load_run(
     bulk: bool | None,
     tables: RunGraph | None,
     early: EarlyBulk | None = None,
+    derived: Derived | None = None,
 ) -> LoadSummary:
     t0 = time.perf_counter()
     summary = LoadSummary()
@@ -1237,16 +1289,28 @@ def _load_run(
 
     if not done_steps and bulk is not False and bulk_path.available(store):
         if early is not None or bulk_path.graph_is_empty(store):
-            made = bulk_path.load(store, graph, progress, early)
+            for lab, node_rows in graph.nodes.items():
+                summary.rows[f"nodes:{lab}"] = len(node_rows)
+            for (rel, a, b), rel_rows in graph.rels.items():
+                summary.rows[f"rels:{rel}:{a}:{b}"] = len(rel_rows)
+            whole = graph
+            if derived is not None:
+                more_nodes, more_rels = derived(graph)
+                if clash := (more_nodes.keys() & graph.nodes.keys()) or (
+                    more_rels.keys() & graph.rels.keys()
+                ):
+                    raise ValueError(f"derived tables would replace the run's: {sorted(clash)}")
+                # (a copy: the summary below counts the run's own relationships only)
+                whole = dataclasses.replace(
+                    graph, nodes={**graph.nodes, **more_nodes}, rels={**graph.rels, **more_rels}
+                )
+                summary.derived = True
+            made = bulk_path.load(store, whole, progress, early)
             written.update(made.written)
             # the graph was empty: it holds what the server's replies say they created
             summary.nodes = dict(sorted(made.nodes.items()))
             summary.relationships = dict(sorted(made.relationships.items()))
             summary.path = "bulk"
-            for lab, node_rows in graph.nodes.items():
-                summary.rows[f"nodes:{lab}"] = len(node_rows)
-            for (rel, a, b), rel_rows in graph.rels.items():
-                summary.rows[f"rels:{rel}:{a}:{b}"] = len(rel_rows)
         elif bulk:
             raise bulk_path.BulkError("the bulk path needs an empty graph")
     ensure_schema(store)

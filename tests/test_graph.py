@@ -117,15 +117,19 @@ def graph_digest(store: FalkorStore) -> str:
     return hashlib.sha256("\n".join(graph_contents(store)).encode()).hexdigest()
 
 
-def graph_contents(store: FalkorStore) -> list[str]:
+def graph_contents(store: FalkorStore, grades: bool = False) -> list[str]:
     """What ``graph_digest`` hashes: every node and relationship as canonical JSON, sorted
-    (readable when two graphs differ)."""
+    (readable when two graphs differ). ``grades``: with the grade history too (``Grade``
+    nodes, every property, and ``GRADED``)."""
     nodes = store.read(
-        "MATCH (n) WHERE NOT n:GraphMarker AND NOT n:Grade RETURN labels(n)[0] AS l, n AS props"
+        "MATCH (n) WHERE NOT n:GraphMarker "
+        + ("" if grades else "AND NOT n:Grade ")
+        + "RETURN labels(n)[0] AS l, n AS props"
     )
     rels = store.read(
-        "MATCH (a)-[r]->(b) WHERE type(r) <> 'GRADED' "
-        "RETURN type(r) AS t, a.uid AS a, b.uid AS b, r AS props"
+        "MATCH (a)-[r]->(b) "
+        + ("" if grades else "WHERE type(r) <> 'GRADED' ")
+        + "RETURN type(r) AS t, a.uid AS a, b.uid AS b, r AS props"
     )
     canon = sorted(json.dumps(n, sort_keys=True, ensure_ascii=False, default=str) for n in nodes)
     canon += sorted(json.dumps(r, sort_keys=True, ensure_ascii=False, default=str) for r in rels)

@@ -1,0 +1,129 @@
+"""`credgraph load` into an empty graph grades from the run's own tables and sends the Grade
+nodes in the same GRAPH.BULK: the graph, grade history included, equals the one the MERGE
+path (`--no-bulk`) and the re-grading after it give (real server, real CLI)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from credgraph.cli import main
+from credit.service import credit_grade
+from graph.store import FalkorStore, open_store
+from resolver.linkage.link import run_link
+from tests.conftest import SAMPLE
+from tests.test_credit_regrade import _with_new_penalty
+from tests.test_graph import graph_contents
+
+FIXED = "2000-01-01T00:00:00+00:00"
+
+
+def _store(uri: str) -> FalkorStore:
+    store = open_store(uri)
+    assert isinstance(store, FalkorStore)
+    return store
+
+
+def _load(run: Path, uri: str, *args: str) -> tuple[str, int, int]:
+    """The path `load` took, and its (graded, stored) figures."""
+    res = CliRunner().invoke(main, ["load", str(run), *args], env={"CREDGRAPH_GRAPH_URI": uri})
+    assert res.exit_code == 0, res.output
+    path = re.search(r"by the (bulk|MERGE) path", res.output)
+    grades = re.search(
+        r"grades: ([\d,]+) enterprises .* recomputed; ([\d,]+) new grades", res.output
+    )
+    assert path and grades, res.output
+    return path[1], int(grades[1].replace(",", "")), int(grades[2].replace(",", ""))
+
+
+def _fix_clock(store: FalkorStore, since: dt.datetime, until: dt.datetime) -> int:
+    """Every Grade's ``computed_at`` is a time of this test (checked), then set to FIXED so
+    that two graphs compare; returns how many grades there are."""
+    stamps = [r["t"] for r in store.read("MATCH (g:Grade) RETURN g.computed_at AS t")]
+    for t in stamps:
+        at = dt.datetime.fromisoformat(t)
+        assert since.replace(microsecond=0) <= at <= until, t
+    store.run("MATCH (g:Grade) SET g.computed_at = $t", {"t": FIXED})
+    return len(stamps)
+
+
+def _both_ways(run: Path, uri: str) -> tuple[FalkorStore, FalkorStore, int]:
+    """The run loaded by `load` into two empty graphs, bulk and MERGE; asserts the two are
+    equal, grade history included; returns the stores and the number of grades."""
+    bulk, merge = _store(uri + "_b"), _store(uri + "_m")
+    since = dt.datetime.now(dt.UTC)
+    made_bulk = _load(run, uri + "_b")
+    made_merge = _load(run, uri + "_m", "--no-bulk")
+    until = dt.datetime.now(dt.UTC)
+    assert made_bulk[0] == "bulk" and made_merge[0] == "MERGE"
+    assert made_bulk[1:] == made_merge[1:]  # (graded, stored) the same both ways
+    n = _fix_clock(bulk, since, until)
+    assert _fix_clock(merge, since, until) == n == made_bulk[2] > 0
+    with_events = bulk.read(
+        "MATCH (e:Enterprise)-[:SUBJECT_OF]->(:CreditEvent) RETURN count(DISTINCT e) AS n"
+    )[0]["n"]
+    assert n == with_events
+    a, b = graph_contents(bulk, grades=True), graph_contents(merge, grades=True)
+    assert sum('"l": "Grade"' in x for x in a) == n
+    assert sum('"t": "GRADED"' in x for x in a) == n
+    assert a == b
+    return bulk, merge, n
+
+
+def test_bulk_load_grades_as_the_merge_path_and_regrading(graph_uri: str, tmp_path: Path) -> None:
+    sample, penalised = tmp_path / "run", tmp_path / "run_penalty"
+    run_link(SAMPLE / "batch", sample)
+    uscc = _with_new_penalty(tmp_path / "batch_penalty")
+    run_link(tmp_path / "batch_penalty", penalised)
+    bulk, merge, _ = _both_ways(sample, graph_uri + "_s")
+    bulk2, merge2, _ = _both_ways(penalised, graph_uri + "_p")
+    try:
+        # the run with one more severe penalty grades its enterprise lower, both ways
+        before = credit_grade(bulk, uscc).history
+        after = credit_grade(bulk2, uscc).history
+        assert len(before) == len(after) == 1
+        assert after[0]["score"] < before[0]["score"]
+        assert any("测试环罚〔2026〕1号" in line for line in after[0]["lines"])
+        assert credit_grade(merge2, uscc).history == after
+        # one grade written otherwise by one way: the comparison sees it
+        bulk2.run(
+            "MATCH (e:Enterprise)-[:GRADED]->(g:Grade) WITH g LIMIT 1 SET g.score = g.score + 1"
+        )
+        assert graph_contents(bulk2, grades=True) != graph_contents(merge2, grades=True)
+        # a later load into the (now not empty) graph: the MERGE path and the re-grading,
+        # which finds the bulk path's grades current (nothing new to keep)
+        path, graded, stored = _load(sample, graph_uri + "_s_b")
+        assert (path, stored) == ("MERGE", 0) and graded > 0
+    finally:
+        for s in (bulk, merge, bulk2, merge2):
+            s.close()
+
+
+@pytest.mark.parametrize("bulk", [True, False])
+def test_load_without_credit_events_stores_no_grades(
+    graph_uri: str, tmp_path: Path, bulk: bool
+) -> None:
+    """A run without credit events: no Grade node either way (nothing to keep)."""
+    batch = tmp_path / "batch"
+    shutil.copytree(SAMPLE / "batch", batch)
+    m = yaml.safe_load((batch / "manifest.yaml").read_text("utf-8"))
+    m["sources"] = [s for s in m["sources"] if s["kind"] != "credit_event"]
+    for f in {s["file"] for s in m["sources"]} ^ {f.name for f in batch.iterdir()}:
+        if f != "manifest.yaml":
+            (batch / f).unlink()
+    (batch / "manifest.yaml").write_text(yaml.safe_dump(m, allow_unicode=True), "utf-8")
+    run_link(batch, tmp_path / "run")
+    path, graded, stored = _load(tmp_path / "run", graph_uri, "--bulk" if bulk else "--no-bulk")
+    assert (path, graded, stored) == ("bulk" if bulk else "MERGE", 0, 0)
+    store = _store(graph_uri)
+    try:
+        assert store.read("MATCH (n:Enterprise) RETURN count(n) AS n")[0]["n"] > 0
+        assert store.read("MATCH (g:Grade) RETURN count(g) AS n")[0]["n"] == 0
+    finally:
+        store.close()
