@@ -610,6 +610,10 @@ class Resolver:
         may name. In a one-shot run it already holds them all; a stateful run holds only the
         clusters the batch touched in memory and overrides this to add stored ones."""
 
+    def prefetch(self, by_kind: Mapping[str, list[Record]]) -> None:
+        """Look up at once what the mentions of these records may ask of a store behind the
+        resolver (a stateful run batches its key look-ups here); a one-shot run has none."""
+
     def add_person(self, gid: str, rec: Record) -> None:
         self.subjects.add_person(gid, rec)
         s = rec.std
@@ -1325,6 +1329,7 @@ def _resolve_mentions(
     add_event = add_event or events.append
     links: list[tuple[Record, str | None, str, str]] = []
     stats: dict[str, Counter[str]] = defaultdict(Counter)
+    resolver.prefetch(by_kind)
     # Persons known only from mentions (a legal representative's ID in a role record, …)
     # become golden persons too, so that relations are never dropped.
     mention_persons: dict[str, list[Record]] = defaultdict(list)

@@ -84,6 +84,11 @@ def mention_tokens(rec: Record, keyed_hash: Callable[[str], str]) -> set[str]:
     state's name keys), so a row resolved by name — or not at all — can only resolve
     differently after a batch that changes the entity of a record sharing a token with it.
     Both sides use this one function."""
+    return name_tokens(rec) | identifier_tokens(rec, keyed_hash)
+
+
+def name_tokens(rec: Record) -> set[str]:
+    """The name part of :func:`mention_tokens`."""
     names = {v for k, v in rec.std.items() if k.endswith("name_norm") and isinstance(v, str)}
     if isinstance(raw := rec.raw.get("name"), str):
         names.add(raw)
@@ -91,7 +96,7 @@ def mention_tokens(rec: Record, keyed_hash: Callable[[str], str]) -> set[str]:
     for name in names:
         if name:
             out.update(_name_tokens(name))
-    return out | identifier_tokens(rec, keyed_hash)
+    return out
 
 
 @functools.lru_cache(maxsize=1 << 16)

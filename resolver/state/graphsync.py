@@ -223,9 +223,7 @@ def save_mentions(
     for dept, kind, rid, part, text in rows_by_keys(
         db, "SELECT dept, kind, record_id, part, payload FROM mentions WHERE {keys}", keys
     ):
-        # Rows compare as compact JSON with sorted keys, the stored side re-encoded, so that
-        # a row stored in another spelling of the same JSON (separators) compares equal.
-        stored.setdefault((dept, kind, rid), {})[part] = _canonical(msgspec.json.decode(text))
+        stored.setdefault((dept, kind, rid), {})[part] = text.encode()
     changed: list[Key] = []
     inserts: list[tuple[str, str, str, str, str, int]] = []
     end_rows: list[tuple[str, str, str, str]] = []
@@ -233,7 +231,15 @@ def save_mentions(
         kind, payloads = updates[key]
         old = stored.get(key, {})
         new = {_part(kind, p): _canonical(p) for p in payloads}
-        if old == new:
+        # Rows compare as compact JSON with sorted keys, the stored side re-encoded, so that
+        # a row stored in another spelling of the same JSON (separators) compares equal; a
+        # row stored as this canonical text (as this function writes them) needs no work.
+        if old == new or (
+            old.keys() == new.keys()
+            and all(
+                _canonical(msgspec.json.decode(text)) == new[part] for part, text in old.items()
+            )
+        ):
             continue
         changed.append(key)
         for text in old.values():
@@ -332,16 +338,19 @@ def payloads_touching(
 
 def _resolved_rows(state: State, keys: set[Key] | None) -> Iterator[list[Any]]:
     sql = (
-        "SELECT r.dept, r.record_id, r.kind, r.entity_id, s.score, s.decision, r.batch_id "
-        "FROM records r LEFT JOIN resolutions s "
+        "SELECT r.dept, r.record_id, r.kind, r.entity_id, s.score, s.decision, r.batch_id, "
+        "e.status, e.redirect_to FROM records r LEFT JOIN resolutions s "
         "ON s.dept = r.dept AND s.kind = r.kind AND s.record_id = r.record_id "
+        "LEFT JOIN entities e ON e.id = r.entity_id "
         "WHERE r.withdrawn = 0 AND r.kind IN ('enterprise', 'person') AND r.entity_id IS NOT NULL"
     )
     current = current_ids(state)
 
     def row(values: tuple[Any, ...]) -> list[Any]:
-        dept, rid, kind, eid, score, decision, batch = values
-        return [dept, rid, kind, current(eid), score, decision or "", batch or ""]
+        dept, rid, kind, eid, score, decision, batch, status, target = values
+        # An entity that is not merged away is itself now (no look-up of its redirects).
+        now = eid if status is not None and (status != "merged" or not target) else current(eid)
+        return [dept, rid, kind, now, score, decision or "", batch or ""]
 
     if keys is None:
         for values in state.db.execute(sql + " ORDER BY r.dept, r.record_id, r.kind"):

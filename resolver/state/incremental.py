@@ -19,7 +19,7 @@ import os
 import signal
 import time
 from collections import Counter, defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -43,7 +43,7 @@ from resolver.linkage.link import (
     mention_enterprise_key,
     run_info,
 )
-from resolver.linkage.mentions import identifier_tokens, mention_tokens, name_stem
+from resolver.linkage.mentions import identifier_tokens, mention_tokens, name_stem, name_tokens
 from resolver.linkage.survivorship import Golden, build_golden, id_hash
 from resolver.standardize.names import normalise_person_name
 from resolver.state import graphsync, run_files
@@ -126,20 +126,35 @@ class StateResolver(Resolver):
         keys = {f"nn|{normalise_person_name(raw)}"}
         view = entity_record(0, replace(rec, kind="enterprise"))
         keys.update("|".join(k) for k in blocking_keys(view) if k[0] in ("n", "b"))
-        found = self.state.records_by_key(keys, 10_000)
+        # The records holding these keys (a key held by more than 10,000 records skipped, as
+        # State.records_by_key does) with their entities, read in the same query.
+        token = self.state.sealer.key_token
+        tokens = sorted({token(k) for k in keys})
+        per_key: dict[str, list[tuple[RecordKey, str | None]]] = defaultdict(list)
+        for i in range(0, len(tokens), 500):
+            chunk = tokens[i : i + 500]
+            for key, d, k, r, eid, status, target in self.state.db.execute(
+                f"SELECT k.key, k.dept, k.kind, k.record_id, {_ENTITY_COLS} FROM keys k "
+                f"{_ENTITY_JOIN} WHERE k.key IN ({','.join('?' * len(chunk))})",
+                chunk,
+            ):
+                per_key[key].append(((d, k, r), self._now_of(eid, status, target)))
+        found: dict[RecordKey, str | None] = {}
+        for key, recs in per_key.items():
+            if (key[0] in "UORI" and key[1] == "|") or len(recs) <= 10_000:
+                found.update(recs)
         stem = name_stem(raw)
         if stem and len(stem) >= 3:  # a short account name keeps the 字号: every district's
             lo = f"ld|{stem[:2]}|"
-            found.update(
-                self.state.db.execute(
-                    "SELECT dept, kind, record_id FROM keys WHERE key >= ? AND key < ? LIMIT 10000",
-                    (lo, lo + "\uffff"),
-                ).fetchall()
-            )
+            for d, k, r, eid, status, target in self.state.db.execute(
+                f"SELECT k.dept, k.kind, k.record_id, {_ENTITY_COLS} FROM (SELECT dept, kind, "
+                "record_id FROM keys WHERE key >= ? AND key < ? LIMIT 10000) k "
+                f"{_ENTITY_JOIN}",
+                (lo, lo + "\uffff"),
+            ):
+                found[(d, k, r)] = self._now_of(eid, status, target)
         stored = {
-            self.current(eid)
-            for key, eid in self.state.entity_of(found).items()
-            if key not in self.superseded
+            eid for key, eid in found.items() if eid is not None and key not in self.superseded
         }
         stored -= self.gone | self._indexed
         self._indexed |= stored
@@ -187,18 +202,115 @@ class StateResolver(Resolver):
     def _by_key(self, key: str) -> str | None:
         if key in self._key_cache:
             return self._key_cache[key]
-        # Records this batch delivers again or withdraws count with their new content (in
-        # memory), never with what the state still holds for them.
         rows = self.state.db.execute(
             "SELECT r.dept, r.kind, r.record_id, r.entity_id FROM keys k JOIN records r "
             "ON r.dept = k.dept AND r.kind = k.kind AND r.record_id = k.record_id "
             "WHERE k.key = ? AND r.withdrawn = 0 AND r.entity_id IS NOT NULL LIMIT 200",
             (self.state.sealer.key_token(key),),
         ).fetchall()
-        ids = {self.current(eid) for d, k, r, eid in rows if (d, k, r) not in self.superseded}
-        found = next(iter(ids)) if len(ids) == 1 and not ids & self.gone else None
-        self._key_cache[key] = found
+        found = self._key_cache[key] = self._one_entity(
+            [((d, k, r), self.current(eid)) for d, k, r, eid in rows]
+        )
         return found
+
+    def _now_of(self, eid: str | None, status: str | None, target: str | None) -> str | None:
+        """Where a stored entity ID points now, given its row (status, redirect): itself
+        unless merged away (then the redirects are followed)."""
+        if eid is None:
+            return None
+        if status is not None and (status != "merged" or not target):
+            return eid
+        return self.current(eid)
+
+    def _one_entity(self, rows: list[tuple[RecordKey, str]]) -> str | None:
+        """The one current entity of a key's stored records, or None (none, several, or one
+        this batch retires or merges away). Records this batch delivers again or withdraws
+        count with their new content (in memory), never with what the state still holds."""
+        ids = {eid for key, eid in rows if key not in self.superseded}
+        return next(iter(ids)) if len(ids) == 1 and not ids & self.gone else None
+
+    def prefetch(self, by_kind: Mapping[str, list[Record]]) -> None:
+        """The keys the mentions of these records will look up in the state (what the
+        batch's re-linked clusters in memory do not answer), read in a few queries instead
+        of one per key; :meth:`_by_key` then finds them in its cache. A name is looked up
+        only where no identifier found an entity, as :meth:`enterprise` does: in a second
+        round."""
+        calls: list[tuple[list[str], str]] = []  # (identifier keys, name key)
+        first: set[str] = set()
+        memory = Resolver()  # the in-memory answers only (the batch's re-linked clusters)
+        memory.keys, memory.enterprise_names = self.keys, self.enterprise_names
+        for kind in ("role", "shareholding", "enterprise", *EVENT_LABELS):
+            for rec in by_kind.get(kind, ()):
+                s = rec.std
+                for u, o, r, n in (
+                    (s.get("uscc"), s.get("org_code"), s.get("reg_no"), s.get("name_norm")),
+                    (s.get("parent_uscc"), None, None, s.get("parent_name_norm")),
+                    (s.get("holder_uscc"), None, None, s.get("holder_name_norm")),
+                ):
+                    if (u or o or r or n) and memory.enterprise(u, o, r, n)[0] is None:
+                        ids = [f"{t}|{v}" for t, v in (("U", u), ("O", o), ("R", r)) if v]
+                        first.update(ids)
+                        if n:
+                            calls.append((ids, f"n|{n}"))
+                for fld in ("id18", "holder_id_number", "legal_rep_id"):
+                    if (v := s.get(fld)) and ("I", v) not in self.keys:
+                        first.add(f"I|{v}")
+        self._fetch_keys(first)
+        cache = self._key_cache
+        self._fetch_keys({name for ids, name in calls if not any(cache[k] for k in ids)})
+
+    def _fetch_keys(self, keys: set[str]) -> None:
+        """Answer :meth:`_by_key` for these keys at once (those not answered yet)."""
+        todo = sorted(keys.difference(self._key_cache))
+        token = self.state.sealer.key_token
+        by_token = {token(k): k for k in todo}
+        # Three reads, each of distinct values: the key rows, their records' entities (a
+        # record holds many keys), those entities' lifecycles (for redirects).
+        key_rows: dict[str, list[tuple[int, RecordKey]]] = defaultdict(list)
+        tokens = list(by_token)
+        for i in range(0, len(tokens), 500):
+            chunk = tokens[i : i + 500]
+            for tok, rowid, d, k, r in self.state.db.execute(
+                "SELECT key, rowid, dept, kind, record_id FROM keys "
+                f"WHERE key IN ({','.join('?' * len(chunk))})",
+                chunk,
+            ):
+                key_rows[tok].append((rowid, (d, k, r)))
+        entity_of: dict[RecordKey, str] = {
+            (d, k, r): eid
+            for d, k, r, eid in rows_by_keys(
+                self.state.db,
+                "SELECT dept, kind, record_id, entity_id FROM records "
+                "WHERE {keys} AND withdrawn = 0 AND entity_id IS NOT NULL",
+                sorted({rk for rows in key_rows.values() for _i, rk in rows}),
+            )
+        }
+        now = self._now_all(set(entity_of.values()))
+        for tok, key in by_token.items():
+            # As the single look-up reads them: the first 200 of its records that are not
+            # withdrawn and have an entity, in the key index's order.
+            first = [
+                (rk, now[entity_of[rk]])
+                for _i, rk in sorted(key_rows.get(tok, []))
+                if rk in entity_of
+            ]
+            self._key_cache[key] = self._one_entity(first[:200])
+
+    def _now_all(self, ids: set[str]) -> dict[str, str]:
+        """Where each stored entity ID points now (:meth:`_now_of`), read in chunks."""
+        out: dict[str, str] = {}
+        ordered = sorted(ids)
+        for i in range(0, len(ordered), 500):
+            chunk = ordered[i : i + 500]
+            for eid, status, target in self.state.db.execute(
+                "SELECT id, status, redirect_to FROM entities "
+                f"WHERE id IN ({','.join('?' * len(chunk))})",
+                chunk,
+            ):
+                out[eid] = self._now_of(eid, status, target) or eid
+        for eid in ids.difference(out):  # no entity row: as State.resolve answers
+            out[eid] = self.current(eid)
+        return out
 
     def _registered(self, key: str, salt: str) -> str | None:
         found = graphsync.mention_person(self.state.db, id_hash(key, salt))
@@ -237,6 +349,14 @@ class StateResolver(Resolver):
             return None
         gid = self.current(found)
         return None if gid in self.gone else gid
+
+
+#: A stored record's entity and that entity's lifecycle, joined to a key-table row ``k``.
+_ENTITY_COLS = "r.entity_id, e.status, e.redirect_to"
+_ENTITY_JOIN = (
+    "LEFT JOIN records r ON r.dept = k.dept AND r.kind = k.kind AND r.record_id = k.record_id "
+    "LEFT JOIN entities e ON e.id = r.entity_id"
+)
 
 
 def _mention_id(
@@ -553,13 +673,15 @@ def run_link_stateful(
         same = {e for ch in changes.values() for e in ch.same}
         if state.meta(graphsync.TOKENS_META) == "1":
             tokens = set()
+            ids_of: dict[RecordKey, set[str]] = {}  # identifier tokens, each computed once
             for ch in changes.values():
                 for rec in ch.result.records:
-                    tokens_of[rec.key] = mention_tokens(rec, keyed)
+                    ids_of[rec.key] = identifier_tokens(rec, keyed)
+                    tokens_of[rec.key] = name_tokens(rec) | ids_of[rec.key]
                     tokens |= tokens_of[rec.key]
             touched_ids: set[str] = set()
             for rec in touched:
-                touched_ids |= identifier_tokens(rec, keyed)
+                touched_ids |= ids_of.get(rec.key) or identifier_tokens(rec, keyed)
             for rec in state.records_of(
                 [r.key for r in touched if r.key in stored and r.kind in ENTITY_KINDS]
                 + [k for k in withdrawn if k[1] in ENTITY_KINDS]
@@ -570,7 +692,7 @@ def run_link_stateful(
                 gid_of[rec.key]
                 for ch in changes.values()
                 for rec in ch.result.records
-                if gid_of[rec.key] in same and identifier_tokens(rec, keyed) & touched_ids
+                if gid_of[rec.key] in same and ids_of[rec.key] & touched_ids
             }
             recheck_ids = changed_ids - (same - shared - set(withdrawn_entities.values()))
         stale = graphsync.stale_mentions(state.db, recheck_ids, batch_keys | set(withdrawn), tokens)
