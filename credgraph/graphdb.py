@@ -240,7 +240,9 @@ def load(
 
     from graph.load import EarlyStart, load_run
     from graph.store import GraphStoreError
+    from resolver.gcpause import free_with_process, no_collection_at_exit
 
+    no_collection_at_exit()
     with Progress(
         TextColumn("{task.description}"),
         TextColumn("{task.completed:,} rows"),
@@ -286,6 +288,7 @@ def load(
                 early=start.bulk_load,
                 derived=grades,
             )
+            free_with_process(tables)  # (millions of strings: freed with the process)
             del tables
             summary.seconds += read_seconds
             if summary.derived:  # graded from the run's tables, written with it
