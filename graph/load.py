@@ -1312,7 +1312,10 @@ def _load_run(
             summary.relationships = dict(sorted(made.relationships.items()))
             summary.path = "bulk"
         elif bulk:
-            raise bulk_path.BulkError("the bulk path needs an empty graph")
+            raise bulk_path.BulkError(
+                "the bulk path (--bulk) needs an empty graph and this one holds nodes: "
+                "load without --bulk (the MERGE path)"
+            )
     ensure_schema(store)
     if summary.path == "bulk":
         bulk_path.wait_for_indexes(store)

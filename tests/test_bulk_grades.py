@@ -153,3 +153,18 @@ def test_both_paths_count_the_runs_rows_alike(graph_uri: str, tmp_path: Path) ->
             store.close()
         assert counts[path] == nodes + rels[0]["n"] > 0
     assert counts["bulk"] == counts["MERGE"]
+
+
+def test_bulk_into_a_graph_that_is_not_empty_says_what_to_do(
+    graph_uri: str, tmp_path: Path
+) -> None:
+    run_link(SAMPLE / "batch", tmp_path / "run")
+    env = {"CREDGRAPH_GRAPH_URI": graph_uri}
+    first = CliRunner().invoke(main, ["load", str(tmp_path / "run")], env=env)
+    assert first.exit_code == 0, first.output
+    again = CliRunner().invoke(main, ["load", str(tmp_path / "run"), "--bulk"], env=env)
+    assert again.exit_code == 1 and "Traceback" not in again.output
+    assert again.output.strip().splitlines()[-1] == (
+        "Error: the bulk path (--bulk) needs an empty graph and this one holds nodes: "
+        "load without --bulk (the MERGE path)"
+    )
