@@ -44,5 +44,14 @@ for command in (
 ):
     main.add_command(command)
 
-if __name__ == "__main__":
+
+def run() -> None:
+    """The ``credgraph`` console script: :func:`main` as the whole life of the process."""
+    from resolver.gcpause import owns_process
+
+    owns_process()
     main()
+
+
+if __name__ == "__main__":
+    run()

@@ -240,6 +240,7 @@ def load(
 
     from graph.load import EarlyStart, load_run
     from graph.store import GraphStoreError
+    from resolver.gcpause import free_with_process
 
     with Progress(
         TextColumn("{task.description}"),
@@ -286,6 +287,7 @@ def load(
                 early=start.bulk_load,
                 derived=grades,
             )
+            free_with_process(tables)  # (millions of strings: freed with the process)
             del tables
             summary.seconds += read_seconds
             if summary.derived:  # graded from the run's tables, written with it

@@ -592,6 +592,8 @@ class Resolver:
         self.person_names: dict[tuple[str, str], set[str]] = defaultdict(set)
         self.subjects = SubjectIndex()  # mentions without a usable identifier
         self.persons_at: dict[tuple[str, str], str] = {}
+        #: The golden entity of each record the run linked (the run's ``gid_of``).
+        self.own: Mapping[RecordKey, str] = {}
 
     def add_enterprise(self, gid: str, rec: Record) -> None:
         self.subjects.add_enterprise(gid, rec)
@@ -636,6 +638,12 @@ class Resolver:
         if id18 and (gid := self.keys.get(("I", id18))):
             return gid, "by_id"
         return None, "unresolved"
+
+    def record_entity(self, rec: Record) -> str | None:
+        """The golden enterprise an enterprise record is linked to (its own entity): what the
+        record's legal representative and branch rows are about when its identifiers and
+        name do not single out one entity (no identifier, a name shared by two)."""
+        return self.own.get(rec.key)
 
     def note_person_at(self, egid: str, name: str, gid: str) -> None:
         """A person named ``name`` at enterprise ``egid`` is ``gid`` (seen with an ID number)."""
@@ -979,6 +987,7 @@ def _run_link(
     digest_pool.shutdown(wait=False)
     resolver = Resolver()
     gid_of: dict[RecordKey, str] = {}
+    resolver.own = gid_of
     for kind, res in results.items():
         add = resolver.add_enterprise if kind == "enterprise" else resolver.add_person
         for gid, members_idx in zip(gids[kind], res.clusters, strict=True):
@@ -1390,6 +1399,12 @@ def _resolve_mentions(
             mention_enterprises[key][rec.key] = (rec, raw_name or name_norm or "")
         return gid, "by_id_mention" if key.startswith("U|") else "by_name_mention"
 
+    def own_enterprise(rec: Record) -> tuple[str | None, str]:
+        """An enterprise record's own golden entity, for when its identifiers and name do not
+        single one out."""
+        gid = resolver.record_entity(rec)
+        return (gid, "by_record") if gid is not None else (None, "unresolved")
+
     found_at: dict[int, tuple[str | None, str]] = {}  # id(record) -> enterprise_at's answer
 
     def enterprise_at(rec: Record) -> tuple[str | None, str]:
@@ -1398,7 +1413,9 @@ def _resolve_mentions(
         if (known := found_at.get(id(rec))) is not None:
             return known
         gid, how = enterprise_of(rec)
-        if gid is None and rec.kind != "enterprise":
+        if gid is None and rec.kind == "enterprise":
+            gid, how = own_enterprise(rec)
+        elif gid is None:
             s = rec.std
             gid, how = enterprise_end(rec, s.get("uscc"), s.get("name_norm"), rec.raw.get("name"))
         found_at[id(rec)] = (gid, how)
@@ -1476,9 +1493,9 @@ def _resolve_mentions(
         )
     for rec in by_kind.get("enterprise", []):
         s = rec.std
-        bgid, bhow = resolver.enterprise(
-            s.get("uscc"), s.get("org_code"), s.get("reg_no"), s.get("name_norm")
-        )
+        bgid, bhow = enterprise_of(rec)
+        if bgid is None:
+            bgid, bhow = own_enterprise(rec)
         if s.get("legal_rep_id") or s.get("legal_rep_name_norm"):
             # The enterprise record names its legal representative: a LEGAL_REP_OF row.
             rgid, rhow = person_gid(s.get("legal_rep_id"), rec, s.get("legal_rep_name_norm"), bgid)

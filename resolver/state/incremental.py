@@ -338,6 +338,18 @@ class StateResolver(Resolver):
             return found, "by_id"
         return gid, how
 
+    def record_entity(self, rec: Record) -> str | None:
+        """A record of the batch: the entity it was linked to now; a stored record whose rows
+        are resolved again: the entity the state holds it in (where that ID points now)."""
+        gid = super().record_entity(rec)
+        if gid is not None or rec.key in self.superseded:
+            return gid
+        found = self.state.entity_of([rec.key]).get(rec.key)
+        if found is None:
+            return None
+        gid = self.current(found)
+        return None if gid in self.gone else gid
+
 
 #: A stored record's entity and that entity's lifecycle, joined to a key-table row ``k``.
 _ENTITY_COLS = "r.entity_id, e.status, e.redirect_to"
@@ -616,6 +628,7 @@ def run_link_stateful(
         resolver.superseded = {r.key for r in touched} | set(withdrawn)
         resolver.gone = {e for ch in changes.values() for e in (*ch.retired, *ch.merged)}
         gid_of: dict[RecordKey, str] = {}
+        resolver.own = gid_of
         for kind, ch in changes.items():
             gid_of.update(ch.gid_of)
             for rec in ch.result.records:
