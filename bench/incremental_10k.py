@@ -128,7 +128,9 @@ def main() -> None:
             f"- applying the small batch ({st['records']:,} records: {st['new_or_changed']:,} new "
             f"or changed, {st['unchanged']:,} unchanged): **{apply.seconds:.1f} s** wall "
             f"(goal ≤ 3 s), {cpu:.1f} CPU s (user + system, workers included), peak memory "
-            f"{apply.peak_rss_mib:,.0f} MiB; stored ID fields of the base state: {sealed}",
+            f"{apply.peak_rss_mib:,.0f} MiB (PSS, of which {apply.peak_file_mib:,.0f} MiB pages "
+            "of state.db mapped for reading: page cache, not allocations); stored ID fields of "
+            f"the base state: {sealed}",
             "- stage timings (s): " + ", ".join(f"{k} {v}" for k, v in report["timings"].items()),
             "- entities: "
             + "; ".join(

@@ -40,6 +40,9 @@ class Run:
     seconds: float
     peak_rss_mib: float
     stdout: str
+    #: Of the peak (run_tree_measured): pages of files mapped into memory (Pss_File), e.g. a
+    #: SQLite database read through mmap — page cache the kernel may drop, not allocations.
+    peak_file_mib: float = 0.0
 
 
 def run_measured(cmd: list[str]) -> Run:
@@ -64,18 +67,24 @@ def run_tree_measured(cmd: list[str], interval: float = 1.0) -> Run:
     """
     import psutil
 
-    def size(p: psutil.Process) -> int:
+    def size(p: psutil.Process) -> tuple[int, int]:
+        """(PSS, of it file-backed PSS) of one process, bytes."""
         # smaps_rollup is summed in the kernel: far cheaper than parsing smaps per sample.
         try:
+            pss = file = None
             for line in Path(f"/proc/{p.pid}/smaps_rollup").read_text().splitlines():
                 if line.startswith("Pss:"):
-                    return int(line.split()[1]) * 1024
+                    pss = int(line.split()[1]) * 1024
+                elif line.startswith("Pss_File:"):
+                    file = int(line.split()[1]) * 1024
+            if pss is not None:
+                return pss, file or 0
         except OSError:
             pass
         try:
-            return int(p.memory_info().rss)
+            return int(p.memory_info().rss), 0
         except (psutil.NoSuchProcess, psutil.AccessDenied):
-            return 0
+            return 0, 0
 
     start = time.perf_counter()
     # The child's output goes to a file, not a pipe: a pipe read only at the end blocks a
@@ -83,13 +92,15 @@ def run_tree_measured(cmd: list[str], interval: float = 1.0) -> Run:
     with tempfile.TemporaryFile(mode="w+", encoding="utf-8") as out_file:
         proc = subprocess.Popen(cmd, stdout=out_file, stderr=subprocess.DEVNULL, text=True)
         ps = psutil.Process(proc.pid)
-        peak = 0
+        peak = peak_file = 0
         while proc.poll() is None:
             try:
                 procs = [ps, *ps.children(recursive=True)]
             except psutil.NoSuchProcess:
                 break
-            peak = max(peak, sum(size(p) for p in procs))
+            sizes = [size(p) for p in procs]
+            if (total := sum(s for s, _f in sizes)) > peak:
+                peak, peak_file = total, sum(f for _s, f in sizes)
             # Waiting on the process (not sleeping) ends the wall time when the command ends,
             # not up to ``interval`` later.
             with contextlib.suppress(subprocess.TimeoutExpired):
@@ -100,7 +111,7 @@ def run_tree_measured(cmd: list[str], interval: float = 1.0) -> Run:
         out = out_file.read()
     if proc.returncode != 0:
         raise subprocess.CalledProcessError(proc.returncode, cmd, out)
-    return Run(end - start, peak / 2**20, out)
+    return Run(end - start, peak / 2**20, out, peak_file / 2**20)
 
 
 def _load() -> str:

@@ -316,6 +316,7 @@ def link(
     """Link a batch into golden entities; write links, golden records, edges, events, reports."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+    from resolver.gcpause import no_collection_at_exit
     from resolver.ingest.manifest import ManifestError
     from resolver.ingest.readers import FileProblem
     from resolver.linkage.link import Engine, LinkConfig, LocalEngine, run_link
@@ -323,6 +324,7 @@ def link(
     from resolver.state.sealing import StateKeyError
     from resolver.state.store import StateError
 
+    no_collection_at_exit()
     if match_threshold < review_threshold:
         raise click.UsageError("--match-threshold must not be below --review-threshold")
     if (master != "local[2]" or shuffle_partitions != 8 or spark_costs) and engine != "spark":

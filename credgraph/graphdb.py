@@ -240,8 +240,9 @@ def load(
 
     from graph.load import EarlyStart, load_run
     from graph.store import GraphStoreError
-    from resolver.gcpause import free_with_process
+    from resolver.gcpause import free_with_process, no_collection_at_exit
 
+    no_collection_at_exit()
     with Progress(
         TextColumn("{task.description}"),
         TextColumn("{task.completed:,} rows"),

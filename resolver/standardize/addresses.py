@@ -11,7 +11,7 @@ import unicodedata
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache, lru_cache
 
 from resolver.standardize.divisions import load_divisions, strip_place_suffix
 
@@ -65,13 +65,11 @@ class _Index:
     provinces: dict[str, list[str]]  # name (full/short) -> province codes
     cities: dict[str, list[str]]  # name -> city codes
     districts: dict[str, list[str]]  # name -> district codes
-    streets: dict[str, dict[str, str]]  # district code -> name (full/short) -> full street name
     #: Per table: the first two characters of its names -> the longest such name, so that a
     #: prefix search tries only the lengths that can match (:func:`_reach`).
     province_reach: dict[str, int]
     city_reach: dict[str, int]
     district_reach: dict[str, int]
-    street_reach: dict[str, dict[str, int]]
 
 
 def _reach(names: Iterable[str]) -> dict[str, int]:
@@ -104,27 +102,33 @@ def _index() -> _Index:
     for name, code in HISTORICAL_NAMES.items():
         districts[name].append(code)
         districts[strip_place_suffix(name)].append(code)
-    streets: dict[str, dict[str, str]] = {}
-    for code, items in div.streets_by_district.items():
-        table: dict[str, str] = {}
-        for s in items:
-            table[s.name] = s.name
-            short = strip_place_suffix(s.name, _STREET_SUFFIXES)
-            if len(short) >= 2:
-                table.setdefault(short, s.name)
-                for suffix in ("镇", "街道", "乡"):
-                    table.setdefault(short + suffix, s.name)
-        streets[code] = table
     return _Index(
         dict(provinces),
         dict(cities),
         dict(districts),
-        streets,
         _reach(provinces),
         _reach(cities),
         _reach(districts),
-        {code: _reach(table) for code, table in streets.items()},
     )
+
+
+@cache  # bounded by the district table
+def _streets(district: str) -> tuple[dict[str, str], dict[str, int]] | None:
+    """A district's streets: name (full/short) -> full street name, with its
+    :func:`_reach`; None for a district without streets. Built on first use (a batch of a
+    few thousand rows names a small part of the ~3,000 districts)."""
+    items = load_divisions().streets_by_district.get(district)
+    if items is None:
+        return None
+    table: dict[str, str] = {}
+    for s in items:
+        table[s.name] = s.name
+        short = strip_place_suffix(s.name, _STREET_SUFFIXES)
+        if len(short) >= 2:
+            table.setdefault(short, s.name)
+            for suffix in ("镇", "街道", "乡"):
+                table.setdefault(short + suffix, s.name)
+    return table, _reach(table)
 
 
 def _match(
@@ -199,10 +203,10 @@ def address_parts(raw: str, city_hint: str | None = None) -> ParsedAddress:
         city = city or district[:4]
         province = province or district[:2]
     street = None
-    if district and district in idx.streets:
-        table = idx.streets[district]
+    if district and (found := _streets(district)) is not None:
+        table, reach = found
         rest = text[pos:]
-        top = idx.street_reach[district].get(rest[:2], 0)
+        top = reach.get(rest[:2], 0)
         for n in range(min(len(rest), 12, top), 1, -1):
             if rest[:n] in table:
                 street = table[rest[:n]]

@@ -22,7 +22,7 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from resolver.gcpause import without_gc
 from resolver.ingest.manifest import Manifest, load_manifest
@@ -48,6 +48,7 @@ from resolver.linkage.survivorship import Golden, build_golden, id_hash
 from resolver.standardize.names import normalise_person_name
 from resolver.state import graphsync, run_files
 from resolver.state.store import KEY_MATCH, BatchConflict, State, current_ids, now, rows_by_keys
+from resolver.workers import ForkedCall, can_fork
 
 ENTITY_KINDS = ("enterprise", "person")
 EVENT_LABELS = {"credit_event": "CreditEvent", "fact": "Fact", "tax_declaration": "TaxDeclaration"}
@@ -85,6 +86,9 @@ class _Change:
     #: Re-linked entities that keep their ID and exactly their stored records (none of them
     #: touched by the batch): rows found by their identifiers resolve as before.
     same: set[str] = field(default_factory=set)
+    #: Where each re-linked record was stored before this batch (entity ID; records new to
+    #: the state are not in it).
+    stored_entity: dict[RecordKey, str] = field(default_factory=dict)
 
 
 class StateResolver(Resolver):
@@ -393,6 +397,37 @@ def _mention_id(
     return None
 
 
+class _KindArgs(NamedTuple):
+    """What :func:`_apply_kind` is given for one kind (besides the state and ``keys_of``)."""
+
+    kind: str
+    touched: list[Record]
+    withdrawn: set[RecordKey]
+    withdrawn_ids: set[str]
+    cfg: LinkConfig
+    progress: Progress | None
+    as_of: str
+    next_seq: list[int]
+    engine: Engine
+    prior: dict[RecordKey, str]
+
+
+#: A kind re-linked in a forked child: its change, its records' keys and where its ID
+#: sequence ended, or the exception it raised (raised again in the parent as it was).
+_KindOutcome = tuple[_Change, dict[RecordKey, list[str]], int] | BaseException
+
+
+def _apply_kind_apart(state: State, args: _KindArgs) -> _KindOutcome:
+    """:func:`_apply_kind` in a forked child (its own connection to the state)."""
+    try:
+        state.reconnect_in_child()
+        keys_of: dict[RecordKey, list[str]] = {}
+        change = _apply_kind(state, *args, keys_of=keys_of)
+        return change, keys_of, args.next_seq[0]
+    except Exception as exc:  # e.g. a StateKeyError: the parent shows its one-line message
+        return exc
+
+
 def _apply_kind(
     state: State,
     kind: str,
@@ -404,10 +439,13 @@ def _apply_kind(
     as_of: str,
     next_seq: list[int],
     engine: Engine,
+    prior: dict[RecordKey, str],
+    *,
     keys_of: dict[RecordKey, list[str]],
 ) -> _Change:
     """Re-link the clusters the touched records (and judgements, withdrawals) affect;
-    ``keys_of`` gets each touched record's :func:`record_keys`."""
+    ``keys_of`` gets each touched record's :func:`record_keys`; ``prior``: the stored entity
+    of the batch's records that the state holds (:meth:`State.stored_hashes`)."""
     touched_keys = {r.key for r in touched}
     keys: set[str] = set()
     for r in touched:
@@ -415,16 +453,17 @@ def _apply_kind(
         keys.update(keys_of[r.key])
     neighbours = state.records_by_key(keys, cfg.max_block)
     affected = set(state.entity_of(neighbours).values())
-    affected.update(state.entity_of(touched_keys).values())  # the clusters changed records leave
+    left = {k: prior[k] for k in touched_keys if k in prior}
+    affected.update(left.values())  # the clusters changed records leave
     affected.update(withdrawn_ids)
     judged = state.pending_judgement_records()
     affected.update(state.entity_of(judged).values())
-    old = [
-        r
-        for r in state.members(affected)
-        if r.key not in touched_keys and r.key not in withdrawn and r.kind == kind
-    ]
-    old_id_of = state.entity_of([r.key for r in old])
+    old: list[Record] = []
+    old_id_of: dict[RecordKey, str] = {}
+    for eid, r in state.kind_members(affected, kind):
+        if r.key not in touched_keys and r.key not in withdrawn:
+            old.append(r)
+            old_id_of[r.key] = eid
     subset = sorted(old + touched, key=lambda r: (r.dept, r.record_id))
     index = {r.key: i for i, r in enumerate(subset)}
     must: list[tuple[int, int]] = []
@@ -536,6 +575,7 @@ def _apply_kind(
         history,
         res.model if model is None else None,
         same,
+        {**old_id_of, **left},
     )
 
 
@@ -584,6 +624,7 @@ def run_link_stateful(
             for r in batch
             if r.key not in stored or stored[r.key][0] != hashes[r.key] or stored[r.key][2]
         ]
+        prior = {k: eid for k, (_h, eid, _w) in stored.items() if eid is not None}
         unchanged = len(batch) - len(touched)
         seen_before = sum(1 for r in touched if r.key in stored)
         # A withdrawal names (dept, record_id) and, optionally, the kind: without one it
@@ -601,26 +642,41 @@ def run_link_stateful(
         changes: dict[str, _Change] = {}
         seqs: dict[str, list[int]] = {}
         keys_of: dict[RecordKey, list[str]] = {}  # touched entity records' key-table keys
-        for kind in ENTITY_KINDS:
-            w_ids = {
-                eid
-                for eid in withdrawn_entities.values()
-                if eid[0] == ("E" if kind == "enterprise" else "P")
-            }
+
+        def kind_args(kind: str, shown: Progress | None) -> _KindArgs:
             seqs[kind] = [int(state.meta(f"seq_{kind}") or "0")]
-            changes[kind] = _apply_kind(
-                state,
+            return _KindArgs(
                 kind,
                 [r for r in touched if r.kind == kind],
                 set(withdrawn),
-                w_ids,
+                {e for e in withdrawn_entities.values() if e[0] == kind[0].upper()},
                 cfg,
-                progress,
+                shown,
                 manifest.as_of.isoformat(),
                 seqs[kind],
                 engine,
-                keys_of,
+                prior,
             )
+
+        # Persons are re-linked in a forked child while this process re-links enterprises:
+        # the two kinds share nothing until both are done (own records, clusters, ID
+        # sequence; the state is only read), so the child's result is what this process
+        # would have computed.
+        apart: ForkedCall[_KindOutcome] | None = None
+        if isinstance(engine, LocalEngine) and cfg.parallel and can_fork():
+            apart = ForkedCall(
+                functools.partial(_apply_kind_apart, state, kind_args("person", None))
+            )
+        for kind in ENTITY_KINDS:
+            if kind == "person" and apart is not None:
+                outcome = apart.result()
+                if isinstance(outcome, BaseException):
+                    raise outcome
+                changes[kind], their_keys, seqs[kind][0] = outcome
+                keys_of.update(their_keys)
+            else:
+                changes[kind] = _apply_kind(state, *kind_args(kind, progress), keys_of=keys_of)
+            # (with the child: link_person is how long persons took beyond enterprises)
             timings[f"link_{kind}"] = time.perf_counter() - t
             t = time.perf_counter()
         _fault("linked")
@@ -643,7 +699,7 @@ def run_link_stateful(
         )
         mention_gid = {rec.key: gid for rec, gid, _how, _reason in mention_links}
         # Where each re-linked (or changed) record was stored before this batch.
-        stored_entity = state.entity_of(gid_of)
+        stored_entity = {k: e for ch in changes.values() for k, e in ch.stored_entity.items()}
         moved = _moved_records(state, gid_of, changes, stored_entity)
         # Stored role, shareholding, branch and event rows whose resolution may have
         # changed (loose ones, or pointing at a changed entity) are resolved again.
@@ -893,11 +949,13 @@ def run_link_stateful(
             t = time.perf_counter()
             # The run's files, written (staged) and kept in the state before the commit.
             results = {k: ch.result for k, ch in changes.items()}
-            # Unchanged records of untouched clusters: their stored IDs, in one look-up.
+            # Unchanged records of untouched clusters: their stored IDs (this batch did not
+            # change them), as read before it.
             missing = [r.key for r in batch if r.kind in ENTITY_KINDS and r.key not in gid_of]
             current = current_ids(state)
-            for key, eid in state.entity_of(missing).items():
-                gid_of[key] = current(eid)
+            for key in missing:
+                if key in prior:
+                    gid_of[key] = current(prior[key])
             _restrict_to_batch(results, {r.key for r in batch if r.kind in ENTITY_KINDS}, batch)
             # golden.jsonl: the entities whose golden record or lifecycle changed. A re-linked
             # entity that kept its ID, exactly its records and its golden record is left out

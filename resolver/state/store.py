@@ -158,6 +158,8 @@ DROP TABLE mention_ends_v1;
 LOCK_FILE = "lock"
 #: SQLite page cache per connection, KiB (allocated as pages are used).
 CACHE_KIB = 262_144
+#: Bytes of the database file read through a memory map (SQLite caps it at 2 GiB).
+MMAP_BYTES = 1 << 40
 #: SQL matching one record key (dept, kind, record_id).
 KEY_MATCH = "(dept = ? AND kind = ? AND record_id = ?)"
 
@@ -251,15 +253,9 @@ class State:
             self.path.chmod(0o600)
         self.key = load_key(state_dir)
         self.sealer = Sealer(self.key)
-        self.db = sqlite3.connect(self.path, isolation_level=None)
-        self.db.execute("PRAGMA busy_timeout = 60000")
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=NORMAL")
-        # A batch touches pages all over a large state (records, keys, mentions and their
-        # indexes): a page cache of up to 256 MiB (SQLite's default is 2 MiB) keeps them
-        # between the stages' reads and the transaction's writes, and the dirty pages in
-        # memory until the commit instead of spilling them to the WAL along the way.
-        self.db.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
+        self.db = self._connect()
+        #: A forked child's copy of its parent's connection (:meth:`reconnect_in_child`).
+        self._inherited: sqlite3.Connection | None = None
         self._migrate_v1()
         self.db.executescript(SCHEMA)  # (executescript commits: outside the transaction)
         cols = {r[1] for r in self.db.execute("PRAGMA table_info(batches)")}
@@ -289,6 +285,29 @@ class State:
             if "digest" not in cols:
                 self.db.execute("ALTER TABLE batches ADD COLUMN digest TEXT")
             self._open_salt()
+
+    def _connect(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self.path, isolation_level=None)
+        db.execute("PRAGMA busy_timeout = 60000")
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
+        # A batch touches pages all over a large state (records, keys, mentions and their
+        # indexes): a page cache of up to 256 MiB (SQLite's default is 2 MiB) keeps them
+        # between the stages' reads and the transaction's writes, and the dirty pages in
+        # memory until the commit instead of spilling them to the WAL along the way.
+        db.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
+        # Reads through a memory map of the file (up to SQLite's limit, 2 GiB): a batch's
+        # look-ups visit tens of thousands of pages once each, and a mapped page costs no
+        # system call and no copy into the page cache. Writes still go through the WAL.
+        db.execute(f"PRAGMA mmap_size = {MMAP_BYTES}")
+        return db
+
+    def reconnect_in_child(self) -> None:
+        """In a process forked from the one that opened this state: a connection of its own
+        for reading (SQLite connections do not cross a fork). The parent's connection is
+        kept, never used or closed here: closing it would act on the parent's files."""
+        self._inherited = self.db
+        self.db = self._connect()
 
     def _migrate_v1(self) -> None:
         """A version-1 state (records keyed by (dept, record_id)) is rebuilt keyed by
@@ -550,6 +569,19 @@ class State:
                     row[7],
                     Record(dept, file, line, rid, kind, self.sealer.decode(raw), values, [], {}),
                 )
+
+    def kind_members(self, entity_ids: Iterable[str], kind: str) -> Iterator[tuple[str, Record]]:
+        """(entity ID, record) of the stored, not withdrawn records of one kind of the given
+        entities (an entity's credit events, facts and declarations carry its ID too: they
+        are not read, let alone opened)."""
+        for chunk in _chunks(sorted(set(entity_ids)), 500):
+            q = ",".join("?" * len(chunk))
+            for row in self.db.execute(
+                f"SELECT dept, file, line, record_id, kind, raw, std, entity_id FROM records "
+                f"WHERE entity_id IN ({q}) AND withdrawn = 0 AND kind = ? ORDER BY entity_id",
+                [*chunk, kind],
+            ):
+                yield row[7], self._record(row)
 
     def records_of(self, keys: Iterable[RecordKey]) -> Iterator[Record]:
         """Stored, not withdrawn records with the given keys."""
