@@ -14,7 +14,8 @@ import yaml
 from click.testing import CliRunner
 
 from credgraph.cli import main
-from credit.service import credit_grade
+from credit.service import credit_grade, refresh_grades
+from graph.load import load_run
 from graph.store import FalkorStore, open_store
 from resolver.linkage.link import run_link
 from tests.conftest import SAMPLE
@@ -127,3 +128,36 @@ def test_load_without_credit_events_stores_no_grades(
         assert store.read("MATCH (g:Grade) RETURN count(g) AS n")[0]["n"] == 0
     finally:
         store.close()
+
+
+def test_grades_left_unheld_by_a_killed_bulk_load_are_dropped_by_the_reload(
+    graph_uri: str, tmp_path: Path
+) -> None:
+    """A bulk load killed after its Grade nodes were sent and before its GRADED
+    relationships leaves grades no enterprise holds (`kill -9` of `credgraph load` shows it);
+    the reload on a later day grades as of that day: the graph then equals a fresh load's,
+    with no grade of the killed load left over."""
+    run = tmp_path / "run"
+    run_link(SAMPLE / "batch", run)
+    assert _load(run, graph_uri)[0] == "bulk"
+    later = dt.date.today() + dt.timedelta(days=1)
+    store, fresh = _store(graph_uri), _store(graph_uri + "_fresh")
+    try:
+        sent = store.read("MATCH (g:Grade) RETURN count(g) AS n")[0]["n"]
+        assert sent > 0
+        # what the killed load leaves: the run's nodes, Grade nodes among them, no GRADED
+        store.run("MATCH ()-[r:GRADED]->() DELETE r")
+        since = dt.datetime.now(dt.UTC)
+        summary = load_run(store, run)
+        assert summary.path == "merge"
+        assert refresh_grades(store, later, uids=summary.credit_subjects)[1] == sent
+        load_run(fresh, run, bulk=False)
+        assert refresh_grades(fresh, later, uids=summary.credit_subjects)[1] == sent
+        until = dt.datetime.now(dt.UTC)
+        assert _fix_clock(store, since, until) == _fix_clock(fresh, since, until) == sent
+        unheld = store.read("MATCH (g:Grade) WHERE NOT ()-[:GRADED]->(g) RETURN count(g) AS n")
+        assert unheld[0]["n"] == 0
+        assert graph_contents(store, grades=True) == graph_contents(fresh, grades=True)
+    finally:
+        store.close()
+        fresh.close()
