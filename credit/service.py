@@ -1012,15 +1012,17 @@ def refresh_grades(
 
 
 def drop_unheld_grades(store: GraphStore) -> int:
-    """Delete the ``Grade`` nodes no enterprise holds (no ``GRADED``): a bulk load killed
-    after its Grade nodes and before its relationships leaves them, and its reload grades
-    again (on a later day under other uids). Two counts the graph keeps say whether there
-    are any; only then are the grades scanned. Returns how many were deleted."""
+    """Delete the ``Grade`` nodes no enterprise holds (no ``GRADED``; nothing reaches them):
+    a bulk load killed after its Grade nodes and before its relationships leaves them (its
+    reload grades again, on a later day under other uids), and so does an enterprise merged
+    away (its relationships go). A fresh load of the same run has none. Two counts the graph
+    keeps say whether there are any; only then are the grades scanned. Returns how many were
+    deleted."""
     grades = store.read(q.GRADE_COUNT)[0]["n"]
     held = store.read(q.GRADED_COUNT)[0]["n"]
     if grades <= held:
         return 0
-    store.run(q.DROP_UNHELD_GRADES)
+    store.run(q.DROP_UNHELD_GRADES[store.backend])
     return int(grades) - int(store.read(q.GRADE_COUNT)[0]["n"])
 
 

@@ -4,6 +4,7 @@ path (`--no-bulk`) and the re-grading after it give (real server, real CLI)."""
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import re
 import shutil
@@ -18,9 +19,11 @@ from credit.service import credit_grade, refresh_grades
 from graph.load import load_run
 from graph.store import FalkorStore, open_store
 from resolver.linkage.link import run_link
+from resolver.state.incremental import run_link_stateful
 from tests.conftest import SAMPLE
-from tests.test_credit_regrade import _with_new_penalty
+from tests.test_credit_regrade import NEW_ROW, _with_new_penalty
 from tests.test_graph import graph_contents
+from tests.test_incremental import USCC, _with_extra
 
 FIXED = "2000-01-01T00:00:00+00:00"
 
@@ -161,3 +164,57 @@ def test_grades_left_unheld_by_a_killed_bulk_load_are_dropped_by_the_reload(
     finally:
         store.close()
         fresh.close()
+
+
+def test_the_grades_of_an_enterprise_merged_away_are_not_left_behind(
+    graph_uri: str, tmp_path: Path
+) -> None:
+    """A graded enterprise merged into another by a later stateful batch loses its
+    relationships, GRADED included: its grades are then dropped, not left where nothing
+    reaches them (a fresh load of the state has none either)."""
+    t1 = (
+        "T1",
+        USCC,
+        "佛山市南海区测合并五金有限公司",
+        "广东省佛山市南海区桂城街道南海大道北8号",
+        "",
+    )
+    t2 = ("T2", "", "测合并五金", "广东省广州市天河区石牌街道天河路99号", "020-83334444")
+    t3 = ("T3", USCC, "测合并五金", "广东省广州市天河区石牌街道天河路99号", "020-83334444")
+    b1 = _with_extra(SAMPLE / "batch", tmp_path / "b1", [t1, t2], "merged-grades-1")
+    path = b1 / "ee_penalties.csv"
+    with path.open(encoding="utf-8", newline="") as fh:
+        first = next(csv.DictReader(fh))
+    with path.open("a", encoding="utf-8", newline="") as fh:
+        csv.DictWriter(fh, fieldnames=list(first)).writerow(
+            {**first, **NEW_ROW, "统一社会信用代码": "", "行政相对人名称": "测合并五金"}
+        )
+    b2 = _with_extra(SAMPLE / "batch", tmp_path / "b2", [t1, t2, t3], "merged-grades-2")
+    state = tmp_path / "state"
+    run_link_stateful(b1, tmp_path / "r1", state)
+    run_link_stateful(b2, tmp_path / "r2", state)
+    store = _store(graph_uri)
+    try:
+        _load(tmp_path / "r1", graph_uri)
+        graded_then = {
+            r["e"] for r in store.read("MATCH (e:Enterprise)-[:GRADED]->(:Grade) RETURN e.uid AS e")
+        }
+        _load(tmp_path / "r2", graph_uri)
+        merged = {
+            r["e"]
+            for r in store.read(
+                "MATCH (e:Enterprise) WHERE e.lifecycle = 'merged' RETURN e.uid AS e"
+            )
+        }
+        assert merged & graded_then  # the chain did what it is about
+        unheld = store.read("MATCH (g:Grade) WHERE NOT ()-[:GRADED]->(g) RETURN g.uid AS g")
+        assert unheld == []
+        for uid in merged:
+            assert (
+                store.read(
+                    "MATCH (g:Grade) WHERE g.uid STARTS WITH $p RETURN g.uid AS g", {"p": uid + "|"}
+                )
+                == []
+            )
+    finally:
+        store.close()
