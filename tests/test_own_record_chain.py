@@ -127,5 +127,24 @@ def test_own_record_rows_follow_merges_and_splits(graph_uri: str, tmp_path: Path
         assert seen[0] != _entity_of(state, "O1")
         assert seen[1] == seen[2] == _entity_of(state, "O5")
         assert seen[3] != _entity_of(state, "O5")
+        # O3 withdrawn: its own row goes with it
+        person = rows[0]["from"]
+        b5 = _batch(parts[2], tmp_path / "b5", [O2], "chain-5")
+        m = yaml.safe_load((b5 / "manifest.yaml").read_text("utf-8"))
+        m["withdrawn"] = [{"dept": "TEST", "record_id": "O3"}]
+        (b5 / "manifest.yaml").write_text(yaml.safe_dump(m, allow_unicode=True), "utf-8")
+        run_link_stateful(b5, tmp_path / "r4", state)
+        load_run(store, tmp_path / "r4", batch_size=300)
+        export_run(state, tmp_path / "snap4")
+        fresh = _store(f"{graph_uri}_fresh4")
+        try:
+            load_run(fresh, tmp_path / "snap4")
+            assert graph_digest(store) == graph_digest(fresh)
+        finally:
+            fresh.close()
+        gone = store.read(
+            "MATCH (p:Person {uid: $p})-[:LEGAL_REP_OF]->(e) RETURN e.uid AS e", {"p": person}
+        )
+        assert gone == []
     finally:
         store.close()
