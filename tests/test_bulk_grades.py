@@ -20,10 +20,11 @@ from graph.load import load_run
 from graph.store import FalkorStore, open_store
 from resolver.linkage.link import run_link
 from resolver.state.incremental import run_link_stateful
+from tests.batch_plus import batch_plus
 from tests.conftest import SAMPLE
 from tests.test_credit_regrade import NEW_ROW, _with_new_penalty
 from tests.test_graph import graph_contents
-from tests.test_incremental import USCC, _with_extra
+from tests.test_incremental import USCC
 
 FIXED = "2000-01-01T00:00:00+00:00"
 
@@ -181,7 +182,7 @@ def test_the_grades_of_an_enterprise_merged_away_are_not_left_behind(
     )
     t2 = ("T2", "", "测合并五金", "广东省广州市天河区石牌街道天河路99号", "020-83334444")
     t3 = ("T3", USCC, "测合并五金", "广东省广州市天河区石牌街道天河路99号", "020-83334444")
-    b1 = _with_extra(SAMPLE / "batch", tmp_path / "b1", [t1, t2], "merged-grades-1")
+    b1 = batch_plus(SAMPLE / "batch", tmp_path / "b1", [t1, t2], batch_id="merged-grades-1")
     path = b1 / "ee_penalties.csv"
     with path.open(encoding="utf-8", newline="") as fh:
         first = next(csv.DictReader(fh))
@@ -189,7 +190,7 @@ def test_the_grades_of_an_enterprise_merged_away_are_not_left_behind(
         csv.DictWriter(fh, fieldnames=list(first)).writerow(
             {**first, **NEW_ROW, "统一社会信用代码": "", "行政相对人名称": "测合并五金"}
         )
-    b2 = _with_extra(SAMPLE / "batch", tmp_path / "b2", [t1, t2, t3], "merged-grades-2")
+    b2 = batch_plus(SAMPLE / "batch", tmp_path / "b2", [t1, t2, t3], batch_id="merged-grades-2")
     state = tmp_path / "state"
     run_link_stateful(b1, tmp_path / "r1", state)
     run_link_stateful(b2, tmp_path / "r2", state)

@@ -5,12 +5,9 @@ real stateful runs)."""
 
 from __future__ import annotations
 
-import csv
 import json
-import shutil
 from pathlib import Path
-
-import yaml
+from typing import Any
 
 from fixtures.split import split_batch
 from graph.load import load_run
@@ -19,6 +16,7 @@ from resolver.standardize import identifiers as ids
 from resolver.state.graphsync import export_run
 from resolver.state.incremental import run_link_stateful
 from resolver.state.store import State
+from tests.batch_plus import batch_plus
 from tests.conftest import SAMPLE
 from tests.test_graph import graph_digest
 
@@ -33,33 +31,28 @@ O3 = ("O3", "", NAME, "王链丙", ADDR3, PHONE3)  # no identifier, a name two U
 O5 = ("O5", A, NAME, "王链丙", ADDR3, PHONE3)  # O1's USCC with O3's address and phone
 
 
-def _batch(base: Path, dest: Path, rows: list[tuple[str, ...]], batch_id: str) -> Path:
-    shutil.copytree(base, dest)
-    with (dest / "test_chain.csv").open("w", encoding="utf-8", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(["编号", "统一社会信用代码", "名称", "法定代表人", "地址", "电话"])
-        w.writerows(rows)
-    m = yaml.safe_load((dest / "manifest.yaml").read_text("utf-8"))
-    m["batch_id"] = batch_id
-    m["sources"].append(
-        {
-            "dept": "TEST",
-            "file": "test_chain.csv",
-            "kind": "enterprise",
-            "record_id": "编号",
-            "columns": {
-                "统一社会信用代码": "uscc",
-                "名称": "name",
-                "法定代表人": "legal_rep_name",
-                "地址": "address",
-                "电话": "phone",
-            },
-        }
+#: The columns of the chain's enterprise file (header -> Contract 1 field).
+COLUMNS = {
+    "统一社会信用代码": "uscc",
+    "名称": "name",
+    "法定代表人": "legal_rep_name",
+    "地址": "address",
+    "电话": "phone",
+}
+
+
+def _batch(
+    base: Path, dest: Path, rows: list[tuple[str, ...]], batch_id: str, **manifest: Any
+) -> Path:
+    return batch_plus(
+        base,
+        dest,
+        rows,
+        batch_id=batch_id,
+        file="test_chain.csv",
+        columns=COLUMNS,
+        manifest=manifest,
     )
-    (dest / "manifest.yaml").write_text(
-        yaml.safe_dump(m, allow_unicode=True, sort_keys=False), "utf-8"
-    )
-    return dest
 
 
 def _entity_of(state: Path, rid: str) -> str:
@@ -129,10 +122,13 @@ def test_own_record_rows_follow_merges_and_splits(graph_uri: str, tmp_path: Path
         assert seen[3] != _entity_of(state, "O5")
         # O3 withdrawn: its own row goes with it
         person = rows[0]["from"]
-        b5 = _batch(parts[2], tmp_path / "b5", [O2], "chain-5")
-        m = yaml.safe_load((b5 / "manifest.yaml").read_text("utf-8"))
-        m["withdrawn"] = [{"dept": "TEST", "record_id": "O3"}]
-        (b5 / "manifest.yaml").write_text(yaml.safe_dump(m, allow_unicode=True), "utf-8")
+        b5 = _batch(
+            parts[2],
+            tmp_path / "b5",
+            [O2],
+            "chain-5",
+            withdrawn=[{"dept": "TEST", "record_id": "O3"}],
+        )
         run_link_stateful(b5, tmp_path / "r4", state)
         load_run(store, tmp_path / "r4", batch_size=300)
         export_run(state, tmp_path / "snap4")
