@@ -99,6 +99,18 @@ GRADE_HISTORY = (
     "RETURN g.grade AS grade, g.score AS score, g.as_of AS as_of, g.scorecard AS scorecard, "
     "g.lines AS lines, g.computed_at AS computed_at ORDER BY g.as_of, g.computed_at"
 )
+#: Grade nodes and GRADED relationships (counts the graph keeps: no scan). Every grade has
+#: one GRADED; fewer relationships than grades mean grades no enterprise holds.
+GRADE_COUNT = f"MATCH (g:{GRADE}) RETURN count(g) AS n"
+GRADED_COUNT = "MATCH ()-[r:GRADED]->() RETURN count(r) AS n"
+#: Grades no enterprise holds, per backend: left by a bulk load killed between its Grade
+#: nodes and its GRADED relationships (graph/bulk.py sends nodes first), or by an enterprise
+#: merged away (its relationships are removed). FalkorDB reads a node's degree by type
+#: (``indegree``) ~50x faster than it tests a pattern; Neo4j reads the pattern as a degree.
+DROP_UNHELD_GRADES = {
+    "falkordb": f"MATCH (g:{GRADE}) WHERE indegree(g, 'GRADED') = 0 DELETE g",
+    "neo4j": f"MATCH (g:{GRADE}) WHERE NOT ()-[:GRADED]->(g) DELETE g",
+}
 WRITE_GRADES = (
     f"UNWIND $rows AS r MATCH (e:{ENT} {{uid: r.entity}}) "
     f"MERGE (g:{GRADE} {{uid: r.uid}}) SET g += r.props MERGE (e)-[:GRADED]->(g)"

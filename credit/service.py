@@ -984,9 +984,11 @@ def refresh_grades(
     changed); store a ``Grade`` node in its history when the grade's inputs changed since the
     last one. An enterprise without events stands at the scorecard's base grade (what
     ``credit_grade`` shows for it); with no grade in its history either, there is nothing to
-    keep. Returns (graded, stored)."""
+    keep. Returns (graded, stored). Grades no enterprise holds (a bulk load killed half-way
+    left them, see :func:`drop_unheld_grades`) are dropped first."""
     cat = catalog or default_catalog()
     day = _today(as_of)
+    drop_unheld_grades(store)
     chosen = (
         [r["uid"] for r in store.read(q.CURRENT_ENTERPRISES)] if uids is None else sorted(set(uids))
     )
@@ -1007,6 +1009,21 @@ def refresh_grades(
             store.write_batch(q.WRITE_GRADES, rows)
             stored += len(rows)
     return len(chosen), stored
+
+
+def drop_unheld_grades(store: GraphStore) -> int:
+    """Delete the ``Grade`` nodes no enterprise holds (no ``GRADED``; nothing reaches them):
+    a bulk load killed after its Grade nodes and before its relationships leaves them (its
+    reload grades again, on a later day under other uids), and so does an enterprise merged
+    away (its relationships go). A fresh load of the same run has none. Two counts the graph
+    keeps say whether there are any; only then are the grades scanned. Returns how many were
+    deleted."""
+    grades = store.read(q.GRADE_COUNT)[0]["n"]
+    held = store.read(q.GRADED_COUNT)[0]["n"]
+    if grades <= held:
+        return 0
+    store.run(q.DROP_UNHELD_GRADES[store.backend])
+    return int(grades) - int(store.read(q.GRADE_COUNT)[0]["n"])
 
 
 def grades_of_new_graph(

@@ -4,6 +4,7 @@ path (`--no-bulk`) and the re-grading after it give (real server, real CLI)."""
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import re
 import shutil
@@ -14,13 +15,16 @@ import yaml
 from click.testing import CliRunner
 
 from credgraph.cli import main
-from credit.service import credit_grade
+from credit.service import credit_grade, refresh_grades
+from graph.load import load_run
 from graph.store import FalkorStore, open_store
 from resolver.linkage.link import run_link
 from resolver.state.incremental import run_link_stateful
+from tests.batch_plus import batch_plus
 from tests.conftest import SAMPLE
-from tests.test_credit_regrade import _with_new_penalty
+from tests.test_credit_regrade import NEW_ROW, _with_new_penalty
 from tests.test_graph import graph_contents
+from tests.test_incremental import USCC
 
 FIXED = "2000-01-01T00:00:00+00:00"
 
@@ -126,6 +130,93 @@ def test_load_without_credit_events_stores_no_grades(
     try:
         assert store.read("MATCH (n:Enterprise) RETURN count(n) AS n")[0]["n"] > 0
         assert store.read("MATCH (g:Grade) RETURN count(g) AS n")[0]["n"] == 0
+    finally:
+        store.close()
+
+
+def test_grades_left_unheld_by_a_killed_bulk_load_are_dropped_by_the_reload(
+    graph_uri: str, tmp_path: Path
+) -> None:
+    """A bulk load killed after its Grade nodes were sent and before its GRADED
+    relationships leaves grades no enterprise holds (`kill -9` of `credgraph load` shows it);
+    the reload on a later day grades as of that day: the graph then equals a fresh load's,
+    with no grade of the killed load left over."""
+    run = tmp_path / "run"
+    run_link(SAMPLE / "batch", run)
+    assert _load(run, graph_uri)[0] == "bulk"
+    later = dt.date.today() + dt.timedelta(days=1)
+    store, fresh = _store(graph_uri), _store(graph_uri + "_fresh")
+    try:
+        sent = store.read("MATCH (g:Grade) RETURN count(g) AS n")[0]["n"]
+        assert sent > 0
+        # what the killed load leaves: the run's nodes, Grade nodes among them, no GRADED
+        store.run("MATCH ()-[r:GRADED]->() DELETE r")
+        since = dt.datetime.now(dt.UTC)
+        summary = load_run(store, run)
+        assert summary.path == "merge"
+        assert refresh_grades(store, later, uids=summary.credit_subjects)[1] == sent
+        load_run(fresh, run, bulk=False)
+        assert refresh_grades(fresh, later, uids=summary.credit_subjects)[1] == sent
+        until = dt.datetime.now(dt.UTC)
+        assert _fix_clock(store, since, until) == _fix_clock(fresh, since, until) == sent
+        unheld = store.read("MATCH (g:Grade) WHERE NOT ()-[:GRADED]->(g) RETURN count(g) AS n")
+        assert unheld[0]["n"] == 0
+        assert graph_contents(store, grades=True) == graph_contents(fresh, grades=True)
+    finally:
+        store.close()
+        fresh.close()
+
+
+def test_the_grades_of_an_enterprise_merged_away_are_not_left_behind(
+    graph_uri: str, tmp_path: Path
+) -> None:
+    """A graded enterprise merged into another by a later stateful batch loses its
+    relationships, GRADED included: its grades are then dropped, not left where nothing
+    reaches them (a fresh load of the state has none either)."""
+    t1 = (
+        "T1",
+        USCC,
+        "佛山市南海区测合并五金有限公司",
+        "广东省佛山市南海区桂城街道南海大道北8号",
+        "",
+    )
+    t2 = ("T2", "", "测合并五金", "广东省广州市天河区石牌街道天河路99号", "020-83334444")
+    t3 = ("T3", USCC, "测合并五金", "广东省广州市天河区石牌街道天河路99号", "020-83334444")
+    b1 = batch_plus(SAMPLE / "batch", tmp_path / "b1", [t1, t2], batch_id="merged-grades-1")
+    path = b1 / "ee_penalties.csv"
+    with path.open(encoding="utf-8", newline="") as fh:
+        first = next(csv.DictReader(fh))
+    with path.open("a", encoding="utf-8", newline="") as fh:
+        csv.DictWriter(fh, fieldnames=list(first)).writerow(
+            {**first, **NEW_ROW, "统一社会信用代码": "", "行政相对人名称": "测合并五金"}
+        )
+    b2 = batch_plus(SAMPLE / "batch", tmp_path / "b2", [t1, t2, t3], batch_id="merged-grades-2")
+    state = tmp_path / "state"
+    run_link_stateful(b1, tmp_path / "r1", state)
+    run_link_stateful(b2, tmp_path / "r2", state)
+    store = _store(graph_uri)
+    try:
+        _load(tmp_path / "r1", graph_uri)
+        graded_then = {
+            r["e"] for r in store.read("MATCH (e:Enterprise)-[:GRADED]->(:Grade) RETURN e.uid AS e")
+        }
+        _load(tmp_path / "r2", graph_uri)
+        merged = {
+            r["e"]
+            for r in store.read(
+                "MATCH (e:Enterprise) WHERE e.lifecycle = 'merged' RETURN e.uid AS e"
+            )
+        }
+        assert merged & graded_then  # the chain did what it is about
+        unheld = store.read("MATCH (g:Grade) WHERE NOT ()-[:GRADED]->(g) RETURN g.uid AS g")
+        assert unheld == []
+        for uid in merged:
+            assert (
+                store.read(
+                    "MATCH (g:Grade) WHERE g.uid STARTS WITH $p RETURN g.uid AS g", {"p": uid + "|"}
+                )
+                == []
+            )
     finally:
         store.close()
 

@@ -20,6 +20,7 @@ from resolver.linkage.link import run_link
 from resolver.standardize import identifiers as ids
 from resolver.state.incremental import run_link_stateful
 from resolver.state.store import State, export_links
+from tests.batch_plus import batch_plus
 from tests.conftest import SAMPLE
 
 
@@ -163,31 +164,7 @@ USCC = ids.make_uscc("9", "1", "440605", "7B3C5D2E")
 def _with_extra(
     batch: Path, dest: Path, rows: list[tuple[str, str, str, str, str]], batch_id: str
 ) -> Path:
-    shutil.copytree(batch, dest)
-    with (dest / "test_ent.csv").open("w", encoding="utf-8", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(["编号", "统一社会信用代码", "名称", "地址", "电话"])
-        w.writerows(rows)
-    m = yaml.safe_load((dest / "manifest.yaml").read_text("utf-8"))
-    m["batch_id"] = batch_id
-    m["sources"].append(
-        {
-            "dept": "TEST",
-            "file": "test_ent.csv",
-            "kind": "enterprise",
-            "record_id": "编号",
-            "columns": {
-                "统一社会信用代码": "uscc",
-                "名称": "name",
-                "地址": "address",
-                "电话": "phone",
-            },
-        }
-    )
-    (dest / "manifest.yaml").write_text(
-        yaml.safe_dump(m, allow_unicode=True, sort_keys=False), "utf-8"
-    )
-    return dest
+    return batch_plus(batch, dest, rows, batch_id=batch_id)
 
 
 def test_merge_keeps_the_oldest_id_and_redirects_the_other(

@@ -9,15 +9,13 @@ from __future__ import annotations
 
 import csv
 import json
-import shutil
 from pathlib import Path
 from typing import Any
-
-import yaml
 
 from resolver.linkage.link import run_link
 from resolver.standardize import identifiers as ids
 from resolver.state.incremental import run_link_stateful
+from tests.batch_plus import batch_plus
 from tests.conftest import SAMPLE
 
 NAME = "佛山市南海区同名测试五金有限公司"
@@ -30,26 +28,8 @@ ROWS = [
 
 def _batch(dest: Path, batch_id: str) -> Path:
     """The sample batch plus a TEST enterprise file with the three rows above."""
-    shutil.copytree(SAMPLE / "batch", dest)
-    with (dest / "test_same_name.csv").open("w", encoding="utf-8", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(["编号", "统一社会信用代码", "名称", "法定代表人"])
-        w.writerows(ROWS)
-    m = yaml.safe_load((dest / "manifest.yaml").read_text("utf-8"))
-    m["batch_id"] = batch_id
-    m["sources"].append(
-        {
-            "dept": "TEST",
-            "file": "test_same_name.csv",
-            "kind": "enterprise",
-            "record_id": "编号",
-            "columns": {"统一社会信用代码": "uscc", "名称": "name", "法定代表人": "legal_rep_name"},
-        }
-    )
-    (dest / "manifest.yaml").write_text(
-        yaml.safe_dump(m, allow_unicode=True, sort_keys=False), "utf-8"
-    )
-    return dest
+    columns = {"统一社会信用代码": "uscc", "名称": "name", "法定代表人": "legal_rep_name"}
+    return batch_plus(SAMPLE / "batch", dest, ROWS, batch_id=batch_id, columns=columns)
 
 
 def _linked(run: Path) -> dict[str, str]:

@@ -4,15 +4,12 @@ server, and the real HTTP app with one API key per role."""
 
 from __future__ import annotations
 
-import csv
-import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from starlette.testclient import TestClient
 
 from api.app import create_app
@@ -25,6 +22,7 @@ from resolver.linkage.link import LinkConfig
 from resolver.standardize import identifiers as ids
 from resolver.state.incremental import run_link_stateful
 from resolver.state.store import State
+from tests.batch_plus import batch_plus
 from tests.conftest import SAMPLE
 
 MERGE_USCC = ids.make_uscc("9", "1", "440605", "6A2B4C1D")
@@ -34,29 +32,7 @@ CFG = LinkConfig(match_threshold=0.9, review_threshold=0.05)
 
 
 def _batch_with(batch: Path, dest: Path, rows: list[list[str]], batch_id: str) -> Path:
-    shutil.copytree(batch, dest)
-    with (dest / "api_ent.csv").open("w", encoding="utf-8", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(["编号", "统一社会信用代码", "名称", "地址", "电话"])
-        w.writerows(rows)
-    m = yaml.safe_load((dest / "manifest.yaml").read_text("utf-8"))
-    m["batch_id"] = batch_id
-    m["sources"].append(
-        {
-            "dept": "APITEST",
-            "file": "api_ent.csv",
-            "kind": "enterprise",
-            "record_id": "编号",
-            "columns": {
-                "统一社会信用代码": "uscc",
-                "名称": "name",
-                "地址": "address",
-                "电话": "phone",
-            },
-        }
-    )
-    (dest / "manifest.yaml").write_text(yaml.safe_dump(m, allow_unicode=True), "utf-8")
-    return dest
+    return batch_plus(batch, dest, rows, batch_id=batch_id, dept="APITEST", file="api_ent.csv")
 
 
 @dataclass

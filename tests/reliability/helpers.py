@@ -2,23 +2,13 @@
 
 from __future__ import annotations
 
-import csv
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
-import yaml
-
 from resolver.state.store import State, export_links
-
-ENTERPRISE_COLUMNS = {
-    "统一社会信用代码": "uscc",
-    "名称": "name",
-    "地址": "address",
-    "电话": "phone",
-}
+from tests.batch_plus import batch_plus
 
 
 def credgraph(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
@@ -46,28 +36,8 @@ def with_rows(
     withdrawn: list[tuple[str, str]] = (),  # type: ignore[assignment]
 ) -> Path:
     """A copy of ``batch`` with an extra TEST enterprise file, a batch_id and withdrawals."""
-    shutil.copytree(batch, dest)
-    with (dest / "test_ent.csv").open("w", encoding="utf-8", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(["编号", *ENTERPRISE_COLUMNS])
-        w.writerows(rows)
-    m = yaml.safe_load((dest / "manifest.yaml").read_text("utf-8"))
-    m["batch_id"] = batch_id
-    m["sources"].append(
-        {
-            "dept": "TEST",
-            "file": "test_ent.csv",
-            "kind": "enterprise",
-            "record_id": "编号",
-            "columns": ENTERPRISE_COLUMNS,
-        }
-    )
-    if withdrawn:
-        m["withdrawn"] = [{"dept": d, "record_id": r} for d, r in withdrawn]
-    (dest / "manifest.yaml").write_text(
-        yaml.safe_dump(m, allow_unicode=True, sort_keys=False), "utf-8"
-    )
-    return dest
+    gone = {"withdrawn": [{"dept": d, "record_id": r} for d, r in withdrawn]} if withdrawn else {}
+    return batch_plus(batch, dest, rows, batch_id=batch_id, manifest=gone)
 
 
 def state_view(state_dir: Path) -> tuple[dict[tuple[str, str], str], dict[str, str]]:
