@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -238,7 +240,51 @@ def load(
     enterprises whose credit events the run carries or re-wires.
 
     Into an empty FalkorDB graph: the bulk path (GRAPH.BULK), the grades written inside it;
-    else the MERGE path, the grades written after it. Both give the same graph."""
+    else the MERGE path, the grades written after it. Both give the same graph.
+
+    The runs of a resolution state (`link --state`) go in batch order: each carries only what
+    its batch changed. RUN_DIR may also be a state directory: the whole state is loaded as
+    one run (into a graph that holds none of it, e.g. a new, empty one)."""
+    with _run_of(run_dir) as run:
+        _load(run, uri, data_dir, password_file, batch_size, bulk)
+
+
+@contextmanager
+def _run_of(path: Path) -> Iterator[Path]:
+    """``path`` itself, or for a state directory its whole state exported as one run into
+    a private directory beside it (removed afterwards; one left by a killed load is removed
+    by the next)."""
+    if not (path / "state.db").is_file():
+        yield path
+        return
+    import shutil
+
+    from resolver.state.graphsync import export_run
+    from resolver.state.run_files import owned_temp_dir
+    from resolver.state.sealing import StateKeyError
+    from resolver.state.store import StateError
+
+    scratch = owned_temp_dir(path, ".credgraph-export-")
+    try:
+        click.echo(f"{path} is a resolution state: exporting it as one run", err=True)
+        try:
+            export_run(path, scratch / "run")
+        except (StateError, StateKeyError) as exc:
+            raise click.ClickException(f"{path}: {exc}") from exc
+        yield scratch / "run"
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _load(
+    run_dir: Path,
+    uri: str | None,
+    data_dir: Path | None,
+    password_file: Path | None,
+    batch_size: int,
+    bulk: bool | None,
+) -> None:
+    """The `load` command on a run directory."""
     import time
 
     from rich.progress import Progress, TextColumn, TimeElapsedColumn

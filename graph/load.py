@@ -136,25 +136,49 @@ class Step:
 
 
 class StaleRunError(GraphStoreError):
-    """The run is older than what the graph already holds from the same state."""
+    """The run is older than what the graph already holds from the same state, or a later
+    batch's run whose earlier batches the graph does not hold."""
 
 
 def check_not_stale(store: GraphStore, run_dir: Path, position: dict[str, Any] | None) -> None:
-    """Refuse a run of a state whose later batch the graph already holds: loading it would
-    put the graph back to that older state, silently."""
+    """Refuse a run of a state that would leave the graph unequal to that state: an older
+    batch than the graph holds (it would roll the graph back), or a batch whose earlier
+    batches the graph does not hold (a stateful run carries only what its batch changed).
+    A whole-state export (``whole``) goes into a graph holding none of its state."""
     if not position:
         return
     try:
         rows = store.read(queries.LOADED_STATE, {"id": position["id"]})
     except GraphStoreError as exc:
-        if "empty key" in str(exc):  # FalkorDB: the graph does not exist yet
-            return
-        raise
-    if rows and rows[0]["seq"] is not None and int(rows[0]["seq"]) > int(position["batch_seq"]):
+        if "empty key" not in str(exc):  # FalkorDB: the graph does not exist yet
+            raise
+        rows = []
+    held = int(rows[0]["seq"]) if rows and rows[0]["seq"] is not None else None
+    seq = int(position["batch_seq"])
+    this = f"{run_dir} is batch {seq} ({position.get('batch_id')}) of its resolution state"
+    if held is not None and held > seq:
         raise StaleRunError(
-            f"{run_dir} is batch {position['batch_seq']} ({position.get('batch_id')}) of its "
-            f"resolution state, but the graph already holds batch {rows[0]['seq']} "
-            f"({rows[0]['batch']}); loading it would roll the graph back: load the newest run"
+            f"{this}, but the graph already holds batch {held} ({rows[0]['batch']}); loading "
+            "it would roll the graph back: load the newest run"
+        )
+    whole = "load the whole state into an empty graph instead: `credgraph load STATE_DIR`"
+    if position.get("whole"):
+        if held is not None and held < seq:
+            raise StaleRunError(
+                f"{run_dir} holds the whole resolution state at batch {seq}, but the graph "
+                f"holds batch {held} of it: load the runs of the batches after {held}, or "
+                "load the whole state into an empty graph"
+            )
+        return
+    if held is None and seq > 1:
+        raise StaleRunError(
+            f"{this}, and the graph holds none of that state: a run carries only what its "
+            f"batch changed, so load the state's runs from its first batch on, or {whole}"
+        )
+    if held is not None and held < seq - 1:
+        raise StaleRunError(
+            f"{this}, but the graph holds batch {held} ({rows[0]['batch']}): load the runs "
+            f"of batches {held + 1}–{seq - 1} first, or {whole}"
         )
 
 

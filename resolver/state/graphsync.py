@@ -23,10 +23,12 @@ must arrive at.
 from __future__ import annotations
 
 import json
+import shutil
 import sqlite3
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +36,7 @@ import msgspec
 
 from resolver.csvsafe import safe_writer
 from resolver.ingest.rows import RecordKey
+from resolver.state import run_files
 from resolver.state.store import KEY_MATCH, State, current_ids, rows_by_keys
 
 TABLES = """
@@ -423,34 +426,64 @@ def write_changes(
 
 
 def export_run(state_dir: Path, out_dir: Path) -> dict[str, int]:
-    """The whole state as one run (golden.jsonl, resolved.csv, edges.jsonl, events.jsonl):
-    loaded into an empty graph, the graph every stateful load must equal."""
-    out_dir.mkdir(parents=True, exist_ok=True)
+    """The whole state as one complete run (golden.jsonl, resolved.csv, edges.jsonl,
+    events.jsonl, changes.json with the state's position marked ``whole``, run.json): loaded
+    into an empty graph, the graph every stateful load must equal. Written atomically, as
+    a link run is."""
+    staging = run_files.begin(out_dir)
+    try:
+        counts, position = _export_files(state_dir, staging)
+        info = {
+            "snapshot_of": str(state_dir),
+            **({"batch_id": position["batch_id"]} if position else {}),
+        }
+        run_files.publish(staging, out_dir, run_files.seal(staging, info))
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return counts
+
+
+@contextmanager
+def _one_snapshot(db: sqlite3.Connection) -> Iterator[None]:
+    """Reads inside see one committed state of the database (a deferred transaction)."""
+    db.execute("BEGIN")
+    try:
+        yield
+    finally:
+        db.execute("COMMIT")
+
+
+def _export_files(state_dir: Path, out_dir: Path) -> tuple[dict[str, int], dict[str, Any] | None]:
+    """:func:`export_run`'s files, written into ``out_dir``; (counts, the state's position)."""
     counts = {"entities": 0, "records": 0, "edges": 0, "events": 0}
     with State(state_dir) as state:
         ensure_tables(state.db)
-        with (out_dir / "golden.jsonl").open("w", encoding="utf-8") as fh:
-            for (eid,) in state.db.execute("SELECT id FROM entities ORDER BY id").fetchall():
-                data = lifecycle_golden(state, eid)
-                if data is not None:
-                    fh.write(json.dumps(data, ensure_ascii=False) + "\n")
-                    counts["entities"] += 1
-        counts["records"] = write_resolved(state, out_dir, None)
-        with (
-            (out_dir / "edges.jsonl").open("w", encoding="utf-8") as edges,
-            (out_dir / "events.jsonl").open("w", encoding="utf-8") as events,
-        ):
-            for kind, p in _payloads(
-                state.db,
-                "SELECT kind, payload FROM mentions ORDER BY dept, record_id, kind, part",
-                [],
+        # one read transaction: a batch committed meanwhile is in all of it or none of it
+        with _one_snapshot(state.db):
+            with (out_dir / "golden.jsonl").open("w", encoding="utf-8") as fh:
+                for (eid,) in state.db.execute("SELECT id FROM entities ORDER BY id").fetchall():
+                    data = lifecycle_golden(state, eid)
+                    if data is not None:
+                        fh.write(json.dumps(data, ensure_ascii=False) + "\n")
+                        counts["entities"] += 1
+            counts["records"] = write_resolved(state, out_dir, None)
+            with (
+                (out_dir / "edges.jsonl").open("w", encoding="utf-8") as edges,
+                (out_dir / "events.jsonl").open("w", encoding="utf-8") as events,
             ):
-                fh2 = events if kind in EVENT_KINDS else edges
-                fh2.write(json.dumps(p, ensure_ascii=False) + "\n")
-                counts["events" if kind in EVENT_KINDS else "edges"] += 1
-        (out_dir / "report.json").write_text(
-            json.dumps({"snapshot_of": str(state_dir), **counts}, ensure_ascii=False) + "\n",
-            "utf-8",
-        )
-        write_changes(out_dir, set(), [], state_position(state))
-    return counts
+                for kind, p in _payloads(
+                    state.db,
+                    "SELECT kind, payload FROM mentions ORDER BY dept, record_id, kind, part",
+                    [],
+                ):
+                    fh2 = events if kind in EVENT_KINDS else edges
+                    fh2.write(json.dumps(p, ensure_ascii=False) + "\n")
+                    counts["events" if kind in EVENT_KINDS else "edges"] += 1
+            (out_dir / "report.json").write_text(
+                json.dumps({"snapshot_of": str(state_dir), **counts}, ensure_ascii=False) + "\n",
+                "utf-8",
+            )
+            position = state_position(state)
+            write_changes(out_dir, set(), [], {**position, "whole": True} if position else None)
+    return counts, position
