@@ -258,6 +258,7 @@ def _run_of(path: Path) -> Iterator[Path]:
         yield path
         return
     import shutil
+    import sqlite3
 
     from resolver.state.graphsync import export_run
     from resolver.state.run_files import owned_temp_dir
@@ -271,6 +272,10 @@ def _run_of(path: Path) -> Iterator[Path]:
             export_run(path, scratch / "run")
         except (StateError, StateKeyError) as exc:
             raise click.ClickException(f"{path}: {exc}") from exc
+        except sqlite3.DatabaseError as exc:
+            raise click.ClickException(
+                f"{path / 'state.db'} is not a readable resolution state ({exc})"
+            ) from exc
         yield scratch / "run"
     finally:
         shutil.rmtree(scratch, ignore_errors=True)

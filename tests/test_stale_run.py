@@ -174,3 +174,15 @@ def test_a_whole_state_export_into_a_graph_holding_an_earlier_batch_is_refused(
             load_run(store, tmp_path / "whole", bulk=False)
     finally:
         store.close()
+
+
+def test_a_damaged_state_directory_is_one_line(graph_uri: str, tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    state.mkdir()
+    (state / "state.db").write_bytes(b"not a database at all" * 100)
+    proc = _cli_load(graph_uri, state)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip().splitlines()[-1] == (
+        f"Error: {state / 'state.db'} is not a readable resolution state (file is not a database)"
+    )
+    assert not list(state.glob(".credgraph-export-*"))
