@@ -11,18 +11,11 @@ from pathlib import Path
 
 from fixtures.split import split_batch
 from graph.load import load_run
-from graph.store import FalkorStore, open_store
 from resolver.state.graphsync import export_run
 from resolver.state.incremental import run_link_stateful
 from tests.conftest import SAMPLE
-from tests.test_graph import graph_digest
+from tests.test_graph import falkor_store, graph_digest
 from tests.test_incremental import USCC, _with_extra
-
-
-def _store(uri: str) -> FalkorStore:
-    store = open_store(uri)
-    assert isinstance(store, FalkorStore)
-    return store
 
 
 def test_bulk_and_merge_paths_agree_on_a_run_with_redirects(graph_uri: str, tmp_path: Path) -> None:
@@ -45,7 +38,7 @@ def test_bulk_and_merge_paths_agree_on_a_run_with_redirects(graph_uri: str, tmp_
     # Run 2 alone is refused in an empty graph (it carries only what batch 2 changed): the
     # whole state, merged entities included, goes in as one run by either path.
     export_run(state, tmp_path / "whole")
-    merge, bulk = _store(graph_uri + "_merge"), _store(graph_uri + "_bulk")
+    merge, bulk = falkor_store(graph_uri + "_merge"), falkor_store(graph_uri + "_bulk")
     try:
         paths = (
             load_run(merge, tmp_path / "whole", bulk=False).path,

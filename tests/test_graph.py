@@ -19,6 +19,7 @@ from graph.load import load_run, resolve_uid
 from graph.server import ServerInfo
 from graph.store import FalkorStore, GraphStoreError, open_store
 from resolver.linkage.link import run_link
+from resolver.state.graphsync import export_run
 from tests.conftest import REPO, SAMPLE
 
 ROUND_TRIP = [
@@ -108,6 +109,27 @@ def test_read_only_queries_refuse_writes(graph_uri: str) -> None:
             store.read("CREATE (:Probe {uid: 'w'})")
     finally:
         store.close()
+
+
+def falkor_store(uri: str) -> FalkorStore:
+    """The embedded server's store for ``uri`` (a test's own graph)."""
+    store = open_store(uri)
+    assert isinstance(store, FalkorStore)
+    return store
+
+
+def assert_equals_a_fresh_load(
+    store: FalkorStore, state: Path, fresh_uri: str, snapshot: Path, label: object = None
+) -> None:
+    """The graph that stateful loads built equals a fresh graph (``fresh_uri``) loaded once
+    from the whole state exported to ``snapshot``: the graph tells the state's truth."""
+    export_run(state, snapshot)
+    fresh = falkor_store(fresh_uri)
+    try:
+        load_run(fresh, snapshot)
+        assert graph_digest(store) == graph_digest(fresh), label
+    finally:
+        fresh.close()
 
 
 def graph_digest(store: FalkorStore) -> str:

@@ -20,20 +20,13 @@ import yaml
 
 from fixtures.split import split_batch
 from graph.load import load_run
-from graph.store import FalkorStore, open_store
 from resolver.linkage.link import run_link
 from resolver.state.graphsync import export_run
 from resolver.state.incremental import run_link_stateful
 from resolver.state.store import State
 from tests.conftest import SAMPLE
-from tests.test_graph import graph_digest
+from tests.test_graph import assert_equals_a_fresh_load, falkor_store, graph_digest
 from tests.test_incremental import USCC, _with_extra
-
-
-def _store(uri: str) -> FalkorStore:
-    store = open_store(uri)
-    assert isinstance(store, FalkorStore)
-    return store
 
 
 def _jsonl(path: Path) -> list[dict[str, Any]]:
@@ -59,7 +52,7 @@ def _expected_node(g: dict[str, Any]) -> dict[str, Any]:
 
 
 def test_every_golden_attribute_round_trips(graph_uri: str, run: Path) -> None:
-    store = _store(graph_uri)
+    store = falkor_store(graph_uri)
     try:
         load_run(store, run, bulk=False)
         nodes = {
@@ -90,7 +83,7 @@ def test_every_golden_attribute_round_trips(graph_uri: str, run: Path) -> None:
 def test_every_relationship_row_is_written_or_skipped_with_a_reason(
     graph_uri: str, run: Path
 ) -> None:
-    store = _store(graph_uri)
+    store = falkor_store(graph_uri)
     try:
         summary = load_run(store, run, bulk=False)
     finally:
@@ -112,8 +105,8 @@ def test_every_relationship_row_is_written_or_skipped_with_a_reason(
 
 
 def test_bulk_path_gives_the_merge_path_graph(graph_uri: str, run: Path) -> None:
-    merge = _store(graph_uri + "_merge")
-    bulk = _store(graph_uri + "_bulk")
+    merge = falkor_store(graph_uri + "_merge")
+    bulk = falkor_store(graph_uri + "_bulk")
     try:
         a = load_run(merge, run, bulk=False)
         b = load_run(bulk, run)
@@ -164,7 +157,7 @@ def test_stateful_loads_equal_the_state(graph_uri: str, tmp_path: Path) -> None:
     m = yaml.safe_load((batches[2] / "manifest.yaml").read_text("utf-8"))
     m["withdrawn"] = [{"dept": "TEST", "record_id": "W1"}]  # its entity retires
     (batches[2] / "manifest.yaml").write_text(yaml.safe_dump(m, allow_unicode=True), "utf-8")
-    store = _store(graph_uri)
+    store = falkor_store(graph_uri)
     try:
         for k, b in enumerate(batches):
             run_link_stateful(b, tmp_path / f"r{k}", state)
@@ -180,7 +173,7 @@ def test_stateful_loads_equal_the_state(graph_uri: str, tmp_path: Path) -> None:
             events = Counter(e for (e,) in st.db.execute("SELECT event FROM history"))
         assert statuses["merged"] > 0 and statuses["retired"] > 0 and events["split"] > 0
         export_run(state, tmp_path / "snapshot")
-        fresh = _store(graph_uri + "_fresh")
+        fresh = falkor_store(graph_uri + "_fresh")
         try:
             load_run(fresh, tmp_path / "snapshot", bulk=False)
             assert graph_digest(store) == graph_digest(fresh)
@@ -246,18 +239,14 @@ def test_redelivered_records_move_their_relationships(graph_uri: str, tmp_path: 
     m["batch_id"] = "back"
     (batches[2] / "manifest.yaml").write_text(yaml.safe_dump(m, allow_unicode=True), "utf-8")
     state = tmp_path / "state"
-    store = _store(graph_uri)
+    store = falkor_store(graph_uri)
     try:
         for k, b in enumerate(batches):
             run_link_stateful(b, tmp_path / f"r{k}", state)
             load_run(store, tmp_path / f"r{k}", batch_size=200)
-            export_run(state, tmp_path / f"snap{k}")
-            fresh = _store(f"{graph_uri}_fresh{k}")
-            try:
-                load_run(fresh, tmp_path / f"snap{k}")
-                assert graph_digest(store) == graph_digest(fresh), k
-            finally:
-                fresh.close()
+            assert_equals_a_fresh_load(
+                store, state, f"{graph_uri}_fresh{k}", tmp_path / f"snap{k}", k
+            )
             stray = store.read(
                 "MATCH (n)-[x]-() WHERE (n:Enterprise OR n:Person) AND n.lifecycle <> 'active' "
                 "RETURN count(x) AS c"
@@ -278,7 +267,7 @@ def test_redelivered_records_move_their_relationships(graph_uri: str, tmp_path: 
 def test_checkpoint_belongs_to_its_target_graph(graph_uri: str, run: Path, tmp_path: Path) -> None:
     copy = tmp_path / "run"
     shutil.copytree(run, copy)
-    clean = _store(graph_uri + "_clean")
+    clean = falkor_store(graph_uri + "_clean")
     load_run(clean, run, bulk=False)
     expected = graph_digest(clean)
     clean.close()
@@ -304,7 +293,7 @@ def test_checkpoint_belongs_to_its_target_graph(graph_uri: str, run: Path, tmp_p
     )
     assert proc.returncode == 0, proc.stderr
     assert ", 0 already done" in proc.stdout
-    other = _store(graph_uri + "_b")
+    other = falkor_store(graph_uri + "_b")
     try:
         assert graph_digest(other) == expected
     finally:
@@ -313,7 +302,7 @@ def test_checkpoint_belongs_to_its_target_graph(graph_uri: str, run: Path, tmp_p
         cmd, env=env(graph_uri + "_a"), capture_output=True, text=True, check=False
     )
     assert proc.returncode == 0 and ", 0 already done" not in proc.stdout, proc.stdout
-    first = _store(graph_uri + "_a")
+    first = falkor_store(graph_uri + "_a")
     try:
         assert graph_digest(first) == expected
     finally:
@@ -345,7 +334,7 @@ def test_control_characters_are_escaped_with_a_warning(graph_uri: str, tmp_path:
     )
     assert proc.returncode == 0, proc.stderr
     assert "warning: 2 values held control characters" in proc.stdout
-    store = _store(graph_uri)
+    store = falkor_store(graph_uri)
     try:
         names = {
             r["u"]: r["n"]

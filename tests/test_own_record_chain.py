@@ -11,14 +11,13 @@ from typing import Any
 
 from fixtures.split import split_batch
 from graph.load import load_run
-from graph.store import FalkorStore, open_store
 from resolver.standardize import identifiers as ids
 from resolver.state.graphsync import export_run
 from resolver.state.incremental import run_link_stateful
 from resolver.state.store import State
 from tests.batch_plus import batch_plus
 from tests.conftest import SAMPLE
-from tests.test_graph import graph_digest
+from tests.test_graph import assert_equals_a_fresh_load, falkor_store, graph_digest
 
 NAME = "佛山市南海区同名链测五金有限公司"
 A = ids.make_uscc("9", "1", "440605", "7E9F1A2B")
@@ -64,12 +63,6 @@ def _entity_of(state: Path, rid: str) -> str:
         return str(st.resolve(eid)[0])
 
 
-def _store(uri: str) -> FalkorStore:
-    store = open_store(uri)
-    assert isinstance(store, FalkorStore)
-    return store
-
-
 def test_own_record_rows_follow_merges_and_splits(graph_uri: str, tmp_path: Path) -> None:
     parts = split_batch(SAMPLE / "batch", tmp_path / "parts", 3)
     state = tmp_path / "state"
@@ -78,7 +71,7 @@ def test_own_record_rows_follow_merges_and_splits(graph_uri: str, tmp_path: Path
         _batch(parts[1], tmp_path / "b2", [O1, O2, O5], "chain-2"),  # O5 joins O3 to O1's
         _batch(parts[2], tmp_path / "b3", [O2], "chain-3"),
     ]
-    store = _store(graph_uri)
+    store = falkor_store(graph_uri)
     seen: list[str] = []
     try:
         for k in range(4):
@@ -89,13 +82,9 @@ def test_own_record_rows_follow_merges_and_splits(graph_uri: str, tmp_path: Path
             run = tmp_path / f"r{k}"
             run_link_stateful(batches[k], run, state)
             load_run(store, run, batch_size=300)
-            export_run(state, tmp_path / f"snap{k}")
-            fresh = _store(f"{graph_uri}_fresh{k}")
-            try:
-                load_run(fresh, tmp_path / f"snap{k}")
-                assert graph_digest(store) == graph_digest(fresh), k
-            finally:
-                fresh.close()
+            assert_equals_a_fresh_load(
+                store, state, f"{graph_uri}_fresh{k}", tmp_path / f"snap{k}", k
+            )
             own = _entity_of(state, "O3")
             seen.append(own)
             snap = [
@@ -132,7 +121,7 @@ def test_own_record_rows_follow_merges_and_splits(graph_uri: str, tmp_path: Path
         run_link_stateful(b5, tmp_path / "r4", state)
         load_run(store, tmp_path / "r4", batch_size=300)
         export_run(state, tmp_path / "snap4")
-        fresh = _store(f"{graph_uri}_fresh4")
+        fresh = falkor_store(f"{graph_uri}_fresh4")
         try:
             load_run(fresh, tmp_path / "snap4")
             assert graph_digest(store) == graph_digest(fresh)

@@ -221,12 +221,12 @@ def test_generate_follow_up_batch_has_new_ids_and_some_changed_records(tmp_path:
     assert bad.returncode == 2 and "holds no truth/entities.csv" in bad.stderr
 
 
-def test_link_summary_counts_mention_only_persons(tmp_path: Path) -> None:
-    roles = [[f"T{i:06d}", f"成都市华瑞{i}机械设备有限公司", f"赵{i}", "监事"] for i in range(1, 4)]
-    batch = write_batch(
-        tmp_path / "b",
+def _with_roles(root: Path, registered: int, roles: list[list[str]]) -> Path:
+    """A batch of ``registered`` clean AMR enterprise rows and a role file of ``roles``."""
+    return write_batch(
+        root,
         [
-            Source("amr.csv", csv_text([good_row(i) for i in range(1, 4)]).encode()),
+            Source("amr.csv", csv_text([good_row(i) for i in range(1, registered + 1)]).encode()),
             Source(
                 "roles.csv",
                 csv_text(roles, header=ROLE_HEADER).encode(),
@@ -236,6 +236,11 @@ def test_link_summary_counts_mention_only_persons(tmp_path: Path) -> None:
             ),
         ],
     )
+
+
+def test_link_summary_counts_mention_only_persons(tmp_path: Path) -> None:
+    roles = [[f"T{i:06d}", f"成都市华瑞{i}机械设备有限公司", f"赵{i}", "监事"] for i in range(1, 4)]
+    batch = _with_roles(tmp_path / "b", 3, roles)
     out = _ok(cg("link", str(batch), "--out", str(tmp_path / "run"), "--no-state"))
     golden = [
         json.loads(x) for x in (tmp_path / "run" / "golden.jsonl").read_text("utf-8").splitlines()
@@ -250,19 +255,7 @@ def test_link_summary_counts_mention_only_enterprises(tmp_path: Path) -> None:
     mentions, counted in report.json and the summary as golden.jsonl holds them."""
     roles = [[f"T{i:06d}", f"重庆市未登记{i}贸易有限公司", f"钱{i}", "监事"] for i in range(1, 3)]
     roles.append(["T000003", "成都市华瑞1机械设备有限公司", "孙三", "监事"])  # a registered one
-    batch = write_batch(
-        tmp_path / "b",
-        [
-            Source("amr.csv", csv_text([good_row(i) for i in range(1, 3)]).encode()),
-            Source(
-                "roles.csv",
-                csv_text(roles, header=ROLE_HEADER).encode(),
-                "role",
-                record_id="序号",
-                columns=dict(ROLE_COLUMNS),
-            ),
-        ],
-    )
+    batch = _with_roles(tmp_path / "b", 2, roles)
     for how in ("--no-state", "--state"):
         run = tmp_path / f"run{how}"
         args = [how] if how == "--no-state" else [how, str(tmp_path / "state")]
