@@ -33,6 +33,17 @@ def generated(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Summary]:
 
 
 @pytest.fixture(scope="session")
+def sample_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The committed sample batch linked once per session (one-shot). Shared: a test that
+    changes run files works on a copy."""
+    from resolver.linkage.link import run_link
+
+    run = tmp_path_factory.mktemp("sample-run")
+    run_link(SAMPLE / "batch", run)
+    return run
+
+
+@pytest.fixture(scope="session")
 def graph_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerInfo]:
     """A throwaway FalkorDB server for the whole test session, on a free loopback port."""
     data = tmp_path_factory.mktemp("graph")

@@ -16,17 +16,14 @@ from graph import bulk
 from graph.load import RelKey, begin_bulk, load_run, read_run
 from graph.store import FalkorStore, open_store
 from graph.tables import NodeTable, RelTable
-from resolver.linkage.link import run_link
 from resolver.state.run_files import IncompleteRunError, verify
-from tests.conftest import SAMPLE
 from tests.test_graph import graph_digest
 
 
-@pytest.fixture(scope="module")
-def batch_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    run = tmp_path_factory.mktemp("run")
-    run_link(SAMPLE / "batch", run)
-    return run
+@pytest.fixture()
+def batch_run(sample_run: Path) -> Path:
+    """The session's linked sample batch (tests/conftest.py ``sample_run``)."""
+    return sample_run
 
 
 def _store(uri: str) -> FalkorStore:

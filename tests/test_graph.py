@@ -18,9 +18,8 @@ from graph import server
 from graph.load import load_run, resolve_uid
 from graph.server import ServerInfo
 from graph.store import FalkorStore, GraphStoreError, open_store
-from resolver.linkage.link import run_link
 from resolver.state.graphsync import export_run
-from tests.conftest import REPO, SAMPLE
+from tests.conftest import REPO
 
 ROUND_TRIP = [
     "McDonald's",
@@ -156,13 +155,6 @@ def graph_contents(store: FalkorStore, grades: bool = False) -> list[str]:
     canon = sorted(json.dumps(n, sort_keys=True, ensure_ascii=False, default=str) for n in nodes)
     canon += sorted(json.dumps(r, sort_keys=True, ensure_ascii=False, default=str) for r in rels)
     return canon
-
-
-@pytest.fixture(scope="module")
-def sample_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    run = tmp_path_factory.mktemp("run")
-    run_link(SAMPLE / "batch", run)
-    return run
 
 
 def test_load_is_idempotent(graph_uri: str, sample_run: Path) -> None:

@@ -20,7 +20,6 @@ import yaml
 
 from fixtures.split import split_batch
 from graph.load import load_run
-from resolver.linkage.link import run_link
 from resolver.state.graphsync import export_run
 from resolver.state.incremental import run_link_stateful
 from resolver.state.store import State
@@ -33,11 +32,10 @@ def _jsonl(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text("utf-8").splitlines() if line.strip()]
 
 
-@pytest.fixture(scope="module")
-def run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("truth-run")
-    run_link(SAMPLE / "batch", out)
-    return out
+@pytest.fixture()
+def run(sample_run: Path) -> Path:
+    """The session's linked sample batch (tests/conftest.py ``sample_run``)."""
+    return sample_run
 
 
 def _expected_node(g: dict[str, Any]) -> dict[str, Any]:

@@ -16,9 +16,7 @@ import pytest
 
 from graph import load
 from graph.store import FalkorStore, open_store
-from resolver.linkage.link import run_link
 from resolver.state.run_files import write_run
-from tests.conftest import SAMPLE
 from tests.test_graph import graph_contents, graph_digest
 from tests.test_read_split import _tables
 
@@ -172,13 +170,6 @@ def _rows_only(monkeypatch: pytest.MonkeyPatch) -> None:
 
     monkeypatch.setattr(load, "_plain_objects", no_columns)
     monkeypatch.setattr(load, "_source_tables", lambda *args: None)
-
-
-@pytest.fixture(scope="module")
-def sample_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    run = tmp_path_factory.mktemp("run")
-    run_link(SAMPLE / "batch", run)
-    return run
 
 
 def test_column_readers_give_the_row_readers_tables(

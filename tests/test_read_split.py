@@ -10,8 +10,6 @@ from typing import Any
 import pytest
 
 from graph import load
-from resolver.linkage.link import run_link
-from tests.conftest import SAMPLE
 from tests.test_bulk_payload import _run as awkward_run
 
 
@@ -24,13 +22,6 @@ def _tables(run: Path) -> dict[str, Any]:
         "escaped": g.escaped,
         "golden": g.golden_ids,
     }
-
-
-@pytest.fixture(scope="module")
-def sample_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    run = tmp_path_factory.mktemp("run")
-    run_link(SAMPLE / "batch", run)
-    return run
 
 
 def test_two_readers_give_the_tables_of_one(

@@ -14,15 +14,12 @@ import pytest
 from graph.load import load_run
 from graph.lookup import entity_view
 from graph.store import FalkorStore, open_store
-from resolver.linkage.link import run_link
-from tests.conftest import SAMPLE
 
 
-@pytest.fixture(scope="module")
-def run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("sources-run")
-    run_link(SAMPLE / "batch", out)
-    return out
+@pytest.fixture()
+def run(sample_run: Path) -> Path:
+    """The session's linked sample batch (tests/conftest.py ``sample_run``)."""
+    return sample_run
 
 
 @pytest.mark.parametrize("bulk", [False, True])
