@@ -43,7 +43,41 @@ def _columns(props: list[Row]) -> Columns:
     return _kept({k: list(map(dict.get, props, repeat(k))) for k in keys})
 
 
-class NodeTable(Sequence[Row]):
+class _Table(Sequence[Row]):
+    """What both tables share: property ``cols``, rows made on demand (``_row``, ``__iter__``
+    of the subclass), equality as sequences of rows."""
+
+    __slots__ = ()
+    cols: Columns
+
+    def names(self) -> list[str]:
+        """The properties some row has, sorted."""
+        return sorted(self.cols)
+
+    def _row(self, i: int) -> Row:
+        raise NotImplementedError
+
+    @overload
+    def __getitem__(self, i: int) -> Row: ...
+    @overload
+    def __getitem__(self, i: slice) -> list[Row]: ...
+    def __getitem__(self, i: int | slice) -> Row | list[Row]:
+        if isinstance(i, slice):
+            return list(self)[i]
+        return self._row(i)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Sequence):
+            return NotImplemented
+        return list(self) == list(other)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({len(self)} rows, {self.names()})"
+
+
+class NodeTable(_Table):
     """One label's nodes: ``uids`` and property ``cols`` (``uid`` among them)."""
 
     __slots__ = ("cols", "uids")
@@ -58,10 +92,6 @@ class NodeTable(Sequence[Row]):
             return rows
         return cls(list(map(itemgetter("uid"), rows)), _columns(list(map(_PROPS, rows))))
 
-    def names(self) -> list[str]:
-        """The properties some node has, sorted."""
-        return sorted(self.cols)
-
     def take(self, index: Sequence[int]) -> NodeTable:
         """The rows at ``index``, in that order."""
         get = list(index)
@@ -70,31 +100,15 @@ class NodeTable(Sequence[Row]):
     def __len__(self) -> int:
         return len(self.uids)
 
-    @overload
-    def __getitem__(self, i: int) -> Row: ...
-    @overload
-    def __getitem__(self, i: slice) -> list[Row]: ...
-    def __getitem__(self, i: int | slice) -> Row | list[Row]:
-        if isinstance(i, slice):
-            return list(self)[i]
+    def _row(self, i: int) -> Row:
         return {"uid": self.uids[i], "props": _props(self.cols, [i])[0]}
 
     def __iter__(self) -> Iterator[Row]:
         props = _props(self.cols, range(len(self.uids)))
         return ({"uid": u, "props": p} for u, p in zip(self.uids, props, strict=True))
 
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, Sequence):
-            return NotImplemented
-        return list(self) == list(other)
 
-    __hash__ = None  # type: ignore[assignment]
-
-    def __repr__(self) -> str:
-        return f"NodeTable({len(self)} rows, {self.names()})"
-
-
-class RelTable(Sequence[Row]):
+class RelTable(_Table):
     """One (type, from label, to label)'s relationships: ends ``src`` and ``dst``, ``w``
     (how many rows of the run each one stands for) and property ``cols``. ``distinct``:
     known that no two rows name the same two nodes (else it may be so)."""
@@ -118,10 +132,6 @@ class RelTable(Sequence[Row]):
             list(map(itemgetter("w"), rows)),
             _columns(list(map(_PROPS, rows))),
         )
-
-    def names(self) -> list[str]:
-        """The properties some relationship has, sorted."""
-        return sorted(self.cols)
 
     def take(self, index: Sequence[int]) -> RelTable:
         """The rows at ``index``, in that order."""
@@ -147,13 +157,7 @@ class RelTable(Sequence[Row]):
     def __len__(self) -> int:
         return len(self.src)
 
-    @overload
-    def __getitem__(self, i: int) -> Row: ...
-    @overload
-    def __getitem__(self, i: slice) -> list[Row]: ...
-    def __getitem__(self, i: int | slice) -> Row | list[Row]:
-        if isinstance(i, slice):
-            return list(self)[i]
+    def _row(self, i: int) -> Row:
         props = _props(self.cols, [i])[0]
         return {"src": self.src[i], "dst": self.dst[i], "props": props, "w": self.w[i]}
 
@@ -163,16 +167,6 @@ class RelTable(Sequence[Row]):
             {"src": s, "dst": d, "props": p, "w": w}
             for s, d, p, w in zip(self.src, self.dst, props, self.w, strict=True)
         )
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, Sequence):
-            return NotImplemented
-        return list(self) == list(other)
-
-    __hash__ = None  # type: ignore[assignment]
-
-    def __repr__(self) -> str:
-        return f"RelTable({len(self)} rows, {self.names()})"
 
 
 _PROPS = itemgetter("props")
