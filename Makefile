@@ -23,7 +23,12 @@ $(STAMP): pyproject.toml | $(PY)
 	$(PIP) install --quiet -e '.[test,spark]'
 	touch $(STAMP)
 
+# The packages' bytecode, compiled once as a wheel install would: an editable install leaves
+# it to the first import, which never writes it where PYTHONDONTWRITEBYTECODE is set (every
+# command would compile its modules again).
+PACKAGES := credgraph resolver graph credit api fixtures tax
 setup: $(STAMP)
+	$(PY) -m compileall -q $(PACKAGES)
 
 ## demo: generate, check, link, evaluate and load a demo batch, then serve the API and the public page
 demo: $(STAMP)
