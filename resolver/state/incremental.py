@@ -37,6 +37,7 @@ from resolver.linkage.link import (
     LocalEngine,
     Progress,
     Resolver,
+    Streamed,
     _resolve_mentions,
     _write_outputs,
     finish_report,
@@ -89,6 +90,8 @@ class _Change:
     #: Where each re-linked record was stored before this batch (entity ID; records new to
     #: the state are not in it).
     stored_entity: dict[RecordKey, str] = field(default_factory=dict)
+    #: The batch that delivered each re-linked stored record the batch leaves as it is.
+    stored_batch: dict[RecordKey, str | None] = field(default_factory=dict)
 
 
 class StateResolver(Resolver):
@@ -460,10 +463,12 @@ def _apply_kind(
     affected.update(state.entity_of(judged).values())
     old: list[Record] = []
     old_id_of: dict[RecordKey, str] = {}
-    for eid, r in state.kind_members(affected, kind):
+    old_batch: dict[RecordKey, str | None] = {}
+    for eid, batch_id, r in state.kind_members(affected, kind):
         if r.key not in touched_keys and r.key not in withdrawn:
             old.append(r)
             old_id_of[r.key] = eid
+            old_batch[r.key] = batch_id
     subset = sorted(old + touched, key=lambda r: (r.dept, r.record_id))
     index = {r.key: i for i, r in enumerate(subset)}
     must: list[tuple[int, int]] = []
@@ -576,6 +581,7 @@ def _apply_kind(
         res.model if model is None else None,
         same,
         {**old_id_of, **left},
+        old_batch,
     )
 
 
@@ -975,11 +981,24 @@ def run_link_stateful(
                 if (data := graphsync.lifecycle_golden(state, eid)) is not None:
                     goldens.append(Golden(data, []))
             affected = (changed_ids - as_before) | mention_ids | {g.data["id"] for g in goldens}
-            edges, events = graphsync.payloads_touching(state, affected, changed_mentions)
+            edge_rows, event_rows, edge_types = graphsync.rows_touching(
+                state, affected, changed_mentions
+            )
+            # resolved.csv: the re-linked records' rows as this transaction wrote them (not
+            # read back), the batch's other entity records' as stored.
+            gone_keys = set(withdrawn)
+            delivered = {
+                k: b for ch in changes.values() for k, b in ch.stored_batch.items()
+            } | dict.fromkeys(touched_keys, batch_id)
             graphsync.write_resolved(
                 state,
                 staging,
                 {k for k, _, _ in relinked} | {r.key for r in batch if r.kind in ENTITY_KINDS},
+                {
+                    key: (gid_of[key], score, decision, delivered[key])
+                    for key, score, decision in relinked
+                    if key not in gone_keys
+                },
             )
             graphsync.write_changes(
                 staging,
@@ -996,19 +1015,35 @@ def run_link_stateful(
                 ],
                 graphsync.state_position(state, batch_id),
             )
+            # golden.jsonl, edges.jsonl and events.jsonl written here (the stored rows as
+            # they are stored, see graphsync.RowOut), the other files by _write_outputs.
+            streamed = Streamed(
+                run_files.JsonLinesWriter(staging / "golden.jsonl", "type"),
+                run_files.JsonLinesWriter(staging / "edges.jsonl"),
+                run_files.JsonLinesWriter(staging / "events.jsonl"),
+            )
+            with streamed.golden, streamed.edges, streamed.events:
+                for g in goldens:
+                    streamed.add_golden(g)
+                for row in edge_rows:
+                    streamed.edges.add(row)
+                streamed.edges.counts = edge_types
+                for row in event_rows:
+                    streamed.events.add(row)
             report = _write_outputs(
                 staging,
                 manifest,
                 results,
                 gid_of,
                 goldens,
-                edges,
-                events,
+                [],
+                [],
                 mention_links,
                 rejects,
                 files,
                 mention_stats,
                 timings,
+                streamed,
             )
             report["state"] = {"dir": str(state_dir), **summary}
             with (staging / "redirects.jsonl").open("w", encoding="utf-8") as fh:
