@@ -82,6 +82,20 @@ def mention_person(db: sqlite3.Connection, id_hash: str) -> str | None:
     return None if row is None else str(row[0])
 
 
+def mention_persons(db: sqlite3.Connection, hashes: set[str]) -> dict[str, str]:
+    """:func:`mention_person` of many ID hashes at once (those the registry holds)."""
+    out: dict[str, str] = {}
+    ordered = sorted(hashes)
+    for i in range(0, len(ordered), 500):
+        chunk = ordered[i : i + 500]
+        for h, gid in db.execute(
+            f"SELECT id_hash, entity_id FROM mention_persons WHERE id_hash IN ({','.join('?' * len(chunk))})",
+            chunk,
+        ):
+            out[h] = str(gid)
+    return out
+
+
 def save_registry(db: sqlite3.Connection, rows: list[tuple[str, str]]) -> None:
     """Keep (ID hash, entity) pairs of the mention registry (a later pair for the same hash
     wins); pairs stored as they are are not written again."""
@@ -330,11 +344,19 @@ RowOut = msgspec.Raw | dict[str, Any]
 
 
 def rows_touching(
-    state: State, entity_ids: set[str], records: set[Key]
+    state: State,
+    entity_ids: set[str],
+    records: set[Key],
+    known: dict[Key, tuple[str, list[dict[str, Any]]]] | None = None,
 ) -> tuple[list[RowOut], list[RowOut], Counter[str]]:
     """:func:`payloads_touching` as the run writes them (``RowOut``, not decoded where the
     stored text is what writing the decoded row would give) and the edges' types counted
-    (in order of first appearance)."""
+    (in order of first appearance). ``known``: records whose rows the caller has just
+    stored with :func:`save_mentions` (record -> (kind, rows)), taken from there instead of
+    read back: each stored row is written as its canonical text, which is what the stored
+    text gives (that text itself, or an older ``json.dumps(..., sort_keys=True)`` spelling
+    of the same row, which save_mentions leaves: decoded, its keys are in the same order)."""
+    known = known or {}
     keys: set[Key] = set(records)
     ids = sorted(entity_ids)
     for i in range(0, len(ids), 500):
@@ -349,34 +371,49 @@ def rows_touching(
     events: list[RowOut] = []
     types: Counter[str] = Counter()
     ordered = sorted(keys)
+    # In the order of the reads: 400 records at a time, each lot by (dept, record_id,
+    # kind, part).
     for i in range(0, len(ordered), 400):
-        part = ordered[i : i + 400]
-        q = " OR ".join([KEY_MATCH] * len(part))
-        for kind, text in state.db.execute(
-            f"SELECT kind, payload FROM mentions WHERE {q} ORDER BY dept, record_id, kind, part",
-            [x for k in part for x in k],
-        ):
-            out: RowOut
-            if '": ' in text:
-                p = msgspec.json.decode(text)
+        lot = ordered[i : i + 400]
+        # (order, kind, the row decoded, the row as written)
+        rows: list[tuple[tuple[str, str, str, str], str, Any, msgspec.Raw | None]] = []
+        rest = [k for k in lot if k not in known]
+        if rest:
+            q = " OR ".join([KEY_MATCH] * len(rest))
+            for dept, rid, kind, part, text in state.db.execute(
+                f"SELECT dept, record_id, kind, part, payload FROM mentions WHERE {q}",
+                [x for k in rest for x in k],
+            ):
+                if '": ' in text:  # json.dumps's spelling: decoded, written as msgspec does
+                    rows.append(((dept, rid, kind, part), kind, msgspec.json.decode(text), None))
+                else:
+                    rows.append(((dept, rid, kind, part), kind, None, msgspec.Raw(text.encode())))
+        for k in lot:
+            if k in known:
+                kind, payloads = known[k]
+                for p in payloads:
+                    rows.append(
+                        ((k[0], k[2], kind, _part(kind, p)), kind, p, msgspec.Raw(_canonical(p)))
+                    )
+        rows.sort(key=lambda r: r[0])
+        for _order, kind, p, raw in rows:
+            if p is None and raw is not None:
+                row = _ROW.decode(raw)
+                hit = {v for v in (row.from_, row.to, row.subject) if v}
+                if (s := row.source) is None:
+                    raise KeyError("source")
+                key = (s.dept, s.kind or kind or "", s.record_id)
+                typ = row.type
+            else:
                 hit = ends(p)
                 src = p["source"]
                 key = (src["dept"], src.get("kind") or kind or "", src["record_id"])
                 typ = p.get("type")
-                out = p
-            else:
-                row = _ROW.decode(text)
-                hit = {v for v in (row.from_, row.to, row.subject) if v}
-                s = row.source
-                if s is None:
-                    raise KeyError("source")
-                key = (s.dept, s.kind or kind or "", s.record_id)
-                typ = row.type
-                out = msgspec.Raw(text.encode())
             # Only rows touching an affected entity (a record's other rows belong to
             # relationships this run does not replace: a partial group would overwrite
             # them), or rows of changed records that touch nothing (unresolved events).
             if hit & entity_ids or (not hit and key in records):
+                out: RowOut = raw if raw is not None else p
                 if kind in EVENT_KINDS:
                     events.append(out)
                 else:

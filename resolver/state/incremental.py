@@ -366,11 +366,9 @@ _ENTITY_JOIN = (
 )
 
 
-def _mention_id(
-    state: State, kind: str, members: list[Record], salt: str, taken: set[str]
-) -> str | None:
-    """The registry ID of a mention-only person with one of these records' ID numbers, or of
-    a mention-only enterprise with one of these records' identifiers or names."""
+def _mention_hashes(kind: str, members: list[Record], salt: str) -> list[str]:
+    """The registry hashes a cluster's records may be known under from mentions: a person's
+    ID numbers; an enterprise's identifiers and names."""
     if kind == "person":
         keys = sorted({r.std["id18"] for r in members if r.std.get("id18")})
     else:
@@ -386,8 +384,17 @@ def _mention_id(
             }
             | {f"enterprise\x1fn|{r.std['name_norm']}" for r in members if r.std.get("name_norm")}
         )
-    for key in keys:
-        found = graphsync.mention_person(state.db, id_hash(key, salt))
+    return [id_hash(key, salt) for key in keys]
+
+
+def _mention_id(
+    state: State, hashes: list[str], registry: dict[str, str], taken: set[str]
+) -> str | None:
+    """The registry ID of a mention-only person with one of these records' ID numbers, or of
+    a mention-only enterprise with one of these records' identifiers or names (``hashes``:
+    :func:`_mention_hashes`; ``registry``: what the state's registry holds for them)."""
+    for h in hashes:
+        found = registry.get(h)
         if (
             found
             and found not in taken
@@ -500,6 +507,15 @@ def _apply_kind(
     merged: dict[str, str] = {}
     history: list[tuple[str, str, dict[str, Any]]] = []
     adopted: set[str] = set()
+    # The registry entries of the clusters that hold no stored ID, read at once.
+    hashes_of = {
+        c: _mention_hashes(kind, [subset[i] for i in members_idx], cfg.salt)
+        for c, members_idx in enumerate(res.clusters)
+        if not owned.get(c)
+    }
+    registry = graphsync.mention_persons(
+        state.db, {h for hashes in hashes_of.values() for h in hashes}
+    )
     for c, members_idx in enumerate(res.clusters):
         members = [subset[i] for i in members_idx]
         ids_here = sorted(owned.get(c, []), key=_id_number)
@@ -528,7 +544,7 @@ def _apply_kind(
                     cause["judgements"] = by_judgement
                 history.append((gid, "merge", {"absorbed": other, **cause}))
                 history.append((other, "merged_into", {"into": gid, **cause}))
-        elif (known := _mention_id(state, kind, members, cfg.salt, adopted)) is not None:
+        elif (known := _mention_id(state, hashes_of[c], registry, adopted)) is not None:
             # A person first known from mentions now has records: it keeps its ID.
             gid = known
             adopted.add(gid)
@@ -981,8 +997,12 @@ def run_link_stateful(
                 if (data := graphsync.lifecycle_golden(state, eid)) is not None:
                     goldens.append(Golden(data, []))
             affected = (changed_ids - as_before) | mention_ids | {g.data["id"] for g in goldens}
+            # (the rows of the records save_mentions was given, as it stored them)
             edge_rows, event_rows, edge_types = graphsync.rows_touching(
-                state, affected, changed_mentions
+                state,
+                affected,
+                changed_mentions,
+                {**mention_rows, **{k: (k[1], []) for k in withdrawn}},
             )
             # resolved.csv: the re-linked records' rows as this transaction wrote them (not
             # read back), the batch's other entity records' as stored.
