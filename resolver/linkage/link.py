@@ -1741,9 +1741,7 @@ def _write_outputs(
                     ]
                 )
     models = {k: r.model.to_json() for k, r in results.items() if r.model is not None}
-    (out / "model.json").write_text(
-        json.dumps(models, ensure_ascii=False, indent=2) + "\n", "utf-8"
-    )
+    (out / "model.json").write_text(run_files.indented_json(models) + "\n", "utf-8")
     accepted_by_kind: Counter[str] = Counter()
     for st in files:
         accepted_by_kind[st.kind] += st.accepted

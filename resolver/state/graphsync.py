@@ -26,7 +26,7 @@ import json
 import shutil
 import sqlite3
 import uuid
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -80,6 +80,20 @@ def mention_person(db: sqlite3.Connection, id_hash: str) -> str | None:
         "SELECT entity_id FROM mention_persons WHERE id_hash = ?", (id_hash,)
     ).fetchone()
     return None if row is None else str(row[0])
+
+
+def mention_persons(db: sqlite3.Connection, hashes: set[str]) -> dict[str, str]:
+    """:func:`mention_person` of many ID hashes at once (those the registry holds)."""
+    out: dict[str, str] = {}
+    ordered = sorted(hashes)
+    for i in range(0, len(ordered), 500):
+        chunk = ordered[i : i + 500]
+        for h, gid in db.execute(
+            f"SELECT id_hash, entity_id FROM mention_persons WHERE id_hash IN ({','.join('?' * len(chunk))})",
+            chunk,
+        ):
+            out[h] = str(gid)
+    return out
 
 
 def save_registry(db: sqlite3.Connection, rows: list[tuple[str, str]]) -> None:
@@ -304,11 +318,45 @@ def _payloads(db: sqlite3.Connection, sql: str, params: list[Any]) -> Iterator[t
         yield kind, msgspec.json.decode(text)
 
 
-def payloads_touching(
-    state: State, entity_ids: set[str], records: set[Key]
-) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """(edges, events) of the stored mention rows with an end in ``entity_ids`` or among
-    ``records``, in record order."""
+class _Source(msgspec.Struct):
+    dept: Any = None
+    kind: Any = None
+    record_id: Any = None
+
+
+class _Row(msgspec.Struct):
+    """What :func:`rows_touching` reads of a stored mention row: its ends, type, source."""
+
+    from_: Any = msgspec.field(name="from", default=None)
+    to: Any = None
+    subject: Any = None
+    type: Any = None
+    source: _Source | None = None
+
+
+_ROW = msgspec.json.Decoder(_Row)
+
+#: A stored row as the run writes it: its stored text where that is msgspec's compact
+#: spelling (what :func:`save_mentions` writes: decoded and encoded again it gives the same
+#: bytes), else the decoded row (text stored by ``json.dumps``, which puts ``": "`` after
+#: every key: its floats and separators are spelled otherwise).
+RowOut = msgspec.Raw | dict[str, Any]
+
+
+def rows_touching(
+    state: State,
+    entity_ids: set[str],
+    records: set[Key],
+    known: dict[Key, tuple[str, list[dict[str, Any]]]] | None = None,
+) -> tuple[list[RowOut], list[RowOut], Counter[str]]:
+    """:func:`payloads_touching` as the run writes them (``RowOut``, not decoded where the
+    stored text is what writing the decoded row would give) and the edges' types counted
+    (in order of first appearance). ``known``: records whose rows the caller has just
+    stored with :func:`save_mentions` (record -> (kind, rows)), taken from there instead of
+    read back: each stored row is written as its canonical text, which is what the stored
+    text gives (that text itself, or an older ``json.dumps(..., sort_keys=True)`` spelling
+    of the same row, which save_mentions leaves: decoded, its keys are in the same order)."""
+    known = known or {}
     keys: set[Key] = set(records)
     ids = sorted(entity_ids)
     for i in range(0, len(ids), 500):
@@ -319,27 +367,82 @@ def payloads_touching(
                 chunk,
             )
         )
-    edges: list[dict[str, Any]] = []
-    events: list[dict[str, Any]] = []
+    edges: list[RowOut] = []
+    events: list[RowOut] = []
+    types: Counter[str] = Counter()
     ordered = sorted(keys)
+    # In the order of the reads: 400 records at a time, each lot by (dept, record_id,
+    # kind, part).
     for i in range(0, len(ordered), 400):
-        part = ordered[i : i + 400]
-        q = " OR ".join([KEY_MATCH] * len(part))
-        for kind, p in _payloads(
-            state.db,
-            f"SELECT kind, payload FROM mentions WHERE {q} ORDER BY dept, record_id, kind, part",
-            [x for k in part for x in k],
-        ):
+        lot = ordered[i : i + 400]
+        # (order, kind, the row decoded, the row as written)
+        rows: list[tuple[tuple[str, str, str, str], str, Any, msgspec.Raw | None]] = []
+        rest = [k for k in lot if k not in known]
+        if rest:
+            q = " OR ".join([KEY_MATCH] * len(rest))
+            for dept, rid, kind, part, text in state.db.execute(
+                f"SELECT dept, record_id, kind, part, payload FROM mentions WHERE {q}",
+                [x for k in rest for x in k],
+            ):
+                if '": ' in text:  # json.dumps's spelling: decoded, written as msgspec does
+                    rows.append(((dept, rid, kind, part), kind, msgspec.json.decode(text), None))
+                else:
+                    rows.append(((dept, rid, kind, part), kind, None, msgspec.Raw(text.encode())))
+        for k in lot:
+            if k in known:
+                kind, payloads = known[k]
+                for p in payloads:
+                    rows.append(
+                        ((k[0], k[2], kind, _part(kind, p)), kind, p, msgspec.Raw(_canonical(p)))
+                    )
+        rows.sort(key=lambda r: r[0])
+        for _order, kind, p, raw in rows:
+            if p is None and raw is not None:
+                row = _ROW.decode(raw)
+                hit = {v for v in (row.from_, row.to, row.subject) if v}
+                if (s := row.source) is None:
+                    raise KeyError("source")
+                key = (s.dept, s.kind or kind or "", s.record_id)
+                typ = row.type
+            else:
+                hit = ends(p)
+                src = p["source"]
+                key = (src["dept"], src.get("kind") or kind or "", src["record_id"])
+                typ = p.get("type")
             # Only rows touching an affected entity (a record's other rows belong to
             # relationships this run does not replace: a partial group would overwrite
             # them), or rows of changed records that touch nothing (unresolved events).
-            hit = ends(p)
-            if hit & entity_ids or (not hit and payload_key(p, kind) in records):
-                (events if kind in EVENT_KINDS else edges).append(p)
-    return edges, events
+            if hit & entity_ids or (not hit and key in records):
+                out: RowOut = raw if raw is not None else p
+                if kind in EVENT_KINDS:
+                    events.append(out)
+                else:
+                    edges.append(out)
+                    types[typ] += 1
+    return edges, events, types
 
 
-def _resolved_rows(state: State, keys: set[Key] | None) -> Iterator[list[Any]]:
+def payloads_touching(
+    state: State, entity_ids: set[str], records: set[Key]
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(edges, events) of the stored mention rows with an end in ``entity_ids`` or among
+    ``records``, in record order."""
+    edges, events, _types = rows_touching(state, entity_ids, records)
+    return [_decoded(p) for p in edges], [_decoded(p) for p in events]
+
+
+def _decoded(row: RowOut) -> dict[str, Any]:
+    return row if isinstance(row, dict) else msgspec.json.decode(row)
+
+
+#: A resolved.csv row the caller holds: (entity ID as the records table has it, score,
+#: decision, the batch that delivered the record).
+Known = tuple[str, float | None, str | None, str | None]
+
+
+def _resolved_rows(
+    state: State, keys: set[Key] | None, known: dict[Key, Known] | None = None
+) -> Iterator[list[Any]]:
     sql = (
         "SELECT r.dept, r.record_id, r.kind, r.entity_id, s.score, s.decision, r.batch_id, "
         "e.status, e.redirect_to FROM records r LEFT JOIN resolutions s "
@@ -359,24 +462,55 @@ def _resolved_rows(state: State, keys: set[Key] | None) -> Iterator[list[Any]]:
         for values in state.db.execute(sql + " ORDER BY r.dept, r.record_id, r.kind"):
             yield row(values)
         return
+    known = {k: v for k, v in (known or {}).items() if k in keys}
+    lifecycle: dict[str, tuple[str, str | None]] = {}
+    ids = sorted({v[0] for v in known.values()})
+    for i in range(0, len(ids), 500):
+        lot = ids[i : i + 500]
+        for eid, status, target in state.db.execute(
+            f"SELECT id, status, redirect_to FROM entities WHERE id IN ({','.join('?' * len(lot))})",
+            lot,
+        ):
+            lifecycle[eid] = (status, target)
+    # In the order of the look-ups: 300 keys at a time, each lot by (dept, record_id, kind).
     ordered = sorted(keys)
     for i in range(0, len(ordered), 300):
         chunk = ordered[i : i + 300]
-        q = " OR ".join(["(r.dept = ? AND r.kind = ? AND r.record_id = ?)"] * len(chunk))
-        for values in state.db.execute(
-            f"{sql} AND ({q}) ORDER BY r.dept, r.record_id, r.kind",
-            [x for k in chunk for x in k],
-        ):
-            yield row(values)
+        rows: list[tuple[tuple[str, str, str], list[Any]]] = []
+        rest = [k for k in chunk if k not in known]
+        if rest:
+            q = " OR ".join(["(r.dept = ? AND r.kind = ? AND r.record_id = ?)"] * len(rest))
+            for values in state.db.execute(f"{sql} AND ({q})", [x for k in rest for x in k]):
+                rows.append(((values[0], values[1], values[2]), row(values)))
+        for k in chunk:
+            if (v := known.get(k)) is not None:
+                dept, kind, rid = k
+                eid, score, decision, batch = v
+                # As SQLite gives a REAL back: NaN is NULL, -0.0 is 0.0.
+                kept = None if score is None or score != score else score + 0.0
+                status, target = lifecycle.get(eid) or (None, None)
+                rows.append(
+                    (
+                        (dept, rid, kind),
+                        row((dept, rid, kind, eid, kept, decision, batch, status, target)),
+                    )
+                )
+        rows.sort(key=lambda r: r[0])
+        for _k, values_out in rows:
+            yield values_out
 
 
-def write_resolved(state: State, out_dir: Path, keys: set[Key] | None) -> int:
-    """``resolved.csv``: the state's resolution of the given entity records (all if None)."""
+def write_resolved(
+    state: State, out_dir: Path, keys: set[Key] | None, known: dict[Key, Known] | None = None
+) -> int:
+    """``resolved.csv``: the state's resolution of the given entity records (all if None).
+    ``known``: rows of records the caller has just written (entity, score, decision, batch),
+    given rather than read back."""
     n = 0
     with (out_dir / "resolved.csv").open("w", encoding="utf-8", newline="") as fh:
         w = safe_writer(fh)
         w.writerow(RESOLVED_HEADER)
-        for values in _resolved_rows(state, keys):
+        for values in _resolved_rows(state, keys, known):
             w.writerow(values)
             n += 1
     return n

@@ -37,6 +37,7 @@ from resolver.linkage.link import (
     LocalEngine,
     Progress,
     Resolver,
+    Streamed,
     _resolve_mentions,
     _write_outputs,
     finish_report,
@@ -89,6 +90,8 @@ class _Change:
     #: Where each re-linked record was stored before this batch (entity ID; records new to
     #: the state are not in it).
     stored_entity: dict[RecordKey, str] = field(default_factory=dict)
+    #: The batch that delivered each re-linked stored record the batch leaves as it is.
+    stored_batch: dict[RecordKey, str | None] = field(default_factory=dict)
 
 
 class StateResolver(Resolver):
@@ -363,11 +366,9 @@ _ENTITY_JOIN = (
 )
 
 
-def _mention_id(
-    state: State, kind: str, members: list[Record], salt: str, taken: set[str]
-) -> str | None:
-    """The registry ID of a mention-only person with one of these records' ID numbers, or of
-    a mention-only enterprise with one of these records' identifiers or names."""
+def _mention_hashes(kind: str, members: list[Record], salt: str) -> list[str]:
+    """The registry hashes a cluster's records may be known under from mentions: a person's
+    ID numbers; an enterprise's identifiers and names."""
     if kind == "person":
         keys = sorted({r.std["id18"] for r in members if r.std.get("id18")})
     else:
@@ -383,8 +384,17 @@ def _mention_id(
             }
             | {f"enterprise\x1fn|{r.std['name_norm']}" for r in members if r.std.get("name_norm")}
         )
-    for key in keys:
-        found = graphsync.mention_person(state.db, id_hash(key, salt))
+    return [id_hash(key, salt) for key in keys]
+
+
+def _mention_id(
+    state: State, hashes: list[str], registry: dict[str, str], taken: set[str]
+) -> str | None:
+    """The registry ID of a mention-only person with one of these records' ID numbers, or of
+    a mention-only enterprise with one of these records' identifiers or names (``hashes``:
+    :func:`_mention_hashes`; ``registry``: what the state's registry holds for them)."""
+    for h in hashes:
+        found = registry.get(h)
         if (
             found
             and found not in taken
@@ -460,10 +470,12 @@ def _apply_kind(
     affected.update(state.entity_of(judged).values())
     old: list[Record] = []
     old_id_of: dict[RecordKey, str] = {}
-    for eid, r in state.kind_members(affected, kind):
+    old_batch: dict[RecordKey, str | None] = {}
+    for eid, batch_id, r in state.kind_members(affected, kind):
         if r.key not in touched_keys and r.key not in withdrawn:
             old.append(r)
             old_id_of[r.key] = eid
+            old_batch[r.key] = batch_id
     subset = sorted(old + touched, key=lambda r: (r.dept, r.record_id))
     index = {r.key: i for i, r in enumerate(subset)}
     must: list[tuple[int, int]] = []
@@ -495,6 +507,15 @@ def _apply_kind(
     merged: dict[str, str] = {}
     history: list[tuple[str, str, dict[str, Any]]] = []
     adopted: set[str] = set()
+    # The registry entries of the clusters that hold no stored ID, read at once.
+    hashes_of = {
+        c: _mention_hashes(kind, [subset[i] for i in members_idx], cfg.salt)
+        for c, members_idx in enumerate(res.clusters)
+        if not owned.get(c)
+    }
+    registry = graphsync.mention_persons(
+        state.db, {h for hashes in hashes_of.values() for h in hashes}
+    )
     for c, members_idx in enumerate(res.clusters):
         members = [subset[i] for i in members_idx]
         ids_here = sorted(owned.get(c, []), key=_id_number)
@@ -523,7 +544,7 @@ def _apply_kind(
                     cause["judgements"] = by_judgement
                 history.append((gid, "merge", {"absorbed": other, **cause}))
                 history.append((other, "merged_into", {"into": gid, **cause}))
-        elif (known := _mention_id(state, kind, members, cfg.salt, adopted)) is not None:
+        elif (known := _mention_id(state, hashes_of[c], registry, adopted)) is not None:
             # A person first known from mentions now has records: it keeps its ID.
             gid = known
             adopted.add(gid)
@@ -576,6 +597,7 @@ def _apply_kind(
         res.model if model is None else None,
         same,
         {**old_id_of, **left},
+        old_batch,
     )
 
 
@@ -975,11 +997,28 @@ def run_link_stateful(
                 if (data := graphsync.lifecycle_golden(state, eid)) is not None:
                     goldens.append(Golden(data, []))
             affected = (changed_ids - as_before) | mention_ids | {g.data["id"] for g in goldens}
-            edges, events = graphsync.payloads_touching(state, affected, changed_mentions)
+            # (the rows of the records save_mentions was given, as it stored them)
+            edge_rows, event_rows, edge_types = graphsync.rows_touching(
+                state,
+                affected,
+                changed_mentions,
+                {**mention_rows, **{k: (k[1], []) for k in withdrawn}},
+            )
+            # resolved.csv: the re-linked records' rows as this transaction wrote them (not
+            # read back), the batch's other entity records' as stored.
+            gone_keys = set(withdrawn)
+            delivered = {
+                k: b for ch in changes.values() for k, b in ch.stored_batch.items()
+            } | dict.fromkeys(touched_keys, batch_id)
             graphsync.write_resolved(
                 state,
                 staging,
                 {k for k, _, _ in relinked} | {r.key for r in batch if r.kind in ENTITY_KINDS},
+                {
+                    key: (gid_of[key], score, decision, delivered[key])
+                    for key, score, decision in relinked
+                    if key not in gone_keys
+                },
             )
             graphsync.write_changes(
                 staging,
@@ -996,19 +1035,35 @@ def run_link_stateful(
                 ],
                 graphsync.state_position(state, batch_id),
             )
+            # golden.jsonl, edges.jsonl and events.jsonl written here (the stored rows as
+            # they are stored, see graphsync.RowOut), the other files by _write_outputs.
+            streamed = Streamed(
+                run_files.JsonLinesWriter(staging / "golden.jsonl", "type"),
+                run_files.JsonLinesWriter(staging / "edges.jsonl"),
+                run_files.JsonLinesWriter(staging / "events.jsonl"),
+            )
+            with streamed.golden, streamed.edges, streamed.events:
+                for g in goldens:
+                    streamed.add_golden(g)
+                for row in edge_rows:
+                    streamed.edges.add(row)
+                streamed.edges.counts = edge_types
+                for row in event_rows:
+                    streamed.events.add(row)
             report = _write_outputs(
                 staging,
                 manifest,
                 results,
                 gid_of,
                 goldens,
-                edges,
-                events,
+                [],
+                [],
                 mention_links,
                 rejects,
                 files,
                 mention_stats,
                 timings,
+                streamed,
             )
             report["state"] = {"dir": str(state_dir), **summary}
             with (staging / "redirects.jsonl").open("w", encoding="utf-8") as fh:

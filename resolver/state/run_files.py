@@ -101,6 +101,17 @@ class JsonLinesWriter:
         self.close()
 
 
+def indented_json(obj: Any) -> str:
+    """``json.dumps(obj, ensure_ascii=False, indent=2)``, the indenting done by msgspec (the
+    json module indents in pure Python: a 3.5 MB model took 0.1 s): json's compact text
+    (its spelling of numbers and strings) re-indented, which gives the same text."""
+    compact = json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
+    try:
+        return msgspec.json.format(compact, indent=2)
+    except (msgspec.DecodeError, UnicodeEncodeError):  # NaN, Infinity, a lone surrogate
+        return json.dumps(obj, ensure_ascii=False, indent=2)
+
+
 def write_json_lines(path: Path, items: Iterable[Any]) -> int:
     """Write ``items`` as JSON lines (:class:`JsonLinesWriter`); the number of lines."""
     with JsonLinesWriter(path) as out:

@@ -35,6 +35,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import msgspec
+
 from resolver.ingest.rows import Record, RecordKey
 from resolver.state.run_files import private_dir
 from resolver.state.sealing import (
@@ -585,18 +587,21 @@ class State:
                     Record(dept, file, line, rid, kind, self.sealer.decode(raw), values, [], {}),
                 )
 
-    def kind_members(self, entity_ids: Iterable[str], kind: str) -> Iterator[tuple[str, Record]]:
-        """(entity ID, record) of the stored, not withdrawn records of one kind of the given
-        entities (an entity's credit events, facts and declarations carry its ID too: they
-        are not read, let alone opened)."""
+    def kind_members(
+        self, entity_ids: Iterable[str], kind: str
+    ) -> Iterator[tuple[str, str | None, Record]]:
+        """(entity ID, the batch that delivered the record, record) of the stored, not
+        withdrawn records of one kind of the given entities (an entity's credit events,
+        facts and declarations carry its ID too: they are not read, let alone opened)."""
         for chunk in _chunks(sorted(set(entity_ids)), 500):
             q = ",".join("?" * len(chunk))
             for row in self.db.execute(
-                f"SELECT dept, file, line, record_id, kind, raw, std, entity_id FROM records "
-                f"WHERE entity_id IN ({q}) AND withdrawn = 0 AND kind = ? ORDER BY entity_id",
+                f"SELECT dept, file, line, record_id, kind, raw, std, entity_id, batch_id "
+                f"FROM records WHERE entity_id IN ({q}) AND withdrawn = 0 AND kind = ? "
+                "ORDER BY entity_id",
                 [*chunk, kind],
             ):
-                yield row[7], self._record(row)
+                yield row[7], row[8], self._record(row)
 
     def records_of(self, keys: Iterable[RecordKey]) -> Iterator[Record]:
         """Stored, not withdrawn records with the given keys."""
@@ -831,7 +836,13 @@ class State:
 
     def model(self, kind: str) -> dict[str, Any] | None:
         row = self.db.execute("SELECT params FROM models WHERE kind = ?", (kind,)).fetchone()
-        return None if row is None else json.loads(row[0])
+        if row is None:
+            return None
+        try:  # (msgspec: the same values as json.loads, a 3 MB model in a quarter of the time)
+            params: dict[str, Any] = msgspec.json.decode(row[0])
+        except msgspec.DecodeError:  # NaN or Infinity, which json.dumps writes
+            params = json.loads(row[0])
+        return params
 
 
 class _Tx:
