@@ -766,7 +766,7 @@ def run_link_stateful(
             mention_rows[graphsync.payload_key(p)][1].append(p)
         timings["mentions"] = time.perf_counter() - t
         t = time.perf_counter()
-        with state.transaction() as db:
+        with state.transaction(checkpoint_behind=True) as db:
             _fault("in_transaction")
             batch_id = manifest.batch_id
             db.execute(
@@ -1068,9 +1068,15 @@ def _save_keys(state: State, want: set[tuple[str, str, str, str]], stored: list[
     have.update(
         rows_by_keys(state.db, "SELECT key, dept, kind, record_id FROM keys WHERE {keys}", ordered)
     )
+    # A record that keeps none of its rows (a changed record mostly gets new keys) loses
+    # them in one statement; the others row by row.
+    gone = have - want
+    kept = {row[1:] for row in have & want}
+    whole = sorted({row[1:] for row in gone} - kept)
+    state.db.executemany(f"DELETE FROM keys WHERE {KEY_MATCH}", whole)
     state.db.executemany(
         "DELETE FROM keys WHERE key = ? AND dept = ? AND kind = ? AND record_id = ?",
-        sorted(have - want),
+        sorted(row for row in gone if row[1:] in kept),
     )
     state.db.executemany("INSERT INTO keys VALUES (?, ?, ?, ?)", sorted(want - have))
 
