@@ -349,10 +349,15 @@ class AsyncFalkorStore:
         )
         self.graph = self.db.select_graph(uri.database)
         self._sync = FalkorStore.__new__(FalkorStore)  # only for the parameter header
+        self._closed = False
 
     async def _send(self, query: str, params: dict[str, Any] | None, read_only: bool) -> list[Row]:
         from redis.exceptions import RedisError
 
+        if self._closed:
+            # Work still running when the app shut down (a resolver outliving its request)
+            # must not open a new connection in the closed pool: nothing would close it.
+            raise GraphStoreError(f"the graph store is closed (query: {query[:200]})")
         text = FalkorStore._header(self._sync, params) + query
         try:
             if read_only:
@@ -371,6 +376,7 @@ class AsyncFalkorStore:
         return await self._send(query, params, read_only=False)
 
     async def close(self) -> None:
+        self._closed = True
         await self.db.aclose()
 
 
