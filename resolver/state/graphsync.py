@@ -29,6 +29,7 @@ import uuid
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -96,20 +97,87 @@ def mention_persons(db: sqlite3.Connection, hashes: set[str]) -> dict[str, str]:
     return out
 
 
-def save_registry(db: sqlite3.Connection, rows: list[tuple[str, str]]) -> None:
+def save_registry(
+    db: sqlite3.Connection, rows: list[tuple[str, str]], stored: dict[str, str] | None = None
+) -> None:
     """Keep (ID hash, entity) pairs of the mention registry (a later pair for the same hash
-    wins); pairs stored as they are are not written again."""
+    wins); pairs stored as they are are not written again (``stored``: the stored pairs of
+    these hashes, read beforehand by :func:`read_stored`, else read here)."""
     new = dict(rows)
-    hashes = sorted(new)
+    if stored is None:
+        stored = _registry(db, sorted(new))
+    for h, gid in stored.items():
+        if new.get(h) == gid:
+            del new[h]
+    db.executemany("INSERT OR REPLACE INTO mention_persons VALUES (?, ?)", sorted(new.items()))
+
+
+def _registry(db: sqlite3.Connection, hashes: list[str]) -> dict[str, str]:
+    out: dict[str, str] = {}
     for i in range(0, len(hashes), 500):
         chunk = hashes[i : i + 500]
-        for h, gid in db.execute(
-            f"SELECT id_hash, entity_id FROM mention_persons WHERE id_hash IN ({','.join('?' * len(chunk))})",
-            chunk,
-        ):
-            if new[h] == gid:
-                del new[h]
-    db.executemany("INSERT OR REPLACE INTO mention_persons VALUES (?, ?)", sorted(new.items()))
+        out.update(
+            db.execute(
+                f"SELECT id_hash, entity_id FROM mention_persons WHERE id_hash IN ({','.join('?' * len(chunk))})",
+                chunk,
+            )
+        )
+    return out
+
+
+@dataclass(slots=True)
+class Stored:
+    """The stored rows a batch's transaction compares its own with, read before it writes
+    (:func:`read_stored`): mention rows by record and part, loose tokens by record, scores
+    and decisions, registry pairs, golden records (JSON text) by entity ID."""
+
+    mentions: dict[Key, dict[str, bytes]]
+    tokens: dict[Key, set[str]]
+    resolutions: dict[Key, tuple[Any, Any]]
+    registry: dict[str, str]
+    goldens: dict[str, str | None]
+
+
+def read_stored(
+    db: sqlite3.Connection,
+    mention_keys: list[Key],
+    resolution_keys: list[Key],
+    registry_hashes: list[str],
+    golden_ids: list[str],
+) -> Stored:
+    """What :func:`save_mentions`, :func:`save_resolutions`, :func:`save_registry` and the
+    golden-record check compare with. The transaction has not written these tables when it
+    reads them, so a connection of its own (the last commit) reads the same rows: the run
+    reads them in a thread while its transaction writes records and keys."""
+    goldens: dict[str, str | None] = {}
+    for i in range(0, len(golden_ids), 500):
+        chunk = golden_ids[i : i + 500]
+        goldens.update(
+            db.execute(
+                f"SELECT id, golden FROM entities WHERE id IN ({','.join('?' * len(chunk))})",
+                chunk,
+            )
+        )
+    registry = _registry(db, registry_hashes)
+    tokens: dict[Key, set[str]] = defaultdict(set)
+    for token, dept, kind, rid in rows_by_keys(
+        db, "SELECT token, dept, kind, record_id FROM loose_tokens WHERE {keys}", mention_keys
+    ):
+        tokens[(dept, kind, rid)].add(token)
+    mentions: dict[Key, dict[str, bytes]] = {}
+    for dept, kind, rid, part, text in rows_by_keys(
+        db, "SELECT dept, kind, record_id, part, payload FROM mentions WHERE {keys}", mention_keys
+    ):
+        mentions.setdefault((dept, kind, rid), {})[part] = text.encode()
+    resolutions = {
+        (dept, kind, rid): (score, decision)
+        for dept, kind, rid, score, decision in rows_by_keys(
+            db,
+            "SELECT dept, kind, record_id, score, decision FROM resolutions WHERE {keys}",
+            resolution_keys,
+        )
+    }
+    return Stored(mentions, dict(tokens), resolutions, registry, goldens)
 
 
 def payload_key(payload: dict[str, Any], kind: str | None = None) -> Key:
@@ -184,17 +252,20 @@ def _save_tokens(
     updates: dict[Key, tuple[str, list[dict[str, Any]]]],
     tokens: dict[Key, set[str]],
     as_stored: dict[Key, Callable[[], set[str]]],
+    have: dict[Key, set[str]] | None = None,
 ) -> None:
     """The tokens of each processed record whose rows are loose (none for the others):
     ``tokens``, or for a record whose content is as stored (``as_stored``) its stored tokens
     (computed only if it has none). Only the rows that differ from the stored ones are
     deleted or inserted (a batch rechecks many rows whose tokens stay as they were, and
-    rewriting them dirties pages all the same)."""
-    have: dict[Key, set[str]] = defaultdict(set)
-    for token, dept, kind, rid in rows_by_keys(
-        db, "SELECT token, dept, kind, record_id FROM loose_tokens WHERE {keys}", keys
-    ):
-        have[(dept, kind, rid)].add(token)
+    rewriting them dirties pages all the same). ``have``: the stored tokens of ``keys``,
+    read beforehand (:func:`read_stored`), else read here."""
+    if have is None:
+        have = defaultdict(set)
+        for token, dept, kind, rid in rows_by_keys(
+            db, "SELECT token, dept, kind, record_id FROM loose_tokens WHERE {keys}", keys
+        ):
+            have[(dept, kind, rid)].add(token)
     delete: list[tuple[str, str, str, str]] = []
     insert: list[tuple[str, str, str, str]] = []
     for key in keys:
@@ -222,25 +293,32 @@ def save_mentions(
     withdrawn: Iterable[Key],
     tokens: dict[Key, set[str]] | None = None,
     as_stored: dict[Key, Callable[[], set[str]]] | None = None,
+    before: Stored | None = None,
 ) -> tuple[set[str], set[Key]]:
     """Store the rows each processed record gives (none for a withdrawn one) and, given
     ``tokens``, the tokens of each processed record whose rows are loose (``as_stored``:
     records whose content is as stored, see :func:`_save_tokens`); returns (the
     entities at either end of a row that changed, before or after; the records whose rows
     changed). The stored rows are read per chunk of records and the changes written with
-    one ``executemany`` per statement, in key order."""
+    one ``executemany`` per statement, in key order (``before``: the stored rows and tokens
+    of these records, read beforehand by :func:`read_stored`)."""
     touched_ids: set[str] = set()
     updates: dict[Key, tuple[str, list[dict[str, Any]]]] = dict(rows)
     for key in withdrawn:
         updates[key] = (key[1], [])
     keys = sorted(updates)
     if tokens is not None:
-        _save_tokens(db, keys, updates, tokens, as_stored or {})
+        _save_tokens(
+            db, keys, updates, tokens, as_stored or {}, None if before is None else before.tokens
+        )
     stored: dict[Key, dict[str, bytes]] = {}
-    for dept, kind, rid, part, text in rows_by_keys(
-        db, "SELECT dept, kind, record_id, part, payload FROM mentions WHERE {keys}", keys
-    ):
-        stored.setdefault((dept, kind, rid), {})[part] = text.encode()
+    if before is not None:
+        stored = before.mentions
+    else:
+        for dept, kind, rid, part, text in rows_by_keys(
+            db, "SELECT dept, kind, record_id, part, payload FROM mentions WHERE {keys}", keys
+        ):
+            stored.setdefault((dept, kind, rid), {})[part] = text.encode()
     changed: list[Key] = []
     inserts: list[tuple[str, str, str, str, str, int]] = []
     end_rows: list[tuple[str, str, str, str]] = []
@@ -275,16 +353,27 @@ def save_mentions(
     return touched_ids, set(changed)
 
 
-def save_resolutions(db: sqlite3.Connection, rows: Iterable[tuple[Key, float, str]]) -> None:
+def save_resolutions(
+    db: sqlite3.Connection,
+    rows: Iterable[tuple[Key, float, str]],
+    stored: dict[Key, tuple[Any, Any]] | None = None,
+) -> None:
     """Keep each record's score and decision; rows stored with the same values are left
-    alone (rewriting one dirties its page all the same)."""
+    alone (rewriting one dirties its page all the same). ``stored``: the stored values of
+    these records, read beforehand (:func:`read_stored`), else read here."""
     new = {key: (score, decision) for key, score, decision in rows}
-    keys = sorted(new)
-    for dept, kind, rid, score, decision in rows_by_keys(
-        db, "SELECT dept, kind, record_id, score, decision FROM resolutions WHERE {keys}", keys
-    ):
-        if new.get((dept, kind, rid)) == (score, decision):
-            del new[(dept, kind, rid)]
+    if stored is None:
+        stored = {
+            (dept, kind, rid): (score, decision)
+            for dept, kind, rid, score, decision in rows_by_keys(
+                db,
+                "SELECT dept, kind, record_id, score, decision FROM resolutions WHERE {keys}",
+                sorted(new),
+            )
+        }
+    for key, values in stored.items():
+        if new.get(key) == values:
+            del new[key]
     db.executemany(
         "INSERT OR REPLACE INTO resolutions VALUES (?, ?, ?, ?, ?)",
         [(*key, score, decision) for key, (score, decision) in sorted(new.items())],

@@ -788,8 +788,34 @@ def run_link_stateful(
             mention_rows[graphsync.payload_key(p)][1].append(p)
         timings["mentions"] = time.perf_counter() - t
         t = time.perf_counter()
-        with state.transaction() as db:
+        relinked: list[tuple[RecordKey, float, str]] = [
+            (rec.key, float(ch.result.score[i]), ch.result.decision[i])
+            for ch in changes.values()
+            for i, rec in enumerate(ch.result.records)
+        ]
+        registry = [
+            *resolver.new_mention_persons.items(),
+            *resolver.new_mention_enterprises.items(),
+            *(
+                (id_hash(f"at\x1f{egid}\x1f{name}", cfg.salt), gid)
+                for (egid, name), gid in sorted(resolver.persons_at.items())
+            ),
+        ]
+        with state.transaction(checkpoint_behind=True) as db:
             _fault("in_transaction")
+            # The stored rows the mention, resolution, registry and golden-record writes
+            # compare with, read in a thread while the records and keys are written.
+            before = state.read_behind(
+                functools.partial(
+                    graphsync.read_stored,
+                    mention_keys=sorted({*mention_rows, *withdrawn}),
+                    resolution_keys=sorted({k for k, _, _ in relinked}),
+                    registry_hashes=sorted(dict(registry)),
+                    golden_ids=sorted(
+                        {g.data["id"] for ch in changes.values() for g in ch.goldens}
+                    ),
+                )
+            )
             batch_id = manifest.batch_id
             db.execute(
                 "INSERT OR REPLACE INTO batches (batch_id, as_of, status, started_at, digest) "
@@ -850,7 +876,8 @@ def run_link_stateful(
                 for ch in changes.values()
                 for g in ch.goldens
             }
-            golden_same = _unchanged_goldens(state, golden_text)
+            stored_rows = before.result()
+            golden_same = _unchanged_goldens(state, golden_text, stored_rows.goldens)
             for kind, ch in changes.items():
                 for gid in ch.new_ids:
                     db.execute(
@@ -901,17 +928,7 @@ def run_link_stateful(
                         ),
                     )
             db.execute("UPDATE judgements SET applied = 1")
-            graphsync.save_registry(
-                db,
-                [
-                    *resolver.new_mention_persons.items(),
-                    *resolver.new_mention_enterprises.items(),
-                    *(
-                        (id_hash(f"at\x1f{egid}\x1f{name}", cfg.salt), gid)
-                        for (egid, name), gid in sorted(resolver.persons_at.items())
-                    ),
-                ],
-            )
+            graphsync.save_registry(db, registry, stored_rows.registry)
             for g in extra_persons:
                 db.execute(
                     "INSERT OR REPLACE INTO entities VALUES (?, ?, 'active', NULL, ?, ?, ?)",
@@ -938,15 +955,10 @@ def run_link_stateful(
                 if rec.key in mention_rows
             }
             mention_ids, changed_mentions = graphsync.save_mentions(
-                db, mention_rows, withdrawn, loose_tokens, as_stored
+                db, mention_rows, withdrawn, loose_tokens, as_stored, stored_rows
             )
             state.set_meta(graphsync.TOKENS_META, "1")
-            relinked: list[tuple[RecordKey, float, str]] = [
-                (rec.key, float(ch.result.score[i]), ch.result.decision[i])
-                for ch in changes.values()
-                for i, rec in enumerate(ch.result.records)
-            ]
-            graphsync.save_resolutions(db, relinked)
+            graphsync.save_resolutions(db, relinked, stored_rows.resolutions)
             for kind, seq in seqs.items():
                 state.set_meta(f"seq_{kind}", str(seq[0]))
             summary = {
@@ -1123,17 +1135,27 @@ def _save_keys(state: State, want: set[tuple[str, str, str, str]], stored: list[
     have.update(
         rows_by_keys(state.db, "SELECT key, dept, kind, record_id FROM keys WHERE {keys}", ordered)
     )
+    # A record that keeps none of its rows (a changed record mostly gets new keys) loses
+    # them in one statement; the others row by row.
+    gone = have - want
+    kept = {row[1:] for row in have & want}
+    whole = sorted({row[1:] for row in gone} - kept)
+    state.db.executemany(f"DELETE FROM keys WHERE {KEY_MATCH}", whole)
     state.db.executemany(
         "DELETE FROM keys WHERE key = ? AND dept = ? AND kind = ? AND record_id = ?",
-        sorted(have - want),
+        sorted(row for row in gone if row[1:] in kept),
     )
     state.db.executemany("INSERT INTO keys VALUES (?, ?, ?, ?)", sorted(want - have))
 
 
-def _unchanged_goldens(state: State, golden_text: dict[str, str]) -> set[str]:
+def _unchanged_goldens(
+    state: State, golden_text: dict[str, str], stored: dict[str, str | None] | None = None
+) -> set[str]:
     """The IDs whose stored golden record is this text already (``golden_text``: ID -> the
     golden record's JSON): a re-linked entity whose golden record comes out the same is not
-    written again."""
+    written again. ``stored``: the stored golden records, read beforehand."""
+    if stored is not None:
+        return {eid for eid, text in golden_text.items() if eid in stored and stored[eid] == text}
     out: set[str] = set()
     ids = sorted(golden_text)
     for i in range(0, len(ids), 500):

@@ -27,13 +27,15 @@ import json
 import os
 import sqlite3
 import sys
+import threading
 import time
 import zlib
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import msgspec
 
@@ -48,6 +50,8 @@ from resolver.state.sealing import (
     key_id,
     load_key,
 )
+
+T = TypeVar("T")
 
 SCHEMA_VERSION = "2"
 # Version 2 keys records by (dept, kind, record_id) (version 1: (dept, record_id), so an
@@ -158,6 +162,8 @@ INSERT INTO mention_ends SELECT DISTINCT e.entity_id, e.dept, m.kind, e.record_i
 DROP TABLE mention_ends_v1;
 """
 LOCK_FILE = "lock"
+#: SQLite's automatic checkpoint threshold (pages in the WAL), its default.
+WAL_AUTOCHECKPOINT = 1000
 #: SQLite page cache per connection, KiB (allocated as pages are used).
 CACHE_KIB = 262_144
 #: Bytes of the database file read through a memory map (SQLite caps it at 2 GiB).
@@ -273,6 +279,11 @@ class State:
         self.db = self._connect()
         #: A forked child's copy of its parent's connection (:meth:`reconnect_in_child`).
         self._inherited: sqlite3.Connection | None = None
+        #: The thread copying a committed transaction into the database file, if any
+        #: (:meth:`transaction` with ``checkpoint_behind``; :meth:`close` waits for it).
+        self._checkpointer: threading.Thread | None = None
+        #: Threads of :meth:`read_behind` (:meth:`close` waits for them).
+        self._readers: list[threading.Thread] = []
         self._migrate_v1()
         self.db.executescript(SCHEMA)  # (executescript commits: outside the transaction)
         cols = {r[1] for r in self.db.execute("PRAGMA table_info(batches)")}
@@ -443,6 +454,12 @@ class State:
             os.close(fd)
 
     def close(self) -> None:
+        for thread in self._readers:
+            thread.join()
+        self._readers.clear()
+        if self._checkpointer is not None:
+            self._checkpointer.join()
+            self._checkpointer = None
         self.db.close()
 
     def __enter__(self) -> State:
@@ -459,9 +476,63 @@ class State:
     def set_meta(self, key: str, value: str) -> None:
         self.db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
 
-    def transaction(self) -> sqlite3.Connection:
-        """``with state.transaction():`` — BEGIN IMMEDIATE … COMMIT, or ROLLBACK on error."""
-        return _Tx(self.db)  # type: ignore[return-value]
+    def transaction(self, checkpoint_behind: bool = False) -> sqlite3.Connection:
+        """``with state.transaction():`` — BEGIN IMMEDIATE … COMMIT, or ROLLBACK on error.
+
+        ``checkpoint_behind``: the commit only appends the transaction's pages to the WAL
+        (the connection's automatic checkpoint is off meanwhile), and a background thread
+        then copies them into the database file (:meth:`_checkpoint_behind`) while the
+        caller goes on (a batch's run publishes its files): a large transaction's
+        checkpoint — tens of thousands of pages and two fsyncs — no longer holds up the
+        command. The commit is as durable as before (the WAL holds it); :meth:`close` waits
+        for the copy."""
+        return _Tx(self.db, self._checkpoint_behind if checkpoint_behind else None)  # type: ignore[return-value]
+
+    def read_behind(self, read: Callable[[sqlite3.Connection], T]) -> Future[T]:
+        """Run ``read`` in a thread with a read connection of its own, in one read
+        transaction: it sees the last commit, not the writes of a transaction open on
+        :attr:`db` (use it for rows that transaction has not written yet). SQLite releases
+        the GIL while it searches, so the caller's own statements run meanwhile;
+        :meth:`close` waits for the thread."""
+        done: Future[T] = Future()
+
+        def run() -> None:
+            try:
+                db = self._connect()  # (opened in this thread)
+                try:
+                    db.execute("BEGIN")
+                    done.set_result(read(db))
+                    db.execute("COMMIT")
+                finally:
+                    db.close()
+            except BaseException as exc:  # handed to the caller by done.result()
+                if not done.done():
+                    done.set_exception(exc)
+
+        thread = threading.Thread(target=run, name="state-read")
+        self._readers.append(thread)
+        thread.start()
+        return done
+
+    def _checkpoint_behind(self) -> None:
+        """Copy the committed WAL into the database file in a thread of its own, with a
+        connection of its own (SQLite releases the GIL while it copies and syncs). A
+        failure there loses nothing: the WAL still holds every commit, and the last
+        connection to close checkpoints it again."""
+
+        def run() -> None:
+            try:
+                db = sqlite3.connect(self.path, isolation_level=None)
+                try:
+                    db.execute("PRAGMA busy_timeout = 60000")
+                    db.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                finally:
+                    db.close()
+            except sqlite3.Error:
+                pass  # (see above: the close's checkpoint does it)
+
+        self._checkpointer = threading.Thread(target=run, name="state-checkpoint")
+        self._checkpointer.start()
 
     def batch_status(self, batch_id: str) -> str | None:
         row = self.db.execute(
@@ -476,13 +547,17 @@ class State:
         return None if row is None or row[0] is None else str(row[0])
 
     def store_run_files(self, batch_id: str, staging: Path) -> None:
-        """Keep the files of a batch's run (compressed) so they can be written again."""
+        """Keep the files of a batch's run (compressed) so they can be written again. The
+        files are read and compressed in threads (zlib releases the GIL), stored in name
+        order."""
         self.db.execute("DELETE FROM run_files WHERE batch_id = ?", (batch_id,))
-        for path in sorted(p for p in staging.iterdir() if p.is_file()):
-            self.db.execute(
-                "INSERT INTO run_files VALUES (?, ?, ?)",
-                (batch_id, path.name, zlib.compress(path.read_bytes(), 1)),
-            )
+        paths = sorted(p for p in staging.iterdir() if p.is_file())
+        with ThreadPoolExecutor(max_workers=min(2, len(paths) or 1)) as pool:
+            packed = list(pool.map(_compressed, paths))
+        self.db.executemany(
+            "INSERT INTO run_files VALUES (?, ?, ?)",
+            [(batch_id, path.name, data) for path, data in zip(paths, packed, strict=True)],
+        )
 
     def run_files(self, batch_id: str) -> list[tuple[str, bytes]]:
         return [
@@ -846,15 +921,31 @@ class State:
 
 
 class _Tx:
-    def __init__(self, db: sqlite3.Connection) -> None:
+    def __init__(
+        self, db: sqlite3.Connection, checkpoint: Callable[[], None] | None = None
+    ) -> None:
         self.db = db
+        self.checkpoint = checkpoint
 
     def __enter__(self) -> sqlite3.Connection:
+        if self.checkpoint is not None:
+            self.db.execute("PRAGMA wal_autocheckpoint = 0")
         self.db.execute("BEGIN IMMEDIATE")
         return self.db
 
     def __exit__(self, exc_type: object, *_: object) -> None:
-        self.db.execute("ROLLBACK" if exc_type is not None else "COMMIT")
+        try:
+            self.db.execute("ROLLBACK" if exc_type is not None else "COMMIT")
+        finally:
+            if self.checkpoint is not None:
+                self.db.execute(f"PRAGMA wal_autocheckpoint = {WAL_AUTOCHECKPOINT}")
+        if self.checkpoint is not None and exc_type is None:
+            self.checkpoint()
+
+
+def _compressed(path: Path) -> bytes:
+    """A run file as :meth:`State.store_run_files` keeps it (zlib, level 1)."""
+    return zlib.compress(path.read_bytes(), 1)
 
 
 def _lock_holder(fd: int) -> str:
