@@ -660,14 +660,21 @@ def run_link_stateful(
         # the two kinds share nothing until both are done (own records, clusters, ID
         # sequence; the state is only read), so the child's result is what this process
         # would have computed.
-        apart: ForkedCall[_KindOutcome] | None = None
+        # (inc7m: the child then finds the persons' part of the stale mention rows too)
+        stale_inputs = _StaleInputs(
+            touched, stored, withdrawn, withdrawn_entities, {r.key for r in batch} | set(withdrawn)
+        )
+        person_part: _PersonPart = None
+        apart: ForkedCall[tuple[_KindOutcome, _PersonPart]] | None = None
         if isinstance(engine, LocalEngine) and cfg.parallel and can_fork():
             apart = ForkedCall(
-                functools.partial(_apply_kind_apart, state, kind_args("person", None))
+                functools.partial(
+                    _apply_person_apart, state, kind_args("person", None), stale_inputs
+                )
             )
         for kind in ENTITY_KINDS:
             if kind == "person" and apart is not None:
-                outcome = apart.result()
+                outcome, person_part = apart.result()
                 if isinstance(outcome, BaseException):
                     raise outcome
                 changes[kind], their_keys, seqs[kind][0] = outcome
@@ -683,35 +690,14 @@ def run_link_stateful(
             gid_of.update(ch.gid_of)
         # Stored role, shareholding, branch and event rows whose resolution may have
         # changed (loose ones, or pointing at a changed entity) are resolved again.
-        changed_ids = {
-            e
-            for ch in changes.values()
-            for e in (
-                *(g.data["id"] for g in ch.goldens),
-                *ch.merged,
-                *ch.merged.values(),
-                *ch.retired,
-            )
-        } | set(withdrawn_entities.values())
-        batch_keys = {r.key for r in batch}
+        changed_ids = set(withdrawn_entities.values())
+        for ch in changes.values():
+            changed_ids |= _changed_ids(ch)
         # Which they are is found (a forked child, when it may) while this process resolves
         # the batch's own rows: the two share nothing (the state is only read).
-        find_stale = functools.partial(
-            _stale_rows,
-            state,
-            _StaleArgs(
-                changes,
-                gid_of,
-                touched,
-                stored,
-                withdrawn,
-                withdrawn_entities,
-                changed_ids,
-                batch_keys,
-            ),
-        )
+        find_stale = functools.partial(_stale_rows, state, stale_inputs, changes, person_part)
         stale_apart: ForkedCall[_StaleOutcome | Exception] | None = None
-        if isinstance(engine, LocalEngine) and cfg.parallel and can_fork():
+        if apart is not None:
             stale_apart = ForkedCall(functools.partial(_in_child, state, find_stale))
         keyed = functools.cache(state.sealer.keyed_hash)  # (the run's salt is fixed)
         same = {e for ch in changes.values() for e in ch.same}
@@ -1082,19 +1068,23 @@ def _unchanged_goldens(state: State, golden_text: dict[str, str]) -> set[str]:
     return out
 
 
-class _StaleArgs(NamedTuple):
-    changes: dict[str, _Change]
-    gid_of: dict[RecordKey, str]
+class _StaleInputs(NamedTuple):
+    """What the search for stored mention rows to resolve again needs besides the changes
+    (all known before the entity kinds are re-linked)."""
+
     touched: list[Record]
     stored: Mapping[RecordKey, Any]
     withdrawn: list[RecordKey]
     withdrawn_entities: dict[RecordKey, str]
-    changed_ids: set[str]
-    batch_keys: set[RecordKey]
+    skip: set[RecordKey]  # the batch's records and the withdrawn ones
 
 
 #: The stored rows to resolve again; the tokens of the batch's re-linked records.
 _StaleOutcome = tuple[set[RecordKey], dict[RecordKey, set[str]]]
+#: The persons' part of them (found in the person child) and the identifier tokens of what
+#: the touched records say now and said before; None when the state's loose rows have no
+#: tokens yet (then one search does it all).
+_PersonPart = tuple[set[RecordKey], set[str]] | None
 
 
 def _in_child(state: State, func: Callable[[], _StaleOutcome]) -> _StaleOutcome | Exception:
@@ -1107,10 +1097,35 @@ def _in_child(state: State, func: Callable[[], _StaleOutcome]) -> _StaleOutcome 
         return exc
 
 
-def _stale_rows(state: State, a: _StaleArgs) -> _StaleOutcome:
+def _apply_person_apart(
+    state: State, args: _KindArgs, inputs: _StaleInputs
+) -> tuple[_KindOutcome, _PersonPart]:
+    """:func:`_apply_kind_apart` for persons, and then (the child is done before the
+    enterprises most of the time) the persons' part of the stale mention rows."""
+    outcome = _apply_kind_apart(state, args)
+    if isinstance(outcome, BaseException):
+        return outcome, None
+    try:
+        return outcome, _person_part(state, inputs, outcome[0])
+    except Exception as exc:
+        return exc, None
+
+
+def _person_part(state: State, inputs: _StaleInputs, change: _Change) -> _PersonPart:
+    if state.meta(graphsync.TOKENS_META) != "1":
+        return None
+    touched_ids, old_tokens = _touched_tokens(state, inputs)
+    stale, _ = _stale_part(state, inputs, change, touched_ids, old_tokens)
+    return stale, touched_ids
+
+
+def _stale_rows(
+    state: State, inputs: _StaleInputs, changes: dict[str, _Change], person: _PersonPart
+) -> _StaleOutcome:
     """The stored role, shareholding, branch and event rows whose resolution may have
     changed (loose ones, or pointing at a changed entity), and the tokens of the batch's
-    re-linked records (for ``loose_tokens``).
+    re-linked records (for ``loose_tokens``); ``person``: the persons' part when the person
+    child found it.
 
     Loose rows (by name, unresolved) are resolved again where they share a token with a
     record whose entity may have changed: the re-linked clusters' members (their new
@@ -1118,42 +1133,72 @@ def _stale_rows(state: State, a: _StaleArgs) -> _StaleOutcome:
     have no tokens yet resolves every loose row once, which gives them tokens. Rows pointing
     at an entity that kept its ID and exactly its records are resolved again only if a
     touched record shares an identifier with that entity's records (the identifier may have
-    become ambiguous)."""
+    become ambiguous). Each kind's part is found on its own (an entity ID belongs to one
+    kind), the rows are their union."""
+    if state.meta(graphsync.TOKENS_META) != "1":
+        changed = set(inputs.withdrawn_entities.values())
+        for ch in changes.values():
+            changed |= _changed_ids(ch)
+        return graphsync.stale_mentions(state.db, changed, inputs.skip, None), {}
+    if person is None:
+        touched_ids, old_tokens = _touched_tokens(state, inputs)
+        person = (
+            _stale_part(state, inputs, changes["person"], touched_ids, old_tokens)[0],
+            (touched_ids),
+        )
+    stale, touched_ids = person
+    mine, tokens_of = _stale_part(state, inputs, changes["enterprise"], touched_ids, set())
+    return stale | mine, tokens_of
+
+
+def _changed_ids(ch: _Change) -> set[str]:
+    """The entities a kind's change re-formed, merged (both sides) or retired."""
+    return {*(g.data["id"] for g in ch.goldens), *ch.merged, *ch.merged.values(), *ch.retired}
+
+
+def _touched_tokens(state: State, inputs: _StaleInputs) -> tuple[set[str], set[str]]:
+    """The identifier tokens of the touched records (what they say now, and what the stored
+    or withdrawn ones said before); the mention tokens of what they said before."""
     keyed = functools.cache(state.sealer.keyed_hash)  # (the run's salt is fixed)
-    tokens: set[str] | None = None
-    recheck_ids = a.changed_ids
-    # Tokens of the re-linked records (their content in this run), kept for loose_tokens.
+    touched_ids: set[str] = set()
+    for rec in inputs.touched:
+        touched_ids |= identifier_tokens(rec, keyed)
+    old_tokens: set[str] = set()
+    for rec in state.records_of(
+        [r.key for r in inputs.touched if r.key in inputs.stored and r.kind in ENTITY_KINDS]
+        + [k for k in inputs.withdrawn if k[1] in ENTITY_KINDS]
+    ):
+        old_tokens |= mention_tokens(rec, keyed)
+        touched_ids |= identifier_tokens(rec, keyed)
+    return touched_ids, old_tokens
+
+
+def _stale_part(
+    state: State,
+    inputs: _StaleInputs,
+    ch: _Change,
+    touched_ids: set[str],
+    tokens: set[str],
+) -> _StaleOutcome:
+    """One kind's part of :func:`_stale_rows` (``tokens``: more tokens to look up)."""
+    keyed = functools.cache(state.sealer.keyed_hash)
+    tokens = set(tokens)
     tokens_of: dict[RecordKey, set[str]] = {}
-    same = {e for ch in a.changes.values() for e in ch.same}
-    withdrawn_ids = set(a.withdrawn_entities.values())
-    if state.meta(graphsync.TOKENS_META) == "1":
-        tokens = set()
-        ids_of: dict[RecordKey, set[str]] = {}  # identifier tokens, each computed once
-        for ch in a.changes.values():
-            for rec in ch.result.records:
-                ids_of[rec.key] = identifier_tokens(rec, keyed)
-                mine = name_tokens(rec) | ids_of[rec.key]
-                if rec.key in a.batch_keys:
-                    tokens_of[rec.key] = mine
-                tokens |= mine
-        touched_ids: set[str] = set()
-        for rec in a.touched:
-            touched_ids |= ids_of.get(rec.key) or identifier_tokens(rec, keyed)
-        for rec in state.records_of(
-            [r.key for r in a.touched if r.key in a.stored and r.kind in ENTITY_KINDS]
-            + [k for k in a.withdrawn if k[1] in ENTITY_KINDS]
-        ):
-            tokens |= mention_tokens(rec, keyed)
-            touched_ids |= identifier_tokens(rec, keyed)
-        shared = {
-            a.gid_of[rec.key]
-            for ch in a.changes.values()
-            for rec in ch.result.records
-            if a.gid_of[rec.key] in same and ids_of[rec.key] & touched_ids
-        }
-        recheck_ids = a.changed_ids - (same - shared - withdrawn_ids)
-    stale = graphsync.stale_mentions(state.db, recheck_ids, a.batch_keys | set(a.withdrawn), tokens)
-    return stale, tokens_of
+    ids_of: dict[RecordKey, set[str]] = {}  # identifier tokens, each computed once
+    for rec in ch.result.records:
+        ids_of[rec.key] = identifier_tokens(rec, keyed)
+        mine = name_tokens(rec) | ids_of[rec.key]
+        if rec.key in inputs.skip:  # (a record of the batch)
+            tokens_of[rec.key] = mine
+        tokens |= mine
+    shared = {
+        ch.gid_of[rec.key]
+        for rec in ch.result.records
+        if ch.gid_of[rec.key] in ch.same and ids_of[rec.key] & touched_ids
+    }
+    withdrawn_ids = set(inputs.withdrawn_entities.values())
+    recheck = (_changed_ids(ch) | withdrawn_ids) - (ch.same - shared - withdrawn_ids)
+    return graphsync.stale_mentions(state.db, recheck, inputs.skip, tokens), tokens_of
 
 
 def _moved_records(
@@ -1168,19 +1213,27 @@ def _moved_records(
     merged: dict[str, str] = {}
     for ch in changes.values():
         merged.update(ch.merged)
-    now_at: dict[str, str] = {}  # (one look-up per stored ID, not one per record)
-    moved = 0
+    ends: dict[RecordKey, str] = {}
     for key, old in stored_entity.items():
         seen: set[str] = set()
         while old in merged and old not in seen:
             seen.add(old)
             old = merged[old]
-        if old not in now_at:
-            merged_away = state.entity_status(old) == "merged"
-            now_at[old] = state.resolve(old)[0] if merged_away else old
-        if now_at[old] != gid_of[key]:
-            moved += 1
-    return moved
+        ends[key] = old
+    # One read of the lifecycles of the stored IDs (not one per ID); an ID merged away
+    # before this batch points where its redirects lead.
+    status: dict[str, str] = {}
+    ordered = sorted(set(ends.values()))
+    for i in range(0, len(ordered), 500):
+        chunk = ordered[i : i + 500]
+        status.update(
+            state.db.execute(
+                f"SELECT id, status FROM entities WHERE id IN ({','.join('?' * len(chunk))})",
+                chunk,
+            ).fetchall()
+        )
+    now_at = {old: state.resolve(old)[0] if status.get(old) == "merged" else old for old in ordered}
+    return sum(1 for key, old in ends.items() if now_at[old] != gid_of[key])
 
 
 def _restrict_to_batch(
