@@ -660,21 +660,14 @@ def run_link_stateful(
         # the two kinds share nothing until both are done (own records, clusters, ID
         # sequence; the state is only read), so the child's result is what this process
         # would have computed.
-        # (inc7m: the child then finds the persons' part of the stale mention rows too)
-        stale_inputs = _StaleInputs(
-            touched, stored, withdrawn, withdrawn_entities, {r.key for r in batch} | set(withdrawn)
-        )
-        person_part: _PersonPart = None
-        apart: ForkedCall[tuple[_KindOutcome, _PersonPart]] | None = None
+        apart: ForkedCall[_KindOutcome] | None = None
         if isinstance(engine, LocalEngine) and cfg.parallel and can_fork():
             apart = ForkedCall(
-                functools.partial(
-                    _apply_person_apart, state, kind_args("person", None), stale_inputs
-                )
+                functools.partial(_apply_kind_apart, state, kind_args("person", None))
             )
         for kind in ENTITY_KINDS:
             if kind == "person" and apart is not None:
-                outcome, person_part = apart.result()
+                outcome = apart.result()
                 if isinstance(outcome, BaseException):
                     raise outcome
                 changes[kind], their_keys, seqs[kind][0] = outcome
@@ -695,7 +688,10 @@ def run_link_stateful(
             changed_ids |= _changed_ids(ch)
         # Which they are is found (a forked child, when it may) while this process resolves
         # the batch's own rows: the two share nothing (the state is only read).
-        find_stale = functools.partial(_stale_rows, state, stale_inputs, changes, person_part)
+        stale_inputs = _StaleInputs(
+            touched, stored, withdrawn, withdrawn_entities, {r.key for r in batch} | set(withdrawn)
+        )
+        find_stale = functools.partial(_stale_rows, state, stale_inputs, changes)
         stale_apart: ForkedCall[_StaleOutcome | Exception] | None = None
         if apart is not None:
             stale_apart = ForkedCall(functools.partial(_in_child, state, find_stale))
@@ -1081,10 +1077,6 @@ class _StaleInputs(NamedTuple):
 
 #: The stored rows to resolve again; the tokens of the batch's re-linked records.
 _StaleOutcome = tuple[set[RecordKey], dict[RecordKey, set[str]]]
-#: The persons' part of them (found in the person child) and the identifier tokens of what
-#: the touched records say now and said before; None when the state's loose rows have no
-#: tokens yet (then one search does it all).
-_PersonPart = tuple[set[RecordKey], set[str]] | None
 
 
 def _in_child(state: State, func: Callable[[], _StaleOutcome]) -> _StaleOutcome | Exception:
@@ -1097,35 +1089,10 @@ def _in_child(state: State, func: Callable[[], _StaleOutcome]) -> _StaleOutcome 
         return exc
 
 
-def _apply_person_apart(
-    state: State, args: _KindArgs, inputs: _StaleInputs
-) -> tuple[_KindOutcome, _PersonPart]:
-    """:func:`_apply_kind_apart` for persons, and then (the child is done before the
-    enterprises most of the time) the persons' part of the stale mention rows."""
-    outcome = _apply_kind_apart(state, args)
-    if isinstance(outcome, BaseException):
-        return outcome, None
-    try:
-        return outcome, _person_part(state, inputs, outcome[0])
-    except Exception as exc:
-        return exc, None
-
-
-def _person_part(state: State, inputs: _StaleInputs, change: _Change) -> _PersonPart:
-    if state.meta(graphsync.TOKENS_META) != "1":
-        return None
-    touched_ids, old_tokens = _touched_tokens(state, inputs)
-    stale, _ = _stale_part(state, inputs, change, touched_ids, old_tokens)
-    return stale, touched_ids
-
-
-def _stale_rows(
-    state: State, inputs: _StaleInputs, changes: dict[str, _Change], person: _PersonPart
-) -> _StaleOutcome:
+def _stale_rows(state: State, inputs: _StaleInputs, changes: dict[str, _Change]) -> _StaleOutcome:
     """The stored role, shareholding, branch and event rows whose resolution may have
     changed (loose ones, or pointing at a changed entity), and the tokens of the batch's
-    re-linked records (for ``loose_tokens``); ``person``: the persons' part when the person
-    child found it.
+    re-linked records (for ``loose_tokens``).
 
     Loose rows (by name, unresolved) are resolved again where they share a token with a
     record whose entity may have changed: the re-linked clusters' members (their new
@@ -1140,13 +1107,8 @@ def _stale_rows(
         for ch in changes.values():
             changed |= _changed_ids(ch)
         return graphsync.stale_mentions(state.db, changed, inputs.skip, None), {}
-    if person is None:
-        touched_ids, old_tokens = _touched_tokens(state, inputs)
-        person = (
-            _stale_part(state, inputs, changes["person"], touched_ids, old_tokens)[0],
-            (touched_ids),
-        )
-    stale, touched_ids = person
+    touched_ids, old_tokens = _touched_tokens(state, inputs)
+    stale, _ = _stale_part(state, inputs, changes["person"], touched_ids, old_tokens)
     mine, tokens_of = _stale_part(state, inputs, changes["enterprise"], touched_ids, set())
     return stale | mine, tokens_of
 
