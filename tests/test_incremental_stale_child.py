@@ -1,6 +1,6 @@
 """A stateful run finds the stored mention rows to resolve again (the token block and
 ``stale_mentions``) in a forked child while it resolves the batch's own rows
-(resolver/state/incremental.py, ``_stale_rows``): the state and the run files come out
+(resolver/state/incremental.py, ``_by_token``): the state and the run files come out
 exactly as when one process does everything in turn."""
 
 from __future__ import annotations

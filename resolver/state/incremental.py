@@ -691,10 +691,10 @@ def run_link_stateful(
         stale_inputs = _StaleInputs(
             touched, stored, withdrawn, withdrawn_entities, {r.key for r in batch} | set(withdrawn)
         )
-        find_stale = functools.partial(_stale_rows, state, stale_inputs, changes)
-        stale_apart: ForkedCall[_StaleOutcome | Exception] | None = None
-        if apart is not None:
-            stale_apart = ForkedCall(functools.partial(_in_child, state, find_stale))
+        by_token = functools.partial(_by_token, state, stale_inputs, changes)
+        stale_apart: ForkedCall[_ByToken | Exception] | None = None
+        if isinstance(engine, LocalEngine) and cfg.parallel and can_fork():
+            stale_apart = ForkedCall(functools.partial(_in_child, state, by_token))
         keyed = functools.cache(state.sealer.keyed_hash)  # (the run's salt is fixed)
         same = {e for ch in changes.values() for e in ch.same}
         resolver = StateResolver(state, seqs["person"], seqs["enterprise"])
@@ -716,15 +716,21 @@ def run_link_stateful(
         # Where each re-linked (or changed) record was stored before this batch.
         stored_entity = {k: e for ch in changes.values() for k, e in ch.stored_entity.items()}
         moved = _moved_records(state, gid_of, changes, stored_entity)
+        # The rows by changed entity (and their records) while the child looks for the
+        # rows by token; then the records of the rows only those found.
+        stale = _by_id(state, stale_inputs, changes)
+        stale_recs = list(state.records_of(stale))
         if stale_apart is None:
-            stale, tokens_of = find_stale()
+            tokened, tokens_of = by_token()
         else:
             found = stale_apart.result()
             if isinstance(found, BaseException):
                 raise found
-            stale, tokens_of = found
+            tokened, tokens_of = found
+        if tokened is not None:
+            stale_recs += state.records_of(tokened - stale)
         stale_kind: dict[str, list[Record]] = defaultdict(list)
-        for rec in state.records_of(stale):
+        for rec in sorted(stale_recs, key=lambda r: r.key):  # (as records_of gives them)
             stale_kind[rec.kind].append(rec)
         edges2, events2, _, _, extra2 = _resolve_mentions(stale_kind, resolver, cfg)
         extra_persons += extra2
@@ -1075,11 +1081,12 @@ class _StaleInputs(NamedTuple):
     skip: set[RecordKey]  # the batch's records and the withdrawn ones
 
 
-#: The stored rows to resolve again; the tokens of the batch's re-linked records.
-_StaleOutcome = tuple[set[RecordKey], dict[RecordKey, set[str]]]
+#: The stored rows sharing a token with a record whose entity may have changed (None while
+#: the state's loose rows have no tokens yet); the tokens of the batch's re-linked records.
+_ByToken = tuple[set[RecordKey] | None, dict[RecordKey, set[str]]]
 
 
-def _in_child(state: State, func: Callable[[], _StaleOutcome]) -> _StaleOutcome | Exception:
+def _in_child(state: State, func: Callable[[], _ByToken]) -> _ByToken | Exception:
     """``func`` in a forked child (its own connection to the state); an error is returned,
     for the parent to raise with its one-line message."""
     try:
@@ -1089,28 +1096,66 @@ def _in_child(state: State, func: Callable[[], _StaleOutcome]) -> _StaleOutcome 
         return exc
 
 
-def _stale_rows(state: State, inputs: _StaleInputs, changes: dict[str, _Change]) -> _StaleOutcome:
-    """The stored role, shareholding, branch and event rows whose resolution may have
-    changed (loose ones, or pointing at a changed entity), and the tokens of the batch's
-    re-linked records (for ``loose_tokens``).
+# The stored role, shareholding, branch and event rows whose resolution may have changed
+# (loose ones, or pointing at a changed entity) are resolved again; they are found in two
+# parts (the union is the same rows), by token (_by_token) and by changed entity (_by_id).
+#
+# Loose rows (by name, unresolved) are resolved again where they share a token with a
+# record whose entity may have changed: the re-linked clusters' members (their new content)
+# and what changed or withdrawn records said before. A state whose loose rows have no
+# tokens yet resolves every loose row once, which gives them tokens. Rows pointing at an
+# entity that kept its ID and exactly its records are resolved again only if a touched
+# record shares an identifier with that entity's records (the identifier may have become
+# ambiguous).
 
-    Loose rows (by name, unresolved) are resolved again where they share a token with a
-    record whose entity may have changed: the re-linked clusters' members (their new
-    content) and what changed or withdrawn records said before. A state whose loose rows
-    have no tokens yet resolves every loose row once, which gives them tokens. Rows pointing
-    at an entity that kept its ID and exactly its records are resolved again only if a
-    touched record shares an identifier with that entity's records (the identifier may have
-    become ambiguous). Each kind's part is found on its own (an entity ID belongs to one
-    kind), the rows are their union."""
+
+def _by_token(state: State, inputs: _StaleInputs, changes: dict[str, _Change]) -> _ByToken:
+    """The loose rows sharing a token with the re-linked records (their content in this
+    run) or with what changed or withdrawn records said before; the re-linked records'
+    tokens kept for ``loose_tokens`` (the batch's)."""
     if state.meta(graphsync.TOKENS_META) != "1":
-        changed = set(inputs.withdrawn_entities.values())
-        for ch in changes.values():
-            changed |= _changed_ids(ch)
-        return graphsync.stale_mentions(state.db, changed, inputs.skip, None), {}
-    touched_ids, old_tokens = _touched_tokens(state, inputs)
-    stale, _ = _stale_part(state, inputs, changes["person"], touched_ids, old_tokens)
-    mine, tokens_of = _stale_part(state, inputs, changes["enterprise"], touched_ids, set())
-    return stale | mine, tokens_of
+        return None, {}
+    keyed = functools.cache(state.sealer.keyed_hash)  # (the run's salt is fixed)
+    tokens: set[str] = set()
+    tokens_of: dict[RecordKey, set[str]] = {}
+    for ch in changes.values():
+        for rec in ch.result.records:
+            mine = name_tokens(rec) | identifier_tokens(rec, keyed)
+            if rec.key in inputs.skip:  # (a record of the batch)
+                tokens_of[rec.key] = mine
+            tokens |= mine
+    for rec in state.records_of(_before(inputs)):
+        tokens |= mention_tokens(rec, keyed)
+    return graphsync.stale_mentions(state.db, set(), inputs.skip, tokens), tokens_of
+
+
+def _by_id(state: State, inputs: _StaleInputs, changes: dict[str, _Change]) -> set[RecordKey]:
+    """The rows pointing at an entity the batch re-formed, merged (either side), retired or
+    took a record from, but not at one that kept its ID and exactly its records unless a
+    touched record shares an identifier with that entity's records; while the state's loose
+    rows have no tokens, every loose row too."""
+    withdrawn_ids = set(inputs.withdrawn_entities.values())
+    changed = set(withdrawn_ids)
+    for ch in changes.values():
+        changed |= _changed_ids(ch)
+    if state.meta(graphsync.TOKENS_META) != "1":
+        return graphsync.stale_mentions(state.db, changed, inputs.skip, None)
+    keyed = functools.cache(state.sealer.keyed_hash)
+    # The identifier tokens of what the touched records say now and said before.
+    touched_ids: set[str] = set()
+    for rec in inputs.touched:
+        touched_ids |= identifier_tokens(rec, keyed)
+    for rec in state.records_of(_before(inputs)):
+        touched_ids |= identifier_tokens(rec, keyed)
+    same = {e for ch in changes.values() for e in ch.same}
+    shared = {
+        gid
+        for ch in changes.values()
+        for rec in ch.result.records
+        if (gid := ch.gid_of[rec.key]) in same and identifier_tokens(rec, keyed) & touched_ids
+    }
+    recheck = changed - (same - shared - withdrawn_ids)
+    return graphsync.stale_mentions(state.db, recheck, inputs.skip, set())
 
 
 def _changed_ids(ch: _Change) -> set[str]:
@@ -1118,49 +1163,11 @@ def _changed_ids(ch: _Change) -> set[str]:
     return {*(g.data["id"] for g in ch.goldens), *ch.merged, *ch.merged.values(), *ch.retired}
 
 
-def _touched_tokens(state: State, inputs: _StaleInputs) -> tuple[set[str], set[str]]:
-    """The identifier tokens of the touched records (what they say now, and what the stored
-    or withdrawn ones said before); the mention tokens of what they said before."""
-    keyed = functools.cache(state.sealer.keyed_hash)  # (the run's salt is fixed)
-    touched_ids: set[str] = set()
-    for rec in inputs.touched:
-        touched_ids |= identifier_tokens(rec, keyed)
-    old_tokens: set[str] = set()
-    for rec in state.records_of(
-        [r.key for r in inputs.touched if r.key in inputs.stored and r.kind in ENTITY_KINDS]
-        + [k for k in inputs.withdrawn if k[1] in ENTITY_KINDS]
-    ):
-        old_tokens |= mention_tokens(rec, keyed)
-        touched_ids |= identifier_tokens(rec, keyed)
-    return touched_ids, old_tokens
-
-
-def _stale_part(
-    state: State,
-    inputs: _StaleInputs,
-    ch: _Change,
-    touched_ids: set[str],
-    tokens: set[str],
-) -> _StaleOutcome:
-    """One kind's part of :func:`_stale_rows` (``tokens``: more tokens to look up)."""
-    keyed = functools.cache(state.sealer.keyed_hash)
-    tokens = set(tokens)
-    tokens_of: dict[RecordKey, set[str]] = {}
-    ids_of: dict[RecordKey, set[str]] = {}  # identifier tokens, each computed once
-    for rec in ch.result.records:
-        ids_of[rec.key] = identifier_tokens(rec, keyed)
-        mine = name_tokens(rec) | ids_of[rec.key]
-        if rec.key in inputs.skip:  # (a record of the batch)
-            tokens_of[rec.key] = mine
-        tokens |= mine
-    shared = {
-        ch.gid_of[rec.key]
-        for rec in ch.result.records
-        if ch.gid_of[rec.key] in ch.same and ids_of[rec.key] & touched_ids
-    }
-    withdrawn_ids = set(inputs.withdrawn_entities.values())
-    recheck = (_changed_ids(ch) | withdrawn_ids) - (ch.same - shared - withdrawn_ids)
-    return graphsync.stale_mentions(state.db, recheck, inputs.skip, tokens), tokens_of
+def _before(inputs: _StaleInputs) -> list[RecordKey]:
+    """The stored entity records the batch changes or withdraws (their content as stored)."""
+    return [r.key for r in inputs.touched if r.key in inputs.stored and r.kind in ENTITY_KINDS] + [
+        k for k in inputs.withdrawn if k[1] in ENTITY_KINDS
+    ]
 
 
 def _moved_records(
