@@ -11,7 +11,7 @@ DEMO_PERSONS ?= 3000
 DEMO_GRAPH_PORT ?= 16379
 DEMO_API_PORT ?= 8000
 
-.PHONY: demo test lint typecheck pytest bench fixtures clean setup browser java screenshots
+.PHONY: demo test lint typecheck pytest bench fixtures clean setup browser java screenshots graphiql-assets
 CHROMIUM := $(firstword $(wildcard /usr/bin/chromium /usr/bin/chromium-browser))
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
@@ -23,7 +23,12 @@ $(STAMP): pyproject.toml | $(PY)
 	$(PIP) install --quiet -e '.[test,spark]'
 	touch $(STAMP)
 
+# The packages' bytecode, compiled once as a wheel install would: an editable install leaves
+# it to the first import, which never writes it where PYTHONDONTWRITEBYTECODE is set (every
+# command would compile its modules again).
+PACKAGES := credgraph resolver graph credit api fixtures tax
 setup: $(STAMP)
+	$(PY) -m compileall -q $(PACKAGES)
 
 ## demo: generate, check, link, evaluate and load a demo batch, then serve the API and the public page
 demo: $(STAMP)
@@ -113,6 +118,18 @@ fixtures: $(STAMP)
 	rm -rf fixtures/sample
 	$(VENV)/bin/credgraph generate --out fixtures/sample --enterprises 240 --persons 320 \
 		--departments 32 --seed 2026 --batch-id sample-2026-11
+
+## graphiql-assets: refresh the GraphiQL and React files the API serves (api/graphiql_assets) from npm
+GRAPHIQL_NPM := graphiql@3.9.0 react@18.3.1 react-dom@18.3.1
+graphiql-assets:
+	rm -rf .graphiql-npm && mkdir .graphiql-npm
+	cd .graphiql-npm && npm pack --silent $(GRAPHIQL_NPM) >/dev/null && \
+		for f in *.tgz; do mkdir "$${f%.tgz}" && tar xzf "$$f" -C "$${f%.tgz}"; done
+	cp .graphiql-npm/graphiql-*/package/graphiql.min.js .graphiql-npm/graphiql-*/package/graphiql.min.css \
+		.graphiql-npm/react-1*/package/umd/react.production.min.js \
+		.graphiql-npm/react-dom-*/package/umd/react-dom.production.min.js api/graphiql_assets/
+	@echo "copied $(GRAPHIQL_NPM) into api/graphiql_assets: update LICENSES.txt's versions"
+	rm -rf .graphiql-npm
 
 clean:
 	rm -rf $(VENV) $(DEMO_DIR) .mypy_cache .ruff_cache .pytest_cache

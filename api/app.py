@@ -48,7 +48,7 @@ from api.context import RequestContext
 from api.enterprise.name_index import NameIndexHolder
 from api.field_guard import GUARD
 from api.graphio import ApiGraph, GraphTimeout, GraphUnavailable
-from api.graphiql import PAGE
+from api.graphiql import ASSETS_DIR, ASSETS_PATH, HEADERS, PAGE
 from api.keys import ApiKey
 from api.schema import schema
 from api.services import Services
@@ -237,7 +237,7 @@ class GraphQLApp:
                 {"WWW-Authenticate": 'Basic realm="credgraph GraphiQL", charset="UTF-8"'},
                 media_type="text/plain",
             )
-        return HTMLResponse(PAGE)
+        return HTMLResponse(PAGE, headers=HEADERS)
 
     async def run(self, c: RequestContext, data: dict[str, Any]) -> Outcome:
         query = data.get("query")
@@ -448,6 +448,7 @@ def create_app(settings: ApiSettings) -> Starlette:
         Route("/page/queries.json", page_queries, methods=["GET"]),
         Route("/page/departments.json", page_departments, methods=["GET"]),
         Mount("/page", StaticFiles(directory=PAGE_DIR), name="page"),
+        Mount(ASSETS_PATH, StaticFiles(directory=ASSETS_DIR), name="graphiql"),
         Route("/graphql", graphql, methods=["GET", "POST"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),

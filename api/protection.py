@@ -152,7 +152,10 @@ def _walk(
         if name in ("edges", "node", "pageInfo"):
             items = 1
         inner = _walk(f.selection_set, fragments, variables, multiplier * max(1, items), seen)
-        depth = max(depth, inner.depth + 1)
+        # Introspection's ``ofType`` unwraps one list/non-null wrapper: one object, as deep
+        # as the schema wraps a type (nothing multiplies), which a client's standard
+        # introspection query (GraphiQL's) follows nine levels down.
+        depth = max(depth, inner.depth + (0 if name == "ofType" else 1))
         cost += inner.cost
     return Measure(depth, cost)
 

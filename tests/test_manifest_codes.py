@@ -82,3 +82,27 @@ def test_a_directory_named_manifest_and_columns_as_a_list(tmp_path: Path) -> Non
         "sources[1] (AMR a.csv): columns must be a mapping (source column: canonical field), "
         "not a list"
     ]
+
+
+def test_libyaml_and_pyyaml_read_a_manifest_alike() -> None:
+    """The fast loader reads the committed sample's manifest (dates, lists, mappings) exactly
+    as PyYAML's own does."""
+    from resolver.ingest.manifest import _parse_with, _parse_yaml
+
+    text = (Path(__file__).parent.parent / "fixtures/sample/batch/manifest.yaml").read_text()
+    extra = text + "\nwithdrawn:\n  - {dept: AMR, record_id: '007'}\nas_of_note: 2026-11-01\n"
+    for doc in (text, extra):
+        assert _parse_yaml(doc) == _parse_with(yaml.SafeLoader, doc)
+
+
+def test_a_yaml_error_shows_its_line_with_a_caret(tmp_path: Path) -> None:
+    batch = tmp_path / "b"
+    batch.mkdir()
+    (batch / "manifest.yaml").write_text(
+        'batch_id: x\nas_of: 2026-11-01\nsources:\n  - dept: "AMR\n', "utf-8"
+    )
+    with pytest.raises(ManifestError) as err:
+        load_manifest(batch)
+    text = str(err.value)
+    assert "not valid YAML" in text and "line 4, column 11" in text
+    assert '- dept: "AMR' in text and "^" in text

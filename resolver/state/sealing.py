@@ -70,8 +70,10 @@ def installation_salt() -> str:
     return derive_salt(load_key(default_state_dir()))
 
 
-def load_key(state_dir: Path) -> bytes:
-    """The state key: ``CREDGRAPH_STATE_KEY``, else ``state.key`` (created 0600 if absent)."""
+def load_key(state_dir: Path, sealed_with: str | None = None) -> bytes:
+    """The state key: ``CREDGRAPH_STATE_KEY``, else ``state.key`` (created 0600 if absent).
+    ``sealed_with``: the key id a state's records were sealed with (None for a new state):
+    such a state's missing key file is an error, never replaced by a new key."""
     env = os.environ.get(KEY_ENV)
     if env:
         key = env.strip().encode()
@@ -79,6 +81,13 @@ def load_key(state_dir: Path) -> bytes:
         from resolver.state.run_files import private_dir
 
         path = private_dir(state_dir, own=(KEY_FILE, "state.db")) / KEY_FILE
+        if not path.exists() and sealed_with is not None:
+            raise StateKeyError(
+                f"{path} is missing and {KEY_ENV} is not set: the records of "
+                f"{state_dir / 'state.db'} are sealed with the key whose id is {sealed_with}; "
+                f"put that key back in {path} (mode 600) or set {KEY_ENV} to it — "
+                "a new key would not open them"
+            )
         if not path.exists():
             try:
                 fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

@@ -164,6 +164,21 @@ MMAP_BYTES = 1 << 40
 KEY_MATCH = "(dept = ? AND kind = ? AND record_id = ?)"
 
 
+def _sealed_with(path: Path) -> str | None:
+    """The id of the key a state database was sealed with (its ``meta.key_id``), None for a
+    new (empty) database or one written before sealing."""
+    if path.stat().st_size == 0:
+        return None
+    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        row = db.execute("SELECT value FROM meta WHERE key = 'key_id'").fetchone()
+    except sqlite3.DatabaseError:
+        return None  # no meta table yet, or not a database: State reports that itself
+    finally:
+        db.close()
+    return None if row is None else str(row[0])
+
+
 def rows_by_keys(
     db: sqlite3.Connection, sql: str, keys: Iterable[tuple[str, str, str]]
 ) -> Iterator[Any]:
@@ -251,7 +266,7 @@ class State:
         os.close(os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600))
         if self.path.stat().st_uid == os.getuid():
             self.path.chmod(0o600)
-        self.key = load_key(state_dir)
+        self.key = load_key(state_dir, _sealed_with(self.path))
         self.sealer = Sealer(self.key)
         self.db = self._connect()
         #: A forked child's copy of its parent's connection (:meth:`reconnect_in_child`).

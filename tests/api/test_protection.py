@@ -83,6 +83,30 @@ def test_introspection_off_for_public_only(open_api: Api, api: Api) -> None:
     assert open_api.data("regulator", q)["__schema"]["queryType"]["name"] == "Query"
 
 
+def test_a_clients_standard_introspection_passes_the_depth_limit(api: Api) -> None:
+    """GraphiQL's schema query (graphql-core's standard introspection, ``ofType`` nine deep)
+    is answered under the deployed depth limit (it was refused: depth 15 > 8, so GraphiQL
+    showed no schema); ``ofType`` only unwraps, while a nesting that multiplies — a type's
+    fields' types' fields… — is still refused (graphql-core's introspection-depth rule
+    answers first)."""
+    from graphql import get_introspection_query
+
+    schema = api.data("regulator", get_introspection_query())["__schema"]
+    assert schema["queryType"]["name"] == "Query"
+    assert any(t["name"] == "Enterprise" for t in schema["types"])
+    nested = "{ __schema { types { fields { type { fields { type { fields { type { fields { name } } } } } } } } } }"
+    r = api.post("regulator", nested)
+    assert r.status_code == 400 and "depth" in r.json()["errors"][0]["message"].lower()
+    unwrapping = (
+        '{ __type(name: "Enterprise") { fields { type { '
+        + "ofType { " * 12
+        + "name"
+        + " }" * 12
+        + " } } } }"
+    )
+    assert api.data("regulator", unwrapping)["__type"]["fields"]
+
+
 def test_bad_key_and_wrong_content_type(api: Api) -> None:
     r = api.client.post(
         "/graphql",

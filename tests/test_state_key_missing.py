@@ -1,0 +1,58 @@
+"""A state whose key file has gone missing is refused in one line that says so and names
+the key's id — no new key is written in its place (a new key opens none of the sealed
+records, and the old one could then no longer simply be copied back)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from credgraph.cli import main
+from resolver.state.sealing import KEY_ENV, KEY_FILE, StateKeyError, key_id
+from resolver.state.store import State
+
+
+@pytest.fixture()
+def sealed_state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, bytes]:
+    """A state that wrote its own key file (no key in the environment), and that key."""
+    monkeypatch.delenv(KEY_ENV, raising=False)
+    state_dir = tmp_path / "state"
+    with State(state_dir) as state:
+        state.set_meta("probe", "1")
+    return state_dir, (state_dir / KEY_FILE).read_bytes()
+
+
+def test_a_missing_key_file_is_refused_and_not_replaced(sealed_state: tuple[Path, bytes]) -> None:
+    state_dir, key = sealed_state
+    (state_dir / KEY_FILE).unlink()
+    with pytest.raises(StateKeyError) as err:
+        State(state_dir)
+    message = str(err.value)
+    assert f"{state_dir / KEY_FILE} is missing" in message
+    assert key_id(key.strip()) in message
+    assert KEY_ENV in message
+    assert not (state_dir / KEY_FILE).exists()
+    # The old key put back opens the state as before.
+    (state_dir / KEY_FILE).write_bytes(key)
+    (state_dir / KEY_FILE).chmod(0o600)
+    with State(state_dir) as state:
+        assert state.meta("probe") == "1"
+
+
+def test_the_cli_says_it_in_one_line(sealed_state: tuple[Path, bytes]) -> None:
+    state_dir, _key = sealed_state
+    (state_dir / KEY_FILE).unlink()
+    res = CliRunner().invoke(main, ["review", "list", "--state", str(state_dir)])
+    assert res.exit_code == 1
+    lines = res.output.strip().splitlines()
+    assert len(lines) == 1, res.output
+    assert lines[0].startswith("Error: ") and "is missing" in lines[0]
+    assert not (state_dir / KEY_FILE).exists()
+
+
+def test_a_new_state_still_gets_its_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(KEY_ENV, raising=False)
+    with State(tmp_path / "fresh") as state:
+        assert state.meta("key_id") == key_id((tmp_path / "fresh" / KEY_FILE).read_bytes().strip())
