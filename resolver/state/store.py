@@ -31,11 +31,11 @@ import threading
 import time
 import zlib
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import msgspec
 
@@ -50,8 +50,6 @@ from resolver.state.sealing import (
     key_id,
     load_key,
 )
-
-T = TypeVar("T")
 
 SCHEMA_VERSION = "2"
 # Version 2 keys records by (dept, kind, record_id) (version 1: (dept, record_id), so an
@@ -282,8 +280,6 @@ class State:
         #: The thread copying a committed transaction into the database file, if any
         #: (:meth:`transaction` with ``checkpoint_behind``; :meth:`close` waits for it).
         self._checkpointer: threading.Thread | None = None
-        #: Threads of :meth:`read_behind` (:meth:`close` waits for them).
-        self._readers: list[threading.Thread] = []
         self._migrate_v1()
         self.db.executescript(SCHEMA)  # (executescript commits: outside the transaction)
         cols = {r[1] for r in self.db.execute("PRAGMA table_info(batches)")}
@@ -454,9 +450,6 @@ class State:
             os.close(fd)
 
     def close(self) -> None:
-        for thread in self._readers:
-            thread.join()
-        self._readers.clear()
         if self._checkpointer is not None:
             self._checkpointer.join()
             self._checkpointer = None
@@ -487,32 +480,6 @@ class State:
         command. The commit is as durable as before (the WAL holds it); :meth:`close` waits
         for the copy."""
         return _Tx(self.db, self._checkpoint_behind if checkpoint_behind else None)  # type: ignore[return-value]
-
-    def read_behind(self, read: Callable[[sqlite3.Connection], T]) -> Future[T]:
-        """Run ``read`` in a thread with a read connection of its own, in one read
-        transaction: it sees the last commit, not the writes of a transaction open on
-        :attr:`db` (use it for rows that transaction has not written yet). SQLite releases
-        the GIL while it searches, so the caller's own statements run meanwhile;
-        :meth:`close` waits for the thread."""
-        done: Future[T] = Future()
-
-        def run() -> None:
-            try:
-                db = self._connect()  # (opened in this thread)
-                try:
-                    db.execute("BEGIN")
-                    done.set_result(read(db))
-                    db.execute("COMMIT")
-                finally:
-                    db.close()
-            except BaseException as exc:  # handed to the caller by done.result()
-                if not done.done():
-                    done.set_exception(exc)
-
-        thread = threading.Thread(target=run, name="state-read")
-        self._readers.append(thread)
-        thread.start()
-        return done
 
     def _checkpoint_behind(self) -> None:
         """Copy the committed WAL into the database file in a thread of its own, with a
