@@ -56,3 +56,30 @@ def test_a_new_state_still_gets_its_key(tmp_path: Path, monkeypatch: pytest.Monk
     monkeypatch.delenv(KEY_ENV, raising=False)
     with State(tmp_path / "fresh") as state:
         assert state.meta("key_id") == key_id((tmp_path / "fresh" / KEY_FILE).read_bytes().strip())
+
+
+@pytest.mark.parametrize("what", ["directory", "dangling link"])
+def test_a_key_path_that_is_no_key_file_is_one_line(
+    sealed_state: tuple[Path, bytes], tmp_path: Path, what: str
+) -> None:
+    """A directory, or a symbolic link to nothing, where the key file belongs: a one-line
+    error naming it (a directory was a traceback from reading it; a dangling link on a new
+    state a misleading 'cannot write the run')."""
+    state_dir, _key = sealed_state
+    fresh = tmp_path / "fresh"
+    fresh.mkdir(mode=0o700)
+    for d in (state_dir, fresh):
+        (d / KEY_FILE).unlink(missing_ok=True)
+        if what == "directory":
+            (d / KEY_FILE).mkdir(mode=0o700)
+        else:
+            (d / KEY_FILE).symlink_to(tmp_path / "nowhere")
+        with pytest.raises(StateKeyError) as err:
+            State(d)
+        expect = "is not a file" if what == "directory" else "which does not exist"
+        assert f"{d / KEY_FILE} " in str(err.value) and expect in str(err.value)
+        res = CliRunner().invoke(main, ["review", "list", "--state", str(d)])
+        lines = res.output.strip().splitlines()
+        assert res.exit_code == 1 and len(lines) == 1, res.output
+        assert lines[0].startswith("Error: ") and expect in lines[0]
+    assert not (tmp_path / "nowhere").exists()
