@@ -59,6 +59,10 @@ def _ref(text: str) -> tuple[str, str]:
     return dept, rid
 
 
+#: Seconds a judgement waits for a run holding the state's writer lock before it is refused.
+DECIDE_LOCK_WAIT = 2.0
+
+
 def _decide(state_dir: Path, a: str, b: str, match: bool, by: str, reason: str) -> dict[str, Any]:
     from resolver.state.store import State, StateError
 
@@ -66,7 +70,10 @@ def _decide(state_dir: Path, a: str, b: str, match: bool, by: str, reason: str) 
         raise GraphQLError("no resolution state: run a linkage job first")
     with State(state_dir) as state:
         try:
-            with state.transaction():
+            # Under the writer lock, as `review decide`: a link reads the pending judgements
+            # when it starts and marks every judgement applied when it commits, so one stored
+            # while it runs would be marked applied without having been applied.
+            with state.lock(DECIDE_LOCK_WAIT, what="API decideReview"), state.transaction():
                 state.add_judgement(_ref(a), _ref(b), "match" if match else "no_match", by, reason)
         except StateError as exc:
             raise GraphQLError(str(exc)) from None
