@@ -83,3 +83,24 @@ def test_a_key_path_that_is_no_key_file_is_one_line(
         assert res.exit_code == 1 and len(lines) == 1, res.output
         assert lines[0].startswith("Error: ") and expect in lines[0]
     assert not (tmp_path / "nowhere").exists()
+
+
+@pytest.mark.parametrize("name", ["st%41te", "what?x", "no#1"])
+def test_a_missing_key_is_refused_whatever_the_directory_is_called(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str
+) -> None:
+    """The state's key id is read through a file: URI: '%', '?' and '#' in the directory's
+    name are the characters themselves ('%41' was read as 'A': a traceback, or another
+    directory's database; '?' and '#' cut the path short: no refusal, a new key written)."""
+    monkeypatch.delenv(KEY_ENV, raising=False)
+    state_dir = tmp_path / name / "state"
+    with State(state_dir) as state:
+        state.set_meta("probe", "1")
+    key = (state_dir / KEY_FILE).read_bytes()
+    with State(state_dir) as state:  # (its own key: opens as before)
+        assert state.meta("probe") == "1"
+    (state_dir / KEY_FILE).unlink()
+    with pytest.raises(StateKeyError, match="is missing") as err:
+        State(state_dir)
+    assert key_id(key.strip()) in str(err.value)
+    assert not (state_dir / KEY_FILE).exists()

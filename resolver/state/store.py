@@ -177,7 +177,12 @@ def _sealed_with(path: Path) -> str | None:
     new (empty) database or one written before sealing."""
     if path.stat().st_size == 0:
         return None
-    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    # (as a file: URI with the path percent-encoded: '%', '?' and '#' in a directory's name
+    # are then the characters themselves, not an escape, the query or a fragment)
+    try:
+        db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+    except sqlite3.DatabaseError:
+        return None  # (State opens it itself and reports what is wrong)
     try:
         row = db.execute("SELECT value FROM meta WHERE key = 'key_id'").fetchone()
     except sqlite3.DatabaseError:
