@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from credgraph.cli import main
 from resolver.state.sealing import KEY_ENV, KEY_FILE, StateKeyError, key_id
-from resolver.state.store import State
+from resolver.state.store import State, StateError
 
 
 @pytest.fixture()
@@ -104,3 +104,29 @@ def test_a_missing_key_is_refused_whatever_the_directory_is_called(
         State(state_dir)
     assert key_id(key.strip()) in str(err.value)
     assert not (state_dir / KEY_FILE).exists()
+
+
+@pytest.mark.parametrize("what", ["directory", "text"])
+def test_a_state_database_that_is_no_database_is_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, what: str
+) -> None:
+    """state.db a directory, or a file that is not a database: one line naming it (both were
+    tracebacks), and nothing is written in its place."""
+    monkeypatch.delenv(KEY_ENV, raising=False)
+    state_dir = tmp_path / "state"
+    state_dir.mkdir(mode=0o700)
+    db = state_dir / "state.db"
+    if what == "directory":
+        db.mkdir()
+        expect = "Is a directory"
+    else:
+        db.write_text("not a database, just text\n", "utf-8")
+        db.chmod(0o600)
+        expect = "file is not a database"
+    with pytest.raises(StateError, match=f"cannot open the state database: {expect}"):
+        State(state_dir)
+    res = CliRunner().invoke(main, ["review", "list", "--state", str(state_dir)])
+    lines = res.output.strip().splitlines()
+    assert res.exit_code == 1 and len(lines) == 1, res.output
+    assert lines[0] == f"Error: {db}: cannot open the state database: {expect}"
+    assert what == "directory" or db.read_text("utf-8") == "not a database, just text\n"
