@@ -1,6 +1,7 @@
 """A judgement sent through the API while a run holds the state's writer lock is refused,
-in a message that names no server path, and nothing is stored (a link marks every judgement applied when it
-commits: one stored while it ran would count as applied without having been applied)."""
+in a message that names no server path, and nothing is stored (a link marks every judgement
+applied when it commits: one stored while it ran would count as applied without having
+been applied)."""
 
 from __future__ import annotations
 
