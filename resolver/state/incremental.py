@@ -333,7 +333,14 @@ class StateResolver(Resolver):
         for tag, v in (("U", uscc), ("O", org), ("R", reg)):
             if v and (found := self._by_key(f"{tag}|{v}")):
                 return found, "by_id"
-        if name and (found := self._by_key(f"n|{name}")):
+        # A name two of the batch's re-linked entities carry is ambiguous, as in a one-shot
+        # run: the state's records (which do not hold the batch's new ones) must not single
+        # out one of them.
+        if (
+            name
+            and len(self.enterprise_names.get(name, ())) < 2
+            and (found := self._by_key(f"n|{name}"))
+        ):
             return found, "by_name"
         return None, "unresolved"
 

@@ -175,7 +175,12 @@ def _sealed_with(path: Path) -> str | None:
     new (empty) database or one written before sealing."""
     if path.stat().st_size == 0:
         return None
-    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    # (as a file: URI with the path percent-encoded: '%', '?' and '#' in a directory's name
+    # are then the characters themselves, not an escape, the query or a fragment)
+    try:
+        db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+    except sqlite3.DatabaseError:
+        return None  # (State opens it itself and reports what is wrong)
     try:
         row = db.execute("SELECT value FROM meta WHERE key = 'key_id'").fetchone()
     except sqlite3.DatabaseError:
@@ -269,12 +274,20 @@ class State:
         self.dir = private_dir(state_dir, own=STATE_FILES)
         self.path = state_dir / "state.db"
         # Owner-only from the first byte; SQLite gives its -wal and -shm files the same mode.
-        os.close(os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600))
+        try:
+            os.close(os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600))
+        except OSError as exc:
+            raise StateError(
+                f"{self.path}: cannot open the state database: {exc.strerror}"
+            ) from None
         if self.path.stat().st_uid == os.getuid():
             self.path.chmod(0o600)
         self.key = load_key(state_dir, _sealed_with(self.path))
         self.sealer = Sealer(self.key)
-        self.db = self._connect()
+        try:
+            self.db = self._connect()
+        except sqlite3.DatabaseError as exc:
+            raise StateError(f"{self.path}: cannot open the state database: {exc}") from None
         #: A forked child's copy of its parent's connection (:meth:`reconnect_in_child`).
         self._inherited: sqlite3.Connection | None = None
         #: The thread copying a committed transaction into the database file, if any
@@ -313,7 +326,11 @@ class State:
     def _connect(self) -> sqlite3.Connection:
         db = sqlite3.connect(self.path, isolation_level=None)
         db.execute("PRAGMA busy_timeout = 60000")
-        db.execute("PRAGMA journal_mode=WAL")
+        try:
+            db.execute("PRAGMA journal_mode=WAL")  # (the first read: not a database fails here)
+        except sqlite3.DatabaseError:
+            db.close()
+            raise
         db.execute("PRAGMA synchronous=NORMAL")
         # A batch touches pages all over a large state (records, keys, mentions and their
         # indexes): a page cache of up to 256 MiB (SQLite's default is 2 MiB) keeps them
