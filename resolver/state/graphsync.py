@@ -38,7 +38,7 @@ import msgspec
 from resolver.csvsafe import safe_writer
 from resolver.ingest.rows import RecordKey
 from resolver.state import run_files
-from resolver.state.store import KEY_MATCH, State, current_ids, rows_by_keys
+from resolver.state.store import KEY_MATCH, State, current_ids, rows_by_keys, rows_in
 
 TABLES = """
 CREATE TABLE IF NOT EXISTS resolutions (
@@ -85,16 +85,8 @@ def mention_person(db: sqlite3.Connection, id_hash: str) -> str | None:
 
 def mention_persons(db: sqlite3.Connection, hashes: set[str]) -> dict[str, str]:
     """:func:`mention_person` of many ID hashes at once (those the registry holds)."""
-    out: dict[str, str] = {}
-    ordered = sorted(hashes)
-    for i in range(0, len(ordered), 500):
-        chunk = ordered[i : i + 500]
-        for h, gid in db.execute(
-            f"SELECT id_hash, entity_id FROM mention_persons WHERE id_hash IN ({','.join('?' * len(chunk))})",
-            chunk,
-        ):
-            out[h] = str(gid)
-    return out
+    sql = "SELECT id_hash, entity_id FROM mention_persons WHERE id_hash IN {in}"
+    return {h: str(gid) for h, gid in rows_in(db, sql, sorted(hashes))}
 
 
 def save_registry(
@@ -113,16 +105,9 @@ def save_registry(
 
 
 def _registry(db: sqlite3.Connection, hashes: list[str]) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for i in range(0, len(hashes), 500):
-        chunk = hashes[i : i + 500]
-        out.update(
-            db.execute(
-                f"SELECT id_hash, entity_id FROM mention_persons WHERE id_hash IN ({','.join('?' * len(chunk))})",
-                chunk,
-            )
-        )
-    return out
+    return dict(
+        rows_in(db, "SELECT id_hash, entity_id FROM mention_persons WHERE id_hash IN {in}", hashes)
+    )
 
 
 @dataclass(slots=True)
@@ -146,18 +131,10 @@ def read_stored(
     golden_ids: list[str],
 ) -> Stored:
     """What :func:`save_mentions`, :func:`save_resolutions`, :func:`save_registry` and the
-    golden-record check compare with. The transaction has not written these tables when it
-    reads them, so a connection of its own (the last commit) reads the same rows: the run
-    reads them in a thread while its transaction writes records and keys."""
-    goldens: dict[str, str | None] = {}
-    for i in range(0, len(golden_ids), 500):
-        chunk = golden_ids[i : i + 500]
-        goldens.update(
-            db.execute(
-                f"SELECT id, golden FROM entities WHERE id IN ({','.join('?' * len(chunk))})",
-                chunk,
-            )
-        )
+    golden-record check compare with, read by the transaction before it writes."""
+    goldens: dict[str, str | None] = dict(
+        rows_in(db, "SELECT id, golden FROM entities WHERE id IN {in}", golden_ids)
+    )
     registry = _registry(db, registry_hashes)
     tokens: dict[Key, set[str]] = defaultdict(set)
     for token, dept, kind, rid in rows_by_keys(
@@ -218,26 +195,10 @@ def stale_mentions(
         }
     else:
         out = set()
-        ordered = sorted(tokens)
-        for i in range(0, len(ordered), 500):
-            chunk = ordered[i : i + 500]
-            out.update(
-                db.execute(
-                    "SELECT DISTINCT dept, kind, record_id FROM loose_tokens "
-                    f"WHERE token IN ({','.join('?' * len(chunk))})",
-                    chunk,
-                )
-            )
-    ids = sorted(changed)
-    for i in range(0, len(ids), 500):
-        chunk = ids[i : i + 500]
-        out.update(
-            (d, k, r)
-            for d, k, r in db.execute(
-                f"SELECT dept, kind, record_id FROM mention_ends WHERE entity_id IN ({','.join('?' * len(chunk))})",
-                chunk,
-            )
-        )
+        sql = "SELECT DISTINCT dept, kind, record_id FROM loose_tokens WHERE token IN {in}"
+        out.update(rows_in(db, sql, sorted(tokens)))
+    sql = "SELECT dept, kind, record_id FROM mention_ends WHERE entity_id IN {in}"
+    out.update((d, k, r) for d, k, r in rows_in(db, sql, sorted(changed)))
     return out - skip
 
 
@@ -447,15 +408,8 @@ def rows_touching(
     of the same row, which save_mentions leaves: decoded, its keys are in the same order)."""
     known = known or {}
     keys: set[Key] = set(records)
-    ids = sorted(entity_ids)
-    for i in range(0, len(ids), 500):
-        chunk = ids[i : i + 500]
-        keys.update(
-            state.db.execute(
-                f"SELECT dept, kind, record_id FROM mention_ends WHERE entity_id IN ({','.join('?' * len(chunk))})",
-                chunk,
-            )
-        )
+    sql = "SELECT dept, kind, record_id FROM mention_ends WHERE entity_id IN {in}"
+    keys.update(rows_in(state.db, sql, sorted(entity_ids)))
     edges: list[RowOut] = []
     events: list[RowOut] = []
     types: Counter[str] = Counter()

@@ -48,7 +48,15 @@ from resolver.linkage.mentions import identifier_tokens, mention_tokens, name_st
 from resolver.linkage.survivorship import Golden, build_golden, id_hash
 from resolver.standardize.names import normalise_person_name
 from resolver.state import graphsync, run_files
-from resolver.state.store import KEY_MATCH, BatchConflict, State, current_ids, now, rows_by_keys
+from resolver.state.store import (
+    KEY_MATCH,
+    BatchConflict,
+    State,
+    current_ids,
+    now,
+    rows_by_keys,
+    rows_in,
+)
 from resolver.workers import ForkedCall, can_fork
 
 ENTITY_KINDS = ("enterprise", "person")
@@ -142,14 +150,12 @@ class StateResolver(Resolver):
         tokens = sorted({token(k) for k in keys} - self._read_keys)
         self._read_keys.update(tokens)
         per_key: dict[str, list[tuple[RecordKey, str | None]]] = defaultdict(list)
-        for i in range(0, len(tokens), 500):
-            chunk = tokens[i : i + 500]
-            for key, d, k, r, eid, status, target in self.state.db.execute(
-                f"SELECT k.key, k.dept, k.kind, k.record_id, {_ENTITY_COLS} FROM keys k "
-                f"{_ENTITY_JOIN} WHERE k.key IN ({','.join('?' * len(chunk))})",
-                chunk,
-            ):
-                per_key[key].append(((d, k, r), self._now_of(eid, status, target)))
+        sql = (
+            f"SELECT k.key, k.dept, k.kind, k.record_id, {_ENTITY_COLS} FROM keys k "
+            f"{_ENTITY_JOIN} WHERE k.key IN {{in}}"
+        )
+        for key, d, k, r, eid, status, target in rows_in(self.state.db, sql, tokens):
+            per_key[key].append(((d, k, r), self._now_of(eid, status, target)))
         found: dict[RecordKey, str | None] = {}
         for key, recs in per_key.items():
             if (key[0] in "UORI" and key[1] == "|") or len(recs) <= 10_000:
@@ -282,17 +288,14 @@ class StateResolver(Resolver):
         # those entities' lifecycles (for redirects), each entity once.
         key_rows: dict[str, list[tuple[int, RecordKey, str]]] = defaultdict(list)
         tokens = list(by_token)
-        for i in range(0, len(tokens), 500):
-            chunk = tokens[i : i + 500]
-            for tok, rowid, d, k, r, eid in self.state.db.execute(
-                "SELECT k.key, k.rowid, k.dept, k.kind, k.record_id, r.entity_id FROM keys k "
-                "JOIN records r ON r.dept = k.dept AND r.kind = k.kind "
-                "AND r.record_id = k.record_id "
-                f"WHERE k.key IN ({','.join('?' * len(chunk))}) "
-                "AND r.withdrawn = 0 AND r.entity_id IS NOT NULL",
-                chunk,
-            ):
-                key_rows[tok].append((rowid, (d, k, r), eid))
+        sql = (
+            "SELECT k.key, k.rowid, k.dept, k.kind, k.record_id, r.entity_id FROM keys k "
+            "JOIN records r ON r.dept = k.dept AND r.kind = k.kind "
+            "AND r.record_id = k.record_id "
+            "WHERE k.key IN {in} AND r.withdrawn = 0 AND r.entity_id IS NOT NULL"
+        )
+        for tok, rowid, d, k, r, eid in rows_in(self.state.db, sql, tokens):
+            key_rows[tok].append((rowid, (d, k, r), eid))
         entity_of = {rk: eid for rows in key_rows.values() for _i, rk, eid in rows}
         now = self._now_all(set(entity_of.values()))
         for tok, key in by_token.items():
@@ -304,15 +307,9 @@ class StateResolver(Resolver):
     def _now_all(self, ids: set[str]) -> dict[str, str]:
         """Where each stored entity ID points now (:meth:`_now_of`), read in chunks."""
         out: dict[str, str] = {}
-        ordered = sorted(ids)
-        for i in range(0, len(ordered), 500):
-            chunk = ordered[i : i + 500]
-            for eid, status, target in self.state.db.execute(
-                "SELECT id, status, redirect_to FROM entities "
-                f"WHERE id IN ({','.join('?' * len(chunk))})",
-                chunk,
-            ):
-                out[eid] = self._now_of(eid, status, target) or eid
+        sql = "SELECT id, status, redirect_to FROM entities WHERE id IN {in}"
+        for eid, status, target in rows_in(self.state.db, sql, sorted(ids)):
+            out[eid] = self._now_of(eid, status, target) or eid
         for eid in ids.difference(out):  # no entity row: as State.resolve answers
             out[eid] = self.current(eid)
         return out
@@ -1143,18 +1140,9 @@ def _unchanged_goldens(
     written again. ``stored``: the stored golden records, read beforehand."""
     if stored is not None:
         return {eid for eid, text in golden_text.items() if eid in stored and stored[eid] == text}
-    out: set[str] = set()
-    ids = sorted(golden_text)
-    for i in range(0, len(ids), 500):
-        chunk = ids[i : i + 500]
-        out.update(
-            eid
-            for eid, stored in state.db.execute(
-                f"SELECT id, golden FROM entities WHERE id IN ({','.join('?' * len(chunk))})", chunk
-            )
-            if stored == golden_text[eid]
-        )
-    return out
+    sql = "SELECT id, golden FROM entities WHERE id IN {in}"
+    rows = rows_in(state.db, sql, sorted(golden_text))
+    return {eid for eid, text in rows if text == golden_text[eid]}
 
 
 class _StaleInputs(NamedTuple):
@@ -1278,16 +1266,9 @@ def _moved_records(
         ends[key] = old
     # One read of the lifecycles of the stored IDs (not one per ID); an ID merged away
     # before this batch points where its redirects lead.
-    status: dict[str, str] = {}
     ordered = sorted(set(ends.values()))
-    for i in range(0, len(ordered), 500):
-        chunk = ordered[i : i + 500]
-        status.update(
-            state.db.execute(
-                f"SELECT id, status FROM entities WHERE id IN ({','.join('?' * len(chunk))})",
-                chunk,
-            ).fetchall()
-        )
+    sql = "SELECT id, status FROM entities WHERE id IN {in}"
+    status: dict[str, str] = dict(rows_in(state.db, sql, ordered))
     now_at = {old: state.resolve(old)[0] if status.get(old) == "merged" else old for old in ordered}
     return sum(1 for key, old in ends.items() if now_at[old] != gid_of[key])
 

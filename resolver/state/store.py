@@ -200,6 +200,14 @@ def rows_by_keys(
         yield from db.execute(sql.format(keys=match), [x for k in chunk for x in k])
 
 
+def rows_in(db: sqlite3.Connection, sql: str, values: list[Any], size: int = 500) -> Iterator[Any]:
+    """Rows of ``sql`` for ``values``, ``size`` values a statement: ``{in}`` in it stands for
+    the statement's list of placeholders, ``(?, ?, …)``."""
+    for i in range(0, len(values), size):
+        chunk = values[i : i + size]
+        yield from db.execute(sql.format(**{"in": "(" + ",".join("?" * len(chunk)) + ")"}), chunk)
+
+
 class StateError(RuntimeError):
     """A state directory that cannot be used (wrong schema version, unknown ID, …)."""
 
