@@ -367,9 +367,10 @@ class State:
         kid = key_id(self.key)
         stored_kid = self.meta("key_id")
         if stored_kid is not None and stored_kid != kid:
+            src = KEY_ENV if os.environ.get(KEY_ENV) else str(self.dir / KEY_FILE)
             raise StateKeyError(
-                f"{self.path}: the state key ({KEY_ENV} or {self.dir / KEY_FILE}) is not "
-                "the one this state was sealed with"
+                f"{self.path}: the state key ({src}, key id {kid}) is not the one this state "
+                f"was sealed with (key id {stored_kid}): use that key, backed up with the state"
             )
         self.set_meta("key_id", kid)
         sealed = self.meta("salt_sealed")
