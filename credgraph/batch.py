@@ -460,7 +460,7 @@ def link(
         f"edges: {counts_text(r['edges'])}; events: {r['events']:,}; conflicts: {r['conflicts']:,}"
     )
     click.echo("timings (s): " + ", ".join(f"{k} {v}" for k, v in r["timings"].items()))
-    click.echo(str(result.out_dir))
+    click.echo(run_files_text(result.out_dir, r, None if no_state else state_dir))
 
 
 @click.command()
@@ -514,6 +514,32 @@ def evaluate(run_dir: Path, truth: Path, as_json: bool) -> None:
 def counts_text(counts: dict[str, int]) -> str:
     """``{'a': 1, 'b': 20}`` as ``a 1, b 20`` (``none`` when empty): no dicts on the terminal."""
     return ", ".join(f"{k} {v:,}" for k, v in counts.items()) or "none"
+
+
+def run_files_text(out: Path, report: dict[str, Any], state_dir: Path | None) -> str:
+    """Where the run's files are and what to do with them next (a stateful run: load it in
+    batch order, review its pairs in the state's queue)."""
+    names = ["links.csv", "golden.jsonl", "edges.jsonl", "events.jsonl"]
+    if "state" in report:
+        names += ["resolved.csv", "redirects.jsonl", "changes.json"]
+    names += ["conflicts.csv", "review.csv", "rejects.csv", "model.json", "report.json"]
+    names = [n for n in names if (out / n).exists()] + ["run.json"]
+    text = f"run files in {out}: {', '.join(names)}"
+    if "state" not in report:
+        return text + f"\nnext: credgraph load {out}"
+    pairs = sum(st["review_pairs"] for st in report["entities"].values())
+    seq = json.loads((out / "changes.json").read_text("utf-8"))["state"]["batch_seq"]
+    text += f"\nnext: credgraph load {out}"
+    if seq > 1:
+        before = "batch 1" if seq == 2 else f"batches 1–{seq - 1}"
+        text += f" (batch {seq} of the state: the graph must hold {before} first)"
+    if pairs:
+        where = f" --state {state_dir}" if state_dir is not None else ""
+        text += (
+            f"; {plural(pairs, 'pair')} of this batch {'awaits' if pairs == 1 else 'await'} review: "
+            f"credgraph review list{where}"
+        )
+    return text
 
 
 def state_summary_text(st: dict[str, Any]) -> str:

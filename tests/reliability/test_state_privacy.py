@@ -267,9 +267,7 @@ def test_no_id_number_or_salt_in_clear_in_the_state(
     assert leaked == []
     assert salt.encode() not in data
     # Another key does not open the state.
-    from resolver.state.sealing import StateKeyError
-
-    from resolver.state.sealing import key_id
+    from resolver.state.sealing import StateKeyError, key_id
 
     sealed_with = key_id(os.environ["CREDGRAPH_STATE_KEY"].encode())
     other = Fernet.generate_key()

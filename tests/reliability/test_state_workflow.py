@@ -73,6 +73,28 @@ def test_link_summaries_are_readable_text(parts: list[Path], tmp_path: Path) -> 
         assert res.returncode == 0, res.stderr
         assert not re.search(r"[{}]|Counter\(", res.stdout), res.stdout
         assert "refused merges: " in res.stdout and "edges: " in res.stdout
+        # The summary ends saying where the run's files are and what comes next.
+        out = tmp_path / args[0].strip("-")
+        files_line, next_line = res.stdout.strip().splitlines()[-2:]
+        assert files_line.startswith(f"run files in {out}: links.csv, golden.jsonl, ")
+        assert files_line.endswith("report.json, run.json")
+        listed = files_line.split(": ", 1)[1].split(", ")
+        assert all((out / name).is_file() for name in listed)
+        assert ("resolved.csv" in listed) == (args[0] == "--state")
+        assert next_line.startswith(f"next: credgraph load {out}")
+        report = json.loads((out / "report.json").read_text("utf-8"))
+        pairs = sum(st["review_pairs"] for st in report["entities"].values())
+        if args[0] == "--state" and pairs:
+            assert next_line.endswith(
+                f"; {pairs:,} {'pair of this batch awaits' if pairs == 1 else 'pairs of this batch await'} review: "
+                f"credgraph review list --state {tmp_path / 'state'}"
+            )
+        else:
+            assert next_line == f"next: credgraph load {out}"
+    # A later batch of the state says which batches the graph must hold before it.
+    res = run("link", str(parts[1]), "--out", str(tmp_path / "second"), "--state", str(tmp_path / "state"))  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    assert f"next: credgraph load {tmp_path / 'second'} (batch 2 of the state: the graph must hold batch 1 first)" in res.stdout  # fmt: skip
 
 
 def test_conflicts_report_real_disagreements_only(tmp_path: Path) -> None:
