@@ -93,4 +93,5 @@ def test_serve_answers_on_the_given_port(world: World, tmp_path: Path) -> None:
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=30)
     assert f"credgraph API on http://127.0.0.1:{port}/graphql" in err.decode()
+    assert f"public page on http://127.0.0.1:{port}/ (Ctrl-C stops it)" in err.decode()
     assert proc.returncode == 0
