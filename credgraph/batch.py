@@ -446,6 +446,11 @@ def link(
             f"{plural(st['review_pairs'], 'pair')} for review, "
             f"refused merges: {counts_text(st['refusals'])})"
         )
+    if "state" in r:
+        click.echo(
+            "  (re-linked: the batch's new and changed records with the stored records of the "
+            "entities they touch; new IDs, merges and retirements are in the state line above)"
+        )
     if "mention_only_persons" in r:
         click.echo(
             "persons known only from role and shareholding rows: "

@@ -81,6 +81,10 @@ def test_link_summaries_are_readable_text(parts: list[Path], tmp_path: Path) -> 
         listed = files_line.split(": ", 1)[1].split(", ")
         assert all((out / name).is_file() for name in listed)
         assert ("resolved.csv" in listed) == (args[0] == "--state")
+        # A stateful run's per-kind counts are of the records it re-linked, and it says so.
+        assert ("  (re-linked: the batch's new and changed records" in res.stdout) == (
+            args[0] == "--state"
+        )
         assert next_line.startswith(f"next: credgraph load {out}")
         report = json.loads((out / "report.json").read_text("utf-8"))
         pairs = sum(st["review_pairs"] for st in report["entities"].values())
