@@ -117,6 +117,7 @@ class StateResolver(Resolver):
         #: Mention names whose stored candidates are already in the subject index.
         self._prepared: set[str] = set()
         self._indexed: set[str] = set()
+        self._read_keys: set[str] = set()  # key tokens and 字号 prefixes read for them
         #: Look-ups in the stored state, which does not change while mentions resolve (the
         #: batch is written afterwards): key -> entity, and where a stored ID points now.
         self._key_cache: dict[str, str | None] = {}
@@ -136,7 +137,10 @@ class StateResolver(Resolver):
         # The records holding these keys (a key held by more than 10,000 records skipped, as
         # State.records_by_key does) with their entities, read in the same query.
         token = self.state.sealer.key_token
-        tokens = sorted({token(k) for k in keys})
+        # A key (or 字号 prefix) read for an earlier name found entities that are in the
+        # index since (or excluded as they are now): reading it again adds nothing.
+        tokens = sorted({token(k) for k in keys} - self._read_keys)
+        self._read_keys.update(tokens)
         per_key: dict[str, list[tuple[RecordKey, str | None]]] = defaultdict(list)
         for i in range(0, len(tokens), 500):
             chunk = tokens[i : i + 500]
@@ -151,8 +155,10 @@ class StateResolver(Resolver):
             if (key[0] in "UORI" and key[1] == "|") or len(recs) <= 10_000:
                 found.update(recs)
         stem = name_stem(raw)
-        if stem and len(stem) >= 3:  # a short account name keeps the 字号: every district's
-            lo = f"ld|{stem[:2]}|"
+        lo = f"ld|{stem[:2]}|" if stem and len(stem) >= 3 else ""
+        # A short account name keeps the 字号: every district's firm with that 字号 prefix.
+        if lo and lo not in self._read_keys:
+            self._read_keys.add(lo)
             for d, k, r, eid, status, target in self.state.db.execute(
                 f"SELECT k.dept, k.kind, k.record_id, {_ENTITY_COLS} FROM (SELECT dept, kind, "
                 "record_id FROM keys WHERE key >= ? AND key < ? LIMIT 10000) k "
@@ -271,36 +277,28 @@ class StateResolver(Resolver):
         todo = sorted(keys.difference(self._key_cache))
         token = self.state.sealer.key_token
         by_token = {token(k): k for k in todo}
-        # Three reads, each of distinct values: the key rows, their records' entities (a
-        # record holds many keys), those entities' lifecycles (for redirects).
-        key_rows: dict[str, list[tuple[int, RecordKey]]] = defaultdict(list)
+        # Two reads: the key rows joined to their records' entities (the rows of records
+        # withdrawn or without an entity dropped, as the single look-up drops them), then
+        # those entities' lifecycles (for redirects), each entity once.
+        key_rows: dict[str, list[tuple[int, RecordKey, str]]] = defaultdict(list)
         tokens = list(by_token)
         for i in range(0, len(tokens), 500):
             chunk = tokens[i : i + 500]
-            for tok, rowid, d, k, r in self.state.db.execute(
-                "SELECT key, rowid, dept, kind, record_id FROM keys "
-                f"WHERE key IN ({','.join('?' * len(chunk))})",
+            for tok, rowid, d, k, r, eid in self.state.db.execute(
+                "SELECT k.key, k.rowid, k.dept, k.kind, k.record_id, r.entity_id FROM keys k "
+                "JOIN records r ON r.dept = k.dept AND r.kind = k.kind "
+                "AND r.record_id = k.record_id "
+                f"WHERE k.key IN ({','.join('?' * len(chunk))}) "
+                "AND r.withdrawn = 0 AND r.entity_id IS NOT NULL",
                 chunk,
             ):
-                key_rows[tok].append((rowid, (d, k, r)))
-        entity_of: dict[RecordKey, str] = {
-            (d, k, r): eid
-            for d, k, r, eid in rows_by_keys(
-                self.state.db,
-                "SELECT dept, kind, record_id, entity_id FROM records "
-                "WHERE {keys} AND withdrawn = 0 AND entity_id IS NOT NULL",
-                sorted({rk for rows in key_rows.values() for _i, rk in rows}),
-            )
-        }
+                key_rows[tok].append((rowid, (d, k, r), eid))
+        entity_of = {rk: eid for rows in key_rows.values() for _i, rk, eid in rows}
         now = self._now_all(set(entity_of.values()))
         for tok, key in by_token.items():
             # As the single look-up reads them: the first 200 of its records that are not
             # withdrawn and have an entity, in the key index's order.
-            first = [
-                (rk, now[entity_of[rk]])
-                for _i, rk in sorted(key_rows.get(tok, []))
-                if rk in entity_of
-            ]
+            first = [(rk, now[eid]) for _i, rk, eid in sorted(key_rows.get(tok, []))]
             self._key_cache[key] = self._one_entity(first[:200])
 
     def _now_all(self, ids: set[str]) -> dict[str, str]:
@@ -702,13 +700,30 @@ def run_link_stateful(
             timings[f"link_{kind}"] = time.perf_counter() - t
             t = time.perf_counter()
         _fault("linked")
+        gid_of: dict[RecordKey, str] = {}
+        for ch in changes.values():
+            gid_of.update(ch.gid_of)
+        # Stored role, shareholding, branch and event rows whose resolution may have
+        # changed (loose ones, or pointing at a changed entity) are resolved again.
+        changed_ids = set(withdrawn_entities.values())
+        for ch in changes.values():
+            changed_ids |= _changed_ids(ch)
+        # Which they are is found (a forked child, when it may) while this process resolves
+        # the batch's own rows: the two share nothing (the state is only read).
+        stale_inputs = _StaleInputs(
+            touched, stored, withdrawn, withdrawn_entities, {r.key for r in batch} | set(withdrawn)
+        )
+        by_token = functools.partial(_by_token, state, stale_inputs, changes)
+        stale_apart: ForkedCall[_ByToken | Exception] | None = None
+        if isinstance(engine, LocalEngine) and cfg.parallel and can_fork():
+            stale_apart = ForkedCall(functools.partial(_in_child, state, by_token))
+        keyed = functools.cache(state.sealer.keyed_hash)  # (the run's salt is fixed)
+        same = {e for ch in changes.values() for e in ch.same}
         resolver = StateResolver(state, seqs["person"], seqs["enterprise"])
         resolver.superseded = {r.key for r in touched} | set(withdrawn)
         resolver.gone = {e for ch in changes.values() for e in (*ch.retired, *ch.merged)}
-        gid_of: dict[RecordKey, str] = {}
         resolver.own = gid_of
         for kind, ch in changes.items():
-            gid_of.update(ch.gid_of)
             for rec in ch.result.records:
                 (resolver.add_enterprise if kind == "enterprise" else resolver.add_person)(
                     gid_of[rec.key], rec
@@ -723,59 +738,21 @@ def run_link_stateful(
         # Where each re-linked (or changed) record was stored before this batch.
         stored_entity = {k: e for ch in changes.values() for k, e in ch.stored_entity.items()}
         moved = _moved_records(state, gid_of, changes, stored_entity)
-        # Stored role, shareholding, branch and event rows whose resolution may have
-        # changed (loose ones, or pointing at a changed entity) are resolved again.
-        changed_ids = {
-            e
-            for ch in changes.values()
-            for e in (
-                *(g.data["id"] for g in ch.goldens),
-                *ch.merged,
-                *ch.merged.values(),
-                *ch.retired,
-            )
-        } | set(withdrawn_entities.values())
-        batch_keys = {r.key for r in batch}
-        # Loose rows (by name, unresolved) are resolved again where they share a token with
-        # a record whose entity may have changed: the re-linked clusters' members (their new
-        # content) and what changed or withdrawn records said before. A state whose loose
-        # rows have no tokens yet resolves every loose row once, which gives them tokens.
-        # Rows pointing at an entity that kept its ID and exactly its records are resolved
-        # again only if a touched record shares an identifier with that entity's records
-        # (the identifier may have become ambiguous).
-        keyed = functools.cache(state.sealer.keyed_hash)  # (the run's salt is fixed)
-        tokens: set[str] | None = None
-        recheck_ids = changed_ids
-        # Tokens of the re-linked records (their content in this run), kept for loose_tokens.
-        tokens_of: dict[RecordKey, set[str]] = {}
-        same = {e for ch in changes.values() for e in ch.same}
-        if state.meta(graphsync.TOKENS_META) == "1":
-            tokens = set()
-            ids_of: dict[RecordKey, set[str]] = {}  # identifier tokens, each computed once
-            for ch in changes.values():
-                for rec in ch.result.records:
-                    ids_of[rec.key] = identifier_tokens(rec, keyed)
-                    tokens_of[rec.key] = name_tokens(rec) | ids_of[rec.key]
-                    tokens |= tokens_of[rec.key]
-            touched_ids: set[str] = set()
-            for rec in touched:
-                touched_ids |= ids_of.get(rec.key) or identifier_tokens(rec, keyed)
-            for rec in state.records_of(
-                [r.key for r in touched if r.key in stored and r.kind in ENTITY_KINDS]
-                + [k for k in withdrawn if k[1] in ENTITY_KINDS]
-            ):
-                tokens |= mention_tokens(rec, keyed)
-                touched_ids |= identifier_tokens(rec, keyed)
-            shared = {
-                gid_of[rec.key]
-                for ch in changes.values()
-                for rec in ch.result.records
-                if gid_of[rec.key] in same and ids_of[rec.key] & touched_ids
-            }
-            recheck_ids = changed_ids - (same - shared - set(withdrawn_entities.values()))
-        stale = graphsync.stale_mentions(state.db, recheck_ids, batch_keys | set(withdrawn), tokens)
+        # The rows by changed entity (and their records) while the child looks for the
+        # rows by token; then the records of the rows only those found.
+        stale = _by_id(state, stale_inputs, changes)
+        stale_recs = list(state.records_of(stale))
+        if stale_apart is None:
+            tokened, tokens_of = by_token()
+        else:
+            found = stale_apart.result()
+            if isinstance(found, BaseException):
+                raise found
+            tokened, tokens_of = found
+        if tokened is not None:
+            stale_recs += state.records_of(tokened - stale)
         stale_kind: dict[str, list[Record]] = defaultdict(list)
-        for rec in state.records_of(stale):
+        for rec in sorted(stale_recs, key=lambda r: r.key):  # (as records_of gives them)
             stale_kind[rec.kind].append(rec)
         edges2, events2, _, _, extra2 = _resolve_mentions(stale_kind, resolver, cfg)
         extra_persons += extra2
@@ -1170,6 +1147,106 @@ def _unchanged_goldens(
     return out
 
 
+class _StaleInputs(NamedTuple):
+    """What the search for stored mention rows to resolve again needs besides the changes
+    (all known before the entity kinds are re-linked)."""
+
+    touched: list[Record]
+    stored: Mapping[RecordKey, Any]
+    withdrawn: list[RecordKey]
+    withdrawn_entities: dict[RecordKey, str]
+    skip: set[RecordKey]  # the batch's records and the withdrawn ones
+
+
+#: The stored rows sharing a token with a record whose entity may have changed (None while
+#: the state's loose rows have no tokens yet); the tokens of the batch's re-linked records.
+_ByToken = tuple[set[RecordKey] | None, dict[RecordKey, set[str]]]
+
+
+def _in_child(state: State, func: Callable[[], _ByToken]) -> _ByToken | Exception:
+    """``func`` in a forked child (its own connection to the state); an error is returned,
+    for the parent to raise with its one-line message."""
+    try:
+        state.reconnect_in_child()
+        return func()
+    except Exception as exc:
+        return exc
+
+
+# The stored role, shareholding, branch and event rows whose resolution may have changed
+# (loose ones, or pointing at a changed entity) are resolved again; they are found in two
+# parts (the union is the same rows), by token (_by_token) and by changed entity (_by_id).
+#
+# Loose rows (by name, unresolved) are resolved again where they share a token with a
+# record whose entity may have changed: the re-linked clusters' members (their new content)
+# and what changed or withdrawn records said before. A state whose loose rows have no
+# tokens yet resolves every loose row once, which gives them tokens. Rows pointing at an
+# entity that kept its ID and exactly its records are resolved again only if a touched
+# record shares an identifier with that entity's records (the identifier may have become
+# ambiguous).
+
+
+def _by_token(state: State, inputs: _StaleInputs, changes: dict[str, _Change]) -> _ByToken:
+    """The loose rows sharing a token with the re-linked records (their content in this
+    run) or with what changed or withdrawn records said before; the re-linked records'
+    tokens kept for ``loose_tokens`` (the batch's)."""
+    if state.meta(graphsync.TOKENS_META) != "1":
+        return None, {}
+    keyed = functools.cache(state.sealer.keyed_hash)  # (the run's salt is fixed)
+    tokens: set[str] = set()
+    tokens_of: dict[RecordKey, set[str]] = {}
+    for ch in changes.values():
+        for rec in ch.result.records:
+            mine = name_tokens(rec) | identifier_tokens(rec, keyed)
+            if rec.key in inputs.skip:  # (a record of the batch)
+                tokens_of[rec.key] = mine
+            tokens |= mine
+    for rec in state.records_of(_before(inputs)):
+        tokens |= mention_tokens(rec, keyed)
+    return graphsync.stale_mentions(state.db, set(), inputs.skip, tokens), tokens_of
+
+
+def _by_id(state: State, inputs: _StaleInputs, changes: dict[str, _Change]) -> set[RecordKey]:
+    """The rows pointing at an entity the batch re-formed, merged (either side), retired or
+    took a record from, but not at one that kept its ID and exactly its records unless a
+    touched record shares an identifier with that entity's records; while the state's loose
+    rows have no tokens, every loose row too."""
+    withdrawn_ids = set(inputs.withdrawn_entities.values())
+    changed = set(withdrawn_ids)
+    for ch in changes.values():
+        changed |= _changed_ids(ch)
+    if state.meta(graphsync.TOKENS_META) != "1":
+        return graphsync.stale_mentions(state.db, changed, inputs.skip, None)
+    keyed = functools.cache(state.sealer.keyed_hash)
+    # The identifier tokens of what the touched records say now and said before.
+    touched_ids: set[str] = set()
+    for rec in inputs.touched:
+        touched_ids |= identifier_tokens(rec, keyed)
+    for rec in state.records_of(_before(inputs)):
+        touched_ids |= identifier_tokens(rec, keyed)
+    same = {e for ch in changes.values() for e in ch.same}
+    shared = {
+        gid
+        for ch in changes.values()
+        for rec in ch.result.records
+        if (gid := ch.gid_of[rec.key]) in same and identifier_tokens(rec, keyed) & touched_ids
+    }
+    recheck = changed - (same - shared - withdrawn_ids)
+    return graphsync.stale_mentions(state.db, recheck, inputs.skip, set())
+
+
+def _changed_ids(ch: _Change) -> set[str]:
+    """The entities a kind's change re-formed, merged (both sides) or retired."""
+    return {*(g.data["id"] for g in ch.goldens), *ch.merged, *ch.merged.values(), *ch.retired}
+
+
+def _before(inputs: _StaleInputs) -> list[RecordKey]:
+    """The stored entity records the batch changes or withdraws (their content as stored)."""
+    return [r.key for r in inputs.touched if r.key in inputs.stored and r.kind in ENTITY_KINDS] + [
+        k for k in inputs.withdrawn if k[1] in ENTITY_KINDS
+    ]
+
+
 def _moved_records(
     state: State,
     gid_of: dict[RecordKey, str],
@@ -1182,19 +1259,27 @@ def _moved_records(
     merged: dict[str, str] = {}
     for ch in changes.values():
         merged.update(ch.merged)
-    now_at: dict[str, str] = {}  # (one look-up per stored ID, not one per record)
-    moved = 0
+    ends: dict[RecordKey, str] = {}
     for key, old in stored_entity.items():
         seen: set[str] = set()
         while old in merged and old not in seen:
             seen.add(old)
             old = merged[old]
-        if old not in now_at:
-            merged_away = state.entity_status(old) == "merged"
-            now_at[old] = state.resolve(old)[0] if merged_away else old
-        if now_at[old] != gid_of[key]:
-            moved += 1
-    return moved
+        ends[key] = old
+    # One read of the lifecycles of the stored IDs (not one per ID); an ID merged away
+    # before this batch points where its redirects lead.
+    status: dict[str, str] = {}
+    ordered = sorted(set(ends.values()))
+    for i in range(0, len(ordered), 500):
+        chunk = ordered[i : i + 500]
+        status.update(
+            state.db.execute(
+                f"SELECT id, status FROM entities WHERE id IN ({','.join('?' * len(chunk))})",
+                chunk,
+            ).fetchall()
+        )
+    now_at = {old: state.resolve(old)[0] if status.get(old) == "merged" else old for old in ordered}
+    return sum(1 for key, old in ends.items() if now_at[old] != gid_of[key])
 
 
 def _restrict_to_batch(
