@@ -99,6 +99,20 @@ def test_link_summaries_are_readable_text(parts: list[Path], tmp_path: Path) -> 
     res = run("link", str(parts[1]), "--out", str(tmp_path / "second"), "--state", str(tmp_path / "state"))  # fmt: skip
     assert res.returncode == 0, res.stderr
     assert f"next: credgraph load {tmp_path / 'second'} (batch 2 of the state: the graph must hold batch 1 first)" in res.stdout  # fmt: skip
+    # A run directory given as --state by mistake is named as one (linking into it would not
+    # help); a directory with neither says to link a batch into it.
+    for command in (["review", "list"], ["history", "E000000001"], ["links"]):
+        res = run(*command, "--state", str(tmp_path / "second"))
+        assert res.returncode == 1
+        assert res.stderr.strip() == (
+            f"Error: {tmp_path / 'second'} is a run directory (it holds run.json), not a "
+            "resolution state: pass the --state directory the run was linked with"
+        )
+    res = run("review", "list", "--state", str(tmp_path / "nothing"))
+    assert res.stderr.strip() == (
+        f"Error: no resolution state in {tmp_path / 'nothing'}: run "
+        f"`credgraph link BATCH --state {tmp_path / 'nothing'}` first"
+    )
 
 
 def test_conflicts_report_real_disagreements_only(tmp_path: Path) -> None:
