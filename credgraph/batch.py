@@ -323,7 +323,7 @@ def link(
     from resolver.linkage.link import Engine, LinkConfig, LocalEngine, run_link
     from resolver.state.run_files import RunDirBusyError
     from resolver.state.sealing import StateKeyError
-    from resolver.state.store import StateError
+    from resolver.state.store import StateError, default_state_dir
 
     no_collection_at_exit()
     if match_threshold < review_threshold:
@@ -335,6 +335,11 @@ def link(
     if no_state and state_dir is not None:
         raise click.UsageError(
             "--state and --no-state contradict each other: pass one of them, not both"
+        )
+    if not no_state and out.resolve() == (state_dir or default_state_dir()).resolve():
+        raise click.UsageError(
+            f"--out and --state are the same directory ({out}): give the run files a "
+            "directory of their own"
         )
     if workers is not None and engine != "local":
         raise click.UsageError("--workers is for --engine local (Spark sizes its own executors)")
@@ -380,7 +385,6 @@ def link(
                 result = run_link(batch_dir, out, cfg, progress, backend)
             else:
                 from resolver.state.incremental import run_link_stateful
-                from resolver.state.store import default_state_dir
 
                 result = run_link_stateful(
                     batch_dir,

@@ -30,11 +30,19 @@ def parts(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
     return split_batch(SAMPLE / "batch", tmp_path_factory.mktemp("parts"), 3)
 
 
-def test_state_and_no_state_together_are_refused(parts: list[Path], tmp_path: Path) -> None:
+def test_state_with_no_state_or_as_out_is_refused(parts: list[Path], tmp_path: Path) -> None:
     res = run("link", str(parts[0]), "--out", str(tmp_path / "r"), "--state", str(tmp_path / "s"), "--no-state")  # fmt: skip
     assert res.returncode == 2
     assert "--state and --no-state contradict each other" in res.stderr
     assert not (tmp_path / "s").exists() and not (tmp_path / "r").exists()
+    # The run files and the state in one directory: refused before anything is written.
+    res = run("link", str(parts[0]), "--out", str(tmp_path / "s"), "--state", str(tmp_path / "s/."))  # fmt: skip
+    assert res.returncode == 2
+    assert (
+        f"--out and --state are the same directory ({tmp_path / 's'}): give the run files a "
+        "directory of their own"
+    ) in " ".join(res.stderr.split())
+    assert not (tmp_path / "s").exists()
 
 
 def test_seen_records_count_as_changed_and_moves_are_counted(
