@@ -422,6 +422,8 @@ def link(
         return
     if "state" in r:
         click.echo(state_summary_text(r["state"]))
+        if merged := merged_text(result.out_dir, state_dir):
+            click.echo(merged)
     elif no_state:
         from resolver.ingest.manifest import load_manifest
 
@@ -549,6 +551,22 @@ def run_files_text(out: Path, report: dict[str, Any], state_dir: Path | None) ->
             f"credgraph review list{where}"
         )
     return text
+
+
+def merged_text(out: Path, state_dir: Path | None, show: int = 5) -> str:
+    """The golden IDs this batch merged into others (redirects.jsonl), the first few by name,
+    and how to see why; empty when it merged none."""
+    path = out / "redirects.jsonl"
+    pairs = [json.loads(line) for line in path.read_text("utf-8").splitlines() if line]
+    if not pairs:
+        return ""
+    first = ", ".join(f"{p['old']} -> {p['new']}" for p in pairs[:show])
+    more = f" and {len(pairs) - show:,} more" if len(pairs) > show else ""
+    where = f" --state {state_dir}" if state_dir is not None else ""
+    return (
+        f"  merged IDs: {first}{more} (all in {path}); why: "
+        f"credgraph history {pairs[0]['old']}{where}"
+    )
 
 
 def state_summary_text(st: dict[str, Any]) -> str:

@@ -132,8 +132,14 @@ def test_a_merge_a_judgement_caused_names_the_judgement(tmp_path: Path) -> None:
         [Source("amr.csv", csv_text([good_row(7)]).encode())],
         batch_id="after-judgement",
     )
-    _ok(cg("link", str(b2), "--out", str(tmp_path / "r2"), "--state", state))
+    linked = _ok(cg("link", str(b2), "--out", str(tmp_path / "r2"), "--state", state))
     survivor = min(ids["R000001"], ids["R000002"])
+    # The summary names the merged ID, where the redirects are and how to see why.
+    gone = max(ids["R000001"], ids["R000002"])
+    assert (
+        f"  merged IDs: {gone} -> {survivor} (all in {tmp_path / 'r2' / 'redirects.jsonl'}); "
+        f"why: credgraph history {gone} --state {state}"
+    ) in linked.splitlines()
     history = _ok(cg("history", survivor, "--state", state))
     [merge] = [ln for ln in history.splitlines() if " merge " in ln]
     assert "after-judgement" in merge
