@@ -57,6 +57,7 @@ def review_list(state_dir: Path | None, kind: str | None, limit: int, show_all: 
                 (p["b_dept"], p["kind"], p["b_record"]),
             )
         }
+        batch_of = state.record_batches(evidence)
     click.echo(
         f"{plural(n_open, 'pair')} awaiting review, {n_decided:,} decided"
         + (
@@ -79,7 +80,7 @@ def review_list(state_dir: Path | None, kind: str | None, limit: int, show_all: 
             ("A", (p["a_dept"], p["kind"], p["a_record"])),
             ("B", (p["b_dept"], p["kind"], p["b_record"])),
         ):
-            click.echo(f"  {side} {evidence_line(key, evidence[key])}")
+            click.echo(f"  {side} {evidence_line(key, evidence[key], batch_of.get(key))}")
         click.echo(
             "  weights: "
             + ", ".join(
@@ -96,14 +97,17 @@ def mask_phone(phone: str) -> str:
     return digits[:-8] + "****" + digits[-4:] if len(digits) > 8 else "*" * len(digits)
 
 
-def evidence_line(key: tuple[str, str, str], rec: Any) -> str:
-    """A record's evidence for a steward: department, names, address, masked phone and ID."""
+def evidence_line(key: tuple[str, str, str], rec: Any, batch_id: str | None = None) -> str:
+    """A record's evidence for a steward: department, file and line (of ``batch_id``, the
+    batch that delivered the record as stored), names, address, masked phone and ID."""
     from resolver.linkage.survivorship import mask_id_number
 
     if rec is None:
         return f"{key[0]}:{key[2]} ({key[1]}; no longer in the state)"
     raw, std = rec.raw, rec.std
-    parts = [f"{rec.dept} {rec.file or ''}:{rec.line}"]
+    parts = [
+        f"{rec.dept} {rec.file or ''}:{rec.line}" + (f" (batch {batch_id})" if batch_id else "")
+    ]
     for label, value in (
         ("name", raw.get("name") or raw.get("person_name")),
         ("address", raw.get("address")),

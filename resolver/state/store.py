@@ -910,6 +910,18 @@ class State:
         ).fetchone()
         return None if row is None else self._record(row)
 
+    def record_batches(self, keys: Iterable[RecordKey]) -> dict[RecordKey, str | None]:
+        """The batch that delivered each stored record's current content (its file and line
+        are that batch's)."""
+        return {
+            (dept, kind, record_id): batch_id
+            for dept, kind, record_id, batch_id in rows_by_keys(
+                self.db,
+                "SELECT dept, kind, record_id, batch_id FROM records WHERE {keys}",
+                keys,
+            )
+        }
+
     def model(self, kind: str) -> dict[str, Any] | None:
         row = self.db.execute("SELECT params FROM models WHERE kind = ?", (kind,)).fetchone()
         if row is None:

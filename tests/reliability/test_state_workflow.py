@@ -171,6 +171,9 @@ def test_review_list_shows_totals_status_and_evidence(parts: list[Path], tmp_pat
     assert n_open >= 2 and int(head.group(2)) == 0
     assert listed.stdout.count("[open]") == 3
     assert listed.stdout.count("\n  A ") == 3 and listed.stdout.count("\n  B ") == 3
+    # Each side names the file and line of the batch that delivered it (files repeat by name
+    # from one delivery to the next).
+    assert listed.stdout.count(" (batch review-1); name ") == 6, listed.stdout
     assert "weights: " in listed.stdout and "name " in listed.stdout
     # Phones and ID numbers only masked: no run of 11 digits (a mobile number) in clear.
     assert not re.search(r"\d{11}", re.sub(r"USCC \w+", "", listed.stdout))
