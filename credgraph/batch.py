@@ -297,7 +297,8 @@ def check(batch_dir: Path, out: Path, features: bool, workers: int | None) -> No
     help="Processes that ingest, this one included (default: one per core). Unless this is "
     "1, a --no-state run also forks two helpers before ingest (person linkage, enterprise "
     "golden records) that read the ingested rows from .credgraph-rows-* next to --out "
-    "(deleted at the end); a --state run re-links its persons in a child forked after ingest. "
+    "(deleted at the end); a --state run re-links its persons in a child forked after ingest "
+    "and finds the stored rows to resolve again in another while it resolves the batch's own. "
     "1 keeps the run in one process: slower, but the lowest peak memory.",
 )
 def link(
