@@ -498,6 +498,7 @@ def _apply_kind(
     for oid, c in owner.items():
         owned[c].append(oid)
     stored_size = Counter(old_id_of.values())
+    left_from = set(left.values())  # the entities the batch's changed records were stored in
     same: set[str] = set()
     gid_of: dict[RecordKey, str] = {}
     goldens: list[Golden] = []
@@ -519,8 +520,12 @@ def _apply_kind(
         ids_here = sorted(owned.get(c, []), key=_id_number)
         if ids_here:
             gid = ids_here[0]
+            # Kept exactly its records: its untouched stored records, no other record, and
+            # none of its stored records changed (a changed record that left it took its
+            # identifiers with it: rows found by them must be resolved again).
             if (
                 len(ids_here) == 1
+                and gid not in left_from
                 and len(members) == stored_size[gid]
                 and all(old_id_of.get(r.key) == gid for r in members)
             ):
