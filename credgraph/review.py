@@ -232,11 +232,23 @@ def review_import(csv_file: Path, state_dir: Path | None, lock_wait: float) -> N
             rows.append((reader.reader.line_num, cells))
     except csv.Error as exc:  # a field over the csv module's 1 MiB limit, a stray NUL…
         raise click.ClickException(f"{csv_file} line {reader.reader.line_num}: {exc}") from exc
+    stored = 0
     with open_state(state_dir) as state:
         try:
             with state.lock(lock_wait, what="review import"), state.transaction():
                 for line, r in rows:
                     try:
+                        if state.has_judgement(
+                            record_ref(r["record_a"]),
+                            record_ref(r["record_b"]),
+                            r["decision"],
+                            r["by"],
+                            r.get("reason") or "",
+                            r.get("at") or None,
+                            kind=r.get("kind") or None,
+                        ):
+                            stored += 1
+                            continue
                         state.add_judgement(
                             record_ref(r["record_a"]),
                             record_ref(r["record_b"]),
@@ -250,4 +262,7 @@ def review_import(csv_file: Path, state_dir: Path | None, lock_wait: float) -> N
                         raise click.ClickException(f"{csv_file} line {line}: {exc}") from exc
         except StateError as exc:
             raise click.ClickException(str(exc)) from exc
-    click.echo(f"{plural(len(rows), 'judgement')} imported")
+    click.echo(
+        f"{plural(len(rows) - stored, 'judgement')} imported"
+        + (f", {stored:,} already stored as they are (left as they were)" if stored else "")
+    )

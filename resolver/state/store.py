@@ -839,6 +839,35 @@ class State:
         )
         return kind
 
+    def has_judgement(
+        self,
+        a: tuple[str, str],
+        b: tuple[str, str],
+        decision: str,
+        by: str,
+        reason: str,
+        at: str | None = None,
+        kind: str | None = None,
+    ) -> bool:
+        """Whether this very judgement is stored already (same decision, by, reason and, when
+        given, time): storing it again would only mark it as not yet applied. A judgement
+        ``add_judgement`` would refuse is refused here with the same message."""
+        if decision not in ("match", "no_match"):
+            raise StateError(f"decision must be match or no_match, not {decision!r}")
+        check_judgement(a, b, by, reason, at)
+        kind = self.judged_kind(a, b, kind)
+        first, second = sorted((a, b))
+        row = self.db.execute(
+            "SELECT decision, decided_by, decided_at, reason FROM judgements WHERE kind = ? "
+            "AND a_dept = ? AND a_record = ? AND b_dept = ? AND b_record = ?",
+            (kind, *first, *second),
+        ).fetchone()
+        return (
+            row is not None
+            and (row[0], row[1], row[3] or "") == (decision, by, reason)
+            and (at is None or row[2] == at)
+        )
+
     def pending_judgement_records(self) -> set[RecordKey]:
         return {
             k
