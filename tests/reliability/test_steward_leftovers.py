@@ -334,3 +334,28 @@ def test_serve_takes_the_graph_options_of_the_other_graph_commands(tmp_path: Pat
         server.stop(data)
     help_text = _ok(cg("serve", "--help"))
     assert "--graph-data-dir" in help_text and "--password-file" in help_text
+
+
+def test_a_one_shot_run_into_a_graph_of_a_state_is_a_warning(
+    tmp_path: Path, graph_uri: str, graph_server: ServerInfo
+) -> None:
+    """A one-shot run's IDs are content-derived: loaded beside a state's runs, every entity
+    the two share stands in the graph twice. The load says so (and still loads)."""
+    target = _target(graph_uri, graph_server)
+    b1 = write_batch(tmp_path / "b1", [Source("amr.csv", csv_text([good_row(i) for i in range(1, 4)]).encode())])  # fmt: skip
+    _ok(cg("link", str(b1), "--out", str(tmp_path / "r1"), "--state", str(tmp_path / "st")))
+    _ok(cg("link", str(b1), "--out", str(tmp_path / "r0"), "--no-state"))
+    # Into a graph of its own (empty): no warning.
+    alone = [target[0], target[1] + "_alone", *target[2:]]
+    loaded = cg("load", str(tmp_path / "r0"), *alone)
+    assert loaded.returncode == 0 and "warning" not in loaded.stderr, loaded.stderr
+    _ok(cg("load", str(tmp_path / "r1"), *target))
+    batch = yaml.safe_load((b1 / "manifest.yaml").read_text("utf-8"))["batch_id"]
+    beside = cg("load", str(tmp_path / "r0"), *target)
+    assert beside.returncode == 0, beside.stderr
+    assert (
+        f"warning: {tmp_path / 'r0'} is a one-shot run (--no-state: content-derived IDs) and "
+        f"the graph holds the runs of a resolution state (up to batch {batch}): each entity the "
+        "two share stands in it twice, under both IDs; link the batch with that --state, or "
+        "load the run into a graph of its own"
+    ) in " ".join(beside.stderr.split())
