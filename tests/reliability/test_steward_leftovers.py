@@ -359,3 +359,8 @@ def test_a_one_shot_run_into_a_graph_of_a_state_is_a_warning(
         "two share stands in it twice, under both IDs; link the batch with that --state, or "
         "load the run into a graph of its own"
     ) in " ".join(beside.stderr.split())
+    # What it warns of: the firm under its state ID and under its one-shot ID.
+    query = "MATCH (e:Enterprise) WHERE e.name = $n RETURN e.uid AS uid ORDER BY uid"
+    found = _ok(cg("graph", "query", query, "--param", "n=成都市华瑞1机械设备有限公司", "--jsonl", *target))  # fmt: skip
+    uids = [json.loads(line)["uid"] for line in found.splitlines() if line.startswith("{")]
+    assert len(uids) == 2 and sum(bool(re.fullmatch(r"E\d{9}", u)) for u in uids) == 1, uids
