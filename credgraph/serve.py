@@ -92,7 +92,9 @@ def serve(
         limits = Limits(rate_signed_in=rate_limit)
 
     settings = ApiSettings(
-        graph_uri=uri_with_password(uri, graph_data_dir, password_file),
+        graph_uri=uri_with_password(
+            uri, graph_data_dir, password_file, data_dir_option="--graph-data-dir"
+        ),
         data_dir=data_dir or default_api_dir(),
         state_dir=state_dir,
         inbox_dir=inbox,

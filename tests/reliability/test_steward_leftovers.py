@@ -364,3 +364,17 @@ def test_a_one_shot_run_into_a_graph_of_a_state_is_a_warning(
     found = _ok(cg("graph", "query", query, "--param", "n=成都市华瑞1机械设备有限公司", "--jsonl", *target))  # fmt: skip
     uids = [json.loads(line)["uid"] for line in found.splitlines() if line.startswith("{")]
     assert len(uids) == 2 and sum(bool(re.fullmatch(r"E\d{9}", u)) for u in uids) == 1, uids
+
+
+def test_serve_names_its_own_graph_data_dir_option_when_no_server_runs(tmp_path: Path) -> None:
+    """`serve`'s --data-dir is the API's own directory: with no graph server in the graph
+    data directory, the error points at --graph-data-dir (it said --data-dir)."""
+    nothing = tmp_path / "no-graph"
+    proc = cg("serve", "--port", "1", "--data-dir", str(tmp_path / "api"), "--graph-data-dir", str(nothing))  # fmt: skip
+    assert proc.returncode == 1
+    error = " ".join(proc.stderr.split())
+    assert error.startswith(
+        f"Error: the graph server of {nothing} is not running: start it with "
+        f"`credgraph graph start --data-dir {nothing}`, or pass --graph-data-dir or --uri"
+    ), error
+    assert "Traceback" not in proc.stderr
