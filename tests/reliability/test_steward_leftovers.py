@@ -349,7 +349,13 @@ def test_a_one_shot_run_into_a_graph_of_a_state_is_a_warning(
     alone = [target[0], target[1] + "_alone", *target[2:]]
     loaded = cg("load", str(tmp_path / "r0"), *alone)
     assert loaded.returncode == 0 and "warning" not in loaded.stderr, loaded.stderr
-    _ok(cg("load", str(tmp_path / "r1"), *target))
+    bulk = _ok(cg("load", str(tmp_path / "r1"), *target))
+    # The same run again takes the MERGE path: the same nodes line (no bookkeeping node in it).
+    merge = _ok(cg("load", str(tmp_path / "r1"), *target))
+    assert "by the MERGE path" in merge and "LoadedState" not in merge
+    assert [ln for ln in merge.splitlines() if ln.startswith("nodes: ")] == [
+        ln for ln in bulk.splitlines() if ln.startswith("nodes: ")
+    ]
     batch = yaml.safe_load((b1 / "manifest.yaml").read_text("utf-8"))["batch_id"]
     beside = cg("load", str(tmp_path / "r0"), *target)
     assert beside.returncode == 0, beside.stderr
