@@ -456,7 +456,9 @@ def link(
     if "state" in r:
         click.echo(
             "  (re-linked: the batch's new and changed records with the stored records of the "
-            "entities they touch; new IDs, merges and retirements are in the state line above)"
+            "entities they touch; new IDs, merges and retirements are in the state lines above, "
+            "whose new IDs are those of record clusters: entities known only from mentions are "
+            "counted below)"
         )
     if "mention_only_persons" in r:
         click.echo(
