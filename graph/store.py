@@ -394,9 +394,13 @@ class AsyncNeo4jStore:
         )
         self.uri = uri
         self.database = uri.database
+        self._closed = False
 
     async def _work(self, query: str, params: dict[str, Any] | None, write: bool) -> list[Row]:
         import neo4j
+
+        if self._closed:  # as AsyncFalkorStore: no session after the app shut down
+            raise GraphStoreError(f"the graph store is closed (query: {query[:200]})")
 
         async def tx(t: Any) -> list[Row]:
             result = await t.run(query, params or {})
@@ -423,6 +427,7 @@ class AsyncNeo4jStore:
         return await self._work(query, params, write=True)
 
     async def close(self) -> None:
+        self._closed = True
         await self.driver.close()
 
 

@@ -180,6 +180,10 @@ def test_async_reads_use_managed_read_transactions() -> None:
         written = await store.run("MERGE (n:Finding {uid: $v}) RETURN $v AS v", {"v": "F1"})
         assert written == [{"v": "F1"}] and log.count(("write",)) == 1  # the API's mutations
         await store.close()
+        sessions = log.count(("session", "credit"))
+        with pytest.raises(GraphStoreError, match=r"^the graph store is closed"):
+            await store.read("RETURN 1 AS n")  # work outliving the app opens no session
+        assert log.count(("session", "credit")) == sessions
         return rows
 
     assert asyncio.run(go()) == [{"v": "深圳"}]

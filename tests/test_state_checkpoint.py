@@ -95,26 +95,3 @@ def test_killed_while_the_checkpoint_may_run_the_state_opens_with_the_batch(
     with State(state_dir) as st:
         assert st.batch_status(load_manifest(parts[1]).batch_id) == "completed"
         assert st.db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
-
-
-def test_read_behind_sees_the_last_commit_not_the_open_transaction(tmp_path: Path) -> None:
-    def probe(db: sqlite3.Connection) -> str | None:
-        row = db.execute("SELECT value FROM meta WHERE key = 'probe'").fetchone()
-        return None if row is None else str(row[0])
-
-    with State(tmp_path / "state") as st:
-        with st.transaction() as db:
-            db.execute("INSERT INTO meta VALUES ('probe', 'committed')")
-        with st.transaction() as db:
-            db.execute("UPDATE meta SET value = 'open' WHERE key = 'probe'")
-            assert st.read_behind(probe).result() == "committed"
-            assert st.meta("probe") == "open"  # (the transaction sees its own write)
-        assert st.read_behind(probe).result() == "open"
-
-        def broken(db: sqlite3.Connection) -> None:
-            db.execute("SELECT x FROM nowhere")
-
-        with pytest.raises(sqlite3.OperationalError, match="no such table: nowhere"):
-            st.read_behind(broken).result()
-        assert len(st._readers) == 3
-    assert st._readers == []

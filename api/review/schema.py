@@ -59,15 +59,28 @@ def _ref(text: str) -> tuple[str, str]:
     return dept, rid
 
 
+#: Seconds a judgement waits for a run holding the state's writer lock before it is refused.
+DECIDE_LOCK_WAIT = 2.0
+
+
 def _decide(state_dir: Path, a: str, b: str, match: bool, by: str, reason: str) -> dict[str, Any]:
-    from resolver.state.store import State, StateError
+    from resolver.state.store import State, StateError, StateLocked
 
     if not (state_dir / "state.db").exists():
         raise GraphQLError("no resolution state: run a linkage job first")
     with State(state_dir) as state:
         try:
-            with state.transaction():
+            # Under the writer lock, as `review decide`: a link reads the pending judgements
+            # when it starts and marks every judgement applied when it commits, so one stored
+            # while it runs would be marked applied without having been applied.
+            with state.lock(DECIDE_LOCK_WAIT, what="API decideReview"), state.transaction():
                 state.add_judgement(_ref(a), _ref(b), "match" if match else "no_match", by, reason)
+        except StateLocked:
+            # (the holder's message names the server's state directory: not for API clients)
+            raise GraphQLError(
+                "another run holds the resolution state (a linkage run or another judgement); "
+                "try again when it has finished"
+            ) from None
         except StateError as exc:
             raise GraphQLError(str(exc)) from None
     return {"record_a": a, "record_b": b, "decision": "match" if match else "no_match", "by": by}

@@ -81,6 +81,16 @@ def load_key(state_dir: Path, sealed_with: str | None = None) -> bytes:
         from resolver.state.run_files import private_dir
 
         path = private_dir(state_dir, own=(KEY_FILE, "state.db")) / KEY_FILE
+        if path.is_symlink() and not path.exists():
+            raise StateKeyError(
+                f"{path} is a symbolic link to {os.readlink(path)}, which does not exist: "
+                f"put the state key there, or set {KEY_ENV}"
+            )
+        if path.exists() and not path.is_file():
+            raise StateKeyError(
+                f"{path} is not a file: the state key is kept in a file of that name "
+                f"(mode 600), or given in {KEY_ENV}"
+            )
         if not path.exists() and sealed_with is not None:
             raise StateKeyError(
                 f"{path} is missing and {KEY_ENV} is not set: the records of "
@@ -100,7 +110,10 @@ def load_key(state_dir: Path, sealed_with: str | None = None) -> bytes:
             raise StateKeyError(
                 f"{path}: the state key is readable by other users; chmod 600 {path}"
             )
-        key = path.read_bytes().strip()
+        try:
+            key = path.read_bytes().strip()
+        except OSError as exc:
+            raise StateKeyError(f"{path}: cannot read the state key: {exc.strerror}") from exc
     try:
         Fernet(key)
     except ValueError as exc:

@@ -31,11 +31,11 @@ import threading
 import time
 import zlib
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import msgspec
 
@@ -50,8 +50,6 @@ from resolver.state.sealing import (
     key_id,
     load_key,
 )
-
-T = TypeVar("T")
 
 SCHEMA_VERSION = "2"
 # Version 2 keys records by (dept, kind, record_id) (version 1: (dept, record_id), so an
@@ -177,7 +175,12 @@ def _sealed_with(path: Path) -> str | None:
     new (empty) database or one written before sealing."""
     if path.stat().st_size == 0:
         return None
-    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    # (as a file: URI with the path percent-encoded: '%', '?' and '#' in a directory's name
+    # are then the characters themselves, not an escape, the query or a fragment)
+    try:
+        db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+    except sqlite3.DatabaseError:
+        return None  # (State opens it itself and reports what is wrong)
     try:
         row = db.execute("SELECT value FROM meta WHERE key = 'key_id'").fetchone()
     except sqlite3.DatabaseError:
@@ -271,19 +274,25 @@ class State:
         self.dir = private_dir(state_dir, own=STATE_FILES)
         self.path = state_dir / "state.db"
         # Owner-only from the first byte; SQLite gives its -wal and -shm files the same mode.
-        os.close(os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600))
+        try:
+            os.close(os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600))
+        except OSError as exc:
+            raise StateError(
+                f"{self.path}: cannot open the state database: {exc.strerror}"
+            ) from None
         if self.path.stat().st_uid == os.getuid():
             self.path.chmod(0o600)
         self.key = load_key(state_dir, _sealed_with(self.path))
         self.sealer = Sealer(self.key)
-        self.db = self._connect()
+        try:
+            self.db = self._connect()
+        except sqlite3.DatabaseError as exc:
+            raise StateError(f"{self.path}: cannot open the state database: {exc}") from None
         #: A forked child's copy of its parent's connection (:meth:`reconnect_in_child`).
         self._inherited: sqlite3.Connection | None = None
         #: The thread copying a committed transaction into the database file, if any
         #: (:meth:`transaction` with ``checkpoint_behind``; :meth:`close` waits for it).
         self._checkpointer: threading.Thread | None = None
-        #: Threads of :meth:`read_behind` (:meth:`close` waits for them).
-        self._readers: list[threading.Thread] = []
         self._migrate_v1()
         self.db.executescript(SCHEMA)  # (executescript commits: outside the transaction)
         cols = {r[1] for r in self.db.execute("PRAGMA table_info(batches)")}
@@ -317,7 +326,11 @@ class State:
     def _connect(self) -> sqlite3.Connection:
         db = sqlite3.connect(self.path, isolation_level=None)
         db.execute("PRAGMA busy_timeout = 60000")
-        db.execute("PRAGMA journal_mode=WAL")
+        try:
+            db.execute("PRAGMA journal_mode=WAL")  # (the first read: not a database fails here)
+        except sqlite3.DatabaseError:
+            db.close()
+            raise
         db.execute("PRAGMA synchronous=NORMAL")
         # A batch touches pages all over a large state (records, keys, mentions and their
         # indexes): a page cache of up to 256 MiB (SQLite's default is 2 MiB) keeps them
@@ -455,9 +468,6 @@ class State:
             os.close(fd)
 
     def close(self) -> None:
-        for thread in self._readers:
-            thread.join()
-        self._readers.clear()
         if self._checkpointer is not None:
             self._checkpointer.join()
             self._checkpointer = None
@@ -488,32 +498,6 @@ class State:
         command. The commit is as durable as before (the WAL holds it); :meth:`close` waits
         for the copy."""
         return _Tx(self.db, self._checkpoint_behind if checkpoint_behind else None)  # type: ignore[return-value]
-
-    def read_behind(self, read: Callable[[sqlite3.Connection], T]) -> Future[T]:
-        """Run ``read`` in a thread with a read connection of its own, in one read
-        transaction: it sees the last commit, not the writes of a transaction open on
-        :attr:`db` (use it for rows that transaction has not written yet). SQLite releases
-        the GIL while it searches, so the caller's own statements run meanwhile;
-        :meth:`close` waits for the thread."""
-        done: Future[T] = Future()
-
-        def run() -> None:
-            try:
-                db = self._connect()  # (opened in this thread)
-                try:
-                    db.execute("BEGIN")
-                    done.set_result(read(db))
-                    db.execute("COMMIT")
-                finally:
-                    db.close()
-            except BaseException as exc:  # handed to the caller by done.result()
-                if not done.done():
-                    done.set_exception(exc)
-
-        thread = threading.Thread(target=run, name="state-read")
-        self._readers.append(thread)
-        thread.start()
-        return done
 
     def _checkpoint_behind(self) -> None:
         """Copy the committed WAL into the database file in a thread of its own, with a
