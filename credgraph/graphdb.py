@@ -271,7 +271,11 @@ def _run_of(path: Path) -> Iterator[Path]:
         try:
             export_run(path, scratch / "run")
         except (StateError, StateKeyError) as exc:
-            raise click.ClickException(f"{path}: {exc}") from exc
+            # (most of these name their file already: the path once)
+            said = str(exc)
+            raise click.ClickException(
+                said if said.startswith(str(path)) else f"{path}: {said}"
+            ) from exc
         except sqlite3.DatabaseError as exc:
             raise click.ClickException(
                 f"{path / 'state.db'} is not a readable resolution state ({exc})"
