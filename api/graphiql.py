@@ -18,6 +18,7 @@ ASSETS_PATH = "/graphiql"
 
 PAGE = f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>credgraph GraphiQL</title>
+<link rel="icon" href="data:,">
 <link rel="stylesheet" href="{ASSETS_PATH}/graphiql.min.css">
 <link rel="stylesheet" href="{ASSETS_PATH}/page.css">
 </head>

@@ -17,6 +17,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from api.private import owner_only_file
+
 ROLES = ("public", "regulator", "tax_officer", "admin")
 KEY_ROLES = ROLES[1:]  # public needs no key
 
@@ -65,6 +67,7 @@ class KeyStore:
     def __init__(self, path: Path) -> None:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
+        owner_only_file(path)
         self._conn = sqlite3.connect(
             path, isolation_level=None, timeout=10, check_same_thread=False
         )

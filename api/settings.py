@@ -61,4 +61,4 @@ class ApiSettings:
         from resolver.state.run_files import private_dir
 
         private_dir(self.data_dir, own=("keys.db", "audit.db", "audit.secret", "jobs"))
-        self.jobs_dir.mkdir(exist_ok=True)
+        self.jobs_dir.mkdir(mode=0o700, exist_ok=True)

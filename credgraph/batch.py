@@ -297,7 +297,8 @@ def check(batch_dir: Path, out: Path, features: bool, workers: int | None) -> No
     help="Processes that ingest, this one included (default: one per core). Unless this is "
     "1, a --no-state run also forks two helpers before ingest (person linkage, enterprise "
     "golden records) that read the ingested rows from .credgraph-rows-* next to --out "
-    "(deleted at the end); a --state run re-links its persons in a child forked after ingest. "
+    "(deleted at the end); a --state run re-links its persons in a child forked after ingest "
+    "and finds the stored rows to resolve again in another while it resolves the batch's own. "
     "1 keeps the run in one process: slower, but the lowest peak memory.",
 )
 def link(
@@ -323,7 +324,7 @@ def link(
     from resolver.linkage.link import Engine, LinkConfig, LocalEngine, run_link
     from resolver.state.run_files import RunDirBusyError
     from resolver.state.sealing import StateKeyError
-    from resolver.state.store import StateError
+    from resolver.state.store import StateError, default_state_dir
 
     no_collection_at_exit()
     if match_threshold < review_threshold:
@@ -335,6 +336,11 @@ def link(
     if no_state and state_dir is not None:
         raise click.UsageError(
             "--state and --no-state contradict each other: pass one of them, not both"
+        )
+    if not no_state and out.resolve() == (state_dir or default_state_dir()).resolve():
+        raise click.UsageError(
+            f"--out and --state are the same directory ({out}): give the run files a "
+            "directory of their own"
         )
     if workers is not None and engine != "local":
         raise click.UsageError("--workers is for --engine local (Spark sizes its own executors)")
@@ -380,7 +386,6 @@ def link(
                 result = run_link(batch_dir, out, cfg, progress, backend)
             else:
                 from resolver.state.incremental import run_link_stateful
-                from resolver.state.store import default_state_dir
 
                 result = run_link_stateful(
                     batch_dir,
@@ -418,6 +423,8 @@ def link(
         return
     if "state" in r:
         click.echo(state_summary_text(r["state"]))
+        if merged := merged_text(result.out_dir, state_dir):
+            click.echo(merged)
     elif no_state:
         from resolver.ingest.manifest import load_manifest
 
@@ -446,6 +453,13 @@ def link(
             f"{plural(st['review_pairs'], 'pair')} for review, "
             f"refused merges: {counts_text(st['refusals'])})"
         )
+    if "state" in r:
+        click.echo(
+            "  (re-linked: the batch's new and changed records with the stored records of the "
+            "entities they touch; new IDs, merges and retirements are in the state lines above, "
+            "whose new IDs are those of record clusters: entities known only from mentions are "
+            "counted below)"
+        )
     if "mention_only_persons" in r:
         click.echo(
             "persons known only from role and shareholding rows: "
@@ -460,7 +474,7 @@ def link(
         f"edges: {counts_text(r['edges'])}; events: {r['events']:,}; conflicts: {r['conflicts']:,}"
     )
     click.echo("timings (s): " + ", ".join(f"{k} {v}" for k, v in r["timings"].items()))
-    click.echo(str(result.out_dir))
+    click.echo(run_files_text(result.out_dir, r, None if no_state else state_dir))
 
 
 @click.command()
@@ -514,6 +528,48 @@ def evaluate(run_dir: Path, truth: Path, as_json: bool) -> None:
 def counts_text(counts: dict[str, int]) -> str:
     """``{'a': 1, 'b': 20}`` as ``a 1, b 20`` (``none`` when empty): no dicts on the terminal."""
     return ", ".join(f"{k} {v:,}" for k, v in counts.items()) or "none"
+
+
+def run_files_text(out: Path, report: dict[str, Any], state_dir: Path | None) -> str:
+    """Where the run's files are and what to do with them next (a stateful run: load it in
+    batch order, review its pairs in the state's queue)."""
+    names = ["links.csv", "golden.jsonl", "edges.jsonl", "events.jsonl"]
+    if "state" in report:
+        names += ["resolved.csv", "redirects.jsonl", "changes.json"]
+    names += ["conflicts.csv", "review.csv", "rejects.csv", "model.json", "report.json"]
+    names = [n for n in names if (out / n).exists()] + ["run.json"]
+    text = f"run files in {out}: {', '.join(names)}"
+    if "state" not in report:
+        return text + f"\nnext: credgraph load {out}"
+    pairs = sum(st["review_pairs"] for st in report["entities"].values())
+    seq = json.loads((out / "changes.json").read_text("utf-8"))["state"]["batch_seq"]
+    text += f"\nnext: credgraph load {out}"
+    if seq > 1:
+        before = "batch 1" if seq == 2 else f"batches 1–{seq - 1}"
+        text += f" (batch {seq} of the state: the graph must hold {before} first)"
+    if pairs:
+        where = f" --state {state_dir}" if state_dir is not None else ""
+        text += (
+            f"; {plural(pairs, 'pair')} of this batch {'awaits' if pairs == 1 else 'await'} review: "
+            f"credgraph review list{where}"
+        )
+    return text
+
+
+def merged_text(out: Path, state_dir: Path | None, show: int = 5) -> str:
+    """The golden IDs this batch merged into others (redirects.jsonl), the first few by name,
+    and how to see why; empty when it merged none."""
+    path = out / "redirects.jsonl"
+    pairs = [json.loads(line) for line in path.read_text("utf-8").splitlines() if line]
+    if not pairs:
+        return ""
+    first = ", ".join(f"{p['old']} -> {p['new']}" for p in pairs[:show])
+    more = f" and {len(pairs) - show:,} more" if len(pairs) > show else ""
+    where = f" --state {state_dir}" if state_dir is not None else ""
+    return (
+        f"  merged IDs: {first}{more} (all in {path}); why: "
+        f"credgraph history {pairs[0]['old']}{where}"
+    )
 
 
 def state_summary_text(st: dict[str, Any]) -> str:

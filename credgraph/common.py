@@ -23,15 +23,24 @@ STATE_OPTION = click.option(
 )
 
 
+def no_state_text(path: Path) -> str:
+    """Why PATH is no resolution state, and what to do (a run directory given by mistake is
+    named as one: linking a batch into it would not help)."""
+    if (path / "run.json").is_file():
+        return (
+            f"{path} is a run directory (it holds run.json), not a resolution state: "
+            "pass the --state directory the run was linked with"
+        )
+    return f"no resolution state in {path}: run `credgraph link BATCH --state {path}` first"
+
+
 def open_state(state_dir: Path | None) -> Any:
     from resolver.state.sealing import StateKeyError
     from resolver.state.store import State, StateError, default_state_dir
 
     path = state_dir or default_state_dir()
     if not (path / "state.db").exists():
-        raise click.ClickException(
-            f"no resolution state in {path}: run `credgraph link BATCH --state {path}` first"
-        )
+        raise click.ClickException(no_state_text(path))
     try:
         return State(path)
     except (StateError, StateKeyError) as exc:

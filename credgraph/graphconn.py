@@ -68,10 +68,12 @@ def resolve_target(
     password_file: Path | None,
     *,
     refuse_password_in_uri: bool = True,
+    data_dir_option: str = "--data-dir",
 ) -> tuple[Any, str | None]:
     """(parsed GraphURI, password or None) for the options; click errors for bad input.
     The server: --uri, else an explicit --data-dir, else CREDGRAPH_GRAPH_URI, else the
-    default data directory."""
+    default data directory. ``data_dir_option``: what the command calls its graph data
+    directory option (`serve`: --graph-data-dir), for the messages."""
     from graph import server
     from graph.store import GraphStoreError, parse_uri
 
@@ -105,10 +107,15 @@ def resolve_target(
             stale = " (stale pid file removed)" if server.clear_stale(ddir) else ""
             others = [str(d) for d in server.running_data_dirs()]
             more = f" and {len(others) - 3} more" if len(others) > 3 else ""
-            hint = f" (servers run with --data-dir {', '.join(others[:3])}{more})" if others else ""
+            hint = (
+                f" (servers run with {data_dir_option} {', '.join(others[:3])}{more})"
+                if others
+                else ""
+            )
             raise click.ClickException(
                 f"the graph server of {ddir} is not running{stale}: start it with "
-                f"`credgraph graph start --data-dir {ddir}`, or pass --data-dir or --uri{hint}"
+                f"`credgraph graph start --data-dir {ddir}`, or pass {data_dir_option} or "
+                f"--uri{hint}"
             )
         parsed = parse_uri(info.public_uri)
         return parsed, (
@@ -129,13 +136,18 @@ def resolve_target(
 
 
 def uri_with_password(
-    uri: str | None, data_dir: Path | None = None, password_file: Path | None = None
+    uri: str | None,
+    data_dir: Path | None = None,
+    password_file: Path | None = None,
+    data_dir_option: str = "--data-dir",
 ) -> str:
     """The graph URI with its password inside, for :func:`graph.store.open_store` (never to
     be printed). A password already in ``--uri`` is accepted with a warning here."""
     from urllib.parse import quote
 
-    parsed, password = resolve_target(uri, data_dir, password_file, refuse_password_in_uri=False)
+    parsed, password = resolve_target(
+        uri, data_dir, password_file, refuse_password_in_uri=False, data_dir_option=data_dir_option
+    )
     user = quote(parsed.user or "", safe="")
     auth = f"{user}:{quote(password, safe='')}@" if password else (f"{user}@" if user else "")
     return f"{parsed.scheme}://{auth}{parsed.host}:{parsed.port}/{parsed.database}"

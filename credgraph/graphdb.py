@@ -271,7 +271,11 @@ def _run_of(path: Path) -> Iterator[Path]:
         try:
             export_run(path, scratch / "run")
         except (StateError, StateKeyError) as exc:
-            raise click.ClickException(f"{path}: {exc}") from exc
+            # (most of these name their file already: the path once)
+            said = str(exc)
+            raise click.ClickException(
+                said if said.startswith(str(path)) else f"{path}: {said}"
+            ) from exc
         except sqlite3.DatabaseError as exc:
             raise click.ClickException(
                 f"{path / 'state.db'} is not a readable resolution state ({exc})"
@@ -328,6 +332,15 @@ def _load(
         read_seconds = time.perf_counter() - started
         store = start.store or open_graph(uri, data_dir, password_file, require_graph=False)
         try:
+            if not (run_dir / "changes.json").exists() and (held := _held_state_batch(store)):
+                console.print(
+                    f"warning: {run_dir} is a one-shot run (--no-state: content-derived IDs) "
+                    f"and the graph holds the runs of a resolution state (up to batch {held}): "
+                    "each entity the two share stands in it twice, under both IDs; link the "
+                    "batch with that --state, or load the run into a graph of its own",
+                    markup=False,
+                    highlight=False,
+                )
             bar.update(task, description="loading")
 
             def progress(step: str, rows: int) -> None:
@@ -390,6 +403,20 @@ def _load(
         click.echo(
             f"warning: {summary.escaped:,} values held control characters, stored escaped as \\uXXXX"
         )
+
+
+def _held_state_batch(store: Any) -> str | None:
+    """The batch of a resolution state whose runs the graph holds, if it holds any."""
+    from graph import queries
+    from graph.store import GraphStoreError
+
+    try:
+        rows = store.read(queries.ANY_LOADED_STATE)
+    except GraphStoreError as exc:
+        if "empty key" in str(exc):  # FalkorDB: the graph does not exist yet
+            return None
+        raise
+    return str(rows[0]["batch"]) if rows else None
 
 
 class _GradesInBulk:

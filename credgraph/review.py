@@ -57,6 +57,7 @@ def review_list(state_dir: Path | None, kind: str | None, limit: int, show_all: 
                 (p["b_dept"], p["kind"], p["b_record"]),
             )
         }
+        batch_of = state.record_batches(evidence)
     click.echo(
         f"{plural(n_open, 'pair')} awaiting review, {n_decided:,} decided"
         + (
@@ -79,7 +80,7 @@ def review_list(state_dir: Path | None, kind: str | None, limit: int, show_all: 
             ("A", (p["a_dept"], p["kind"], p["a_record"])),
             ("B", (p["b_dept"], p["kind"], p["b_record"])),
         ):
-            click.echo(f"  {side} {evidence_line(key, evidence[key])}")
+            click.echo(f"  {side} {evidence_line(key, evidence[key], batch_of.get(key))}")
         click.echo(
             "  weights: "
             + ", ".join(
@@ -96,14 +97,17 @@ def mask_phone(phone: str) -> str:
     return digits[:-8] + "****" + digits[-4:] if len(digits) > 8 else "*" * len(digits)
 
 
-def evidence_line(key: tuple[str, str, str], rec: Any) -> str:
-    """A record's evidence for a steward: department, names, address, masked phone and ID."""
+def evidence_line(key: tuple[str, str, str], rec: Any, batch_id: str | None = None) -> str:
+    """A record's evidence for a steward: department, file and line (of ``batch_id``, the
+    batch that delivered the record as stored), names, address, masked phone and ID."""
     from resolver.linkage.survivorship import mask_id_number
 
     if rec is None:
         return f"{key[0]}:{key[2]} ({key[1]}; no longer in the state)"
     raw, std = rec.raw, rec.std
-    parts = [f"{rec.dept} {rec.file or ''}:{rec.line}"]
+    parts = [
+        f"{rec.dept} {rec.file or ''}:{rec.line}" + (f" (batch {batch_id})" if batch_id else "")
+    ]
     for label, value in (
         ("name", raw.get("name") or raw.get("person_name")),
         ("address", raw.get("address")),
@@ -228,11 +232,23 @@ def review_import(csv_file: Path, state_dir: Path | None, lock_wait: float) -> N
             rows.append((reader.reader.line_num, cells))
     except csv.Error as exc:  # a field over the csv module's 1 MiB limit, a stray NUL…
         raise click.ClickException(f"{csv_file} line {reader.reader.line_num}: {exc}") from exc
+    stored = 0
     with open_state(state_dir) as state:
         try:
             with state.lock(lock_wait, what="review import"), state.transaction():
                 for line, r in rows:
                     try:
+                        if state.has_judgement(
+                            record_ref(r["record_a"]),
+                            record_ref(r["record_b"]),
+                            r["decision"],
+                            r["by"],
+                            r.get("reason") or "",
+                            r.get("at") or None,
+                            kind=r.get("kind") or None,
+                        ):
+                            stored += 1
+                            continue
                         state.add_judgement(
                             record_ref(r["record_a"]),
                             record_ref(r["record_b"]),
@@ -246,4 +262,7 @@ def review_import(csv_file: Path, state_dir: Path | None, lock_wait: float) -> N
                         raise click.ClickException(f"{csv_file} line {line}: {exc}") from exc
         except StateError as exc:
             raise click.ClickException(str(exc)) from exc
-    click.echo(f"{plural(len(rows), 'judgement')} imported")
+    click.echo(
+        f"{plural(len(rows) - stored, 'judgement')} imported"
+        + (f", {stored:,} already stored as they are (left as they were)" if stored else "")
+    )

@@ -74,7 +74,8 @@ def serve(
     graph_data_dir: Path | None,
     password_file: Path | None,
 ) -> None:
-    """Serve /graphql, /healthz and /readyz (GraphiQL for signed-in roles)."""
+    """Serve /graphql (GraphiQL for signed-in roles), the public lookup page at /,
+    /healthz and /readyz."""
     import uvicorn
     from limits import parse as parse_rate
 
@@ -91,7 +92,9 @@ def serve(
         limits = Limits(rate_signed_in=rate_limit)
 
     settings = ApiSettings(
-        graph_uri=uri_with_password(uri, graph_data_dir, password_file),
+        graph_uri=uri_with_password(
+            uri, graph_data_dir, password_file, data_dir_option="--graph-data-dir"
+        ),
         data_dir=data_dir or default_api_dir(),
         state_dir=state_dir,
         inbox_dir=inbox,
@@ -99,7 +102,11 @@ def serve(
         limits=limits,
     )
     logs.configure(log_file)
-    click.echo(f"credgraph API on http://{host}:{port}/graphql (Ctrl-C stops it)", err=True)
+    click.echo(
+        f"credgraph API on http://{host}:{port}/graphql, public page on http://{host}:{port}/ "
+        "(Ctrl-C stops it)",
+        err=True,
+    )
     uvicorn.run(
         create_app(settings),
         host=host,

@@ -9,7 +9,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from credgraph.common import STATE_OPTION, plain_text
+from credgraph.common import STATE_OPTION, no_state_text, plain_text
 from credgraph.graphconn import graph_options, open_graph, query_failed
 
 
@@ -86,7 +86,7 @@ def _state(state_dir: Path | None) -> Any:
     path = state_dir or default_state_dir()
     if not (path / "state.db").exists():
         if state_dir is not None:
-            raise click.ClickException(f"no resolution state in {state_dir}")
+            raise click.ClickException(no_state_text(state_dir))
         return None
     try:
         return State(path)

@@ -31,6 +31,8 @@ LABEL_HAS_NODES = "MATCH (n:{label}) RETURN 1 AS x LIMIT 1"
 #: The position of the resolution state whose runs the graph holds (one node per state).
 LOADED_STATE = "MATCH (m:LoadedState {uid: $id}) RETURN m.batch_seq AS seq, m.batch_id AS batch"
 SET_LOADED_STATE = "MERGE (m:LoadedState {uid: $id}) SET m.batch_seq = $seq, m.batch_id = $batch"
+#: Any resolution state the graph holds runs of (a one-shot run beside them: a warning).
+ANY_LOADED_STATE = "MATCH (m:LoadedState) RETURN m.batch_id AS batch LIMIT 1"
 
 
 def row_map(columns: list[str], offset: int, uid: bool = False) -> str:

@@ -57,6 +57,14 @@ def test_graphiql_works_from_the_app_alone(graph_server: ServerInfo, tmp_path: P
             assert answer.json()["data"]["__schema"]["queryType"]["name"] == "Query"
             page.wait_for_selector(".graphiql-container", timeout=15_000)
             assert page.locator(".graphiql-query-editor").count() == 1
+            # Unrouted, the browser also asks for the page's icon once it has loaded: no
+            # request of the page may fail (a missing favicon.ico was a console error).
+            plain = ctx.new_page()
+            plain.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+            plain.goto(url + "/graphql")
+            plain.wait_for_selector(".graphiql-container", timeout=15_000)
+            plain.wait_for_load_state("networkidle")
+            plain.wait_for_timeout(1000)
             ctx.close()
         assert elsewhere == []
         assert errors == []

@@ -262,8 +262,20 @@ def test_judgements_win_over_the_model(parts: list[Path], tmp_path: Path) -> Non
     run_link_stateful(parts[0], tmp_path / "o1", other)
     res = runner.invoke(main, ["review", "import", str(tmp_path / "j.csv"), "--state", str(other)])
     assert res.exit_code == 0, res.output
+    assert res.output.strip() == "2 judgements imported"
     with State(other) as st:
         assert len(st.judgements()) == 2
+    # The same file into the state that applied them: nothing to import, and they stay
+    # applied (stored again, they would wait for the next batch as if new).
+    with State(state) as st:
+        assert st.judgements(pending=True) == [] and len(st.judgements()) == 2
+    res = runner.invoke(main, ["review", "import", str(tmp_path / "j.csv"), "--state", str(state)])
+    assert res.exit_code == 0, res.output
+    assert res.output.strip() == (
+        "0 judgements imported, 2 already stored as they are (left as they were)"
+    )
+    with State(state) as st:
+        assert st.judgements(pending=True) == [] and len(st.judgements()) == 2
 
 
 def test_withdrawn_records_retire_their_entity(parts: list[Path], tmp_path: Path) -> None:

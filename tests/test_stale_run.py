@@ -182,7 +182,8 @@ def test_a_damaged_state_directory_is_one_line(graph_uri: str, tmp_path: Path) -
     (state / "state.db").write_bytes(b"not a database at all" * 100)
     proc = _cli_load(graph_uri, state)
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    # (named once: the state's own message names its file)
     assert proc.stderr.strip().splitlines()[-1] == (
-        f"Error: {state / 'state.db'} is not a readable resolution state (file is not a database)"
+        f"Error: {state / 'state.db'}: cannot open the state database: file is not a database"
     )
     assert not list(state.glob(".credgraph-export-*"))

@@ -7,6 +7,8 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
+from api.private import owner_only_file
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
     id TEXT PRIMARY KEY,
@@ -46,6 +48,7 @@ def now() -> str:
 
 
 def connect(path: Path) -> sqlite3.Connection:
+    owner_only_file(path)
     db = sqlite3.connect(path, isolation_level=None, timeout=10)
     db.execute("PRAGMA journal_mode=WAL")
     db.executescript(_SCHEMA)

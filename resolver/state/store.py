@@ -388,9 +388,10 @@ class State:
         kid = key_id(self.key)
         stored_kid = self.meta("key_id")
         if stored_kid is not None and stored_kid != kid:
+            src = KEY_ENV if os.environ.get(KEY_ENV) else str(self.dir / KEY_FILE)
             raise StateKeyError(
-                f"{self.path}: the state key ({KEY_ENV} or {self.dir / KEY_FILE}) is not "
-                "the one this state was sealed with"
+                f"{self.path}: the state key ({src}, key id {kid}) is not the one this state "
+                f"was sealed with (key id {stored_kid}): use that key, backed up with the state"
             )
         self.set_meta("key_id", kid)
         sealed = self.meta("salt_sealed")
@@ -830,6 +831,35 @@ class State:
         )
         return kind
 
+    def has_judgement(
+        self,
+        a: tuple[str, str],
+        b: tuple[str, str],
+        decision: str,
+        by: str,
+        reason: str,
+        at: str | None = None,
+        kind: str | None = None,
+    ) -> bool:
+        """Whether this very judgement is stored already (same decision, by, reason and, when
+        given, time): storing it again would only mark it as not yet applied. A judgement
+        ``add_judgement`` would refuse is refused here with the same message."""
+        if decision not in ("match", "no_match"):
+            raise StateError(f"decision must be match or no_match, not {decision!r}")
+        check_judgement(a, b, by, reason, at)
+        kind = self.judged_kind(a, b, kind)
+        first, second = sorted((a, b))
+        row = self.db.execute(
+            "SELECT decision, decided_by, decided_at, reason FROM judgements WHERE kind = ? "
+            "AND a_dept = ? AND a_record = ? AND b_dept = ? AND b_record = ?",
+            (kind, *first, *second),
+        ).fetchone()
+        return (
+            row is not None
+            and (row[0], row[1], row[3] or "") == (decision, by, reason)
+            and (at is None or row[2] == at)
+        )
+
     def pending_judgement_records(self) -> set[RecordKey]:
         return {
             k
@@ -900,6 +930,18 @@ class State:
             key,
         ).fetchone()
         return None if row is None else self._record(row)
+
+    def record_batches(self, keys: Iterable[RecordKey]) -> dict[RecordKey, str | None]:
+        """The batch that delivered each stored record's current content (its file and line
+        are that batch's)."""
+        return {
+            (dept, kind, record_id): batch_id
+            for dept, kind, record_id, batch_id in rows_by_keys(
+                self.db,
+                "SELECT dept, kind, record_id, batch_id FROM records WHERE {keys}",
+                keys,
+            )
+        }
 
     def model(self, kind: str) -> dict[str, Any] | None:
         row = self.db.execute("SELECT params FROM models WHERE kind = ?", (kind,)).fetchone()

@@ -93,4 +93,43 @@ def test_serve_answers_on_the_given_port(world: World, tmp_path: Path) -> None:
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=30)
     assert f"credgraph API on http://127.0.0.1:{port}/graphql" in err.decode()
+    assert f"public page on http://127.0.0.1:{port}/ (Ctrl-C stops it)" in err.decode()
     assert proc.returncode == 0
+
+
+def test_api_data_files_are_owner_only_in_a_shared_directory(tmp_path: Path) -> None:
+    """A data directory that already holds other things keeps its mode, so every file the API
+    writes there (SQLite's -wal and -shm included) and its jobs directory are owner-only
+    themselves, also under umask 022."""
+    from api.audit import AuditLog
+    from api.jobs.manager import JobManager
+    from api.keys import KeyStore
+    from api.settings import ApiSettings
+
+    data = tmp_path / "shared"
+    data.mkdir(mode=0o755)
+    (data / "notes.txt").write_text("someone else's file", "utf-8")
+    old = os.umask(0o022)
+    try:
+        settings = ApiSettings(graph_uri="falkordb://127.0.0.1:1/credgraph", data_dir=data)
+        settings.prepare()
+        keys = KeyStore(settings.keys_db)
+        keys.create("regulator", "市监局")
+        audit = AuditLog(settings.audit_db)
+        audit.append(
+            request_id="r1", key_id=None, role="public", operation="PublicSearch",
+            variables={"text": "茶叶"}, entity_ids={"E000000001"}, result_size=1, status=200,
+        )  # fmt: skip
+        JobManager(settings.jobs_dir, None, tmp_path / "state", settings.graph_uri)
+        modes = {
+            p.name: oct(p.stat().st_mode & 0o777)
+            for p in (*data.iterdir(), *settings.jobs_dir.iterdir())
+            if p.name != "notes.txt"
+        }
+        audit.close()
+        keys.close()
+    finally:
+        os.umask(old)
+    assert {"keys.db", "audit.db", "audit.db-wal", "audit.db-shm", "jobs.db", "jobs"} <= set(modes)
+    assert modes == {name: "0o700" if name == "jobs" else "0o600" for name in modes}
+    assert oct(data.stat().st_mode & 0o777) == "0o755"  # the shared directory keeps its mode

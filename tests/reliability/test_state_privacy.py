@@ -14,6 +14,7 @@ import functools
 import hashlib
 import hmac
 import json
+import os
 import sqlite3
 import stat
 from collections.abc import Iterator
@@ -266,11 +267,19 @@ def test_no_id_number_or_salt_in_clear_in_the_state(
     assert leaked == []
     assert salt.encode() not in data
     # Another key does not open the state.
-    from resolver.state.sealing import StateKeyError
+    from resolver.state.sealing import StateKeyError, key_id
 
-    monkeypatch.setenv("CREDGRAPH_STATE_KEY", Fernet.generate_key().decode())
-    with pytest.raises(StateKeyError, match="not the one this state was sealed with"):
+    sealed_with = key_id(os.environ["CREDGRAPH_STATE_KEY"].encode())
+    other = Fernet.generate_key()
+    monkeypatch.setenv("CREDGRAPH_STATE_KEY", other.decode())
+    with pytest.raises(StateKeyError) as refused:
         State(state)
+    # The message names the key used (where it came from) and the one the state needs.
+    assert str(refused.value) == (
+        f"{state / 'state.db'}: the state key (CREDGRAPH_STATE_KEY, key id {key_id(other)}) "
+        f"is not the one this state was sealed with (key id {sealed_with}): use that key, "
+        "backed up with the state"
+    )
 
 
 def test_a_state_written_before_sealing_is_sealed_when_opened(

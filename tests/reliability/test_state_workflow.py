@@ -30,11 +30,19 @@ def parts(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
     return split_batch(SAMPLE / "batch", tmp_path_factory.mktemp("parts"), 3)
 
 
-def test_state_and_no_state_together_are_refused(parts: list[Path], tmp_path: Path) -> None:
+def test_state_with_no_state_or_as_out_is_refused(parts: list[Path], tmp_path: Path) -> None:
     res = run("link", str(parts[0]), "--out", str(tmp_path / "r"), "--state", str(tmp_path / "s"), "--no-state")  # fmt: skip
     assert res.returncode == 2
     assert "--state and --no-state contradict each other" in res.stderr
     assert not (tmp_path / "s").exists() and not (tmp_path / "r").exists()
+    # The run files and the state in one directory: refused before anything is written.
+    res = run("link", str(parts[0]), "--out", str(tmp_path / "s"), "--state", str(tmp_path / "s/."))  # fmt: skip
+    assert res.returncode == 2
+    assert (
+        f"--out and --state are the same directory ({tmp_path / 's'}): give the run files a "
+        "directory of their own"
+    ) in " ".join(res.stderr.split())
+    assert not (tmp_path / "s").exists()
 
 
 def test_seen_records_count_as_changed_and_moves_are_counted(
@@ -69,10 +77,51 @@ def test_seen_records_count_as_changed_and_moves_are_counted(
 
 def test_link_summaries_are_readable_text(parts: list[Path], tmp_path: Path) -> None:
     for args in (["--no-state"], ["--state", str(tmp_path / "state")]):
-        res = run("link", str(parts[0]), "--out", str(tmp_path / args[0].strip("-")), *args)
+        # (the run of --state in a directory of its own: not the state's, which is refused)
+        out = tmp_path / ("run-" + args[0].strip("-"))
+        res = run("link", str(parts[0]), "--out", str(out), *args)
         assert res.returncode == 0, res.stderr
         assert not re.search(r"[{}]|Counter\(", res.stdout), res.stdout
         assert "refused merges: " in res.stdout and "edges: " in res.stdout
+        # The summary ends saying where the run's files are and what comes next.
+        files_line, next_line = res.stdout.strip().splitlines()[-2:]
+        assert files_line.startswith(f"run files in {out}: links.csv, golden.jsonl, ")
+        assert files_line.endswith("report.json, run.json")
+        listed = files_line.split(": ", 1)[1].split(", ")
+        assert all((out / name).is_file() for name in listed)
+        assert ("resolved.csv" in listed) == (args[0] == "--state")
+        # A stateful run's per-kind counts are of the records it re-linked, and it says so.
+        assert ("  (re-linked: the batch's new and changed records" in res.stdout) == (
+            args[0] == "--state"
+        )
+        assert next_line.startswith(f"next: credgraph load {out}")
+        report = json.loads((out / "report.json").read_text("utf-8"))
+        pairs = sum(st["review_pairs"] for st in report["entities"].values())
+        if args[0] == "--state" and pairs:
+            assert next_line.endswith(
+                f"; {pairs:,} {'pair of this batch awaits' if pairs == 1 else 'pairs of this batch await'} review: "
+                f"credgraph review list --state {tmp_path / 'state'}"
+            )
+        else:
+            assert next_line == f"next: credgraph load {out}"
+    # A later batch of the state says which batches the graph must hold before it.
+    res = run("link", str(parts[1]), "--out", str(tmp_path / "second"), "--state", str(tmp_path / "state"))  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    assert f"next: credgraph load {tmp_path / 'second'} (batch 2 of the state: the graph must hold batch 1 first)" in res.stdout  # fmt: skip
+    # A run directory given as --state by mistake is named as one (linking into it would not
+    # help); a directory with neither says to link a batch into it.
+    for command in (["review", "list"], ["history", "E000000001"], ["links"]):
+        res = run(*command, "--state", str(tmp_path / "second"))
+        assert res.returncode == 1
+        assert res.stderr.strip() == (
+            f"Error: {tmp_path / 'second'} is a run directory (it holds run.json), not a "
+            "resolution state: pass the --state directory the run was linked with"
+        )
+    res = run("review", "list", "--state", str(tmp_path / "nothing"))
+    assert res.stderr.strip() == (
+        f"Error: no resolution state in {tmp_path / 'nothing'}: run "
+        f"`credgraph link BATCH --state {tmp_path / 'nothing'}` first"
+    )
 
 
 def test_conflicts_report_real_disagreements_only(tmp_path: Path) -> None:
@@ -123,6 +172,9 @@ def test_review_list_shows_totals_status_and_evidence(parts: list[Path], tmp_pat
     assert n_open >= 2 and int(head.group(2)) == 0
     assert listed.stdout.count("[open]") == 3
     assert listed.stdout.count("\n  A ") == 3 and listed.stdout.count("\n  B ") == 3
+    # Each side names the file and line of the batch that delivered it (files repeat by name
+    # from one delivery to the next).
+    assert listed.stdout.count(" (batch review-1); name ") == 6, listed.stdout
     assert "weights: " in listed.stdout and "name " in listed.stdout
     # Phones and ID numbers only masked: no run of 11 digits (a mobile number) in clear.
     assert not re.search(r"\d{11}", re.sub(r"USCC \w+", "", listed.stdout))

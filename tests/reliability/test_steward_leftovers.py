@@ -132,8 +132,14 @@ def test_a_merge_a_judgement_caused_names_the_judgement(tmp_path: Path) -> None:
         [Source("amr.csv", csv_text([good_row(7)]).encode())],
         batch_id="after-judgement",
     )
-    _ok(cg("link", str(b2), "--out", str(tmp_path / "r2"), "--state", state))
+    linked = _ok(cg("link", str(b2), "--out", str(tmp_path / "r2"), "--state", state))
     survivor = min(ids["R000001"], ids["R000002"])
+    # The summary names the merged ID, where the redirects are and how to see why.
+    gone = max(ids["R000001"], ids["R000002"])
+    assert (
+        f"  merged IDs: {gone} -> {survivor} (all in {tmp_path / 'r2' / 'redirects.jsonl'}); "
+        f"why: credgraph history {gone} --state {state}"
+    ) in linked.splitlines()
     history = _ok(cg("history", survivor, "--state", state))
     [merge] = [ln for ln in history.splitlines() if " merge " in ln]
     assert "after-judgement" in merge
@@ -328,3 +334,53 @@ def test_serve_takes_the_graph_options_of_the_other_graph_commands(tmp_path: Pat
         server.stop(data)
     help_text = _ok(cg("serve", "--help"))
     assert "--graph-data-dir" in help_text and "--password-file" in help_text
+
+
+def test_a_one_shot_run_into_a_graph_of_a_state_is_a_warning(
+    tmp_path: Path, graph_uri: str, graph_server: ServerInfo
+) -> None:
+    """A one-shot run's IDs are content-derived: loaded beside a state's runs, every entity
+    the two share stands in the graph twice. The load says so (and still loads)."""
+    target = _target(graph_uri, graph_server)
+    b1 = write_batch(tmp_path / "b1", [Source("amr.csv", csv_text([good_row(i) for i in range(1, 4)]).encode())])  # fmt: skip
+    _ok(cg("link", str(b1), "--out", str(tmp_path / "r1"), "--state", str(tmp_path / "st")))
+    _ok(cg("link", str(b1), "--out", str(tmp_path / "r0"), "--no-state"))
+    # Into a graph of its own (empty): no warning.
+    alone = [target[0], target[1] + "_alone", *target[2:]]
+    loaded = cg("load", str(tmp_path / "r0"), *alone)
+    assert loaded.returncode == 0 and "warning" not in loaded.stderr, loaded.stderr
+    bulk = _ok(cg("load", str(tmp_path / "r1"), *target))
+    # The same run again takes the MERGE path: the same nodes line (no bookkeeping node in it).
+    merge = _ok(cg("load", str(tmp_path / "r1"), *target))
+    assert "by the MERGE path" in merge and "LoadedState" not in merge
+    assert [ln for ln in merge.splitlines() if ln.startswith("nodes: ")] == [
+        ln for ln in bulk.splitlines() if ln.startswith("nodes: ")
+    ]
+    batch = yaml.safe_load((b1 / "manifest.yaml").read_text("utf-8"))["batch_id"]
+    beside = cg("load", str(tmp_path / "r0"), *target)
+    assert beside.returncode == 0, beside.stderr
+    assert (
+        f"warning: {tmp_path / 'r0'} is a one-shot run (--no-state: content-derived IDs) and "
+        f"the graph holds the runs of a resolution state (up to batch {batch}): each entity the "
+        "two share stands in it twice, under both IDs; link the batch with that --state, or "
+        "load the run into a graph of its own"
+    ) in " ".join(beside.stderr.split())
+    # What it warns of: the firm under its state ID and under its one-shot ID.
+    query = "MATCH (e:Enterprise) WHERE e.name = $n RETURN e.uid AS uid ORDER BY uid"
+    found = _ok(cg("graph", "query", query, "--param", "n=成都市华瑞1机械设备有限公司", "--jsonl", *target))  # fmt: skip
+    uids = [json.loads(line)["uid"] for line in found.splitlines() if line.startswith("{")]
+    assert len(uids) == 2 and sum(bool(re.fullmatch(r"E\d{9}", u)) for u in uids) == 1, uids
+
+
+def test_serve_names_its_own_graph_data_dir_option_when_no_server_runs(tmp_path: Path) -> None:
+    """`serve`'s --data-dir is the API's own directory: with no graph server in the graph
+    data directory, the error points at --graph-data-dir (it said --data-dir)."""
+    nothing = tmp_path / "no-graph"
+    proc = cg("serve", "--port", "1", "--data-dir", str(tmp_path / "api"), "--graph-data-dir", str(nothing))  # fmt: skip
+    assert proc.returncode == 1
+    error = " ".join(proc.stderr.split())
+    assert error.startswith(
+        f"Error: the graph server of {nothing} is not running: start it with "
+        f"`credgraph graph start --data-dir {nothing}`, or pass --graph-data-dir or --uri"
+    ), error
+    assert "Traceback" not in proc.stderr
