@@ -31,7 +31,7 @@ setup: $(STAMP)
 	$(PY) -m compileall -q $(PACKAGES)
 
 ## demo: generate, check, link, evaluate and load a demo batch, then serve the API and the public page
-demo: $(STAMP)
+demo: setup
 	-$(VENV)/bin/credgraph graph stop --data-dir $(DEMO_DIR)/graph 2>/dev/null
 	rm -rf $(DEMO_DIR)
 	$(VENV)/bin/credgraph generate --out $(DEMO_DIR) --enterprises $(DEMO_ENTERPRISES) \
@@ -95,7 +95,7 @@ java:
 		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq openjdk-17-jre-headless; \
 	fi
 
-pytest: $(STAMP) browser java
+pytest: setup browser java
 	$(VENV)/bin/python -m pytest
 
 ## bench: benchmarks; figures go to bench/RESULTS.md
