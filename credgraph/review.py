@@ -238,26 +238,19 @@ def review_import(csv_file: Path, state_dir: Path | None, lock_wait: float) -> N
             with state.lock(lock_wait, what="review import"), state.transaction():
                 for line, r in rows:
                     try:
-                        if state.has_judgement(
+                        judgement = (
                             record_ref(r["record_a"]),
                             record_ref(r["record_b"]),
                             r["decision"],
                             r["by"],
                             r.get("reason") or "",
                             r.get("at") or None,
-                            kind=r.get("kind") or None,
-                        ):
+                        )
+                        kind = r.get("kind") or None
+                        if state.has_judgement(*judgement, kind=kind):
                             stored += 1
                             continue
-                        state.add_judgement(
-                            record_ref(r["record_a"]),
-                            record_ref(r["record_b"]),
-                            r["decision"],
-                            r["by"],
-                            r.get("reason") or "",
-                            r.get("at") or None,
-                            kind=r.get("kind") or None,
-                        )
+                        state.add_judgement(*judgement, kind=kind)
                     except (StateError, KeyError, click.BadParameter) as exc:
                         raise click.ClickException(f"{csv_file} line {line}: {exc}") from exc
         except StateError as exc:

@@ -809,6 +809,23 @@ class State:
             )
         return next(iter(common))
 
+    def _judgement_key(
+        self,
+        a: tuple[str, str],
+        b: tuple[str, str],
+        decision: str,
+        by: str,
+        reason: str,
+        at: str | None,
+        kind: str | None,
+    ) -> tuple[str, tuple[str, str], tuple[str, str]]:
+        """(kind, first, second) of a judgement, checked as :meth:`add_judgement` requires."""
+        if decision not in ("match", "no_match"):
+            raise StateError(f"decision must be match or no_match, not {decision!r}")
+        check_judgement(a, b, by, reason, at)
+        first, second = sorted((a, b))
+        return self.judged_kind(a, b, kind), first, second
+
     def add_judgement(
         self,
         a: tuple[str, str],
@@ -820,11 +837,7 @@ class State:
         kind: str | None = None,
     ) -> str:
         """Keep a human decision between two records (DEPT, RECORD_ID); returns their kind."""
-        if decision not in ("match", "no_match"):
-            raise StateError(f"decision must be match or no_match, not {decision!r}")
-        check_judgement(a, b, by, reason, at)
-        kind = self.judged_kind(a, b, kind)
-        first, second = sorted((a, b))
+        kind, first, second = self._judgement_key(a, b, decision, by, reason, at, kind)
         self.db.execute(
             "INSERT OR REPLACE INTO judgements VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0)",
             (kind, *first, *second, decision, by, at or now(), reason),
@@ -844,11 +857,7 @@ class State:
         """Whether this very judgement is stored already (same decision, by, reason and, when
         given, time): storing it again would only mark it as not yet applied. A judgement
         ``add_judgement`` would refuse is refused here with the same message."""
-        if decision not in ("match", "no_match"):
-            raise StateError(f"decision must be match or no_match, not {decision!r}")
-        check_judgement(a, b, by, reason, at)
-        kind = self.judged_kind(a, b, kind)
-        first, second = sorted((a, b))
+        kind, first, second = self._judgement_key(a, b, decision, by, reason, at, kind)
         row = self.db.execute(
             "SELECT decision, decided_by, decided_at, reason FROM judgements WHERE kind = ? "
             "AND a_dept = ? AND a_record = ? AND b_dept = ? AND b_record = ?",
